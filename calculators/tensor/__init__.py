@@ -1,0 +1,1 @@
+"""Tensor calculators: image-to-tensor conversion, inference and tensor decoding."""

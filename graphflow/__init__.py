@@ -1,0 +1,42 @@
+"""graphflow: MediaPipe's calculator-graph model in Python.
+
+A graph of calculator nodes, described in a protobuf text file, carries timestamped packets
+between nodes. Build and run one::
+
+    import graphflow as gf
+
+    with gf.CalculatorGraph(graph_config=PBTXT) as graph:
+        graph.observe_output_stream("out", lambda name, packet: print(packet.payload))
+        graph.start_run()
+        graph.add_packet_to_input_stream("in", gf.Packet(1).at(0))
+        graph.close_all_input_streams()
+        graph.wait_until_done()
+"""
+
+from graphflow.calculator import (
+    Calculator,
+    CalculatorContext,
+    ContractError,
+    NodeContract,
+    Port,
+    Stop,
+    register_calculator,
+    registered_calculators,
+)
+from graphflow.image_frame import ImageFrame
+from graphflow.packet import Packet
+from graphflow.timestamp import Timestamp
+
+__all__ = [
+    "Calculator",
+    "CalculatorContext",
+    "ContractError",
+    "ImageFrame",
+    "NodeContract",
+    "Packet",
+    "Port",
+    "Stop",
+    "Timestamp",
+    "register_calculator",
+    "registered_calculators",
+]

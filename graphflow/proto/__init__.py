@@ -1,0 +1,1 @@
+"""Protobuf schemas (MediaPipe-compatible) in graphflow's private descriptor pool."""
