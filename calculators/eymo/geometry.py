@@ -1,0 +1,318 @@
+"""From a Program, the faces' landmarks and a timestamp to the polygons a GPU renderer draws.
+
+Semantics (what each statement draws):
+
+* A statement runs once per face, left to right (faces are ordered by the mean x of their
+  landmarks); that face is the *current face*. A bare part name is that part of the current
+  face, `part#N` is face N (0 is the leftmost; nothing is drawn while there is no face N),
+  `part+N` / `part-N` is the face N after / before the current one, wrapping around.
+  Runs that resolve to the same faces are drawn once; a statement that names no part runs
+  once, and statements that name parts draw nothing while no face is found.
+* The region is the part's landmark ring (or the rect), triangulated with earcut.
+* Shape operations work on the region's vertices relative to its area centroid, in the order
+  written, in pixel space (so rotations keep their shape on any frame): `scale`, `rotate`,
+  `spin` (a rotation by rps * 360 * t degrees, t = timestamp in seconds), `flip`, `reshape`
+  (vertices left of the centre are stretched horizontally by l, right by r, above by t,
+  below by b).
+* Movement: `translate` offsets add up. `drift` velocities add up; the region then moves from
+  its place at t = 0 and bounces off the frame edges (a triangle wave of t, so a timestamp
+  always gives the same place); a region larger than the frame does not drift on that axis.
+* `swap_with(B)`: the region is drawn centred on B's centroid and B is drawn centred on the
+  region's centroid, both transformed by the statement. `copy_to(T, ...)`: the region is
+  also drawn centred on each target's centroid, after its own placement.
+* `tile`: the finished region is repeated over the whole frame on a grid whose cell is the
+  region's bounding box (at least `MIN_TILE_CELL` pixels a side), one copy at its own place.
+* Colour operations multiply up (`brighten(2), brighten(1.5)` brightens by 3); see
+  `DrawItem.shade` for the formula.
+* Every item samples the unmodified input frame, so swaps and copies never see each other's
+  output; items are drawn in list order, later ones on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import mapbox_earcut
+import numpy as np
+import numpy.typing as npt
+
+from calculators.eymo import program as ast
+from calculators.eymo.parts import NUM_LANDMARKS, part_polygon
+
+FloatArray = npt.NDArray[np.float64]
+
+FEATHER_FRACTION = 0.02
+MIN_FEATHER_PX = 1.0
+MIN_TILE_CELL = 8.0
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def _frozen(array: npt.ArrayLike, dtype: type) -> npt.NDArray:
+    out: npt.NDArray = np.array(array, dtype=dtype)
+    out.flags.writeable = False
+    return out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DrawItem:
+    """One textured polygon with feathered edges, everything a renderer needs to draw it.
+
+    The renderer draws the triangles `triangles` with vertex positions `dst` (plus each row
+    of `offsets`) and texture coordinates `src`, sampling the unmodified input frame, and
+    blends them over the output with an alpha that rises from 0 on the outline to 1 at
+    `feather` pixels inside it. It never changes pixels outside `bbox`.
+
+    Attributes:
+        src: (N, 2) float32 outline in the input frame, pixels (x right, y down).
+        dst: (N, 2) float32 where each `src` vertex lands in the output frame, pixels.
+        triangles: (T, 3) int32 vertex indices into `src`/`dst`, a triangulation of the outline.
+        offsets: (K, 2) float32 translations; the mesh is drawn once per row ([[0, 0]] unless
+            the statement tiles).
+        bbox: (x0, y0, x1, y1) pixel box, half-open and inside the frame, covering every copy.
+        feather: Width of the soft edge in output pixels.
+        brightness: Multiplier of all three channels.
+        saturation: Saturation factor (0 grey, 1 unchanged).
+        channels: Multipliers of red, green and blue.
+        statement: Index of the statement that produced the item.
+    """
+
+    src: npt.NDArray[np.float32]
+    dst: npt.NDArray[np.float32]
+    triangles: npt.NDArray[np.int32]
+    offsets: npt.NDArray[np.float32]
+    bbox: tuple[int, int, int, int]
+    feather: float
+    brightness: float = 1.0
+    saturation: float = 1.0
+    channels: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    statement: int = 0
+
+    def shade(self, rgb: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Applies the item's colour operations; the reference for the renderer's shader.
+
+        `luma = dot(rgb, LUMA_WEIGHTS)`, `rgb = luma + (rgb - luma) * saturation`,
+        `rgb = rgb * channels * brightness`, clamped to 0..1.
+
+        Args:
+            rgb: (..., 3) colours in 0..1.
+
+        Returns:
+            The shaded colours, float32.
+        """
+        colours = np.asarray(rgb, dtype=np.float32)
+        luma = colours @ np.asarray(LUMA_WEIGHTS, dtype=np.float32)
+        colours = luma[..., None] + (colours - luma[..., None]) * self.saturation
+        colours = colours * np.asarray(self.channels, dtype=np.float32) * self.brightness
+        return np.clip(colours, 0.0, 1.0).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Placement:
+    """A region (its outline) drawn with its centroid at `anchor`."""
+
+    outline: FloatArray
+    anchor: FloatArray
+
+
+def polygon_centroid(ring: FloatArray) -> FloatArray:
+    """Returns the area centroid of a simple polygon (the vertex mean if it has no area)."""
+    x, y = ring[:, 0], ring[:, 1]
+    xn, yn = np.roll(x, -1), np.roll(y, -1)
+    cross = x * yn - xn * y
+    area = cross.sum() / 2.0
+    if abs(area) < 1e-9:
+        return ring.mean(axis=0)
+    return np.array([((x + xn) * cross).sum(), ((y + yn) * cross).sum()]) / (6.0 * area)
+
+
+def _rotation(degrees: float) -> FloatArray:
+    """Matrix turning row vectors counterclockwise on screen (pixel y grows downwards)."""
+    c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    return np.array([[c, -s], [s, c]])
+
+
+def _deform(rel: FloatArray, ops: Sequence[ast.Op], seconds: float) -> FloatArray:
+    """Applies the shape operations, in order, to vertices relative to the region's centre."""
+    for op in ops:
+        match op:
+            case ast.Scale(factor):
+                rel = rel * factor
+            case ast.Rotate(degrees):
+                rel = rel @ _rotation(degrees)
+            case ast.Spin(rps):
+                rel = rel @ _rotation(rps * 360.0 * seconds)
+            case ast.Flip(mode):
+                rel = rel * np.array([-1.0 if mode != "vertical" else 1.0, -1.0 if mode != "horizontal" else 1.0])
+            case ast.Reshape(left, right, top, bottom):
+                rel = rel * np.stack([np.where(rel[:, 0] < 0, left, right), np.where(rel[:, 1] < 0, top, bottom)], 1)
+    return rel
+
+
+def bounce(low: float, high: float, travel: float) -> float:
+    """Position after travelling `travel` from 0 inside [low, high], reflecting off both ends.
+
+    A triangle wave: 0 at travel 0, moving up for positive travel. An empty range gives 0.
+    """
+    span = high - low
+    if span <= 0.0:
+        return 0.0
+    u = (travel - low) % (2.0 * span)
+    return low + (u if u <= span else 2.0 * span - u)
+
+
+def _tile_offsets(lo: FloatArray, hi: FloatArray, frame: FloatArray) -> FloatArray:
+    """Grid translations of the box [lo, hi] whose copies touch the frame, one of them (0, 0)."""
+    cell = np.maximum(hi - lo, MIN_TILE_CELL)
+    first = np.floor(-hi / cell) + 1
+    last = np.ceil((frame - lo) / cell) - 1
+    ix = np.arange(first[0], last[0] + 1) * cell[0]
+    iy = np.arange(first[1], last[1] + 1) * cell[1]
+    gx, gy = np.meshgrid(ix, iy)
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def _triangulate(ring: FloatArray) -> npt.NDArray[np.int32]:
+    indices = mapbox_earcut.triangulate_float64(ring, np.array([len(ring)], dtype=np.uint32))
+    return indices.astype(np.int32).reshape(-1, 3)
+
+
+def _faces_px(faces: Sequence[npt.ArrayLike], width: int, height: int) -> list[FloatArray]:
+    """Validates the faces' landmarks; returns them in pixels, ordered left to right."""
+    out = []
+    for i, face in enumerate(faces):
+        landmarks = np.asarray(face, dtype=np.float64)
+        if landmarks.ndim != 2 or landmarks.shape[0] < NUM_LANDMARKS or landmarks.shape[1] < 2:
+            raise ValueError(f"face {i}: landmarks have shape {landmarks.shape}; expected ({NUM_LANDMARKS}, 3) "
+                             "normalized x, y, z")
+        out.append(landmarks[:, :2] * (width, height))
+    return sorted(out, key=lambda px: float(px[:NUM_LANDMARKS, 0].mean()))
+
+
+def _statement_shapes(statement: ast.Statement) -> list[ast.Shape]:
+    shapes = [statement.shape]
+    for op in statement.ops:
+        if isinstance(op, ast.SwapWith):
+            shapes.append(op.target)
+        elif isinstance(op, ast.CopyTo):
+            shapes.extend(op.targets)
+    return shapes
+
+
+def _face_of(shape: ast.PartShape, current: int, count: int) -> int | None:
+    if shape.mode == "index":
+        return shape.n if shape.n < count else None
+    step = {"all": 0, "next": shape.n, "prev": -shape.n}[shape.mode]
+    return (current + step) % count
+
+
+def _runs(statement: ast.Statement, count: int) -> list[dict[ast.Shape, int]]:
+    """The face chosen for each part shape of the statement, per distinct run."""
+    parts = [s for s in _statement_shapes(statement) if isinstance(s, ast.PartShape)]
+    if not parts:
+        return [{}]
+    runs: dict[tuple[int | None, ...], dict[ast.Shape, int]] = {}
+    for current in range(count):
+        chosen = tuple(_face_of(s, current, count) for s in parts)
+        if None not in chosen and chosen not in runs:
+            runs[chosen] = {s: f for s, f in zip(parts, chosen, strict=True) if f is not None}
+    return list(runs.values())
+
+
+def _outline(shape: ast.Shape, faces: dict[ast.Shape, int], landmarks: list[FloatArray],
+             frame: FloatArray) -> FloatArray:
+    if isinstance(shape, ast.RectShape):
+        x0, y0 = shape.x * frame[0], shape.y * frame[1]
+        x1, y1 = (shape.x + shape.w) * frame[0], (shape.y + shape.h) * frame[1]
+        return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    return part_polygon(shape.part, landmarks[faces[shape]])
+
+
+def draw_items(program: ast.Program, faces: Sequence[npt.ArrayLike], frame_size: tuple[int, int],
+               timestamp_us: int) -> list[DrawItem]:
+    """Computes what the renderer draws for one frame.
+
+    Args:
+        program: The parsed script.
+        faces: Each face's landmarks, (468, 3) (or more rows) normalized x, y, z, in any order.
+        frame_size: (width, height) of the frame in pixels.
+        timestamp_us: The packet timestamp in microseconds; animations are a function of it.
+
+    Returns:
+        The draw items, in drawing order; items entirely outside the frame are left out.
+
+    Raises:
+        ValueError: A face's landmarks have the wrong shape, or the frame size is not positive.
+    """
+    width, height = frame_size
+    if width <= 0 or height <= 0:
+        raise ValueError(f"frame size must be positive, got {width}x{height}")
+    frame = np.array([width, height], dtype=np.float64)
+    landmarks = _faces_px(faces, width, height)
+    seconds = timestamp_us / 1e6
+    items: list[DrawItem] = []
+    for index, statement in enumerate(program.statements):
+        for run in _runs(statement, len(landmarks)):
+            items.extend(_statement_items(statement, index, run, landmarks, frame, seconds))
+    return items
+
+
+def _statement_items(statement: ast.Statement, index: int, run: dict[ast.Shape, int],
+                     landmarks: list[FloatArray], frame: FloatArray, seconds: float) -> list[DrawItem]:
+    shift = np.zeros(2)
+    velocity = np.zeros(2)
+    brightness, saturation, channels = 1.0, 1.0, np.ones(3)
+    placements: list[_Placement] = []
+    outline = _outline(statement.shape, run, landmarks, frame)
+    home = polygon_centroid(outline)
+    swap: _Placement | None = None
+    for op in statement.ops:
+        match op:
+            case ast.Translate(x, y):
+                shift += (x, y)
+            case ast.Drift(speed, angle):
+                velocity += speed * np.array([math.cos(math.radians(angle)), -math.sin(math.radians(angle))])
+            case ast.Brighten(factor):
+                brightness *= factor
+            case ast.Saturate(factor):
+                saturation *= factor
+            case ast.Channels(r, g, b):
+                channels *= (r, g, b)
+            case ast.SwapWith(target):
+                other = _outline(target, run, landmarks, frame)
+                swap = _Placement(other, home)
+                home = polygon_centroid(other)
+            case ast.CopyTo(targets):
+                placements.extend(_Placement(outline, polygon_centroid(_outline(t, run, landmarks, frame)))
+                                  for t in targets)
+    placements.insert(0, _Placement(outline, home))
+    if swap is not None:
+        placements.insert(1, swap)
+    tile = any(isinstance(op, ast.Tile) for op in statement.ops)
+    items = []
+    for placement in placements:
+        rel = _deform(placement.outline - polygon_centroid(placement.outline), statement.ops, seconds)
+        dst = placement.anchor + shift + rel
+        lo, hi = dst.min(axis=0), dst.max(axis=0)
+        travel = velocity * seconds
+        dst += [bounce(-lo[k], frame[k] - hi[k], travel[k]) for k in range(2)]
+        lo, hi = dst.min(axis=0), dst.max(axis=0)
+        offsets = _tile_offsets(lo, hi, frame) if tile else np.zeros((1, 2))
+        x0, y0 = np.maximum(np.floor(lo + offsets.min(axis=0)), 0).astype(int)
+        x1, y1 = np.minimum(np.ceil(hi + offsets.max(axis=0)), frame).astype(int)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        items.append(DrawItem(
+            src=_frozen(placement.outline, np.float32),
+            dst=_frozen(dst, np.float32),
+            triangles=_frozen(_triangulate(placement.outline), np.int32),
+            offsets=_frozen(offsets, np.float32),
+            bbox=(int(x0), int(y0), int(x1), int(y1)),
+            feather=max(MIN_FEATHER_PX, FEATHER_FRACTION * float((hi - lo).max())),
+            brightness=brightness,
+            saturation=saturation,
+            channels=(float(channels[0]), float(channels[1]), float(channels[2])),
+            statement=index,
+        ))
+    return items
