@@ -1,0 +1,738 @@
+"""TensorFlow Lite models on onnxruntime: a .tflite -> ONNX converter, a conversion cache, sessions.
+
+The converter reads the .tflite flatbuffer with the ``tflite`` package and writes an
+``onnx.ModelProto`` with ``onnx.helper``; TensorFlow is not needed. It covers the operators of
+MediaPipe's face models (``face_detection_short_range.tflite``, ``face_landmark.tflite``):
+CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE (float16 constants), PRELU, ADD, RELU, PAD, MAX_POOL_2D,
+RESHAPE and CONCATENATION, with fused activations and TFLite's SAME/VALID padding.
+
+The converted model keeps TFLite's interface: the same input and output names, shapes (NHWC) and
+order, so callers see exactly the tensors the TFLite interpreter would give them. Inside, 4-D
+activations are NCHW (onnxruntime's native convolution layout); a tensor is transposed only where a
+consumer needs the other layout, which for these models means once after the input and once
+before each output head.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import struct
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import tflite
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+from tflite.ActivationFunctionType import ActivationFunctionType
+from tflite.BuiltinOperator import BuiltinOperator
+from tflite.Padding import Padding
+from tflite.TensorType import TensorType
+
+logger = logging.getLogger(__name__)
+
+_Options = TypeVar("_Options")
+
+#: ONNX operator set the converter emits.
+ONNX_OPSET = 17
+_ONNX_IR_VERSION = 8
+
+#: Folder of the bundled models: ``<root>/models`` where ``<root>`` holds the ``calculators``
+#: package (the repository root, or site-packages for an installed wheel).
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+
+# Part of every cache key, so that a changed converter never reuses an older conversion.
+_CONVERTER_TAG = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+
+_OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
+_TYPE_NAMES = {code: name for name, code in vars(TensorType).items() if not name.startswith("_")}
+_NUMPY_TYPES = {
+    TensorType.FLOAT32: np.float32,
+    TensorType.FLOAT16: np.float16,
+    TensorType.INT32: np.int32,
+    TensorType.INT64: np.int64,
+    TensorType.INT8: np.int8,
+    TensorType.UINT8: np.uint8,
+}
+# onnxruntime's load errors (they share no base class below Exception).
+_ORT_LOAD_ERRORS = (
+    ort_errors.Fail,
+    ort_errors.InvalidArgument,
+    ort_errors.InvalidGraph,
+    ort_errors.InvalidProtobuf,
+    ort_errors.NoSuchFile,
+    ort_errors.NotImplemented,
+    ort_errors.RuntimeException,
+)
+# Axis permutations between TFLite's NHWC and ONNX's NCHW, and where each NHWC axis lands in NCHW.
+_TO_NCHW = (0, 3, 1, 2)
+_TO_NHWC = (0, 2, 3, 1)
+_NCHW_AXIS = (0, 2, 3, 1)
+
+
+class ModelLoadError(ValueError):
+    """A model file cannot be read, converted or loaded; the message names the file."""
+
+
+class UnsupportedOpError(ModelLoadError):
+    """The .tflite model uses an operator (or an operator variant) the converter does not cover."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorSpec:
+    """A model input or output as TFLite declares it.
+
+    Attributes:
+        name: The tensor's name (also the converted ONNX model's input/output name).
+        shape: Its static shape, NHWC for images.
+        dtype: Its numpy element type name, e.g. ``"float32"``.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+
+def resolve_model_path(path: str | os.PathLike[str]) -> Path:
+    """Finds a model file.
+
+    An existing path (absolute, or relative to the working directory) is returned as it is.
+    Otherwise the path is taken as MediaPipe-style (e.g.
+    ``"mediapipe/modules/face_detection/face_detection_short_range.tflite"``) and resolves to the
+    file of the same basename in graphflow's bundled models folder.
+
+    Args:
+        path: The model path as written in a graph or by a caller.
+
+    Returns:
+        The path of an existing file.
+
+    Raises:
+        FileNotFoundError: Neither location holds the file; the message names both.
+    """
+    given = Path(path)
+    if given.is_file():
+        return given
+    bundled = MODELS_DIR / given.name
+    if bundled.is_file():
+        return bundled
+    raise FileNotFoundError(
+        f"model file {str(path)!r} not found: looked at {given.absolute()} and at {bundled} "
+        f"(graphflow's bundled models folder)"
+    )
+
+
+def tflite_io(path: str | os.PathLike[str]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """Lists a .tflite model's inputs and outputs in TFLite's order.
+
+    Args:
+        path: The .tflite file (resolved with `resolve_model_path`).
+
+    Returns:
+        ``(inputs, outputs)``.
+
+    Raises:
+        ModelLoadError: The file is not a readable TFLite model.
+    """
+    source = resolve_model_path(path)
+    model = _parse_tflite(source.read_bytes(), str(source))
+    try:
+        graph = model.Subgraphs(0)
+        return (
+            tuple(_tensor_spec(graph, graph.Inputs(i)) for i in range(graph.InputsLength())),
+            tuple(_tensor_spec(graph, graph.Outputs(i)) for i in range(graph.OutputsLength())),
+        )
+    except (struct.error, IndexError) as exc:
+        raise ModelLoadError(f"{source}: corrupt TFLite model ({exc})") from exc
+
+
+def convert_tflite(path: str | os.PathLike[str]) -> onnx.ModelProto:
+    """Converts a .tflite model to ONNX.
+
+    Args:
+        path: The .tflite file (resolved with `resolve_model_path`).
+
+    Returns:
+        The ONNX model; its inputs and outputs have TFLite's names, shapes and order.
+
+    Raises:
+        ModelLoadError: The file is not a readable TFLite model.
+        UnsupportedOpError: The model uses an operator the converter does not cover.
+    """
+    source = resolve_model_path(path)
+    return _convert(source.read_bytes(), str(source))
+
+
+def cache_dir() -> Path:
+    """Returns the folder of converted models: ``$XDG_CACHE_HOME/graphflow/onnx``.
+
+    ``~/.cache`` stands in for ``$XDG_CACHE_HOME`` when it is unset or not absolute.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "graphflow" / "onnx"
+
+
+def load_onnx_for(path: str | os.PathLike[str]) -> Path | bytes:
+    """Returns the ONNX conversion of a .tflite model, converting only on a cache miss.
+
+    Conversions are cached in `cache_dir` under ``<sha256 of the .tflite>-<converter tag>.onnx``
+    and written atomically, so concurrent processes never see a partial file. When the cache
+    cannot be written the serialized model is returned instead.
+
+    Args:
+        path: The .tflite file (resolved with `resolve_model_path`).
+
+    Returns:
+        The cached .onnx file, or the serialized ONNX model when the cache is not writable.
+
+    Raises:
+        ModelLoadError: The file is not a readable TFLite model.
+        UnsupportedOpError: The model uses an operator the converter does not cover.
+    """
+    source = resolve_model_path(path)
+    data = source.read_bytes()
+    target = cache_dir() / f"{hashlib.sha256(data).hexdigest()}-{_CONVERTER_TAG}.onnx"
+    if target.is_file():
+        logger.debug("using cached conversion %s of %s", target, source)
+        return target
+    blob = _convert(data, str(source)).SerializeToString()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as tmp:
+            tmp.write(blob)
+        os.replace(tmp.name, target)
+    except OSError as exc:
+        logger.warning("cannot cache the conversion of %s in %s: %s", source, target.parent, exc)
+        return blob
+    logger.info("converted %s to %s", source, target)
+    return target
+
+
+def create_session(
+    path: str | os.PathLike[str],
+    num_threads: int | None = None,
+    providers: Sequence[str] | None = None,
+) -> ort.InferenceSession:
+    """Opens an onnxruntime session for a .tflite (converted, cached) or .onnx model.
+
+    Args:
+        path: The model file (resolved with `resolve_model_path`).
+        num_threads: onnxruntime's intra-op thread count; None keeps onnxruntime's default.
+        providers: onnxruntime execution providers; None means ``["CPUExecutionProvider"]``.
+
+    Returns:
+        The session, with full graph optimization and one inter-op thread.
+
+    Raises:
+        FileNotFoundError: The model file does not exist.
+        ModelLoadError: The file is not a readable model.
+        UnsupportedOpError: A .tflite model uses an operator the converter does not cover.
+        ValueError: ``num_threads`` is below 1.
+    """
+    source = resolve_model_path(path)
+    model: Path | bytes = load_onnx_for(source) if source.suffix.lower() == ".tflite" else source
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.inter_op_num_threads = 1
+    if num_threads is not None:
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1, got {num_threads} (model {source})")
+        options.intra_op_num_threads = num_threads
+    try:
+        return ort.InferenceSession(
+            model if isinstance(model, bytes) else str(model),
+            sess_options=options,
+            providers=list(providers) if providers is not None else ["CPUExecutionProvider"],
+        )
+    except _ORT_LOAD_ERRORS as exc:
+        where = f"{model} (converted from {source})" if isinstance(model, Path) and model != source else source
+        raise ModelLoadError(f"{where}: onnxruntime cannot load the model: {exc}") from exc
+
+
+def _parse_tflite(data: bytes, source: str) -> tflite.Model:
+    """Opens a TFLite flatbuffer, checking its file identifier and that it has a graph."""
+    if len(data) < 8 or not tflite.Model.ModelBufferHasIdentifier(data, 0):
+        raise ModelLoadError(f"{source}: not a TFLite model (no 'TFL3' flatbuffer identifier)")
+    try:
+        model = tflite.Model.GetRootAsModel(data, 0)
+        if model.SubgraphsLength() < 1:
+            raise ModelLoadError(f"{source}: the TFLite model has no subgraph")
+    except (struct.error, IndexError) as exc:
+        raise ModelLoadError(f"{source}: corrupt TFLite model ({exc})") from exc
+    return model
+
+
+def _tensor_shape(tensor: tflite.Tensor) -> tuple[int, ...]:
+    shape = tensor.ShapeAsNumpy()
+    return () if isinstance(shape, int) else tuple(int(d) for d in shape)
+
+
+def _tensor_spec(graph: tflite.SubGraph, index: int) -> TensorSpec:
+    tensor = graph.Tensors(index)
+    dtype = _NUMPY_TYPES.get(tensor.Type())
+    return TensorSpec(
+        name=tensor.Name().decode(),
+        shape=_tensor_shape(tensor),
+        dtype=np.dtype(dtype).name if dtype is not None else _TYPE_NAMES.get(tensor.Type(), "?").lower(),
+    )
+
+
+def _convert(data: bytes, source: str) -> onnx.ModelProto:
+    model = _parse_tflite(data, source)
+    try:
+        return _Converter(model, source).run()
+    except (struct.error, IndexError) as exc:
+        raise ModelLoadError(f"{source}: corrupt TFLite model ({exc})") from exc
+
+
+def _window_pads(
+    source: str,
+    where: str,
+    in_hw: Sequence[int],
+    kernel_hw: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    padding: int,
+    out_hw: Sequence[int],
+) -> list[int]:
+    """ONNX ``pads`` ([top, left, bottom, right]) reproducing TFLite's SAME/VALID windows.
+
+    TFLite pads ``total // 2`` before and the rest after, where ``total`` is what the output size
+    needs; it is checked against the output shape the model declares.
+    """
+    before, after = [], []
+    for size, kernel, stride, dilation, declared in zip(in_hw, kernel_hw, strides, dilations, out_hw):
+        extent = (kernel - 1) * dilation + 1
+        if padding == Padding.SAME:
+            out = (size + stride - 1) // stride
+        elif padding == Padding.VALID:
+            out = (size - extent + stride) // stride
+        else:
+            raise UnsupportedOpError(f"{source}: {where}: unknown padding type {padding}")
+        if out != declared:
+            raise ModelLoadError(
+                f"{source}: {where}: output size {declared} does not match input {size}, window "
+                f"{kernel}, stride {stride}, dilation {dilation} (expected {out})"
+            )
+        total = max((out - 1) * stride + extent - size, 0)
+        before.append(total // 2)
+        after.append(total - total // 2)
+    return before + after
+
+
+class _Converter:
+    """One conversion: walks the TFLite operators in order and emits ONNX nodes."""
+
+    def __init__(self, model: tflite.Model, source: str) -> None:
+        self.model = model
+        self.source = source
+        self.graph = model.Subgraphs(0)
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.where = "model"
+        # Constant tensors (TFLite layout), filled from buffers on demand and by DEQUANTIZE.
+        self.constants: dict[int, np.ndarray] = {}
+        # Activations: tensor index -> {NCHW?: ONNX value name}; each layout is made once.
+        self.values: dict[int, dict[bool, str]] = {}
+        self.cached_initializers: dict[tuple[object, ...], str] = {}
+        self.names = self._unique_names()
+        self.fresh = 0
+        self.handlers: dict[int, Callable[[tflite.Operator], None]] = {
+            BuiltinOperator.CONV_2D: self._conv,
+            BuiltinOperator.DEPTHWISE_CONV_2D: self._conv,
+            BuiltinOperator.DEQUANTIZE: self._dequantize,
+            BuiltinOperator.PRELU: self._prelu,
+            BuiltinOperator.ADD: self._add,
+            BuiltinOperator.RELU: self._relu,
+            BuiltinOperator.PAD: self._pad,
+            BuiltinOperator.MAX_POOL_2D: self._max_pool,
+            BuiltinOperator.RESHAPE: self._reshape,
+            BuiltinOperator.CONCATENATION: self._concatenation,
+        }
+
+    def run(self) -> onnx.ModelProto:
+        graph = self.graph
+        inputs, outputs = [], []
+        for i in range(graph.InputsLength()):
+            index = graph.Inputs(i)
+            spec = self._float_spec(index, "input")
+            self.values[index] = {False: self.names[index]}
+            inputs.append(helper.make_tensor_value_info(spec.name, TensorProto.FLOAT, spec.shape))
+        for i in range(graph.OperatorsLength()):
+            op = graph.Operators(i)
+            name = self._op_name(op)
+            self.where = f"operator #{i} ({name})"
+            handler = self.handlers.get(self._op_code(op))
+            if handler is None:
+                supported = ", ".join(sorted(_OP_NAMES[code] for code in self.handlers))
+                raise UnsupportedOpError(
+                    f"{self.source}: {self.where} is not supported by graphflow's TFLite to ONNX "
+                    f"converter (supported: {supported})"
+                )
+            handler(op)
+        self.where = "outputs"
+        for i in range(graph.OutputsLength()):
+            index = graph.Outputs(i)
+            spec = self._float_spec(index, "output")
+            if self._value(index, nchw=False) != spec.name:
+                raise UnsupportedOpError(f"{self.source}: output {spec.name!r} is not computed by the graph")
+            outputs.append(helper.make_tensor_value_info(spec.name, TensorProto.FLOAT, spec.shape))
+        description = self.model.Description()
+        onnx_graph = helper.make_graph(
+            self.nodes,
+            description.decode(errors="replace") if description else Path(self.source).stem,
+            inputs,
+            outputs,
+            initializer=self.initializers,
+        )
+        return helper.make_model(
+            onnx_graph,
+            producer_name="graphflow.tflite_onnx",
+            doc_string=f"converted from {Path(self.source).name}",
+            opset_imports=[helper.make_opsetid("", ONNX_OPSET)],
+            ir_version=_ONNX_IR_VERSION,
+        )
+
+    # --- model reading -------------------------------------------------------------------------
+
+    def _unique_names(self) -> list[str]:
+        names, seen = [], set()
+        for i in range(self.graph.TensorsLength()):
+            name = self.graph.Tensors(i).Name().decode(errors="replace") or f"tensor_{i}"
+            while name in seen:
+                name = f"{name}_{i}"
+            seen.add(name)
+            names.append(name)
+        return names
+
+    def _op_code(self, op: tflite.Operator) -> int:
+        code = self.model.OperatorCodes(op.OpcodeIndex())
+        return max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+
+    def _op_name(self, op: tflite.Operator) -> str:
+        code = self._op_code(op)
+        if code == BuiltinOperator.CUSTOM:
+            custom = self.model.OperatorCodes(op.OpcodeIndex()).CustomCode()
+            return f"custom operator {custom.decode(errors='replace') if custom else '?'}"
+        return _OP_NAMES.get(code, f"builtin operator {code}")
+
+    def _options(self, op: tflite.Operator, cls: type[_Options]) -> _Options:
+        table = op.BuiltinOptions()
+        if table is None:
+            raise ModelLoadError(f"{self.source}: {self.where} has no options")
+        options = cls()
+        options.Init(table.Bytes, table.Pos)  # type: ignore[attr-defined]
+        return options
+
+    def _shape(self, index: int) -> tuple[int, ...]:
+        return _tensor_shape(self.graph.Tensors(index))
+
+    def _float_spec(self, index: int, role: str) -> TensorSpec:
+        spec = _tensor_spec(self.graph, index)
+        if spec.dtype != "float32":
+            raise UnsupportedOpError(
+                f"{self.source}: {role} {spec.name!r} is {spec.dtype}; only float32 models are supported"
+            )
+        return spec
+
+    def _constant(self, index: int) -> np.ndarray | None:
+        """A constant tensor's value in TFLite layout, or None for an activation."""
+        if index in self.constants:
+            return self.constants[index]
+        tensor = self.graph.Tensors(index)
+        data = self.model.Buffers(tensor.Buffer()).DataAsNumpy()
+        if isinstance(data, int) or data.size == 0:
+            return None
+        dtype = _NUMPY_TYPES.get(tensor.Type())
+        if dtype is None:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: constant {self.names[index]!r} has unsupported type "
+                f"{_TYPE_NAMES.get(tensor.Type(), tensor.Type())}"
+            )
+        value = np.frombuffer(data.tobytes(), dtype=dtype).reshape(self._shape(index))
+        self.constants[index] = value
+        return value
+
+    def _required_constant(self, index: int, role: str) -> np.ndarray:
+        value = self._constant(index)
+        if value is None:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: {role} {self.names[index]!r} must be a constant"
+            )
+        return value
+
+    # --- ONNX emission -------------------------------------------------------------------------
+
+    def _fresh_name(self, hint: str) -> str:
+        self.fresh += 1
+        return f"{hint}__{self.fresh}"
+
+    def _initializer(self, key: tuple[object, ...], hint: str, value: np.ndarray) -> str:
+        name = self.cached_initializers.get(key)
+        if name is None:
+            name = self._fresh_name(hint)
+            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+            self.cached_initializers[key] = name
+        return name
+
+    def _int64(self, values: Sequence[int]) -> str:
+        key = ("int64", tuple(values))
+        return self._initializer(key, "const_i64", np.asarray(values, dtype=np.int64))
+
+    def _scalar(self, value: float) -> str:
+        return self._initializer(("float", value), "const_f32", np.asarray(value, dtype=np.float32))
+
+    def _node(self, op_type: str, inputs: Sequence[str], output: str, **attrs: Any) -> None:
+        self.nodes.append(helper.make_node(op_type, list(inputs), [output], **attrs))
+
+    def _bind(self, index: int, nchw: bool) -> str:
+        """Names the ONNX value of a TFLite tensor produced in the given layout."""
+        nchw = nchw and len(self._shape(index)) == 4
+        name = self.names[index] + ("__nchw" if nchw else "")
+        self.values[index] = {nchw: name}
+        return name
+
+    def _value(self, index: int, nchw: bool) -> str:
+        """The ONNX value of TFLite tensor ``index``, NCHW if asked and the tensor is 4-D.
+
+        Constants become initializers (broadcast to 4-D first when NCHW is asked); activations
+        are permuted to the asked layout once and reused.
+        """
+        shape = self._shape(index)
+        constant = self._constant(index)
+        if constant is not None:
+            layout = self._layout_constant(constant, nchw)
+            return self._initializer(("const", index, nchw), self.names[index], layout)
+        layouts = self.values.get(index)
+        if layouts is None:
+            raise ModelLoadError(
+                f"{self.source}: {self.where} reads {self.names[index]!r} before any operator writes it"
+            )
+        nchw = nchw and len(shape) == 4
+        if nchw not in layouts:
+            source = layouts[not nchw]
+            perm = _TO_NCHW if nchw else _TO_NHWC
+            source_shape = shape if nchw else tuple(shape[i] for i in _TO_NCHW)
+            target = self.names[index] + ("__nchw" if nchw else "")
+            self._permute(source, target, perm, source_shape)
+            layouts[nchw] = target
+        return layouts[nchw]
+
+    def _layout_constant(self, value: np.ndarray, nchw: bool) -> np.ndarray:
+        """A constant for an op in NCHW (if ``nchw``): broadcast to 4-D as TFLite would, then permuted."""
+        if not nchw:
+            return value
+        if value.ndim > 4:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: a constant of rank {value.ndim} cannot broadcast "
+                f"against an image tensor"
+            )
+        return value.reshape((1,) * (4 - value.ndim) + value.shape).transpose(_TO_NCHW)
+
+    def _permute(self, source: str, target: str, perm: tuple[int, ...], shape: tuple[int, ...]) -> None:
+        """Transposes, or only reshapes when the permutation moves nothing but size-1 axes."""
+        moved = [axis for axis in perm if shape[axis] != 1]
+        if moved == sorted(moved):
+            self._node("Reshape", [source, self._int64([shape[axis] for axis in perm])], target)
+        else:
+            self._node("Transpose", [source], target, perm=list(perm))
+
+    def _prefers_nchw(self, indices: Sequence[int]) -> bool:
+        """Whether an element-wise op over these tensors should run in NCHW.
+
+        It does when every activation among them is 4-D and one of them already exists in NCHW.
+        """
+        activations = [i for i in indices if self._constant(i) is None]
+        return all(len(self._shape(i)) == 4 for i in activations) and any(
+            True in self.values.get(i, {}) for i in activations
+        )
+
+    def _emit(
+        self,
+        op_type: str,
+        inputs: Sequence[str],
+        output_index: int,
+        nchw: bool,
+        activation: int = ActivationFunctionType.NONE,
+        **attrs: Any,
+    ) -> None:
+        """Emits one ONNX node writing TFLite tensor ``output_index``, then its fused activation."""
+        output = self._bind(output_index, nchw)
+        if activation == ActivationFunctionType.NONE:
+            self._node(op_type, inputs, output, **attrs)
+            return
+        raw = self._fresh_name(output)
+        self._node(op_type, inputs, raw, **attrs)
+        if activation == ActivationFunctionType.RELU:
+            self._node("Relu", [raw], output)
+        elif activation == ActivationFunctionType.RELU6:
+            self._node("Clip", [raw, self._scalar(0.0), self._scalar(6.0)], output)
+        elif activation == ActivationFunctionType.RELU_N1_TO_1:
+            self._node("Clip", [raw, self._scalar(-1.0), self._scalar(1.0)], output)
+        elif activation == ActivationFunctionType.TANH:
+            self._node("Tanh", [raw], output)
+        else:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: fused activation {activation} is not supported"
+            )
+
+    # --- operators -----------------------------------------------------------------------------
+
+    def _conv(self, op: tflite.Operator) -> None:
+        depthwise = self._op_code(op) == BuiltinOperator.DEPTHWISE_CONV_2D
+        options = self._options(op, tflite.DepthwiseConv2DOptions if depthwise else tflite.Conv2DOptions)
+        x, w, out = op.Inputs(0), op.Inputs(1), op.Outputs(0)
+        weights = self._required_constant(w, "the filter").astype(np.float32)
+        in_shape, out_shape = self._shape(x), self._shape(out)
+        if depthwise:
+            # TFLite [1, KH, KW, C*M] -> ONNX [C*M, 1, KH, KW]; one group per input channel.
+            onnx_weights = weights.transpose(3, 0, 1, 2)
+            group = in_shape[3]
+        else:
+            # TFLite [O, KH, KW, I] -> ONNX [O, I, KH, KW].
+            onnx_weights = weights.transpose(0, 3, 1, 2)
+            group = 1
+        strides = (options.StrideH(), options.StrideW())
+        dilations = (options.DilationHFactor(), options.DilationWFactor())
+        pads = _window_pads(
+            self.source, self.where, in_shape[1:3], weights.shape[1:3], strides, dilations,
+            options.Padding(), out_shape[1:3],
+        )
+        inputs = [
+            self._value(x, nchw=True),
+            self._initializer(("weights", w, depthwise), self.names[w], onnx_weights),
+        ]
+        if op.InputsLength() > 2 and op.Inputs(2) >= 0:
+            b = op.Inputs(2)
+            bias = self._required_constant(b, "the bias").astype(np.float32)
+            inputs.append(self._initializer(("bias", b), self.names[b], bias))
+        self._emit(
+            "Conv", inputs, out, nchw=True,
+            activation=options.FusedActivationFunction(),
+            kernel_shape=list(weights.shape[1:3]), strides=list(strides), dilations=list(dilations),
+            pads=pads, group=group,
+        )
+
+    def _max_pool(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.Pool2DOptions)
+        x, out = op.Inputs(0), op.Outputs(0)
+        kernel = (options.FilterHeight(), options.FilterWidth())
+        strides = (options.StrideH(), options.StrideW())
+        pads = _window_pads(
+            self.source, self.where, self._shape(x)[1:3], kernel, strides, (1, 1),
+            options.Padding(), self._shape(out)[1:3],
+        )
+        # ONNX MaxPool ignores padded cells, as TFLite does.
+        self._emit(
+            "MaxPool", [self._value(x, nchw=True)], out, nchw=True,
+            activation=options.FusedActivationFunction(),
+            kernel_shape=list(kernel), strides=list(strides), pads=pads,
+        )
+
+    def _dequantize(self, op: tflite.Operator) -> None:
+        x = op.Inputs(0)
+        value = self._required_constant(x, "the input")
+        if value.dtype != np.float16:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: only float16 constants can be dequantized, "
+                f"{self.names[x]!r} is {value.dtype}"
+            )
+        self.constants[op.Outputs(0)] = value.astype(np.float32)
+
+    def _prelu(self, op: tflite.Operator) -> None:
+        x, out = op.Inputs(0), op.Outputs(0)
+        alpha = self._required_constant(op.Inputs(1), "alpha").astype(np.float32)
+        nchw = self._prefers_nchw([x])
+        value = self._value(x, nchw)
+        # PReLU(x) = x + (1 - alpha) * relu(-x), in ops onnxruntime fuses and keeps in its blocked
+        # layout; its PRelu op (or relu/sub/mul/add) makes it reorder tensors around every call.
+        negated = self._fresh_name(self.names[out])
+        rectified = self._fresh_name(self.names[out])
+        scaled = self._fresh_name(self.names[out])
+        self._scale(value, np.array(-1.0, dtype=np.float32), self._shape(x), nchw, negated)
+        self._node("Relu", [negated], rectified)
+        self._scale(rectified, 1.0 - alpha, self._shape(x), nchw, scaled)
+        self._emit("Add", [value, scaled], out, nchw)
+
+    def _scale(self, value: str, factors: np.ndarray, shape: Sequence[int], nchw: bool, output: str) -> None:
+        """Writes ``value * factors``, ``factors`` a constant in TFLite layout that broadcasts to ``shape``.
+
+        Per-channel factors on an NCHW tensor become a 1x1 depthwise convolution, which
+        onnxruntime runs in its blocked NCHWc layout together with the convolutions around it.
+        """
+        channels = shape[-1]
+        per_channel = factors.size in (1, channels) and all(d == 1 for d in factors.shape[:-1])
+        if nchw and per_channel:
+            vector = np.broadcast_to(factors.reshape(-1), (channels,)).astype(np.float32)
+            weights = self._initializer(
+                ("depthwise scale", vector.tobytes()), "scale", vector.reshape(channels, 1, 1, 1)
+            )
+            self._node("Conv", [value, weights], output, kernel_shape=[1, 1], group=channels)
+        else:
+            layout = self._layout_constant(factors.astype(np.float32), nchw)
+            constant = self._initializer(("mul", layout.shape, layout.tobytes()), "scale", layout)
+            self._node("Mul", [value, constant], output)
+
+    def _add(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.AddOptions)
+        a, b = op.Inputs(0), op.Inputs(1)
+        nchw = self._prefers_nchw([a, b])
+        self._emit(
+            "Add", [self._value(a, nchw), self._value(b, nchw)], op.Outputs(0), nchw,
+            activation=options.FusedActivationFunction(),
+        )
+
+    def _relu(self, op: tflite.Operator) -> None:
+        x = op.Inputs(0)
+        nchw = self._prefers_nchw([x])
+        self._emit("Relu", [self._value(x, nchw)], op.Outputs(0), nchw)
+
+    def _pad(self, op: tflite.Operator) -> None:
+        x, out = op.Inputs(0), op.Outputs(0)
+        paddings = self._required_constant(op.Inputs(1), "the paddings").astype(np.int64)
+        rank = len(self._shape(x))
+        if paddings.shape != (rank, 2):
+            raise ModelLoadError(
+                f"{self.source}: {self.where}: paddings of shape {paddings.shape} for a rank-{rank} input"
+            )
+        nchw = self._prefers_nchw([x])
+        if nchw and not paddings[:3].any():
+            # Zero channels around an NCHW tensor: a 1x1 convolution with one-hot weights gives
+            # the same numbers and, unlike Pad, keeps onnxruntime in its blocked NCHWc layout.
+            channels = self._shape(x)[3]
+            weights = np.zeros((channels + int(paddings[3].sum()), channels, 1, 1), dtype=np.float32)
+            weights[np.arange(channels) + paddings[3, 0], np.arange(channels)] = 1.0
+            one_hot = self._initializer(("channel pad", out), "channel_pad", weights)
+            self._emit("Conv", [self._value(x, nchw), one_hot], out, nchw, kernel_shape=[1, 1])
+            return
+        if nchw:
+            paddings = paddings[list(_TO_NCHW)]
+        pads = [int(p) for p in paddings[:, 0]] + [int(p) for p in paddings[:, 1]]
+        self._emit("Pad", [self._value(x, nchw), self._int64(pads)], out, nchw, mode="constant")
+
+    def _reshape(self, op: tflite.Operator) -> None:
+        # TFLite reshapes in NHWC element order; the declared output shape is static.
+        out = op.Outputs(0)
+        shape = self._int64(self._shape(out))
+        self._emit("Reshape", [self._value(op.Inputs(0), nchw=False), shape], out, nchw=False)
+
+    def _concatenation(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.ConcatenationOptions)
+        inputs = [op.Inputs(i) for i in range(op.InputsLength())]
+        out = op.Outputs(0)
+        rank = len(self._shape(out))
+        axis = options.Axis() % rank
+        nchw = rank == 4 and self._prefers_nchw(inputs)
+        self._emit(
+            "Concat", [self._value(i, nchw) for i in inputs], out, nchw,
+            activation=options.FusedActivationFunction(),
+            axis=_NCHW_AXIS[axis] if nchw else axis,
+        )
