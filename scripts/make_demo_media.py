@@ -1,0 +1,217 @@
+"""Make the demo media from scikit-image's bundled astronaut photograph (no network).
+
+Writes, deterministically:
+    media/demo.mp4       1280x720, 30 fps, 120 frames ('mp4v'): the photo on a blurred background,
+                         seen through a smooth, loopable camera path (pan, zoom so the face spans
+                         28% to 45% of the frame height, roll up to +-40 degrees). Below about 26%
+                         of a 16:9 frame's height, MediaPipe's short-range detector scores this
+                         face 0.5-0.7 or misses it, hence 28% at the smallest.
+    media/tilted/*.jpg   640x480 stills: the head rolled by -35, -15, 10 and 30 degrees at different
+                         sizes and positions, and two faces side by side (one mirrored).
+
+``skimage.data.astronaut()`` reads a PNG shipped inside the scikit-image wheel; nothing is
+downloaded. scikit-image is a development dependency of this script only.
+
+Usage:
+    .venv/bin/python scripts/make_demo_media.py [--out media]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import pathlib
+
+import cv2
+import numpy as np
+from skimage import data as skdata
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+# Face of the astronaut photo (512x512): MediaPipe 0.10.21 FaceMesh landmarks span x 178..272,
+# y 72..175 pixels, so the face is centred near (225, 124) and about 104 px tall.
+FACE_CENTER = (225.0, 124.0)
+FACE_HEIGHT = 104.0
+
+VIDEO_SIZE = (1280, 720)
+VIDEO_FPS = 30.0
+VIDEO_FRAMES = 120
+STILL_SIZE = (640, 480)
+FEATHER_PX = 8
+JPEG_QUALITY = 85
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where the photo's face lands in the output image.
+
+    Attributes:
+        center: Face centre in output pixels (x, y).
+        face_height: Face height in output pixels.
+        roll_deg: Counter-clockwise roll of the head as seen on screen, in degrees.
+        mirrored: Whether the photo is flipped left-right first.
+    """
+
+    center: tuple[float, float]
+    face_height: float
+    roll_deg: float
+    mirrored: bool = False
+
+
+def load_photo() -> np.ndarray:
+    """Returns the astronaut photograph as a (512, 512, 3) uint8 BGR array."""
+    rgb = skdata.astronaut()
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def blurred_background(photo: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Returns a featureless background in the photo's colours.
+
+    Args:
+        photo: BGR uint8 photo.
+        size: Output (width, height).
+
+    Returns:
+        BGR uint8 image of the given size: the photo shrunk to 8x6 pixels, enlarged smoothly,
+        blurred and pulled towards grey, so that no face-like structure remains.
+    """
+    tiny = cv2.resize(photo, (8, 6), interpolation=cv2.INTER_AREA)
+    big = cv2.resize(tiny, size, interpolation=cv2.INTER_CUBIC)
+    big = cv2.GaussianBlur(big, (0, 0), sigmaX=size[0] / 20.0)
+    grey = np.full_like(big, 128)
+    return cv2.addWeighted(big, 0.6, grey, 0.4, 0.0)
+
+
+def feather_mask(height: int, width: int, feather: int) -> np.ndarray:
+    """Returns a float32 mask that is 1 inside and ramps to 0 over ``feather`` px at the edges."""
+    ys = np.minimum(np.arange(height), np.arange(height)[::-1]).astype(np.float32)
+    xs = np.minimum(np.arange(width), np.arange(width)[::-1]).astype(np.float32)
+    ramp = np.minimum(ys[:, None], xs[None, :]) / float(feather)
+    return np.clip(ramp, 0.0, 1.0)
+
+
+def compose(photo: np.ndarray, background: np.ndarray, placements: list[Placement]) -> np.ndarray:
+    """Pastes the photo onto the background once per placement.
+
+    Args:
+        photo: BGR uint8 photo whose face is at ``FACE_CENTER`` and ``FACE_HEIGHT`` tall.
+        background: BGR uint8 canvas; not modified.
+        placements: Where each copy of the face goes.
+
+    Returns:
+        The composed BGR uint8 image.
+    """
+    out_h, out_w = background.shape[:2]
+    canvas = background.astype(np.float32)
+    mask = feather_mask(photo.shape[0], photo.shape[1], FEATHER_PX)
+    for place in placements:
+        src = photo[:, ::-1] if place.mirrored else photo
+        cx = photo.shape[1] - 1 - FACE_CENTER[0] if place.mirrored else FACE_CENTER[0]
+        matrix = cv2.getRotationMatrix2D(
+            (cx, FACE_CENTER[1]), place.roll_deg, place.face_height / FACE_HEIGHT
+        )
+        matrix[0, 2] += place.center[0] - cx
+        matrix[1, 2] += place.center[1] - FACE_CENTER[1]
+        warped = cv2.warpAffine(
+            np.ascontiguousarray(src), matrix, (out_w, out_h), flags=cv2.INTER_LINEAR
+        ).astype(np.float32)
+        alpha = cv2.warpAffine(mask, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR)[..., None]
+        canvas = canvas * (1.0 - alpha) + warped * alpha
+    return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+
+
+def camera_path(frame: int) -> Placement:
+    """Returns the face placement for one demo frame; the path is periodic over the clip.
+
+    Args:
+        frame: Frame index; the path repeats every ``VIDEO_FRAMES`` frames, so a looped clip
+            moves smoothly across the seam.
+
+    Returns:
+        The placement: face height from 28% (frame 0) to 45% (frame 60) of the frame height,
+        roll +40 degrees at frame 30 and -40 at frame 90, centre panning across the frame.
+    """
+    width, height = VIDEO_SIZE
+    phase = 2.0 * math.pi * frame / VIDEO_FRAMES
+    face_fraction = 0.365 - 0.085 * math.cos(phase)
+    center = (
+        width / 2.0 + 0.22 * width * math.sin(phase),
+        height / 2.0 + 0.08 * height * math.sin(2.0 * phase),
+    )
+    return Placement(center, face_fraction * height, 40.0 * math.sin(phase))
+
+
+STILLS: dict[str, list[Placement]] = {
+    "roll_m35.jpg": [Placement((300.0, 230.0), 150.0, -35.0)],
+    "roll_m15.jpg": [Placement((400.0, 260.0), 110.0, -15.0)],
+    "roll_p10.jpg": [Placement((250.0, 200.0), 190.0, 10.0)],
+    "roll_p30.jpg": [Placement((350.0, 250.0), 130.0, 30.0)],
+    "two_faces.jpg": [
+        Placement((180.0, 220.0), 120.0, 12.0),
+        Placement((470.0, 250.0), 100.0, -20.0, mirrored=True),
+    ],
+}
+
+
+def write_video(photo: np.ndarray, path: pathlib.Path) -> None:
+    """Writes the demo clip with OpenCV's 'mp4v' writer.
+
+    Args:
+        photo: BGR uint8 photo.
+        path: Output .mp4 path.
+
+    Raises:
+        RuntimeError: If OpenCV cannot open the writer.
+    """
+    background = blurred_background(photo, VIDEO_SIZE)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), VIDEO_FPS, VIDEO_SIZE)
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write 'mp4v' video to {path}")
+    try:
+        for frame in range(VIDEO_FRAMES):
+            writer.write(compose(photo, background, [camera_path(frame)]))
+    finally:
+        writer.release()
+
+
+def write_stills(photo: np.ndarray, folder: pathlib.Path) -> list[pathlib.Path]:
+    """Writes the tilted-head stills as JPEG files.
+
+    Args:
+        photo: BGR uint8 photo.
+        folder: Output folder, created if missing.
+
+    Returns:
+        The paths written.
+
+    Raises:
+        RuntimeError: If OpenCV cannot write a file.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    background = blurred_background(photo, STILL_SIZE)
+    paths = []
+    for name, placements in STILLS.items():
+        path = folder / name
+        image = compose(photo, background, placements)
+        if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+            raise RuntimeError(f"OpenCV cannot write {path}")
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    """Parses arguments and writes the demo clip and stills."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=pathlib.Path, default=ROOT / "media", help="output folder")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    photo = load_photo()
+    video = args.out / "demo.mp4"
+    write_video(photo, video)
+    for path in [video, *write_stills(photo, args.out / "tilted")]:
+        print(f"wrote {path} ({path.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()
