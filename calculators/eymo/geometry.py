@@ -2,12 +2,13 @@
 
 Semantics (what each statement draws):
 
-* A statement runs once per face, left to right (faces are ordered by the mean x of their
-  landmarks); that face is the *current face*. A bare part name is that part of the current
-  face, `part#N` is face N (0 is the leftmost; nothing is drawn while there is no face N),
-  `part+N` / `part-N` is the face N after / before the current one, wrapping around.
-  Runs that resolve to the same faces are drawn once; a statement that names no part runs
-  once, and statements that name parts draw nothing while no face is found.
+* Faces are numbered from 0, left to right by the mean x of their landmarks. A statement
+  `part#N: ...` runs for face N (and draws nothing while there is no face N); any other
+  statement runs once for each face in turn. That face is the *current face*: a bare part
+  name is that part of the current face, `part#N` is face N, `part+N` / `part-N` is the face
+  N after / before the current one, wrapping around in both directions. Runs that resolve to
+  the same faces are drawn once; a statement that names no part runs once, and statements
+  that name parts draw nothing while no face is found.
 * The region is the part's landmark ring (or the rect), triangulated with earcut.
 * Shape operations work on the region's vertices relative to its area centroid, in the order
   written, in pixel space (so rotations keep their shape on any frame): `scale`, `rotate`,
@@ -16,7 +17,8 @@ Semantics (what each statement draws):
   below by b).
 * Movement: `translate` offsets add up. `drift` velocities add up; the region then moves from
   its place at t = 0 and bounces off the frame edges (a triangle wave of t, so a timestamp
-  always gives the same place); a region larger than the frame does not drift on that axis.
+  always gives the same place). A region that starts beyond an edge bounces where it started;
+  one larger than the frame does not drift on that axis.
 * `swap_with(B)`: the region is drawn centred on B's centroid and B is drawn centred on the
   region's centroid, both transformed by the statement. `copy_to(T, ...)`: the region is
   also drawn centred on each target's centroid, after its own placement.
@@ -47,6 +49,7 @@ FEATHER_FRACTION = 0.02
 MIN_FEATHER_PX = 1.0
 MIN_TILE_CELL = 8.0
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+_SNAP = 1e-6  # rounding slack so that a box edge at 630.0000001 stays at 630
 
 
 def _frozen(array: npt.ArrayLike, dtype: type) -> npt.NDArray:
@@ -212,8 +215,12 @@ def _runs(statement: ast.Statement, count: int) -> list[dict[ast.Shape, int]]:
     parts = [s for s in _statement_shapes(statement) if isinstance(s, ast.PartShape)]
     if not parts:
         return [{}]
+    shape = statement.shape
+    currents: Sequence[int] = range(count)
+    if isinstance(shape, ast.PartShape) and shape.mode == "index":
+        currents = [shape.n] if shape.n < count else []
     runs: dict[tuple[int | None, ...], dict[ast.Shape, int]] = {}
-    for current in range(count):
+    for current in currents:
         chosen = tuple(_face_of(s, current, count) for s in parts)
         if None not in chosen and chosen not in runs:
             runs[chosen] = {s: f for s, f in zip(parts, chosen, strict=True) if f is not None}
@@ -295,12 +302,13 @@ def _statement_items(statement: ast.Statement, index: int, run: dict[ast.Shape, 
         rel = _deform(placement.outline - polygon_centroid(placement.outline), statement.ops, seconds)
         dst = placement.anchor + shift + rel
         lo, hi = dst.min(axis=0), dst.max(axis=0)
-        travel = velocity * seconds
-        dst += [bounce(-lo[k], frame[k] - hi[k], travel[k]) for k in range(2)]
-        lo, hi = dst.min(axis=0), dst.max(axis=0)
+        if velocity.any():
+            travel = velocity * seconds
+            dst += [bounce(min(-lo[k], 0.0), max(frame[k] - hi[k], 0.0), travel[k]) for k in range(2)]
+            lo, hi = dst.min(axis=0), dst.max(axis=0)
         offsets = _tile_offsets(lo, hi, frame) if tile else np.zeros((1, 2))
-        x0, y0 = np.maximum(np.floor(lo + offsets.min(axis=0)), 0).astype(int)
-        x1, y1 = np.minimum(np.ceil(hi + offsets.max(axis=0)), frame).astype(int)
+        x0, y0 = np.maximum(np.floor(lo + offsets.min(axis=0) + _SNAP), 0).astype(int)
+        x1, y1 = np.minimum(np.ceil(hi + offsets.max(axis=0) - _SNAP), frame).astype(int)
         if x0 >= x1 or y0 >= y1:
             continue
         items.append(DrawItem(

@@ -203,7 +203,9 @@ class _Builder:
             if arg.data == "keyword":
                 key, value_tree = cast(lark.Token, arg.children[0]), cast(lark.Tree, arg.children[1])
                 param = params.get(str(key))
-                if param is None or spec.variadic:
+                if spec.variadic:
+                    raise self.error(key, f"the arguments of {name} have no names. Write {spec.usage(name)}.")
+                if param is None:
                     raise self.error(key, f"{name} has no argument named '{key}'."
                                      f"{_did_you_mean(key, list(params))} Write {spec.usage(name)}.")
                 if key in by_name or len(values) > spec.params.index(param):
