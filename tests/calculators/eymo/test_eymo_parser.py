@@ -120,12 +120,12 @@ SHAPE_KINDS = "a part like mouth, mouth#1 or mouth+1, or rect(x y w h)"
 
 ERRORS = [
     # Syntax.
-    ("leye scale(2)", 1, 6, "expected '#', '+', '-' or ':', but found the name 'scale' "
-                            "(write a shape, then ':', then its operations)"),
-    ("leye: scale(2) spin", 1, 16, "expected ',', ';', a new line or the end of the script, but found the name "
-                                   "'spin' (separate operations with ',')"),
-    (":", 1, 1, "expected ';', a shape (a part name or rect(x y w h)), a new line or the end of the script, "
-                "but found ':'"),
+    ("leye scale(2)", 1, 6, ("expected '#', '+', '-' or ':', but found the name 'scale' "
+                            "(write a shape, then ':', then its operations)")),
+    ("leye: scale(2) spin", 1, 16, ("expected ',', ';', a new line or the end of the script, but found the name "
+                                   "'spin' (separate operations with ',')")),
+    (":", 1, 1, ("expected ';', a shape (a part name or rect(x y w h)), a new line or the end of the script, "
+                "but found ':'")),
     ("leye: scale(", 1, 13, "the script ends too early; expected ')', '+', '-', 'rect(', a name or a number"),
     ("leye: scale(2),", 1, 16, "the script ends too early; expected an operation such as scale(2)"),
     ("leye:\n\n", 3, 1, "the script ends too early; expected an operation such as scale(2)"),
@@ -138,8 +138,8 @@ ERRORS = [
     ("chin: scale(2)", 1, 1, f"unknown part 'chin'. {PARTS_LIST}"),
     ("rectangle: tile", 1, 1, f"unknown part 'rectangle'. {PARTS_LIST}"),
     ("leye: copy_to(mouht)", 1, 15, f"unknown part 'mouht'. Did you mean 'mouth'? {PARTS_LIST}"),
-    ("leye: wobble", 1, 7, "unknown operation 'wobble'. The operations are scale, rotate, spin, drift, translate, "
-                           "flip, brighten, saturate, channels, copy_to, swap_with, tile or reshape."),
+    ("leye: wobble", 1, 7, ("unknown operation 'wobble'. The operations are scale, rotate, spin, drift, translate, "
+                           "flip, brighten, saturate, channels, copy_to, swap_with, tile or reshape.")),
     # Arguments.
     ("leye: scale(1, 2)", 1, 16, "scale takes 1 argument, but 2 were given. Write scale(factor)."),
     ("leye: translate(1)", 1, 7, "translate takes 2 arguments, but 1 was given. Write translate(x, y)."),
@@ -149,8 +149,8 @@ ERRORS = [
     ("leye: tile(1)", 1, 12, "tile takes no arguments, but 1 was given. Write tile."),
     ("leye: copy_to()", 1, 7, "copy_to takes at least 1 argument, but 0 were given. Write copy_to(targets, ...)."),
     ("leye: spin(speed=2)", 1, 12, "spin has no argument named 'speed'. Write spin(rps=0.5)."),
-    ("leye: drift(sped=2)", 1, 13, "drift has no argument named 'sped'. Did you mean 'speed'? "
-                                   "Write drift(speed, angle=30)."),
+    ("leye: drift(sped=2)", 1, 13, ("drift has no argument named 'sped'. Did you mean 'speed'? "
+                                   "Write drift(speed, angle=30).")),
     ("leye: copy_to(targets=mouth)", 1, 15, "the arguments of copy_to have no names. Write copy_to(targets, ...)."),
     ("leye: spin(0.3, rps=2)", 1, 17, "argument 'rps' of spin is given twice"),
     ("leye: spin(rps=0.3, rps=2)", 1, 21, "argument 'rps' of spin is given twice"),
@@ -158,13 +158,13 @@ ERRORS = [
     ("leye: scale(leye)", 1, 13, "argument 'factor' of scale must be a number, not 'leye'"),
     ("leye: rotate(mouth#1)", 1, 14, "argument 'degrees' of rotate must be a number, not 'mouth#1'"),
     ("leye: scale(rect(0 0 1 1))", 1, 13, "argument 'factor' of scale must be a number, not a rect"),
-    ("leye: copy_to(mouth, 2)", 1, 22, f"argument 'targets' of copy_to must be a shape ({SHAPE_KINDS}), "
-                                       "not the number 2"),
-    ("leye: swap_with(-1)", 1, 17, f"argument 'target' of swap_with must be a shape ({SHAPE_KINDS}), "
-                                   "not the number -1"),
+    ("leye: copy_to(mouth, 2)", 1, 22, (f"argument 'targets' of copy_to must be a shape ({SHAPE_KINDS}), "
+                                       "not the number 2")),
+    ("leye: swap_with(-1)", 1, 17, (f"argument 'target' of swap_with must be a shape ({SHAPE_KINDS}), "
+                                   "not the number -1")),
     ("leye: flip(sideways)", 1, 12, "flip takes horizontal, vertical or both, not 'sideways'."),
-    ("leye: flip(horizonal)", 1, 12, "flip takes horizontal, vertical or both, not 'horizonal'. "
-                                     "Did you mean 'horizontal'?"),
+    ("leye: flip(horizonal)", 1, 12, ("flip takes horizontal, vertical or both, not 'horizonal'. "
+                                     "Did you mean 'horizontal'?")),
     ("leye: flip(mouth+1)", 1, 12, "flip takes horizontal, vertical or both, not 'mouth+1'."),
     ("leye: flip(2)", 1, 12, "flip takes horizontal, vertical or both, not the number 2."),
     ("leye: flip(rect(0 0 1 1))", 1, 12, "flip takes horizontal, vertical or both, not a rect."),
@@ -176,10 +176,10 @@ ERRORS = [
     ("leye: drift(-10)", 1, 13, "argument 'speed' of drift must be at least 0, not -10"),
     ("leye#1.5: tile", 1, 6, "a face number must be a whole number such as 0, 1 or 2, not 1.5"),
     ("leye: copy_to(mouth+1e1)", 1, 21, "a face number must be a whole number such as 0, 1 or 2, not 1e1"),
-    ("rect(10 10 100 100): tile", 1, 1, "rect x is 10, but rect values are fractions of the frame between 0 and 1 "
-                                        "(0.5 is the middle), not pixels"),
-    ("leye: copy_to(rect(0 0 0.5 1.5))", 1, 15, "rect h is 1.5, but rect values are fractions of the frame between "
-                                                "0 and 1 (0.5 is the middle), not pixels"),
+    ("rect(10 10 100 100): tile", 1, 1, ("rect x is 10, but rect values are fractions of the frame between 0 and 1 "
+                                        "(0.5 is the middle), not pixels")),
+    ("leye: copy_to(rect(0 0 0.5 1.5))", 1, 15, ("rect h is 1.5, but rect values are fractions of the frame between "
+                                                "0 and 1 (0.5 is the middle), not pixels")),
     ("rect(0.1 0.1 0 0.2): tile", 1, 1, "rect width and height must be greater than 0"),
     # Statements.
     ("leye: swap_with(mouth), tile, swap_with(reye)", 1, 31, "swap_with can be used only once in a statement"),
