@@ -1,0 +1,1 @@
+"""Core calculators: pass-through, flow control, loops, gates, constants."""

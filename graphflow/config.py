@@ -1,0 +1,895 @@
+"""Graph configs: loading, locating, subgraph expansion and validation.
+
+``load_config`` reads MediaPipe's ``CalculatorGraphConfig`` from ``.pbtxt`` text or ``.binarypb``
+bytes; ``expand_and_validate`` expands subgraph nodes in place (MediaPipe's name prefixing and
+``graph_options`` / ``option_value`` mapping) and checks the result against the registered
+calculators, so that every mistake is reported before anything runs, as ``file:line:col``, the
+node, and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from google.protobuf import text_format
+from google.protobuf.message import DecodeError, Message
+
+from graphflow.calculator import (
+    Calculator,
+    ContractError,
+    NodeContract,
+    Port,
+    PortId,
+    did_you_mean,
+    lookup_calculator,
+    registered_calculators,
+)
+from graphflow.proto._pool import POOL
+from graphflow.proto.mediapipe.framework import calculator_pb2
+
+GraphConfigProto = calculator_pb2.CalculatorGraphConfig
+NodeProto = calculator_pb2.CalculatorGraphConfig.Node
+
+_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_TAG_RE = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
+_INDEX_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
+
+HANDLERS = ("DefaultInputStreamHandler", "ImmediateInputStreamHandler",
+            "SyncSetInputStreamHandler", "FixedSizeInputStreamHandler")
+
+
+class ConfigError(ValueError):
+    """A mistake in a graph config, located as ``file:line:col`` where possible."""
+
+    def __init__(self, message: str, where: Location | None = None, node: str | None = None):
+        self.where = where
+        self.node = node
+        self.reason = message
+        prefix = f"{where}: " if where else ""
+        node_part = f"node {node}: " if node else ""
+        super().__init__(f"{prefix}{node_part}{message}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """A place in a config file (1-based line and column; 0 when unknown)."""
+
+    path: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.path}:{self.line}:{self.col}"
+        return self.path
+
+
+@dataclasses.dataclass
+class NodeLocations:
+    """Where a node and each of its fields' values start in the text."""
+
+    node: Location
+    fields: dict[str, list[Location]] = dataclasses.field(default_factory=dict)
+
+    def field(self, name: str, index: int) -> Location:
+        """The location of the ``index``-th value of field ``name`` (the node's if unknown)."""
+        places = self.fields.get(name, [])
+        return places[index] if index < len(places) else self.node
+
+
+@dataclasses.dataclass
+class GraphConfig:
+    """A parsed config with the source locations of its nodes.
+
+    Attributes:
+        proto: The ``CalculatorGraphConfig`` message.
+        source: The file path, or ``"<string>"`` for inline text.
+        node_locations: Per node (same order as ``proto.node``), where it is in the text.
+    """
+
+    proto: Any
+    source: str
+    node_locations: list[NodeLocations]
+
+    def node_location(self, index: int) -> NodeLocations:
+        """Where node ``index`` is (a file-level location for binary configs)."""
+        if index < len(self.node_locations):
+            return self.node_locations[index]
+        return NodeLocations(Location(self.source))
+
+
+# --------------------------------------------------------------------------------------------
+# Stream specs
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamSpec:
+    """One ``TAG:index:name`` entry of a node's stream or side packet list."""
+
+    tag: str
+    index: int
+    name: str
+
+    @property
+    def port(self) -> PortId:
+        """The (tag, index) the calculator sees."""
+        return (self.tag, self.index)
+
+
+def parse_tag_index_name(spec: str) -> tuple[str, int | None, str]:
+    """Parses ``name``, ``TAG:name`` or ``TAG:N:name`` with MediaPipe's rules.
+
+    Returns:
+        (tag, index or None when not written, name).
+
+    Raises:
+        ValueError: With what is wrong with the spec.
+    """
+    parts = spec.split(":")
+    if len(parts) == 1:
+        tag, index, name = "", None, parts[0]
+    elif len(parts) == 2:
+        tag, index, name = parts[0], None, parts[1]
+    elif len(parts) == 3:
+        if not _INDEX_RE.match(parts[1]):
+            raise ValueError(f"{spec!r}: the index {parts[1]!r} must be a non-negative integer")
+        tag, index, name = parts[0], int(parts[1]), parts[2]
+    else:
+        raise ValueError(f"{spec!r}: expected 'name', 'TAG:name' or 'TAG:index:name'")
+    if tag and not _TAG_RE.match(tag):
+        raise ValueError(f"{spec!r}: the tag {tag!r} must match [A-Z_][A-Z0-9_]*")
+    if not _NAME_RE.match(name):
+        raise ValueError(f"{spec!r}: the name {name!r} must match [a-z_][a-z0-9_]*")
+    return tag, index, name
+
+
+def parse_stream_list(specs: Iterable[str]) -> list[StreamSpec]:
+    """Parses a repeated stream field, numbering ports per tag in order of appearance."""
+    result: list[StreamSpec] = []
+    next_index: dict[str, int] = {}
+    seen: set[PortId] = set()
+    for spec in specs:
+        tag, index, name = parse_tag_index_name(spec)
+        if index is None:
+            index = next_index.get(tag, 0)
+        next_index[tag] = max(next_index.get(tag, 0), index + 1)
+        if (tag, index) in seen:
+            raise ValueError(f"{spec!r}: port {tag}:{index} is given twice")
+        seen.add((tag, index))
+        result.append(StreamSpec(tag, index, name))
+    return result
+
+
+def parse_tag_index(spec: str) -> PortId:
+    """Parses an ``InputStreamInfo.tag_index`` (``"TAG"``, ``"TAG:2"``, ``":3"``, ``""``)."""
+    tag, _, index = spec.partition(":")
+    if tag and not _TAG_RE.match(tag):
+        raise ValueError(f"tag_index {spec!r}: the tag must match [A-Z_][A-Z0-9_]*")
+    if index and not _INDEX_RE.match(index):
+        raise ValueError(f"tag_index {spec!r}: the index must be a non-negative integer")
+    return tag, int(index or 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(source: str | pathlib.Path | bytes | Message, *, path: str | None = None
+                ) -> GraphConfig:
+    """Loads a graph config.
+
+    Args:
+        source: A path to a ``.pbtxt`` / ``.binarypb`` file, pbtxt text, binary bytes, or a
+            ``CalculatorGraphConfig`` message.
+        path: The name to use in error messages for inline text.
+
+    Raises:
+        ConfigError: If the file cannot be read or parsed (with its line and column).
+    """
+    if isinstance(source, Message):
+        proto = GraphConfigProto()
+        proto.CopyFrom(source) if source.DESCRIPTOR is proto.DESCRIPTOR else \
+            proto.ParseFromString(source.SerializeToString())
+        return GraphConfig(proto, path or "<config>", [])
+    if isinstance(source, bytes):
+        return _parse_binary(source, path or "<bytes>")
+    if isinstance(source, pathlib.Path) or (
+        "\n" not in source and "{" not in source and source.endswith((".pbtxt", ".binarypb",
+                                                                       ".pb", ".txt"))
+    ):
+        file = pathlib.Path(source)
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read graph config: {exc.strerror}",
+                              Location(str(file))) from None
+        if file.suffix in (".binarypb", ".pb"):
+            return _parse_binary(data, str(file))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError("not a UTF-8 text file (binary configs need the .binarypb "
+                              "extension)", Location(str(file))) from None
+        return parse_text(text, str(file))
+    return parse_text(source, path or "<string>")
+
+
+def parse_text(text: str, path: str = "<string>") -> GraphConfig:
+    """Parses pbtxt text into a located :class:`GraphConfig`."""
+    proto = GraphConfigProto()
+    try:
+        text_format.Parse(text, proto, descriptor_pool=POOL)
+    except text_format.ParseError as exc:
+        line, col = exc.GetLine() or 0, exc.GetColumn() or 0
+        message = str(exc)
+        message = re.sub(r"^\d+:\d+ : ", "", message)
+        hint = _unknown_extension_hint(message)
+        raise ConfigError(message + hint, Location(path, line, col)) from None
+    return GraphConfig(proto, path, _locate_nodes(text, path))
+
+
+def _parse_binary(data: bytes, path: str) -> GraphConfig:
+    proto = GraphConfigProto()
+    try:
+        proto.ParseFromString(data)
+    except DecodeError as exc:
+        raise ConfigError(f"not a binary CalculatorGraphConfig: {exc}", Location(path)) from None
+    return GraphConfig(proto, path, [])
+
+
+def _unknown_extension_hint(message: str) -> str:
+    match = re.search(r'Extension "([\w.]+)" not registered', message) or re.search(
+        r'Type "([\w.]+)" not found', message)
+    if not match:
+        return ""
+    names = [name for _, name in _known_option_messages()]
+    wanted = match.group(1).removesuffix(".ext").rsplit(".", 1)[-1]
+    short = [n.rsplit(".", 1)[-1] for n in names]
+    return did_you_mean(wanted, short) or " (no calculator in graphflow defines these options)"
+
+
+def _known_option_messages() -> list[tuple[str, str]]:
+    result = []
+    for name, calc in registered_calculators().items():
+        if calc.options_type is not None:
+            result.append((name, calc.options_type.DESCRIPTOR.full_name))
+    return result
+
+
+_TOKEN_RE = re.compile(
+    r'(?P<ws>\s+)|(?P<comment>#[^\n]*)|(?P<string>"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\')'
+    r"|(?P<open>[{<])|(?P<close>[}>])|(?P<ident>\[[^\]]*\]|[A-Za-z_][\w.]*)|(?P<other>.)",
+    re.S,
+)
+
+
+def _locate_nodes(text: str, path: str) -> list[NodeLocations]:
+    """Finds where each top-level ``node`` and its direct fields' values start."""
+    nodes: list[NodeLocations] = []
+    depth = 0
+    line, line_start = 1, 0
+    pending_field: str | None = None
+    current: NodeLocations | None = None
+    for match in _TOKEN_RE.finditer(text):
+        kind = match.lastgroup
+        start = match.start()
+        col = start - line_start + 1
+        if kind == "ident":
+            word = match.group()
+            if depth == 0 and word == "node":
+                current = NodeLocations(Location(path, line, col))
+                nodes.append(current)
+            elif depth == 1 and current is not None:
+                pending_field = word
+        elif kind == "string" and depth == 1 and current is not None and pending_field:
+            current.fields.setdefault(pending_field, []).append(Location(path, line, col))
+            pending_field = None
+        elif kind == "open":
+            if depth == 1 and current is not None and pending_field:
+                current.fields.setdefault(pending_field, []).append(Location(path, line, col))
+            pending_field = None
+            depth += 1
+        elif kind == "close":
+            depth -= 1
+            pending_field = None
+        elif kind in ("ws", "comment", "string"):
+            pass
+        elif match.group() != ":" and depth == 1:
+            pending_field = None
+        newlines = match.group().count("\n")
+        if newlines:
+            line += newlines
+            line_start = match.start() + match.group().rfind("\n") + 1
+    return nodes
+
+
+# --------------------------------------------------------------------------------------------
+# Subgraph registry
+
+_GRAPH_FOLDERS: list[pathlib.Path] = [pathlib.Path(__file__).resolve().parent.parent / "graphs"]
+_SUBGRAPHS: dict[str, GraphConfig] = {}
+_SUBGRAPH_FILES: dict[str, pathlib.Path] | None = None
+_TYPE_RE = re.compile(r'^\s*type\s*:\s*"([A-Za-z_][\w.]*)"', re.M)
+
+
+def register_graph_folder(folder: str | pathlib.Path) -> None:
+    """Makes every ``*.pbtxt`` with a ``type:`` in ``folder`` usable as a subgraph."""
+    global _SUBGRAPH_FILES
+    _GRAPH_FOLDERS.append(pathlib.Path(folder).resolve())
+    _SUBGRAPH_FILES = None
+
+
+def register_subgraph(config: str | pathlib.Path | GraphConfig) -> str:
+    """Registers one subgraph config (text, path or loaded) under its ``type``; returns it."""
+    loaded = config if isinstance(config, GraphConfig) else load_config(config)
+    if not loaded.proto.type:
+        raise ConfigError("a subgraph needs a `type: \"Name\"` field", Location(loaded.source))
+    _SUBGRAPHS[loaded.proto.type] = loaded
+    return str(loaded.proto.type)
+
+
+def graphs_dir() -> pathlib.Path:
+    """The folder of graphflow's bundled graphs."""
+    return _GRAPH_FOLDERS[0]
+
+
+def _subgraph_files() -> dict[str, pathlib.Path]:
+    global _SUBGRAPH_FILES
+    if _SUBGRAPH_FILES is None:
+        found: dict[str, pathlib.Path] = {}
+        for folder in _GRAPH_FOLDERS:
+            for file in sorted(folder.glob("**/*.pbtxt")):
+                match = _TYPE_RE.search(file.read_text(encoding="utf-8", errors="replace"))
+                if match:
+                    found.setdefault(match.group(1), file)
+        _SUBGRAPH_FILES = found
+    return _SUBGRAPH_FILES
+
+
+def lookup_subgraph(name: str) -> GraphConfig | None:
+    """The subgraph config registered under ``name``, or None."""
+    if name not in _SUBGRAPHS:
+        file = _subgraph_files().get(name)
+        if file is None:
+            return None
+        _SUBGRAPHS[name] = load_config(file)
+    return _SUBGRAPHS[name]
+
+
+def subgraph_names() -> list[str]:
+    """Every known subgraph type name."""
+    return sorted(set(_SUBGRAPHS) | set(_subgraph_files()))
+
+
+# --------------------------------------------------------------------------------------------
+# Expansion
+
+
+@dataclasses.dataclass
+class ExpandedNode:
+    """A calculator node after subgraph expansion, with where it came from."""
+
+    proto: Any
+    where: NodeLocations
+
+
+def expand(config: GraphConfig) -> list[ExpandedNode]:
+    """Expands subgraph nodes recursively (MediaPipe's rules) and returns calculator nodes."""
+    nodes = [ExpandedNode(n, config.node_location(i)) for i, n in enumerate(config.proto.node)]
+    return _expand_nodes(nodes, config.proto, stack=())
+
+
+def _expand_nodes(nodes: list[ExpandedNode], parent: Any, stack: tuple[str, ...]
+                  ) -> list[ExpandedNode]:
+    names = _canonical_names([n.proto for n in nodes])
+    result: list[ExpandedNode] = []
+    for node, canonical in zip(nodes, names, strict=True):
+        sub = None if lookup_calculator(node.proto.calculator) else lookup_subgraph(
+            node.proto.calculator)
+        if sub is None:
+            result.append(node)
+            continue
+        if node.proto.calculator in stack:
+            raise ConfigError(f"subgraph {node.proto.calculator!r} includes itself "
+                              f"({' -> '.join((*stack, node.proto.calculator))})",
+                              node.where.node, canonical)
+        inner = _instantiate_subgraph(node, sub, canonical)
+        result.extend(_expand_nodes(inner, sub.proto, (*stack, node.proto.calculator)))
+    return result
+
+
+def _canonical_names(nodes: Sequence[Any]) -> list[str]:
+    """MediaPipe's CanonicalNodeName: the name or calculator, suffixed _N when repeated."""
+    base = [n.name or n.calculator for n in nodes]
+    counts: dict[str, int] = {}
+    for b in base:
+        counts[b] = counts.get(b, 0) + 1
+    seen: dict[str, int] = {}
+    names = []
+    for b in base:
+        seen[b] = seen.get(b, 0) + 1
+        names.append(b if counts[b] <= 1 else f"{b}_{seen[b]}")
+    return names
+
+
+_STREAM_FIELDS = ("input_stream", "output_stream", "input_side_packet", "output_side_packet")
+
+
+def _instantiate_subgraph(node: ExpandedNode, sub: GraphConfig, canonical: str
+                          ) -> list[ExpandedNode]:
+    prefix = canonical.lower().replace(".", "_").replace(" ", "_")
+    where = node.where.node
+    rename: dict[str, str] = {}
+    for field in _STREAM_FIELDS:
+        try:
+            outer = {s.port: s.name for s in parse_stream_list(getattr(node.proto, field))}
+            inner = parse_stream_list(getattr(sub.proto, field))
+        except ValueError as exc:
+            raise ConfigError(str(exc), where, canonical) from None
+        inner_ports = {s.port for s in inner}
+        for port in outer:
+            if port not in inner_ports:
+                known = ", ".join(f"{t}:{i}" if t else str(i) for t, i in sorted(inner_ports))
+                raise ConfigError(
+                    f"subgraph {node.proto.calculator} has no {field.replace('_', ' ')} "
+                    f"{port[0]}:{port[1]} (it has: {known or 'none'})", where, canonical)
+        for s in inner:
+            if s.port in outer:
+                rename[s.name] = outer[s.port]
+    graph_options = _subgraph_options(node, sub, canonical)
+    result = []
+    sub_names = _canonical_names(sub.proto.node)
+    for i, inner_node in enumerate(sub.proto.node):
+        copy_node = NodeProto()
+        copy_node.CopyFrom(inner_node)
+        copy_node.name = f"{prefix}__{sub_names[i]}"
+        for field in _STREAM_FIELDS:
+            specs = list(getattr(copy_node, field))
+            del getattr(copy_node, field)[:]
+            for spec in specs:
+                tag, index, name = parse_tag_index_name(spec)
+                new = rename.get(name, f"{prefix}__{name}")
+                head = f"{tag}:" if tag else ""
+                mid = f"{index}:" if index is not None else ""
+                getattr(copy_node, field).append(f"{head}{mid}{new}")
+        location = sub.node_location(i)
+        _apply_option_values(copy_node, graph_options, location, copy_node.name)
+        result.append(ExpandedNode(copy_node, location))
+    return result
+
+
+def _subgraph_options(node: ExpandedNode, sub: GraphConfig, canonical: str) -> list[Message]:
+    """The subgraph's graph_options, merged with the options its node gives."""
+    options: list[Message] = []
+    for any_msg in sub.proto.graph_options:
+        options.append(_unpack_any(any_msg, sub.node_location(0).node, canonical))
+    given: list[Message] = [_unpack_any(a, node.where.node, canonical)
+                            for a in node.proto.node_options]
+    for ext in _set_extensions(node.proto.options):
+        given.append(ext)
+    for msg in given:
+        for existing in options:
+            if existing.DESCRIPTOR is msg.DESCRIPTOR:
+                existing.MergeFrom(msg)
+                break
+        else:
+            options.append(msg)
+    return options
+
+
+def _set_extensions(options: Any) -> list[Message]:
+    return [value for field, value in options.ListFields() if field.is_extension]
+
+
+def _unpack_any(any_msg: Any, where: Location, node: str) -> Message:
+    type_name = any_msg.type_url.rsplit("/", 1)[-1]
+    try:
+        descriptor = POOL.FindMessageTypeByName(type_name)
+    except KeyError:
+        raise ConfigError(f"unknown options type {type_name!r}", where, node) from None
+    from google.protobuf import message_factory
+
+    msg = message_factory.GetMessageClass(descriptor)()
+    msg.ParseFromString(any_msg.value)
+    return msg
+
+
+def _apply_option_values(node: Any, graph_options: list[Message], where: NodeLocations,
+                         name: str) -> None:
+    """Applies ``option_value: "field:options/path"`` from the graph options to the node."""
+    if not node.option_value:
+        return
+    calc = lookup_calculator(node.calculator)
+    if calc is None or calc.options_type is None:
+        return  # a nested subgraph node: its option_value maps graph options further down
+    target = node_options(node, calc.options_type)
+    for i, spec in enumerate(node.option_value):
+        loc = where.field("option_value", i)
+        dst, sep, src = spec.partition(":")
+        if not sep:
+            raise ConfigError(f"option_value {spec!r}: expected 'field:options/path'", loc, name)
+        src_path = src.removeprefix("options/").split("/")
+        value = _find_option(graph_options, src_path)
+        if value is _MISSING:
+            continue
+        try:
+            _set_path(target, dst.split("/"), value)
+        except (KeyError, AttributeError, TypeError, ValueError) as exc:
+            raise ConfigError(f"option_value {spec!r}: cannot set {dst!r} on "
+                              f"{calc.options_type.DESCRIPTOR.name}: {exc}", loc, name) from None
+    _store_node_options(node, target)
+
+
+_MISSING: Any = object()
+
+
+def _find_option(messages: list[Message], path: list[str]) -> Any:
+    for msg in messages:
+        current: Any = msg
+        for part in path:
+            field = current.DESCRIPTOR.fields_by_name.get(part)
+            if field is None:
+                current = _MISSING
+                break
+            if field.label != field.LABEL_REPEATED and field.has_presence and \
+                    not current.HasField(part):
+                return _MISSING
+            current = getattr(current, part)
+        if current is not _MISSING:
+            return current
+    return _MISSING
+
+
+def _set_path(msg: Any, path: list[str], value: Any) -> None:
+    for part in path[:-1]:
+        msg = getattr(msg, part)
+    field = msg.DESCRIPTOR.fields_by_name.get(path[-1])
+    if field is None:
+        raise KeyError(f"no field {path[-1]!r}"
+                       + did_you_mean(path[-1], list(msg.DESCRIPTOR.fields_by_name)))
+    if field.label == field.LABEL_REPEATED:
+        del getattr(msg, path[-1])[:]
+        if field.message_type is not None:
+            for item in value:
+                getattr(msg, path[-1]).add().CopyFrom(item)
+        else:
+            getattr(msg, path[-1]).extend(value)
+    elif field.message_type is not None:
+        getattr(msg, path[-1]).CopyFrom(value)
+    else:
+        setattr(msg, path[-1], value)
+
+
+def node_options(node: Any, options_type: type[Message]) -> Message:
+    """The node's options of ``options_type`` (from ``options`` or ``node_options``), or defaults.
+
+    Raises:
+        ConfigError: Never; an options message of another type is reported by validation.
+    """
+    result = options_type()
+    descriptor = options_type.DESCRIPTOR
+    for any_msg in node.node_options:
+        if any_msg.type_url.rsplit("/", 1)[-1] == descriptor.full_name:
+            result.MergeFromString(any_msg.value)
+    ext = descriptor.extensions_by_name.get("ext")
+    if ext is not None and node.options.HasExtension(ext):
+        result.MergeFrom(node.options.Extensions[ext])
+    return result
+
+
+def _store_node_options(node: Any, value: Message) -> None:
+    descriptor = value.DESCRIPTOR
+    ext = descriptor.extensions_by_name.get("ext")
+    if ext is not None:
+        node.options.Extensions[ext].CopyFrom(value)
+        kept = [a for a in node.node_options if a.type_url.rsplit("/", 1)[-1]
+                != descriptor.full_name]
+        del node.node_options[:]
+        node.node_options.extend(kept)
+        return
+    for any_msg in node.node_options:
+        if any_msg.type_url.rsplit("/", 1)[-1] == descriptor.full_name:
+            any_msg.Pack(value)
+            return
+    node.node_options.add().Pack(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+@dataclasses.dataclass
+class NodeSpec:
+    """A validated calculator node, ready to run."""
+
+    index: int
+    name: str
+    calculator: type[Calculator]
+    inputs: list[StreamSpec]
+    outputs: list[StreamSpec]
+    side_inputs: list[StreamSpec]
+    side_outputs: list[StreamSpec]
+    back_edges: set[PortId]
+    options: Any
+    handler: str
+    sync_sets: list[list[PortId]]
+    executor: str
+    max_in_flight: int
+    where: NodeLocations
+
+    @property
+    def location(self) -> Location:
+        """Where the node is defined."""
+        return self.where.node
+
+    def describe(self) -> str:
+        """``'name' (Calculator) at file:line``."""
+        return f"{self.name!r} ({self.calculator.__name__}) at {self.location}"
+
+
+@dataclasses.dataclass
+class ValidatedGraph:
+    """A config checked and expanded: its nodes and graph-level streams."""
+
+    config: GraphConfig
+    nodes: list[NodeSpec]
+    input_streams: list[StreamSpec]
+    output_streams: list[StreamSpec]
+    input_side_packets: list[StreamSpec]
+    producers: dict[str, int]  # stream name -> node index (-1 for a graph input)
+    side_producers: dict[str, int]  # side packet name -> node index
+
+    def required_side_packets(self) -> dict[str, list[NodeSpec]]:
+        """Side packets no node produces, with the nodes that need them."""
+        needed: dict[str, list[NodeSpec]] = {}
+        for node in self.nodes:
+            optional = {p.tag for p in node.calculator.input_side_packets if p.optional}
+            for s in node.side_inputs:
+                if s.name not in self.side_producers and s.tag not in optional:
+                    needed.setdefault(s.name, []).append(node)
+        return needed
+
+
+def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
+    """Expands subgraphs and checks everything that can be checked before a run.
+
+    Raises:
+        ConfigError: The first problem found, with file:line:col and the node.
+    """
+    proto = config.proto
+    where_graph = Location(config.source)
+    try:
+        graph_inputs = parse_stream_list(proto.input_stream)
+        graph_outputs = parse_stream_list(proto.output_stream)
+        graph_side = parse_stream_list(proto.input_side_packet)
+    except ValueError as exc:
+        raise ConfigError(str(exc), where_graph) from None
+    handler_default = proto.input_stream_handler.input_stream_handler if \
+        proto.HasField("input_stream_handler") else ""
+    executors = {e.name for e in proto.executor if e.name}
+    expanded = expand(config)
+    names = _canonical_names([n.proto for n in expanded])
+    nodes: list[NodeSpec] = []
+    for i, (item, name) in enumerate(zip(expanded, names, strict=True)):
+        nodes.append(_validate_node(i, item, name, handler_default, executors))
+    producers: dict[str, int] = {}
+    for s in graph_inputs:
+        if s.name in producers:
+            raise ConfigError(f"graph input stream {s.name!r} is listed twice", where_graph)
+        producers[s.name] = -1
+    side_producers: dict[str, int] = {s.name: -1 for s in graph_side}
+    for node in nodes:
+        for j, s in enumerate(node.outputs):
+            if s.name in producers:
+                other = producers[s.name]
+                first = "the graph's input_stream" if other < 0 else \
+                    f"node {nodes[other].name!r} at {nodes[other].location}"
+                raise ConfigError(f"output stream {s.name!r} is already produced by {first}",
+                                  node.where.field("output_stream", j), node.name)
+            producers[s.name] = node.index
+        for j, s in enumerate(node.side_outputs):
+            if s.name in side_producers and side_producers[s.name] >= 0:
+                other = nodes[side_producers[s.name]]
+                raise ConfigError(f"output side packet {s.name!r} is already produced by node "
+                                  f"{other.name!r} at {other.location}",
+                                  node.where.field("output_side_packet", j), node.name)
+            side_producers[s.name] = node.index
+    all_streams = set(producers)
+    for node in nodes:
+        for j, s in enumerate(node.inputs):
+            if s.name not in producers:
+                raise ConfigError(
+                    f"input stream {s.name!r} has no producer: no node outputs it and it is "
+                    f"not a graph input_stream{did_you_mean(s.name, sorted(all_streams))}",
+                    node.where.field("input_stream", j), node.name)
+    for s in graph_outputs:
+        if s.name not in producers:
+            raise ConfigError(f"graph output stream {s.name!r} has no producer"
+                              + did_you_mean(s.name, sorted(all_streams)), where_graph)
+    _check_cycles(nodes, producers)
+    return ValidatedGraph(config, nodes, graph_inputs, graph_outputs, graph_side, producers,
+                          side_producers)
+
+
+def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: str,
+                   executors: set[str]) -> NodeSpec:
+    proto = item.proto
+    where = item.where
+    node_where = where.node
+    calc = lookup_calculator(proto.calculator)
+    if calc is None:
+        if not proto.calculator:
+            raise ConfigError("the node has no `calculator` field", node_where, name)
+        known = list(registered_calculators()) + subgraph_names()
+        raise ConfigError(f"unknown calculator {proto.calculator!r}"
+                          + did_you_mean(proto.calculator, known),
+                          where.field("calculator", 0), name)
+    streams: dict[str, list[StreamSpec]] = {}
+    for field in _STREAM_FIELDS:
+        try:
+            streams[field] = parse_stream_list(getattr(proto, field))
+        except ValueError as exc:
+            bad = next((i for i, s in enumerate(getattr(proto, field)) if s in str(exc)), 0)
+            raise ConfigError(str(exc), where.field(field, bad), name) from None
+    for field, ports in (("input_stream", calc.inputs), ("output_stream", calc.outputs),
+                         ("input_side_packet", calc.input_side_packets),
+                         ("output_side_packet", calc.output_side_packets)):
+        _check_ports(streams[field], ports, field, calc, where, name)
+    options = _node_options_checked(proto, calc, where, name)
+    back_edges: set[PortId] = set()
+    input_ports = {s.port for s in streams["input_stream"]}
+    for info in proto.input_stream_info:
+        try:
+            port = parse_tag_index(info.tag_index)
+        except ValueError as exc:
+            raise ConfigError(str(exc), where.field("input_stream_info", 0), name) from None
+        if port not in input_ports:
+            raise ConfigError(f"input_stream_info names {info.tag_index!r}, which is not one of "
+                              "the node's input streams", where.field("input_stream_info", 0),
+                              name)
+        if info.back_edge:
+            back_edges.add(port)
+    handler = proto.input_stream_handler.input_stream_handler if \
+        proto.HasField("input_stream_handler") else (calc.input_stream_handler
+                                                     or handler_default
+                                                     or "DefaultInputStreamHandler")
+    if handler not in HANDLERS:
+        raise ConfigError(f"unknown input stream handler {handler!r}"
+                          + did_you_mean(handler, HANDLERS), where.field(
+                              "input_stream_handler", 0), name)
+    sync_sets = _sync_sets(proto, handler, streams["input_stream"], where, name)
+    executor = proto.executor or calc.executor or ""
+    if proto.executor and proto.executor not in executors:
+        raise ConfigError(f"executor {proto.executor!r} is not declared in the graph's executor "
+                          "list" + did_you_mean(proto.executor, sorted(executors)),
+                          where.field("executor", 0), name)
+    contract = NodeContract(
+        name, tuple(s.port for s in streams["input_stream"]),
+        tuple(s.port for s in streams["output_stream"]),
+        tuple(s.port for s in streams["input_side_packet"]),
+        tuple(s.port for s in streams["output_side_packet"]), options)
+    try:
+        calc.check_contract(contract)
+    except ContractError as exc:
+        raise ConfigError(f"{calc.__name__}: {exc}", node_where, name) from None
+    return NodeSpec(index, name, calc, streams["input_stream"], streams["output_stream"],
+                    streams["input_side_packet"], streams["output_side_packet"], back_edges,
+                    options, handler, sync_sets, executor, max(1, proto.max_in_flight), where)
+
+
+def _check_ports(specs: list[StreamSpec], ports: Sequence[Port], field: str,
+                 calc: type[Calculator], where: NodeLocations, name: str) -> None:
+    by_tag = {p.tag: p for p in ports}
+    kind = field.replace("_", " ")
+    if "*" in by_tag:
+        return
+    for j, s in enumerate(specs):
+        port = by_tag.get(s.tag)
+        if port is None:
+            declared = ", ".join(repr(p.tag) if p.tag else "untagged" for p in ports) or "none"
+            label = f"tag {s.tag!r}" if s.tag else "an untagged stream"
+            raise ConfigError(
+                f"{calc.__name__} has no {kind} with {label} (it declares: {declared})"
+                + did_you_mean(s.tag, [p.tag for p in ports if p.tag]),
+                where.field(field, j), name)
+        if s.index > 0 and not port.repeated:
+            raise ConfigError(f"{calc.__name__}'s {kind} {s.tag or 'untagged'} takes one "
+                              f"stream, but index {s.index} is given", where.field(field, j),
+                              name)
+    given = {s.tag for s in specs}
+    for p in ports:
+        if not p.optional and p.tag not in given:
+            label = f"{p.tag!r}" if p.tag else "(untagged)"
+            raise ConfigError(f"{calc.__name__} needs the {kind} {label}, which the node does "
+                              "not connect", where.node, name)
+
+
+def _node_options_checked(proto: Any, calc: type[Calculator], where: NodeLocations,
+                          name: str) -> Any:
+    wanted = calc.options_type.DESCRIPTOR.full_name if calc.options_type else None
+    for ext in _set_extensions(proto.options):
+        if ext.DESCRIPTOR.full_name != wanted:
+            raise ConfigError(
+                f"{calc.__name__} takes {'options ' + wanted if wanted else 'no options'}, "
+                f"not {ext.DESCRIPTOR.full_name}", where.field("options", 0), name)
+    for j, any_msg in enumerate(proto.node_options):
+        type_name = any_msg.type_url.rsplit("/", 1)[-1]
+        if type_name != wanted:
+            raise ConfigError(
+                f"{calc.__name__} takes {'options ' + wanted if wanted else 'no options'}, "
+                f"not {type_name}", where.field("node_options", j), name)
+    return node_options(proto, calc.options_type) if calc.options_type else None
+
+
+def _sync_sets(proto: Any, handler: str, inputs: list[StreamSpec], where: NodeLocations,
+               name: str) -> list[list[PortId]]:
+    if handler != "SyncSetInputStreamHandler":
+        return []
+    from graphflow.proto.mediapipe.framework.stream_handler import (
+        sync_set_input_stream_handler_pb2 as sync_pb2,
+    )
+
+    ext = sync_pb2.SyncSetInputStreamHandlerOptions.ext
+    opts = proto.input_stream_handler.options
+    sets: list[list[PortId]] = []
+    used: set[PortId] = set()
+    ports = {s.port for s in inputs}
+    if opts.HasExtension(ext):
+        for sync_set in opts.Extensions[ext].sync_set:
+            group = []
+            for tag_index in sync_set.tag_index:
+                try:
+                    port = parse_tag_index(tag_index)
+                except ValueError as exc:
+                    raise ConfigError(str(exc), where.field("input_stream_handler", 0),
+                                      name) from None
+                if port not in ports or port in used:
+                    raise ConfigError(f"sync_set names {tag_index!r}, which is not an unused "
+                                      "input stream of the node",
+                                      where.field("input_stream_handler", 0), name)
+                used.add(port)
+                group.append(port)
+            sets.append(group)
+    rest = [s.port for s in inputs if s.port not in used]
+    if rest:
+        sets.append(rest)
+    return sets
+
+
+def _check_cycles(nodes: list[NodeSpec], producers: dict[str, int]) -> None:
+    """Rejects a cycle that is not broken by an input marked ``back_edge``."""
+    edges: dict[int, list[tuple[int, NodeSpec, int]]] = {n.index: [] for n in nodes}
+    for node in nodes:
+        for j, s in enumerate(node.inputs):
+            src = producers[s.name]
+            if src >= 0 and s.port not in node.back_edges:
+                edges[src].append((node.index, node, j))
+    state: dict[int, int] = {}
+
+    def visit(start: int) -> None:
+        stack = [(start, iter(edges[start]))]
+        state[start] = 1
+        while stack:
+            current, children = stack[-1]
+            for child, node, j in children:
+                if state.get(child) == 1:
+                    raise ConfigError(
+                        f"cycle through input stream {node.inputs[j].name!r}: mark the stream "
+                        "that goes back with input_stream_info { tag_index: "
+                        f"'{node.inputs[j].tag}' back_edge: true }}",
+                        node.where.field("input_stream", j), node.name)
+                if child not in state:
+                    state[child] = 1
+                    stack.append((child, iter(edges[child])))
+                    break
+            else:
+                state[current] = 2
+                stack.pop()
+
+    for node in nodes:
+        if node.index not in state:
+            visit(node.index)

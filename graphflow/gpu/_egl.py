@@ -1,0 +1,164 @@
+"""The few EGL and GL entry points moderngl does not expose, through ctypes.
+
+moderngl's standalone EGL contexts cannot share objects (``create_context(share=True)`` fails on
+them), so a second context of a share group is made here: an EGL context created with the first
+one as its share context, made current (surfaceless) on its own thread, and moderngl attached
+to it. Fences (``glFenceSync``/``glWaitSync``) order work across the contexts of a group.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import dataclasses
+import functools
+from typing import Any
+
+from graphflow.gpu.errors import GlUnavailableError, no_gl_error
+
+_EGL_NONE = 0x3038
+_EGL_RENDERABLE_TYPE = 0x3040
+_EGL_OPENGL_BIT = 0x0008
+_EGL_SURFACE_TYPE = 0x3033
+_EGL_PBUFFER_BIT = 0x0001
+_EGL_OPENGL_API = 0x30A2
+_EGL_CONTEXT_MAJOR_VERSION = 0x3098
+_EGL_CONTEXT_MINOR_VERSION = 0x30FB
+_EGL_CONTEXT_OPENGL_PROFILE_MASK = 0x30FD
+_EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT = 0x0001
+
+_GL_SYNC_GPU_COMMANDS_COMPLETE = 0x9117
+_GL_TIMEOUT_IGNORED = 0xFFFFFFFFFFFFFFFF
+
+_vp = ctypes.c_void_p
+
+
+@functools.cache
+def _libegl() -> Any:
+    name = ctypes.util.find_library("EGL")
+    if name is None:
+        raise GlUnavailableError("libEGL.so not loaded (find_library('EGL') found nothing)")
+    lib = ctypes.CDLL(name)
+    lib.eglGetProcAddress.restype = _vp
+    lib.eglGetProcAddress.argtypes = [ctypes.c_char_p]
+    lib.eglGetCurrentDisplay.restype = _vp
+    lib.eglGetCurrentContext.restype = _vp
+    lib.eglGetError.restype = ctypes.c_int
+    lib.eglChooseConfig.argtypes = [
+        _vp, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(_vp), ctypes.c_int,
+        ctypes.POINTER(ctypes.c_int),
+    ]
+    lib.eglCreateContext.restype = _vp
+    lib.eglCreateContext.argtypes = [_vp, _vp, _vp, ctypes.POINTER(ctypes.c_int)]
+    lib.eglMakeCurrent.argtypes = [_vp, _vp, _vp, _vp]
+    lib.eglDestroyContext.argtypes = [_vp, _vp]
+    lib.eglBindAPI.argtypes = [ctypes.c_uint]
+    return lib
+
+
+@dataclasses.dataclass(frozen=True)
+class EglHandles:
+    """An EGL display and context (opaque pointers)."""
+
+    display: int
+    context: int
+
+
+def current_handles() -> EglHandles:
+    """The EGL display and context current on the calling thread.
+
+    Raises:
+        GlUnavailableError: If no EGL context is current here.
+    """
+    egl = _libegl()
+    display, context = egl.eglGetCurrentDisplay(), egl.eglGetCurrentContext()
+    if not display or not context:
+        raise GlUnavailableError("no EGL context is current on this thread")
+    return EglHandles(display, context)
+
+
+def create_shared_context(share: EglHandles) -> EglHandles:
+    """Creates an OpenGL 3.3 core context sharing objects with ``share``, current here.
+
+    Args:
+        share: The share context (a context of the group, current on another thread).
+
+    Returns:
+        The new context, made current (surfaceless) on the calling thread.
+
+    Raises:
+        GlUnavailableError: If EGL refuses (no surfaceless support, incompatible config).
+    """
+    egl = _libegl()
+    if not egl.eglBindAPI(_EGL_OPENGL_API):
+        raise GlUnavailableError(f"eglBindAPI failed (0x{egl.eglGetError():x})")
+    attrs = (ctypes.c_int * 5)(
+        _EGL_RENDERABLE_TYPE, _EGL_OPENGL_BIT, _EGL_SURFACE_TYPE, _EGL_PBUFFER_BIT, _EGL_NONE
+    )
+    config, count = _vp(), ctypes.c_int()
+    ok = egl.eglChooseConfig(share.display, attrs, ctypes.byref(config), 1, ctypes.byref(count))
+    if not ok or count.value < 1:
+        raise GlUnavailableError(f"eglChooseConfig failed (0x{egl.eglGetError():x})")
+    context_attrs = (ctypes.c_int * 7)(
+        _EGL_CONTEXT_MAJOR_VERSION, 3, _EGL_CONTEXT_MINOR_VERSION, 3,
+        _EGL_CONTEXT_OPENGL_PROFILE_MASK, _EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT, _EGL_NONE,
+    )
+    context = egl.eglCreateContext(share.display, config, share.context, context_attrs)
+    if not context:
+        raise GlUnavailableError(f"eglCreateContext failed (0x{egl.eglGetError():x})")
+    if not egl.eglMakeCurrent(share.display, None, None, context):
+        error = egl.eglGetError()
+        egl.eglDestroyContext(share.display, context)
+        raise GlUnavailableError(f"eglMakeCurrent failed (0x{error:x})")
+    return EglHandles(share.display, context)
+
+
+def destroy_context(handles: EglHandles) -> None:
+    """Releases ``handles`` from the calling thread and destroys it."""
+    egl = _libegl()
+    egl.eglMakeCurrent(handles.display, None, None, None)
+    egl.eglDestroyContext(handles.display, handles.context)
+
+
+def attach_moderngl() -> Any:
+    """A moderngl.Context for the EGL context current on the calling thread."""
+    import _moderngl
+    import moderngl
+
+    return moderngl.create_context(context=_moderngl.DefaultLoader())
+
+
+class Fences:
+    """``glFenceSync``, ``glWaitSync`` and ``glDeleteSync`` of the current context.
+
+    Create it on a thread whose context is current; sync objects are shared within a share
+    group, so a fence made in one context can be waited on in another.
+    """
+
+    def __init__(self) -> None:
+        try:
+            egl = _libegl()
+        except GlUnavailableError as e:
+            raise no_gl_error(e, "GL fences") from e
+
+        def proc(name: str, restype: Any, *argtypes: Any) -> Any:
+            address = egl.eglGetProcAddress(name.encode())
+            if not address:
+                raise GlUnavailableError(f"{name} not found")
+            return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+
+        self._fence = proc("glFenceSync", _vp, ctypes.c_uint, ctypes.c_uint)
+        self._wait = proc("glWaitSync", None, _vp, ctypes.c_uint, ctypes.c_uint64)
+        self._delete = proc("glDeleteSync", None, _vp)
+
+    def fence(self) -> int:
+        """Inserts a fence after the commands issued so far; returns its handle."""
+        return int(self._fence(_GL_SYNC_GPU_COMMANDS_COMPLETE, 0))
+
+    def wait(self, sync: int) -> None:
+        """Makes the current context's later commands wait for ``sync`` (no CPU block)."""
+        self._wait(sync, 0, _GL_TIMEOUT_IGNORED)
+
+    def delete(self, sync: int) -> None:
+        """Deletes a fence."""
+        self._delete(sync)

@@ -1,0 +1,267 @@
+"""GpuBuffer: an immutable RGBA texture in a packet, recycled through its context's pool.
+
+Frames stay RGBA8 on the GPU side (RGB uploads and readbacks are several times slower on
+Mesa's llvmpipe). Row 0 of a texture is the image's top row, as in memory: the texture
+coordinate ``v = 0`` is the top of the image and shaders need no flips.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import moderngl
+import numpy as np
+import numpy.typing as npt
+
+from graphflow.gpu.errors import GlError
+
+if TYPE_CHECKING:
+    from graphflow.gpu.context import GlContext
+
+#: The GPU-side pixel format of every GpuBuffer.
+RGBA8 = "RGBA8"
+
+
+class Surface:
+    """A pooled RGBA8 texture and its framebuffer (made on first use), of one context."""
+
+    __slots__ = ("texture", "_framebuffer", "width", "height")
+
+    def __init__(self, ctx: moderngl.Context, width: int, height: int) -> None:
+        self.width = width
+        self.height = height
+        self.texture = ctx.texture((width, height), 4)
+        self.texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.texture.repeat_x = False
+        self.texture.repeat_y = False
+        self._framebuffer: moderngl.Framebuffer | None = None
+
+    def framebuffer(self, ctx: moderngl.Context) -> moderngl.Framebuffer:
+        """The framebuffer that renders into the texture."""
+        if self._framebuffer is None:
+            self._framebuffer = ctx.framebuffer(color_attachments=[self.texture])
+        return self._framebuffer
+
+    def release(self) -> None:
+        """Frees the GL objects (owning thread only)."""
+        if self._framebuffer is not None:
+            self._framebuffer.release()
+        self.texture.release()
+
+
+class TexturePool:
+    """Surfaces of one context, reused by size so that steady streams allocate nothing.
+
+    Args:
+        gl: The owning context.
+        max_idle: Idle surfaces kept per size; more are released.
+    """
+
+    def __init__(self, gl: GlContext, max_idle: int = 4) -> None:
+        self._gl = gl
+        self._max_idle = max_idle
+        self._idle: dict[tuple[int, int], list[Surface]] = {}
+        self._live: set[Surface] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def texture_count(self) -> int:
+        """Textures allocated and not yet released (in use or idle)."""
+        with self._lock:
+            return len(self._live)
+
+    def acquire(self, width: int, height: int) -> Surface:
+        """An idle surface of that size, or a new one (GL thread only)."""
+        self._gl.assert_current("TexturePool.acquire")
+        if width < 1 or height < 1:
+            raise ValueError(f"texture size must be positive, got {width}x{height}")
+        with self._lock:
+            idle = self._idle.get((width, height))
+            if idle:
+                return idle.pop()
+        surface = Surface(self._gl.ctx, width, height)
+        with self._lock:
+            self._live.add(surface)
+        return surface
+
+    def recycle(self, surface: Surface, fence: int | None) -> None:
+        """Returns a surface (and deletes its fence) on the owning thread; any thread."""
+        if self._gl.is_current():
+            self._put(surface, fence)
+        else:
+            self._gl.post(lambda: self._put(surface, fence))
+
+    def _put(self, surface: Surface, fence: int | None) -> None:
+        if fence is not None:
+            self._gl.fences.delete(fence)
+        with self._lock:
+            if surface not in self._live:
+                return
+            idle = self._idle.setdefault((surface.width, surface.height), [])
+            if len(idle) < self._max_idle:
+                idle.append(surface)
+                return
+            self._live.discard(surface)
+        surface.release()
+
+    def release_all(self) -> None:
+        """Releases every surface, idle or in use (at context shutdown, GL thread)."""
+        self._gl.assert_current("TexturePool.release_all")
+        with self._lock:
+            surfaces, self._live, self._idle = list(self._live), set(), {}
+        for surface in surfaces:
+            surface.release()
+
+    def is_live(self, surface: Surface) -> bool:
+        """False once the surface was released (its context shut down)."""
+        with self._lock:
+            return surface in self._live
+
+
+class GpuBuffer:
+    """An immutable RGBA8 image on the GPU: a texture, its size, and its owning context.
+
+    Make one with :meth:`GlContext.pool` surfaces through :func:`upload` or a GL calculator;
+    once in a packet nothing writes to it. When the last reference (the last packet) is gone,
+    its texture returns to the owner's pool, on the owner's thread.
+
+    Attributes:
+        width: Width in pixels.
+        height: Height in pixels.
+        format: Always ``"RGBA8"``.
+        context: The owning :class:`GlContext`.
+    """
+
+    __slots__ = ("_surface", "context", "_fence", "__weakref__")
+
+    format = RGBA8
+
+    def __init__(self, context: GlContext, surface: Surface) -> None:
+        context.assert_current("GpuBuffer()")
+        self.context = context
+        self._surface = surface
+        self._fence: int | None = context.fences.fence()
+        weakref.finalize(self, context.pool.recycle, surface, self._fence).atexit = False
+
+    @property
+    def width(self) -> int:
+        """Width in pixels."""
+        return self._surface.width
+
+    @property
+    def height(self) -> int:
+        """Height in pixels."""
+        return self._surface.height
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)``."""
+        return self._surface.width, self._surface.height
+
+    def texture_in(self, gl: GlContext) -> moderngl.Texture:
+        """The texture as seen from context ``gl`` (call on ``gl``'s thread).
+
+        The owner's texture as is; in another context of the same share group a wrapper of
+        the same texture, after a GPU-side wait on the producer's fence; in a context of
+        another group (no EGL sharing) a copy: readback on the owner, upload into ``gl``.
+
+        Raises:
+            GlThreadError: If not called on ``gl``'s thread.
+            GlError: If the owning context was shut down.
+        """
+        gl.assert_current("GpuBuffer.texture_in")
+        if not self.context.pool.is_live(self._surface):
+            raise GlError(
+                f"{self!r} is gone: its GL context {self.context.name or 'default'!r} was "
+                "shut down (GpuBuffers do not outlive their graph run)"
+            )
+        if gl is self.context:
+            return self._surface.texture
+        if gl.group is self.context.group:
+            return _ForeignTextures.of(gl).shared(self)
+        return _ForeignTextures.of(gl).copied(self)
+
+    def read(self, out: npt.NDArray[np.uint8] | None = None) -> npt.NDArray[np.uint8]:
+        """The pixels as an ``(height, width, 4)`` uint8 array, row 0 the top row.
+
+        Runs on the calling thread's GL context if it can see the texture, else on the
+        owner's thread (blocking).
+
+        Args:
+            out: A C-contiguous ``(height, width, 4)`` uint8 array to fill (no allocation).
+        """
+        shape = (self.height, self.width, 4)
+        if out is None:
+            out = np.empty(shape, np.uint8)
+        elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(
+                f"GpuBuffer.read: out must be a C-contiguous uint8 array of shape {shape}, "
+                f"got {out.shape} {out.dtype}"
+            )
+        from graphflow.gpu.context import current_context
+
+        gl = current_context()
+        if gl is not None and gl.group is self.context.group:
+            self.texture_in(gl).read_into(out, alignment=1)
+        else:
+            self.context.run(lambda: self._surface.texture.read_into(out, alignment=1))
+        return out
+
+    def __repr__(self) -> str:
+        return f"GpuBuffer({self.width}x{self.height} {self.format} on {self.context!r})"
+
+
+class _ForeignTextures:
+    """Per reading context: wrappers of shared textures and copies of unshared ones."""
+
+    def __init__(self, gl: GlContext) -> None:
+        self._gl = gl
+        self._wrappers: dict[tuple[int, int, int], moderngl.Texture] = {}
+        self._copies: weakref.WeakKeyDictionary[GpuBuffer, GpuBuffer] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    _by_context: weakref.WeakKeyDictionary[Any, _ForeignTextures] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, gl: GlContext) -> _ForeignTextures:
+        found = cls._by_context.get(gl)
+        if found is None:
+            found = cls._by_context[gl] = cls(gl)
+        return found
+
+    def shared(self, buffer: GpuBuffer) -> moderngl.Texture:
+        texture = buffer._surface.texture
+        key = (texture.glo, *texture.size)
+        wrapper = self._wrappers.get(key)
+        if wrapper is None:
+            wrapper = self._gl.ctx.external_texture(texture.glo, texture.size, 4, 0, "f1")
+            wrapper.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            self._wrappers[key] = wrapper
+        if buffer._fence is not None:
+            self._gl.fences.wait(buffer._fence)
+        self._gl.note_foreign_read()
+        return wrapper
+
+    def copied(self, buffer: GpuBuffer) -> moderngl.Texture:
+        copy = self._copies.get(buffer)
+        if copy is None:
+            pixels = buffer.read()
+            copy = upload(self._gl, pixels)
+            self._copies[buffer] = copy
+        return copy._surface.texture
+
+
+def upload(gl: GlContext, rgba: npt.NDArray[np.uint8]) -> GpuBuffer:
+    """Copies an ``(height, width, 4)`` uint8 array into a pooled texture of ``gl``.
+
+    Call on ``gl``'s thread. Row 0 of the array becomes row 0 (``v = 0``) of the texture.
+    """
+    gl.assert_current("upload")
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
+        raise ValueError(f"upload needs an HxWx4 uint8 array, got {rgba.shape} {rgba.dtype}")
+    surface = gl.pool.acquire(rgba.shape[1], rgba.shape[0])
+    surface.texture.write(np.ascontiguousarray(rgba), alignment=1)
+    return GpuBuffer(gl, surface)

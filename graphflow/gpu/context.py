@@ -1,0 +1,411 @@
+"""GL contexts: one dedicated thread per OpenGL context, which is also its nodes' executor.
+
+An OpenGL context is current on one thread at a time, and moderngl objects must be used and
+released there (a context used from another thread silently renders black). So each
+:class:`GlContext` owns a thread that makes the context current once and then runs tasks from
+a FIFO queue; GPU calculators run their ``open``/``process``/``close`` as such tasks, which is
+why graphflow's scheduler uses the context as the executor of the nodes that use it.
+
+Contexts of one :class:`GlContextManager` (one per graph) form an EGL share group: the first
+one is a headless EGL context (``moderngl.create_standalone_context(backend='egl')``), the next
+ones are EGL contexts created with it as share context, so a texture made in one is visible in
+the others (ordered with fences). Where EGL refuses to share, a context falls back to a
+separate group and buffers crossing groups are copied (readback on the owner, upload on the
+reader); see :meth:`graphflow.gpu.GpuBuffer.texture_in`.
+
+Example:
+    gl = GlContext("render")
+    size = gl.run(lambda: gl.ctx.info["GL_RENDERER"])
+    gl.shutdown()
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import logging
+import queue
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import moderngl
+
+from graphflow.gpu import _egl
+from graphflow.gpu.buffer import TexturePool
+from graphflow.gpu.errors import GlError, GlThreadError, GlUnavailableError, is_no_gl_failure
+from graphflow.gpu.errors import no_gl_error
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: The executor name of GPU nodes on the default context; ``"gl:<name>"`` picks context name.
+GL_EXECUTOR = "gl"
+
+_tls = threading.local()
+_group_ids = itertools.count(1)
+
+
+def current_context() -> GlContext | None:
+    """The :class:`GlContext` whose thread is the calling thread, or None."""
+    return getattr(_tls, "context", None)
+
+
+def require_current(what: str) -> GlContext:
+    """The calling thread's :class:`GlContext`.
+
+    Args:
+        what: Who asks, for the error message (e.g. ``"node 'blur' (BlurCalculator)"``).
+
+    Raises:
+        GlThreadError: If the calling thread is not a GL context's thread.
+    """
+    gl = current_context()
+    if gl is None:
+        raise GlThreadError(
+            f"{what} must run on a GL context's thread, not on "
+            f"{threading.current_thread().name!r}: give its node executor 'gl' (or "
+            "'gl:<gl_context_name>'), or call it through GlContext.run()"
+        )
+    return gl
+
+
+class ShareGroup:
+    """Contexts whose textures, buffers and fences are shared (one EGL share group)."""
+
+    def __init__(self) -> None:
+        self.id = next(_group_ids)
+
+
+class GlContext:
+    """An OpenGL context with the thread that owns it and runs its tasks in FIFO order.
+
+    Args:
+        name: The context's name (MediaPipe's ``gl_context_name``); ``""`` is the default.
+        share_with: A context whose share group this one joins (textures then pass between
+            them without copies); ``None`` starts a new group with a standalone EGL context.
+
+    Raises:
+        GlUnavailableError: If this machine cannot create an OpenGL context; the message
+            says which packages to install.
+    """
+
+    def __init__(self, name: str = "", *, share_with: GlContext | None = None) -> None:
+        self.name = name
+        self.pool = TexturePool(self)
+        self.group = ShareGroup()
+        self.renderer = ""
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._ctx: moderngl.Context | None = None
+        self._handles: _egl.EglHandles | None = None
+        self._owns_egl = False
+        self._fences: _egl.Fences | None = None
+        self._read_foreign = False
+        self._closing = False
+        self._lock = threading.Lock()
+        self._startup_error: BaseException | None = None
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._main, args=(share_with, ready), name=f"gl:{name or 'default'}",
+            daemon=True,
+        )
+        self._thread.start()
+        ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            raise self._startup_error
+
+    # -- the GL thread ---------------------------------------------------------------------
+
+    def _main(self, share_with: GlContext | None, ready: threading.Event) -> None:
+        try:
+            self._create(share_with)
+        except BaseException as e:  # noqa: BLE001 - reported to the creating thread
+            self._startup_error = e
+            ready.set()
+            return
+        _tls.context = self
+        ready.set()
+        while True:
+            task = self._queue.get()
+            if task is None:
+                break
+            try:
+                task()
+            except BaseException:  # noqa: BLE001 - a task's failure must not kill the thread
+                logger.exception("task failed on GL context %r", self.name)
+            if self._read_foreign:
+                # Another context will reuse the textures this task read: let the reads finish.
+                self._read_foreign = False
+                self.ctx.finish()
+        self._teardown()
+
+    def _create(self, share_with: GlContext | None) -> None:
+        what = f"GL context {self.name or 'default'!r}"
+        if share_with is not None and share_with._handles is not None:
+            try:
+                self._handles = _egl.create_shared_context(share_with._handles)
+                self._owns_egl = True
+                self._ctx = _egl.attach_moderngl()
+                self.group = share_with.group
+            except Exception as e:  # noqa: BLE001 - fall back to a separate group (copies)
+                logger.warning(
+                    "%s cannot share textures with %r (%s); buffers passed between them will "
+                    "be copied", what, share_with.name, e,
+                )
+                if self._handles is not None:
+                    _egl.destroy_context(self._handles)
+                self._handles, self._owns_egl, self._ctx = None, False, None
+        if self._ctx is None:
+            try:
+                self._ctx = moderngl.create_standalone_context(backend="egl")
+            except Exception as e:  # noqa: BLE001 - mapped to one clear message below
+                if is_no_gl_failure(e):
+                    raise no_gl_error(e, what) from e
+                raise
+            try:
+                self._handles = _egl.current_handles()
+            except GlUnavailableError as e:
+                logger.warning("%s cannot be shared with other contexts: %s", what, e)
+        self.renderer = str(self._ctx.info["GL_RENDERER"])
+        logger.info("%s created on %s", what, self.renderer)
+
+    def _teardown(self) -> None:
+        try:
+            self.pool.release_all()
+        finally:
+            assert self._ctx is not None
+            self._ctx.release()
+            if self._owns_egl and self._handles is not None:
+                _egl.destroy_context(self._handles)
+            _tls.context = None
+
+    # -- API -------------------------------------------------------------------------------
+
+    @property
+    def ctx(self) -> moderngl.Context:
+        """The moderngl context; only usable on this context's thread."""
+        self.assert_current("GlContext.ctx")
+        assert self._ctx is not None
+        return self._ctx
+
+    @property
+    def thread(self) -> threading.Thread:
+        """The thread that owns the context."""
+        return self._thread
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`shutdown` was called."""
+        return self._closing
+
+    def is_current(self) -> bool:
+        """True if the calling thread is this context's thread."""
+        return threading.current_thread() is self._thread
+
+    def assert_current(self, what: str) -> None:
+        """Raises :class:`GlThreadError` unless called on this context's thread.
+
+        Args:
+            what: The operation, for the message (``"GpuBuffer.read"``).
+        """
+        if not self.is_current():
+            raise GlThreadError(
+                f"{what} must run on GL context {self.name or 'default'!r}'s thread "
+                f"({self._thread.name!r}), not on {threading.current_thread().name!r}: a "
+                "context used from another thread renders black"
+            )
+
+    @property
+    def fences(self) -> _egl.Fences:
+        """Fence functions of this context (GL thread only)."""
+        self.assert_current("GlContext.fences")
+        if self._fences is None:
+            self._fences = _egl.Fences()
+        return self._fences
+
+    def note_foreign_read(self) -> None:
+        """Records that the running task read a texture owned by another context.
+
+        The task loop then finishes this context's commands before the next task, so the
+        owner may recycle the texture safely.
+        """
+        self._read_foreign = True
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        """Runs ``fn`` on the GL thread, after the tasks already queued; never blocks.
+
+        This is the executor interface graphflow's scheduler uses for GPU nodes. An exception
+        escaping ``fn`` is logged (the scheduler wraps node calls to report their errors).
+
+        Raises:
+            GlError: If the context is shut down.
+        """
+        with self._lock:
+            if self._closing:
+                raise GlError(f"GL context {self.name or 'default'!r} is shut down")
+            self._queue.put(fn)
+
+    def post(self, fn: Callable[[], None]) -> bool:
+        """Like :meth:`submit` but returns False instead of raising after shutdown."""
+        with self._lock:
+            if self._closing:
+                return False
+            self._queue.put(fn)
+            return True
+
+    def run_async(self, fn: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Runs ``fn`` on the GL thread; the future holds its result or its exception."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def task() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(fn())
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                future.set_exception(e)
+
+        self.submit(task)
+        return future
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """Runs ``fn`` on the GL thread and returns its result (or raises its error).
+
+        Called on the GL thread itself, it runs ``fn`` at once (no deadlock).
+        """
+        if self.is_current():
+            return fn()
+        return self.run_async(fn).result()
+
+    def shutdown(self) -> None:
+        """Runs the queued tasks, releases every GL object of the context, joins the thread.
+
+        Idempotent. Called from a task on the GL thread itself, it only stops the loop after
+        that task (the thread cannot join itself).
+        """
+        with self._lock:
+            first = not self._closing
+            self._closing = True
+            if first:
+                self._queue.put(None)
+        if not self.is_current():
+            self._thread.join()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closing else self.renderer or "starting"
+        return f"GlContext({self.name or 'default'!r}, group {self.group.id}, {state})"
+
+
+class GlContextManager:
+    """The GL contexts of one graph run, created by name on first use.
+
+    All contexts of a manager join the share group of the first one created, so GPU nodes on
+    different contexts (e.g. an inference path and a render path) pass textures without copies.
+    """
+
+    def __init__(self) -> None:
+        self._contexts: dict[str, GlContext] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def context(self, name: str = "") -> GlContext:
+        """The context called ``name`` (``""``: the default one), created if needed."""
+        with self._lock:
+            if self._closed:
+                raise GlError("the graph's GL contexts are shut down")
+            gl = self._contexts.get(name)
+            if gl is None:
+                root = next(iter(self._contexts.values()), None)
+                gl = GlContext(name, share_with=root)
+                self._contexts[name] = gl
+            return gl
+
+    def executor(self, executor_name: str) -> GlContext:
+        """The context behind a node executor name: ``"gl"`` or ``"gl:<gl_context_name>"``.
+
+        Raises:
+            ValueError: If the name is not a GL executor name.
+        """
+        return self.context(gl_context_name(executor_name))
+
+    def __iter__(self) -> Iterator[GlContext]:
+        with self._lock:
+            return iter(list(self._contexts.values()))
+
+    def shutdown(self) -> None:
+        """Shuts down every context, the most recently created first. Idempotent."""
+        with self._lock:
+            self._closed = True
+            contexts = list(self._contexts.values())
+        for gl in reversed(contexts):
+            gl.shutdown()
+
+
+def is_gl_executor(executor_name: str | None) -> bool:
+    """True for ``"gl"`` and ``"gl:<name>"``."""
+    return executor_name is not None and (
+        executor_name == GL_EXECUTOR or executor_name.startswith(GL_EXECUTOR + ":")
+    )
+
+
+def gl_context_name(executor_name: str) -> str:
+    """The context name in a GL executor name (``"gl"`` -> ``""``, ``"gl:render"`` -> ``"render"``).
+
+    Raises:
+        ValueError: If the name is not a GL executor name.
+    """
+    if not is_gl_executor(executor_name):
+        raise ValueError(f"{executor_name!r} is not a GL executor name ('gl' or 'gl:<name>')")
+    return executor_name[len(GL_EXECUTOR) + 1:]
+
+
+def node_executor_name(calculator_executor: str | None, node: Any) -> str | None:
+    """The executor name of a node: its config's ``executor``, else the calculator's default.
+
+    For a GPU calculator (default executor ``"gl"``) a node's
+    ``options { [mediapipe.GlContextOptions.ext] { gl_context_name: "x" } }`` (or the same in
+    ``node_options``) gives ``"gl:x"``.
+
+    Args:
+        calculator_executor: The calculator class's ``executor`` attribute.
+        node: The node's ``CalculatorGraphConfig.Node`` message.
+    """
+    if node.executor:
+        return str(node.executor)
+    if calculator_executor != GL_EXECUTOR:
+        return calculator_executor
+    from graphflow.proto.mediapipe.gpu import gl_context_options_pb2 as pb
+
+    name = ""
+    if node.HasField("options") and node.options.HasExtension(pb.GlContextOptions.ext):
+        name = node.options.Extensions[pb.GlContextOptions.ext].gl_context_name
+    for any_options in node.node_options:
+        if any_options.Is(pb.GlContextOptions.DESCRIPTOR):
+            message = pb.GlContextOptions()
+            any_options.Unpack(message)
+            name = message.gl_context_name
+    return f"{GL_EXECUTOR}:{name}" if name else GL_EXECUTOR
+
+
+_GRAPH_CONTEXTS: weakref.WeakKeyDictionary[Any, GlContextManager] = weakref.WeakKeyDictionary()
+_GRAPH_LOCK = threading.Lock()
+
+
+def contexts_for_graph(graph: Any) -> GlContextManager:
+    """The :class:`GlContextManager` of ``graph`` (any weak-referenceable object)."""
+    with _GRAPH_LOCK:
+        manager = _GRAPH_CONTEXTS.get(graph)
+        if manager is None:
+            manager = _GRAPH_CONTEXTS[graph] = GlContextManager()
+        return manager
+
+
+def shutdown_graph_contexts(graph: Any) -> None:
+    """Shuts down and forgets ``graph``'s contexts (no-op if it has none)."""
+    with _GRAPH_LOCK:
+        manager = _GRAPH_CONTEXTS.pop(graph, None)
+    if manager is not None:
+        manager.shutdown()

@@ -1,0 +1,394 @@
+"""CalculatorGraph: MediaPipe's graph API in Python."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from graphflow.calculator import Calculator, CalculatorContext, Port
+from graphflow.config import (
+    ConfigError,
+    GraphConfig,
+    Location,
+    NodeLocations,
+    NodeSpec,
+    StreamSpec,
+    ValidatedGraph,
+    expand_and_validate,
+    load_config,
+)
+from graphflow.packet import Packet
+from graphflow.proto.mediapipe.framework import thread_pool_executor_pb2
+from graphflow.scheduler import GraphError, Scheduler, Tracer, default_num_threads
+from graphflow.timestamp import Timestamp
+
+Observer = Callable[[str, Packet[Any]], None]
+_END: Any = object()
+
+
+class OutputStreamPoller:
+    """Iterates over the packets of one output stream as they arrive.
+
+    Example:
+        poller = graph.add_output_stream_poller("out")
+        graph.start_run()
+        ...
+        for packet in poller:   # ends when the stream closes
+            print(packet.timestamp, packet.payload)
+    """
+
+    def __init__(self, stream: str, max_queue_size: int) -> None:
+        self.stream = stream
+        self._queue: queue.Queue[Any] = queue.Queue(max_queue_size)
+        self._error: BaseException | None = None
+        self._ended = False
+
+    def _put(self, item: Any, cancelled: threading.Event) -> None:
+        while not cancelled.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def next(self, timeout: float | None = None) -> Packet[Any] | None:
+        """The next packet, or None once the stream has ended.
+
+        Raises:
+            TimeoutError: If nothing arrives within ``timeout`` seconds.
+            GraphError: If the graph failed.
+        """
+        if self._ended:
+            return None
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no packet on {self.stream!r} within {timeout} s") from None
+        if item is _END:
+            self._ended = True
+            if self._error is not None:
+                raise self._error
+            return None
+        return item  # type: ignore[no-any-return]
+
+    def queue_size(self) -> int:
+        """How many packets wait to be taken."""
+        return self._queue.qsize()
+
+    def __iter__(self) -> Iterator[Packet[Any]]:
+        while (packet := self.next()) is not None:
+            yield packet
+
+
+def _sink_calculator(stream: str, deliver: Callable[[Packet[Any]], None],
+                     finish: Callable[[], None]) -> type[Calculator]:
+    """An internal node class that hands each packet of ``stream`` to ``deliver``."""
+
+    class _OutputSink(Calculator):
+        inputs = (Port(""),)
+
+        def process(self, cc: CalculatorContext) -> None:
+            deliver(cc.inputs[0])
+
+        def close(self, cc: CalculatorContext) -> None:
+            finish()
+
+    _OutputSink.__name__ = f"OutputSink[{stream}]"
+    return _OutputSink
+
+
+class CalculatorGraph:
+    """A graph of calculators, run from Python (MediaPipe's ``CalculatorGraph``).
+
+    Args:
+        graph_config: pbtxt text, a ``CalculatorGraphConfig`` message, or a loaded
+            :class:`~graphflow.config.GraphConfig`.
+        synchronous: Run every CPU calculator on the calling thread (inside
+            ``add_packet_to_input_stream``, ``wait_until_idle`` and ``wait_until_done``), which
+            makes stepping through calculators with pdb possible.
+
+    Raises:
+        ConfigError: If the config does not parse or validate (with file:line:col).
+
+    Example:
+        graph = CalculatorGraph(graph_config='''
+            input_stream: "in"
+            output_stream: "out"
+            node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "out" }
+        ''')
+        out = []
+        graph.observe_output_stream("out", lambda name, packet: out.append(packet.payload))
+        graph.start_run()
+        graph.add_packet_to_input_stream("in", Packet(1).at(0))
+        graph.close()
+    """
+
+    def __init__(self, graph_config: str | GraphConfig | Any = None, *,
+                 synchronous: bool = False) -> None:
+        if graph_config is None:
+            raise ValueError("CalculatorGraph needs a graph_config (pbtxt text, a "
+                             "CalculatorGraphConfig, or use CalculatorGraph.from_file(path))")
+        config = graph_config if isinstance(graph_config, GraphConfig) else \
+            load_config(graph_config)
+        self.config = config
+        self.validated: ValidatedGraph = expand_and_validate(config)
+        self.synchronous = synchronous or any(
+            e.type == "ApplicationThreadExecutor" for e in config.proto.executor if not e.name)
+        self._sinks: list[tuple[str, Callable[[Packet[Any]], None], Callable[[], None]]] = []
+        self._pollers: list[OutputStreamPoller] = []
+        self._scheduler: Scheduler | None = None
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._trace_path: str | None = None
+        profiler = config.proto.profiler_config
+        if profiler.trace_enabled:
+            self._trace_path = profiler.trace_log_path or "graphflow_trace.json"
+
+    @classmethod
+    def from_file(cls, path: str | pathlib.Path, **kwargs: Any) -> CalculatorGraph:
+        """Loads a graph from a ``.pbtxt`` or ``.binarypb`` file."""
+        return cls(load_config(pathlib.Path(path)), **kwargs)
+
+    # ------------------------------------------------------------------ outputs
+
+    @property
+    def stream_names(self) -> list[str]:
+        """Every stream of the expanded graph."""
+        return sorted(self.validated.producers)
+
+    def _check_stream(self, name: str) -> None:
+        if name not in self.validated.producers:
+            from graphflow.calculator import did_you_mean
+
+            raise ValueError(f"the graph has no stream {name!r}"
+                             + did_you_mean(name, self.stream_names))
+        if self._scheduler is not None:
+            raise RuntimeError("observe output streams before start_run()")
+
+    def observe_output_stream(self, stream_name: str, callback: Observer) -> None:
+        """Calls ``callback(stream_name, packet)`` for every packet of the stream, in order.
+
+        Callbacks run on the graph's threads, one at a time per stream.
+        """
+        self._check_stream(stream_name)
+        self._sinks.append((stream_name, lambda p: callback(stream_name, p), lambda: None))
+
+    def add_output_stream_poller(self, stream_name: str, max_queue_size: int = 0
+                                 ) -> OutputStreamPoller:
+        """A poller that iterates over the stream's packets (``max_queue_size`` 0: unbounded)."""
+        self._check_stream(stream_name)
+        poller = OutputStreamPoller(stream_name, max_queue_size)
+        self._pollers.append(poller)
+        cancelled = self._cancelled
+        self._sinks.append((stream_name, lambda p: poller._put(p, cancelled),
+                            lambda: poller._put(_END, cancelled)))
+        return poller
+
+    # ------------------------------------------------------------------ running
+
+    def start_run(self, side_packets: dict[str, Any] | None = None) -> None:
+        """Starts a run with the given input side packets (payloads or Packets).
+
+        Raises:
+            ValueError: If a side packet the graph needs is missing.
+            RuntimeError: If a run is already going.
+        """
+        if self._scheduler is not None and not self._scheduler.done:
+            raise RuntimeError("the graph is already running; wait_until_done() first")
+        values = {k: (v.payload if isinstance(v, Packet) else v)
+                  for k, v in (side_packets or {}).items()}
+        missing = {k: v for k, v in self.validated.required_side_packets().items()
+                   if k not in values}
+        if missing:
+            lines = [f"'{name}' (needed by node {nodes[0].name!r} at {nodes[0].location})"
+                     for name, nodes in missing.items()]
+            raise ValueError("missing input side packet(s): " + "; ".join(lines))
+        self._cancelled.clear()
+        graph = self._with_sinks()
+        proto = self.config.proto
+        executor_threads = {}
+        num_threads = proto.num_threads or default_num_threads()
+        ext = thread_pool_executor_pb2.ThreadPoolExecutorOptions.ext
+        for e in proto.executor:
+            threads = e.options.Extensions[ext].num_threads if e.options.HasExtension(ext) \
+                else 0
+            if e.name:
+                executor_threads[e.name] = threads or default_num_threads()
+            elif threads:
+                num_threads = threads
+        max_queue = proto.max_queue_size if proto.max_queue_size else 100
+        tracer = Tracer() if self._trace_path else None
+        scheduler = Scheduler(graph, values, synchronous=self.synchronous,
+                              max_queue_size=max_queue, num_threads=num_threads,
+                              executor_threads=executor_threads, tracer=tracer)
+        self._scheduler = scheduler
+        self._closed_inputs: set[str] = set()
+        scheduler.start()
+
+    def _with_sinks(self) -> ValidatedGraph:
+        if not self._sinks:
+            return self.validated
+        nodes = list(self.validated.nodes)
+        for stream, deliver, finish in self._sinks:
+            calc = _sink_calculator(stream, deliver, finish)
+            index = len(nodes)
+            nodes.append(NodeSpec(
+                index, f"__sink_{index}_{stream}", calc, [StreamSpec("", 0, stream)], [], [], [],
+                set(), None, "DefaultInputStreamHandler", [], "", 1,
+                NodeLocations(Location("<observer>"))))
+        return dataclasses.replace(self.validated, nodes=nodes)
+
+    def _running(self) -> Scheduler:
+        if self._scheduler is None:
+            raise RuntimeError("the graph is not running: call start_run() first")
+        return self._scheduler
+
+    def add_packet_to_input_stream(self, stream_name: str, packet: Packet[Any]) -> None:
+        """Adds a packet to a graph input stream; waits while the graph is throttled.
+
+        Raises:
+            GraphError: If the graph has failed.
+            ValueError: For an unknown stream or a timestamp that does not increase.
+        """
+        self._add(stream_name, packet, block=True)
+
+    def try_add_packet_to_input_stream(self, stream_name: str, packet: Packet[Any]) -> bool:
+        """Adds a packet unless the stream's consumers are full (MediaPipe's add-if-not-full).
+
+        Returns:
+            True if added, False if dropped because the graph is throttled.
+        """
+        return self._add(stream_name, packet, block=False)
+
+    def _add(self, stream_name: str, packet: Packet[Any], block: bool) -> bool:
+        scheduler = self._running()
+        if stream_name not in scheduler.graph_inputs:
+            from graphflow.calculator import did_you_mean
+
+            raise ValueError(f"{stream_name!r} is not an input stream of the graph"
+                             + did_you_mean(stream_name, list(scheduler.graph_inputs)))
+        if stream_name in self._closed_inputs:
+            raise ValueError(f"graph input stream {stream_name!r} is closed")
+        with scheduler.lock:
+            return scheduler.add_graph_input(stream_name, packet, block)
+
+    def close_input_stream(self, stream_name: str) -> None:
+        """Closes one graph input stream: no packet will follow."""
+        scheduler = self._running()
+        if stream_name not in scheduler.graph_inputs:
+            raise ValueError(f"{stream_name!r} is not an input stream of the graph")
+        if stream_name in self._closed_inputs:
+            return
+        self._closed_inputs.add(stream_name)
+        with scheduler.lock:
+            scheduler.close_graph_input(stream_name)
+
+    def close_all_input_streams(self) -> None:
+        """Closes every graph input stream."""
+        for name in list(self._running().graph_inputs):
+            self.close_input_stream(name)
+
+    def wait_until_idle(self, timeout: float | None = None) -> None:
+        """Waits until no calculator is running or ready to run.
+
+        Raises:
+            GraphError: If the graph failed.
+            TimeoutError: If ``timeout`` seconds pass first.
+        """
+        scheduler = self._running()
+        self._wait(lambda: scheduler.is_idle() and not self._sources_pending(scheduler),
+                   timeout)
+        if scheduler.error is not None:
+            raise scheduler.error
+
+    @staticmethod
+    def _sources_pending(scheduler: Scheduler) -> bool:
+        return any(n.is_source and n.state == "open" and not n.throttled
+                   for n in scheduler.nodes)
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float | None) -> None:
+        scheduler = self._running()
+        if scheduler.synchronous:
+            scheduler.run_sync(lambda: predicate() or scheduler.done)
+        with scheduler.lock:
+            ok = scheduler.changed.wait_for(lambda: predicate() or scheduler.done, timeout)
+        if not ok:
+            raise TimeoutError(f"the graph did not get there within {timeout} s")
+
+    def wait_until_done(self, timeout: float | None = None) -> None:
+        """Waits until every node has closed, then releases the run's threads.
+
+        Call ``close_all_input_streams()`` first if the graph has input streams.
+
+        Raises:
+            GraphError: The first node failure, naming node, method, timestamp and config line.
+            TimeoutError: If ``timeout`` seconds pass first.
+        """
+        scheduler = self._running()
+        self._wait(lambda: scheduler.done, timeout)
+        self._finish(scheduler)
+        if scheduler.error is not None and not self._cancelled.is_set():
+            raise scheduler.error
+
+    def _finish(self, scheduler: Scheduler) -> None:
+        scheduler.shutdown()
+        if scheduler.tracer is not None and self._trace_path:
+            path = pathlib.Path(self._trace_path)
+            if path.suffix != ".json":
+                path = path / "graphflow_trace.json" if path.is_dir() else \
+                    path.with_name(path.name + "trace.json")
+            path.write_text(json.dumps(scheduler.tracer.chrome_trace()))
+            self.trace_file = path
+
+    def close(self) -> None:
+        """Closes all inputs and waits until done (raises the run's error, if any)."""
+        if self._scheduler is None:
+            return
+        if not self._scheduler.done:
+            self.close_all_input_streams()
+        self.wait_until_done()
+
+    def cancel(self) -> None:
+        """Aborts the run: pending packets are dropped, nodes are closed, threads end."""
+        scheduler = self._running()
+        self._cancelled.set()
+        with scheduler.lock:
+            scheduler.cancel()
+
+    def has_error(self) -> bool:
+        """True if a node has failed in this run."""
+        return self._scheduler is not None and self._scheduler.error is not None
+
+    def set_trace_path(self, path: str | pathlib.Path) -> None:
+        """Writes a Chrome trace (Perfetto opens it) of the next run to ``path``."""
+        self._trace_path = str(path)
+
+    def queue_sizes(self) -> dict[str, int]:
+        """Packets waiting at each node's inputs (for progress displays)."""
+        scheduler = self._running()
+        with scheduler.lock:
+            return {n.name: sum(len(q.packets) for q in n.queues) for n in scheduler.nodes
+                    if not n.name.startswith("__sink_")}
+
+    def __enter__(self) -> CalculatorGraph:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._scheduler is None:
+            return
+        if exc_type is not None and not self._scheduler.done:
+            self.cancel()
+        try:
+            self.close()
+        except GraphError:
+            if exc_type is None:
+                raise
+
+
+__all__ = ["CalculatorGraph", "ConfigError", "GraphConfig", "GraphError", "OutputStreamPoller",
+           "Timestamp"]

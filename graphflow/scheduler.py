@@ -1,0 +1,796 @@
+"""The run-time core: one coordinator owns all scheduling state; executors run the work.
+
+The :class:`Scheduler` holds every queue, bound and node state behind one lock. A task (open,
+process, close of one node) is handed to the node's executor; whoever runs it (a pool thread,
+a GL context thread, or the caller in synchronous mode) calls :meth:`Scheduler._complete` with
+the result, which propagates packets and bounds, updates throttling and hands out the tasks that
+became ready. A pool thread keeps the lock between finishing one task and taking the next, so a
+chain of cheap nodes costs one lock round trip per hop.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from graphflow.calculator import (
+    EMPTY_PACKET,
+    Calculator,
+    CalculatorContext,
+    PortId,
+    Stop,
+    _Inputs,
+    _SideInputs,
+    _SideOutputs,
+)
+from graphflow.config import NodeSpec, ValidatedGraph
+from graphflow.packet import Packet
+from graphflow.timestamp import Timestamp
+
+logger = logging.getLogger(__name__)
+
+DONE = int(Timestamp.DONE)
+UNSTARTED = Timestamp.UNSTARTED
+_OPEN, _PROCESS, _CLOSE = "open", "process", "close"
+
+
+class GraphError(RuntimeError):
+    """A node failed; the message names the node, method, timestamp and config line."""
+
+    def __init__(self, message: str, node: str | None = None, method: str | None = None,
+                 timestamp: Timestamp | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+        self.method = method
+        self.timestamp = timestamp
+
+
+class ExternalExecutor(Protocol):
+    """An executor owned outside the pool, such as a GL context thread."""
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        """Runs ``fn`` on the executor's thread, in submission order, without blocking."""
+
+    def shutdown(self) -> None:
+        """Finishes queued work, releases resources and joins the thread."""
+
+
+ExecutorFactory = Callable[[str], ExternalExecutor]
+_EXECUTOR_FACTORIES: dict[str, ExecutorFactory] = {}
+
+
+def register_executor_factory(prefix: str, factory: ExecutorFactory) -> None:
+    """Lets nodes name executors ``prefix`` or ``prefix:<name>`` (e.g. ``gl:render``)."""
+    _EXECUTOR_FACTORIES[prefix] = factory
+
+
+class _Queue:
+    """One input stream of one node: its pending packets and its timestamp bound."""
+
+    __slots__ = ("packets", "bound", "node", "slot", "full")
+
+    def __init__(self, node: _Node, slot: int) -> None:
+        self.packets: collections.deque[Packet[Any]] = collections.deque()
+        self.bound = int(Timestamp.UNSTARTED)
+        self.node = node
+        self.slot = slot
+        self.full = False
+
+
+class _Stream:
+    """An output stream: where its packets go and how far it has advanced."""
+
+    __slots__ = ("name", "consumers", "bound", "last")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.consumers: list[_Queue] = []
+        self.bound = int(Timestamp.UNSTARTED)
+        self.last = int(Timestamp.UNSTARTED)
+
+
+class _Executor:
+    """Ready tasks for one executor, run by pool threads, an external thread, or the caller."""
+
+    def __init__(self, name: str, lock: threading.Lock, threads: int,
+                 external: ExternalExecutor | None = None) -> None:
+        self.name = name
+        self.ready: collections.deque[_Task] = collections.deque()
+        self.cond = threading.Condition(lock)
+        self.threads_wanted = threads
+        self.threads: list[threading.Thread] = []
+        self.idle = 0
+        self.external = external
+
+
+class _Node:
+    """The run-time state of one calculator node (guarded by the scheduler lock)."""
+
+    def __init__(self, spec: NodeSpec, executor: _Executor) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.executor = executor
+        self.calc: Calculator | None = None
+        self.context: CalculatorContext | None = None
+        self.queues = [_Queue(self, i) for i in range(len(spec.inputs))]
+        self.input_ids = {s.port: i for i, s in enumerate(spec.inputs)}
+        self.output_ids = {s.port: i for i, s in enumerate(spec.outputs)}
+        self.output_specs = [(s.name, _port_type(spec.calculator.outputs, s.tag))
+                             for s in spec.outputs]
+        self.streams: list[_Stream] = []
+        self.is_source = not spec.inputs and bool(spec.outputs)
+        self.state = "new"  # new -> opening -> open -> closing -> closed
+        self.in_flight = 0
+        self.max_in_flight = spec.max_in_flight
+        self.next_seq = 0
+        self.apply_seq = 0
+        self.finished: dict[int, _Task] = {}
+        self.offset = spec.calculator.timestamp_offset
+        self.bounds_mode = spec.calculator.process_timestamp_bounds
+        self.last_settled = int(Timestamp.UNSTARTED)
+        self.handler = spec.handler
+        self.sync_sets = [[self.input_ids[p] for p in group] for group in spec.sync_sets]
+        self.side_values: dict[PortId, Any] = {}
+        self.side_outputs = _SideOutputs({s.port: s.name for s in spec.side_outputs})
+        self.upstream: frozenset[str] = frozenset()
+        self.throttled = False
+
+    def inputs_done(self) -> bool:
+        return all(q.bound == DONE and not q.packets for q in self.queues)
+
+
+class _Task:
+    __slots__ = ("node", "kind", "ts", "packets", "bounds", "seq", "cc", "error", "stopped",
+                 "start", "end", "thread")
+
+    def __init__(self, node: _Node, kind: str, ts: Timestamp, packets: list[Packet[Any]] | None,
+                 bounds: list[int] | None = None) -> None:
+        self.node = node
+        self.kind = kind
+        self.ts = ts
+        self.packets = packets
+        self.bounds = bounds
+        self.seq = 0
+        self.cc: CalculatorContext | None = None
+        self.error: BaseException | None = None
+        self.stopped = False
+        self.start = 0.0
+        self.end = 0.0
+        self.thread = ""
+
+
+def _port_type(ports: Any, tag: str) -> Any:
+    for p in ports:
+        if p.tag == tag or p.tag == "*":
+            return p.type
+    return object
+
+
+class _BoundInputs(_Inputs):
+    """Inputs that also tell each stream's timestamp bound (for process_timestamp_bounds)."""
+
+    __slots__ = ("_bounds",)
+
+    def __init__(self, ids: dict[PortId, int], packets: list[Packet[Any]], bounds: list[int]
+                 ) -> None:
+        super().__init__(ids, packets)
+        self._bounds = bounds
+
+    def bound(self, key: str | int | PortId) -> Timestamp:
+        """The stream's next possible timestamp as of this invocation."""
+        return Timestamp(self._bounds[self._index(key)])
+
+
+class Tracer:
+    """Collects Chrome trace events (one track per executor thread) while a graph runs."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._t0 = time.perf_counter()
+        self._lock = threading.Lock()
+
+    def record(self, task: _Task) -> None:
+        """Adds one complete event for a finished task."""
+        event = {"name": task.node.name, "cat": task.kind, "ph": "X", "pid": 1,
+                 "tid": task.thread, "ts": (task.start - self._t0) * 1e6,
+                 "dur": (task.end - task.start) * 1e6,
+                 "args": {"timestamp": str(task.ts),
+                          "calculator": task.node.spec.calculator.__name__}}
+        with self._lock:
+            self.events.append(event)
+
+    def chrome_trace(self) -> dict[str, Any]:
+        """The trace as a Chrome/Perfetto ``traceEvents`` document."""
+        threads = sorted({e["tid"] for e in self.events})
+        meta = [{"name": "thread_name", "ph": "M", "pid": 1, "tid": t, "args": {"name": t}}
+                for t in threads]
+        return {"traceEvents": meta + self.events, "displayTimeUnit": "ms"}
+
+
+class Scheduler:
+    """Runs one graph run: owns the queues, bounds, node states and executors."""
+
+    def __init__(self, graph: ValidatedGraph, side_packets: dict[str, Any], *,
+                 synchronous: bool, max_queue_size: int, num_threads: int,
+                 executor_threads: dict[str, int], tracer: Tracer | None) -> None:
+        self.graph = graph
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.synchronous = synchronous
+        self.max_queue = max_queue_size if max_queue_size > 0 else 1 << 62
+        self.tracer = tracer
+        self.error: GraphError | None = None
+        self.running = 0
+        self.all_open = False
+        self.done = False
+        self.side_packets: dict[str, Any] = dict(side_packets)
+        self.throttle: dict[str, int] = collections.defaultdict(int)
+        self.executors: dict[str, _Executor] = {}
+        default_threads = 0 if synchronous else num_threads
+        self.executors[""] = _Executor("default", self.lock, default_threads)
+        for name, threads in executor_threads.items():
+            self.executors[name] = _Executor(name, self.lock, 0 if synchronous else threads)
+        self.nodes = [_Node(spec, self._executor_for(spec)) for spec in graph.nodes]
+        self.streams: dict[str, _Stream] = {}
+        for node in self.nodes:
+            for s in node.spec.outputs:
+                stream = _Stream(s.name)
+                self.streams[s.name] = stream
+                node.streams.append(stream)
+        self.graph_inputs: dict[str, _Stream] = {}
+        for s in graph.input_streams:
+            stream = _Stream(s.name)
+            self.streams[s.name] = stream
+            self.graph_inputs[s.name] = stream
+        for node in self.nodes:
+            for queue, s in zip(node.queues, node.spec.inputs, strict=True):
+                self.streams[s.name].consumers.append(queue)
+        self._compute_upstream()
+
+    # ---------------------------------------------------------------- setup
+
+    def _executor_for(self, spec: NodeSpec) -> _Executor:
+        name = spec.executor
+        if name in self.executors:
+            return self.executors[name]
+        prefix = name.split(":", 1)[0]
+        factory = _EXECUTOR_FACTORIES.get(prefix)
+        if factory is None:
+            if prefix == "gl":
+                import graphflow.gpu  # noqa: F401 - registers the "gl" executor factory
+
+                factory = _EXECUTOR_FACTORIES.get(prefix)
+            if factory is None:
+                raise GraphError(f"node {spec.describe()}: unknown executor {name!r}")
+        executor = _Executor(name, self.lock, 0, external=factory(name))
+        self.executors[name] = executor
+        return executor
+
+    def _compute_upstream(self) -> None:
+        """For each node, the graph inputs and sources upstream of it (back edges excluded)."""
+        producers = self.graph.producers
+        memo: dict[int, frozenset[str]] = {}
+
+        def upstream(index: int) -> frozenset[str]:
+            if index in memo:
+                return memo[index]
+            memo[index] = frozenset()
+            node = self.nodes[index]
+            result: set[str] = set()
+            if node.is_source:
+                result.add(f"node:{index}")
+            for s in node.spec.inputs:
+                if s.port in node.spec.back_edges:
+                    continue
+                src = producers[s.name]
+                result |= {f"input:{s.name}"} if src < 0 else upstream(src)
+            memo[index] = frozenset(result)
+            return memo[index]
+
+        for node in self.nodes:
+            node.upstream = upstream(node.spec.index)
+
+    def start(self) -> None:
+        """Starts executor threads and opens the nodes whose side packets are available."""
+        for executor in self.executors.values():
+            for i in range(executor.threads_wanted):
+                thread = threading.Thread(target=self._worker, args=(executor,),
+                                          name=f"graphflow-{executor.name}-{i}", daemon=True)
+                executor.threads.append(thread)
+                thread.start()
+        with self.lock:
+            self._open_ready_nodes()
+        if self.synchronous:
+            self.run_sync(lambda: self.all_open or self.error is not None)
+
+    def _open_ready_nodes(self) -> None:
+        opening = False
+        for node in self.nodes:
+            if node.state != "new":
+                if node.state == "opening":
+                    opening = True
+                continue
+            values = {}
+            for s in node.spec.side_inputs:
+                if s.name in self.side_packets:
+                    values[s.port] = self.side_packets[s.name]
+                elif s.name in self.graph.side_producers and \
+                        self.graph.side_producers[s.name] >= 0:
+                    break
+            else:
+                node.side_values = values
+                node.state = "opening"
+                opening = True
+                self._schedule(_Task(node, _OPEN, UNSTARTED, None))
+        if not opening and not self.all_open:
+            waiting = [n for n in self.nodes if n.state == "new"]
+            if waiting:
+                missing = [s.name for s in waiting[0].spec.side_inputs
+                           if s.name not in self.side_packets]
+                self._fail(GraphError(
+                    f"node {waiting[0].spec.describe()}: input side packet(s) "
+                    f"{', '.join(map(repr, missing))} were never produced"))
+                return
+            self.all_open = True
+            for node in self.nodes:
+                if node.is_source:
+                    self._schedule_source(node)
+                elif not node.spec.inputs:
+                    self._begin_close(node)
+                else:
+                    self._check_ready(node)
+            self._check_done()
+
+    # ---------------------------------------------------------------- running tasks
+
+    def _schedule(self, task: _Task) -> None:
+        executor = task.node.executor
+        executor.ready.append(task)
+        self.running += 1
+        if executor.external is not None:
+            executor.external.submit(lambda: self._run_external(executor))
+        elif executor.idle:
+            executor.cond.notify()
+
+    def _run_external(self, executor: _Executor) -> None:
+        with self.lock:
+            task = executor.ready.popleft()
+        self._execute(task)
+        with self.lock:
+            self._complete(task)
+
+    def _worker(self, executor: _Executor) -> None:
+        lock = self.lock
+        with lock:
+            while True:
+                if not executor.ready:
+                    if self.done:
+                        return
+                    executor.idle += 1
+                    executor.cond.wait()
+                    executor.idle -= 1
+                    continue
+                task = executor.ready.popleft()
+                lock.release()
+                try:
+                    self._execute(task)
+                finally:
+                    lock.acquire()
+                self._complete(task)
+
+    def run_sync(self, until: Callable[[], bool]) -> None:
+        """Synchronous mode: runs ready tasks on the calling thread until ``until()``."""
+        with self.lock:
+            while not until():
+                task = None
+                for executor in self.executors.values():
+                    if executor.external is None and executor.ready:
+                        task = executor.ready.popleft()
+                        break
+                if task is None:
+                    if self.running == 0 and not self._unthrottle_if_stalled():
+                        return
+                    self.changed.wait(0.05)
+                    continue
+                self.lock.release()
+                try:
+                    self._execute(task)
+                finally:
+                    self.lock.acquire()
+                self._complete(task)
+
+    def _execute(self, task: _Task) -> None:
+        """Runs one task's calculator method (no lock held)."""
+        node = task.node
+        tracer = self.tracer
+        if tracer is not None:
+            task.thread = threading.current_thread().name
+            task.start = time.perf_counter()
+        try:
+            if task.kind == _OPEN:
+                node.calc = node.spec.calculator()
+                node.calc.options = node.spec.options  # type: ignore[attr-defined]
+            packets = task.packets
+            if packets is None:
+                packets = [EMPTY_PACKET] * len(node.queues)
+            inputs = _Inputs(node.input_ids, packets) if task.bounds is None else \
+                _BoundInputs(node.input_ids, packets, task.bounds)
+            cc = node.context
+            if cc is None or node.max_in_flight > 1:
+                cc = CalculatorContext(node.name, inputs, node.output_ids, node.output_specs,
+                                       _SideInputs(node.side_values), node.side_outputs,
+                                       node.spec.options, task.ts)
+                node.context = cc
+            else:
+                cc.inputs = inputs
+                cc.timestamp = task.ts
+                for out in cc.outputs.streams:
+                    out.packets = []
+                    out.bound = None
+            task.cc = cc
+            calc = node.calc
+            assert calc is not None
+            if task.kind == _PROCESS:
+                calc.process(cc)
+            elif task.kind == _OPEN:
+                calc.open(cc)
+            else:
+                calc.close(cc)
+        except Stop:
+            task.stopped = True
+        except Exception as exc:  # noqa: BLE001 - any calculator failure stops the graph
+            task.error = exc
+        if tracer is not None:
+            task.end = time.perf_counter()
+            tracer.record(task)
+
+    def _complete(self, task: _Task) -> None:
+        """Takes a finished task's results (lock held)."""
+        node = task.node
+        self.running -= 1
+        if task.error is not None:
+            if task.kind == _CLOSE:
+                node.state = "closed"
+            else:
+                node.in_flight -= task.kind == _PROCESS
+            self._fail(self._node_error(node, task))
+            self._after_change()
+            return
+        if task.kind == _PROCESS:
+            node.in_flight -= 1
+            if self.error is not None:
+                pass  # the run failed elsewhere: results are dropped, the node is closing
+            elif node.max_in_flight > 1:
+                node.finished[task.seq] = task
+                while node.apply_seq in node.finished:
+                    done = node.finished.pop(node.apply_seq)
+                    node.apply_seq += 1
+                    self._apply_outputs(node, done)
+            else:
+                self._apply_outputs(node, task)
+            if task.stopped and node.is_source:
+                self._begin_close(node)
+            elif self.error is None:
+                if node.is_source:
+                    self._schedule_source(node)
+                else:
+                    self._check_ready(node)
+            if node.state == "closing_pending" and node.in_flight == 0:
+                self._begin_close(node)
+        elif task.kind == _OPEN:
+            node.state = "open"
+            if self.error is not None:
+                self._begin_close(node)
+            else:
+                self._publish_side_outputs(node)
+                self._open_ready_nodes()
+        else:
+            self._apply_outputs(node, task)
+            node.state = "closed"
+            for stream in node.streams:
+                self._advance_stream(stream, DONE)
+            self._publish_side_outputs(node)
+        self._after_change()
+
+    def _after_change(self) -> None:
+        self._check_done()
+        self.changed.notify_all()
+
+    def _publish_side_outputs(self, node: _Node) -> None:
+        for name, value in node.side_outputs.values.items():
+            self.side_packets.setdefault(name, value)
+
+    def _node_error(self, node: _Node, task: _Task) -> GraphError:
+        exc = task.error
+        assert exc is not None
+        where = node.spec.location
+        when = "" if task.kind != _PROCESS else f" at timestamp {task.ts}"
+        error = GraphError(
+            f"node {node.name!r} ({node.spec.calculator.__name__}) failed in {task.kind}{when} "
+            f"({where}): {type(exc).__name__}: {exc}", node.name, task.kind, task.ts)
+        error.__cause__ = exc
+        return error
+
+    # ---------------------------------------------------------------- packets and bounds
+
+    def _apply_outputs(self, node: _Node, task: _Task) -> None:
+        cc = task.cc
+        if cc is None:
+            return
+        offset_bound = None
+        if node.offset is not None and task.kind == _PROCESS and task.ts.is_range_value():
+            offset_bound = int(task.ts) + node.offset + 1
+        for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
+            if out.packets:
+                for packet in out.packets:
+                    ts = int(packet.timestamp)
+                    if ts < stream.bound or ts == stream.last:
+                        self._fail(GraphError(
+                            f"node {node.name!r} ({node.spec.calculator.__name__}) at "
+                            f"{node.spec.location}: output stream {stream.name!r} got a packet "
+                            f"at {packet.timestamp}, but the stream is already at "
+                            f"{Timestamp(stream.bound)} (timestamps must increase)",
+                            node.name, task.kind, task.ts))
+                        return
+                    stream.last = ts
+                    stream.bound = ts + 1
+                    for queue in stream.consumers:
+                        queue.packets.append(packet)
+                        queue.bound = ts + 1
+                        if len(queue.packets) >= self.max_queue and not queue.full:
+                            self._set_full(queue, True)
+                        self._check_ready(queue.node)
+            bound = DONE if out.closed else -1
+            if out.bound is not None:
+                bound = max(bound, int(out.bound))
+            if offset_bound is not None:
+                bound = max(bound, offset_bound)
+            if bound > stream.bound:
+                self._advance_stream(stream, bound)
+
+    def _advance_stream(self, stream: _Stream, bound: int) -> None:
+        if bound <= stream.bound:
+            return
+        stream.bound = bound
+        for queue in stream.consumers:
+            if bound > queue.bound:
+                queue.bound = bound
+                self._check_ready(queue.node)
+
+    def _set_full(self, queue: _Queue, full: bool) -> None:
+        queue.full = full
+        step = 1 if full else -1
+        for source in queue.node.upstream:
+            self.throttle[source] += step
+
+    def _pop(self, queue: _Queue) -> Packet[Any]:
+        packet = queue.packets.popleft()
+        if queue.full and len(queue.packets) < self.max_queue:
+            self._set_full(queue, False)
+            self.changed.notify_all()
+            for node in self.nodes:
+                if node.is_source and node.throttled and not self.throttle[
+                        f"node:{node.spec.index}"]:
+                    node.throttled = False
+                    self._schedule_source(node)
+        return packet
+
+    def add_graph_input(self, name: str, packet: Packet[Any], block: bool) -> bool:
+        """Adds a packet to a graph input stream (lock held by the caller)."""
+        stream = self.graph_inputs[name]
+        key = f"input:{name}"
+        while self.throttle[key] and self.error is None:
+            if not block:
+                return False
+            if self.synchronous:
+                self.lock.release()
+                try:
+                    self.run_sync(lambda: not self.throttle[key] or self.error is not None)
+                finally:
+                    self.lock.acquire()
+                if self.throttle[key] and not self._unthrottle_if_stalled():
+                    break
+                continue
+            if self._unthrottle_if_stalled():
+                break
+            self.changed.wait(0.1)
+        if self.error is not None:
+            raise self.error
+        ts = int(packet.timestamp)
+        if not packet.timestamp.is_range_value() and packet.timestamp not in (
+                Timestamp.PRESTREAM, Timestamp.POSTSTREAM):
+            raise ValueError(f"graph input stream {name!r}: packet timestamp {packet.timestamp} "
+                             "is not a valid packet timestamp")
+        if ts < stream.bound or ts == stream.last:
+            raise ValueError(f"graph input stream {name!r}: timestamp {packet.timestamp} is not "
+                             f"greater than the previous one ({Timestamp(stream.last)})")
+        stream.last = ts
+        stream.bound = ts + 1
+        for queue in stream.consumers:
+            queue.packets.append(packet)
+            queue.bound = ts + 1
+            if len(queue.packets) >= self.max_queue and not queue.full:
+                self._set_full(queue, True)
+            self._check_ready(queue.node)
+        return True
+
+    def _unthrottle_if_stalled(self) -> bool:
+        """If throttling blocks everything (nothing runs), lift it, as MediaPipe does."""
+        if self.running or any(e.ready for e in self.executors.values()):
+            return False
+        full = [q for n in self.nodes for q in n.queues if q.full]
+        if not full:
+            return False
+        for queue in full:
+            self._set_full(queue, False)
+        logger.warning("graph throttled with nothing running; raising the queue limit from %d "
+                       "to %d", self.max_queue, self.max_queue * 2)
+        self.max_queue *= 2
+        for node in self.nodes:
+            if node.is_source and node.throttled:
+                node.throttled = False
+                self._schedule_source(node)
+        return True
+
+    def close_graph_input(self, name: str) -> None:
+        """Closes one graph input stream (lock held)."""
+        self._advance_stream(self.graph_inputs[name], DONE)
+        self._after_change()
+
+    # ---------------------------------------------------------------- readiness
+
+    def _schedule_source(self, node: _Node) -> None:
+        if node.state != "open" or node.in_flight or self.error is not None:
+            return
+        if self.throttle[f"node:{node.spec.index}"]:
+            node.throttled = True
+            return
+        node.in_flight += 1
+        self._schedule(_Task(node, _PROCESS, UNSTARTED, None))
+
+    def _check_ready(self, node: _Node) -> None:
+        if node.state != "open" or not self.all_open or self.error is not None:
+            return
+        while node.in_flight < node.max_in_flight:
+            task = self._select(node)
+            if task is None:
+                break
+            task.seq = node.next_seq
+            node.next_seq += 1
+            node.in_flight += 1
+            self._schedule(task)
+        if node.inputs_done() and node.state == "open":
+            if node.in_flight:
+                node.state = "closing_pending"
+            else:
+                self._begin_close(node)
+
+    def _begin_close(self, node: _Node) -> None:
+        node.state = "closing"
+        self._schedule(_Task(node, _CLOSE, Timestamp.DONE, None))
+
+    def _select(self, node: _Node) -> _Task | None:
+        """Takes the next input set per the node's input stream handler, or None."""
+        queues = node.queues
+        handler = node.handler
+        if handler == "ImmediateInputStreamHandler":
+            return self._select_immediate(node)
+        if handler == "SyncSetInputStreamHandler":
+            best: _Task | None = None
+            for group in node.sync_sets:
+                best = self._select_default(node, [queues[i] for i in group])
+                if best is not None:
+                    return best
+            return None
+        return self._select_default(node, queues)
+
+    def _select_default(self, node: _Node, queues: list[_Queue]) -> _Task | None:
+        ts = DONE
+        for q in queues:
+            if q.packets:
+                head = int(q.packets[0].timestamp)
+                if head < ts:
+                    ts = head
+        settled = DONE
+        for q in queues:
+            nxt = int(q.packets[0].timestamp) if q.packets else q.bound
+            if nxt < settled:
+                settled = nxt
+        if ts == DONE or settled < ts:
+            return self._bounds_task(node, settled)
+        packets = [EMPTY_PACKET] * len(node.queues)
+        for q in queues:
+            if q.packets and int(q.packets[0].timestamp) == ts:
+                packets[q.slot] = self._pop(q)
+        node.last_settled = ts
+        return self._task(node, Timestamp(ts), packets)
+
+    def _select_immediate(self, node: _Node) -> _Task | None:
+        best = None
+        for q in node.queues:
+            if q.packets and (best is None or int(q.packets[0].timestamp)
+                              < int(best.packets[0].timestamp)):
+                best = q
+        if best is None:
+            settled = min(q.bound for q in node.queues)
+            return self._bounds_task(node, settled)
+        packets = [EMPTY_PACKET] * len(node.queues)
+        packet = self._pop(best)
+        packets[best.slot] = packet
+        return self._task(node, packet.timestamp, packets)
+
+    def _bounds_task(self, node: _Node, settled: int) -> _Task | None:
+        """For process_timestamp_bounds: an empty input set when the settled bound advanced."""
+        if not node.bounds_mode or settled == DONE:
+            return None
+        ts = settled - 1
+        if ts <= node.last_settled or not Timestamp(ts).is_range_value():
+            return None
+        node.last_settled = ts
+        return self._task(node, Timestamp(ts), [EMPTY_PACKET] * len(node.queues))
+
+    def _task(self, node: _Node, ts: Timestamp, packets: list[Packet[Any]]) -> _Task:
+        bounds = [q.bound for q in node.queues] if node.bounds_mode else None
+        return _Task(node, _PROCESS, ts, packets, bounds)
+
+    # ---------------------------------------------------------------- ending
+
+    def _fail(self, error: GraphError) -> None:
+        if self.error is None:
+            self.error = error
+            logger.debug("graph failed: %s", error)
+        for executor in self.executors.values():
+            kept = collections.deque(t for t in executor.ready if t.kind == _CLOSE)
+            dropped = len(executor.ready) - len(kept)
+            for task in executor.ready:
+                if task.kind == _PROCESS:
+                    task.node.in_flight -= 1
+            executor.ready = kept
+            self.running -= dropped
+        for node in self.nodes:
+            if node.state in ("open", "closing_pending") and node.in_flight == 0:
+                self._begin_close(node)
+            elif node.state == "open":
+                node.state = "closing_pending"
+            elif node.state == "new":
+                node.state = "closed"
+
+    def cancel(self) -> None:
+        """Stops the run: pending work is dropped and open nodes are closed (lock held)."""
+        self._fail(GraphError("the graph run was cancelled"))
+        self._after_change()
+
+    def _check_done(self) -> None:
+        if self.done:
+            return
+        if self.running == 0 and all(n.state in ("closed", "new") for n in self.nodes) and (
+                self.error is not None or self.all_open):
+            self.done = True
+            for executor in self.executors.values():
+                executor.cond.notify_all()
+
+    def is_idle(self) -> bool:
+        """True when nothing is ready or running (lock held)."""
+        return self.running == 0
+
+    def shutdown(self) -> None:
+        """Joins pool threads and shuts external executors down (after done)."""
+        with self.lock:
+            self.done = True
+            for executor in self.executors.values():
+                executor.cond.notify_all()
+        for executor in self.executors.values():
+            for thread in executor.threads:
+                thread.join()
+            if executor.external is not None:
+                executor.external.shutdown()
+
+
+def default_num_threads() -> int:
+    """MediaPipe's default pool size: the number of CPU cores."""
+    return max(1, os.cpu_count() or 1)
