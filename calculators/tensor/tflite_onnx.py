@@ -52,6 +52,9 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 _CONVERTER_TAG = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 _OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
+_ACTIVATION_NAMES = {
+    code: name for name, code in vars(ActivationFunctionType).items() if not name.startswith("_")
+}
 _TYPE_NAMES = {code: name for name, code in vars(TensorType).items() if not name.startswith("_")}
 _NUMPY_TYPES = {
     TensorType.FLOAT32: np.float32,
@@ -129,7 +132,9 @@ def resolve_model_path(path: str | os.PathLike[str]) -> Path:
     )
 
 
-def tflite_io(path: str | os.PathLike[str]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+def tflite_io(
+    path: str | os.PathLike[str],
+) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
     """Lists a .tflite model's inputs and outputs in TFLite's order.
 
     Args:
@@ -253,7 +258,11 @@ def create_session(
             providers=list(providers) if providers is not None else ["CPUExecutionProvider"],
         )
     except _ORT_LOAD_ERRORS as exc:
-        where = f"{model} (converted from {source})" if isinstance(model, Path) and model != source else source
+        where = (
+            f"{model} (converted from {source})"
+            if isinstance(model, Path) and model != source
+            else source
+        )
         raise ModelLoadError(f"{where}: onnxruntime cannot load the model: {exc}") from exc
 
 
@@ -281,7 +290,9 @@ def _tensor_spec(graph: tflite.SubGraph, index: int) -> TensorSpec:
     return TensorSpec(
         name=tensor.Name().decode(),
         shape=_tensor_shape(tensor),
-        dtype=np.dtype(dtype).name if dtype is not None else _TYPE_NAMES.get(tensor.Type(), "?").lower(),
+        dtype=np.dtype(dtype).name
+        if dtype is not None
+        else _TYPE_NAMES.get(tensor.Type(), "?").lower(),
     )
 
 
@@ -309,7 +320,9 @@ def _window_pads(
     needs; it is checked against the output shape the model declares.
     """
     before, after = [], []
-    for size, kernel, stride, dilation, declared in zip(in_hw, kernel_hw, strides, dilations, out_hw):
+    for size, kernel, stride, dilation, declared in zip(
+        in_hw, kernel_hw, strides, dilations, out_hw, strict=True
+    ):
         extent = (kernel - 1) * dilation + 1
         if padding == Padding.SAME:
             out = (size + stride - 1) // stride
@@ -383,7 +396,9 @@ class _Converter:
             index = graph.Outputs(i)
             spec = self._float_spec(index, "output")
             if self._value(index, nchw=False) != spec.name:
-                raise UnsupportedOpError(f"{self.source}: output {spec.name!r} is not computed by the graph")
+                raise UnsupportedOpError(
+                    f"{self.source}: output {spec.name!r} is not computed by the graph"
+                )
             outputs.append(helper.make_tensor_value_info(spec.name, TensorProto.FLOAT, spec.shape))
         description = self.model.Description()
         onnx_graph = helper.make_graph(
@@ -439,7 +454,8 @@ class _Converter:
         spec = _tensor_spec(self.graph, index)
         if spec.dtype != "float32":
             raise UnsupportedOpError(
-                f"{self.source}: {role} {spec.name!r} is {spec.dtype}; only float32 models are supported"
+                f"{self.source}: {role} {spec.name!r} is {spec.dtype}; "
+                f"only float32 models are supported"
             )
         return spec
 
@@ -514,7 +530,8 @@ class _Converter:
         layouts = self.values.get(index)
         if layouts is None:
             raise ModelLoadError(
-                f"{self.source}: {self.where} reads {self.names[index]!r} before any operator writes it"
+                f"{self.source}: {self.where} reads {self.names[index]!r} "
+                f"before any operator writes it"
             )
         nchw = nchw and len(shape) == 4
         if nchw not in layouts:
@@ -527,7 +544,7 @@ class _Converter:
         return layouts[nchw]
 
     def _layout_constant(self, value: np.ndarray, nchw: bool) -> np.ndarray:
-        """A constant for an op in NCHW (if ``nchw``): broadcast to 4-D as TFLite would, then permuted."""
+        """A constant for an NCHW op (if ``nchw``): broadcast to 4-D as TFLite would, permuted."""
         if not nchw:
             return value
         if value.ndim > 4:
@@ -537,7 +554,9 @@ class _Converter:
             )
         return value.reshape((1,) * (4 - value.ndim) + value.shape).transpose(_TO_NCHW)
 
-    def _permute(self, source: str, target: str, perm: tuple[int, ...], shape: tuple[int, ...]) -> None:
+    def _permute(
+        self, source: str, target: str, perm: tuple[int, ...], shape: tuple[int, ...]
+    ) -> None:
         """Transposes, or only reshapes when the permutation moves nothing but size-1 axes."""
         moved = [axis for axis in perm if shape[axis] != 1]
         if moved == sorted(moved):
@@ -577,18 +596,20 @@ class _Converter:
             self._node("Clip", [raw, self._scalar(0.0), self._scalar(6.0)], output)
         elif activation == ActivationFunctionType.RELU_N1_TO_1:
             self._node("Clip", [raw, self._scalar(-1.0), self._scalar(1.0)], output)
-        elif activation == ActivationFunctionType.TANH:
-            self._node("Tanh", [raw], output)
         else:
+            # TFLite's float kernels quietly skip TANH and SIGN_BIT; do not guess.
+            name = _ACTIVATION_NAMES.get(activation, str(activation))
             raise UnsupportedOpError(
-                f"{self.source}: {self.where}: fused activation {activation} is not supported"
+                f"{self.source}: {self.where}: fused activation {name} is not supported"
             )
 
     # --- operators -----------------------------------------------------------------------------
 
     def _conv(self, op: tflite.Operator) -> None:
         depthwise = self._op_code(op) == BuiltinOperator.DEPTHWISE_CONV_2D
-        options = self._options(op, tflite.DepthwiseConv2DOptions if depthwise else tflite.Conv2DOptions)
+        options = self._options(
+            op, tflite.DepthwiseConv2DOptions if depthwise else tflite.Conv2DOptions
+        )
         x, w, out = op.Inputs(0), op.Inputs(1), op.Outputs(0)
         weights = self._required_constant(w, "the filter").astype(np.float32)
         in_shape, out_shape = self._shape(x), self._shape(out)
@@ -603,8 +624,14 @@ class _Converter:
         strides = (options.StrideH(), options.StrideW())
         dilations = (options.DilationHFactor(), options.DilationWFactor())
         pads = _window_pads(
-            self.source, self.where, in_shape[1:3], weights.shape[1:3], strides, dilations,
-            options.Padding(), out_shape[1:3],
+            self.source,
+            self.where,
+            in_shape[1:3],
+            weights.shape[1:3],
+            strides,
+            dilations,
+            options.Padding(),
+            out_shape[1:3],
         )
         inputs = [
             self._value(x, nchw=True),
@@ -615,10 +642,16 @@ class _Converter:
             bias = self._required_constant(b, "the bias").astype(np.float32)
             inputs.append(self._initializer(("bias", b), self.names[b], bias))
         self._emit(
-            "Conv", inputs, out, nchw=True,
+            "Conv",
+            inputs,
+            out,
+            nchw=True,
             activation=options.FusedActivationFunction(),
-            kernel_shape=list(weights.shape[1:3]), strides=list(strides), dilations=list(dilations),
-            pads=pads, group=group,
+            kernel_shape=list(weights.shape[1:3]),
+            strides=list(strides),
+            dilations=list(dilations),
+            pads=pads,
+            group=group,
         )
 
     def _max_pool(self, op: tflite.Operator) -> None:
@@ -627,14 +660,25 @@ class _Converter:
         kernel = (options.FilterHeight(), options.FilterWidth())
         strides = (options.StrideH(), options.StrideW())
         pads = _window_pads(
-            self.source, self.where, self._shape(x)[1:3], kernel, strides, (1, 1),
-            options.Padding(), self._shape(out)[1:3],
+            self.source,
+            self.where,
+            self._shape(x)[1:3],
+            kernel,
+            strides,
+            (1, 1),
+            options.Padding(),
+            self._shape(out)[1:3],
         )
         # ONNX MaxPool ignores padded cells, as TFLite does.
         self._emit(
-            "MaxPool", [self._value(x, nchw=True)], out, nchw=True,
+            "MaxPool",
+            [self._value(x, nchw=True)],
+            out,
+            nchw=True,
             activation=options.FusedActivationFunction(),
-            kernel_shape=list(kernel), strides=list(strides), pads=pads,
+            kernel_shape=list(kernel),
+            strides=list(strides),
+            pads=pads,
         )
 
     def _dequantize(self, op: tflite.Operator) -> None:
@@ -662,8 +706,10 @@ class _Converter:
         self._scale(rectified, 1.0 - alpha, self._shape(x), nchw, scaled)
         self._emit("Add", [value, scaled], out, nchw)
 
-    def _scale(self, value: str, factors: np.ndarray, shape: Sequence[int], nchw: bool, output: str) -> None:
-        """Writes ``value * factors``, ``factors`` a constant in TFLite layout that broadcasts to ``shape``.
+    def _scale(
+        self, value: str, factors: np.ndarray, shape: Sequence[int], nchw: bool, output: str
+    ) -> None:
+        """Writes ``value * factors``, a TFLite-layout constant that broadcasts to ``shape``.
 
         Per-channel factors on an NCHW tensor become a 1x1 depthwise convolution, which
         onnxruntime runs in its blocked NCHWc layout together with the convolutions around it.
@@ -686,7 +732,10 @@ class _Converter:
         a, b = op.Inputs(0), op.Inputs(1)
         nchw = self._prefers_nchw([a, b])
         self._emit(
-            "Add", [self._value(a, nchw), self._value(b, nchw)], op.Outputs(0), nchw,
+            "Add",
+            [self._value(a, nchw), self._value(b, nchw)],
+            op.Outputs(0),
+            nchw,
             activation=options.FusedActivationFunction(),
         )
 
@@ -701,14 +750,17 @@ class _Converter:
         rank = len(self._shape(x))
         if paddings.shape != (rank, 2):
             raise ModelLoadError(
-                f"{self.source}: {self.where}: paddings of shape {paddings.shape} for a rank-{rank} input"
+                f"{self.source}: {self.where}: paddings of shape {paddings.shape} "
+                f"for a rank-{rank} input"
             )
         nchw = self._prefers_nchw([x])
         if nchw and not paddings[:3].any():
             # Zero channels around an NCHW tensor: a 1x1 convolution with one-hot weights gives
             # the same numbers and, unlike Pad, keeps onnxruntime in its blocked NCHWc layout.
             channels = self._shape(x)[3]
-            weights = np.zeros((channels + int(paddings[3].sum()), channels, 1, 1), dtype=np.float32)
+            weights = np.zeros(
+                (channels + int(paddings[3].sum()), channels, 1, 1), dtype=np.float32
+            )
             weights[np.arange(channels) + paddings[3, 0], np.arange(channels)] = 1.0
             one_hot = self._initializer(("channel pad", out), "channel_pad", weights)
             self._emit("Conv", [self._value(x, nchw), one_hot], out, nchw, kernel_shape=[1, 1])
@@ -730,9 +782,16 @@ class _Converter:
         out = op.Outputs(0)
         rank = len(self._shape(out))
         axis = options.Axis() % rank
+        if options.FusedActivationFunction() != ActivationFunctionType.NONE:
+            # TFLite's kernel refuses these and its XNNPACK delegate ignores them.
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: fused activations are not supported"
+            )
         nchw = rank == 4 and self._prefers_nchw(inputs)
         self._emit(
-            "Concat", [self._value(i, nchw) for i in inputs], out, nchw,
-            activation=options.FusedActivationFunction(),
+            "Concat",
+            [self._value(i, nchw) for i in inputs],
+            out,
+            nchw,
             axis=_NCHW_AXIS[axis] if nchw else axis,
         )

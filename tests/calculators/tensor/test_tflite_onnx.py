@@ -1,0 +1,664 @@
+"""Tests of the .tflite -> ONNX converter against the TFLite interpreter (ai_edge_litert)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import flatbuffers
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import tflite
+from ai_edge_litert.interpreter import Interpreter
+from tflite.ActivationFunctionType import ActivationFunctionType as Act
+from tflite.BuiltinOperator import BuiltinOperator as Op
+from tflite.BuiltinOptions import BuiltinOptions
+from tflite.Padding import Padding
+from tflite.TensorType import TensorType
+
+from calculators.tensor import tflite_onnx
+from calculators.tensor.tflite_onnx import (
+    MODELS_DIR,
+    ModelLoadError,
+    TensorSpec,
+    UnsupportedOpError,
+    convert_tflite,
+    create_session,
+    load_onnx_for,
+    resolve_model_path,
+    tflite_io,
+)
+
+DETECTOR = MODELS_DIR / "face_detection_short_range.tflite"
+LANDMARKS = MODELS_DIR / "face_landmark.tflite"
+ATOL = 1e-3
+
+
+def _tflite_outputs(model: Path | bytes, x: np.ndarray) -> list[np.ndarray]:
+    if isinstance(model, Path):
+        interpreter = Interpreter(model_path=str(model), num_threads=1)
+    else:
+        interpreter = Interpreter(model_content=model, num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    return [interpreter.get_tensor(d["index"]).copy() for d in interpreter.get_output_details()]
+
+
+def _onnx_outputs(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+    onnx.checker.check_model(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return list(session.run(None, {session.get_inputs()[0].name: x}))
+
+
+def _structured_inputs(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Images in the [-1, 1] range the face models take, random and structured."""
+    _, height, width, channels = shape
+    rng = np.random.default_rng(7)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ramp = np.stack([xs / (width - 1), ys / (height - 1), (xs + ys) / (width + height - 2)], -1)
+    disc = (((xs - width / 2) ** 2 + (ys - height / 2) ** 2) < (width / 3) ** 2).astype(np.float32)
+    images = {
+        "uniform": rng.uniform(-1.0, 1.0, shape),
+        "gaussian": np.clip(rng.normal(0.0, 0.5, shape), -1.0, 1.0),
+        "zeros": np.zeros(shape),
+        "ones": np.ones(shape),
+        "ramp": ramp[None] * 2.0 - 1.0,
+        "disc": np.repeat(disc[None, :, :, None], channels, axis=3) * 1.6 - 0.8,
+        "checker": np.repeat(((xs // 8 + ys // 8) % 2)[None, :, :, None], channels, axis=3) * 2.0
+        - 1.0,
+    }
+    return {name: image.astype(np.float32) for name, image in images.items()}
+
+
+@pytest.mark.parametrize("path", [DETECTOR, LANDMARKS], ids=lambda p: p.stem)
+def test_face_models_match_tflite(path: Path) -> None:
+    model = convert_tflite(path)
+    inputs, outputs = tflite_io(path)
+    assert [i.name for i in model.graph.input] == [spec.name for spec in inputs]
+    assert [o.name for o in model.graph.output] == [spec.name for spec in outputs]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for name, x in _structured_inputs(inputs[0].shape).items():
+        expected = _tflite_outputs(path, x)
+        got = session.run(None, {inputs[0].name: x})
+        for spec, want, have in zip(outputs, expected, got, strict=True):
+            assert have.shape == want.shape == spec.shape, (name, spec.name)
+            np.testing.assert_allclose(
+                have, want, rtol=0, atol=ATOL, err_msg=f"{name}: {spec.name}"
+            )
+
+
+def test_face_model_interfaces() -> None:
+    assert tflite_io(DETECTOR) == (
+        (TensorSpec("input", (1, 128, 128, 3), "float32"),),
+        (
+            TensorSpec("regressors", (1, 896, 16), "float32"),
+            TensorSpec("classificators", (1, 896, 1), "float32"),
+        ),
+    )
+    assert tflite_io(LANDMARKS) == (
+        (TensorSpec("input_1", (1, 192, 192, 3), "float32"),),
+        (
+            TensorSpec("conv2d_21", (1, 1, 1, 1404), "float32"),
+            TensorSpec("conv2d_31", (1, 1, 1, 1), "float32"),
+        ),
+    )
+
+
+def test_layout_is_transposed_once_at_each_end() -> None:
+    """Only the input and the output heads change layout; no per-op transposes."""
+    detector = [n.op_type for n in convert_tflite(DETECTOR).graph.node]
+    landmarks = [n.op_type for n in convert_tflite(LANDMARKS).graph.node]
+    # Detector: the input, and the four heads before their NHWC reshapes.
+    assert detector.count("Transpose") == 5
+    # Landmarks: the input; its 1x1 outputs need only a reshape.
+    assert landmarks.count("Transpose") == 1
+    assert "PRelu" not in landmarks and "Pad" not in landmarks + detector
+
+
+# --- tiny single-purpose models ------------------------------------------------------------------
+
+
+class _TinyModel:
+    """Builds small .tflite flatbuffers, to test operators one at a time against the interpreter."""
+
+    def __init__(self) -> None:
+        self.tensors: list[tuple[str, tuple[int, ...], int, np.ndarray | None]] = []
+        self.ops: list[
+            tuple[int, str, list[int], list[int], tuple[int, Callable[[Any], int]] | None]
+        ] = []
+
+    def tensor(
+        self, shape: tuple[int, ...], data: Any = None, dtype: int = TensorType.FLOAT32
+    ) -> int:
+        name = f"t{len(self.tensors)}"
+        array = None
+        if data is not None:
+            numpy_type = {
+                TensorType.FLOAT32: np.float32,
+                TensorType.FLOAT16: np.float16,
+                TensorType.INT32: np.int32,
+            }[dtype]
+            array = np.asarray(data, dtype=numpy_type).reshape(shape)
+        self.tensors.append((name, shape, dtype, array))
+        return len(self.tensors) - 1
+
+    def op(
+        self,
+        code: int,
+        inputs: list[int],
+        outputs: list[int],
+        options: str | None = None,
+        custom: str = "",
+        **fields: int,
+    ) -> None:
+        built = None
+        if options is not None:
+            module = importlib.import_module(f"tflite.{options}")
+
+            def build(builder: Any) -> int:
+                module.Start(builder)
+                for field, value in fields.items():
+                    getattr(module, f"Add{field}")(builder, value)
+                return int(module.End(builder))
+
+            built = (getattr(BuiltinOptions, options), build)
+        self.ops.append((code, custom, inputs, outputs, built))
+
+    def build(self, inputs: list[int], outputs: list[int]) -> bytes:
+        b = flatbuffers.Builder(1024)
+        buffers = [self._buffer(b, None)]
+        tensors = []
+        for name, shape, dtype, array in self.tensors:
+            buffer = 0
+            if array is not None:
+                buffers.append(self._buffer(b, array))
+                buffer = len(buffers) - 1
+            name_offset = b.CreateString(name)
+            shape_offset = b.CreateNumpyVector(np.asarray(shape, dtype=np.int32))
+            tflite.TensorStart(b)
+            tflite.TensorAddShape(b, shape_offset)
+            tflite.TensorAddType(b, dtype)
+            tflite.TensorAddBuffer(b, buffer)
+            tflite.TensorAddName(b, name_offset)
+            tensors.append(tflite.TensorEnd(b))
+        codes: list[tuple[int, str]] = []
+        operators = []
+        for code, custom, op_inputs, op_outputs, built in self.ops:
+            if (code, custom) not in codes:
+                codes.append((code, custom))
+            options = built[1](b) if built else None
+            in_offset = b.CreateNumpyVector(np.asarray(op_inputs, dtype=np.int32))
+            out_offset = b.CreateNumpyVector(np.asarray(op_outputs, dtype=np.int32))
+            tflite.OperatorStart(b)
+            tflite.OperatorAddOpcodeIndex(b, codes.index((code, custom)))
+            tflite.OperatorAddInputs(b, in_offset)
+            tflite.OperatorAddOutputs(b, out_offset)
+            if built:
+                tflite.OperatorAddBuiltinOptionsType(b, built[0])
+                tflite.OperatorAddBuiltinOptions(b, options)
+            operators.append(tflite.OperatorEnd(b))
+        code_offsets = []
+        for code, custom in codes:
+            custom_offset = b.CreateString(custom) if custom else None
+            tflite.OperatorCodeStart(b)
+            tflite.OperatorCodeAddBuiltinCode(b, code)
+            tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+            tflite.OperatorCodeAddVersion(b, 1)
+            if custom_offset is not None:
+                tflite.OperatorCodeAddCustomCode(b, custom_offset)
+            code_offsets.append(tflite.OperatorCodeEnd(b))
+        graph_inputs = b.CreateNumpyVector(np.asarray(inputs, dtype=np.int32))
+        graph_outputs = b.CreateNumpyVector(np.asarray(outputs, dtype=np.int32))
+        tensor_vector = self._offsets(b, tensors)
+        operator_vector = self._offsets(b, operators)
+        tflite.SubGraphStart(b)
+        tflite.SubGraphAddTensors(b, tensor_vector)
+        tflite.SubGraphAddInputs(b, graph_inputs)
+        tflite.SubGraphAddOutputs(b, graph_outputs)
+        tflite.SubGraphAddOperators(b, operator_vector)
+        subgraph = tflite.SubGraphEnd(b)
+        subgraphs = self._offsets(b, [subgraph])
+        code_vector = self._offsets(b, code_offsets)
+        buffer_vector = self._offsets(b, buffers)
+        description = b.CreateString("tiny")
+        tflite.ModelStart(b)
+        tflite.ModelAddVersion(b, 3)
+        tflite.ModelAddOperatorCodes(b, code_vector)
+        tflite.ModelAddSubgraphs(b, subgraphs)
+        tflite.ModelAddBuffers(b, buffer_vector)
+        tflite.ModelAddDescription(b, description)
+        b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+    @staticmethod
+    def _buffer(b: Any, array: np.ndarray | None) -> int:
+        data = (
+            b.CreateNumpyVector(np.frombuffer(array.tobytes(), np.uint8))
+            if array is not None
+            else None
+        )
+        tflite.BufferStart(b)
+        if data is not None:
+            tflite.BufferAddData(b, data)
+        return int(tflite.BufferEnd(b))
+
+    @staticmethod
+    def _offsets(b: Any, offsets: list[int]) -> int:
+        b.StartVector(4, len(offsets), 4)
+        for offset in reversed(offsets):
+            b.PrependUOffsetTRelative(offset)
+        return int(b.EndVector())
+
+
+def _check_tiny(tmp_path: Path, data: bytes, x: np.ndarray) -> onnx.ModelProto:
+    """Converts a tiny model and checks it against the interpreter; returns the ONNX model."""
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(data)
+    model = convert_tflite(path)
+    expected = _tflite_outputs(data, x)
+    got = _onnx_outputs(model, x)
+    for want, have in zip(expected, got, strict=True):
+        assert have.shape == want.shape
+        np.testing.assert_allclose(have, want, rtol=0, atol=1e-5)
+    return model
+
+
+RNG = np.random.default_rng(3)
+
+
+def _uniform(*shape: int) -> np.ndarray:
+    return RNG.uniform(-1.0, 1.0, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "dilation", "padding", "activation"),
+    [
+        ((7, 9), (3, 3), (2, 2), (1, 1), Padding.SAME, Act.NONE),  # odd sizes: asymmetric pads
+        ((8, 8), (5, 5), (2, 2), (1, 1), Padding.SAME, Act.RELU),
+        ((6, 11), (3, 2), (1, 3), (1, 1), Padding.SAME, Act.RELU6),
+        ((9, 9), (3, 3), (1, 1), (2, 2), Padding.VALID, Act.RELU_N1_TO_1),
+        ((10, 7), (3, 3), (3, 2), (2, 1), Padding.SAME, Act.RELU),
+    ],
+)
+def test_conv_2d(
+    tmp_path: Path,
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    padding: int,
+    activation: int,
+) -> None:
+    def out(n: int, k: int, s: int, d: int) -> int:
+        return -(-n // s) if padding == Padding.SAME else -(-(n - (k - 1) * d) // s)
+
+    oh, ow = (out(n, k, s, d) for n, k, s, d in zip(size, kernel, stride, dilation, strict=True))
+    m = _TinyModel()
+    x = m.tensor((1, *size, 3))
+    w = m.tensor((4, *kernel, 3), _uniform(4, *kernel, 3) * 3)
+    bias = m.tensor((4,), _uniform(4))
+    y = m.tensor((1, oh, ow, 4))
+    m.op(
+        Op.CONV_2D,
+        [x, w, bias],
+        [y],
+        "Conv2DOptions",
+        Padding=padding,
+        StrideH=stride[0],
+        StrideW=stride[1],
+        DilationHFactor=dilation[0],
+        DilationWFactor=dilation[1],
+        FusedActivationFunction=activation,
+    )
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, *size, 3))
+
+
+@pytest.mark.parametrize(("multiplier", "stride"), [(1, 1), (2, 2), (3, 1)])
+def test_depthwise_conv_2d_with_float16_weights(
+    tmp_path: Path, multiplier: int, stride: int
+) -> None:
+    m = _TinyModel()
+    x = m.tensor((1, 9, 8, 2))
+    w16 = m.tensor((1, 3, 3, 2 * multiplier), _uniform(1, 3, 3, 2 * multiplier), TensorType.FLOAT16)
+    b16 = m.tensor((2 * multiplier,), _uniform(2 * multiplier), TensorType.FLOAT16)
+    w, bias = m.tensor((1, 3, 3, 2 * multiplier)), m.tensor((2 * multiplier,))
+    y = m.tensor((1, -(-9 // stride), -(-8 // stride), 2 * multiplier))
+    m.op(Op.DEQUANTIZE, [w16], [w])
+    m.op(Op.DEQUANTIZE, [b16], [bias])
+    m.op(
+        Op.DEPTHWISE_CONV_2D,
+        [x, w, bias],
+        [y],
+        "DepthwiseConv2DOptions",
+        Padding=Padding.SAME,
+        StrideH=stride,
+        StrideW=stride,
+        DepthMultiplier=multiplier,
+        DilationHFactor=1,
+        DilationWFactor=1,
+        FusedActivationFunction=Act.RELU,
+    )
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 9, 8, 2))
+
+
+@pytest.mark.parametrize(("size", "padding"), [((5, 7), Padding.SAME), ((6, 9), Padding.VALID)])
+def test_max_pool_ignores_padding(tmp_path: Path, size: tuple[int, int], padding: int) -> None:
+    out = [-(-n // 2) if padding == Padding.SAME else (n - 3) // 2 + 1 for n in size]
+    m = _TinyModel()
+    x, y = m.tensor((1, *size, 3)), m.tensor((1, *out, 3))
+    m.op(
+        Op.MAX_POOL_2D,
+        [x],
+        [y],
+        "Pool2DOptions",
+        Padding=padding,
+        StrideH=2,
+        StrideW=2,
+        FilterHeight=3,
+        FilterWidth=3,
+    )
+    # All negative: a padded zero taking part in the max would show.
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, *size, 3) - 2.0)
+
+
+def _conv_1x1(m: _TinyModel, x: int, shape: tuple[int, ...], channels: int) -> int:
+    """A 1x1 convolution, so that what follows it runs on NCHW tensors inside the ONNX model."""
+    w = m.tensor((channels, 1, 1, shape[3]), _uniform(channels, 1, 1, shape[3]))
+    bias = m.tensor((channels,), _uniform(channels))
+    y = m.tensor((*shape[:3], channels))
+    m.op(
+        Op.CONV_2D,
+        [x, w, bias],
+        [y],
+        "Conv2DOptions",
+        Padding=Padding.VALID,
+        StrideH=1,
+        StrideW=1,
+        DilationHFactor=1,
+        DilationWFactor=1,
+    )
+    return y
+
+
+@pytest.mark.parametrize("alpha_shape", [(1, 1, 4), (4,), (1,), (5, 6, 4)])
+def test_prelu(tmp_path: Path, alpha_shape: tuple[int, ...]) -> None:
+    m = _TinyModel()
+    x = m.tensor((1, 5, 6, 3))
+    h = _conv_1x1(m, x, (1, 5, 6, 3), 4)
+    # Slopes below 0, between 0 and 1, and above 1, as face_landmark.tflite has.
+    alpha = m.tensor(alpha_shape, RNG.uniform(-1.6, 1.6, alpha_shape))
+    y = m.tensor((1, 5, 6, 4))
+    m.op(Op.PRELU, [h, alpha], [y])
+    model = _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 5, 6, 3) * 3)
+    assert "PRelu" not in {n.op_type for n in model.graph.node}
+
+
+def test_prelu_on_a_matrix(tmp_path: Path) -> None:
+    m = _TinyModel()
+    x, alpha, y = m.tensor((3, 4)), m.tensor((4,), [-0.5, 0.0, 0.25, 1.5]), m.tensor((3, 4))
+    m.op(Op.PRELU, [x, alpha], [y])
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(3, 4))
+
+
+@pytest.mark.parametrize(
+    "paddings",
+    [
+        [[0, 0], [0, 0], [0, 0], [0, 3]],  # channel padding, as the face models do
+        [[0, 0], [0, 0], [0, 0], [2, 1]],
+        [[0, 0], [1, 2], [0, 3], [0, 0]],
+        [[0, 0], [1, 0], [2, 1], [1, 1]],
+    ],
+)
+def test_pad(tmp_path: Path, paddings: list[list[int]]) -> None:
+    m = _TinyModel()
+    x = m.tensor((1, 4, 5, 2))
+    h = _conv_1x1(m, x, (1, 4, 5, 2), 3)
+    shape = tuple(
+        n + before + after for n, (before, after) in zip((1, 4, 5, 3), paddings, strict=True)
+    )
+    pads = m.tensor((4, 2), paddings, TensorType.INT32)
+    y = m.tensor(shape)
+    m.op(Op.PAD, [h, pads], [y], "PadOptions")
+    # The same padding straight on the NHWC graph input.
+    pads_in = m.tensor((4, 2), [*paddings[:3], [0, 0]], TensorType.INT32)
+    z = m.tensor((*shape[:3], 2))
+    m.op(Op.PAD, [x, pads_in], [z], "PadOptions")
+    _check_tiny(tmp_path, m.build([x], [y, z]), _uniform(1, 4, 5, 2))
+
+
+def test_add_relu_broadcast_and_fused_activation(tmp_path: Path) -> None:
+    m = _TinyModel()
+    x = m.tensor((1, 3, 4, 2))
+    h = _conv_1x1(m, x, (1, 3, 4, 2), 3)
+    bias, lifted, summed, y = (
+        m.tensor((3,), [0.5, -0.25, 1.0]),
+        m.tensor((1, 3, 4, 3)),
+        m.tensor((1, 3, 4, 3)),
+        m.tensor((1, 3, 4, 3)),
+    )
+    m.op(Op.ADD, [h, bias], [lifted], "AddOptions", FusedActivationFunction=Act.RELU6)
+    m.op(Op.ADD, [lifted, h], [summed], "AddOptions")
+    m.op(Op.RELU, [summed], [y])
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 3, 4, 2) * 4)
+
+
+@pytest.mark.parametrize("axis", [3, -1, 1])
+def test_concatenation_of_images(tmp_path: Path, axis: int) -> None:
+    m = _TinyModel()
+    x = m.tensor((1, 4, 4, 2))
+    a, b = _conv_1x1(m, x, (1, 4, 4, 2), 3), _conv_1x1(m, x, (1, 4, 4, 2), 3)
+    shape = [1, 4, 4, 3]
+    shape[axis] *= 2
+    y = m.tensor(tuple(shape))
+    m.op(Op.CONCATENATION, [a, b], [y], "ConcatenationOptions", Axis=axis)
+    model = _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 4, 2))
+    # Concatenated in NCHW, transposed once for the output.
+    assert [n.op_type for n in model.graph.node].count("Transpose") == 2
+
+
+def test_reshape_and_concatenate_heads(tmp_path: Path) -> None:
+    """The detector's head pattern: NHWC element order survives the internal NCHW layout."""
+    m = _TinyModel()
+    x = m.tensor((1, 4, 4, 3))
+    a = _conv_1x1(m, x, (1, 4, 4, 3), 6)
+    b = _conv_1x1(m, x, (1, 4, 4, 3), 2)
+    ra, rb, y = m.tensor((1, 48, 2)), m.tensor((1, 16, 2)), m.tensor((1, 64, 2))
+    m.op(Op.RESHAPE, [a, m.tensor((3,), [1, -1, 2], TensorType.INT32)], [ra])
+    m.op(Op.RESHAPE, [b, m.tensor((3,), [1, -1, 2], TensorType.INT32)], [rb])
+    m.op(Op.CONCATENATION, [ra, rb], [y], "ConcatenationOptions", Axis=1)
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 4, 3))
+
+
+def test_concatenation_with_fused_activation_is_rejected(tmp_path: Path) -> None:
+    m = _TinyModel()
+    a, b, y = m.tensor((1, 2)), m.tensor((1, 2)), m.tensor((1, 4))
+    m.op(
+        Op.CONCATENATION,
+        [a, b],
+        [y],
+        "ConcatenationOptions",
+        Axis=1,
+        FusedActivationFunction=Act.RELU,
+    )
+    path = tmp_path / "concat.tflite"
+    path.write_bytes(m.build([a, b], [y]))
+    with pytest.raises(
+        UnsupportedOpError, match=r"concat\.tflite: operator #0 \(CONCATENATION\): fused"
+    ):
+        convert_tflite(path)
+
+
+def test_unsupported_builtin_op_is_named(tmp_path: Path) -> None:
+    m = _TinyModel()
+    x, h, y = m.tensor((1, 4)), m.tensor((1, 4)), m.tensor((1, 4))
+    m.op(Op.RELU, [x], [h])
+    m.op(Op.SOFTMAX, [h], [y], "SoftmaxOptions")
+    path = tmp_path / "softmax.tflite"
+    path.write_bytes(m.build([x], [y]))
+    with pytest.raises(
+        UnsupportedOpError, match=r"softmax\.tflite: operator #1 \(SOFTMAX\) is not supported"
+    ):
+        convert_tflite(path)
+
+
+def test_unsupported_custom_op_is_named(tmp_path: Path) -> None:
+    m = _TinyModel()
+    x, y = m.tensor((1, 4)), m.tensor((1, 4))
+    m.op(Op.CUSTOM, [x], [y], custom="MyMagic")
+    path = tmp_path / "custom.tflite"
+    path.write_bytes(m.build([x], [y]))
+    with pytest.raises(
+        UnsupportedOpError, match=r"custom\.tflite: operator #0 \(custom operator MyMagic\)"
+    ):
+        convert_tflite(path)
+
+
+def test_unsupported_fused_activation_is_named(tmp_path: Path) -> None:
+    m = _TinyModel()
+    x, y = m.tensor((1, 2, 2, 1)), m.tensor((1, 2, 2, 1))
+    m.op(Op.ADD, [x, x], [y], "AddOptions", FusedActivationFunction=Act.TANH)
+    path = tmp_path / "tanh.tflite"
+    path.write_bytes(m.build([x], [y]))
+    with pytest.raises(
+        UnsupportedOpError, match=r"tanh\.tflite: operator #0 \(ADD\): fused activation TANH"
+    ):
+        convert_tflite(path)
+
+
+def test_non_float16_dequantize_is_rejected(tmp_path: Path) -> None:
+    m = _TinyModel()
+    x, w32, w, y = m.tensor((1, 2)), m.tensor((2,), [1, 2]), m.tensor((2,)), m.tensor((1, 2))
+    m.op(Op.DEQUANTIZE, [w32], [w])
+    m.op(Op.ADD, [x, w], [y], "AddOptions")
+    path = tmp_path / "deq.tflite"
+    path.write_bytes(m.build([x], [y]))
+    with pytest.raises(
+        UnsupportedOpError, match=r"deq\.tflite: operator #0 \(DEQUANTIZE\): only float16"
+    ):
+        convert_tflite(path)
+
+
+# --- files, paths, cache, sessions ---------------------------------------------------------------
+
+
+def test_corrupt_tflite_files_name_the_file(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(b"this is not a flatbuffer at all")
+    with pytest.raises(ModelLoadError, match=r"garbage\.tflite: not a TFLite model"):
+        convert_tflite(garbage)
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(DETECTOR.read_bytes()[:4096])
+    with pytest.raises(ModelLoadError, match=r"truncated\.tflite: corrupt TFLite model"):
+        convert_tflite(truncated)
+    with pytest.raises(ModelLoadError, match=r"truncated\.tflite"):
+        create_session(truncated)
+
+
+def test_corrupt_onnx_file_names_the_file(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07garbage" * 10)
+    with pytest.raises(ModelLoadError, match=r"broken\.onnx: onnxruntime cannot load the model"):
+        create_session(broken)
+
+
+def test_missing_model_names_path_and_models_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as caught:
+        resolve_model_path("mediapipe/modules/nothing/no_such_model.tflite")
+    message = str(caught.value)
+    assert "mediapipe/modules/nothing/no_such_model.tflite" in message
+    assert str(tmp_path / "mediapipe/modules/nothing/no_such_model.tflite") in message
+    assert str(MODELS_DIR / "no_such_model.tflite") in message
+    with pytest.raises(FileNotFoundError, match="no_such_model"):
+        create_session("no_such_model.tflite")
+
+
+def test_mediapipe_paths_resolve_to_bundled_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert (
+        resolve_model_path("mediapipe/modules/face_detection/face_detection_short_range.tflite")
+        == DETECTOR
+    )
+    assert resolve_model_path("mediapipe/modules/face_landmark/face_landmark.tflite") == LANDMARKS
+    # An existing file wins over the bundled one, relative paths as they are.
+    local = tmp_path / "mediapipe/modules/face_landmark/face_landmark.tflite"
+    local.parent.mkdir(parents=True)
+    local.write_bytes(b"local copy")
+    assert resolve_model_path("mediapipe/modules/face_landmark/face_landmark.tflite") == Path(
+        "mediapipe/modules/face_landmark/face_landmark.tflite"
+    )
+    assert resolve_model_path(local) == local
+    assert MODELS_DIR == Path(tflite_onnx.__file__).resolve().parents[2] / "models"
+
+
+def test_cache_converts_once_per_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    first = load_onnx_for(DETECTOR)
+    assert isinstance(first, Path)
+    assert first.parent == tmp_path / "xdg" / "graphflow" / "onnx"
+    assert first.name.startswith(hashlib.sha256(DETECTOR.read_bytes()).hexdigest() + "-")
+    assert first.read_bytes() == convert_tflite(DETECTOR).SerializeToString()
+    assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temporary file left
+    # A second load reuses the file as it is: mark it and see the mark survive.
+    marked = onnx.load(first)
+    marked.producer_version = "marked"
+    first.write_bytes(marked.SerializeToString())
+    assert (
+        load_onnx_for("mediapipe/modules/face_detection/face_detection_short_range.tflite") == first
+    )
+    assert onnx.load(first).producer_version == "marked"
+    # The same content under another name shares the entry; other content gets its own.
+    copy = tmp_path / "copy.tflite"
+    copy.write_bytes(DETECTOR.read_bytes())
+    assert load_onnx_for(copy) == first
+    other = load_onnx_for(LANDMARKS)
+    assert isinstance(other, Path) and other != first and other.parent == first.parent
+
+
+def test_cache_falls_back_to_home_and_to_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/is/ignored")
+    assert tflite_onnx.cache_dir() == tmp_path / "home" / ".cache" / "graphflow" / "onnx"
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_bytes(b"")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    blob = load_onnx_for(LANDMARKS)
+    assert isinstance(blob, bytes)
+    assert blob == convert_tflite(LANDMARKS).SerializeToString()
+
+
+def test_create_session_runs_converted_tflite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    session = create_session(
+        "mediapipe/modules/face_detection/face_detection_short_range.tflite", num_threads=1
+    )
+    assert [(i.name, i.shape) for i in session.get_inputs()] == [("input", [1, 128, 128, 3])]
+    assert [o.name for o in session.get_outputs()] == ["regressors", "classificators"]
+    x = _structured_inputs((1, 128, 128, 3))["disc"]
+    for want, have in zip(
+        _tflite_outputs(DETECTOR, x), session.run(None, {"input": x}), strict=True
+    ):
+        np.testing.assert_allclose(have, want, rtol=0, atol=ATOL)
+    # An .onnx file loads directly.
+    onnx_path = tmp_path / "detector.onnx"
+    onnx.save(convert_tflite(DETECTOR), onnx_path)
+    assert [o.name for o in create_session(onnx_path).get_outputs()] == [
+        "regressors",
+        "classificators",
+    ]
+    with pytest.raises(ValueError, match="num_threads must be at least 1"):
+        create_session(onnx_path, num_threads=0)
