@@ -15,6 +15,7 @@ before each output head.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -150,9 +151,12 @@ def tflite_io(
     model = _parse_tflite(source.read_bytes(), str(source))
     try:
         graph = model.Subgraphs(0)
+        names = _tensor_names(graph)
         return (
-            tuple(_tensor_spec(graph, graph.Inputs(i)) for i in range(graph.InputsLength())),
-            tuple(_tensor_spec(graph, graph.Outputs(i)) for i in range(graph.OutputsLength())),
+            tuple(_tensor_spec(graph, graph.Inputs(i), names) for i in range(graph.InputsLength())),
+            tuple(
+                _tensor_spec(graph, graph.Outputs(i), names) for i in range(graph.OutputsLength())
+            ),
         )
     except (struct.error, IndexError) as exc:
         raise ModelLoadError(f"{source}: corrupt TFLite model ({exc})") from exc
@@ -211,9 +215,15 @@ def load_onnx_for(path: str | os.PathLike[str]) -> Path | bytes:
     blob = _convert(data, str(source)).SerializeToString()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as tmp:
-            tmp.write(blob)
-        os.replace(tmp.name, target)
+        fd, partial = tempfile.mkstemp(dir=target.parent, suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(blob)
+            os.replace(partial, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
     except OSError as exc:
         logger.warning("cannot cache the conversion of %s in %s: %s", source, target.parent, exc)
         return blob
@@ -284,11 +294,23 @@ def _tensor_shape(tensor: tflite.Tensor) -> tuple[int, ...]:
     return () if isinstance(shape, int) else tuple(int(d) for d in shape)
 
 
-def _tensor_spec(graph: tflite.SubGraph, index: int) -> TensorSpec:
+def _tensor_names(graph: tflite.SubGraph) -> list[str]:
+    """The graph's tensor names, made unique (ONNX needs that; TFLite does not check)."""
+    names, seen = [], set()
+    for i in range(graph.TensorsLength()):
+        name = graph.Tensors(i).Name().decode(errors="replace") or f"tensor_{i}"
+        while name in seen:
+            name = f"{name}_{i}"
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def _tensor_spec(graph: tflite.SubGraph, index: int, names: Sequence[str]) -> TensorSpec:
     tensor = graph.Tensors(index)
     dtype = _NUMPY_TYPES.get(tensor.Type())
     return TensorSpec(
-        name=tensor.Name().decode(),
+        name=names[index],
         shape=_tensor_shape(tensor),
         dtype=np.dtype(dtype).name
         if dtype is not None
@@ -356,7 +378,7 @@ class _Converter:
         # Activations: tensor index -> {NCHW?: ONNX value name}; each layout is made once.
         self.values: dict[int, dict[bool, str]] = {}
         self.cached_initializers: dict[tuple[object, ...], str] = {}
-        self.names = self._unique_names()
+        self.names = _tensor_names(self.graph)
         self.fresh = 0
         self.handlers: dict[int, Callable[[tflite.Operator], None]] = {
             BuiltinOperator.CONV_2D: self._conv,
@@ -418,16 +440,6 @@ class _Converter:
 
     # --- model reading -------------------------------------------------------------------------
 
-    def _unique_names(self) -> list[str]:
-        names, seen = [], set()
-        for i in range(self.graph.TensorsLength()):
-            name = self.graph.Tensors(i).Name().decode(errors="replace") or f"tensor_{i}"
-            while name in seen:
-                name = f"{name}_{i}"
-            seen.add(name)
-            names.append(name)
-        return names
-
     def _op_code(self, op: tflite.Operator) -> int:
         code = self.model.OperatorCodes(op.OpcodeIndex())
         return max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
@@ -451,7 +463,7 @@ class _Converter:
         return _tensor_shape(self.graph.Tensors(index))
 
     def _float_spec(self, index: int, role: str) -> TensorSpec:
-        spec = _tensor_spec(self.graph, index)
+        spec = _tensor_spec(self.graph, index, self.names)
         if spec.dtype != "float32":
             raise UnsupportedOpError(
                 f"{self.source}: {role} {spec.name!r} is {spec.dtype}; "
