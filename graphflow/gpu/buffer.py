@@ -27,7 +27,7 @@ RGBA8 = "RGBA8"
 class Surface:
     """A pooled RGBA8 texture and its framebuffer (made on first use), of one context."""
 
-    __slots__ = ("texture", "_framebuffer", "width", "height")
+    __slots__ = ("_framebuffer", "height", "texture", "width")
 
     def __init__(self, ctx: moderngl.Context, width: int, height: int) -> None:
         self.width = width
@@ -134,7 +134,7 @@ class GpuBuffer:
         context: The owning :class:`GlContext`.
     """
 
-    __slots__ = ("_surface", "context", "_fence", "__weakref__")
+    __slots__ = ("__weakref__", "_fence", "_surface", "context")
 
     format = RGBA8
 

@@ -6,12 +6,13 @@ released there (a context used from another thread silently renders black). So e
 a FIFO queue; GPU calculators run their ``open``/``process``/``close`` as such tasks, which is
 why graphflow's scheduler uses the context as the executor of the nodes that use it.
 
-Contexts of one :class:`GlContextManager` (one per graph) form an EGL share group: the first
-one is a headless EGL context (``moderngl.create_standalone_context(backend='egl')``), the next
-ones are EGL contexts created with it as share context, so a texture made in one is visible in
-the others (ordered with fences). Where EGL refuses to share, a context falls back to a
-separate group and buffers crossing groups are copied (readback on the owner, upload on the
-reader); see :meth:`graphflow.gpu.GpuBuffer.texture_in`.
+The contexts of a process form one EGL share group: the first one is a headless EGL context
+(``moderngl.create_standalone_context(backend='egl')``), each next one an EGL context created
+with a live member as share context, so a texture made in one is visible in the others
+(ordered with fences). Where EGL refuses to share, a context starts a separate group and
+buffers crossing groups are copied (readback on the owner, upload on the reader); see
+:meth:`graphflow.gpu.GpuBuffer.texture_in`. graphflow's scheduler creates one context per GL
+executor name of a run (``"gl"``, ``"gl:<gl_context_name>"``) and shuts them down at its end.
 
 Example:
     gl = GlContext("render")
@@ -26,16 +27,20 @@ import itertools
 import logging
 import queue
 import threading
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import moderngl
 
 from graphflow.gpu import _egl
 from graphflow.gpu.buffer import TexturePool
-from graphflow.gpu.errors import GlError, GlThreadError, GlUnavailableError, is_no_gl_failure
-from graphflow.gpu.errors import no_gl_error
+from graphflow.gpu.errors import (
+    GlError,
+    GlThreadError,
+    GlUnavailableError,
+    is_no_gl_failure,
+    no_gl_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,10 @@ GL_EXECUTOR = "gl"
 
 _tls = threading.local()
 _group_ids = itertools.count(1)
+# Live contexts that others may share with; creation and destruction hold the lock, so a share
+# context is never destroyed while another context is being created from it.
+_LIVE: list[GlContext] = []
+_SHARE_LOCK = threading.Lock()
 
 
 def current_context() -> GlContext | None:
@@ -84,15 +93,16 @@ class GlContext:
 
     Args:
         name: The context's name (MediaPipe's ``gl_context_name``); ``""`` is the default.
-        share_with: A context whose share group this one joins (textures then pass between
-            them without copies); ``None`` starts a new group with a standalone EGL context.
+        share: Join the share group of the live contexts (textures then pass between them
+            without copies); False (or no live context) starts a new group with a standalone
+            EGL context.
 
     Raises:
         GlUnavailableError: If this machine cannot create an OpenGL context; the message
             says which packages to install.
     """
 
-    def __init__(self, name: str = "", *, share_with: GlContext | None = None) -> None:
+    def __init__(self, name: str = "", *, share: bool = True) -> None:
         self.name = name
         self.pool = TexturePool(self)
         self.group = ShareGroup()
@@ -108,7 +118,7 @@ class GlContext:
         self._startup_error: BaseException | None = None
         ready = threading.Event()
         self._thread = threading.Thread(
-            target=self._main, args=(share_with, ready), name=f"gl:{name or 'default'}",
+            target=self._main, args=(share, ready), name=f"gl:{name or 'default'}",
             daemon=True,
         )
         self._thread.start()
@@ -119,10 +129,13 @@ class GlContext:
 
     # -- the GL thread ---------------------------------------------------------------------
 
-    def _main(self, share_with: GlContext | None, ready: threading.Event) -> None:
+    def _main(self, share: bool, ready: threading.Event) -> None:
         try:
-            self._create(share_with)
-        except BaseException as e:  # noqa: BLE001 - reported to the creating thread
+            with _SHARE_LOCK:
+                self._create(next(iter(_LIVE), None) if share else None)
+                if self._handles is not None:
+                    _LIVE.append(self)
+        except BaseException as e:
             self._startup_error = e
             ready.set()
             return
@@ -134,7 +147,7 @@ class GlContext:
                 break
             try:
                 task()
-            except BaseException:  # noqa: BLE001 - a task's failure must not kill the thread
+            except BaseException:
                 logger.exception("task failed on GL context %r", self.name)
             if self._read_foreign:
                 # Another context will reuse the textures this task read: let the reads finish.
@@ -150,7 +163,7 @@ class GlContext:
                 self._owns_egl = True
                 self._ctx = _egl.attach_moderngl()
                 self.group = share_with.group
-            except Exception as e:  # noqa: BLE001 - fall back to a separate group (copies)
+            except Exception as e:
                 logger.warning(
                     "%s cannot share textures with %r (%s); buffers passed between them will "
                     "be copied", what, share_with.name, e,
@@ -160,8 +173,9 @@ class GlContext:
                 self._handles, self._owns_egl, self._ctx = None, False, None
         if self._ctx is None:
             try:
-                self._ctx = moderngl.create_standalone_context(backend="egl")
-            except Exception as e:  # noqa: BLE001 - mapped to one clear message below
+                self._ctx = moderngl.create_standalone_context(
+                    backend="egl")  # type: ignore[arg-type]
+            except Exception as e:
                 if is_no_gl_failure(e):
                     raise no_gl_error(e, what) from e
                 raise
@@ -177,9 +191,12 @@ class GlContext:
             self.pool.release_all()
         finally:
             assert self._ctx is not None
-            self._ctx.release()
-            if self._owns_egl and self._handles is not None:
-                _egl.destroy_context(self._handles)
+            with _SHARE_LOCK:
+                if self in _LIVE:
+                    _LIVE.remove(self)
+                self._ctx.release()
+                if self._owns_egl and self._handles is not None:
+                    _egl.destroy_context(self._handles)
             _tls.context = None
 
     # -- API -------------------------------------------------------------------------------
@@ -265,7 +282,7 @@ class GlContext:
                 return
             try:
                 future.set_result(fn())
-            except BaseException as e:  # noqa: BLE001 - handed to the caller
+            except BaseException as e:
                 future.set_exception(e)
 
         self.submit(task)
@@ -297,51 +314,6 @@ class GlContext:
     def __repr__(self) -> str:
         state = "closed" if self._closing else self.renderer or "starting"
         return f"GlContext({self.name or 'default'!r}, group {self.group.id}, {state})"
-
-
-class GlContextManager:
-    """The GL contexts of one graph run, created by name on first use.
-
-    All contexts of a manager join the share group of the first one created, so GPU nodes on
-    different contexts (e.g. an inference path and a render path) pass textures without copies.
-    """
-
-    def __init__(self) -> None:
-        self._contexts: dict[str, GlContext] = {}
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def context(self, name: str = "") -> GlContext:
-        """The context called ``name`` (``""``: the default one), created if needed."""
-        with self._lock:
-            if self._closed:
-                raise GlError("the graph's GL contexts are shut down")
-            gl = self._contexts.get(name)
-            if gl is None:
-                root = next(iter(self._contexts.values()), None)
-                gl = GlContext(name, share_with=root)
-                self._contexts[name] = gl
-            return gl
-
-    def executor(self, executor_name: str) -> GlContext:
-        """The context behind a node executor name: ``"gl"`` or ``"gl:<gl_context_name>"``.
-
-        Raises:
-            ValueError: If the name is not a GL executor name.
-        """
-        return self.context(gl_context_name(executor_name))
-
-    def __iter__(self) -> Iterator[GlContext]:
-        with self._lock:
-            return iter(list(self._contexts.values()))
-
-    def shutdown(self) -> None:
-        """Shuts down every context, the most recently created first. Idempotent."""
-        with self._lock:
-            self._closed = True
-            contexts = list(self._contexts.values())
-        for gl in reversed(contexts):
-            gl.shutdown()
 
 
 def is_gl_executor(executor_name: str | None) -> bool:
@@ -390,22 +362,6 @@ def node_executor_name(calculator_executor: str | None, node: Any) -> str | None
     return f"{GL_EXECUTOR}:{name}" if name else GL_EXECUTOR
 
 
-_GRAPH_CONTEXTS: weakref.WeakKeyDictionary[Any, GlContextManager] = weakref.WeakKeyDictionary()
-_GRAPH_LOCK = threading.Lock()
-
-
-def contexts_for_graph(graph: Any) -> GlContextManager:
-    """The :class:`GlContextManager` of ``graph`` (any weak-referenceable object)."""
-    with _GRAPH_LOCK:
-        manager = _GRAPH_CONTEXTS.get(graph)
-        if manager is None:
-            manager = _GRAPH_CONTEXTS[graph] = GlContextManager()
-        return manager
-
-
-def shutdown_graph_contexts(graph: Any) -> None:
-    """Shuts down and forgets ``graph``'s contexts (no-op if it has none)."""
-    with _GRAPH_LOCK:
-        manager = _GRAPH_CONTEXTS.pop(graph, None)
-    if manager is not None:
-        manager.shutdown()
+def executor_factory(executor_name: str) -> GlContext:
+    """The scheduler's factory for GL executors: a new context for ``"gl"``/``"gl:<name>"``."""
+    return GlContext(gl_context_name(executor_name))

@@ -1,0 +1,1 @@
+"""GPU calculators: ImageFrame <-> GpuBuffer converters, a window sink, a virtual camera sink."""

@@ -1,0 +1,60 @@
+"""graphflow's GPU layer: GL context threads, GpuBuffer, GL calculators, shader loading.
+
+Importing it registers the ``"gl"`` executor with the scheduler: a node whose executor is
+``"gl"`` or ``"gl:<gl_context_name>"`` runs on that GL context's thread.
+"""
+
+from graphflow.gpu.buffer import RGBA8, GpuBuffer, TexturePool, upload
+from graphflow.gpu.context import (
+    GL_EXECUTOR,
+    GlContext,
+    current_context,
+    executor_factory,
+    gl_context_name,
+    is_gl_executor,
+    node_executor_name,
+    require_current,
+)
+from graphflow.gpu.errors import (
+    GlError,
+    GlThreadError,
+    GlUnavailableError,
+    ShaderError,
+)
+from graphflow.gpu.shader import (
+    GLSL_DIR,
+    ShaderSource,
+    compile_program,
+    load_shader,
+    shader_from_string,
+)
+from graphflow.gpu.simple import GlShaderCalculator, GlSimpleCalculator
+from graphflow.scheduler import register_executor_factory
+
+register_executor_factory(GL_EXECUTOR, executor_factory)
+
+__all__ = [
+    "GLSL_DIR",
+    "GL_EXECUTOR",
+    "RGBA8",
+    "GlContext",
+    "GlError",
+    "GlShaderCalculator",
+    "GlSimpleCalculator",
+    "GlThreadError",
+    "GlUnavailableError",
+    "GpuBuffer",
+    "ShaderError",
+    "ShaderSource",
+    "TexturePool",
+    "compile_program",
+    "current_context",
+    "executor_factory",
+    "gl_context_name",
+    "is_gl_executor",
+    "load_shader",
+    "node_executor_name",
+    "require_current",
+    "shader_from_string",
+    "upload",
+]
