@@ -110,6 +110,44 @@ class DrawItem:
         colours = colours * np.asarray(self.channels, dtype=np.float32) * self.brightness
         return np.clip(colours, 0.0, 1.0).astype(np.float32)
 
+    def coverage(self, points: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Returns the item's alpha at output positions: the reference for feathered edges.
+
+        Alpha is 0 outside the `dst` outline (even-odd rule) and inside it rises linearly with
+        the distance to the outline, reaching 1 at `feather` pixels. This is for the copy at
+        offset (0, 0); subtract an `offsets` row from the points for the other copies.
+
+        Args:
+            points: (..., 2) positions in output pixels (pixel (i, j) has its centre at
+                (i + 0.5, j + 0.5)).
+
+        Returns:
+            The alphas, float32, shaped like `points` without its last axis.
+        """
+        p = np.asarray(points, dtype=np.float64)
+        flat = p.reshape(-1, 2)
+        px, py = flat[:, 0], flat[:, 1]
+        distance = np.full(len(flat), np.inf)
+        inside = np.zeros(len(flat), dtype=bool)
+        ring = self.dst.astype(np.float64)
+        for (ax, ay), (bx, by) in zip(ring, np.roll(ring, -1, axis=0), strict=True):
+            ex, ey = bx - ax, by - ay
+            length2 = ex * ex + ey * ey
+            t = (
+                np.clip(((px - ax) * ex + (py - ay) * ey) / length2, 0.0, 1.0)
+                if length2 > 0
+                else 0.0
+            )
+            distance = np.minimum(distance, np.hypot(px - ax - t * ex, py - ay - t * ey))
+            crosses = (ay > py) != (
+                by > py
+            )  # never true for a horizontal edge, whose x_cross is junk
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x_cross = ax + (py - ay) * ex / ey
+            inside ^= crosses & (px < x_cross)
+        alpha = np.where(inside, np.clip(distance / self.feather, 0.0, 1.0), 0.0)
+        return alpha.reshape(p.shape[:-1]).astype(np.float32)
+
 
 @dataclasses.dataclass(frozen=True)
 class _Placement:
@@ -147,9 +185,13 @@ def _deform(rel: FloatArray, ops: Sequence[ast.Op], seconds: float) -> FloatArra
             case ast.Spin(rps):
                 rel = rel @ _rotation(rps * 360.0 * seconds)
             case ast.Flip(mode):
-                rel = rel * np.array([-1.0 if mode != "vertical" else 1.0, -1.0 if mode != "horizontal" else 1.0])
+                rel = rel * np.array(
+                    [-1.0 if mode != "vertical" else 1.0, -1.0 if mode != "horizontal" else 1.0]
+                )
             case ast.Reshape(left, right, top, bottom):
-                rel = rel * np.stack([np.where(rel[:, 0] < 0, left, right), np.where(rel[:, 1] < 0, top, bottom)], 1)
+                rel = rel * np.stack(
+                    [np.where(rel[:, 0] < 0, left, right), np.where(rel[:, 1] < 0, top, bottom)], 1
+                )
     return rel
 
 
@@ -187,8 +229,10 @@ def _faces_px(faces: Sequence[npt.ArrayLike], width: int, height: int) -> list[F
     for i, face in enumerate(faces):
         landmarks = np.asarray(face, dtype=np.float64)
         if landmarks.ndim != 2 or landmarks.shape[0] < NUM_LANDMARKS or landmarks.shape[1] < 2:
-            raise ValueError(f"face {i}: landmarks have shape {landmarks.shape}; expected ({NUM_LANDMARKS}, 3) "
-                             "normalized x, y, z")
+            raise ValueError(
+                f"face {i}: landmarks have shape {landmarks.shape}; expected ({NUM_LANDMARKS}, 3) "
+                "normalized x, y, z"
+            )
         out.append(landmarks[:, :2] * (width, height))
     return sorted(out, key=lambda px: float(px[:NUM_LANDMARKS, 0].mean()))
 
@@ -227,8 +271,9 @@ def _runs(statement: ast.Statement, count: int) -> list[dict[ast.Shape, int]]:
     return list(runs.values())
 
 
-def _outline(shape: ast.Shape, faces: dict[ast.Shape, int], landmarks: list[FloatArray],
-             frame: FloatArray) -> FloatArray:
+def _outline(
+    shape: ast.Shape, faces: dict[ast.Shape, int], landmarks: list[FloatArray], frame: FloatArray
+) -> FloatArray:
     if isinstance(shape, ast.RectShape):
         x0, y0 = shape.x * frame[0], shape.y * frame[1]
         x1, y1 = (shape.x + shape.w) * frame[0], (shape.y + shape.h) * frame[1]
@@ -236,8 +281,12 @@ def _outline(shape: ast.Shape, faces: dict[ast.Shape, int], landmarks: list[Floa
     return part_polygon(shape.part, landmarks[faces[shape]])
 
 
-def draw_items(program: ast.Program, faces: Sequence[npt.ArrayLike], frame_size: tuple[int, int],
-               timestamp_us: int) -> list[DrawItem]:
+def draw_items(
+    program: ast.Program,
+    faces: Sequence[npt.ArrayLike],
+    frame_size: tuple[int, int],
+    timestamp_us: int,
+) -> list[DrawItem]:
     """Computes what the renderer draws for one frame.
 
     Args:
@@ -265,8 +314,14 @@ def draw_items(program: ast.Program, faces: Sequence[npt.ArrayLike], frame_size:
     return items
 
 
-def _statement_items(statement: ast.Statement, index: int, run: dict[ast.Shape, int],
-                     landmarks: list[FloatArray], frame: FloatArray, seconds: float) -> list[DrawItem]:
+def _statement_items(
+    statement: ast.Statement,
+    index: int,
+    run: dict[ast.Shape, int],
+    landmarks: list[FloatArray],
+    frame: FloatArray,
+    seconds: float,
+) -> list[DrawItem]:
     shift = np.zeros(2)
     velocity = np.zeros(2)
     brightness, saturation, channels = 1.0, 1.0, np.ones(3)
@@ -279,7 +334,9 @@ def _statement_items(statement: ast.Statement, index: int, run: dict[ast.Shape, 
             case ast.Translate(x, y):
                 shift += (x, y)
             case ast.Drift(speed, angle):
-                velocity += speed * np.array([math.cos(math.radians(angle)), -math.sin(math.radians(angle))])
+                velocity += speed * np.array(
+                    [math.cos(math.radians(angle)), -math.sin(math.radians(angle))]
+                )
             case ast.Brighten(factor):
                 brightness *= factor
             case ast.Saturate(factor):
@@ -291,36 +348,44 @@ def _statement_items(statement: ast.Statement, index: int, run: dict[ast.Shape, 
                 swap = _Placement(other, home)
                 home = polygon_centroid(other)
             case ast.CopyTo(targets):
-                placements.extend(_Placement(outline, polygon_centroid(_outline(t, run, landmarks, frame)))
-                                  for t in targets)
+                placements.extend(
+                    _Placement(outline, polygon_centroid(_outline(t, run, landmarks, frame)))
+                    for t in targets
+                )
     placements.insert(0, _Placement(outline, home))
     if swap is not None:
         placements.insert(1, swap)
     tile = any(isinstance(op, ast.Tile) for op in statement.ops)
     items = []
     for placement in placements:
-        rel = _deform(placement.outline - polygon_centroid(placement.outline), statement.ops, seconds)
+        rel = _deform(
+            placement.outline - polygon_centroid(placement.outline), statement.ops, seconds
+        )
         dst = placement.anchor + shift + rel
         lo, hi = dst.min(axis=0), dst.max(axis=0)
         if velocity.any():
             travel = velocity * seconds
-            dst += [bounce(min(-lo[k], 0.0), max(frame[k] - hi[k], 0.0), travel[k]) for k in range(2)]
+            dst += [
+                bounce(min(-lo[k], 0.0), max(frame[k] - hi[k], 0.0), travel[k]) for k in range(2)
+            ]
             lo, hi = dst.min(axis=0), dst.max(axis=0)
         offsets = _tile_offsets(lo, hi, frame) if tile else np.zeros((1, 2))
         x0, y0 = np.maximum(np.floor(lo + offsets.min(axis=0) + _SNAP), 0).astype(int)
         x1, y1 = np.minimum(np.ceil(hi + offsets.max(axis=0) - _SNAP), frame).astype(int)
         if x0 >= x1 or y0 >= y1:
             continue
-        items.append(DrawItem(
-            src=_frozen(placement.outline, np.float32),
-            dst=_frozen(dst, np.float32),
-            triangles=_frozen(_triangulate(placement.outline), np.int32),
-            offsets=_frozen(offsets, np.float32),
-            bbox=(int(x0), int(y0), int(x1), int(y1)),
-            feather=max(MIN_FEATHER_PX, FEATHER_FRACTION * float((hi - lo).max())),
-            brightness=brightness,
-            saturation=saturation,
-            channels=(float(channels[0]), float(channels[1]), float(channels[2])),
-            statement=index,
-        ))
+        items.append(
+            DrawItem(
+                src=_frozen(placement.outline, np.float32),
+                dst=_frozen(dst, np.float32),
+                triangles=_frozen(_triangulate(placement.outline), np.int32),
+                offsets=_frozen(offsets, np.float32),
+                bbox=(int(x0), int(y0), int(x1), int(y1)),
+                feather=max(MIN_FEATHER_PX, FEATHER_FRACTION * float((hi - lo).max())),
+                brightness=brightness,
+                saturation=saturation,
+                channels=(float(channels[0]), float(channels[1]), float(channels[2])),
+                statement=index,
+            )
+        )
     return items

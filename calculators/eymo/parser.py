@@ -49,7 +49,9 @@ class ParseError(ValueError):
         source_line: The script's text on that line ("" when unknown).
     """
 
-    def __init__(self, file: str, line: int, column: int, message: str, source_line: str = "") -> None:
+    def __init__(
+        self, file: str, line: int, column: int, message: str, source_line: str = ""
+    ) -> None:
         self.file = file
         self.line = line
         self.column = column
@@ -100,13 +102,17 @@ OPERATIONS: dict[str, _OpSpec] = {
     "scale": _OpSpec(ast.Scale, _stretches("factor")),
     "rotate": _OpSpec(ast.Rotate, (_Param("degrees"),)),
     "spin": _OpSpec(ast.Spin, (_Param("rps", default=DEFAULT_SPIN_RPS),)),
-    "drift": _OpSpec(ast.Drift, (_Param("speed", minimum=0.0), _Param("angle", default=DEFAULT_DRIFT_ANGLE))),
+    "drift": _OpSpec(
+        ast.Drift, (_Param("speed", minimum=0.0), _Param("angle", default=DEFAULT_DRIFT_ANGLE))
+    ),
     "translate": _OpSpec(ast.Translate, (_Param("x"), _Param("y"))),
     "flip": _OpSpec(ast.Flip, (_Param("mode", "mode"),)),
     "brighten": _OpSpec(ast.Brighten, _factors("factor")),
     "saturate": _OpSpec(ast.Saturate, _factors("factor")),
     "channels": _OpSpec(ast.Channels, _factors("r", "g", "b")),
-    "copy_to": _OpSpec(lambda *targets: ast.CopyTo(tuple(targets)), (_Param("targets", "shape"),), variadic=True),
+    "copy_to": _OpSpec(
+        lambda *targets: ast.CopyTo(tuple(targets)), (_Param("targets", "shape"),), variadic=True
+    ),
     "swap_with": _OpSpec(ast.SwapWith, (_Param("target", "shape"),)),
     "tile": _OpSpec(ast.Tile),
     "reshape": _OpSpec(ast.Reshape, _stretches("left", "right", "top", "bottom")),
@@ -159,7 +165,9 @@ class _Builder:
         ops = tuple(self.op(cast(lark.Tree, op)) for op in op_trees)
         swaps = [op for op in op_trees if cast(lark.Tree, op).children[0] == "swap_with"]
         if len(swaps) > 1:
-            raise self.error(cast(lark.Tree, swaps[1]), "swap_with can be used only once in a statement")
+            raise self.error(
+                cast(lark.Tree, swaps[1]), "swap_with can be used only once in a statement"
+            )
         return ast.Statement(shape, ops, tree.meta.line)
 
     def shape(self, tree: lark.Tree) -> ast.Shape:
@@ -167,21 +175,29 @@ class _Builder:
             x, y, w, h = (self.number(cast(lark.Tree, c)) for c in tree.children)
             for name, value in (("x", x), ("y", y), ("w", w), ("h", h)):
                 if not 0.0 <= value <= 1.0:
-                    raise self.error(tree, f"rect {name} is {value:g}, but rect values are fractions of the "
-                                     "frame between 0 and 1 (0.5 is the middle), not pixels")
+                    raise self.error(
+                        tree,
+                        f"rect {name} is {value:g}, but rect values are fractions of the "
+                        "frame between 0 and 1 (0.5 is the middle), not pixels",
+                    )
             if w == 0.0 or h == 0.0:
                 raise self.error(tree, "rect width and height must be greater than 0")
             return ast.RectShape(x, y, w, h)
         name = cast(lark.Token, tree.children[0])
         if name not in PARTS:
-            raise self.error(name, f"unknown part '{name}'.{_did_you_mean(name, list(PARTS))} "
-                             f"The parts are {', '.join(PARTS)}, and rect(x y w h).")
+            raise self.error(
+                name,
+                f"unknown part '{name}'.{_did_you_mean(name, list(PARTS))} "
+                f"The parts are {', '.join(PARTS)}, and rect(x y w h).",
+            )
         if len(tree.children) == 1:
             return ast.PartShape(str(name))
         selector = cast(lark.Tree, tree.children[1])
         number = cast(lark.Token, selector.children[0])
         if not number.isdigit():
-            raise self.error(number, f"a face number must be a whole number such as 0, 1 or 2, not {number}")
+            raise self.error(
+                number, f"a face number must be a whole number such as 0, 1 or 2, not {number}"
+            )
         mode = _SELECTOR_MODES[str(selector.data)]
         return ast.PartShape(str(name), cast(ast.FaceMode, mode), int(number))
 
@@ -193,32 +209,47 @@ class _Builder:
         name = cast(lark.Token, tree.children[0])
         spec = OPERATIONS.get(str(name))
         if spec is None:
-            raise self.error(name, f"unknown operation '{name}'.{_did_you_mean(name, list(OPERATIONS))} "
-                             f"The operations are {_or_list(list(OPERATIONS))}.")
+            raise self.error(
+                name,
+                f"unknown operation '{name}'.{_did_you_mean(name, list(OPERATIONS))} "
+                f"The operations are {_or_list(list(OPERATIONS))}.",
+            )
         args = [cast(lark.Tree, a) for a in tree.children[1:] if a is not None]
         values: list[object] = []
         by_name: dict[str, object] = {}
         params = {p.name: p for p in spec.params}
         for arg in args:
             if arg.data == "keyword":
-                key, value_tree = cast(lark.Token, arg.children[0]), cast(lark.Tree, arg.children[1])
+                key, value_tree = (
+                    cast(lark.Token, arg.children[0]),
+                    cast(lark.Tree, arg.children[1]),
+                )
                 param = params.get(str(key))
                 if spec.variadic:
-                    raise self.error(key, f"the arguments of {name} have no names. Write {spec.usage(name)}.")
+                    raise self.error(
+                        key, f"the arguments of {name} have no names. Write {spec.usage(name)}."
+                    )
                 if param is None:
-                    raise self.error(key, f"{name} has no argument named '{key}'."
-                                     f"{_did_you_mean(key, list(params))} Write {spec.usage(name)}.")
+                    raise self.error(
+                        key,
+                        f"{name} has no argument named '{key}'."
+                        f"{_did_you_mean(key, list(params))} Write {spec.usage(name)}.",
+                    )
                 if key in by_name or len(values) > spec.params.index(param):
                     raise self.error(key, f"argument '{key}' of {name} is given twice")
                 by_name[str(key)] = self.value(value_tree, param, name)
             else:
                 if by_name:
-                    raise self.error(arg, f"in {name}, an argument without a name cannot follow a named one")
+                    raise self.error(
+                        arg, f"in {name}, an argument without a name cannot follow a named one"
+                    )
                 index = min(len(values), len(spec.params) - 1) if spec.variadic else len(values)
                 if index >= len(spec.params):
                     raise self.error(arg, self.count_message(name, spec, len(args)))
-                values.append(self.value(cast(lark.Tree, arg.children[0]), spec.params[index], name))
-        for param in spec.params[len(values):]:
+                values.append(
+                    self.value(cast(lark.Tree, arg.children[0]), spec.params[index], name)
+                )
+        for param in spec.params[len(values) :]:
             if param.name in by_name:
                 values.append(by_name[param.name])
             elif param.default is not None:
@@ -236,7 +267,8 @@ class _Builder:
             wanted = "no arguments" if not spec.params else _plural(required, "argument")
         else:
             wanted = f"{required} to {_plural(len(spec.params), 'argument')}"
-        return f"{name} takes {wanted}, but {given} {'was' if given == 1 else 'were'} given. Write {spec.usage(name)}."
+        were = "was" if given == 1 else "were"
+        return f"{name} takes {wanted}, but {given} {were} given. Write {spec.usage(name)}."
 
     def value(self, tree: lark.Tree, param: _Param, op_name: str) -> object:
         where = f"argument '{param.name}' of {op_name}"
@@ -254,7 +286,9 @@ class _Builder:
         if tree.data not in ("number", "negative"):
             raise self.error(tree, f"{where} must be a number, not {got}")
         value = self.number(tree)
-        if param.minimum is not None and (value < param.minimum or (param.strict and value == param.minimum)):
+        if param.minimum is not None and (
+            value < param.minimum or (param.strict and value == param.minimum)
+        ):
             bound = "greater than" if param.strict else "at least"
             raise self.error(tree, f"{where} must be {bound} {param.minimum:g}, not {value:g}")
         return value
@@ -290,8 +324,9 @@ def _expected_words(names: set[str]) -> str:
     if names == {"NAME"}:
         return "an operation such as scale(2)"
     terminals = {t.name: t for t in _parser().terminals}
-    words = sorted(f"'{terminals[n].pattern.value}'" for n in names
-                   if n not in _TERMINAL_WORDS and n != "RECT")
+    words = sorted(
+        f"'{terminals[n].pattern.value}'" for n in names if n not in _TERMINAL_WORDS and n != "RECT"
+    )
     if "RECT" in names and "NUMBER" not in names:
         words.append("a shape (a part name or rect(x y w h))")
     else:
@@ -300,11 +335,15 @@ def _expected_words(names: set[str]) -> str:
     return _or_list(words)
 
 
-def _syntax_error(builder: _Builder, text: str, error: lark.exceptions.UnexpectedInput) -> ParseError:
+def _syntax_error(
+    builder: _Builder, text: str, error: lark.exceptions.UnexpectedInput
+) -> ParseError:
     if isinstance(error, lark.exceptions.UnexpectedCharacters):
         position = cast(int, error.pos_in_stream)
         if text.startswith("/*", position):
-            return builder.error_at(error.line, error.column, "this comment is never closed: add */ where it ends")
+            return builder.error_at(
+                error.line, error.column, "this comment is never closed: add */ where it ends"
+            )
         message = f"'{text[position]}' cannot be used here"
         if error.allowed:
             message += f"; expected {_expected_words(set(error.allowed))}"

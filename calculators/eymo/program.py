@@ -154,8 +154,19 @@ class Reshape:
 
 
 Op = (
-    Scale | Rotate | Spin | Drift | Translate | Flip | Brighten | Saturate | Channels
-    | CopyTo | SwapWith | Tile | Reshape
+    Scale
+    | Rotate
+    | Spin
+    | Drift
+    | Translate
+    | Flip
+    | Brighten
+    | Saturate
+    | Channels
+    | CopyTo
+    | SwapWith
+    | Tile
+    | Reshape
 )
 
 

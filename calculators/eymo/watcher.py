@@ -35,8 +35,12 @@ class ScriptWatcher:
         OSError: The file cannot be read when the watcher is created.
     """
 
-    def __init__(self, path: str | os.PathLike[str], check_interval_ms: float = DEFAULT_CHECK_INTERVAL_MS,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        check_interval_ms: float = DEFAULT_CHECK_INTERVAL_MS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._path = os.fspath(path)
         self._interval = check_interval_ms / 1000.0
         self._clock = clock
@@ -81,7 +85,11 @@ class ScriptWatcher:
             text = self._read()
         except (OSError, UnicodeDecodeError) as error:
             if self._stat != (-1, -1):
-                logger.error("cannot read eymo script %s (%s); keeping the last good version", self._path, error)
+                logger.error(
+                    "cannot read eymo script %s (%s); keeping the last good version",
+                    self._path,
+                    error,
+                )
                 self._stat = (-1, -1)
             return
         self._stat = stat

@@ -13,8 +13,12 @@ from calculators.eymo.parts import FOREHEAD_STRETCH, part_polygon
 W, H = 200, 100
 
 
-def items(script: str, faces: list[np.ndarray] | None = None, size: tuple[int, int] = (W, H),
-          t_us: int = 0) -> list[DrawItem]:
+def items(
+    script: str,
+    faces: list[np.ndarray] | None = None,
+    size: tuple[int, int] = (W, H),
+    t_us: int = 0,
+) -> list[DrawItem]:
     return draw_items(parse(script), faces or [], size, t_us)
 
 
@@ -31,8 +35,13 @@ RECT_PX = np.array([[50, 25], [150, 25], [150, 75], [50, 75]], dtype=np.float32)
 def face(center_x: float, seed: int = 0) -> np.ndarray:
     """Random landmarks around a centre, each part's ring a circle of its own radius."""
     rng = np.random.default_rng(seed)
-    landmarks = np.column_stack([rng.uniform(center_x - 0.1, center_x + 0.1, 468),
-                                 rng.uniform(0.3, 0.7, 468), rng.uniform(-0.1, 0.1, 468)]).astype(np.float32)
+    landmarks = np.column_stack(
+        [
+            rng.uniform(center_x - 0.1, center_x + 0.1, 468),
+            rng.uniform(0.3, 0.7, 468),
+            rng.uniform(-0.1, 0.1, 468),
+        ]
+    ).astype(np.float32)
     return landmarks
 
 
@@ -42,8 +51,9 @@ def test_rect_is_drawn_in_place_with_its_triangulation() -> None:
     np.testing.assert_array_equal(item.dst, RECT_PX)
     assert item.bbox == (50, 25, 150, 75)
     np.testing.assert_array_equal(item.offsets, [[0, 0]])
-    assert sorted(map(sorted, item.triangles.tolist())) == [[0, 1, 2], [0, 2, 3]] or \
-        sorted(map(sorted, item.triangles.tolist())) == [[0, 1, 3], [1, 2, 3]]
+    assert sorted(map(sorted, item.triangles.tolist())) == [[0, 1, 2], [0, 2, 3]] or sorted(
+        map(sorted, item.triangles.tolist())
+    ) == [[0, 1, 3], [1, 2, 3]]
     assert item.feather == pytest.approx(2.0)  # 2% of the 100 px long side
     assert not item.dst.flags.writeable and not item.src.flags.writeable
 
@@ -66,7 +76,9 @@ def test_rotation_is_in_pixels_so_a_rectangle_keeps_its_shape() -> None:
 def test_rotation_by_30_degrees_matches_opencv() -> None:
     item = one(f"{RECT}: rotate(30)", size=(640, 360))
     src = item.src.astype(np.float64)
-    matrix = cv2.getRotationMatrix2D((320.0, 180.0), 30.0, 1.0)  # OpenCV: positive is counterclockwise
+    matrix = cv2.getRotationMatrix2D(
+        (320.0, 180.0), 30.0, 1.0
+    )  # OpenCV: positive is counterclockwise
     expected = src @ matrix[:, :2].T + matrix[:, 2]
     np.testing.assert_allclose(item.dst, expected, atol=1e-3)
 
@@ -74,8 +86,11 @@ def test_rotation_by_30_degrees_matches_opencv() -> None:
 def test_spin_is_a_rotation_driven_by_the_timestamp() -> None:
     spun = one(f"{RECT}: spin(0.25)", t_us=1_000_000)  # a quarter turn after 1 s
     np.testing.assert_allclose(spun.dst, one(f"{RECT}: rotate(90)").dst, atol=1e-4)
-    np.testing.assert_allclose(one(f"{RECT}: spin", t_us=3_000_000).dst,  # 0.5 rps: 1.5 turns
-                               one(f"{RECT}: rotate(180)").dst, atol=1e-4)
+    np.testing.assert_allclose(
+        one(f"{RECT}: spin", t_us=3_000_000).dst,  # 0.5 rps: 1.5 turns
+        one(f"{RECT}: rotate(180)").dst,
+        atol=1e-4,
+    )
     np.testing.assert_allclose(one(f"{RECT}: spin(1)", t_us=0).dst, RECT_PX)
 
 
@@ -93,13 +108,19 @@ def test_animation_is_deterministic() -> None:
 def test_flip() -> None:
     mirror_x = one(f"{RECT}: flip(horizontal)").dst  # x -> 200 - x
     np.testing.assert_allclose(mirror_x, [[150, 25], [50, 25], [50, 75], [150, 75]])
-    np.testing.assert_allclose(one(f"{RECT}: flip(vertical)").dst, [[50, 75], [150, 75], [150, 25], [50, 25]])
-    np.testing.assert_allclose(one(f"{RECT}: flip(both)").dst, one(f"{RECT}: rotate(180)").dst, atol=1e-4)
+    np.testing.assert_allclose(
+        one(f"{RECT}: flip(vertical)").dst, [[50, 75], [150, 75], [150, 25], [50, 25]]
+    )
+    np.testing.assert_allclose(
+        one(f"{RECT}: flip(both)").dst, one(f"{RECT}: rotate(180)").dst, atol=1e-4
+    )
 
 
 def test_translate_and_reshape() -> None:
-    np.testing.assert_allclose(one(f"{RECT}: translate(10, -5), translate(1, 1)").dst, RECT_PX + [11, -4])
-    # Left of the centre stretched x2 (x 50 -> 0), below the centre x3 (y 75 -> 125, clipped to 100).
+    np.testing.assert_allclose(
+        one(f"{RECT}: translate(10, -5), translate(1, 1)").dst, RECT_PX + np.array([11, -4])
+    )
+    # Left of the centre stretched x2 (x 50 -> 0), below it x3 (y 75 -> 125, clipped to 100).
     item = one(f"{RECT}: reshape(2, 1, 1, 3)")
     np.testing.assert_allclose(item.dst, [[0, 25], [150, 25], [150, 125], [0, 125]])
     assert item.bbox == (0, 25, 150, 100)
@@ -127,11 +148,18 @@ def test_drift_from_beyond_an_edge_bounces_where_it_started() -> None:
     # bounces at once from where it started.
     script = "rect(0 0.4 0.5 0.2): translate(-50, 0), drift(10, 180)"
     assert one(script, t_us=1_000_000).bbox == (0, 40, 60, 60)  # travelled 10 px: x -40..60
-    assert one(script.replace("drift(10, 180)", "drift(10, 0)"), t_us=2_000_000).bbox == (0, 40, 70, 60)
+    assert one(script.replace("drift(10, 180)", "drift(10, 0)"), t_us=2_000_000).bbox == (
+        0,
+        40,
+        70,
+        60,
+    )
 
 
 def test_drift_velocities_add_up() -> None:
-    item = one("rect(0.4 0.4 0.2 0.2): drift(30, 0), drift(40, -90)", size=(1000, 1000), t_us=1_000_000)
+    item = one(
+        "rect(0.4 0.4 0.2 0.2): drift(30, 0), drift(40, -90)", size=(1000, 1000), t_us=1_000_000
+    )
     assert item.bbox == (430, 440, 630, 640)
 
 
@@ -142,7 +170,9 @@ def test_bounce_is_a_triangle_wave() -> None:
 
 
 def test_colour_operations_multiply_up() -> None:
-    item = one(f"{RECT}: brighten(2), brighten(1.5), saturate(0.5), channels(1, 2, 3), channels(2, 1, 1)")
+    item = one(
+        f"{RECT}: brighten(2), brighten(1.5), saturate(0.5), channels(1, 2, 3), channels(2, 1, 1)"
+    )
     assert (item.brightness, item.saturation, item.channels) == (3.0, 0.5, (2.0, 2.0, 3.0))
 
 
@@ -162,14 +192,16 @@ def test_swap_draws_each_region_at_the_others_centre() -> None:
     a, b = "rect(0 0 0.1 0.2)", "rect(0.5 0.5 0.2 0.4)"  # 20x20 at (10, 10); 40x40 at (120, 70)
     first, second = items(f"{a}: swap_with({b})")
     np.testing.assert_allclose(first.src, [[0, 0], [20, 0], [20, 20], [0, 20]])
-    np.testing.assert_allclose(first.dst, first.src + [110, 60])
+    np.testing.assert_allclose(first.dst, first.src + np.array([110, 60]))
     np.testing.assert_allclose(second.src, [[100, 50], [140, 50], [140, 90], [100, 90]])
     np.testing.assert_allclose(second.dst, second.src - [110, 60])
     assert second.bbox == (0, 0, 30, 30)  # 40 px square centred on (10, 10), clipped
 
 
 def test_copy_draws_in_place_and_at_each_target() -> None:
-    drawn = items("rect(0 0 0.1 0.2): copy_to(rect(0.5 0.5 0.2 0.4), rect(0.9 0 0.1 0.2)), scale(0.5)")
+    drawn = items(
+        "rect(0 0 0.1 0.2): copy_to(rect(0.5 0.5 0.2 0.4), rect(0.9 0 0.1 0.2)), scale(0.5)"
+    )
     assert [i.bbox for i in drawn] == [(5, 5, 15, 15), (115, 65, 125, 75), (185, 5, 195, 15)]
     for item in drawn:
         np.testing.assert_array_equal(item.src, [[0, 0], [20, 0], [20, 20], [0, 20]])
@@ -200,13 +232,17 @@ def test_polygon_centroid() -> None:
     ell = np.array([[0, 0], [2, 0], [2, 1], [1, 1], [1, 2], [0, 2]], dtype=np.float64)
     np.testing.assert_allclose(polygon_centroid(ell), [2.5 / 3, 2.5 / 3])
     np.testing.assert_allclose(polygon_centroid(ell[::-1]), [2.5 / 3, 2.5 / 3])
-    np.testing.assert_allclose(polygon_centroid(np.array([[0.0, 0], [1, 1], [3, 3]])), [4 / 3, 4 / 3])
+    np.testing.assert_allclose(
+        polygon_centroid(np.array([[0.0, 0], [1, 1], [3, 3]])), [4 / 3, 4 / 3]
+    )
 
 
 def test_parts_use_their_landmark_rings_and_triangulation_covers_them() -> None:
     landmarks = face(0.5)
     (item,) = items("mouth: brighten(1)", [landmarks], size=(640, 480))
-    np.testing.assert_allclose(item.src, landmarks[list(PARTS["mouth"]), :2] * (640, 480), rtol=1e-6)
+    np.testing.assert_allclose(
+        item.src, landmarks[list(PARTS["mouth"]), :2] * (640, 480), rtol=1e-6
+    )
     # Put the ring on a concave star so earcut's triangles must cover exactly its area.
     ring = PARTS["leye"]
     angles = np.linspace(0, 2 * np.pi, len(ring), endpoint=False)
@@ -246,12 +282,16 @@ def test_faces_are_ordered_left_to_right_and_selected_by_number() -> None:
 def anchor_face(drawn: DrawItem, faces: list[np.ndarray], part: str) -> int:
     """Which face's `part` centroid the item is centred on."""
     centre = polygon_centroid(drawn.dst.astype(np.float64))
-    centres = [polygon_centroid(f[list(PARTS[part]), :2].astype(np.float64) * (W, H)) for f in faces]
+    centres = [
+        polygon_centroid(f[list(PARTS[part]), :2].astype(np.float64) * (W, H)) for f in faces
+    ]
     return int(np.argmin([np.linalg.norm(centre - c) for c in centres]))
 
 
-@pytest.mark.parametrize(("selector", "face_index"), [("+1", 1), ("+2", 2), ("+3", 0), ("+7", 1), ("-1", 2),
-                                                      ("-2", 1), ("-3", 0), ("-4", 2)])
+@pytest.mark.parametrize(
+    ("selector", "face_index"),
+    [("+1", 1), ("+2", 2), ("+3", 0), ("+7", 1), ("-1", 2), ("-2", 1), ("-3", 0), ("-4", 2)],
+)
 def test_relative_faces_wrap_around_both_ways(selector: str, face_index: int) -> None:
     faces = [face(0.2, 1), face(0.5, 2), face(0.8, 3)]
     _, copy = items(f"leye#0: copy_to(mouth{selector})", faces)
@@ -296,7 +336,9 @@ def test_statement_index_and_order() -> None:
 
 
 def test_bad_inputs_say_what_is_wrong() -> None:
-    with pytest.raises(ValueError, match=r"face 1: landmarks have shape \(10, 3\); expected \(468, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"face 1: landmarks have shape \(10, 3\); expected \(468, 3\)"
+    ):
         draw_items(parse("leye: tile"), [face(0.5), np.zeros((10, 3))], (W, H), 0)
     with pytest.raises(ValueError, match="frame size must be positive, got 0x100"):
         draw_items(parse("leye: tile"), [], (0, 100), 0)

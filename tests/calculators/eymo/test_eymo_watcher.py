@@ -32,7 +32,9 @@ def script(tmp_path: Path) -> Path:
     return path
 
 
-def test_picks_up_edits_and_keeps_the_last_good_program(script: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_picks_up_edits_and_keeps_the_last_good_program(
+    script: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     watcher = ScriptWatcher(script, check_interval_ms=0)
     assert watcher.current() == parse("leye: scale(2)")
     write(script, "mouth: spin(1)\n", 2_000_000_000)
@@ -76,7 +78,9 @@ def test_looks_at_the_file_at_most_every_interval(script: Path) -> None:
     assert watcher.current() == parse("mouth: tile")
 
 
-def test_a_vanished_file_keeps_the_program_and_logs_once(script: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_vanished_file_keeps_the_program_and_logs_once(
+    script: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     watcher = ScriptWatcher(script, check_interval_ms=0)
     script.unlink()
     with caplog.at_level(logging.ERROR, logger="calculators.eymo.watcher"):
