@@ -8,7 +8,6 @@ import platform
 from typing import Any
 
 import cv2
-import mediapipe as mp
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -59,6 +58,8 @@ def summary_ms(samples_ns: list[int]) -> dict[str, float]:
 
 def emit(bench: str, result: dict[str, Any]) -> None:
     """Prints one JSON line: the bench name, versions and the results."""
+    import mediapipe as mp  # here, so that importing this module needs no mediapipe
+
     line = {
         "bench": bench,
         "mediapipe": mp.__version__,

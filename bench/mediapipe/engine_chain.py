@@ -8,6 +8,9 @@ increasing timestamps, observes the last stream, and prints one JSON line with t
 packet, from the first add_packet_to_input_stream until close() has returned (close waits until
 the graph is done).
 
+bench/engine_chain.py imports ``chain_config`` and ``wide_config`` from here under .venv, where
+mediapipe is not installed, so mediapipe is imported only where a graph is run.
+
 Usage:
     .venv-mp/bin/python bench/mediapipe/engine_chain.py [N] [--wide K] [--packets 20000]
 """
@@ -18,8 +21,8 @@ import argparse
 import itertools
 import statistics
 import time
+from typing import Any
 
-import mediapipe as mp
 from _common import emit
 
 
@@ -54,8 +57,10 @@ def run_once(config: str, packets: int) -> float:
     Raises:
         RuntimeError: If the observed stream did not carry every packet in order.
     """
+    import mediapipe as mp
+
     graph = mp.CalculatorGraph(graph_config=config)
-    received: list[mp.Packet] = []
+    received: list[Any] = []
     graph.observe_output_stream("out", lambda _name, packet: received.append(packet))
     graph.start_run()
     start = time.perf_counter_ns()
