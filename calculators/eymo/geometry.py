@@ -149,23 +149,30 @@ class DrawItem:
         return alpha.reshape(p.shape[:-1]).astype(np.float32)
 
 
-@dataclasses.dataclass(frozen=True)
-class _Placement:
-    """A region (its outline) drawn with its centroid at `anchor`."""
-
-    outline: FloatArray
-    anchor: FloatArray
-
-
 def polygon_centroid(ring: FloatArray) -> FloatArray:
     """Returns the area centroid of a simple polygon (the vertex mean if it has no area)."""
-    x, y = ring[:, 0], ring[:, 1]
-    xn, yn = np.roll(x, -1), np.roll(y, -1)
-    cross = x * yn - xn * y
+    following = np.concatenate((ring[1:], ring[:1]))
+    cross = ring[:, 0] * following[:, 1] - following[:, 0] * ring[:, 1]
     area = cross.sum() / 2.0
     if abs(area) < 1e-9:
         return ring.mean(axis=0)
-    return np.array([((x + xn) * cross).sum(), ((y + yn) * cross).sum()]) / (6.0 * area)
+    return (cross @ (ring + following)) / (6.0 * area)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Region:
+    """An outline in pixels with its centroid, float32 copy and triangulation, computed once."""
+
+    outline: FloatArray
+    centre: FloatArray
+    src: npt.NDArray[np.float32]
+    triangles: npt.NDArray[np.int32]
+
+    @classmethod
+    def of(cls, outline: FloatArray) -> _Region:
+        src = _frozen(outline, np.float32)
+        triangles = _frozen(_triangulate(outline), np.int32)
+        return cls(outline, polygon_centroid(outline), src, triangles)
 
 
 def _rotation(degrees: float) -> FloatArray:
@@ -314,6 +321,38 @@ def draw_items(
     return items
 
 
+@dataclasses.dataclass(frozen=True)
+class _Effects:
+    """What a statement's movement and colour operations add up to (face independent)."""
+
+    shift: tuple[float, float] = (0.0, 0.0)
+    velocity: tuple[float, float] = (0.0, 0.0)
+    brightness: float = 1.0
+    saturation: float = 1.0
+    channels: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    tile: bool = False
+
+    @classmethod
+    def of(cls, ops: Sequence[ast.Op]) -> _Effects:
+        sx = sy = vx = vy = 0.0
+        brightness = saturation = red = green = blue = 1.0
+        for op in ops:
+            match op:
+                case ast.Translate(x, y):
+                    sx, sy = sx + x, sy + y
+                case ast.Drift(speed, angle):
+                    vx += speed * math.cos(math.radians(angle))
+                    vy -= speed * math.sin(math.radians(angle))
+                case ast.Brighten(factor):
+                    brightness *= factor
+                case ast.Saturate(factor):
+                    saturation *= factor
+                case ast.Channels(r, g, b):
+                    red, green, blue = red * r, green * g, blue * b
+        tile = any(isinstance(op, ast.Tile) for op in ops)
+        return cls((sx, sy), (vx, vy), brightness, saturation, (red, green, blue), tile)
+
+
 def _statement_items(
     statement: ast.Statement,
     index: int,
@@ -322,69 +361,55 @@ def _statement_items(
     frame: FloatArray,
     seconds: float,
 ) -> list[DrawItem]:
-    shift = np.zeros(2)
-    velocity = np.zeros(2)
-    brightness, saturation, channels = 1.0, 1.0, np.ones(3)
-    placements: list[_Placement] = []
-    outline = _outline(statement.shape, run, landmarks, frame)
-    home = polygon_centroid(outline)
-    swap: _Placement | None = None
+    effects = _Effects.of(statement.ops)
+    region = _Region.of(_outline(statement.shape, run, landmarks, frame))
+    # What is drawn where: (region, the point its centroid goes to).
+    placements: list[tuple[_Region, FloatArray]] = [(region, region.centre)]
     for op in statement.ops:
-        match op:
-            case ast.Translate(x, y):
-                shift += (x, y)
-            case ast.Drift(speed, angle):
-                velocity += speed * np.array(
-                    [math.cos(math.radians(angle)), -math.sin(math.radians(angle))]
-                )
-            case ast.Brighten(factor):
-                brightness *= factor
-            case ast.Saturate(factor):
-                saturation *= factor
-            case ast.Channels(r, g, b):
-                channels *= (r, g, b)
-            case ast.SwapWith(target):
-                other = _outline(target, run, landmarks, frame)
-                swap = _Placement(other, home)
-                home = polygon_centroid(other)
-            case ast.CopyTo(targets):
-                placements.extend(
-                    _Placement(outline, polygon_centroid(_outline(t, run, landmarks, frame)))
-                    for t in targets
-                )
-    placements.insert(0, _Placement(outline, home))
-    if swap is not None:
-        placements.insert(1, swap)
-    tile = any(isinstance(op, ast.Tile) for op in statement.ops)
-    items = []
-    for placement in placements:
-        rel = _deform(
-            placement.outline - polygon_centroid(placement.outline), statement.ops, seconds
-        )
-        dst = placement.anchor + shift + rel
-        lo, hi = dst.min(axis=0), dst.max(axis=0)
-        if velocity.any():
-            travel = velocity * seconds
-            dst += [
-                bounce(min(-lo[k], 0.0), max(frame[k] - hi[k], 0.0), travel[k]) for k in range(2)
+        if isinstance(op, ast.SwapWith):
+            other = _Region.of(_outline(op.target, run, landmarks, frame))
+            placements[0] = (region, other.centre)
+            placements.insert(1, (other, region.centre))
+        elif isinstance(op, ast.CopyTo):
+            placements += [
+                (region, polygon_centroid(_outline(t, run, landmarks, frame))) for t in op.targets
             ]
-            lo, hi = dst.min(axis=0), dst.max(axis=0)
-        offsets = _tile_offsets(lo, hi, frame) if tile else np.zeros((1, 2))
-        x0, y0 = np.maximum(np.floor(lo + offsets.min(axis=0) + _SNAP), 0).astype(int)
-        x1, y1 = np.minimum(np.ceil(hi + offsets.max(axis=0) - _SNAP), frame).astype(int)
-        if x0 >= x1 or y0 >= y1:
+    width, height = float(frame[0]), float(frame[1])
+    items = []
+    for source, anchor in placements:
+        dst = _deform(source.outline - source.centre, statement.ops, seconds) + anchor
+        dst += effects.shift
+        (x0, y0), (x1, y1) = dst.min(axis=0).tolist(), dst.max(axis=0).tolist()
+        if effects.velocity != (0.0, 0.0):
+            dx = bounce(min(-x0, 0.0), max(width - x1, 0.0), effects.velocity[0] * seconds)
+            dy = bounce(min(-y0, 0.0), max(height - y1, 0.0), effects.velocity[1] * seconds)
+            dst += (dx, dy)
+            x0, y0, x1, y1 = x0 + dx, y0 + dy, x1 + dx, y1 + dy
+        feather = max(MIN_FEATHER_PX, FEATHER_FRACTION * max(x1 - x0, y1 - y0))
+        offsets = np.zeros((1, 2))
+        if effects.tile:
+            offsets = _tile_offsets(np.array([x0, y0]), np.array([x1, y1]), frame)
+            (ox0, oy0), (ox1, oy1) = offsets.min(axis=0).tolist(), offsets.max(axis=0).tolist()
+            x0, y0, x1, y1 = x0 + ox0, y0 + oy0, x1 + ox1, y1 + oy1
+        bbox = (
+            max(math.floor(x0 + _SNAP), 0),
+            max(math.floor(y0 + _SNAP), 0),
+            min(math.ceil(x1 - _SNAP), int(width)),
+            min(math.ceil(y1 - _SNAP), int(height)),
+        )
+        if bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
             continue
         items.append(
             DrawItem(
-                src=_frozen(placement.outline, np.float32),
+                src=source.src,
                 dst=_frozen(dst, np.float32),
-                triangles=_frozen(_triangulate(placement.outline), np.int32),
+                triangles=source.triangles,
                 offsets=_frozen(offsets, np.float32),
-                bbox=(int(x0), int(y0), int(x1), int(y1)),
-                feather=max(MIN_FEATHER_PX, FEATHER_FRACTION * float((hi - lo).max())),
-                brightness=brightness,
-                saturation=saturation,
-                channels=(float(channels[0]), float(channels[1]), float(channels[2])),
+                bbox=bbox,
+                feather=feather,
+                brightness=effects.brightness,
+                saturation=effects.saturation,
+                channels=effects.channels,
                 statement=index,
             )
         )
