@@ -77,41 +77,53 @@ class Port:
     doc: str = ""
 
 
+def port_lookup(ids: Mapping[PortId, int]) -> dict[Any, int]:
+    """Maps every way of naming a port (``"TAG"``, ``("TAG", i)``, index ``i``) to its slot."""
+    lookup: dict[Any, int] = dict(ids)
+    for (tag, index), slot in ids.items():
+        if tag and index == 0:
+            lookup[tag] = slot
+        if not tag:
+            lookup[index] = slot
+    return lookup
+
+
+def _as_port(key: str | int | PortId) -> PortId:
+    return (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
+
+
 class _Inputs:
     """The packets of the current input set, by ``"TAG"``, ``("TAG", i)`` or index ``i``."""
 
-    __slots__ = ("_ids", "_packets")
+    __slots__ = ("_ids", "_lookup", "_packets")
 
-    def __init__(self, ids: Mapping[PortId, int], packets: list[Packet[Any]]) -> None:
+    def __init__(self, ids: Mapping[PortId, int], packets: list[Packet[Any]],
+                 lookup: dict[Any, int] | None = None) -> None:
         self._ids = ids
+        self._lookup = port_lookup(ids) if lookup is None else lookup
         self._packets = packets
 
     def _index(self, key: str | int | PortId) -> int:
-        if isinstance(key, str):
-            port = (key, 0)
-        elif isinstance(key, int):
-            port = ("", key)
-        else:
-            port = key
         try:
-            return self._ids[port]
+            return self._lookup[key]
         except KeyError:
-            raise KeyError(_unknown_port("input stream", port, self._ids)) from None
+            raise KeyError(_unknown_port("input stream", _as_port(key), self._ids)) from None
 
     def __getitem__(self, key: str | int | PortId) -> Packet[Any]:
         """The packet on that port at the current timestamp (empty if none)."""
-        return self._packets[self._index(key)]
+        try:
+            return self._packets[self._lookup[key]]
+        except KeyError:
+            raise KeyError(_unknown_port("input stream", _as_port(key), self._ids)) from None
 
     def has(self, key: str | int | PortId) -> bool:
         """True if the port is connected and carries a packet at the current timestamp."""
-        port = (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
-        i = self._ids.get(port)
+        i = self._lookup.get(key)
         return i is not None and not self._packets[i].is_empty
 
     def connected(self, key: str | int | PortId) -> bool:
         """True if the node connects a stream to that port."""
-        port = (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
-        return port in self._ids
+        return key in self._lookup
 
     def count(self, tag: str) -> int:
         """The number of streams connected under ``tag``."""
@@ -171,23 +183,22 @@ class OutputStream:
 class _Outputs:
     """The output ports of the current invocation, by ``"TAG"``, ``("TAG", i)`` or index."""
 
-    __slots__ = ("_ids", "streams")
+    __slots__ = ("_ids", "_lookup", "streams")
 
     def __init__(self, ids: Mapping[PortId, int], streams: list[OutputStream]) -> None:
         self._ids = ids
+        self._lookup = port_lookup(ids)
         self.streams = streams
 
     def __getitem__(self, key: str | int | PortId) -> OutputStream:
-        port = (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
         try:
-            return self.streams[self._ids[port]]
+            return self.streams[self._lookup[key]]
         except KeyError:
-            raise KeyError(_unknown_port("output stream", port, self._ids)) from None
+            raise KeyError(_unknown_port("output stream", _as_port(key), self._ids)) from None
 
     def connected(self, key: str | int | PortId) -> bool:
         """True if the node connects a stream to that port."""
-        port = (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
-        return port in self._ids
+        return key in self._lookup
 
     def count(self, tag: str) -> int:
         """The number of streams connected under ``tag``."""
@@ -209,7 +220,7 @@ class _SideInputs:
         self._values = values
 
     def __getitem__(self, key: str | int | PortId) -> Any:
-        port = (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
+        port = _as_port(key)
         try:
             return self._values[port]
         except KeyError:
@@ -217,11 +228,11 @@ class _SideInputs:
 
     def get(self, key: str | int | PortId, default: Any = None) -> Any:
         """The side packet's payload, or ``default`` if the port is not connected."""
-        port = (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
+        port = _as_port(key)
         return self._values.get(port, default)
 
     def __contains__(self, key: object) -> bool:
-        port = (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
+        port = _as_port(key)
         return port in self._values
 
 
@@ -235,14 +246,14 @@ class _SideOutputs:
         self.values: dict[str, Any] = {}
 
     def __getitem__(self, key: str | int | PortId) -> _SideOutput:
-        port = (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
+        port = _as_port(key)
         if port not in self._names:
             raise KeyError(_unknown_port("output side packet", port, self._names))
         return _SideOutput(self, self._names[port])
 
     def connected(self, key: str | int | PortId) -> bool:
         """True if the node connects that output side packet."""
-        port = (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
+        port = _as_port(key)
         return port in self._names
 
 

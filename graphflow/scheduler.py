@@ -27,6 +27,7 @@ from graphflow.calculator import (
     _Inputs,
     _SideInputs,
     _SideOutputs,
+    port_lookup,
 )
 from graphflow.config import NodeSpec, ValidatedGraph
 from graphflow.packet import Packet
@@ -85,13 +86,12 @@ class _Queue:
 class _Stream:
     """An output stream: where its packets go and how far it has advanced."""
 
-    __slots__ = ("name", "consumers", "bound", "last")
+    __slots__ = ("name", "consumers", "bound")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.consumers: list[_Queue] = []
         self.bound = int(Timestamp.UNSTARTED)
-        self.last = int(Timestamp.UNSTARTED)
 
 
 class _Executor:
@@ -119,6 +119,7 @@ class _Node:
         self.context: CalculatorContext | None = None
         self.queues = [_Queue(self, i) for i in range(len(spec.inputs))]
         self.input_ids = {s.port: i for i, s in enumerate(spec.inputs)}
+        self.input_lookup = port_lookup(self.input_ids)
         self.output_ids = {s.port: i for i, s in enumerate(spec.outputs)}
         self.output_specs = [(s.name, _port_type(spec.calculator.outputs, s.tag))
                              for s in spec.outputs]
@@ -140,8 +141,12 @@ class _Node:
         self.upstream: frozenset[str] = frozenset()
         self.throttled = False
 
+        self.open_inputs = len(self.queues)
+        # One input and nothing that needs bounds: the input set is simply the next packet.
+        self.single = len(self.queues) == 1 and not self.bounds_mode
+
     def inputs_done(self) -> bool:
-        return all(q.bound == DONE and not q.packets for q in self.queues)
+        return self.open_inputs == 0 and not any(q.packets for q in self.queues)
 
 
 class _Task:
@@ -176,9 +181,9 @@ class _BoundInputs(_Inputs):
 
     __slots__ = ("_bounds",)
 
-    def __init__(self, ids: dict[PortId, int], packets: list[Packet[Any]], bounds: list[int]
-                 ) -> None:
-        super().__init__(ids, packets)
+    def __init__(self, ids: dict[PortId, int], packets: list[Packet[Any]], bounds: list[int],
+                 lookup: dict[Any, int]) -> None:
+        super().__init__(ids, packets, lookup)
         self._bounds = bounds
 
     def bound(self, key: str | int | PortId) -> Timestamp:
@@ -350,11 +355,15 @@ class Scheduler:
 
     def _schedule(self, task: _Task) -> None:
         executor = task.node.executor
-        executor.ready.append(task)
+        ready = executor.ready
+        ready.append(task)
         self.running += 1
         if executor.external is not None:
             executor.external.submit(lambda: self._run_external(executor))
-        elif executor.idle:
+        elif executor.idle and len(ready) > len(executor.threads) - executor.idle - (
+                threading.current_thread() in executor.threads):
+            # Wake a thread only for work the busy ones will not take next: handing a
+            # chain's next hop to another thread costs more than running it here.
             executor.cond.notify()
 
     def _run_external(self, executor: _Executor) -> None:
@@ -418,16 +427,17 @@ class Scheduler:
             packets = task.packets
             if packets is None:
                 packets = [EMPTY_PACKET] * len(node.queues)
-            inputs = _Inputs(node.input_ids, packets) if task.bounds is None else \
-                _BoundInputs(node.input_ids, packets, task.bounds)
             cc = node.context
-            if cc is None or node.max_in_flight > 1:
+            if cc is None or node.max_in_flight > 1 or task.bounds is not None:
+                inputs = _Inputs(node.input_ids, packets, node.input_lookup) \
+                    if task.bounds is None else \
+                    _BoundInputs(node.input_ids, packets, task.bounds, node.input_lookup)
                 cc = CalculatorContext(node.name, inputs, node.output_ids, node.output_specs,
                                        _SideInputs(node.side_values), node.side_outputs,
                                        node.spec.options, task.ts)
                 node.context = cc
             else:
-                cc.inputs = inputs
+                cc.inputs._packets = packets
                 cc.timestamp = task.ts
                 for out in cc.outputs.streams:
                     out.packets = []
@@ -499,7 +509,8 @@ class Scheduler:
 
     def _after_change(self) -> None:
         self._check_done()
-        self.changed.notify_all()
+        if self.changed._waiters:  # type: ignore[attr-defined]
+            self.changed.notify_all()
 
     def _publish_side_outputs(self, node: _Node) -> None:
         for name, value in node.side_outputs.values.items():
@@ -522,14 +533,16 @@ class Scheduler:
         cc = task.cc
         if cc is None:
             return
-        offset_bound = None
+        offset_bound = -1
         if node.offset is not None and task.kind == _PROCESS and task.ts.is_range_value():
             offset_bound = int(task.ts) + node.offset + 1
+        max_queue = self.max_queue
         for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
             if out.packets:
+                consumers = stream.consumers
                 for packet in out.packets:
-                    ts = int(packet.timestamp)
-                    if ts < stream.bound or ts == stream.last:
+                    ts = packet._timestamp
+                    if ts < stream.bound:
                         self._fail(GraphError(
                             f"node {node.name!r} ({node.spec.calculator.__name__}) at "
                             f"{node.spec.location}: output stream {stream.name!r} got a packet "
@@ -537,19 +550,19 @@ class Scheduler:
                             f"{Timestamp(stream.bound)} (timestamps must increase)",
                             node.name, task.kind, task.ts))
                         return
-                    stream.last = ts
-                    stream.bound = ts + 1
-                    for queue in stream.consumers:
+                    bound = int(ts) + 1
+                    stream.bound = bound
+                    for queue in consumers:
                         queue.packets.append(packet)
-                        queue.bound = ts + 1
-                        if len(queue.packets) >= self.max_queue and not queue.full:
+                        queue.bound = bound
+                        if len(queue.packets) >= max_queue and not queue.full:
                             self._set_full(queue, True)
                         self._check_ready(queue.node)
-            bound = DONE if out.closed else -1
-            if out.bound is not None:
-                bound = max(bound, int(out.bound))
-            if offset_bound is not None:
-                bound = max(bound, offset_bound)
+            bound = offset_bound
+            if out.closed:
+                bound = DONE
+            elif out.bound is not None and out.bound > bound:
+                bound = int(out.bound)
             if bound > stream.bound:
                 self._advance_stream(stream, bound)
 
@@ -560,6 +573,8 @@ class Scheduler:
         for queue in stream.consumers:
             if bound > queue.bound:
                 queue.bound = bound
+                if bound == DONE:
+                    queue.node.open_inputs -= 1
                 self._check_ready(queue.node)
 
     def _set_full(self, queue: _Queue, full: bool) -> None:
@@ -570,7 +585,9 @@ class Scheduler:
 
     def _pop(self, queue: _Queue) -> Packet[Any]:
         packet = queue.packets.popleft()
-        if queue.full and len(queue.packets) < self.max_queue:
+        # Hysteresis: release throttled producers only once the queue has drained to half, so
+        # that a full queue does not wake its producer for every single packet.
+        if queue.full and len(queue.packets) <= self.max_queue >> 1:
             self._set_full(queue, False)
             self.changed.notify_all()
             for node in self.nodes:
@@ -601,19 +618,18 @@ class Scheduler:
             self.changed.wait(0.1)
         if self.error is not None:
             raise self.error
-        ts = int(packet.timestamp)
+        ts = packet._timestamp
         if not packet.timestamp.is_range_value() and packet.timestamp not in (
                 Timestamp.PRESTREAM, Timestamp.POSTSTREAM):
             raise ValueError(f"graph input stream {name!r}: packet timestamp {packet.timestamp} "
                              "is not a valid packet timestamp")
-        if ts < stream.bound or ts == stream.last:
+        if ts < stream.bound:
             raise ValueError(f"graph input stream {name!r}: timestamp {packet.timestamp} is not "
-                             f"greater than the previous one ({Timestamp(stream.last)})")
-        stream.last = ts
-        stream.bound = ts + 1
+                             f"greater than the previous one ({Timestamp(stream.bound - 1)})")
+        stream.bound = int(ts) + 1
         for queue in stream.consumers:
             queue.packets.append(packet)
-            queue.bound = ts + 1
+            queue.bound = stream.bound
             if len(queue.packets) >= self.max_queue and not queue.full:
                 self._set_full(queue, True)
             self._check_ready(queue.node)
@@ -657,14 +673,21 @@ class Scheduler:
         if node.state != "open" or not self.all_open or self.error is not None:
             return
         while node.in_flight < node.max_in_flight:
-            task = self._select(node)
-            if task is None:
-                break
+            if node.single:
+                queue = node.queues[0]
+                if not queue.packets:
+                    break
+                packet = self._pop(queue)
+                task = _Task(node, _PROCESS, packet._timestamp, [packet])
+            else:
+                task = self._select(node)
+                if task is None:
+                    break
             task.seq = node.next_seq
             node.next_seq += 1
             node.in_flight += 1
             self._schedule(task)
-        if node.inputs_done() and node.state == "open":
+        if node.open_inputs == 0 and node.state == "open" and node.inputs_done():
             if node.in_flight:
                 node.state = "closing_pending"
             else:
@@ -690,31 +713,33 @@ class Scheduler:
         return self._select_default(node, queues)
 
     def _select_default(self, node: _Node, queues: list[_Queue]) -> _Task | None:
+        """MediaPipe's default handler: the packets at the smallest timestamp T once every
+        other stream either has a packet at T or is known to have none (bound > T)."""
         ts = DONE
+        settled = DONE  # every timestamp below this is decided on all streams
         for q in queues:
             if q.packets:
-                head = int(q.packets[0].timestamp)
+                head = q.packets[0]._timestamp
                 if head < ts:
                     ts = head
-        settled = DONE
-        for q in queues:
-            nxt = int(q.packets[0].timestamp) if q.packets else q.bound
-            if nxt < settled:
-                settled = nxt
-        if ts == DONE or settled < ts:
+                if head < settled:
+                    settled = head
+            elif q.bound < settled:
+                settled = q.bound
+        if ts == DONE or any(not q.packets and q.bound <= ts for q in queues):
             return self._bounds_task(node, settled)
         packets = [EMPTY_PACKET] * len(node.queues)
         for q in queues:
-            if q.packets and int(q.packets[0].timestamp) == ts:
+            if q.packets and q.packets[0]._timestamp == ts:
                 packets[q.slot] = self._pop(q)
-        node.last_settled = ts
+        node.last_settled = int(ts)
         return self._task(node, Timestamp(ts), packets)
 
     def _select_immediate(self, node: _Node) -> _Task | None:
         best = None
         for q in node.queues:
-            if q.packets and (best is None or int(q.packets[0].timestamp)
-                              < int(best.packets[0].timestamp)):
+            if q.packets and (best is None or q.packets[0]._timestamp
+                              < best.packets[0]._timestamp):
                 best = q
         if best is None:
             settled = min(q.bound for q in node.queues)
