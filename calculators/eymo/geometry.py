@@ -24,6 +24,7 @@ Semantics (what each statement draws):
   also drawn centred on each target's centroid, after its own placement.
 * `tile`: the finished region is repeated over the whole frame on a grid whose cell is the
   region's bounding box (at least `MIN_TILE_CELL` pixels a side), one copy at its own place.
+* Edges are feathered over 2% of the larger side of the region's box (at least 1 pixel).
 * Colour operations multiply up (`brighten(2), brighten(1.5)` brightens by 3); see
   `DrawItem.shade` for the formula.
 * Every item samples the unmodified input frame, so swaps and copies never see each other's
@@ -240,6 +241,8 @@ def _faces_px(faces: Sequence[npt.ArrayLike], width: int, height: int) -> list[F
                 f"face {i}: landmarks have shape {landmarks.shape}; expected ({NUM_LANDMARKS}, 3) "
                 "normalized x, y, z"
             )
+        if not np.isfinite(landmarks[:, :2]).all():
+            raise ValueError(f"face {i}: landmarks contain NaN or infinite values")
         out.append(landmarks[:, :2] * (width, height))
     return sorted(out, key=lambda px: float(px[:NUM_LANDMARKS, 0].mean()))
 
@@ -303,7 +306,7 @@ def draw_items(
         timestamp_us: The packet timestamp in microseconds; animations are a function of it.
 
     Returns:
-        The draw items, in drawing order; items entirely outside the frame are left out.
+        The draw items, in drawing order; items outside the frame or without area are left out.
 
     Raises:
         ValueError: A face's landmarks have the wrong shape, or the frame size is not positive.
@@ -377,6 +380,8 @@ def _statement_items(
     width, height = float(frame[0]), float(frame[1])
     items = []
     for source, anchor in placements:
+        if not len(source.triangles):
+            continue  # a region without area, e.g. a face collapsed to a point
         dst = _deform(source.outline - source.centre, statement.ops, seconds) + anchor
         dst += effects.shift
         (x0, y0), (x1, y1) = dst.min(axis=0).tolist(), dst.max(axis=0).tolist()

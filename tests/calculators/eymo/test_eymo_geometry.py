@@ -330,6 +330,12 @@ def test_statements_without_parts_run_once_and_parts_need_faces() -> None:
     assert len(drawn) == 1 and drawn[0].statement == 0
 
 
+def test_regions_without_area_draw_nothing() -> None:
+    collapsed = np.full((468, 3), 0.5, dtype=np.float32)
+    assert items("leye: scale(2), tile", [collapsed]) == []
+    assert len(items("leye: swap_with(mouth), copy_to(rect(0 0 1 1))", [collapsed])) == 0
+
+
 def test_statement_index_and_order() -> None:
     drawn = items(f"{RECT}: tile\n{RECT}: flip(both); {RECT}: scale(0.5)")
     assert [d.statement for d in drawn] == [0, 1, 2]
@@ -340,6 +346,10 @@ def test_bad_inputs_say_what_is_wrong() -> None:
         ValueError, match=r"face 1: landmarks have shape \(10, 3\); expected \(468, 3\)"
     ):
         draw_items(parse("leye: tile"), [face(0.5), np.zeros((10, 3))], (W, H), 0)
+    broken = face(0.5)
+    broken[7, 1] = np.nan
+    with pytest.raises(ValueError, match="face 0: landmarks contain NaN or infinite values"):
+        draw_items(parse("leye: tile"), [broken], (W, H), 0)
     with pytest.raises(ValueError, match="frame size must be positive, got 0x100"):
         draw_items(parse("leye: tile"), [], (0, 100), 0)
 
