@@ -23,20 +23,30 @@ from graphflow.calculator import (
     register_calculator,
     registered_calculators,
 )
+from graphflow.config import ConfigError, load_config, register_graph_folder, register_subgraph
+from graphflow.graph import CalculatorGraph, OutputStreamPoller
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
+from graphflow.scheduler import GraphError
 from graphflow.timestamp import Timestamp
 
 __all__ = [
     "Calculator",
     "CalculatorContext",
+    "CalculatorGraph",
+    "ConfigError",
     "ContractError",
+    "GraphError",
     "ImageFrame",
     "NodeContract",
+    "OutputStreamPoller",
     "Packet",
     "Port",
     "Stop",
     "Timestamp",
+    "load_config",
     "register_calculator",
+    "register_graph_folder",
+    "register_subgraph",
     "registered_calculators",
 ]

@@ -143,7 +143,7 @@ class _Inputs:
 class OutputStream:
     """One output port of a running node, for the current invocation."""
 
-    __slots__ = ("name", "_type", "packets", "bound", "closed", "_cc")
+    __slots__ = ("_cc", "_type", "bound", "closed", "name", "packets")
 
     def __init__(self, name: str, type_: type | tuple[type, ...], cc: CalculatorContext) -> None:
         self.name = name
@@ -258,7 +258,7 @@ class _SideOutputs:
 
 
 class _SideOutput:
-    __slots__ = ("_owner", "_name")
+    __slots__ = ("_name", "_owner")
 
     def __init__(self, owner: _SideOutputs, name: str) -> None:
         self._owner = owner
@@ -287,8 +287,15 @@ class CalculatorContext:
         node_name: The node's name in the graph.
     """
 
-    __slots__ = ("inputs", "outputs", "side_inputs", "side_outputs", "options", "timestamp",
-                 "node_name")
+    __slots__ = (
+        "inputs",
+        "node_name",
+        "options",
+        "outputs",
+        "side_inputs",
+        "side_outputs",
+        "timestamp",
+    )
 
     def __init__(
         self,

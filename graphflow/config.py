@@ -693,9 +693,9 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
             producers[s.name] = node.index
         for j, s in enumerate(node.side_outputs):
             if s.name in side_producers and side_producers[s.name] >= 0:
-                other = nodes[side_producers[s.name]]
+                first_node = nodes[side_producers[s.name]]
                 raise ConfigError(f"output side packet {s.name!r} is already produced by node "
-                                  f"{other.name!r} at {other.location}",
+                                  f"{first_node.name!r} at {first_node.location}",
                                   node.where.field("output_side_packet", j), node.name)
             side_producers[s.name] = node.index
     all_streams = set(producers)

@@ -73,7 +73,7 @@ def register_executor_factory(prefix: str, factory: ExecutorFactory) -> None:
 class _Queue:
     """One input stream of one node: its pending packets and its timestamp bound."""
 
-    __slots__ = ("packets", "bound", "node", "slot", "full")
+    __slots__ = ("bound", "full", "node", "packets", "slot")
 
     def __init__(self, node: _Node, slot: int) -> None:
         self.packets: collections.deque[Packet[Any]] = collections.deque()
@@ -86,7 +86,7 @@ class _Queue:
 class _Stream:
     """An output stream: where its packets go and how far it has advanced."""
 
-    __slots__ = ("name", "consumers", "bound")
+    __slots__ = ("bound", "consumers", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -150,8 +150,9 @@ class _Node:
 
 
 class _Task:
-    __slots__ = ("node", "kind", "ts", "packets", "bounds", "seq", "cc", "error", "stopped",
-                 "start", "end", "thread")
+    __slots__ = ("bounds", "cc", "error", "kind", "node", "packets", "seq", "stopped", "ts")
+    seq: int  # set only for nodes with max_in_flight > 1
+    stopped: bool
 
     def __init__(self, node: _Node, kind: str, ts: Timestamp, packets: list[Packet[Any]] | None,
                  bounds: list[int] | None = None) -> None:
@@ -160,13 +161,8 @@ class _Task:
         self.ts = ts
         self.packets = packets
         self.bounds = bounds
-        self.seq = 0
         self.cc: CalculatorContext | None = None
         self.error: BaseException | None = None
-        self.stopped = False
-        self.start = 0.0
-        self.end = 0.0
-        self.thread = ""
 
 
 def _port_type(ports: Any, tag: str) -> Any:
@@ -199,11 +195,11 @@ class Tracer:
         self._t0 = time.perf_counter()
         self._lock = threading.Lock()
 
-    def record(self, task: _Task) -> None:
-        """Adds one complete event for a finished task."""
+    def record(self, task: _Task, start: float, end: float) -> None:
+        """Adds one complete event for a task that ran from ``start`` to ``end``."""
         event = {"name": task.node.name, "cat": task.kind, "ph": "X", "pid": 1,
-                 "tid": task.thread, "ts": (task.start - self._t0) * 1e6,
-                 "dur": (task.end - task.start) * 1e6,
+                 "tid": threading.current_thread().name, "ts": (start - self._t0) * 1e6,
+                 "dur": (end - start) * 1e6,
                  "args": {"timestamp": str(task.ts),
                           "calculator": task.node.spec.calculator.__name__}}
         with self._lock:
@@ -417,9 +413,8 @@ class Scheduler:
         """Runs one task's calculator method (no lock held)."""
         node = task.node
         tracer = self.tracer
-        if tracer is not None:
-            task.thread = threading.current_thread().name
-            task.start = time.perf_counter()
+        start = time.perf_counter() if tracer is not None else 0.0
+        task.stopped = False
         try:
             if task.kind == _OPEN:
                 node.calc = node.spec.calculator()
@@ -453,11 +448,10 @@ class Scheduler:
                 calc.close(cc)
         except Stop:
             task.stopped = True
-        except Exception as exc:  # noqa: BLE001 - any calculator failure stops the graph
+        except Exception as exc:
             task.error = exc
         if tracer is not None:
-            task.end = time.perf_counter()
-            tracer.record(task)
+            tracer.record(task, start, time.perf_counter())
 
     def _complete(self, task: _Task) -> None:
         """Takes a finished task's results (lock held)."""
@@ -673,18 +667,20 @@ class Scheduler:
         if node.state != "open" or not self.all_open or self.error is not None:
             return
         while node.in_flight < node.max_in_flight:
+            task: _Task | None
             if node.single:
                 queue = node.queues[0]
                 if not queue.packets:
                     break
-                packet = self._pop(queue)
+                packet = queue.packets.popleft() if not queue.full else self._pop(queue)
                 task = _Task(node, _PROCESS, packet._timestamp, [packet])
             else:
                 task = self._select(node)
                 if task is None:
                     break
-            task.seq = node.next_seq
-            node.next_seq += 1
+            if node.max_in_flight > 1:
+                task.seq = node.next_seq
+                node.next_seq += 1
             node.in_flight += 1
             self._schedule(task)
         if node.open_inputs == 0 and node.state == "open" and node.inputs_done():

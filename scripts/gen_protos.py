@@ -1,4 +1,4 @@
-"""Regenerate graphflow/proto/**/*_pb2.py from the .proto sources under proto/.
+"""Regenerate graphflow/proto/**/*_pb2.py (and .pyi stubs) from the .proto sources under proto/.
 
 The generated modules are rewritten so that every message lives in graphflow's private
 descriptor pool (``graphflow.proto._pool.POOL``) instead of protobuf's default pool: importing
@@ -43,11 +43,12 @@ def generate() -> dict[pathlib.Path, str]:
     include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
     sources = sorted(str(p.relative_to(PROTO_DIR)) for p in PROTO_DIR.rglob("*.proto"))
     with tempfile.TemporaryDirectory() as tmp:
-        args = ["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={tmp}", *sources]
+        args = ["protoc", f"-I{PROTO_DIR}", f"-I{include}", f"--python_out={tmp}",
+                f"--pyi_out={tmp}", *sources]
         if protoc.main(args) != 0:
             raise SystemExit("protoc failed")
         result: dict[pathlib.Path, str] = {}
-        for generated in sorted(pathlib.Path(tmp).rglob("*_pb2.py")):
+        for generated in sorted(pathlib.Path(tmp).rglob("*_pb2.py*")):
             rel = generated.relative_to(tmp)
             result[OUT_DIR / rel] = _rewrite(generated.read_text())
             for parent in rel.parents:
@@ -64,7 +65,7 @@ def main() -> int:
     files = generate()
     if args.check:
         stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
-        committed = {p for p in OUT_DIR.rglob("*_pb2.py")}
+        committed = set(OUT_DIR.rglob("*_pb2.py")) | set(OUT_DIR.rglob("*_pb2.pyi"))
         orphans = committed - set(files)
         for path in [*stale, *sorted(orphans)]:
             print(f"out of date: {path.relative_to(ROOT)}")
