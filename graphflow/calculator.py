@@ -232,8 +232,9 @@ class _SideInputs:
         return self._values.get(port, default)
 
     def __contains__(self, key: object) -> bool:
-        port = _as_port(key)
-        return port in self._values
+        if not isinstance(key, (str, int, tuple)):
+            return False
+        return _as_port(key) in self._values
 
 
 class _SideOutputs:
