@@ -69,7 +69,8 @@ class DrawItem:
     `feather` pixels inside it. It never changes pixels outside `bbox`.
 
     Attributes:
-        src: (N, 2) float32 outline in the input frame, pixels (x right, y down).
+        src: (N, 2) float32 outline in the input frame, pixels from the top-left corner
+            (x right, y down).
         dst: (N, 2) float32 where each `src` vertex lands in the output frame, pixels.
         triangles: (T, 3) int32 vertex indices into `src`/`dst`, a triangulation of the outline.
         offsets: (K, 2) float32 translations; the mesh is drawn once per row ([[0, 0]] unless
@@ -309,7 +310,8 @@ def draw_items(
         The draw items, in drawing order; items outside the frame or without area are left out.
 
     Raises:
-        ValueError: A face's landmarks have the wrong shape, or the frame size is not positive.
+        ValueError: A face's landmarks have the wrong shape or are not finite, or the frame
+            size is not positive.
     """
     width, height = frame_size
     if width <= 0 or height <= 0:

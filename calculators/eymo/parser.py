@@ -32,7 +32,6 @@ _TERMINAL_WORDS = {
     "_NL": "a new line",
     "$END": "the end of the script",
 }
-_ARTICLES = {"number": "a number", "shape": "a shape", "mode": "a flip mode"}
 _SHAPE_HELP = "a part like mouth, mouth#1 or mouth+1, or rect(x y w h)"
 _SELECTOR_MODES = {"face_index": "index", "face_next": "next", "face_prev": "prev"}
 _SELECTOR_SIGNS = {"face_index": "#", "face_next": "+", "face_prev": "-"}
