@@ -10,7 +10,10 @@ Writes, deterministically:
                          sizes and positions, and two faces side by side (one mirrored).
 
 ``skimage.data.astronaut()`` reads a PNG shipped inside the scikit-image wheel; nothing is
-downloaded. scikit-image is a development dependency of this script only.
+downloaded. scikit-image is a development dependency of this script only. Re-running gives
+byte-identical files with the same OpenCV build (the committed ones come from
+opencv-python-headless 5.0.0.93 in .venv); another OpenCV/FFmpeg build may encode other bytes,
+which would make tests/fixtures/face stale (its meta.json holds the SHA-256 of each file).
 
 Usage:
     .venv/bin/python scripts/make_demo_media.py [--out media]
