@@ -274,8 +274,7 @@ class CalculatorGraph:
                              + did_you_mean(stream_name, list(scheduler.graph_inputs)))
         if stream_name in self._closed_inputs:
             raise ValueError(f"graph input stream {stream_name!r} is closed")
-        with scheduler.lock:
-            return scheduler.add_graph_input(stream_name, packet, block)
+        return scheduler.add_graph_input(stream_name, packet, block)
 
     def close_input_stream(self, stream_name: str) -> None:
         """Closes one graph input stream: no packet will follow."""

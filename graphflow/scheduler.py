@@ -244,10 +244,15 @@ class Scheduler:
                 self.streams[s.name] = stream
                 node.streams.append(stream)
         self.graph_inputs: dict[str, _Stream] = {}
+        self.inbox: collections.deque[tuple[str, Packet[Any]]] = collections.deque()
+        self.input_lock = threading.Lock()
+        self.added_bound: dict[str, int] = {}
         for s in graph.input_streams:
             stream = _Stream(s.name)
             self.streams[s.name] = stream
             self.graph_inputs[s.name] = stream
+            self.added_bound[s.name] = int(Timestamp.UNSTARTED)
+            self.throttle[f"input:{s.name}"] = 0
         for node in self.nodes:
             for queue, s in zip(node.queues, node.spec.inputs, strict=True):
                 self.streams[s.name].consumers.append(queue)
@@ -502,6 +507,8 @@ class Scheduler:
         self._after_change()
 
     def _after_change(self) -> None:
+        if self.inbox and self.error is None:
+            self._drain_inbox()
         self._check_done()
         if self.changed._waiters:  # type: ignore[attr-defined]
             self.changed.notify_all()
@@ -592,8 +599,43 @@ class Scheduler:
         return packet
 
     def add_graph_input(self, name: str, packet: Packet[Any], block: bool) -> bool:
-        """Adds a packet to a graph input stream (lock held by the caller)."""
-        stream = self.graph_inputs[name]
+        """Adds a packet to a graph input stream (called without the lock).
+
+        While the graph is not throttled, the packet goes into an inbox that whichever thread
+        finishes the next task drains, so that the adding thread does not fight the workers for
+        the scheduler lock on every packet.
+        """
+        key = f"input:{name}"
+        with self.input_lock:
+            ts = self._validate_input(name, packet)
+            if not self.synchronous and self.error is None and not self.throttle[key]:
+                self.inbox.append((name, packet))
+                self.added_bound[name] = int(ts) + 1
+                if self.running == 0:  # nobody will finish a task and drain the inbox
+                    with self.lock:
+                        self._after_change()
+                return True
+            with self.lock:
+                self._drain_inbox()
+                added = self._add_throttled(name, packet, block)
+            if added:
+                self.added_bound[name] = int(ts) + 1
+            return added
+
+    def _validate_input(self, name: str, packet: Packet[Any]) -> Timestamp:
+        ts = packet._timestamp
+        if not ts.is_range_value() and ts not in (Timestamp.PRESTREAM, Timestamp.POSTSTREAM):
+            raise ValueError(f"graph input stream {name!r}: packet timestamp {ts} is not a valid "
+                             "packet timestamp")
+        if ts < self.added_bound[name]:
+            raise ValueError(f"graph input stream {name!r}: timestamp {ts} is not greater than "
+                             f"the previous one ({Timestamp(self.added_bound[name] - 1)})")
+        if self.error is not None:
+            raise self.error
+        return ts
+
+    def _add_throttled(self, name: str, packet: Packet[Any], block: bool) -> bool:
+        """Waits (or gives up) while the stream's consumers are full (lock held)."""
         key = f"input:{name}"
         while self.throttle[key] and self.error is None:
             if not block:
@@ -612,22 +654,25 @@ class Scheduler:
             self.changed.wait(0.1)
         if self.error is not None:
             raise self.error
-        ts = packet._timestamp
-        if not packet.timestamp.is_range_value() and packet.timestamp not in (
-                Timestamp.PRESTREAM, Timestamp.POSTSTREAM):
-            raise ValueError(f"graph input stream {name!r}: packet timestamp {packet.timestamp} "
-                             "is not a valid packet timestamp")
-        if ts < stream.bound:
-            raise ValueError(f"graph input stream {name!r}: timestamp {packet.timestamp} is not "
-                             f"greater than the previous one ({Timestamp(stream.bound - 1)})")
-        stream.bound = int(ts) + 1
+        self._deliver_input(name, packet)
+        return True
+
+    def _drain_inbox(self) -> None:
+        inbox = self.inbox
+        while inbox:
+            name, packet = inbox.popleft()
+            self._deliver_input(name, packet)
+
+    def _deliver_input(self, name: str, packet: Packet[Any]) -> None:
+        stream = self.graph_inputs[name]
+        bound = int(packet._timestamp) + 1
+        stream.bound = bound
         for queue in stream.consumers:
             queue.packets.append(packet)
-            queue.bound = stream.bound
+            queue.bound = bound
             if len(queue.packets) >= self.max_queue and not queue.full:
                 self._set_full(queue, True)
             self._check_ready(queue.node)
-        return True
 
     def _unthrottle_if_stalled(self) -> bool:
         """If throttling blocks everything (nothing runs), lift it, as MediaPipe does."""
@@ -649,6 +694,7 @@ class Scheduler:
 
     def close_graph_input(self, name: str) -> None:
         """Closes one graph input stream (lock held)."""
+        self._drain_inbox()
         self._advance_stream(self.graph_inputs[name], DONE)
         self._after_change()
 
@@ -797,7 +843,7 @@ class Scheduler:
 
     def is_idle(self) -> bool:
         """True when nothing is ready or running (lock held)."""
-        return self.running == 0
+        return self.running == 0 and not self.inbox
 
     def shutdown(self) -> None:
         """Joins pool threads and shuts external executors down (after done)."""
