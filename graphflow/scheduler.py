@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 DONE = int(Timestamp.DONE)
 UNSTARTED = Timestamp.UNSTARTED
 _OPEN, _PROCESS, _CLOSE = "open", "process", "close"
+_MAX_BATCH = 32  # queued packets one task may process for a one-input node
 
 
 class GraphError(RuntimeError):
@@ -150,17 +151,19 @@ class _Node:
 
 
 class _Task:
-    __slots__ = ("bounds", "cc", "error", "kind", "node", "packets", "seq", "stopped", "ts")
+    __slots__ = ("batch", "bounds", "cc", "error", "kind", "node", "packets", "seq", "stopped",
+                 "ts")
     seq: int  # set only for nodes with max_in_flight > 1
     stopped: bool
 
     def __init__(self, node: _Node, kind: str, ts: Timestamp, packets: list[Packet[Any]] | None,
-                 bounds: list[int] | None = None) -> None:
+                 bounds: list[int] | None = None, batch: list[Packet[Any]] | None = None) -> None:
         self.node = node
         self.kind = kind
         self.ts = ts
         self.packets = packets
         self.bounds = bounds
+        self.batch = batch
         self.cc: CalculatorContext | None = None
         self.error: BaseException | None = None
 
@@ -224,6 +227,9 @@ class Scheduler:
         self.changed = threading.Condition(self.lock)
         self.synchronous = synchronous
         self.max_queue = max_queue_size if max_queue_size > 0 else 1 << 62
+        # A batch never holds more than half a queue, so that batching keeps within the
+        # memory that max_queue_size promises.
+        self.max_batch = max(1, min(_MAX_BATCH, self.max_queue // 2))
         self.tracer = tracer
         self.error: GraphError | None = None
         self.running = 0
@@ -369,6 +375,8 @@ class Scheduler:
 
     def _run_external(self, executor: _Executor) -> None:
         with self.lock:
+            if not executor.ready:
+                return  # dropped when the run failed or was cancelled
             task = executor.ready.popleft()
         self._execute(task)
         with self.lock:
@@ -445,7 +453,14 @@ class Scheduler:
             task.cc = cc
             calc = node.calc
             assert calc is not None
-            if task.kind == _PROCESS:
+            if task.batch is not None:
+                # Several queued packets of a one-input node in one task: outputs accumulate
+                # in order; the task's timestamp follows the packet being processed.
+                for packet in task.batch:
+                    packets[0] = packet
+                    cc.timestamp = task.ts = packet._timestamp
+                    calc.process(cc)
+            elif task.kind == _PROCESS:
                 calc.process(cc)
             elif task.kind == _OPEN:
                 calc.open(cc)
@@ -463,10 +478,10 @@ class Scheduler:
         node = task.node
         self.running -= 1
         if task.error is not None:
-            if task.kind == _CLOSE:
+            if task.kind == _PROCESS:
+                node.in_flight -= 1
+            else:  # a failed open or close: the node is finished (close is not called)
                 node.state = "closed"
-            else:
-                node.in_flight -= task.kind == _PROCESS
             self._fail(self._node_error(node, task))
             self._after_change()
             return
@@ -558,7 +573,8 @@ class Scheduler:
                         queue.bound = bound
                         if len(queue.packets) >= max_queue and not queue.full:
                             self._set_full(queue, True)
-                        self._check_ready(queue.node)
+                for queue in consumers:
+                    self._check_ready(queue.node)
             bound = offset_bound
             if out.closed:
                 bound = DONE
@@ -586,9 +602,14 @@ class Scheduler:
 
     def _pop(self, queue: _Queue) -> Packet[Any]:
         packet = queue.packets.popleft()
+        if queue.full:
+            self._release_if_drained(queue)
+        return packet
+
+    def _release_if_drained(self, queue: _Queue) -> None:
         # Hysteresis: release throttled producers only once the queue has drained to half, so
         # that a full queue does not wake its producer for every single packet.
-        if queue.full and len(queue.packets) <= self.max_queue >> 1:
+        if len(queue.packets) <= self.max_queue >> 1:
             self._set_full(queue, False)
             self.changed.notify_all()
             for node in self.nodes:
@@ -596,7 +617,6 @@ class Scheduler:
                         f"node:{node.spec.index}"]:
                     node.throttled = False
                     self._schedule_source(node)
-        return packet
 
     def add_graph_input(self, name: str, packet: Packet[Any], block: bool) -> bool:
         """Adds a packet to a graph input stream (called without the lock).
@@ -718,8 +738,15 @@ class Scheduler:
                 queue = node.queues[0]
                 if not queue.packets:
                     break
-                packet = queue.packets.popleft() if not queue.full else self._pop(queue)
-                task = _Task(node, _PROCESS, packet._timestamp, [packet])
+                if node.max_in_flight == 1 and len(queue.packets) > 1:
+                    batch = [queue.packets.popleft()
+                             for _ in range(min(len(queue.packets), self.max_batch))]
+                    if queue.full:
+                        self._release_if_drained(queue)
+                    task = _Task(node, _PROCESS, batch[0]._timestamp, [batch[0]], None, batch)
+                else:
+                    packet = queue.packets.popleft() if not queue.full else self._pop(queue)
+                    task = _Task(node, _PROCESS, packet._timestamp, [packet])
             else:
                 task = self._select(node)
                 if task is None:
@@ -817,6 +844,8 @@ class Scheduler:
             for task in executor.ready:
                 if task.kind == _PROCESS:
                     task.node.in_flight -= 1
+                elif task.kind == _OPEN:
+                    task.node.state = "closed"  # never opened: nothing to close
             executor.ready = kept
             self.running -= dropped
         for node in self.nodes:
