@@ -1,0 +1,90 @@
+"""GlContext: its thread, its task queue, thread assertions, shutdown and no-GL errors."""
+
+import functools
+import threading
+
+import pytest
+
+from graphflow.gpu import (
+    GlContext,
+    GlError,
+    GlThreadError,
+    GlUnavailableError,
+    current_context,
+    errors,
+)
+
+
+def test_run_returns_results_and_raises_errors_on_the_gl_thread(gl: GlContext) -> None:
+    assert gl.run(threading.current_thread) is gl.thread
+    assert gl.run(current_context) is gl
+    assert gl.run(lambda: gl.ctx.info["GL_RENDERER"]) == gl.renderer != ""
+    with pytest.raises(ZeroDivisionError):
+        gl.run(lambda: 1 // 0)
+    assert gl.run(lambda: 7) == 7  # the thread survives a failed task
+
+
+def test_submit_runs_tasks_in_order_without_blocking(gl: GlContext) -> None:
+    gate = threading.Event()
+    order: list[int] = []
+
+    def block() -> None:
+        gate.wait()
+
+    def append(i: int) -> None:
+        order.append(i)
+
+    gl.submit(block)  # blocks the GL thread until released
+    for i in range(50):
+        gl.submit(functools.partial(append, i))  # returns although the GL thread is busy
+    assert order == []
+    gate.set()
+    future = gl.run_async(lambda: list(order))
+    assert future.result(timeout=10) == list(range(50))
+
+
+def test_run_on_the_gl_thread_itself_does_not_deadlock(gl: GlContext) -> None:
+    assert gl.run(lambda: gl.run(lambda: 3)) == 3
+
+
+def test_gl_objects_assert_the_owning_thread(gl: GlContext) -> None:
+    with pytest.raises(GlThreadError, match=r"test.*thread"):
+        _ = gl.ctx
+    with pytest.raises(GlThreadError):
+        gl.pool.acquire(4, 4)
+    assert current_context() is None
+
+
+def test_shutdown_releases_textures_and_joins_the_thread() -> None:
+    gl = GlContext("short")
+    gl.run(lambda: gl.pool.acquire(8, 8))
+    assert gl.pool.texture_count == 1
+    gl.shutdown()
+    assert not gl.thread.is_alive()
+    assert gl.pool.texture_count == 0
+    gl.shutdown()  # idempotent
+    with pytest.raises(GlError, match="shut down"):
+        gl.submit(lambda: None)
+
+
+def test_a_machine_without_egl_gets_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    # glcontext loads the library named here: a missing one is what a bare machine looks like.
+    monkeypatch.setenv("GLCONTEXT_LINUX_LIBEGL", "/nonexistent/libEGL.so.1")
+    with pytest.raises(GlUnavailableError) as info:
+        GlContext("bare", share=False)
+    message = str(info.value)
+    assert "apt-get install -y libegl1 libgl1 libgl1-mesa-dri" in message
+    assert "'bare'" in message
+
+
+@pytest.mark.parametrize("raw", [
+    "libGL.so not loaded", "libEGL.so not loaded", "requested device index 0, but found 0 devices",
+    "eglInitialize failed (0x3001)",
+])
+def test_low_level_failures_map_to_the_no_gl_error(raw: str) -> None:
+    assert errors.is_no_gl_failure(RuntimeError(raw))
+    assert "libgl1-mesa-dri" in str(errors.no_gl_error(RuntimeError(raw), "GL context 'x'"))
+
+
+def test_ordinary_errors_are_not_mistaken_for_missing_gl() -> None:
+    assert not errors.is_no_gl_failure(ValueError("Requested OpenGL version 460, got 450"))
