@@ -242,6 +242,13 @@ def _parse_binary(data: bytes, path: str) -> GraphConfig:
 
 
 def _unknown_extension_hint(message: str) -> str:
+    field = re.search(r'Message type "([\w.]+)" has no field named "(\w+)"', message)
+    if field:
+        try:
+            descriptor = POOL.FindMessageTypeByName(field.group(1))
+        except KeyError:
+            return ""
+        return did_you_mean(field.group(2), list(descriptor.fields_by_name))
     match = re.search(r'Extension "([\w.]+)" not registered', message) or re.search(
         r'Type "([\w.]+)" not found', message)
     if not match:

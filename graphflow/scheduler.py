@@ -536,7 +536,8 @@ class Scheduler:
         exc = task.error
         assert exc is not None
         where = node.spec.location
-        when = "" if task.kind != _PROCESS else f" at timestamp {task.ts}"
+        when = f" at timestamp {task.ts}" if task.kind == _PROCESS and \
+            task.ts.is_range_value() else ""
         error = GraphError(
             f"node {node.name!r} ({node.spec.calculator.__name__}) failed in {task.kind}{when} "
             f"({where}): {type(exc).__name__}: {exc}", node.name, task.kind, task.ts)
