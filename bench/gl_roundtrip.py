@@ -16,6 +16,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 from collections.abc import Callable
@@ -101,9 +102,14 @@ class RoundTrip:
         self.readback(mode)
 
     def release(self) -> None:
-        for obj in (self.vao, self.program, *self.framebuffers, *self.targets, self.source,
-                    self.upload_pbo, self.read_pbo):
-            obj.release()
+        self.vao.release()
+        self.program.release()
+        for fbo in self.framebuffers:
+            fbo.release()
+        for texture in (*self.targets, self.source):
+            texture.release()
+        self.upload_pbo.release()
+        self.read_pbo.release()
 
 
 def median_ms(ctx: moderngl.Context, fn: Callable[[], None], frames: int) -> float:
@@ -140,10 +146,10 @@ def main() -> None:
         width, height = SIZES[size]
         trip = RoundTrip(ctx, width, height, args.passes)
         for mode in args.modes.split(","):
-            up = median_ms(ctx, lambda m=mode: trip.upload(m), args.frames)
+            up = median_ms(ctx, functools.partial(trip.upload, mode), args.frames)
             shade = median_ms(ctx, trip.shade, args.frames)
-            read = median_ms(ctx, lambda m=mode: trip.readback(m), args.frames)
-            total = median_ms(ctx, lambda m=mode: trip.round_trip(m), args.frames)
+            read = median_ms(ctx, functools.partial(trip.readback, mode), args.frames)
+            total = median_ms(ctx, functools.partial(trip.round_trip, mode), args.frames)
             print(f"{size:>6} {mode:>6} {up:8.3f} {shade:9.3f} {read:9.3f} {total:11.3f}")
             best[size] = min(best.get(size, float("inf")), total)
         # The result must be the shaded frame (guards against a pipeline that does nothing).
