@@ -1,0 +1,210 @@
+"""eymo's calculators: the GL transform, landmarks every Nth frame, and the landmarks between.
+
+- `EymoTransformCalculator` (GPU): draws an eymo script's items on each frame, from the
+  frame's face landmarks and its timestamp, with `GlItemRenderer`; reloads the script when
+  its file changes.
+- `EymoEveryNthCalculator` (CPU): lets every Nth frame through to the face mesh and advances
+  the bound past the others, so the graph never waits for them.
+- `EymoLandmarkFillCalculator` (CPU): landmarks for every frame: the face mesh's where it ran,
+  predicted from the last two measurements (constant velocity) in between.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import moderngl
+import numpy as np
+import numpy.typing as npt
+
+from calculators.eymo.geometry import draw_items
+from calculators.eymo.renderer import GlItemRenderer
+from calculators.eymo.watcher import ScriptWatcher
+from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
+from graphflow.gpu import GLSL_DIR, GlSimpleCalculator
+
+logger = logging.getLogger(__name__)
+
+#: The script used when a graph gives none: DESIGN.md's example.
+DEFAULT_SCRIPT = GLSL_DIR.parent / "examples" / "default.eymo"
+
+FaceArray = npt.NDArray[np.float32]
+
+
+def face_arrays(landmarks: Any) -> list[FaceArray]:
+    """The faces of a LANDMARKS payload as (N, 3) float32 arrays of normalized x, y, z.
+
+    Args:
+        landmarks: A list of landmark lists (MediaPipe's multi-face output), one landmark
+            list, or None (no face).
+
+    Raises:
+        ValueError: A face is not an (N, 3) array-like.
+    """
+    if landmarks is None:
+        return []
+    faces = [landmarks] if _is_one_face(landmarks) else list(landmarks)
+    out = []
+    for i, face in enumerate(faces):
+        array = np.asarray(face, dtype=np.float32)
+        if array.ndim != 2 or array.shape[1] < 2:
+            raise ValueError(
+                f"LANDMARKS face {i}: expected (N, 3) normalized landmarks, got shape {array.shape}"
+            )
+        out.append(array)
+    return out
+
+
+def _is_one_face(landmarks: Any) -> bool:
+    if isinstance(landmarks, np.ndarray):
+        return landmarks.ndim == 2
+    return hasattr(landmarks, "__array__") and not isinstance(landmarks, (list, tuple))
+
+
+def script_path(value: str | os.PathLike[str] | None) -> pathlib.Path:
+    """The script file of a SCRIPT side packet: the path given, or `DEFAULT_SCRIPT`."""
+    if value is None or not os.fspath(value):
+        return DEFAULT_SCRIPT
+    return pathlib.Path(value)
+
+
+@register_calculator
+class EymoTransformCalculator(GlSimpleCalculator):
+    """Draws an eymo script on each GPU frame (`GlSimpleCalculator`; runs on a GL context).
+
+    Inputs: `VIDEO` (or untagged) GpuBuffer frames; `LANDMARKS` (optional) the faces at the
+    same timestamp, a list of landmark lists (no packet: no face). Output: `VIDEO` (or
+    untagged) GpuBuffer. Side packet `SCRIPT` (optional): the .eymo file, default
+    `examples/default.eymo`; it is watched and a changed file takes effect at the next frame
+    (a script with a mistake keeps the last good one and logs the error).
+
+    Animations (spin, drift) are functions of the packet timestamp, so a frame gives the same
+    output however and whenever it is processed.
+    """
+
+    inputs: ClassVar[Sequence[Port]] = (
+        *GlSimpleCalculator.inputs,
+        Port("LANDMARKS", object, optional=True, doc="faces: list of (468, 3) landmark lists"),
+    )
+    input_side_packets: ClassVar[Sequence[Port]] = (
+        Port("SCRIPT", (str, os.PathLike), optional=True, doc="path of the .eymo script"),
+    )
+
+    def gl_setup(self, ctx: moderngl.Context) -> None:
+        """Loads the script (raising ParseError/OSError) and compiles the shaders."""
+        path = script_path(self.cc.side_inputs.get("SCRIPT"))
+        self._watcher = ScriptWatcher(path, check_interval_ms=0.0)
+        self._renderer = GlItemRenderer(ctx)
+        logger.info("eymo: node %r runs script %s", self.cc.node_name, path)
+
+    def gl_render(
+        self, ctx: moderngl.Context, src: moderngl.Texture, dst: moderngl.Framebuffer
+    ) -> None:
+        """Draws the current program's items for this frame's faces and timestamp."""
+        cc = self.cc
+        landmarks = cc.inputs["LANDMARKS"] if cc.inputs.connected("LANDMARKS") else None
+        faces = face_arrays(None if landmarks is None else landmarks.get(None))
+        items = draw_items(self._watcher.current(), faces, src.size, int(cc.timestamp))
+        self._renderer.render(src, dst, items)
+
+    def gl_teardown(self, ctx: moderngl.Context) -> None:
+        """Releases the renderer's GL objects."""
+        if hasattr(self, "_renderer"):
+            self._renderer.release()
+
+
+@register_calculator
+class EymoEveryNthCalculator(Calculator):
+    """Passes the 1st, (N+1)th, (2N+1)th... input packet; advances the bound past the others.
+
+    Side packet `EVERY` (optional, default 1: every packet): N >= 1.
+    """
+
+    inputs = (Port("", doc="frames"),)
+    outputs = (Port("", doc="every Nth frame"),)
+    input_side_packets = (Port("EVERY", int, optional=True, doc="N, at least 1"),)
+    timestamp_offset: ClassVar[int | None] = 0
+
+    def open(self, cc: CalculatorContext) -> None:
+        """Reads N."""
+        every = cc.side_inputs.get("EVERY", 1)
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"side packet EVERY must be an integer >= 1, got {every!r}")
+        self._every = every
+        self._count = 0
+
+    def process(self, cc: CalculatorContext) -> None:
+        """Forwards the packet or skips it."""
+        packet = cc.inputs[0]
+        if self._count % self._every == 0:
+            cc.outputs[0].add_packet(packet)
+        else:
+            cc.outputs[0].set_next_timestamp_bound(int(packet.timestamp) + 1)
+        self._count += 1
+
+
+@register_calculator
+class EymoLandmarkFillCalculator(Calculator):
+    """Landmarks for every frame when the face mesh only ran on some of them.
+
+    Inputs: `FRAME`, every frame (only its timestamp is used); `MEASURED`, the frames the face
+    mesh ran on; `LANDMARKS`, its output (no packet at a measured frame: no face). Output
+    `LANDMARKS` at every frame: the measurement where there is one; in between, each face
+    moved on at the velocity between the last two measurements (when both found as many
+    faces; else the last one held), for at most one measurement interval.
+    """
+
+    inputs = (
+        Port("FRAME", doc="every frame"),
+        Port("MEASURED", doc="the frames the face mesh ran on"),
+        Port("LANDMARKS", object, optional=True, doc="the face mesh's landmarks"),
+    )
+    outputs = (Port("LANDMARKS", list, doc="faces: list of (N, 3) float32 arrays"),)
+    timestamp_offset: ClassVar[int | None] = 0
+
+    def open(self, cc: CalculatorContext) -> None:
+        """Starts without measurements."""
+        self._last: tuple[int, list[FaceArray]] | None = None
+        self._previous: tuple[int, list[FaceArray]] | None = None
+
+    def process(self, cc: CalculatorContext) -> None:
+        """Sends the measured or predicted faces."""
+        if cc.inputs["FRAME"].is_empty:
+            return
+        now = int(cc.timestamp)
+        if not cc.inputs["MEASURED"].is_empty:
+            faces = face_arrays(cc.inputs["LANDMARKS"].get(None))
+            self._previous, self._last = self._last, (now, faces)
+            cc.outputs["LANDMARKS"].add(faces)
+            return
+        cc.outputs["LANDMARKS"].add(self._predict(now))
+
+    def _predict(self, now: int) -> list[FaceArray]:
+        if self._last is None:
+            return []
+        t1, faces1 = self._last
+        if self._previous is None or len(self._previous[1]) != len(faces1):
+            return faces1
+        t0, faces0 = self._previous
+        step = min(now - t1, t1 - t0) / (t1 - t0)
+        # Faces come in the face mesh's order; match them by position, left to right.
+        order0 = sorted(range(len(faces0)), key=lambda i: float(faces0[i][:, 0].mean()))
+        order1 = sorted(range(len(faces1)), key=lambda i: float(faces1[i][:, 0].mean()))
+        return [
+            (faces1[b] + (faces1[b] - faces0[a]) * step).astype(np.float32)
+            for a, b in zip(order0, order1, strict=True)
+        ]
+
+
+__all__ = [
+    "DEFAULT_SCRIPT",
+    "EymoEveryNthCalculator",
+    "EymoLandmarkFillCalculator",
+    "EymoTransformCalculator",
+    "face_arrays",
+    "script_path",
+]
