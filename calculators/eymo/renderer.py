@@ -12,6 +12,7 @@ frame in list order, as `calculators.eymo.reference.render` does on the CPU.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import moderngl
 import numpy as np
@@ -46,6 +47,14 @@ def item_vertices(item: DrawItem) -> npt.NDArray[np.float32]:
     return out.reshape(-1, _FLOATS_PER_VERTEX)
 
 
+def _uniform(program: moderngl.Program, name: str) -> Any:
+    return program[name]
+
+
+def _set(program: moderngl.Program, name: str, value: Any) -> None:
+    _uniform(program, name).value = value
+
+
 class GlItemRenderer:
     """Draws `DrawItem`s over a copy of a frame, on one GL context (its thread only).
 
@@ -61,7 +70,7 @@ class GlItemRenderer:
         self._program = compile_program(
             ctx, load_shader(VERTEX_SHADER, ()), load_shader(FRAGMENT_SHADER, ())
         )
-        self._program["u_texture"].value = 0  # type: ignore[union-attr]
+        _set(self._program, "u_texture", 0)
         self._buffer = ctx.buffer(reserve=_MIN_CAPACITY, dynamic=True)
         self._vao = self._vertex_array()
 
@@ -93,7 +102,7 @@ class GlItemRenderer:
 
         Args:
             src: The input frame (RGBA, linear filtering, clamped to its edges); it is only read.
-            dst: A framebuffer of the same size; it is left bound, without scissor.
+            dst: A framebuffer of the same size; it is left bound, its scissor the whole frame.
             items: What to draw, from `calculators.eymo.geometry.draw_items` for this size.
 
         Raises:
@@ -107,7 +116,8 @@ class GlItemRenderer:
                 f"{dst.size[0]}x{dst.size[1]} differ in size"
             )
         ctx = self._ctx
-        dst.scissor = None
+        full = (0, 0, width, height)
+        dst.scissor = full
         dst.use()
         source = ctx.framebuffer(color_attachments=[src])
         try:
@@ -126,17 +136,19 @@ class GlItemRenderer:
         meshes = [item_vertices(item) for item in items]
         self._upload(np.concatenate(meshes))
         program = self._program
-        program["u_size"].value = (float(width), float(height))  # type: ignore[union-attr]
-        program["u_src_size"].value = (float(width), float(height))  # type: ignore[union-attr]
+        _set(program, "u_size", (float(width), float(height)))
+        _set(program, "u_src_size", (float(width), float(height)))
         ctx.disable(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
         ctx.enable(moderngl.BLEND)
-        ctx.blend_func = (
+        # Colour over the frame by alpha; the frame's own alpha is kept (moderngl's stubs only
+        # know the two-value forms).
+        ctx.blend_func = (  # type: ignore[assignment]
             moderngl.SRC_ALPHA,
             moderngl.ONE_MINUS_SRC_ALPHA,
             moderngl.ZERO,
             moderngl.ONE,
         )
-        ctx.blend_equation = moderngl.FUNC_ADD
+        ctx.blend_equation = moderngl.FUNC_ADD  # type: ignore[assignment]
         src.use(0)
         first = 0
         try:
@@ -145,16 +157,16 @@ class GlItemRenderer:
                 dst.scissor = (x0, y0, x1 - x0, y1 - y0)
                 ring = np.zeros((MAX_RING, 2), np.float32)
                 ring[: len(item.dst)] = item.dst
-                program["u_ring"].write(ring.tobytes())  # type: ignore[union-attr]
-                program["u_ring_size"].value = len(item.dst)  # type: ignore[union-attr]
-                program["u_feather"].value = float(item.feather)  # type: ignore[union-attr]
-                program["u_brightness"].value = float(item.brightness)  # type: ignore[union-attr]
-                program["u_saturation"].value = float(item.saturation)  # type: ignore[union-attr]
-                program["u_channels"].value = item.channels  # type: ignore[union-attr]
+                _uniform(program, "u_ring").write(ring.tobytes())
+                _set(program, "u_ring_size", len(item.dst))
+                _set(program, "u_feather", float(item.feather))
+                _set(program, "u_brightness", float(item.brightness))
+                _set(program, "u_saturation", float(item.saturation))
+                _set(program, "u_channels", item.channels)
                 self._vao.render(moderngl.TRIANGLES, vertices=len(mesh), first=first)
                 first += len(mesh)
         finally:
-            dst.scissor = None
+            dst.scissor = full
             ctx.disable(moderngl.BLEND)
 
     def release(self) -> None:
