@@ -1,0 +1,155 @@
+"""A glfw window that shows a stream of GpuBuffers or ImageFrames.
+
+The window's GL context (GLX/WGL/CGL, from glfw) cannot share textures with graphflow's
+headless EGL contexts, so each frame is read back (GpuBuffer) and uploaded into the window's
+context: the documented copy. All glfw calls run on one dedicated thread. The image keeps its
+aspect ratio (black bars), and Esc, q or closing the window stops the graph cleanly
+(``Stop``, MediaPipe's ``tool::StatusStop()`` from a sink).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+from typing import Any, ClassVar
+
+import moderngl
+import numpy as np
+import numpy.typing as npt
+
+from graphflow.calculator import Calculator, CalculatorContext, Port, Stop, register_calculator
+from graphflow.gpu import GpuBuffer
+from graphflow.image_frame import ImageFrame
+
+logger = logging.getLogger(__name__)
+
+_VERTEX = """
+#version 330 core
+out vec2 uv;
+void main() {
+    vec2 corner = vec2(float((gl_VertexID & 1) << 2), float((gl_VertexID & 2) << 1));
+    uv = vec2(corner.x * 0.5, 1.0 - corner.y * 0.5);  // image row 0 at the window's top
+    gl_Position = vec4(corner - 1.0, 0.0, 1.0);
+}
+"""
+_FRAGMENT = """
+#version 330 core
+uniform sampler2D u_texture;
+in vec2 uv;
+out vec4 color;
+void main() { color = vec4(texture(u_texture, uv).rgb, 1.0); }
+"""
+
+
+def letterbox(frame_w: int, frame_h: int, window_w: int,
+              window_h: int) -> tuple[int, int, int, int]:
+    """The viewport ``(x, y, w, h)`` that fits the frame in the window keeping its aspect."""
+    scale = min(window_w / frame_w, window_h / frame_h)
+    w, h = max(1, round(frame_w * scale)), max(1, round(frame_h * scale))
+    return (window_w - w) // 2, (window_h - h) // 2, w, h
+
+
+class _Window:
+    """The glfw window and its moderngl context; every method runs on the window thread."""
+
+    def __init__(self, title: str, width: int, height: int) -> None:
+        import glfw
+
+        self.glfw = glfw
+        if not glfw.init():
+            display = os.environ.get("DISPLAY", "")
+            raise RuntimeError(
+                f"glfw cannot open a display (DISPLAY={display!r}): the window sink needs a "
+                "desktop session or a virtual one (`xvfb-run graphflow run ...`)"
+            )
+        glfw.window_hint(glfw.CONTEXT_VERSION_MAJOR, 3)
+        glfw.window_hint(glfw.CONTEXT_VERSION_MINOR, 3)
+        glfw.window_hint(glfw.OPENGL_PROFILE, glfw.OPENGL_CORE_PROFILE)
+        glfw.window_hint(glfw.OPENGL_FORWARD_COMPAT, True)
+        self.window = glfw.create_window(width, height, title, None, None)
+        if not self.window:
+            glfw.terminate()
+            raise RuntimeError("glfw could not create an OpenGL 3.3 window")
+        glfw.set_window_pos(self.window, 0, 0)
+        glfw.make_context_current(self.window)
+        glfw.swap_interval(0)
+        self.quit = False
+        glfw.set_key_callback(self.window, self._on_key)
+        self.ctx = moderngl.create_context(require=330)
+        self.program = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+        self.vao = self.ctx.vertex_array(self.program, [])
+        self.texture: moderngl.Texture | None = None
+
+    def _on_key(self, window: Any, key: int, scancode: int, action: int, mods: int) -> None:
+        if action == self.glfw.PRESS and key in (self.glfw.KEY_ESCAPE, self.glfw.KEY_Q):
+            self.quit = True
+
+    def show(self, pixels: npt.NDArray[np.uint8]) -> bool:
+        """Draws one frame; returns False once the user asked to close."""
+        glfw = self.glfw
+        height, width, channels = pixels.shape
+        if self.texture is None or self.texture.size != (width, height) or \
+                self.texture.components != channels:
+            if self.texture is not None:
+                self.texture.release()
+            self.texture = self.ctx.texture((width, height), channels)
+            self.texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        self.texture.write(np.ascontiguousarray(pixels), alignment=1)
+        fb_w, fb_h = glfw.get_framebuffer_size(self.window)
+        self.ctx.screen.use()
+        self.ctx.viewport = (0, 0, fb_w, fb_h)
+        self.ctx.clear(0.0, 0.0, 0.0, 1.0)
+        self.ctx.viewport = letterbox(width, height, fb_w, fb_h)
+        self.texture.use(0)
+        self.vao.render(moderngl.TRIANGLES, vertices=3)
+        glfw.swap_buffers(self.window)
+        glfw.poll_events()
+        return not (self.quit or glfw.window_should_close(self.window))
+
+    def close(self) -> None:
+        if self.texture is not None:
+            self.texture.release()
+        self.vao.release()
+        self.program.release()
+        self.ctx.release()
+        self.glfw.destroy_window(self.window)
+        self.glfw.terminate()
+
+
+@register_calculator
+class WindowSinkCalculator(Calculator):
+    """Shows frames in a desktop window sized like the first frame (resizable).
+
+    Input side packet ``TITLE`` (optional) names the window. Stops the graph on Esc, q or
+    window close.
+    """
+
+    inputs = (Port("", (GpuBuffer, ImageFrame), doc="frames to show"),)
+    input_side_packets = (Port("TITLE", str, optional=True, doc="window title"),)
+    timestamp_offset: ClassVar[int | None] = 0
+
+    def open(self, cc: CalculatorContext) -> None:
+        """Starts the window thread (the window opens with the first frame)."""
+        self._title = cc.side_inputs.get("TITLE", f"graphflow: {cc.node_name}")
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, f"window:{cc.node_name}")
+        self._window: _Window | None = None
+
+    def _show(self, pixels: npt.NDArray[np.uint8]) -> bool:
+        if self._window is None:
+            self._window = _Window(self._title, pixels.shape[1], pixels.shape[0])
+        return self._window.show(pixels)
+
+    def process(self, cc: CalculatorContext) -> None:
+        """Shows the frame; raises Stop once the user closed the window."""
+        payload = cc.inputs[0].payload
+        pixels = payload.read() if isinstance(payload, GpuBuffer) else payload.array
+        if not self._thread.submit(self._show, pixels).result():
+            logger.info("window of node %r closed: stopping the graph", cc.node_name)
+            raise Stop()
+
+    def close(self, cc: CalculatorContext) -> None:
+        """Closes the window and joins its thread."""
+        if self._window is not None:
+            self._thread.submit(self._window.close).result()
+        self._thread.shutdown()

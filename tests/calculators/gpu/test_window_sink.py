@@ -1,0 +1,93 @@
+"""The window sink under Xvfb: the screen (Xvfb's framebuffer file) shows the frame."""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import graphflow as gf
+from calculators.gpu.window_sink import _Window, letterbox
+from graphflow.image_frame import ImageFrame
+
+pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None,
+                                reason="needs Xvfb (apt-get install -y xvfb xauth)")
+
+
+@pytest.fixture
+def screen(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pathlib.Path]:
+    """A virtual X display; yields the file Xvfb mirrors its screen into (XWD)."""
+    display = f":{90 + os.getpid() % 9}"
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "320x240x24", "-fbdir",
+                               str(tmp_path), "-nolisten", "tcp"], stderr=subprocess.DEVNULL)
+    socket = pathlib.Path(f"/tmp/.X11-unix/X{display[1:]}")
+    for _ in range(100):
+        if socket.exists():
+            break
+        time.sleep(0.05)
+    monkeypatch.setenv("DISPLAY", display)
+    yield tmp_path / "Xvfb_screen0"
+    server.terminate()
+    server.wait()
+
+
+def read_xwd(path: pathlib.Path) -> np.ndarray:
+    """The screen as (h, w, 3) RGB from an XWD file (32-bit TrueColor, as Xvfb writes)."""
+    data = path.read_bytes()
+    fields = np.frombuffer(data[:100], ">u4")
+    header_size, width, height = int(fields[0]), int(fields[4]), int(fields[5])
+    byte_order, bits, stride, ncolors = (int(fields[7]), int(fields[11]), int(fields[12]),
+                                         int(fields[19]))
+    assert bits == 32
+    start = header_size + 12 * ncolors
+    words = np.frombuffer(data[start:start + stride * height], "<u4" if byte_order == 0 else ">u4")
+    words = words.reshape(height, stride // 4)[:, :width]
+    masks = [int(fields[14]), int(fields[15]), int(fields[16])]
+    shifts = [(m & -m).bit_length() - 1 for m in masks]
+    return np.stack([(words & m) >> s for m, s in zip(masks, shifts, strict=True)],
+                    axis=-1).astype(np.uint8)
+
+
+def test_letterbox_keeps_the_aspect_ratio() -> None:
+    assert letterbox(64, 48, 128, 48) == (32, 0, 64, 48)
+    assert letterbox(64, 48, 64, 96) == (0, 24, 64, 48)
+    assert letterbox(64, 48, 64, 48) == (0, 0, 64, 48)
+
+
+def test_the_window_shows_the_frame(screen: pathlib.Path) -> None:
+    rng = np.random.default_rng(3)
+    frame = np.repeat(np.repeat(rng.integers(0, 256, (6, 8, 3), np.uint8), 8, 0), 8, 1)
+    graph = gf.CalculatorGraph(graph_config="""
+        input_stream: "in"
+        node { calculator: "ImageFrameToGpuBufferCalculator" input_stream: "in"
+               output_stream: "gpu" }
+        node { calculator: "WindowSinkCalculator" input_stream: "gpu" }
+    """)
+    graph.start_run()
+    graph.add_packet_to_input_stream("in", gf.Packet(ImageFrame(frame)).at(0))
+    graph.wait_until_idle()
+    shot = read_xwd(screen)[:48, :64]
+    graph.close_all_input_streams()
+    graph.wait_until_done()
+    np.testing.assert_array_equal(shot, frame)
+
+
+def test_q_and_window_close_end_the_window(screen: pathlib.Path) -> None:
+    import glfw
+
+    pixels = np.zeros((4, 4, 4), np.uint8)
+    window = _Window("t", 4, 4)
+    try:
+        assert window.show(pixels)
+        window._on_key(window.window, glfw.KEY_Q, 0, glfw.PRESS, 0)
+        assert not window.show(pixels)
+        window.quit = False
+        glfw.set_window_should_close(window.window, True)
+        assert not window.show(pixels)
+    finally:
+        window.close()
+
