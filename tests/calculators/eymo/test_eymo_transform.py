@@ -1,0 +1,283 @@
+"""The GL transform against the numpy/OpenCV reference renderer, in graphs, and its companions."""
+
+import logging
+import pathlib
+import threading
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+import graphflow as gf
+from calculators.eymo import DrawItem, draw_items, parse, parse_file
+from calculators.eymo.reference import render
+from calculators.eymo.renderer import GlItemRenderer
+from graphflow.gpu import GlContext, upload
+from graphflow.image_frame import ImageFrame
+from graphflow.packet import Packet
+from graphflow.testing import run_graph
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+W, H = 320, 200  # not square: rotations must keep their shape in pixels
+
+GRAPH = """
+input_stream: "in"
+input_stream: "faces"
+output_stream: "out"
+input_side_packet: "script"
+node { calculator: "ImageFrameToGpuBufferCalculator" input_stream: "in" output_stream: "gpu" }
+node { calculator: "EymoTransformCalculator" input_stream: "VIDEO:gpu"
+       input_stream: "LANDMARKS:faces" input_side_packet: "SCRIPT:script"
+       output_stream: "VIDEO:gpu_out" }
+node { calculator: "GpuBufferToImageFrameCalculator" input_stream: "gpu_out"
+       output_stream: "out" }
+"""
+
+
+@pytest.fixture(scope="module")
+def real_face() -> np.ndarray:
+    """MediaPipe's landmarks of the demo clip's first frame (1280x720), normalized."""
+    return np.load(ROOT / "tests/fixtures/face/clip_tracking.npz")["mesh_landmarks"][0, 0]
+
+
+def synthetic_face(real: np.ndarray, centre: tuple[float, float], height: float,
+                   degrees: float) -> np.ndarray:
+    """A real face's landmarks turned, scaled and moved in pixels, normalized for W x H."""
+    px = real[:, :2] * (1280, 720)
+    px = px - px.mean(axis=0)
+    turn = np.radians(degrees)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    px = px @ rotation.T * (height / np.ptp(px[:, 1])) + np.multiply(centre, (W, H))
+    return np.column_stack([px / (W, H), real[:, 2]]).astype(np.float32)
+
+
+def synthetic_frame(seed: int, channels: int = 3) -> npt.NDArray[np.uint8]:
+    """Smooth colour gradients plus noise: every region looks different from every other."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:H, 0:W]
+    base = np.stack([x * 255 / W, y * 255 / H, (x + y) * 255 / (W + H)], axis=-1)
+    image = np.clip(base + rng.normal(0, 25, (H, W, 3)), 0, 255).astype(np.uint8)
+    if channels == 4:
+        image = np.dstack([image, rng.integers(0, 256, (H, W), np.uint8)])
+    return image
+
+
+def write_script(tmp_path: pathlib.Path, text: str, name: str = "fx.eymo") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def run_transform(script: str, frames: list[np.ndarray], faces: list[list[np.ndarray]],
+                  timestamps: list[int]) -> list[np.ndarray]:
+    out = run_graph(
+        GRAPH,
+        inputs={
+            "in": [(t, ImageFrame(f)) for t, f in zip(timestamps, frames, strict=True)],
+            "faces": [(t, fs) for t, fs in zip(timestamps, faces, strict=True) if fs],
+        },
+        side_packets={"script": script},
+    )
+    assert [int(p.timestamp) for p in out["out"]] == timestamps
+    return [np.asarray(p.payload) for p in out["out"]]
+
+
+def assert_matches_reference(out: np.ndarray, expected: np.ndarray) -> None:
+    """GL output vs the reference: equal up to rounding (8-bit blending, bilinear weights)."""
+    assert out.shape[:2] == expected.shape[:2]
+    diff = np.abs(out[..., :3].astype(int) - expected[..., :3].astype(int))
+    assert diff.max() <= 3, np.argwhere(diff > 3)[:10]
+    assert (diff > 1).mean() < 0.01
+
+
+OPERATIONS = [
+    ("leye: scale(2.5)", 0),
+    ("mouth: rotate(30)", 0),
+    ("leye_region: spin(0.5)", 400_000),
+    ("nose: drift(300, 30)", 1_300_000),
+    ("mouth: translate(25, -15)", 0),
+    ("leye_region: flip(horizontal)", 0),
+    ("mouth: flip(vertical)", 0),
+    ("reye_region: flip(both)", 0),
+    ("mouth: reshape(1.4, 0.8, 1, 1.3)", 0),
+    ("leye: scale(0.8), tile", 0),
+    ("mouth: copy_to(leye_region, rect(0 0 0.2 0.2))", 0),
+    ("leye_region: swap_with(mouth), scale(1.2)", 0),
+    ("face: brighten(1.5)", 0),
+    ("face: saturate(0.2)", 0),
+    ("forehead: channels(1.3, 0.4, 0.9)", 0),
+    ("rect(0.3 0.3 0.4 0.3): rotate(45), saturate(2)", 0),
+    ("mouth: swap_with(mouth+1), scale(1.3)", 0),
+    ("mouth#1: copy_to(reye#0)", 0),
+]
+
+
+@pytest.mark.parametrize(("script", "t_us"), OPERATIONS)
+def test_each_operation_matches_the_reference(
+    script: str, t_us: int, real_face: np.ndarray, tmp_path: pathlib.Path
+) -> None:
+    faces = [synthetic_face(real_face, (0.3, 0.5), 150, 12),
+             synthetic_face(real_face, (0.72, 0.45), 120, -20)]
+    image = synthetic_frame(len(script))
+    (out,) = run_transform(write_script(tmp_path, script), [image], [faces], [t_us])
+    items = draw_items(parse(script), faces, (W, H), t_us)
+    expected = render(image, items)
+    assert_matches_reference(out, expected)
+    changed = (out[..., :3] != image).any(axis=2)
+    assert changed.sum() > 100  # the statement did something
+    inside = np.zeros((H, W), bool)
+    for item in items:
+        x0, y0, x1, y1 = item.bbox
+        inside[y0:y1, x0:x1] = True
+    assert not changed[~inside].any()  # and nothing outside its boxes
+
+
+def test_rgba_alpha_is_kept_and_no_face_draws_only_rects(
+    real_face: np.ndarray, tmp_path: pathlib.Path
+) -> None:
+    image = synthetic_frame(7, channels=4)
+    script = write_script(tmp_path, "leye: scale(3)\nrect(0.1 0.1 0.3 0.3): brighten(0.5)")
+    (out,) = run_transform(script, [image], [[]], [0])
+    np.testing.assert_array_equal(out[..., 3], image[..., 3])
+    assert_matches_reference(out, render(image, draw_items(parse_file(script), [], (W, H), 0)))
+    changed = (out != image).any(axis=2)
+    # rect x 32..128, y 20..80; the feather (1.9 px) keeps the edge pixels close to the original.
+    assert changed[22:78, 34:126].all() and changed.sum() == changed[20:80, 32:128].sum()
+
+
+def test_drawing_stays_inside_the_item_box(gl_context: GlContext) -> None:
+    """A mesh larger than its box (the scissor) changes only the box, as the reference does."""
+    image = synthetic_frame(8, channels=4)
+    square = np.array([[40, 20], [280, 20], [280, 180], [40, 180]], np.float32)
+    item = DrawItem(src=square, dst=square[::-1].copy(), triangles=np.array([[0, 1, 2], [0, 2, 3]],
+                    np.int32), offsets=np.zeros((1, 2), np.float32), bbox=(100, 50, 200, 120),
+                    feather=4.0, brightness=0.5)
+    out = gl_context.run(lambda: render_gl(gl_context, image, [item]))
+    expected = render(image, [item])
+    assert_matches_reference(out, expected)
+    outside = np.ones((H, W), bool)
+    outside[50:120, 100:200] = False
+    np.testing.assert_array_equal(out[outside], image[outside])
+    assert (out[60:110, 110:190] != image[60:110, 110:190]).any(axis=2).all()
+
+
+def render_gl(gl: GlContext, image: np.ndarray, items: list[DrawItem]) -> np.ndarray:
+    renderer = GlItemRenderer(gl.ctx)
+    try:
+        frame = upload(gl, image)
+        target = gl.pool.acquire(image.shape[1], image.shape[0])
+        renderer.render(frame._surface.texture, target.framebuffer(gl.ctx), items)
+        out = np.empty((image.shape[0], image.shape[1], 4), np.uint8)
+        target.texture.read_into(out, alignment=1)
+        gl.pool.recycle(target, None)
+        return out
+    finally:
+        renderer.release()
+
+
+@pytest.fixture
+def gl_context() -> Iterator[GlContext]:
+    context = GlContext("eymo-test")
+    yield context
+    context.shutdown()
+
+
+def test_real_frame_with_the_default_script_matches_the_reference() -> None:
+    capture = cv2.VideoCapture(str(ROOT / "media/demo.mp4"))
+    ok, bgr = capture.read()
+    capture.release()
+    assert ok
+    image: npt.NDArray[np.uint8] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    faces = list(np.load(ROOT / "tests/fixtures/face/clip_tracking.npz")["mesh_landmarks"][0, :1])
+    t_us = 2_500_000
+    out = run_graph(
+        GRAPH.replace('input_side_packet: "SCRIPT:script"', ""),  # the default script
+        inputs={"in": [(t_us, ImageFrame(image))], "faces": [(t_us, faces)]},
+    )["out"][0].payload
+    expected = render(image, draw_items(parse_file(ROOT / "examples/default.eymo"), faces,
+                                        (1280, 720), t_us))
+    assert_matches_reference(np.asarray(out), expected)
+
+
+def test_the_script_reloads_in_a_running_graph(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = write_script(tmp_path, "rect(0.25 0.25 0.5 0.5): brighten(0.5)")
+    image = synthetic_frame(9)
+    results: list[np.ndarray] = []
+    arrived = threading.Semaphore(0)
+
+    def collect(_: str, packet: Packet) -> None:
+        results.append(np.asarray(packet.payload))
+        arrived.release()
+
+    graph = gf.CalculatorGraph(GRAPH)
+    graph.observe_output_stream("out", collect)
+    graph.start_run({"script": script})
+
+    def frame(t_us: int) -> np.ndarray:
+        graph.add_packet_to_input_stream("in", Packet(ImageFrame(image)).at(t_us))
+        graph.add_packet_to_input_stream("faces", Packet([]).at(t_us))
+        assert arrived.acquire(timeout=30)
+        return results[-1][..., :3]
+
+    try:
+        first = frame(0)
+        pathlib.Path(script).write_text("rect(0.25 0.25 0.5 0.5): channels(0, 1, 1)  // new\n")
+        second = frame(1000)
+        with caplog.at_level(logging.ERROR):
+            pathlib.Path(script).write_text("rect(0.25 0.25 0.5 0.5): chanels(1, 1, 0)\n")
+            third = frame(2000)
+    finally:
+        graph.close_all_input_streams()
+        graph.wait_until_done()
+    centre = (slice(60, 140), slice(100, 220))
+    np.testing.assert_allclose(first[centre], np.round(image[centre] * 0.5), atol=1)
+    assert (second[centre][..., 0] == 0).all()
+    np.testing.assert_array_equal(second[centre][..., 1:], image[centre][..., 1:])
+    np.testing.assert_array_equal(third, second)  # the broken script keeps the last good one
+    assert "Did you mean 'channels'?" in caplog.text
+
+
+def test_a_broken_script_stops_the_graph_with_its_position(tmp_path: pathlib.Path) -> None:
+    script = write_script(tmp_path, "leye: scale(2)\nmouht: brighten(2)\n", "broken.eymo")
+    message = r"broken\.eymo:2:1: unknown part 'mouht'\. Did you mean 'mouth'\?"
+    with pytest.raises(Exception, match=message):
+        run_transform(script, [synthetic_frame(0)], [[]], [0])
+
+
+def test_every_nth_frame_goes_to_the_face_mesh_and_landmarks_are_predicted_between() -> None:
+    graph = """
+        input_stream: "frames"
+        input_stream: "mesh_landmarks"
+        output_stream: "measured"
+        output_stream: "landmarks"
+        input_side_packet: "every"
+        node { calculator: "EymoEveryNthCalculator" input_stream: "frames"
+               input_side_packet: "EVERY:every" output_stream: "measured" }
+        node { calculator: "EymoLandmarkFillCalculator" input_stream: "FRAME:frames"
+               input_stream: "MEASURED:measured" input_stream: "LANDMARKS:mesh_landmarks"
+               output_stream: "LANDMARKS:landmarks" }
+    """
+    ts = [0, 10, 20, 30, 40, 50, 60, 70]
+    base = np.zeros((468, 3), np.float32)
+    # Measured at 0, 30, 60: one face moving right by 0.03 per measurement, none at 60.
+    mesh = [(0, [base]), (30, [base + np.array([0.03, 0, 0], np.float32)])]
+    out = run_graph(graph, inputs={"frames": [(t, t) for t in ts], "mesh_landmarks": mesh},
+                    side_packets={"every": 3})
+    assert [int(p.timestamp) for p in out["measured"]] == [0, 30, 60]
+    assert [int(p.timestamp) for p in out["landmarks"]] == ts
+    counts = [len(p.payload) for p in out["landmarks"]]
+    xs = [float(face[0, 0]) for p in out["landmarks"] for face in p.payload]
+    # 10, 20: only one measurement, held; 40, 50: moving on at 0.001/us; 70: no face at 60.
+    assert counts == [1, 1, 1, 1, 1, 1, 0, 0]
+    assert xs == pytest.approx([0, 0, 0, 0.03, 0.04, 0.05])
+
+
+def test_every_nth_rejects_bad_values() -> None:
+    with pytest.raises(Exception, match="EVERY must be an integer >= 1, got 0"):
+        run_graph('input_stream: "a" node { calculator: "EymoEveryNthCalculator" '
+                  'input_stream: "a" input_side_packet: "EVERY:n" output_stream: "b" }',
+                  inputs={"a": [(0, 1)]}, side_packets={"n": 0})
