@@ -189,7 +189,7 @@ def test_real_frame_with_the_default_script_matches_the_reference() -> None:
     ok, bgr = capture.read()
     capture.release()
     assert ok
-    image: npt.NDArray[np.uint8] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    image = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)
     faces = list(np.load(ROOT / "tests/fixtures/face/clip_tracking.npz")["mesh_landmarks"][0, :1])
     t_us = 2_500_000
     out = run_graph(
