@@ -12,9 +12,9 @@ come from the node's options and input side packets.
 
 from __future__ import annotations
 
-import inspect
 import os
 import pathlib
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -98,7 +98,9 @@ class GlSimpleCalculator(Calculator):
         Raises:
             ShaderError: Naming the shader file and line of each compile error.
         """
-        dirs = [pathlib.Path(inspect.getfile(type(self))).parent, *self.shader_dirs]
+        module_file = getattr(sys.modules.get(type(self).__module__), "__file__", None)
+        dirs = [pathlib.Path(module_file).parent] if module_file else []
+        dirs += [pathlib.Path(d) for d in self.shader_dirs]
         program = compile_program(self.gl.ctx, load_shader(vertex, dirs),
                                   load_shader(fragment, dirs))
         self._owned.append(program)
