@@ -2,6 +2,7 @@
 
 import functools
 import threading
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,9 @@ from graphflow.gpu import (
     GlUnavailableError,
     current_context,
     errors,
+    gl_context_name,
+    is_gl_executor,
+    node_executor_name,
 )
 
 
@@ -88,3 +92,33 @@ def test_low_level_failures_map_to_the_no_gl_error(raw: str) -> None:
 
 def test_ordinary_errors_are_not_mistaken_for_missing_gl() -> None:
     assert not errors.is_no_gl_failure(ValueError("Requested OpenGL version 460, got 450"))
+
+
+def _node(executor: str = "") -> Any:
+    from graphflow.proto.mediapipe.framework import calculator_pb2
+
+    return calculator_pb2.CalculatorGraphConfig.Node(executor=executor)
+
+
+def test_node_executor_names_follow_gl_context_options() -> None:
+    from graphflow.proto.mediapipe.gpu import gl_context_options_pb2 as pb
+
+    ext = pb.GlContextOptions.ext  # type: ignore[attr-defined]
+    assert node_executor_name("gl", _node()) == "gl"
+    assert node_executor_name(None, _node()) is None
+    assert node_executor_name("gl", _node(executor="mine")) == "mine"
+    node = _node()
+    node.options.Extensions[ext].gl_context_name = "render"
+    assert node_executor_name("gl", node) == "gl:render"
+    assert node_executor_name(None, node) is None  # a CPU calculator ignores the option
+    node = _node()
+    node.node_options.add().Pack(pb.GlContextOptions(gl_context_name="infer"))  # type: ignore
+    assert node_executor_name("gl", node) == "gl:infer"
+
+
+def test_gl_executor_names() -> None:
+    assert is_gl_executor("gl") and is_gl_executor("gl:render")
+    assert not is_gl_executor("glx") and not is_gl_executor(None)
+    assert gl_context_name("gl") == "" and gl_context_name("gl:render") == "render"
+    with pytest.raises(ValueError, match="not a GL executor"):
+        gl_context_name("pool")
