@@ -6,8 +6,11 @@ the pipelined total) and the median of the whole round trip with a single sync a
 readback, then one final line with the 1080p round-trip figure of the faster mode.
 
 Modes: ``direct`` writes/reads textures from numpy memory; ``pbo`` goes through pixel buffer
-objects (``GL_PIXEL_UNPACK_BUFFER``/``GL_PIXEL_PACK_BUFFER``). Nothing is allocated per frame:
-textures, framebuffers, PBOs and the destination array are made once.
+objects (``GL_PIXEL_UNPACK_BUFFER``/``GL_PIXEL_PACK_BUFFER``) made by moderngl; ``mapped``
+through persistently mapped PBOs (``glBufferStorage`` + ``glMapBufferRange``, called through
+ctypes: the driver's pinned, DMA-able memory, which the frame is copied into and the result
+copied out of, with a fence before the read). Nothing is allocated per frame: textures,
+framebuffers, buffers and the destination array are made once.
 
 Usage:
     python bench/gl_roundtrip.py [--frames 60] [--passes 4] [--sizes 720p,1080p]
@@ -16,10 +19,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import functools
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import moderngl
 import numpy as np
@@ -52,6 +58,108 @@ void main() {
 """
 
 
+_GL_PIXEL_PACK_BUFFER = 0x88EB
+_GL_PIXEL_UNPACK_BUFFER = 0x88EC
+_GL_MAP_READ = 0x1
+_GL_MAP_WRITE = 0x2
+_GL_MAP_PERSISTENT = 0x40
+_GL_MAP_COHERENT = 0x80
+_GL_CLIENT_STORAGE = 0x200
+_GL_TEXTURE_2D = 0x0DE1
+_GL_RGBA = 0x1908
+_GL_UNSIGNED_BYTE = 0x1401
+_GL_READ_FRAMEBUFFER = 0x8CA8
+_GL_UNPACK_ALIGNMENT = 0x0CF5
+_GL_PACK_ALIGNMENT = 0x0D05
+_GL_SYNC_GPU_COMMANDS_COMPLETE = 0x9117
+_GL_SYNC_FLUSH_COMMANDS = 0x1
+
+
+class MappedTransfers:
+    """Persistently mapped upload and readback buffers for one frame size (GL 4.4 / ARB).
+
+    The GL entry points moderngl does not expose come from ``eglGetProcAddress``; call
+    everything on the thread where ``ctx`` is current.
+    """
+
+    def __init__(self, width: int, height: int) -> None:
+        egl = ctypes.CDLL(ctypes.util.find_library("EGL") or "libEGL.so.1")
+        egl.eglGetProcAddress.restype = ctypes.c_void_p
+        egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
+        u, i, p, n = ctypes.c_uint, ctypes.c_int, ctypes.c_void_p, ctypes.c_ssize_t
+
+        def gl(name: str, restype: Any, *argtypes: Any) -> Any:
+            address = egl.eglGetProcAddress(name.encode())
+            if not address:
+                raise RuntimeError(f"{name} is not available")
+            return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+
+        self._gen = gl("glGenBuffers", None, i, ctypes.POINTER(u))
+        self._delete = gl("glDeleteBuffers", None, i, ctypes.POINTER(u))
+        self._bind = gl("glBindBuffer", None, u, u)
+        self._storage = gl("glBufferStorage", None, u, n, p, u)
+        self._map = gl("glMapBufferRange", p, u, n, n, u)
+        self._unmap = gl("glUnmapBuffer", u, u)
+        self._bind_texture = gl("glBindTexture", None, u, u)
+        self._sub_image = gl("glTexSubImage2D", None, u, i, i, i, i, i, u, u, p)
+        self._read_pixels = gl("glReadPixels", None, i, i, i, i, u, u, p)
+        self._bind_framebuffer = gl("glBindFramebuffer", None, u, u)
+        self._pixel_store = gl("glPixelStorei", None, u, i)
+        self._fence = gl("glFenceSync", p, u, u)
+        self._client_wait = gl("glClientWaitSync", u, p, u, ctypes.c_uint64)
+        self._delete_sync = gl("glDeleteSync", None, p)
+        self.width, self.height = width, height
+        self.upload_id, self.upload_view = self._mapped(
+            _GL_PIXEL_UNPACK_BUFFER, _GL_MAP_WRITE | _GL_MAP_PERSISTENT | _GL_MAP_COHERENT)
+        self.read_id, self.read_view = self._mapped(
+            _GL_PIXEL_PACK_BUFFER,
+            _GL_MAP_READ | _GL_MAP_PERSISTENT | _GL_MAP_COHERENT | _GL_CLIENT_STORAGE)
+
+    def _mapped(self, target: int, flags: int) -> tuple[int, np.ndarray]:
+        size = self.width * self.height * 4
+        name = ctypes.c_uint()
+        self._gen(1, ctypes.byref(name))
+        self._bind(target, name.value)
+        self._storage(target, size, None, flags)
+        address = self._map(target, 0, size, flags & ~_GL_CLIENT_STORAGE)
+        self._bind(target, 0)
+        if not address:
+            raise RuntimeError("glMapBufferRange failed")
+        view = np.ctypeslib.as_array((ctypes.c_uint8 * size).from_address(address))
+        return name.value, view.reshape(self.height, self.width, 4)
+
+    def upload(self, frame: np.ndarray, texture: moderngl.Texture) -> None:
+        """Copies ``frame`` into the mapped buffer and starts the texture upload from it."""
+        np.copyto(self.upload_view, frame)
+        self._bind(_GL_PIXEL_UNPACK_BUFFER, self.upload_id)
+        self._pixel_store(_GL_UNPACK_ALIGNMENT, 1)
+        self._bind_texture(_GL_TEXTURE_2D, texture.glo)
+        self._sub_image(_GL_TEXTURE_2D, 0, 0, 0, self.width, self.height, _GL_RGBA,
+                        _GL_UNSIGNED_BYTE, None)
+        self._bind(_GL_PIXEL_UNPACK_BUFFER, 0)
+
+    def readback(self, framebuffer: moderngl.Framebuffer, out: np.ndarray) -> None:
+        """Reads ``framebuffer`` into the mapped buffer, waits on a fence, copies to ``out``."""
+        self._bind_framebuffer(_GL_READ_FRAMEBUFFER, framebuffer.glo)
+        self._bind(_GL_PIXEL_PACK_BUFFER, self.read_id)
+        self._pixel_store(_GL_PACK_ALIGNMENT, 1)
+        self._read_pixels(0, 0, self.width, self.height, _GL_RGBA, _GL_UNSIGNED_BYTE, None)
+        self._bind(_GL_PIXEL_PACK_BUFFER, 0)
+        sync = self._fence(_GL_SYNC_GPU_COMMANDS_COMPLETE, 0)
+        self._client_wait(sync, _GL_SYNC_FLUSH_COMMANDS, 10**10)
+        self._delete_sync(sync)
+        np.copyto(out, self.read_view)
+
+    def release(self) -> None:
+        """Unmaps and deletes the buffers."""
+        for target, name in ((_GL_PIXEL_UNPACK_BUFFER, self.upload_id),
+                             (_GL_PIXEL_PACK_BUFFER, self.read_id)):
+            self._bind(target, name)
+            self._unmap(target)
+            self._bind(target, 0)
+            self._delete(1, ctypes.byref(ctypes.c_uint(name)))
+
+
 class RoundTrip:
     """GL objects for one frame size: two ping-pong targets, PBOs, the destination array."""
 
@@ -71,9 +179,13 @@ class RoundTrip:
         self.frame = rng.integers(0, 256, (height, width, 4), np.uint8)
         self.out = np.empty_like(self.frame)
         self.last = self.source
+        self.last_framebuffer = self.framebuffers[0]
+        self.mapped = MappedTransfers(width, height)
 
     def upload(self, mode: str) -> None:
-        if mode == "pbo":
+        if mode == "mapped":
+            self.mapped.upload(self.frame, self.source)
+        elif mode == "pbo":
             self.upload_pbo.write(self.frame)
             self.source.write(self.upload_pbo)
         else:
@@ -87,10 +199,13 @@ class RoundTrip:
             src.use(0)
             self.vao.render(moderngl.TRIANGLES, vertices=3)
             src = self.targets[i % 2]
+            self.last_framebuffer = fbo
         self.last = src
 
     def readback(self, mode: str) -> None:
-        if mode == "pbo":
+        if mode == "mapped":
+            self.mapped.readback(self.last_framebuffer, self.out)
+        elif mode == "pbo":
             self.last.read_into(self.read_pbo)
             self.read_pbo.read_into(self.out)
         else:
@@ -102,6 +217,7 @@ class RoundTrip:
         self.readback(mode)
 
     def release(self) -> None:
+        self.mapped.release()
         self.vao.release()
         self.program.release()
         for fbo in self.framebuffers:
@@ -132,7 +248,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60, help="timed frames per measurement")
     parser.add_argument("--passes", type=int, default=4, help="shader passes per frame")
     parser.add_argument("--sizes", default="720p,1080p", help=f"comma list of {list(SIZES)}")
-    parser.add_argument("--modes", default="direct,pbo", help="comma list of direct,pbo")
+    parser.add_argument("--modes", default="direct,pbo,mapped",
+                        help="comma list of direct,pbo,mapped")
     args = parser.parse_args()
 
     ctx = moderngl.create_standalone_context(backend="egl")  # type: ignore[arg-type]
