@@ -1,0 +1,303 @@
+"""eymo end to end: graphs/eymo.pbtxt on media/demo.mp4 vs MediaPipe FaceMesh + OpenCV edits.
+
+Runs, in one process and one session:
+
+1. graphflow, file in -> null out: OpenCV decodes media/demo.mp4 (1280x720, looped to
+   ``--frames``) on the main thread and adds each frame to graphs/eymo.pbtxt (every frame is
+   processed: back pressure paces the reader) with examples/default.eymo; frames per second over
+   the whole run, and the time per frame of each stage (from the graph's trace: face mesh nodes,
+   upload, transform, readback).
+2. The baseline, bench/mediapipe/eymo_baseline.py under .venv-mp (MediaPipe 0.10.21 FaceMesh +
+   OpenCV crop/HSV/warp/paste of the same script), on the same clip and frame count.
+3. graphflow with a live-paced source: frames added at the clip's 30 fps with ``max_in_flight``
+   1 (stale frames dropped); latency from adding a frame to its output, median and p95.
+
+Prints a table and, last, one line: ``eymo_e2e: graphflow X fps, baseline Y fps, ratio R;
+live p95 L ms``.
+
+``--gl-only`` times just the GL side instead: a 1080p frame (the clip's first frame, scaled)
+with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
+draw_items (CPU geometry), the transform (one frame copy and the items), upload and readback,
+each over ``--frames`` frames with moving timestamps; GL work is finished (glFinish) before each
+clock read.
+
+Usage:
+    .venv/bin/python bench/eymo_e2e.py [--frames 600] [--live-frames 150] [--no-baseline]
+    .venv/bin/python bench/eymo_e2e.py --gl-only [--frames 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import calculators  # noqa: E402,F401  (registers the calculators)
+import graphflow as gf  # noqa: E402
+from calculators.eymo import draw_items, parse_file  # noqa: E402
+from calculators.eymo.renderer import GlItemRenderer  # noqa: E402
+from graphflow.gpu import GlContext, upload  # noqa: E402
+from graphflow.image_frame import ImageFrame  # noqa: E402
+from graphflow.packet import Packet  # noqa: E402
+
+CLIP = ROOT / "media/demo.mp4"
+GRAPH = ROOT / "graphs/eymo.pbtxt"
+SCRIPT = ROOT / "examples/default.eymo"
+LANDMARKS = ROOT / "tests/fixtures/face/clip_tracking.npz"
+MP_PYTHON = ROOT / ".venv-mp/bin/python"
+BASELINE = ROOT / "bench/mediapipe/eymo_baseline.py"
+FPS = 30.0
+FRAME_US = round(1e6 / FPS)
+# Trace node names -> stage: the face-mesh subgraph's nodes are prefixed by MediaPipe's rules.
+STAGES = (
+    ("upload", ("ImageFrameToGpuBufferCalculator",)),
+    ("transform (GL)", ("EymoTransformCalculator",)),
+    ("readback", ("GpuBufferToImageFrameCalculator",)),
+    ("flow, every-Nth, fill", ("FlowLimiterCalculator", "EymoEveryNthCalculator",
+                               "EymoLandmarkFillCalculator")),
+)
+
+
+def clip_frames(count: int) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
+    """(decode seconds, RGB frame) for `count` frames of the clip, looping it."""
+    capture = cv2.VideoCapture(str(CLIP))
+    try:
+        for _ in range(count):
+            start = time.perf_counter()
+            ok, bgr = capture.read()
+            if not ok:
+                capture.release()
+                capture = cv2.VideoCapture(str(CLIP))
+                ok, bgr = capture.read()
+            if not ok:
+                raise RuntimeError(f"OpenCV cannot decode {CLIP}")
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield time.perf_counter() - start, rgb
+    finally:
+        capture.release()
+
+
+def graph_config(trace_path: str | None) -> str:
+    text = GRAPH.read_text()
+    if trace_path is not None:
+        text += f'\nprofiler_config {{ trace_enabled: true trace_log_path: "{trace_path}" }}\n'
+    return text
+
+
+def stage_times(trace: dict[str, Any], frames: int) -> dict[str, float]:
+    """Milliseconds per frame of each stage, from the graph's Chrome trace."""
+    per_calculator: collections.Counter[str] = collections.Counter()
+    for event in trace["traceEvents"]:
+        if event.get("ph") == "X" and event.get("cat") == "process":
+            per_calculator[event["args"]["calculator"]] += event["dur"]
+    out = {}
+    named = set()
+    for stage, names in STAGES:
+        out[stage] = sum(per_calculator[n] for n in names) / 1e3 / frames
+        named.update(names)
+    out["face mesh (CPU)"] = sum(v for k, v in per_calculator.items()
+                                 if k not in named) / 1e3 / frames
+    return out
+
+
+def run_file(frames: int) -> dict[str, Any]:
+    """graphflow, file in -> null out: fps and stage times."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trace_path = os.path.join(tmp, "trace.json")
+        graph = gf.CalculatorGraph(graph_config(trace_path))
+        done = [0]
+        graph.observe_output_stream("output_video", lambda _, packet: done.__setitem__(
+            0, done[0] + 1))
+        decode = 0.0
+        start = time.perf_counter()
+        graph.start_run({"script": str(SCRIPT), "max_in_flight": 1 << 30})
+        for i, (seconds, rgb) in enumerate(clip_frames(frames)):
+            decode += seconds
+            graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(rgb)).at(
+                i * FRAME_US))
+        graph.close_all_input_streams()
+        graph.wait_until_done()
+        elapsed = time.perf_counter() - start
+        trace = json.loads(pathlib.Path(trace_path).read_text())
+    if done[0] != frames:
+        raise RuntimeError(f"graphflow output {done[0]} frames for {frames} input frames")
+    stages = {"decode (OpenCV)": decode * 1e3 / frames, **stage_times(trace, frames)}
+    return {"fps": frames / elapsed, "stages": stages}
+
+
+def run_live(frames: int) -> dict[str, Any]:
+    """graphflow with frames added at 30 fps, max_in_flight 1: latency of each output frame."""
+    graph = gf.CalculatorGraph(graph_config(None))
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def arrived(_: str, packet: Packet[Any]) -> None:
+        now = time.perf_counter()
+        with lock:
+            latencies.append(now - sent[int(packet.timestamp)])
+
+    graph.observe_output_stream("output_video", arrived)
+    decoded = [rgb for _, rgb in clip_frames(min(frames, 120))]
+    graph.start_run({"script": str(SCRIPT), "max_in_flight": 1})
+    start = time.perf_counter()
+    for i in range(frames):
+        due = start + i / FPS
+        time.sleep(max(0.0, due - time.perf_counter()))
+        with lock:
+            sent[i * FRAME_US] = time.perf_counter()
+        graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(
+            decoded[i % len(decoded)])).at(i * FRAME_US))
+    graph.close_all_input_streams()
+    graph.wait_until_done()
+    ms = sorted(x * 1e3 for x in latencies)
+    return {"frames_out": len(ms), "median_ms": statistics.median(ms),
+            "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))]}
+
+
+def run_baseline(frames: int) -> dict[str, Any] | None:
+    if not MP_PYTHON.exists():
+        print(f"({MP_PYTHON} missing: make it with `bash scripts/mp_venv.sh`; no baseline)")
+        return None
+    out = subprocess.run([str(MP_PYTHON), str(BASELINE), "--frames", str(frames)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def table(rows: list[tuple[str, str, str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def e2e(args: argparse.Namespace) -> None:
+    ours = run_file(args.frames)
+    base = None if args.no_baseline else run_baseline(args.frames)
+    live = run_live(args.live_frames)
+    fmt = "{:.2f}".format
+    rows = [("per frame, ms", "graphflow eymo", "MediaPipe + OpenCV")]
+    for stage, ms in ours["stages"].items():
+        rows.append((stage, fmt(ms), ""))
+    if base is not None:
+        rows += [("baseline decode", "", fmt(base["decode_ms"])),
+                 ("baseline face mesh", "", fmt(base["face_mesh_ms"])),
+                 ("baseline edits", "", fmt(base["edit_ms"]))]
+    rows.append(("frames per second", f"{ours['fps']:.1f}",
+                 "" if base is None else f"{base['fps']:.1f}"))
+    rows.append((f"live 30 fps, latency median / p95 ({live['frames_out']}/"
+                 f"{args.live_frames} frames out)",
+                 f"{live['median_ms']:.1f} / {live['p95_ms']:.1f}", ""))
+    print(f"eymo, {CLIP.name} 1280x720 looped to {args.frames} frames, {SCRIPT.name}, "
+          f"file in -> null out; stage times are summed node times (they overlap)")
+    print(table(rows))
+    ratio = "n/a" if base is None else f"{ours['fps'] / base['fps']:.2f}"
+    base_fps = "n/a" if base is None else f"{base['fps']:.1f}"
+    print(f"eymo_e2e: graphflow {ours['fps']:.1f} fps, baseline {base_fps} fps, ratio {ratio}; "
+          f"live p95 {live['p95_ms']:.1f} ms")
+
+
+def timed(gl: GlContext, fn: Callable[[int], Any], frames: int) -> list[float]:
+    """Milliseconds of each call fn(i), GL work finished before each clock read."""
+
+    def loop() -> list[float]:
+        fn(0)
+        gl.ctx.finish()
+        out = []
+        for i in range(frames):
+            start = time.perf_counter()
+            fn(i)
+            gl.ctx.finish()
+            out.append((time.perf_counter() - start) * 1e3)
+        return out
+
+    return gl.run(loop)
+
+
+def gl_only(args: argparse.Namespace) -> None:
+    capture = cv2.VideoCapture(str(CLIP))
+    ok, bgr = capture.read()
+    capture.release()
+    if not ok:
+        raise RuntimeError(f"OpenCV cannot decode {CLIP}")
+    rgba = np.ascontiguousarray(cv2.cvtColor(cv2.resize(bgr, (1920, 1080)), cv2.COLOR_BGR2RGBA))
+    faces = np.load(LANDMARKS)["mesh_landmarks"][:, :1]
+    program = parse_file(SCRIPT)
+    gl = GlContext("bench")
+    try:
+        renderer = gl.run(lambda: GlItemRenderer(gl.ctx))
+        frame = gl.run(lambda: upload(gl, rgba))
+        target = gl.run(lambda: gl.pool.acquire(1920, 1080))
+        framebuffer = gl.run(lambda: target.framebuffer(gl.ctx))
+        pixels = np.empty((1080, 1920, 4), np.uint8)
+
+        def items(i: int) -> list[Any]:
+            return draw_items(program, list(faces[i % len(faces)]), (1920, 1080), i * FRAME_US)
+
+        precomputed = [items(i) for i in range(len(faces))]
+        texture = frame._surface.texture
+        results = {
+            "draw_items (CPU)": timed(gl, items, args.frames),
+            "transform (GL)": timed(gl, lambda i: renderer.render(
+                texture, framebuffer, precomputed[i % len(precomputed)]), args.frames),
+            "upload (RGBA)": timed(gl, lambda i: texture.write(rgba), args.frames),
+            "readback (RGBA)": timed(gl, lambda i: target.texture.read_into(
+                pixels, alignment=1), args.frames),
+        }
+        renderer_name = gl.renderer
+        gl.run(renderer.release)
+        gl.run(lambda: gl.pool.recycle(target, None))
+        del frame
+    finally:
+        gl.shutdown()
+    rows = [("1920x1080, ms per frame", "median", "p95")]
+    for name, ms in results.items():
+        ms.sort()
+        rows.append((name, f"{statistics.median(ms):.3f}", f"{ms[int(0.95 * len(ms))]:.3f}"))
+    print(f"eymo GL side, {SCRIPT.name}, {args.frames} frames, {renderer_name}")
+    print(table(rows))
+    gl_ms = statistics.median(results["transform (GL)"])
+    total = sum(statistics.median(v) for v in results.values())
+    print(f"eymo_e2e --gl-only: transform {gl_ms:.3f} ms per 1080p frame "
+          f"(with geometry, upload and readback {total:.3f} ms) on {renderer_name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--frames", type=int, default=None,
+                        help="frames to process (default 600; --gl-only: 300)")
+    parser.add_argument("--live-frames", type=int, default=150,
+                        help="frames of the live-paced run (default 150)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the MediaPipe baseline")
+    parser.add_argument("--gl-only", action="store_true",
+                        help="time the GL side of a 1080p frame only")
+    args = parser.parse_args()
+    if args.gl_only:
+        args.frames = args.frames or 300
+        gl_only(args)
+    else:
+        args.frames = args.frames or 600
+        e2e(args)
+
+
+if __name__ == "__main__":
+    main()
