@@ -88,7 +88,7 @@ def clip_frames(count: int) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
                 ok, bgr = capture.read()
             if not ok:
                 raise RuntimeError(f"OpenCV cannot decode {CLIP}")
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)
             yield time.perf_counter() - start, rgb
     finally:
         capture.release()
@@ -108,7 +108,7 @@ def stage_times(trace: dict[str, Any], frames: int) -> dict[str, float]:
         if event.get("ph") == "X" and event.get("cat") == "process":
             per_calculator[event["args"]["calculator"]] += event["dur"]
     out = {}
-    named = set()
+    named: set[str] = set()
     for stage, names in STAGES:
         out[stage] = sum(per_calculator[n] for n in names) / 1e3 / frames
         named.update(names)
@@ -238,7 +238,8 @@ def gl_only(args: argparse.Namespace) -> None:
     capture.release()
     if not ok:
         raise RuntimeError(f"OpenCV cannot decode {CLIP}")
-    rgba = np.ascontiguousarray(cv2.cvtColor(cv2.resize(bgr, (1920, 1080)), cv2.COLOR_BGR2RGBA))
+    rgba = np.ascontiguousarray(cv2.cvtColor(cv2.resize(bgr, (1920, 1080)), cv2.COLOR_BGR2RGBA),
+                                np.uint8)
     faces = np.load(LANDMARKS)["mesh_landmarks"][:, :1]
     program = parse_file(SCRIPT)
     gl = GlContext("bench")
