@@ -1,5 +1,7 @@
 """The window sink under Xvfb: the screen (Xvfb's framebuffer file) shows the frame."""
 
+import ctypes
+import ctypes.util
 import os
 import pathlib
 import shutil
@@ -20,19 +22,21 @@ pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None,
 
 @pytest.fixture
 def screen(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pathlib.Path]:
-    """A virtual X display; yields the file Xvfb mirrors its screen into (XWD)."""
-    display = f":{90 + os.getpid() % 9}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "320x240x24", "-fbdir",
-                               str(tmp_path), "-nolisten", "tcp"], stderr=subprocess.DEVNULL)
-    socket = pathlib.Path(f"/tmp/.X11-unix/X{display[1:]}")
-    for _ in range(100):
-        if socket.exists():
-            break
-        time.sleep(0.05)
-    monkeypatch.setenv("DISPLAY", display)
-    yield tmp_path / "Xvfb_screen0"
-    server.terminate()
-    server.wait()
+    """A virtual X display on a free number; yields the file Xvfb mirrors its screen into."""
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "320x240x24",
+                               "-fbdir", str(tmp_path), "-nolisten", "tcp"],
+                              pass_fds=[write_fd], stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as announced:
+        number = announced.readline().strip()  # written once the server accepts clients
+    assert number, "Xvfb did not start"
+    monkeypatch.setenv("DISPLAY", f":{number}")
+    try:
+        yield tmp_path / "Xvfb_screen0"
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def read_xwd(path: pathlib.Path) -> np.ndarray:
@@ -91,3 +95,52 @@ def test_q_and_window_close_end_the_window(screen: pathlib.Path) -> None:
     finally:
         window.close()
 
+
+
+def press_key(keysym: str) -> None:
+    """Moves the pointer over the window (no window manager: focus follows it) and types."""
+    x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
+    xtst = ctypes.CDLL(ctypes.util.find_library("Xtst") or "libXtst.so.6")
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XStringToKeysym.restype = ctypes.c_ulong
+    x11.XKeysymToKeycode.argtypes = [ctypes.c_void_p, ctypes.c_ulong]
+    x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    xtst.XTestFakeMotionEvent.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                                          ctypes.c_int, ctypes.c_ulong]
+    xtst.XTestFakeKeyEvent.argtypes = [ctypes.c_void_p, ctypes.c_uint, ctypes.c_int,
+                                       ctypes.c_ulong]
+    display = x11.XOpenDisplay(os.environ["DISPLAY"].encode())
+    assert display
+    try:
+        xtst.XTestFakeMotionEvent(display, 0, 10, 10, 0)
+        code = x11.XKeysymToKeycode(display, x11.XStringToKeysym(keysym.encode()))
+        xtst.XTestFakeKeyEvent(display, code, True, 0)
+        xtst.XTestFakeKeyEvent(display, code, False, 0)
+        x11.XFlush(display)
+    finally:
+        x11.XCloseDisplay(display)
+
+
+@pytest.mark.xfail(strict=True, raises=TimeoutError,
+                   reason="scheduler: Stop from a non-source must close the graph's sources and "
+                   "inputs (MediaPipe's tool::StatusStop())")
+@pytest.mark.parametrize("key", ["q", "Escape"])
+def test_pressing_q_or_esc_ends_the_run_cleanly(screen: pathlib.Path, key: str) -> None:
+    frame = ImageFrame(np.zeros((48, 64, 3), np.uint8))
+    graph = gf.CalculatorGraph(graph_config="""
+        input_stream: "in"
+        node { calculator: "WindowSinkCalculator" input_stream: "in" }
+    """)
+    graph.start_run()
+    graph.add_packet_to_input_stream("in", gf.Packet(frame).at(0))
+    graph.wait_until_idle()
+    press_key(key)
+    time.sleep(0.2)  # let the X server deliver the key before the next frame polls events
+    graph.add_packet_to_input_stream("in", gf.Packet(frame).at(1))
+    try:
+        graph.wait_until_done(timeout=5)  # no close_all_input_streams: the window ends it
+    except TimeoutError:
+        graph.close_all_input_streams()  # close the window before the X server goes away
+        graph.wait_until_done(timeout=10)
+        raise
