@@ -1,0 +1,292 @@
+"""``graphflow send``: capture frames, encode them as JPEG and push them to a stream server.
+
+:func:`capture_frames` reads a camera, a video or image file, or a stream URL (through OpenCV)
+and yields ``(timestamp_us, jpeg)`` pairs stamped with their capture time. :class:`Sender` pushes
+such pairs over TCP (see :mod:`graphflow.net.protocol`) and reconnects with exponential backoff
+when the server goes away; frames that arrive while it is disconnected, or while the socket is
+backed up, are dropped rather than queued.
+
+Example:
+    frames = capture_frames("media/demo.mp4", loop=True)
+    stats = asyncio.run(Sender("127.0.0.1", 7000, "cam1").run(frames))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import pathlib
+import random
+import time
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+import cv2
+import numpy as np
+
+from graphflow.net import jpeg
+from graphflow.net.protocol import (
+    MAX_CONTROL_BYTES,
+    MESSAGE_NAMES,
+    MSG_ERROR,
+    MSG_WELCOME,
+    Hello,
+    ProtocolError,
+    decode_json,
+    encode_frame,
+    read_message,
+    validate_channel,
+)
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+class SenderRejectedError(Exception):
+    """The server refused the sender for good (for example a wrong token)."""
+
+
+@dataclasses.dataclass
+class SenderStats:
+    """Counters of one :meth:`Sender.run`.
+
+    Attributes:
+        frames: Frames offered by the source.
+        sent: Frames written to the server.
+        dropped: Frames dropped while disconnected or backed up.
+        connections: Successful connections (1 + reconnections).
+    """
+
+    frames: int = 0
+    sent: int = 0
+    dropped: int = 0
+    connections: int = 0
+
+
+class Sender:
+    """Pushes JPEG frames to a stream server under a channel name, reconnecting as needed.
+
+    Args:
+        host: Server host.
+        port: Server ingest port.
+        channel: Channel name.
+        token: Shared token, if the server requires one.
+        fps: Nominal frame rate announced in the HELLO (0: unknown).
+        min_backoff: First reconnection delay in seconds.
+        max_backoff: Largest reconnection delay; the delay doubles up to it (with +-20% jitter).
+        connect_timeout: Seconds allowed for connecting and the server's answer to HELLO.
+        max_buffered_bytes: Frames are dropped while more than this is waiting in the socket.
+
+    Raises:
+        ValueError: If the channel name is invalid.
+    """
+
+    def __init__(self, host: str, port: int, channel: str, *, token: str | None = None,
+                 fps: float = 0.0, min_backoff: float = 0.25, max_backoff: float = 8.0,
+                 connect_timeout: float = 5.0, max_buffered_bytes: int = 512 * 1024) -> None:
+        self.host = host
+        self.port = port
+        self.channel = validate_channel(channel)
+        self.token = token
+        self.fps = fps
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.connect_timeout = connect_timeout
+        self.max_buffered_bytes = max_buffered_bytes
+        self.stats = SenderStats()
+        self._writer: asyncio.StreamWriter | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._backoff = min_backoff
+        self._next_attempt = 0.0
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is up and welcomed."""
+        return self._writer is not None and not self._writer.is_closing() and \
+            self._watcher is not None and not self._watcher.done()
+
+    async def run(self, frames: AsyncIterable[tuple[int, bytes]]) -> SenderStats:
+        """Sends every frame of ``frames`` (``(timestamp_us, jpeg)``, increasing timestamps).
+
+        Returns:
+            The run's counters, when ``frames`` ends.
+
+        Raises:
+            SenderRejectedError: If the server refuses the sender and says not to retry.
+        """
+        try:
+            async for timestamp, data in frames:
+                self.stats.frames += 1
+                writer = await self._connection(data)
+                if writer is None or \
+                        writer.transport.get_write_buffer_size() > self.max_buffered_bytes:
+                    self.stats.dropped += 1
+                    continue
+                writer.write(encode_frame(timestamp, data))
+                self.stats.sent += 1
+                await asyncio.sleep(0)
+        finally:
+            await self._disconnect()
+        return self.stats
+
+    async def _connection(self, data: bytes) -> asyncio.StreamWriter | None:
+        """The live connection, or a new one when the backoff allows; None while down."""
+        if self.connected:
+            return self._writer
+        if self._writer is not None:
+            await self._disconnect()
+            logger.warning("%s:%d: the server went away; reconnecting", self.host, self.port)
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_attempt:
+            return None
+        try:
+            writer = await self._connect(data)
+        except (OSError, TimeoutError, ProtocolError) as exc:
+            delay = self._backoff * random.uniform(0.8, 1.2)
+            self._next_attempt = loop.time() + delay
+            self._backoff = min(self._backoff * 2, self.max_backoff)
+            logger.warning("%s:%d: cannot send channel %r (%s); retrying in %.1f s", self.host,
+                           self.port, self.channel, str(exc) or type(exc).__name__, delay)
+            return None
+        self._backoff = self.min_backoff
+        self.stats.connections += 1
+        logger.info("%s:%d: sending channel %r", self.host, self.port, self.channel)
+        return writer
+
+    async def _connect(self, data: bytes) -> asyncio.StreamWriter:
+        width, height = jpeg.size(data)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port),
+                                                self.connect_timeout)
+        try:
+            writer.write(Hello(self.channel, width, height, self.fps, self.token).encode())
+            reply = await asyncio.wait_for(read_message(reader, MAX_CONTROL_BYTES),
+                                           self.connect_timeout)
+            if reply is None:
+                raise ConnectionError("the server closed the connection after HELLO")
+            kind, payload = reply
+            body = decode_json(payload, MESSAGE_NAMES.get(kind, f"kind 0x{kind:02x}"))
+            if kind == MSG_ERROR:
+                if body.get("retry") is False:
+                    raise SenderRejectedError(f"{self.host}:{self.port} refused channel "
+                                         f"{self.channel!r}: {body.get('error')}")
+                raise ConnectionError(f"refused: {body.get('error')}")
+            if kind != MSG_WELCOME:
+                raise ProtocolError(f"expected WELCOME, got {MESSAGE_NAMES.get(kind, kind)}")
+        except BaseException:
+            writer.close()
+            raise
+        self._writer = writer
+        self._watcher = asyncio.create_task(self._watch(reader), name=f"send {self.channel}")
+        return writer
+
+    async def _watch(self, reader: asyncio.StreamReader) -> None:
+        """Reads what the server says until it closes the connection (which ends the task)."""
+        try:
+            while (message := await read_message(reader, MAX_CONTROL_BYTES)) is not None:
+                kind, payload = message
+                if kind == MSG_ERROR:
+                    logger.warning("%s:%d: server error: %s", self.host, self.port,
+                                   decode_json(payload, "ERROR").get("error"))
+        except (OSError, ProtocolError) as exc:
+            logger.debug("%s:%d: connection ended: %s", self.host, self.port, exc)
+
+    async def _disconnect(self) -> None:
+        writer, watcher = self._writer, self._watcher
+        self._writer = self._watcher = None
+        if writer is not None:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError as exc:
+                logger.debug("%s:%d: close: %s", self.host, self.port, exc)
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def capture_frames(source: str, *, fps: float | None = None, loop: bool = False,
+                         quality: int = 80) -> AsyncIterator[tuple[int, bytes]]:
+    """Captures frames and yields them as ``(capture_time_us, jpeg)``.
+
+    Args:
+        source: ``camera`` or ``camera:N`` (device N), a video file, an image file (sent
+            repeatedly), or a URL OpenCV can open (``rtsp://``, ``http://``...).
+        fps: Frame rate to pace a file at (default: the file's own, else 30); for a camera or
+            URL the device sets the pace unless ``fps`` is given.
+        loop: Start a video file again when it ends.
+        quality: JPEG quality, 1..100.
+
+    Raises:
+        ValueError: If the source cannot be opened or gives no frame.
+    """
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    path = pathlib.Path(source)
+    last = 0
+    if path.suffix.lower() in IMAGE_SUFFIXES and "://" not in source:
+        still = await asyncio.to_thread(cv2.imread, source, cv2.IMREAD_COLOR)
+        if still is None:
+            raise ValueError(f"cannot read image {source!r}")
+        data = jpeg.encode(still, quality, "BGR")
+        pacer = _Pacer(fps or 30.0)
+        while True:
+            await pacer.wait()
+            last = max(time.time_ns() // 1000, last + 1)
+            yield last, data
+    capture = await asyncio.to_thread(_open_capture, source)
+    live = source.startswith("camera") or "://" in source
+    pacer = _Pacer(fps if fps or live else capture.get(cv2.CAP_PROP_FPS) or 30.0)
+    try:
+        while True:
+            await pacer.wait()
+            frame = await asyncio.to_thread(_read, capture)
+            if frame is None and loop and not live:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                frame = await asyncio.to_thread(_read, capture)
+            if frame is None:
+                return
+            last = max(time.time_ns() // 1000, last + 1)
+            yield last, await asyncio.to_thread(jpeg.encode, frame, quality, "BGR")
+    finally:
+        capture.release()
+
+
+class _Pacer:
+    """Waits out a frame period (no pacing for ``fps`` None); a late caller is not made up for."""
+
+    def __init__(self, fps: float | None) -> None:
+        self._period = 1.0 / fps if fps else None
+        self._due: float | None = None
+
+    async def wait(self) -> None:
+        if self._period is None:
+            return
+        now = asyncio.get_running_loop().time()
+        self._due = now if self._due is None else max(self._due + self._period, now - self._period)
+        await asyncio.sleep(max(0.0, self._due - now))
+
+
+def _open_capture(source: str) -> Any:
+    target: str | int = source
+    if source == "camera":
+        target = 0
+    elif source.startswith("camera:"):
+        try:
+            target = int(source[7:])
+        except ValueError:
+            raise ValueError(f"camera source must be 'camera' or 'camera:N', got {source!r}") \
+                from None
+    elif "://" not in source and not pathlib.Path(source).is_file():
+        raise ValueError(f"input {source!r} is not a file, a URL or camera[:N]")
+    capture = cv2.VideoCapture(target)
+    if not capture.isOpened():
+        capture.release()
+        raise ValueError(f"OpenCV cannot open input {source!r}")
+    return capture
+
+
+def _read(capture: Any) -> np.ndarray[Any, Any] | None:
+    ok, frame = capture.read()
+    return frame if ok else None
