@@ -80,6 +80,23 @@ def test_the_window_shows_the_frame(screen: pathlib.Path) -> None:
     np.testing.assert_array_equal(shot, frame)
 
 
+def test_a_wider_window_letterboxes_the_frame(screen: pathlib.Path) -> None:
+    import glfw
+
+    frame = np.repeat(np.repeat(np.random.default_rng(5).integers(0, 256, (6, 8, 4), np.uint8),
+                                8, 0), 8, 1)
+    window = _Window("t", 64, 48)
+    try:
+        glfw.set_window_size(window.window, 128, 48)
+        for _ in range(3):  # until the server has applied the new size
+            window.show(frame)
+        shot = read_xwd(screen)[:48, :128]
+    finally:
+        window.close()
+    np.testing.assert_array_equal(shot[:, 32:96], frame[..., :3])
+    assert not shot[:, :32].any() and not shot[:, 96:].any()
+
+
 def test_q_and_window_close_end_the_window(screen: pathlib.Path) -> None:
     import glfw
 
