@@ -57,7 +57,7 @@ def brightest_block(image: np.ndarray) -> Detection:
     blocks = blocks.reshape(h // 8, 8, w // 8, 8).mean(axis=(1, 3))
     by, bx = np.unravel_index(int(np.argmax(blocks)), blocks.shape)
     return Detection(bx * 8 / w, by * 8 / h, 8 / w, 8 / h,
-                     keypoints=[[(bx * 8 + 4) / w, (by * 8 + 4) / h]],
+                     keypoints=np.array([[(bx * 8 + 4) / w, (by * 8 + 4) / h]], np.float32),
                      score=float(image.mean() / 255))
 
 

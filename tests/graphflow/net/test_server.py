@@ -333,10 +333,11 @@ def test_token_authentication_for_senders_and_viewers() -> None:
             channel = Channel(server, "cam1", token="s3cret")
             await until(lambda: "cam1" in server.channel_names())
             status = {}
-            for name, kwargs in {"none": {}, "wrong": {"params": {"token": "nope"}},
-                                 "query": {"params": {"token": "s3cret"}},
-                                 "bearer": {"headers": {"Authorization": "Bearer s3cret"}}
-                                 }.items():
+            variants: dict[str, dict[str, Any]] = {
+                "none": {}, "wrong": {"params": {"token": "nope"}},
+                "query": {"params": {"token": "s3cret"}},
+                "bearer": {"headers": {"Authorization": "Bearer s3cret"}}}
+            for name, kwargs in variants.items():
                 for path in ("/streams", "/", "/stream?name=cam1"):
                     async with session.get(http(server, path), **kwargs) as response:
                         status[name, path] = response.status
