@@ -41,6 +41,7 @@ from graphflow.gpu.errors import (
     is_no_gl_failure,
     no_gl_error,
 )
+from graphflow.proto.mediapipe.gpu import gl_context_options_pb2 as pb  # registers the extension
 
 logger = logging.getLogger(__name__)
 
@@ -349,8 +350,6 @@ def node_executor_name(calculator_executor: str | None, node: Any) -> str | None
         return str(node.executor)
     if calculator_executor != GL_EXECUTOR:
         return calculator_executor
-    from graphflow.proto.mediapipe.gpu import gl_context_options_pb2 as pb
-
     name = ""
     if node.HasField("options") and node.options.HasExtension(pb.GlContextOptions.ext):
         name = node.options.Extensions[pb.GlContextOptions.ext].gl_context_name
