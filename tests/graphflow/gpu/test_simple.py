@@ -243,5 +243,7 @@ def test_gl_context_options_pick_the_context() -> None:
     node = """node { calculator: "TestInvertCalculator" input_stream: "gpu_in"
                      output_stream: "gpu_out"
                      options { [mediapipe.GlContextOptions.ext] { gl_context_name: "infer" } } }"""
-    (result,) = _run(_graph(node), _frames(3, 5, n=1))
+    (frame,) = _frames(3, 5, n=1)
+    (result,) = _run(_graph(node), [frame])
+    assert np.abs(result[..., :3].astype(int) - (255 - frame[..., :3])).max() <= 1
     assert TestInvertCalculator.threads == {"gl:infer"}
