@@ -42,7 +42,7 @@ class ImageFrameToGpuBufferCalculator(Calculator):
             shape = (frame.height, frame.width, 4)
             if self._staging is None or self._staging.shape != shape:
                 self._staging = np.empty(shape, np.uint8)
-            cv2.cvtColor(pixels, cv2.COLOR_RGB2RGBA, dst=self._staging)
+            cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2RGBA, dst=self._staging)
             pixels = self._staging
         cc.outputs[0].add(upload(self.gl, pixels))
 
