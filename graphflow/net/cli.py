@@ -1,0 +1,165 @@
+"""The ``graphflow send`` and ``graphflow serve`` subcommands.
+
+``graphflow.cli`` registers them with :func:`add_send_parser` and :func:`add_serve_parser`; each
+sets ``func`` on the parsed arguments to :func:`main_send` / :func:`main_serve`, which return the
+process exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import pathlib
+import signal
+import sys
+from typing import Any
+
+from graphflow.config import ConfigError, graphs_dir
+from graphflow.net.protocol import DEFAULT_MAX_FRAME_BYTES, validate_channel
+from graphflow.net.sender import Sender, SenderRejectedError, capture_frames
+from graphflow.net.server import StreamServer
+
+TOKEN_ENV = "GRAPHFLOW_TOKEN"
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT`` or ``:PORT`` (host 127.0.0.1) as ``(host, port)``.
+
+    Raises:
+        argparse.ArgumentTypeError: Saying what is wrong.
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT with a port in 0..65535, got {text!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def _channel(text: str) -> str:
+    try:
+        return validate_channel(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _token_help(who: str) -> str:
+    return (f"shared token {who} (default: ${TOKEN_ENV}; prefer the variable, command lines are "
+            "visible to other users)")
+
+
+def add_send_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Adds ``send`` to an ``argparse`` subparsers object."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "send", help="capture frames and push them to a graphflow server",
+        description="Capture frames, encode them as JPEG and push them over TCP to "
+                    "`graphflow serve` under a channel name; reconnects with backoff when the "
+                    "server goes away. See docs/streams.md.")
+    parser.add_argument("--to", required=True, type=parse_address, metavar="HOST:PORT",
+                        help="the server's ingest address")
+    parser.add_argument("--channel", required=True, type=_channel, metavar="NAME",
+                        help="channel name (1-64 of A-Z a-z 0-9 _ . -)")
+    parser.add_argument("--input", default="camera", metavar="camera|FILE|URL",
+                        help="camera (or camera:N), a video or image file, or a URL OpenCV can "
+                             "open (default: camera)")
+    parser.add_argument("--loop", action="store_true", help="replay a video file forever")
+    parser.add_argument("--quality", type=int, default=80, metavar="Q",
+                        help="JPEG quality 1..100 (default 80)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate (default: the file's own; a camera's own pace)")
+    parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                        help=_token_help("the server expects"))
+    parser.set_defaults(func=main_send)
+    return parser
+
+
+def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Adds ``serve`` to an ``argparse`` subparsers object."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "serve", help="receive streams from senders, run a graph on them, serve them over HTTP",
+        description="Accept `graphflow send` streams, run GRAPH per watched channel and serve "
+                    "raw and processed MJPEG, JSON results (server-sent events), /streams and "
+                    "/healthz over HTTP. See docs/streams.md.")
+    parser.add_argument("graph", metavar="GRAPH",
+                        help="graph file, or the name of a bundled graph (e.g. face_detection)")
+    parser.add_argument("--ingest", type=parse_address, default=("127.0.0.1", 7000),
+                        metavar="HOST:PORT", help="sender address (default 127.0.0.1:7000)")
+    parser.add_argument("--http", type=parse_address, default=("127.0.0.1", 8080),
+                        metavar="HOST:PORT", help="viewer address (default 127.0.0.1:8080)")
+    parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                        help=_token_help("for senders and viewers"))
+    parser.add_argument("--max-frame-bytes", type=int, default=DEFAULT_MAX_FRAME_BYTES,
+                        metavar="N", help="largest JPEG accepted (default 8 MiB)")
+    parser.add_argument("--input-stream", default="input_video",
+                        help="graph input stream for the frames (default input_video)")
+    parser.add_argument("--video-stream", default="output_video",
+                        help="graph output stream served as /face_stream (default output_video)")
+    parser.add_argument("--quality", type=int, default=80, metavar="Q",
+                        help="JPEG quality of the processed video (default 80)")
+    parser.set_defaults(func=main_serve)
+    return parser
+
+
+def graph_path(name: str) -> pathlib.Path:
+    """A graph file: ``name`` itself, else the bundled ``graphs/<name>.pbtxt``.
+
+    Raises:
+        FileNotFoundError: Listing the bundled graphs.
+    """
+    path = pathlib.Path(name)
+    if path.is_file():
+        return path
+    bundled = graphs_dir() / (name if name.endswith(".pbtxt") else f"{name}.pbtxt")
+    if bundled.is_file():
+        return bundled
+    known = ", ".join(sorted(p.stem for p in graphs_dir().glob("*.pbtxt")))
+    raise FileNotFoundError(f"no graph file {name!r} and no bundled graph of that name "
+                            f"(bundled: {known})")
+
+
+def main_send(args: argparse.Namespace) -> int:
+    """Runs ``graphflow send``; returns the exit status."""
+    host, port = args.to
+    sender = Sender(host, port, args.channel, token=args.token, fps=args.fps or 0.0)
+    frames = capture_frames(args.input, fps=args.fps, loop=args.loop, quality=args.quality)
+    try:
+        stats = asyncio.run(sender.run(frames))
+    except (ValueError, SenderRejectedError) as exc:
+        print(f"graphflow send: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        stats = sender.stats
+    print(f"graphflow send: {stats.sent} frames sent, {stats.dropped} dropped, "
+          f"{stats.connections} connection(s)")
+    return 0
+
+
+def main_serve(args: argparse.Namespace) -> int:
+    """Runs ``graphflow serve`` until interrupted; returns the exit status."""
+    try:
+        server = StreamServer(
+            graph_path(args.graph), ingest=args.ingest, http=args.http, token=args.token,
+            max_frame_bytes=args.max_frame_bytes, input_stream=args.input_stream,
+            video_stream=args.video_stream, quality=args.quality)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"graphflow serve: {exc}", file=sys.stderr)
+        return 1
+
+    async def serve() -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        async with server:
+            print(f"graphflow serve: ingest {args.ingest[0]}:{server.ingest_port}, "
+                  f"http http://{args.http[0]}:{server.http_port}/", flush=True)
+            await server.serve_forever()
+
+    try:
+        asyncio.run(serve())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    except OSError as exc:
+        print(f"graphflow serve: {exc}", file=sys.stderr)
+        return 1
+    return 0
