@@ -1,19 +1,15 @@
 #version 330 core
-// eymo: samples the unmodified input frame, recolours it, and outputs a feathered alpha that
-// rises from 0 on the item's outline to 1 at u_feather pixels inside it (blended by the caller
-// with SRC_ALPHA / ONE_MINUS_SRC_ALPHA). The reference is calculators/eymo/geometry.py
-// (DrawItem.shade and DrawItem.coverage).
-#include "lib/color.glsl"
+// eymo, pixels near the outline: samples the unmodified input frame, recolours it, and
+// outputs a feathered alpha that rises from 0 on the item's outline to 1 at u_feather pixels
+// inside it (blended by the caller with SRC_ALPHA / ONE_MINUS_SRC_ALPHA). The reference is
+// DrawItem.coverage in calculators/eymo/geometry.py.
+#include "shade.glsl"
 
 #define MAX_RING 64
 
-uniform sampler2D u_texture;
 uniform vec2 u_ring[MAX_RING];  // the outline in output pixels, copy at offset (0, 0)
 uniform int u_ring_size;
 uniform float u_feather;        // width of the soft edge, pixels
-uniform float u_brightness;
-uniform float u_saturation;
-uniform vec3 u_channels;
 
 in vec2 v_uv;
 flat in vec2 v_offset;
@@ -39,7 +35,5 @@ float ring_distance2(vec2 p) {
 void main() {
     // gl_FragCoord is the pixel centre (i + 0.5, j + 0.5), row 0 the image's top row.
     float alpha = clamp(sqrt(ring_distance2(gl_FragCoord.xy - v_offset)) / u_feather, 0.0, 1.0);
-    vec3 rgb = texture(u_texture, v_uv).rgb;
-    rgb = adjust_saturation(rgb, u_saturation) * u_channels * u_brightness;
-    color = vec4(clamp(rgb, 0.0, 1.0), alpha);
+    color = vec4(shaded(v_uv), alpha);
 }

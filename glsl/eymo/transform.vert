@@ -1,13 +1,13 @@
 #version 330 core
-// eymo: one textured triangle mesh of a draw item, drawn once per instance offset (tiling).
-// Positions are output pixels (x right, y down from the top-left corner); texture row 0 is the
-// image's top row, so pixel y maps to clip y without a flip.
+// eymo: the textured triangles of a draw item, each copy (tiling) with its own offset, at
+// depth 0.5. Positions are output pixels (x right, y down from the top-left corner); texture
+// row 0 is the image's top row, so pixel y maps to clip y without a flip.
 uniform vec2 u_size;      // output frame size, pixels
 uniform vec2 u_src_size;  // input frame size, pixels
 
 in vec2 in_dst;           // where the vertex lands, output pixels
 in vec2 in_src;           // where it samples, input pixels
-in vec2 in_offset;        // per instance: translation of this copy, output pixels
+in vec2 in_offset;        // translation of this copy, output pixels
 
 out vec2 v_uv;
 flat out vec2 v_offset;

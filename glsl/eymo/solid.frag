@@ -1,0 +1,11 @@
+#version 330 core
+// eymo, pixels at least the feather width inside the outline: the recoloured input, opaque.
+#include "shade.glsl"
+
+in vec2 v_uv;
+flat in vec2 v_offset;
+out vec4 color;
+
+void main() {
+    color = vec4(shaded(v_uv), 1.0);
+}
