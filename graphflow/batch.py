@@ -1,0 +1,465 @@
+"""``graphflow batch``: run a graph once per video file, on local processes or a Ray cluster.
+
+Each input file gets its own graph run: its frames go into the graph's input stream (RGB
+``ImageFrame`` packets stamped with the frame's presentation time in microseconds) and the
+packets of its output stream are written to ``OUTPUT_DIR/<input stem>.mp4``. An output is first
+written under a hidden temporary name and renamed when the run succeeds, so an output that exists
+is complete: a second batch over the same inputs skips it. A file that fails (it does not decode,
+the graph fails on it, it produces no frames) is reported in the summary and does not stop the
+others.
+
+Example:
+    summary = run_batch("graphs/face_detection.pbtxt", ["videos/*.mp4"], "out/", jobs=2)
+    print(summary.counts())   # {'done': 3, 'skipped': 0, 'failed': 1}
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import dataclasses
+import glob
+import json
+import logging
+import multiprocessing
+import os
+import pathlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from graphflow.config import GraphConfig, load_config
+from graphflow.graph import CalculatorGraph
+from graphflow.image_frame import ImageFrame
+from graphflow.packet import Packet
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["done", "skipped", "failed"]
+OUTPUT_SUFFIX = ".mp4"
+PARTIAL_PREFIX = "."
+PARTIAL_SUFFIX = ".partial.mp4"
+DEFAULT_FPS = 30.0
+"""Frame rate assumed for a file whose container does not say."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchJob:
+    """One graph run: ``source`` in, ``output`` out.
+
+    Attributes:
+        graph: The graph: a file path or pbtxt text (a string, so that it pickles to workers).
+        source: The input video file.
+        output: Where the output video goes once the run succeeds.
+        input_stream: The graph input stream fed with the file's frames.
+        output_stream: The graph output stream written to ``output``.
+        side_packets: Input side packets of every run.
+    """
+
+    graph: str
+    source: str
+    output: str
+    input_stream: str = "input_video"
+    output_stream: str = "output_video"
+    side_packets: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def partial(self) -> pathlib.Path:
+        """The temporary name the output is written under until the run succeeds."""
+        out = pathlib.Path(self.output)
+        return out.with_name(PARTIAL_PREFIX + out.stem + PARTIAL_SUFFIX)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileResult:
+    """What became of one input file.
+
+    Attributes:
+        source: The input file.
+        output: The output file (written only when ``status`` is ``"done"``).
+        status: ``"done"``, ``"skipped"`` (the output existed) or ``"failed"``.
+        frames_in: Frames read from the input.
+        frames_out: Frames written to the output.
+        seconds: Wall time of the run.
+        error: Why it failed (empty otherwise).
+        worker: Where it ran (host and process id).
+    """
+
+    source: str
+    output: str
+    status: Status
+    frames_in: int = 0
+    frames_out: int = 0
+    seconds: float = 0.0
+    error: str = ""
+    worker: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSummary:
+    """The results of a batch, in input order, and its wall time."""
+
+    results: list[FileResult]
+    seconds: float
+
+    def counts(self) -> dict[str, int]:
+        """How many files were done, skipped and failed."""
+        counts = {"done": 0, "skipped": 0, "failed": 0}
+        for result in self.results:
+            counts[result.status] += 1
+        return counts
+
+    @property
+    def failed(self) -> list[FileResult]:
+        """The files that failed."""
+        return [r for r in self.results if r.status == "failed"]
+
+    def frames_per_second(self) -> float:
+        """Input frames processed per wall-clock second over the whole batch."""
+        frames = sum(r.frames_in for r in self.results if r.status == "done")
+        return frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def find_inputs(patterns: Sequence[str]) -> list[pathlib.Path]:
+    """The files matching the glob patterns (``**`` recurses), sorted, without duplicates.
+
+    Raises:
+        FileNotFoundError: If a pattern matches no file.
+    """
+    found: dict[pathlib.Path, None] = {}
+    for pattern in patterns:
+        matches = sorted(pathlib.Path(p) for p in glob.glob(os.path.expanduser(pattern),
+                                                             recursive=True))
+        files = [p for p in matches if p.is_file()]
+        if not files:
+            raise FileNotFoundError(f"--inputs {pattern!r} matches no file")
+        found.update(dict.fromkeys(files))
+    return list(found)
+
+
+def plan_jobs(graph: str, sources: Sequence[pathlib.Path], output_dir: str | pathlib.Path, *,
+              input_stream: str = "input_video", output_stream: str = "output_video",
+              side_packets: dict[str, Any] | None = None) -> list[BatchJob]:
+    """One job per source, writing ``output_dir/<stem>.mp4``.
+
+    Raises:
+        ValueError: If two sources would write the same output file.
+    """
+    out_dir = pathlib.Path(output_dir)
+    jobs: list[BatchJob] = []
+    claimed: dict[pathlib.Path, pathlib.Path] = {}
+    for source in sources:
+        output = out_dir / (source.stem + OUTPUT_SUFFIX)
+        if output in claimed:
+            raise ValueError(f"{claimed[output]} and {source} would both write {output}; "
+                             "rename one or run them in separate batches")
+        claimed[output] = source
+        jobs.append(BatchJob(graph, str(source), str(output), input_stream, output_stream,
+                             dict(side_packets or {})))
+    return jobs
+
+
+def check_graph(graph: str, input_stream: str, output_stream: str) -> GraphConfig:
+    """Loads the graph once in the driver so that a config mistake is reported once.
+
+    Raises:
+        ConfigError: If the graph does not load or validate.
+        ValueError: If it lacks the named input or output stream.
+    """
+    config = load_config(graph)
+    probe = CalculatorGraph(config)
+    inputs = [s.name for s in probe.validated.input_streams]
+    if input_stream not in inputs:
+        raise ValueError(f"graph {config.source}: {input_stream!r} is not one of its input "
+                         f"streams {inputs} (choose one with --input-stream)")
+    if output_stream not in probe.stream_names:
+        raise ValueError(f"graph {config.source}: it has no stream {output_stream!r} "
+                         "(choose one with --output-stream)")
+    return config
+
+
+def _read_frames(path: str) -> tuple[float, Iterator[tuple[int, np.ndarray]]]:
+    """The file's frame rate and an iterator of (timestamp in us, RGB frame).
+
+    Raises:
+        ValueError: If OpenCV cannot open the file as a video.
+    """
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        capture.release()
+        raise ValueError(f"{path}: not a video file OpenCV can open")
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and np.isfinite(fps) and fps > 0 else DEFAULT_FPS
+
+    def frames() -> Iterator[tuple[int, np.ndarray]]:
+        try:
+            index = 0
+            while True:
+                ok, bgr = capture.read()
+                if not ok:
+                    return
+                yield round(index * 1e6 / fps), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                index += 1
+        finally:
+            capture.release()
+
+    return fps, frames()
+
+
+class _VideoOutput:
+    """Writes RGB/RGBA frames to an mp4 file, opened at the first frame's size."""
+
+    def __init__(self, path: pathlib.Path, fps: float) -> None:
+        self.path = path
+        self.fps = fps
+        self.frames = 0
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] | None = None
+
+    def write(self, image: np.ndarray) -> None:
+        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
+            raise ValueError(f"output frames must be HxWx3 or HxWx4 uint8 images, got "
+                             f"{image.dtype} {image.shape}")
+        size = (image.shape[1], image.shape[0])
+        if self._writer is None:
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"),
+                                           self.fps, size)
+            if not self._writer.isOpened():
+                raise OSError(f"{self.path}: OpenCV cannot write an mp4 video here")
+            self._size = size
+        elif size != self._size:
+            raise ValueError(f"output frame {self.frames} is {size[0]}x{size[1]}, earlier "
+                             f"frames were {self._size}")
+        code = cv2.COLOR_RGBA2BGR if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
+        self._writer.write(cv2.cvtColor(image, code))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+def run_job(job: BatchJob) -> FileResult:
+    """Runs the graph over one file (in whatever process calls it); never raises for the file.
+
+    Returns:
+        The result: ``"skipped"`` if the output exists, ``"failed"`` with the error if the file
+        did not decode, the graph failed or it produced no output frames, else ``"done"``.
+    """
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    output = pathlib.Path(job.output)
+    if output.exists():
+        return FileResult(job.source, job.output, "skipped", worker=worker)
+    start = time.perf_counter()
+    partial = job.partial
+    frames_in = 0
+    sink: _VideoOutput | None = None
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fps, frames = _read_frames(job.source)
+        sink = _VideoOutput(partial, fps)
+        graph = CalculatorGraph(load_config(job.graph))
+        video = sink
+
+        def write(stream: str, packet: Packet[Any]) -> None:
+            video.write(np.asarray(packet.payload))
+
+        graph.observe_output_stream(job.output_stream, write)
+        with graph:
+            graph.start_run(job.side_packets)
+            for timestamp, rgb in frames:
+                graph.add_packet_to_input_stream(job.input_stream,
+                                                 Packet(ImageFrame(rgb)).at(timestamp))
+                frames_in += 1
+        sink.close()
+        if frames_in == 0:
+            raise ValueError(f"{job.source}: no frame could be decoded")
+        if sink.frames == 0:
+            raise ValueError(f"the graph wrote no frame to {job.output_stream!r} "
+                             f"({frames_in} frames in)")
+        os.replace(partial, output)
+    except Exception as exc:  # one file's failure is a result, not the batch's end
+        if sink is not None:
+            sink.close()
+        partial.unlink(missing_ok=True)
+        logger.debug("%s failed", job.source, exc_info=True)
+        return FileResult(job.source, job.output, "failed", frames_in,
+                          sink.frames if sink else 0, time.perf_counter() - start,
+                          f"{type(exc).__name__}: {exc}", worker)
+    return FileResult(job.source, job.output, "done", frames_in, sink.frames,
+                      time.perf_counter() - start, worker=worker)
+
+
+OnResult = Callable[[FileResult], None]
+
+
+def run_local(jobs: Sequence[BatchJob], workers: int, on_result: OnResult) -> list[FileResult]:
+    """Runs the jobs on ``workers`` spawned processes; results in job order.
+
+    A worker process that dies (a crash in native code) fails its file; the others go on in a
+    fresh pool.
+    """
+    results: dict[int, FileResult] = {}
+    remaining = list(range(len(jobs)))
+    context = multiprocessing.get_context("spawn")
+    while remaining:
+        with concurrent.futures.ProcessPoolExecutor(
+                max_workers=max(1, min(workers, len(remaining))), mp_context=context) as pool:
+            futures = {pool.submit(run_job, jobs[i]): i for i in remaining}
+            broken: list[int] = []
+            for future in concurrent.futures.as_completed(futures):
+                index = futures[future]
+                try:
+                    result = future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    broken.append(index)
+                    continue
+                results[index] = result
+                on_result(result)
+        remaining = _after_crash(jobs, broken, results, on_result)
+    return [results[i] for i in range(len(jobs))]
+
+
+def _after_crash(jobs: Sequence[BatchJob], broken: list[int], results: dict[int, FileResult],
+                 on_result: OnResult) -> list[int]:
+    """After a pool broke: the first file it lost is failed, the rest go round again."""
+    if not broken:
+        return []
+    broken.sort()
+    job = jobs[broken[0]]
+    result = FileResult(job.source, job.output, "failed",
+                        error="the worker process died while running this file")
+    results[broken[0]] = result
+    on_result(result)
+    return broken[1:]
+
+
+def run_batch(graph: str | pathlib.Path, inputs: Sequence[str], output_dir: str | pathlib.Path,
+              *, jobs: int | None = None, ray_address: str | None = None,
+              input_stream: str = "input_video", output_stream: str = "output_video",
+              side_packets: dict[str, Any] | None = None,
+              on_result: OnResult | None = None) -> BatchSummary:
+    """Runs the graph once per input file.
+
+    Args:
+        graph: The graph file (or pbtxt text).
+        inputs: Glob patterns of input videos.
+        output_dir: Where ``<stem>.mp4`` outputs go (created if needed).
+        jobs: Local worker processes (default: the CPU count), or Ray tasks in flight at once
+            (default: as many as the cluster has CPUs).
+        ray_address: None runs on local processes; otherwise the Ray cluster to use (``""``:
+            the one in ``RAY_ADDRESS`` or a new local one; see
+            :func:`graphflow.ray_backend.connect`).
+        input_stream: The graph input stream fed with the frames.
+        output_stream: The graph stream written to the output files.
+        side_packets: Input side packets of every run.
+        on_result: Called in the driver with each file's result as it arrives.
+
+    Raises:
+        ConfigError: If the graph does not load.
+        ValueError: If the graph lacks the streams, or two inputs share an output name.
+        FileNotFoundError: If a pattern matches no file.
+    """
+    source = str(graph)
+    check_graph(source, input_stream, output_stream)
+    planned = plan_jobs(source, find_inputs(inputs), output_dir, input_stream=input_stream,
+                        output_stream=output_stream, side_packets=side_packets)
+    pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
+    report = on_result or (lambda result: None)
+    start = time.perf_counter()
+    pending = [job for job in planned if not pathlib.Path(job.output).exists()]
+    skipped = {job.source: FileResult(job.source, job.output, "skipped")
+               for job in planned if pathlib.Path(job.output).exists()}
+    for result in skipped.values():
+        report(result)
+    if ray_address is None:
+        ran = run_local(pending, jobs or os.cpu_count() or 1, report) if pending else []
+    else:
+        from graphflow import ray_backend
+
+        ran = ray_backend.run_jobs(pending, ray_address, jobs, report) if pending else []
+    by_source = {r.source: r for r in ran} | skipped
+    return BatchSummary([by_source[job.source] for job in planned], time.perf_counter() - start)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds ``graphflow batch``'s arguments to ``parser``."""
+    parser.add_argument("graph", help="graph file (.pbtxt or .binarypb)")
+    parser.add_argument("--inputs", action="append", required=True, metavar="GLOB",
+                        help="input videos, e.g. 'videos/*.mp4' (quote it; repeatable)")
+    parser.add_argument("--output-dir", required=True, type=pathlib.Path,
+                        help="where <input name>.mp4 outputs go; existing ones are skipped")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="files processed at once (default: CPU count, or cluster CPUs)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run on a Ray cluster (ADDRESS host:port or 'auto'; none: "
+                             "RAY_ADDRESS or a new local one)")
+    parser.add_argument("--input-stream", default="input_video",
+                        help="graph input stream fed with the frames (default input_video)")
+    parser.add_argument("--output-stream", default="output_video",
+                        help="graph stream written to the outputs (default output_video)")
+    parser.add_argument("--side-packet", action="append", default=[], metavar="NAME=VALUE",
+                        help="input side packet; VALUE is parsed as JSON if it can be "
+                             "(repeatable)")
+
+
+def parse_side_packets(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` strings to side packets (JSON values where they parse, else strings).
+
+    Raises:
+        ValueError: For an item without ``=``.
+    """
+    packets: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--side-packet {item!r}: expected NAME=VALUE")
+        try:
+            packets[name] = json.loads(text)
+        except json.JSONDecodeError:
+            packets[name] = text
+    return packets
+
+
+def main(args: argparse.Namespace) -> int:
+    """Runs ``graphflow batch`` with a progress bar; prints a summary.
+
+    Returns:
+        0 if every file was done or skipped, 1 if any failed.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console(stderr=True)
+    patterns: list[str] = args.inputs
+    total = len(find_inputs(patterns))
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+        bar = progress.add_task("files", total=total)
+
+        def advance(result: FileResult) -> None:
+            if result.status == "failed":
+                progress.console.print(f"[red]failed[/red] {result.source}: {result.error}")
+            progress.advance(bar)
+
+        summary = run_batch(args.graph, patterns, args.output_dir, jobs=args.jobs,
+                            ray_address=args.ray, input_stream=args.input_stream,
+                            output_stream=args.output_stream,
+                            side_packets=parse_side_packets(args.side_packet),
+                            on_result=advance)
+    table = Table("file", "status", "frames", "seconds", "error", title="graphflow batch")
+    for r in summary.results:
+        colour = {"done": "green", "skipped": "dim", "failed": "red"}[r.status]
+        table.add_row(r.source, f"[{colour}]{r.status}[/{colour}]", str(r.frames_in),
+                      f"{r.seconds:.2f}", r.error)
+    console.print(table)
+    counts = summary.counts()
+    console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} "
+                  f"failed in {summary.seconds:.1f} s ({summary.frames_per_second():.1f} "
+                  "frames/s)")
+    return 1 if counts["failed"] else 0

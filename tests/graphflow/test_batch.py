@@ -1,0 +1,137 @@
+"""graphflow batch: one graph run per video file on local processes."""
+
+from __future__ import annotations
+
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+
+from graphflow.batch import BatchJob, find_inputs, plan_jobs, run_batch, run_job
+
+PASS_THROUGH = """
+input_stream: "input_video"
+output_stream: "output_video"
+node { calculator: "PassThroughCalculator" input_stream: "input_video"
+       output_stream: "output_video" }
+"""
+
+# Solid colours (RGB) far apart, one per frame, so that the frame order survives mp4v compression.
+COLOURS = [(250, 10, 10), (10, 250, 10), (10, 10, 250), (250, 250, 10), (10, 250, 250),
+           (250, 10, 250)]
+
+
+def write_video(path: pathlib.Path, colours: list[tuple[int, int, int]], fps: float = 10.0,
+                size: tuple[int, int] = (64, 48)) -> None:
+    """An mp4 with one solid-colour frame per entry."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for rgb in colours:
+        writer.write(np.full((size[1], size[0], 3), rgb[::-1], np.uint8))
+    writer.release()
+
+
+def read_video(path: pathlib.Path) -> tuple[float, list[np.ndarray]]:
+    """Frame rate and RGB frames of a video, decoded by OpenCV."""
+    capture = cv2.VideoCapture(str(path))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return fps, frames
+
+
+def mean_colours(frames: list[np.ndarray]) -> np.ndarray:
+    return np.array([f.reshape(-1, 3).mean(axis=0) for f in frames])
+
+
+@pytest.fixture
+def videos(tmp_path: pathlib.Path) -> pathlib.Path:
+    """videos/a.mp4 (6 frames), b.mp4 (4 frames, reversed colours) and a corrupt c.mp4."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_video(folder / "a.mp4", COLOURS)
+    write_video(folder / "b.mp4", COLOURS[:4][::-1], fps=25.0)
+    (folder / "c.mp4").write_bytes(b"this is not a video" * 100)
+    return folder
+
+
+@pytest.fixture
+def graph_file(tmp_path: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / "pass.pbtxt"
+    path.write_text(PASS_THROUGH)
+    return path
+
+
+def test_batch_runs_each_file_reports_the_corrupt_one_and_skips_on_rerun(
+        videos: pathlib.Path, graph_file: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "out"
+    seen: list[str] = []
+    summary = run_batch(graph_file, [str(videos / "*.mp4")], out, jobs=2,
+                        on_result=lambda r: seen.append(pathlib.Path(r.source).name))
+    by_name = {pathlib.Path(r.source).name: r for r in summary.results}
+    assert sorted(seen) == ["a.mp4", "b.mp4", "c.mp4"]
+    assert summary.counts() == {"done": 2, "skipped": 0, "failed": 1}
+    assert by_name["c.mp4"].status == "failed"
+    assert "c.mp4" in by_name["c.mp4"].error and "not a video" in by_name["c.mp4"].error
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mp4"]  # no partial left
+    for name, colours, fps in (("a.mp4", COLOURS, 10.0), ("b.mp4", COLOURS[:4][::-1], 25.0)):
+        assert by_name[name].frames_in == by_name[name].frames_out == len(colours)
+        in_fps, frames_in = read_video(videos / name)
+        out_fps, frames_out = read_video(out / name)
+        assert out_fps == pytest.approx(fps) and in_fps == pytest.approx(fps)
+        assert len(frames_out) == len(colours)
+        assert frames_out[0].shape == (48, 64, 3)
+        # The pass-through graph keeps every frame in order: each output frame's mean colour
+        # is the colour written there (within codec error), not any other frame's.
+        np.testing.assert_allclose(mean_colours(frames_out), np.array(colours), atol=12)
+        np.testing.assert_allclose(mean_colours(frames_out), mean_colours(frames_in), atol=6)
+
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = run_batch(graph_file, [str(videos / "*.mp4")], out, jobs=2)
+    assert again.counts() == {"done": 0, "skipped": 2, "failed": 1}
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_failing_runs_are_results_and_leave_no_output(videos: pathlib.Path,
+                                                      tmp_path: pathlib.Path) -> None:
+    # The output stream carries the side packet instead of images.
+    graph = tmp_path / "not_images.pbtxt"
+    graph.write_text("""
+        input_stream: "input_video"
+        input_side_packet: "label"
+        output_stream: "output_video"
+        node { calculator: "SidePacketToStreamCalculator" input_stream: "TICK:input_video"
+               input_side_packet: "label" output_stream: "AT_TICK:output_video" }""")
+    job = BatchJob(str(graph), str(videos / "a.mp4"), str(tmp_path / "out" / "a.mp4"),
+                   side_packets={"label": 5})
+    wrong = run_job(job)
+    assert wrong.status == "failed"
+    assert "output frames must be HxWx3 or HxWx4 uint8 images" in wrong.error
+    assert not (tmp_path / "out" / "a.mp4").exists()
+    assert not job.partial.exists()
+
+
+def test_inputs_and_plans_are_checked(videos: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nothing-here"):
+        find_inputs([str(tmp_path / "nothing-here" / "*.mp4")])
+    other = tmp_path / "other"
+    other.mkdir()
+    write_video(other / "a.mp4", COLOURS[:2])
+    sources = find_inputs([str(videos / "*.mp4"), str(other / "*.mp4"), str(videos / "a.mp4")])
+    assert [p.name for p in sources] == ["a.mp4", "b.mp4", "c.mp4", "a.mp4"]
+    with pytest.raises(ValueError, match="would both write"):
+        plan_jobs("g.pbtxt", sources, tmp_path / "out")
+
+
+def test_graph_without_the_streams_is_rejected_before_running(
+        videos: pathlib.Path, graph_file: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    with pytest.raises(ValueError, match="frames_in"):
+        run_batch(graph_file, [str(videos / "a.mp4")], tmp_path / "out",
+                  input_stream="frames_in")
+    assert not (tmp_path / "out").exists()
