@@ -30,6 +30,7 @@ from graphflow.calculator import (
 )
 from graphflow.proto._pool import POOL
 from graphflow.proto.mediapipe.framework import calculator_pb2
+from graphflow.resources import resource_dir
 
 GraphConfigProto = calculator_pb2.CalculatorGraphConfig
 NodeProto = calculator_pb2.CalculatorGraphConfig.Node
@@ -317,7 +318,7 @@ def _locate_nodes(text: str, path: str) -> list[NodeLocations]:
 # --------------------------------------------------------------------------------------------
 # Subgraph registry
 
-_GRAPH_FOLDERS: list[pathlib.Path] = [pathlib.Path(__file__).resolve().parent.parent / "graphs"]
+_GRAPH_FOLDERS: list[pathlib.Path] = [resource_dir("graphs")]
 _SUBGRAPHS: dict[str, GraphConfig] = {}
 _SUBGRAPH_FILES: dict[str, pathlib.Path] | None = None
 _TYPE_RE = re.compile(r'^\s*type\s*:\s*"([A-Za-z_][\w.]*)"', re.M)
