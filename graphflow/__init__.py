@@ -13,6 +13,8 @@ between nodes. Build and run one::
         graph.wait_until_done()
 """
 
+from typing import Any
+
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,
@@ -30,18 +32,38 @@ from graphflow.packet import Packet
 from graphflow.scheduler import GraphError
 from graphflow.timestamp import Timestamp
 
+# The GPU layer imports moderngl: load it only when one of its names is used.
+_GPU_NAMES = ("GlContext", "GlShaderCalculator", "GlSimpleCalculator", "GlThreadError",
+              "GlUnavailableError", "GpuBuffer", "ShaderError")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _GPU_NAMES:
+        import graphflow.gpu
+
+        return getattr(graphflow.gpu, name)
+    raise AttributeError(f"module 'graphflow' has no attribute {name!r}")
+
+
 __all__ = [
     "Calculator",
     "CalculatorContext",
     "CalculatorGraph",
     "ConfigError",
     "ContractError",
+    "GlContext",
+    "GlShaderCalculator",
+    "GlSimpleCalculator",
+    "GlThreadError",
+    "GlUnavailableError",
+    "GpuBuffer",
     "GraphError",
     "ImageFrame",
     "NodeContract",
     "OutputStreamPoller",
     "Packet",
     "Port",
+    "ShaderError",
     "Stop",
     "Timestamp",
     "load_config",

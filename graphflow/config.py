@@ -149,19 +149,32 @@ def parse_tag_index_name(spec: str) -> tuple[str, int | None, str]:
 
 
 def parse_stream_list(specs: Iterable[str]) -> list[StreamSpec]:
-    """Parses a repeated stream field, numbering ports per tag in order of appearance."""
+    """Parses a repeated stream field with MediaPipe's numbering (tool/tag_map.cc).
+
+    ``name`` takes the next untagged index, ``TAG:name`` is ``TAG:0``; the indices of each tag
+    must be 0, 1, ... n-1, each given once.
+    """
     result: list[StreamSpec] = []
-    next_index: dict[str, int] = {}
-    seen: set[PortId] = set()
+    untagged = 0
+    seen: dict[PortId, str] = {}
     for spec in specs:
         tag, index, name = parse_tag_index_name(spec)
         if index is None:
-            index = next_index.get(tag, 0)
-        next_index[tag] = max(next_index.get(tag, 0), index + 1)
+            index = 0 if tag else untagged
+        if not tag:
+            untagged += 1
         if (tag, index) in seen:
-            raise ValueError(f"{spec!r}: port {tag}:{index} is given twice")
-        seen.add((tag, index))
+            raise ValueError(f"{spec!r}: port {tag}:{index} is already given by "
+                             f"{seen[tag, index]!r} (number repeated ports as "
+                             f"{tag}:0:a, {tag}:1:b)")
+        seen[tag, index] = spec
         result.append(StreamSpec(tag, index, name))
+    for tag in {s.tag for s in result}:
+        indices = sorted(s.index for s in result if s.tag == tag)
+        if indices != list(range(len(indices))):
+            missing = min(set(range(indices[-1])) - set(indices))
+            raise ValueError(f"{seen[tag, indices[-1]]!r}: tag {tag} has no index {missing} "
+                             "(indices of a tag must be 0, 1, ... without gaps)")
     return result
 
 
@@ -222,6 +235,7 @@ def load_config(source: str | pathlib.Path | bytes | Message, *, path: str | Non
 def parse_text(text: str, path: str = "<string>") -> GraphConfig:
     """Parses pbtxt text into a located :class:`GraphConfig`."""
     proto = GraphConfigProto()
+    registered_calculators()  # imports the calculators, which registers their options protos
     try:
         text_format.Parse(text, proto, descriptor_pool=POOL)
     except text_format.ParseError as exc:
@@ -229,8 +243,41 @@ def parse_text(text: str, path: str = "<string>") -> GraphConfig:
         message = str(exc)
         message = re.sub(r"^\d+:\d+ : ", "", message)
         hint = _unknown_extension_hint(message)
-        raise ConfigError(message + hint, Location(path, line, col)) from None
+        raise ConfigError(message + hint, Location(path, line, col),
+                          _node_around(text, line, col)) from None
     return GraphConfig(proto, path, _locate_nodes(text, path))
+
+
+def _node_around(text: str, line: int, col: int) -> str | None:
+    """The name (or calculator) of the top-level ``node { }`` that contains ``line:col``."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    offset = sum(len(x) + 1 for x in lines[: line - 1]) + max(col - 1, 0)
+    depth, start = 0, -1
+    for match in _TOKEN_RE.finditer(text):
+        kind = match.lastgroup
+        if kind == "ident" and depth == 0:
+            start = match.start() if match.group() == "node" else -1
+        elif kind == "open":
+            depth += 1
+        elif kind == "close":
+            depth -= 1
+            if depth == 0 and start >= 0:
+                if start <= offset < match.end():
+                    return _node_label(text[start:match.end()])
+                start = -1
+        if match.start() > offset and depth == 0:
+            break
+    return _node_label(text[start:]) if start >= 0 and depth > 0 else None
+
+
+def _node_label(node_text: str) -> str | None:
+    for field in ("name", "calculator"):
+        found = re.search(rf'(?<![\w.]){field}\s*:\s*"([^"]*)"', node_text)
+        if found and found.group(1):
+            return found.group(1)
+    return None
 
 
 def _parse_binary(data: bytes, path: str) -> GraphConfig:
@@ -543,7 +590,7 @@ def _find_option(messages: list[Message], path: list[str]) -> Any:
             if field is None:
                 current = _MISSING
                 break
-            if field.label != field.LABEL_REPEATED and field.has_presence and \
+            if not field.is_repeated and field.has_presence and \
                     not current.HasField(part):
                 return _MISSING
             current = getattr(current, part)
@@ -559,7 +606,7 @@ def _set_path(msg: Any, path: list[str], value: Any) -> None:
     if field is None:
         raise KeyError(f"no field {path[-1]!r}"
                        + did_you_mean(path[-1], list(msg.DESCRIPTOR.fields_by_name)))
-    if field.label == field.LABEL_REPEATED:
+    if field.is_repeated:
         del getattr(msg, path[-1])[:]
         if field.message_type is not None:
             for item in value:
@@ -652,12 +699,12 @@ class ValidatedGraph:
     side_producers: dict[str, int]  # side packet name -> node index
 
     def required_side_packets(self) -> dict[str, list[NodeSpec]]:
-        """Side packets no node produces, with the nodes that need them."""
+        """Side packets no node produces (graph inputs included), with the nodes that need them."""
         needed: dict[str, list[NodeSpec]] = {}
         for node in self.nodes:
             optional = {p.tag for p in node.calculator.input_side_packets if p.optional}
             for s in node.side_inputs:
-                if s.name not in self.side_producers and s.tag not in optional:
+                if self.side_producers.get(s.name, -1) < 0 and s.tag not in optional:
                     needed.setdefault(s.name, []).append(node)
         return needed
 
@@ -770,8 +817,8 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
                           + did_you_mean(handler, HANDLERS), where.field(
                               "input_stream_handler", 0), name)
     sync_sets = _sync_sets(proto, handler, streams["input_stream"], where, name)
-    executor = proto.executor or calc.executor or ""
-    if proto.executor and proto.executor not in executors:
+    executor = _node_executor(proto, calc)
+    if proto.executor and proto.executor not in executors and not _is_gl(proto.executor):
         raise ConfigError(f"executor {proto.executor!r} is not declared in the graph's executor "
                           "list" + did_you_mean(proto.executor, sorted(executors)),
                           where.field("executor", 0), name)
@@ -816,17 +863,36 @@ def _check_ports(specs: list[StreamSpec], ports: Sequence[Port], field: str,
                               "not connect", where.node, name)
 
 
+def _is_gl(executor: str | None) -> bool:
+    """True for the executors of GL contexts: ``gl`` and ``gl:<gl_context_name>``."""
+    return bool(executor) and str(executor).split(":", 1)[0] == "gl"
+
+
+def _node_executor(proto: Any, calc: type[Calculator]) -> str:
+    """The node's executor: its config's, else its calculator's (GL nodes: by context name)."""
+    if not proto.executor and _is_gl(calc.executor):
+        from graphflow.gpu import node_executor_name
+
+        return node_executor_name(calc.executor, proto) or ""
+    return str(proto.executor or calc.executor or "")
+
+
+_GL_CONTEXT_OPTIONS = "mediapipe.GlContextOptions"
+
+
 def _node_options_checked(proto: Any, calc: type[Calculator], where: NodeLocations,
                           name: str) -> Any:
     wanted = calc.options_type.DESCRIPTOR.full_name if calc.options_type else None
+    # A GL node may also say which GL context it runs on.
+    also = _GL_CONTEXT_OPTIONS if _is_gl(calc.executor) else None
     for ext in _set_extensions(proto.options):
-        if ext.DESCRIPTOR.full_name != wanted:
+        if ext.DESCRIPTOR.full_name not in (wanted, also):
             raise ConfigError(
                 f"{calc.__name__} takes {'options ' + wanted if wanted else 'no options'}, "
                 f"not {ext.DESCRIPTOR.full_name}", where.field("options", 0), name)
     for j, any_msg in enumerate(proto.node_options):
         type_name = any_msg.type_url.rsplit("/", 1)[-1]
-        if type_name != wanted:
+        if type_name not in (wanted, also):
             raise ConfigError(
                 f"{calc.__name__} takes {'options ' + wanted if wanted else 'no options'}, "
                 f"not {type_name}", where.field("node_options", j), name)
@@ -885,10 +951,12 @@ def _check_cycles(nodes: list[NodeSpec], producers: dict[str, int]) -> None:
             current, children = stack[-1]
             for child, node, j in children:
                 if state.get(child) == 1:
+                    tag, index = node.inputs[j].port
+                    tag_index = f"{tag}:{index}" if index else tag
                     raise ConfigError(
                         f"cycle through input stream {node.inputs[j].name!r}: mark the stream "
                         "that goes back with input_stream_info { tag_index: "
-                        f"'{node.inputs[j].tag}' back_edge: true }}",
+                        f"'{tag_index}' back_edge: true }}",
                         node.where.field("input_stream", j), node.name)
                 if child not in state:
                     state[child] = 1

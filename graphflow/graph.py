@@ -227,7 +227,6 @@ class CalculatorGraph:
                               max_queue_size=max_queue, num_threads=num_threads,
                               executor_threads=executor_threads, tracer=tracer)
         self._scheduler = scheduler
-        self._closed_inputs: set[str] = set()
         scheduler.start()
 
     def _with_sinks(self) -> ValidatedGraph:
@@ -272,8 +271,6 @@ class CalculatorGraph:
 
             raise ValueError(f"{stream_name!r} is not an input stream of the graph"
                              + did_you_mean(stream_name, list(scheduler.graph_inputs)))
-        if stream_name in self._closed_inputs:
-            raise ValueError(f"graph input stream {stream_name!r} is closed")
         return scheduler.add_graph_input(stream_name, packet, block)
 
     def close_input_stream(self, stream_name: str) -> None:
@@ -281,11 +278,9 @@ class CalculatorGraph:
         scheduler = self._running()
         if stream_name not in scheduler.graph_inputs:
             raise ValueError(f"{stream_name!r} is not an input stream of the graph")
-        if stream_name in self._closed_inputs:
-            return
-        self._closed_inputs.add(stream_name)
         with scheduler.lock:
-            scheduler.close_graph_input(stream_name)
+            if stream_name not in scheduler.closed_inputs:
+                scheduler.close_graph_input(stream_name)
 
     def close_all_input_streams(self) -> None:
         """Closes every graph input stream."""

@@ -252,6 +252,7 @@ class Scheduler:
         self.graph_inputs: dict[str, _Stream] = {}
         self.inbox: collections.deque[tuple[str, Packet[Any]]] = collections.deque()
         self.input_lock = threading.Lock()
+        self.closed_inputs: set[str] = set()
         self.added_bound: dict[str, int] = {}
         for s in graph.input_streams:
             stream = _Stream(s.name)
@@ -499,6 +500,8 @@ class Scheduler:
                 self._apply_outputs(node, task)
             if task.stopped and node.is_source:
                 self._begin_close(node)
+            elif task.stopped:
+                self._stop_sources()
             elif self.error is None:
                 if node.is_source:
                     self._schedule_source(node)
@@ -628,6 +631,8 @@ class Scheduler:
         """
         key = f"input:{name}"
         with self.input_lock:
+            if name in self.closed_inputs:
+                raise ValueError(f"graph input stream {name!r} is closed")
             ts = self._validate_input(name, packet)
             if not self.synchronous and self.error is None and not self.throttle[key]:
                 self.inbox.append((name, packet))
@@ -713,8 +718,21 @@ class Scheduler:
                 self._schedule_source(node)
         return True
 
+    def _stop_sources(self) -> None:
+        """A non-source raised Stop: end every source and graph input, as MediaPipe does."""
+        for node in self.nodes:
+            if node.is_source and node.state == "open":
+                if node.in_flight:
+                    node.state = "closing_pending"
+                else:
+                    self._begin_close(node)
+        for name in self.graph_inputs:
+            if name not in self.closed_inputs:
+                self.close_graph_input(name)
+
     def close_graph_input(self, name: str) -> None:
         """Closes one graph input stream (lock held)."""
+        self.closed_inputs.add(name)
         self._drain_inbox()
         self._advance_stream(self.graph_inputs[name], DONE)
         self._after_change()

@@ -55,13 +55,17 @@ class Timestamp(int):
         """The smallest timestamp a stream may carry after a packet at this one."""
         if self >= _MAX_VALUE or self == _PRESTREAM_VALUE:
             return Timestamp.ONE_OVER_POSTSTREAM
+        if self < _MIN_VALUE:
+            return Timestamp.MIN
         return Timestamp(int(self) + 1)
 
     def __add__(self, other: int) -> Timestamp:  # type: ignore[override]
-        return Timestamp(int(self) + int(other))
+        """Adds microseconds, clamped to [MIN, MAX] as MediaPipe does."""
+        return Timestamp(min(max(int(self) + int(other), _MIN_VALUE), _MAX_VALUE))
 
     def __sub__(self, other: int) -> Timestamp:  # type: ignore[override]
-        return Timestamp(int(self) - int(other))
+        """Subtracts microseconds, clamped to [MIN, MAX] as MediaPipe does."""
+        return Timestamp(min(max(int(self) - int(other), _MIN_VALUE), _MAX_VALUE))
 
     def __repr__(self) -> str:
         return _SPECIAL_NAMES.get(int(self)) or f"Timestamp({int(self)})"

@@ -139,9 +139,6 @@ def press_key(keysym: str) -> None:
         x11.XCloseDisplay(display)
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError,
-                   reason="scheduler: Stop from a non-source must close the graph's sources and "
-                   "inputs (MediaPipe's tool::StatusStop())")
 @pytest.mark.parametrize("key", ["q", "Escape"])
 def test_pressing_q_or_esc_ends_the_run_cleanly(screen: pathlib.Path, key: str) -> None:
     frame = ImageFrame(np.zeros((48, 64, 3), np.uint8))

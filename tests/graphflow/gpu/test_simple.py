@@ -240,8 +240,6 @@ def test_a_thousand_frames_keep_texture_count_and_memory_stable() -> None:
     assert rss[1] - rss[0] < 8 * 2**20  # one leaked 48x64 frame per packet would be 9.8 MB
 
 
-@pytest.mark.xfail(strict=True, reason="config: node executor from GlContextOptions "
-                   "(graphflow.gpu.node_executor_name) is not wired yet")
 def test_gl_context_options_pick_the_context() -> None:
     TestInvertCalculator.threads.clear()
     node = """node { calculator: "TestInvertCalculator" input_stream: "gpu_in"
