@@ -137,6 +137,8 @@ class StreamServer:
         self._ingest: asyncio.AbstractServer | None = None
         self._runner: web.AppRunner | None = None
         self._closing = False
+        self.app_setup: list[Callable[[web.Application], None]] = []
+        """Called with the HTTP application before it starts (more routes: streams_api)."""
         self.ingest_port = 0
         self.http_port = 0
 
@@ -154,6 +156,8 @@ class StreamServer:
         app.router.add_get("/stream", self._raw_stream)
         app.router.add_get("/face_stream", self._face_stream)
         app.router.add_get("/results", self._results)
+        for setup in self.app_setup:
+            setup(app)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=2.0)
         await self._runner.setup()
@@ -221,6 +225,9 @@ class StreamServer:
 
     async def _reconcile(self, channel: _Channel) -> None:
         """Starts or stops the channel's graph run to match its watchers; forgets idle channels."""
+        if channel.owner is not None:  # a managed stream runs its graph itself
+            channel.owner.viewers_changed(channel)
+            return
         async with channel.lock:
             while True:
                 want = channel.watchers() > 0 and not self._closing
@@ -403,6 +410,8 @@ class _Channel:
         self.ingest_rate = RateMeter()
         self.processed_rate = RateMeter()
         self.run: _GraphRun | None = None
+        self.owner: Any = None
+        """The managed stream running this channel (graphflow.net.streams_api), if any."""
         self.lock = asyncio.Lock()
 
     def watchers(self) -> int:
@@ -463,6 +472,7 @@ class _Channel:
             "fps": round(self.ingest_rate.rate(), 2),
             "processed_fps": round(self.processed_rate.rate(), 2),
             "processing": self.run is not None,
+            "managed": self.owner.describe() if self.owner is not None else None,
             "frames": self.frames,
             "viewers": {"raw": len(self.raw), "processed": len(self.processed),
                         "results": len(self.results)},
