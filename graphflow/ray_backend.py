@@ -93,3 +93,26 @@ def run_jobs(jobs: Sequence[BatchJob], address: str, in_flight: int | None,
         results[index] = result
         on_result(result)
     return [results[i] for i in range(len(jobs))]
+
+
+def actor_class(cls: type, max_restarts: int) -> Any:
+    """``cls`` as a Ray actor class that Ray restarts up to ``max_restarts`` times.
+
+    Actors reserve no CPU (a stream's graph mostly waits for frames) and are spread over the
+    cluster's nodes; a restarted actor runs ``cls.__init__`` again with the same arguments.
+    """
+    ray = require_ray()
+    return ray.remote(cls).options(num_cpus=0, max_restarts=max_restarts, max_task_retries=0,
+                                   scheduling_strategy="SPREAD")
+
+
+def is_actor_lost(exc: BaseException) -> bool:
+    """True if a call failed because its actor died or is restarting (not because of the call)."""
+    ray = require_ray()
+    return isinstance(exc, (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError))
+
+
+def kill_actor(handle: Any) -> None:
+    """Ends an actor for good (no restart)."""
+    ray = require_ray()
+    ray.kill(handle, no_restart=True)

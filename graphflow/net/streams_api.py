@@ -1,0 +1,619 @@
+"""Managed streams on ``graphflow serve``: a REST API, restart policies, events, Ray actors.
+
+A managed stream has its own graph, side packets and frame source, and runs its graph on every
+frame whether or not anybody watches (the raw, processed and results endpoints of
+:class:`~graphflow.net.server.StreamServer` serve it as any channel). Its source is ``"push"``
+(``graphflow send`` pushes frames under the stream's name) or something the server pulls: a
+``rtsp://`` / ``http://`` URL, a video file or ``camera[:N]``. A pulled source that cannot be
+opened is retried with exponential backoff. Restart policies say what happens when the graph
+fails (``on_error``), when a pulled source ends (``on_eos``, a file played to its end), both
+(``always``) or neither (``never``).
+
+With a Ray address, each stream's graph runs in a Ray actor (a :class:`FrameProcessor`) that
+Ray restarts, on another node if its own is gone, up to ``max_restarts`` times; frames in
+flight while it restarts are lost, then the stream carries on.
+
+HTTP (added to the server's application):
+
+- ``POST /streams``: create a stream from ``{name, graph, source, side_packets, restart}``.
+- ``GET /streams``: the server's channel list; managed ones carry a ``managed`` object.
+- ``GET /streams/{name}``, ``DELETE /streams/{name}``: one managed stream.
+- ``GET /events``: server-sent events (``added``, ``started``, ``failed``, ``finished``,
+  ``restarting``, ``source_retry``, ``actor_lost``, ``viewer_joined``, ``viewer_left``,
+  ``removed``), one JSON object each.
+- ``GET /openapi.json``: the OpenAPI 3 description of these endpoints.
+
+Example:
+    server = StreamServer("graphs/face_detection.pbtxt")
+    manager = StreamManager(server)          # before server.start()
+    async with server:
+        await manager.add(StreamSpec("cam1", "face_detection", "rtsp://cam1/live",
+                                     restart="always"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from graphflow.config import ConfigError, load_config
+from graphflow.graph import CalculatorGraph
+from graphflow.image_frame import ImageFrame
+from graphflow.net import jpeg
+from graphflow.net.broadcast import Broadcaster
+from graphflow.net.jsonable import to_jsonable
+from graphflow.net.protocol import Frame, validate_channel
+from graphflow.net.sender import capture_frames
+from graphflow.net.server import StreamServer
+from graphflow.packet import Packet
+
+logger = logging.getLogger(__name__)
+
+RESTART_POLICIES = ("never", "always", "on_error", "on_eos")
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 10.0
+EVENTS_DEPTH = 256
+"""Events a slow ``/events`` viewer may have pending before the oldest are dropped."""
+HISTORY = 50
+"""Recent events kept per stream for ``GET /streams/{name}``."""
+ACTOR_RETRIES = 3
+"""Consecutive frames lost to an unreachable actor before the stream counts as failed."""
+MAX_RESTARTS = 5
+"""Restarts Ray grants a stream's actor (``max_restarts``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamSpec:
+    """What ``POST /streams`` creates.
+
+    Attributes:
+        name: The channel name (1-64 of ``A-Z a-z 0-9 _ . -``).
+        graph: A graph file or the name of a bundled graph.
+        source: ``"push"``, a URL, a video file or ``camera[:N]``.
+        side_packets: Input side packets of the graph.
+        restart: ``never``, ``always``, ``on_error`` or ``on_eos``.
+        input_stream: The graph input that receives RGB ``ImageFrame`` packets.
+        video_stream: The graph output served as processed video.
+    """
+
+    name: str
+    graph: str
+    source: str = "push"
+    side_packets: dict[str, Any] = dataclasses.field(default_factory=dict)
+    restart: str = "never"
+    input_stream: str = "input_video"
+    video_stream: str = "output_video"
+
+    @classmethod
+    def from_json(cls, body: Any) -> StreamSpec:
+        """Validates a request body.
+
+        Raises:
+            ValueError: Naming the field that is wrong and why.
+        """
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(body) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown field(s) {unknown}; known: {sorted(fields)}")
+        for required in ("name", "graph"):
+            if required not in body:
+                raise ValueError(f"missing field {required!r}")
+        for key, value in body.items():
+            want = dict if key == "side_packets" else str
+            if not isinstance(value, want):
+                raise ValueError(f"field {key!r} must be a {'object' if want is dict else 'string'}"
+                                 f", got {type(value).__name__}")
+        validate_channel(body["name"])
+        if body.get("restart", "never") not in RESTART_POLICIES:
+            raise ValueError(f"field 'restart' must be one of {list(RESTART_POLICIES)}, got "
+                             f"{body['restart']!r}")
+        return cls(**body)
+
+
+class FrameProcessor:
+    """A graph run fed one frame at a time: runs in-process or as a Ray actor.
+
+    ``process`` adds the frame, waits until the graph is idle and returns what came out: the
+    video output as JPEG (if asked for) and the other outputs as JSON-ready values.
+
+    Raises:
+        ConfigError: If the graph does not load.
+        ValueError: If it lacks the streams.
+    """
+
+    def __init__(self, graph: str, side_packets: dict[str, Any], input_stream: str,
+                 video_stream: str, quality: int = 80) -> None:
+        config = load_config(graph)
+        self.graph = CalculatorGraph(config)
+        inputs = [s.name for s in self.graph.validated.input_streams]
+        outputs = [s.name for s in self.graph.validated.output_streams]
+        if input_stream not in inputs:
+            raise ValueError(f"graph {config.source}: {input_stream!r} is not one of its input "
+                             f"streams {inputs}")
+        if video_stream not in outputs:
+            raise ValueError(f"graph {config.source}: {video_stream!r} is not one of its output "
+                             f"streams {outputs}")
+        self.input_stream = input_stream
+        self.video_stream = video_stream
+        self.quality = quality
+        self._outputs: list[tuple[str, Packet[Any]]] = []
+        for name in outputs:
+            self.graph.observe_output_stream(name, self._collect)
+        self.graph.start_run(side_packets)
+
+    def _collect(self, stream: str, packet: Packet[Any]) -> None:
+        self._outputs.append((stream, packet))
+
+    def process(self, timestamp: int, data: bytes, encode: bool = True
+                ) -> tuple[bytes | None, list[tuple[str, int, Any]]]:
+        """Runs one JPEG frame through the graph.
+
+        Returns:
+            The video output of this frame as JPEG (None if ``encode`` is false or the graph
+            dropped the frame) and ``(stream, timestamp, value)`` for every other output.
+
+        Raises:
+            GraphError: If the graph failed.
+        """
+        self.graph.add_packet_to_input_stream(
+            self.input_stream, Packet(ImageFrame(jpeg.decode(data))).at(timestamp))
+        self.graph.wait_until_idle()
+        outputs, self._outputs = self._outputs, []
+        video = None
+        results = []
+        for stream, packet in outputs:
+            if stream == self.video_stream:
+                if encode:
+                    image = np.asarray(packet.payload)
+                    video = jpeg.encode(image, self.quality,
+                                        "RGBA" if image.shape[-1] == 4 else "RGB")
+            else:
+                results.append((stream, int(packet.timestamp), to_jsonable(packet.payload)))
+        return video, results
+
+    def pid(self) -> int:
+        """The process this runs in (to tell a restarted actor from the first)."""
+        return os.getpid()
+
+    def close(self) -> None:
+        """Ends the graph run (raises its error, if any)."""
+        self.graph.close()
+
+
+class _StreamFailedError(Exception):
+    """The stream's graph failed (wraps the error for the restart policy)."""
+
+
+class ManagedStream:
+    """One managed stream: its source, its graph (local or a Ray actor) and its restarts."""
+
+    def __init__(self, manager: StreamManager, spec: StreamSpec) -> None:
+        self.manager = manager
+        self.spec = spec
+        self.state = "starting"
+        self.restarts = 0
+        self.frames = 0
+        self.frames_lost = 0
+        self.last_error = ""
+        self.worker_pid: int | None = None
+        self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
+        self.viewer_count = 0
+        self.channel = manager.server._channel(spec.name)
+        self.channel.owner = self
+        self._task: asyncio.Task[None] | None = None
+        self._processor: Any = None
+        self._subscribed = False
+
+    def start(self) -> None:
+        """Starts the stream's task."""
+        self._task = asyncio.create_task(self._run(), name=f"stream {self.spec.name}")
+
+    async def stop(self) -> None:
+        """Stops the stream and releases its channel."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.state = "stopped"
+        self.channel.owner = None
+        self.channel.end_processing()
+
+    def describe(self) -> dict[str, Any]:
+        """The stream's state for ``GET /streams/{name}``."""
+        return {**dataclasses.asdict(self.spec), "state": self.state, "restarts": self.restarts,
+                "frames": self.frames, "frames_lost": self.frames_lost,
+                "last_error": self.last_error, "worker_pid": self.worker_pid,
+                "ray": self.manager.ray_address is not None}
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Records and broadcasts an event about this stream."""
+        event = {"type": kind, "stream": self.spec.name, "time": time.time(), **fields}
+        self.history.append(event)
+        self.manager.publish(event)
+
+    def viewers_changed(self, channel: Any) -> None:
+        """Called by the server when a viewer joins or leaves the channel."""
+        count = channel.viewers() - self._subscribed  # not this stream's own subscription
+        if count != self.viewer_count:
+            kind = "viewer_joined" if count > self.viewer_count else "viewer_left"
+            self.viewer_count = count
+            self.emit(kind, viewers=count)
+
+    # ------------------------------------------------------------------ running
+
+    async def _run(self) -> None:
+        backoff = BACKOFF_START_S
+        while True:
+            outcome = await self._one_run()
+            policy = self.spec.restart
+            if outcome == "eos":
+                self.emit("finished", frames=self.frames)
+                again = policy in ("always", "on_eos")
+            else:
+                again = policy in ("always", "on_error")
+            if not again:
+                self.state = "finished" if outcome == "eos" else "failed"
+                self.channel.end_processing()
+                return
+            self.restarts += 1
+            self.state = "restarting"
+            self.emit("restarting", restarts=self.restarts, delay_s=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S) if outcome == "error" else BACKOFF_START_S
+
+    async def _one_run(self) -> str:
+        """Runs the graph until the source ends (``"eos"``) or the graph fails (``"error"``)."""
+        try:
+            self._processor = await self.manager.new_processor(self.spec)
+            self.worker_pid = await self._call("pid")
+        except Exception as exc:
+            return self._failed(exc)
+        self.state = "running"
+        self.emit("started", worker_pid=self.worker_pid)
+        try:
+            self._subscribed = True
+            with self.channel.raw.subscribe() as inbox:
+                puller = None if self.spec.source == "push" else \
+                    asyncio.create_task(self._pull(inbox.close))
+                try:
+                    while (frame := await inbox.get()) is not None:
+                        await self._process(frame)
+                finally:
+                    self._subscribed = False
+                    if puller is not None:
+                        puller.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await puller
+            await self._close_processor()
+            return "eos"
+        except _StreamFailedError as exc:
+            await self._close_processor(quiet=True)
+            return self._failed(exc.__cause__ or exc)
+        except asyncio.CancelledError:
+            await self._close_processor(quiet=True)
+            raise
+
+    def _failed(self, exc: BaseException) -> str:
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.state = "failed"
+        logger.error("stream %r: %s", self.spec.name, self.last_error)
+        self.emit("failed", error=self.last_error)
+        return "error"
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        return await self.manager.call(self._processor, method, *args)
+
+    async def _process(self, frame: Frame) -> None:
+        channel = self.channel
+        lost = 0
+        while True:
+            try:
+                video, results = await self._call("process", frame.timestamp, frame.jpeg,
+                                                  len(channel.processed) > 0)
+                break
+            except Exception as exc:
+                if not self.manager.actor_lost(exc):
+                    raise _StreamFailedError from exc
+                lost += 1
+                self.frames_lost += 1
+                self.emit("actor_lost", error=f"{type(exc).__name__}: {exc}")
+                if lost > ACTOR_RETRIES:
+                    raise _StreamFailedError from exc
+                with contextlib.suppress(Exception):
+                    self.worker_pid = await self._call("pid")
+                return
+        self.frames += 1
+        if video is not None:
+            channel.processed_rate.tick()
+            channel.processed.publish(Frame(frame.timestamp, video))
+        for stream, timestamp, value in results:
+            channel.results.publish(json.dumps(
+                {"channel": self.spec.name, "stream": stream, "timestamp": timestamp,
+                 "value": value}, separators=(",", ":")).encode())
+
+    async def _close_processor(self, quiet: bool = False) -> None:
+        processor, self._processor = self._processor, None
+        if processor is None:
+            return
+        try:
+            await self.manager.call(processor, "close")
+        except Exception as exc:
+            if not quiet:
+                raise _StreamFailedError from exc
+        finally:
+            self.manager.release(processor)
+
+    async def _pull(self, ended: Callable[[], None]) -> None:
+        """Feeds the pulled source into the channel; retries with backoff until it opens."""
+        backoff = BACKOFF_START_S
+        while True:
+            try:
+                async for timestamp, data in self._frames():
+                    self.channel.ingest(Frame(timestamp, data))
+                    backoff = BACKOFF_START_S
+                break
+            except ValueError as exc:
+                self.emit("source_retry", error=str(exc), delay_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+        ended()
+
+    def _frames(self) -> AsyncIterator[tuple[int, bytes]]:
+        return capture_frames(self.spec.source, quality=self.manager.server.quality)
+
+
+class StreamManager:
+    """Managed streams of one :class:`StreamServer`; create it before the server starts.
+
+    Args:
+        server: The server whose HTTP application gets the streams API.
+        ray_address: None runs graphs in this process; otherwise each stream's graph runs in a
+            Ray actor on that cluster (``""``: ``RAY_ADDRESS`` or a new local one).
+        max_restarts: Restarts Ray grants each actor.
+    """
+
+    def __init__(self, server: StreamServer, *, ray_address: str | None = None,
+                 max_restarts: int = MAX_RESTARTS) -> None:
+        self.server = server
+        self.ray_address = ray_address
+        self.max_restarts = max_restarts
+        self.streams: dict[str, ManagedStream] = {}
+        self.events: Broadcaster[bytes] = Broadcaster(EVENTS_DEPTH)
+        self._actor_class: Any = None
+        server.app_setup.append(self.setup)
+
+    # ------------------------------------------------------------------ API
+
+    async def add(self, spec: StreamSpec) -> ManagedStream:
+        """Creates and starts a stream.
+
+        Raises:
+            KeyError: If a stream of that name exists.
+            ConfigError, ValueError, FileNotFoundError: If the graph does not load or lacks
+                the streams.
+        """
+        if spec.name in self.streams:
+            raise KeyError(f"a stream named {spec.name!r} exists; DELETE it first")
+        from graphflow.net.cli import graph_path
+
+        spec = dataclasses.replace(spec, graph=str(graph_path(spec.graph)))
+        probe = await asyncio.to_thread(
+            FrameProcessor, spec.graph, spec.side_packets, spec.input_stream,
+            spec.video_stream)
+        await asyncio.to_thread(probe.graph.cancel)
+        stream = ManagedStream(self, spec)
+        self.streams[spec.name] = stream
+        stream.emit("added", source=spec.source, graph=spec.graph, restart=spec.restart)
+        stream.start()
+        return stream
+
+    async def remove(self, name: str) -> None:
+        """Stops and forgets a stream.
+
+        Raises:
+            KeyError: If there is none of that name.
+        """
+        stream = self.streams.pop(name)
+        await stream.stop()
+        stream.emit("removed")
+        self.server._reconcile_soon(stream.channel)
+
+    async def close(self, app: web.Application | None = None) -> None:
+        """Stops every stream (the server calls it on shutdown)."""
+        for name in list(self.streams):
+            await self.remove(name)
+        self.events.close_all()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Broadcasts an event on ``/events``."""
+        logger.info("stream event %s", event)
+        self.events.publish(json.dumps(event, separators=(",", ":")).encode())
+
+    # ------------------------------------------------------------------ graph runners
+
+    async def new_processor(self, spec: StreamSpec) -> Any:
+        """A :class:`FrameProcessor` for the stream: local, or a Ray actor handle."""
+        args = (spec.graph, spec.side_packets, spec.input_stream, spec.video_stream,
+                self.server.quality)
+        if self.ray_address is None:
+            return await asyncio.to_thread(FrameProcessor, *args)
+        from graphflow import ray_backend
+
+        if self._actor_class is None:
+            await asyncio.to_thread(ray_backend.connect, self.ray_address)
+            self._actor_class = ray_backend.actor_class(FrameProcessor, self.max_restarts)
+        return self._actor_class.remote(*args)
+
+    async def call(self, processor: Any, method: str, *args: Any) -> Any:
+        """Calls a processor method off the event loop (a thread, or the Ray actor)."""
+        if self.ray_address is None:
+            return await asyncio.to_thread(getattr(processor, method), *args)
+        return await getattr(processor, method).remote(*args)
+
+    def actor_lost(self, exc: BaseException) -> bool:
+        """True if ``exc`` says the Ray actor died or is restarting (not a graph failure)."""
+        if self.ray_address is None:
+            return False
+        from graphflow import ray_backend
+
+        return ray_backend.is_actor_lost(exc)
+
+    def release(self, processor: Any) -> None:
+        """Lets a processor go (kills a Ray actor for good)."""
+        if self.ray_address is not None:
+            from graphflow import ray_backend
+
+            ray_backend.kill_actor(processor)
+
+    # ------------------------------------------------------------------ HTTP
+
+    def setup(self, app: web.Application) -> None:
+        """Adds the streams API to the server's application."""
+        app.router.add_post("/streams", self._post)
+        app.router.add_get("/streams/{name}", self._get)
+        app.router.add_delete("/streams/{name}", self._delete)
+        app.router.add_get("/events", self._events)
+        app.router.add_get("/openapi.json", self._openapi)
+        app.on_shutdown.append(self.close)
+
+    async def _post(self, request: web.Request) -> web.Response:
+        self.server._check_viewer(request)
+        try:
+            spec = StreamSpec.from_json(await request.json())
+        except json.JSONDecodeError as exc:
+            return _error(400, f"the body is not JSON: {exc}")
+        except ValueError as exc:
+            return _error(400, str(exc))
+        try:
+            stream = await self.add(spec)
+        except KeyError as exc:
+            return _error(409, str(exc.args[0]))
+        except (ConfigError, ValueError, FileNotFoundError) as exc:
+            return _error(400, f"graph {spec.graph!r}: {exc}")
+        return web.json_response(stream.describe(), status=201)
+
+    def _stream(self, request: web.Request) -> ManagedStream:
+        self.server._check_viewer(request)
+        name = request.match_info["name"]
+        stream = self.streams.get(name)
+        if stream is None:
+            raise web.HTTPNotFound(text=json.dumps({"error": f"no managed stream {name!r}"}),
+                                   content_type="application/json")
+        return stream
+
+    async def _get(self, request: web.Request) -> web.Response:
+        stream = self._stream(request)
+        return web.json_response({**stream.describe(), "events": list(stream.history)})
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        stream = self._stream(request)
+        await self.remove(stream.spec.name)
+        return web.json_response({"removed": stream.spec.name})
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        self.server._check_viewer(request)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
+        with self.events.subscribe() as subscription:
+            await response.prepare(request)
+            while True:
+                try:
+                    item = await subscription.get(1.0)
+                except TimeoutError:
+                    if request.transport is None or request.transport.is_closing():
+                        break
+                    item = b""
+                if item is None:
+                    break
+                data = b"data: " + item + b"\n\n" if item else b": keepalive\n\n"
+                try:
+                    await response.write(data)
+                except ConnectionError:
+                    break
+        return response
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
+
+
+def _error(status: int, text: str) -> web.Response:
+    return web.json_response({"error": text}, status=status)
+
+
+_SPEC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["name", "graph"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+        "graph": {"type": "string", "description": "graph file or bundled graph name"},
+        "source": {"type": "string", "default": "push",
+                   "description": "push, rtsp:// or http:// URL, video file, camera[:N]"},
+        "side_packets": {"type": "object", "default": {}},
+        "restart": {"type": "string", "enum": list(RESTART_POLICIES), "default": "never"},
+        "input_stream": {"type": "string", "default": "input_video"},
+        "video_stream": {"type": "string", "default": "output_video"},
+    },
+}
+_ERROR = {"description": "what was wrong",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+_STATE = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stream"}}}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "graphflow serve: managed streams", "version": "1"},
+    "components": {
+        "schemas": {
+            "StreamSpec": _SPEC_SCHEMA,
+            "Stream": {"allOf": [{"$ref": "#/components/schemas/StreamSpec"}, {
+                "type": "object",
+                "properties": {
+                    "state": {"type": "string", "enum": ["starting", "running", "restarting",
+                                                         "failed", "finished", "stopped"]},
+                    "restarts": {"type": "integer"}, "frames": {"type": "integer"},
+                    "frames_lost": {"type": "integer"}, "last_error": {"type": "string"},
+                    "worker_pid": {"type": "integer", "nullable": True},
+                    "ray": {"type": "boolean"}}}]},
+            "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
+        },
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    },
+    "paths": {
+        "/streams": {
+            "get": {"summary": "every channel; managed ones carry 'managed'",
+                    "responses": {"200": {"description": "channels"}}},
+            "post": {"summary": "create a managed stream",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"$ref": "#/components/schemas/StreamSpec"}}}},
+                     "responses": {"201": {"description": "created", **_STATE},
+                                   "400": _ERROR, "409": _ERROR}},
+        },
+        "/streams/{name}": {
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": {"summary": "a managed stream with its recent events",
+                    "responses": {"200": {"description": "the stream", **_STATE},
+                                  "404": _ERROR}},
+            "delete": {"summary": "stop and remove a managed stream",
+                       "responses": {"200": {"description": "removed"}, "404": _ERROR}},
+        },
+        "/events": {
+            "get": {"summary": "stream events as server-sent events (one JSON object each)",
+                    "responses": {"200": {"description": "text/event-stream",
+                                          "content": {"text/event-stream": {}}}}},
+        },
+    },
+}
