@@ -220,8 +220,9 @@ def test_openapi_description_matches_the_server() -> None:
         async with server, aiohttp.ClientSession() as session:
             async with session.get(url(server, "/openapi.json")) as response:
                 served = await response.json()
+            assert server._runner is not None
             routes = {(r.method, r.resource.canonical) for r in server._runner.app.router.routes()
-                      if r.resource is not None}  # type: ignore[union-attr]
+                      if r.resource is not None}
             rejected = []
             for body in ({"name": "a b", "graph": "g"}, {"graph": "g"},
                          {"name": "n", "graph": "g", "restart": "sometimes"},
