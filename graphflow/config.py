@@ -476,9 +476,12 @@ _STREAM_FIELDS = ("input_stream", "output_stream", "input_side_packet", "output_
 
 def _instantiate_subgraph(node: ExpandedNode, sub: GraphConfig, canonical: str
                           ) -> list[ExpandedNode]:
-    prefix = canonical.lower().replace(".", "_").replace(" ", "_")
+    prefix = canonical.lower().replace(".", "_").replace(" ", "_").replace(":", "_")
     where = node.where.node
-    rename: dict[str, str] = {}
+    rename: dict[tuple[bool, str], str] = {}  # (is side packet, inner name) -> outer name
+    # Subgraph inputs the node leaves unconnected are removed from the inner nodes, as in
+    # MediaPipe's RemoveIgnoredStreams, so that optional inputs (e.g. ROI) may be omitted.
+    ignored: dict[str, set[str]] = {"input_stream": set(), "input_side_packet": set()}
     for field in _STREAM_FIELDS:
         try:
             outer = {s.port: s.name for s in parse_stream_list(getattr(node.proto, field))}
@@ -494,7 +497,9 @@ def _instantiate_subgraph(node: ExpandedNode, sub: GraphConfig, canonical: str
                     f"{port[0]}:{port[1]} (it has: {known or 'none'})", where, canonical)
         for s in inner:
             if s.port in outer:
-                rename[s.name] = outer[s.port]
+                rename["side" in field, s.name] = outer[s.port]
+            elif field in ignored:
+                ignored[field].add(s.name)
     graph_options = _subgraph_options(node, sub, canonical)
     result = []
     sub_names = _canonical_names(sub.proto.node)
@@ -507,7 +512,9 @@ def _instantiate_subgraph(node: ExpandedNode, sub: GraphConfig, canonical: str
             del getattr(copy_node, field)[:]
             for spec in specs:
                 tag, index, name = parse_tag_index_name(spec)
-                new = rename.get(name, f"{prefix}__{name}")
+                if name in ignored.get(field, ()):
+                    continue
+                new = rename.get(("side" in field, name), f"{prefix}__{name}")
                 head = f"{tag}:" if tag else ""
                 mid = f"{index}:" if index is not None else ""
                 getattr(copy_node, field).append(f"{head}{mid}{new}")

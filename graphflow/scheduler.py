@@ -848,7 +848,10 @@ class Scheduler:
         return self._task(node, Timestamp(ts), [EMPTY_PACKET] * len(node.queues))
 
     def _task(self, node: _Node, ts: Timestamp, packets: list[Packet[Any]]) -> _Task:
-        bounds = [q.bound for q in node.queues] if node.bounds_mode else None
+        # What this invocation may know of each stream: a packet still queued behind the
+        # current set bounds it (MediaPipe's settled timestamp), not the stream's latest bound.
+        bounds = [int(q.packets[0]._timestamp) if q.packets else q.bound
+                  for q in node.queues] if node.bounds_mode else None
         return _Task(node, _PROCESS, ts, packets, bounds)
 
     # ---------------------------------------------------------------- ending

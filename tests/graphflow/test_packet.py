@@ -1,0 +1,55 @@
+"""Packet: immutable payload + timestamp; at() re-stamps without copying."""
+
+import numpy as np
+import pytest
+
+from graphflow.packet import Packet
+from graphflow.timestamp import Timestamp
+
+
+def test_unset_timestamp_and_at() -> None:
+    packet = Packet("x")
+    assert packet.timestamp == Timestamp.UNSET
+    stamped = packet.at(1000)
+    assert type(stamped.timestamp) is Timestamp and stamped.timestamp == 1000
+    assert packet.timestamp == Timestamp.UNSET  # the original is unchanged
+    assert stamped.payload == "x"
+
+
+def test_at_does_not_copy() -> None:
+    payload = {"k": [1, 2]}
+    packet = Packet(payload).at(5)
+    again = packet.at(6)
+    assert again.payload is payload and packet.payload is payload
+    array = np.arange(6)
+    first = Packet(array)
+    assert first.at(1).payload is first.payload
+    assert np.shares_memory(first.payload, array)  # a read-only view, not a copy
+
+
+def test_arrays_are_read_only() -> None:
+    array = np.zeros((2, 2), np.float32)
+    packet = Packet(array).at(0)
+    with pytest.raises(ValueError, match="read-only"):
+        packet.payload[0, 0] = 1.0
+    assert array.flags.writeable  # the caller's array itself is not frozen
+    array[0, 0] = 2.0
+    assert packet.payload[0, 0] == 2.0  # same memory
+
+
+def test_empty_packet() -> None:
+    empty: Packet[object] = Packet()
+    assert empty.is_empty
+    assert empty.get("default") == "default"
+    with pytest.raises(ValueError, match="empty"):
+        _ = empty.payload
+    assert not Packet(None).is_empty  # None is a payload
+    assert Packet(0).get("default") == 0
+
+
+def test_packet_attributes_are_fixed() -> None:
+    packet = Packet(1).at(2)
+    with pytest.raises(AttributeError):
+        packet.payload = 3  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        packet.extra = 3  # type: ignore[attr-defined]
