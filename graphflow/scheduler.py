@@ -514,6 +514,7 @@ class Scheduler:
             if self.error is not None:
                 self._begin_close(node)
             else:
+                self._apply_outputs(node, task)  # packets sent in open(), e.g. headers
                 self._publish_side_outputs(node)
                 self._open_ready_nodes()
         else:
