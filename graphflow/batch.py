@@ -1,8 +1,10 @@
 """``graphflow batch``: run a graph once per video file, on local processes or a Ray cluster.
 
 Each input file gets its own graph run: its frames go into the graph's input stream (RGB
-``ImageFrame`` packets stamped with the frame's presentation time in microseconds) and the
-packets of its output stream are written to ``OUTPUT_DIR/<input stem>.mp4``. An output is first
+``ImageFrame`` packets stamped with the frame's presentation time in microseconds, decoded by
+:class:`calculators.io.video.VideoReader`) and the packets of its output stream are written to
+``OUTPUT_DIR/<input stem>.mp4`` by :class:`calculators.io.video.VideoWriter` at the input's
+frame rate. An output is first
 written under a hidden temporary name and renamed when the run succeeds, so an output that exists
 is complete: a second batch over the same inputs skips it. A file that fails (it does not decode,
 the graph fails on it, it produces no frames) is reported in the summary and does not stop the
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import dataclasses
 import glob
 import json
@@ -25,15 +28,11 @@ import multiprocessing
 import os
 import pathlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
-
-import cv2
-import numpy as np
 
 from graphflow.config import GraphConfig, load_config
 from graphflow.graph import CalculatorGraph
-from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
 
 logger = logging.getLogger(__name__)
@@ -42,8 +41,6 @@ Status = Literal["done", "skipped", "failed"]
 OUTPUT_SUFFIX = ".mp4"
 PARTIAL_PREFIX = "."
 PARTIAL_SUFFIX = ".partial.mp4"
-DEFAULT_FPS = 30.0
-"""Frame rate assumed for a file whose container does not say."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,68 +178,6 @@ def check_graph(graph: str, input_stream: str, output_stream: str) -> GraphConfi
     return config
 
 
-def _read_frames(path: str) -> tuple[float, Iterator[tuple[int, np.ndarray]]]:
-    """The file's frame rate and an iterator of (timestamp in us, RGB frame).
-
-    Raises:
-        ValueError: If OpenCV cannot open the file as a video.
-    """
-    capture = cv2.VideoCapture(path)
-    if not capture.isOpened():
-        capture.release()
-        raise ValueError(f"{path}: not a video file OpenCV can open")
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if fps and np.isfinite(fps) and fps > 0 else DEFAULT_FPS
-
-    def frames() -> Iterator[tuple[int, np.ndarray]]:
-        try:
-            index = 0
-            while True:
-                ok, bgr = capture.read()
-                if not ok:
-                    return
-                yield round(index * 1e6 / fps), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                index += 1
-        finally:
-            capture.release()
-
-    return fps, frames()
-
-
-class _VideoOutput:
-    """Writes RGB/RGBA frames to an mp4 file, opened at the first frame's size."""
-
-    def __init__(self, path: pathlib.Path, fps: float) -> None:
-        self.path = path
-        self.fps = fps
-        self.frames = 0
-        self._writer: cv2.VideoWriter | None = None
-        self._size: tuple[int, int] | None = None
-
-    def write(self, image: np.ndarray) -> None:
-        if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
-            raise ValueError(f"output frames must be HxWx3 or HxWx4 uint8 images, got "
-                             f"{image.dtype} {image.shape}")
-        size = (image.shape[1], image.shape[0])
-        if self._writer is None:
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*"mp4v"),
-                                           self.fps, size)
-            if not self._writer.isOpened():
-                raise OSError(f"{self.path}: OpenCV cannot write an mp4 video here")
-            self._size = size
-        elif size != self._size:
-            raise ValueError(f"output frame {self.frames} is {size[0]}x{size[1]}, earlier "
-                             f"frames were {self._size}")
-        code = cv2.COLOR_RGBA2BGR if image.shape[2] == 4 else cv2.COLOR_RGB2BGR
-        self._writer.write(cv2.cvtColor(image, code))
-        self.frames += 1
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-
-
 def run_job(job: BatchJob) -> FileResult:
     """Runs the graph over one file (in whatever process calls it); never raises for the file.
 
@@ -254,43 +189,45 @@ def run_job(job: BatchJob) -> FileResult:
     output = pathlib.Path(job.output)
     if output.exists():
         return FileResult(job.source, job.output, "skipped", worker=worker)
+    from calculators.io.video import VideoReader, VideoWriter
+
     start = time.perf_counter()
     partial = job.partial
     frames_in = 0
-    sink: _VideoOutput | None = None
+    sink: VideoWriter | None = None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        fps, frames = _read_frames(job.source)
-        sink = _VideoOutput(partial, fps)
-        graph = CalculatorGraph(load_config(job.graph))
+        reader = VideoReader(job.source)
+        sink = VideoWriter(partial, fps=reader.fps)
         video = sink
-
-        def write(stream: str, packet: Packet[Any]) -> None:
-            video.write(np.asarray(packet.payload))
-
-        graph.observe_output_stream(job.output_stream, write)
-        with graph:
-            graph.start_run(job.side_packets)
-            for timestamp, rgb in frames:
-                graph.add_packet_to_input_stream(job.input_stream,
-                                                 Packet(ImageFrame(rgb)).at(timestamp))
-                frames_in += 1
+        graph = CalculatorGraph(load_config(job.graph))
+        graph.observe_output_stream(
+            job.output_stream, lambda stream, packet: video.write(int(packet.timestamp),
+                                                                  packet.payload))
+        try:
+            with graph:
+                graph.start_run(job.side_packets)
+                for timestamp, image in reader:
+                    graph.add_packet_to_input_stream(job.input_stream,
+                                                     Packet(image).at(timestamp))
+                    frames_in += 1
+        finally:
+            reader.close()
         sink.close()
-        if frames_in == 0:
-            raise ValueError(f"{job.source}: no frame could be decoded")
-        if sink.frames == 0:
+        if sink.frames_written == 0:
             raise ValueError(f"the graph wrote no frame to {job.output_stream!r} "
                              f"({frames_in} frames in)")
         os.replace(partial, output)
     except Exception as exc:  # one file's failure is a result, not the batch's end
+        written = sink.frames_written if sink is not None else 0
         if sink is not None:
-            sink.close()
+            with contextlib.suppress(Exception):
+                sink.close()
         partial.unlink(missing_ok=True)
         logger.debug("%s failed", job.source, exc_info=True)
-        return FileResult(job.source, job.output, "failed", frames_in,
-                          sink.frames if sink else 0, time.perf_counter() - start,
-                          f"{type(exc).__name__}: {exc}", worker)
-    return FileResult(job.source, job.output, "done", frames_in, sink.frames,
+        return FileResult(job.source, job.output, "failed", frames_in, written,
+                          time.perf_counter() - start, f"{type(exc).__name__}: {exc}", worker)
+    return FileResult(job.source, job.output, "done", frames_in, sink.frames_written,
                       time.perf_counter() - start, worker=worker)
 
 
