@@ -323,9 +323,16 @@ def run_batch(graph: str | pathlib.Path, inputs: Sequence[str], output_dir: str 
     return BatchSummary([by_source[job.source] for job in planned], time.perf_counter() - start)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds ``graphflow batch``'s arguments to ``parser``."""
-    parser.add_argument("graph", help="graph file (.pbtxt or .binarypb)")
+def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Adds ``batch`` to an ``argparse`` subparsers object (its ``func`` is :func:`main`)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "batch", help="run a graph once per video file, on local processes or a Ray cluster",
+        description="Run GRAPH on each input video (its input_video fed from the file, its "
+                    "output_video written to OUTPUT_DIR/<name>.mp4), spread over local "
+                    "processes or a Ray cluster. Finished outputs are skipped on a re-run; a "
+                    "failing file is reported and does not stop the others. See "
+                    "docs/operating.md.")
+    parser.add_argument("graph", help="graph file, or the name of a bundled graph")
     parser.add_argument("--inputs", action="append", required=True, metavar="GLOB",
                         help="input videos, e.g. 'videos/*.mp4' (quote it; repeatable)")
     parser.add_argument("--output-dir", required=True, type=pathlib.Path,
@@ -342,6 +349,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side-packet", action="append", default=[], metavar="NAME=VALUE",
                         help="input side packet; VALUE is parsed as JSON if it can be "
                              "(repeatable)")
+    parser.set_defaults(func=main)
+    return parser
 
 
 def parse_side_packets(items: Sequence[str]) -> dict[str, Any]:
@@ -366,34 +375,45 @@ def main(args: argparse.Namespace) -> int:
     """Runs ``graphflow batch`` with a progress bar; prints a summary.
 
     Returns:
-        0 if every file was done or skipped, 1 if any failed.
+        0 if every file was done or skipped, 1 if any failed, 2 for a usage error.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
 
+    from graphflow.config import ConfigError
+    from graphflow.net.cli import graph_path
+
     console = Console(stderr=True)
     patterns: list[str] = args.inputs
-    total = len(find_inputs(patterns))
+    try:
+        graph = str(graph_path(args.graph))
+        total = len(find_inputs(patterns))
+        side_packets = parse_side_packets(args.side_packet)
+        check_graph(graph, args.input_stream, args.output_stream)
+    except (ConfigError, FileNotFoundError, ValueError, ImportError) as exc:
+        console.print(f"graphflow batch: {exc}", markup=False)
+        return 2
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
         bar = progress.add_task("files", total=total)
 
         def advance(result: FileResult) -> None:
             if result.status == "failed":
-                progress.console.print(f"[red]failed[/red] {result.source}: {result.error}")
+                progress.console.print(f"[red]failed[/red] {escape(result.source)}: "
+                                       f"{escape(result.error)}")
             progress.advance(bar)
 
-        summary = run_batch(args.graph, patterns, args.output_dir, jobs=args.jobs,
+        summary = run_batch(graph, patterns, args.output_dir, jobs=args.jobs,
                             ray_address=args.ray, input_stream=args.input_stream,
-                            output_stream=args.output_stream,
-                            side_packets=parse_side_packets(args.side_packet),
+                            output_stream=args.output_stream, side_packets=side_packets,
                             on_result=advance)
     table = Table("file", "status", "frames", "seconds", "error", title="graphflow batch")
     for r in summary.results:
         colour = {"done": "green", "skipped": "dim", "failed": "red"}[r.status]
-        table.add_row(r.source, f"[{colour}]{r.status}[/{colour}]", str(r.frames_in),
-                      f"{r.seconds:.2f}", r.error)
+        table.add_row(escape(r.source), f"[{colour}]{r.status}[/{colour}]", str(r.frames_in),
+                      f"{r.seconds:.2f}", escape(r.error))
     console.print(table)
     counts = summary.counts()
     console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} "

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import pathlib
 
 import cv2
 import numpy as np
 import pytest
 
-from graphflow.batch import BatchJob, find_inputs, plan_jobs, run_batch, run_job
+from graphflow.batch import (
+    BatchJob,
+    add_batch_parser,
+    find_inputs,
+    plan_jobs,
+    run_batch,
+    run_job,
+)
 
 PASS_THROUGH = """
 input_stream: "input_video"
@@ -135,3 +143,24 @@ def test_graph_without_the_streams_is_rejected_before_running(
         run_batch(graph_file, [str(videos / "a.mp4")], tmp_path / "out",
                   input_stream="frames_in")
     assert not (tmp_path / "out").exists()
+
+
+def test_command_line_reports_failures_in_its_exit_status(
+        videos: pathlib.Path, graph_file: pathlib.Path, tmp_path: pathlib.Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="graphflow")
+    add_batch_parser(parser.add_subparsers())
+    args = parser.parse_args(["batch", str(graph_file), "--inputs", str(videos / "*.mp4"),
+                              "--output-dir", str(tmp_path / "out"), "--jobs", "1"])
+    assert args.func(args) == 1
+    err = capsys.readouterr().err
+    assert "2 done, 0 skipped, 1 failed" in err and "c.mp4" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4", "b.mp4"]
+    args = parser.parse_args(["batch", str(graph_file), "--inputs", str(videos / "a.mp4"),
+                              "--output-dir", str(tmp_path / "out")])
+    assert args.func(args) == 0
+    assert "0 done, 1 skipped, 0 failed" in capsys.readouterr().err
+    args = parser.parse_args(["batch", str(graph_file), "--inputs", str(videos / "a.mp4"),
+                              "--output-dir", str(tmp_path / "out"), "--side-packet", "oops"])
+    assert args.func(args) == 2
+    assert "--side-packet 'oops': expected NAME=VALUE" in capsys.readouterr().err
