@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import pathlib
 from collections.abc import AsyncIterator
@@ -18,7 +19,7 @@ from graphflow.image_frame import ImageFrame
 from graphflow.net import Sender, StreamServer, jpeg
 from graphflow.net.client import mjpeg_frames, sse_events
 from graphflow.net.jsonable import to_jsonable
-from graphflow.net.streams_api import OPENAPI, StreamManager
+from graphflow.net.streams_api import OPENAPI, StreamManager, add_streams_parser
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -244,3 +245,34 @@ def test_openapi_description_matches_the_server() -> None:
                 jsonschema.validate(body, schema)
 
     run_clean(main)
+
+
+def test_streams_command_line_adds_lists_and_removes(files: dict[str, str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="graphflow")
+    add_streams_parser(parser.add_subparsers())
+
+    async def main() -> list[int]:
+        server = StreamServer(TEST_GRAPH)
+        manager = StreamManager(server)
+        async with server:
+            base = ["streams", "--server", url(server, "")]
+            codes = []
+            for argv in (["add", "cam", "--graph", files["invert"], "--restart", "on_error",
+                          "--side-packet", "k=3"],
+                         ["add", "cam", "--graph", files["invert"]],
+                         ["list"], ["rm", "cam"], ["rm", "cam"]):
+                args = parser.parse_args(base + argv)
+                codes.append(await asyncio.to_thread(args.func, args))
+                if argv[0] == "add" and len(codes) == 1:
+                    spec = manager.streams["cam"].spec
+                    assert (spec.restart, spec.side_packets) == ("on_error", {"k": 3})
+            assert "cam" not in manager.streams
+        return codes
+
+    codes = asyncio.run(main())
+    out, err = capsys.readouterr()
+    assert codes == [0, 1, 0, 0, 1]
+    assert "added cam" in out and "removed cam" in out
+    assert "cam\t" in out and "restarts 0, push" in out
+    assert "HTTP 409" in err and "HTTP 404" in err
