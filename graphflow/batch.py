@@ -371,8 +371,13 @@ def parse_side_packets(items: Sequence[str]) -> dict[str, Any]:
     return packets
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace, console: object = None) -> int:
     """Runs ``graphflow batch`` with a progress bar; prints a summary.
+
+    Args:
+        args: The parsed command line.
+        console: A ``rich.console.Console`` for the progress and the summary (default: a new
+            one on stderr).
 
     Returns:
         0 if every file was done or skipped, 1 if any failed, 2 for a usage error.
@@ -383,20 +388,20 @@ def main(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from graphflow.config import ConfigError
-    from graphflow.net.cli import graph_path
+    from graphflow.resources import find_graph
 
-    console = Console(stderr=True)
+    out = console if isinstance(console, Console) else Console(stderr=True)
     patterns: list[str] = args.inputs
     try:
-        graph = str(graph_path(args.graph))
+        graph = str(find_graph(args.graph))
         total = len(find_inputs(patterns))
         side_packets = parse_side_packets(args.side_packet)
         check_graph(graph, args.input_stream, args.output_stream)
     except (ConfigError, FileNotFoundError, ValueError, ImportError) as exc:
-        console.print(f"graphflow batch: {exc}", markup=False)
+        out.print(f"graphflow batch: {exc}", markup=False)
         return 2
     with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=out) as progress:
         bar = progress.add_task("files", total=total)
 
         def advance(result: FileResult) -> None:
@@ -414,9 +419,9 @@ def main(args: argparse.Namespace) -> int:
         colour = {"done": "green", "skipped": "dim", "failed": "red"}[r.status]
         table.add_row(escape(r.source), f"[{colour}]{r.status}[/{colour}]", str(r.frames_in),
                       f"{r.seconds:.2f}", escape(r.error))
-    console.print(table)
+    out.print(table)
     counts = summary.counts()
-    console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} "
+    out.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} "
                   f"failed in {summary.seconds:.1f} s ({summary.frames_per_second():.1f} "
                   "frames/s)")
     return 1 if counts["failed"] else 0

@@ -386,7 +386,8 @@ class StreamManager:
     Args:
         server: The server whose HTTP application gets the streams API.
         ray_address: None runs graphs in this process; otherwise each stream's graph runs in a
-            Ray actor on that cluster (``""``: ``RAY_ADDRESS`` or a new local one).
+            Ray actor on that cluster (``""``: ``RAY_ADDRESS`` or a new local one), connected
+            to here and now.
         max_restarts: Restarts Ray grants each actor.
     """
 
@@ -394,10 +395,14 @@ class StreamManager:
                  max_restarts: int = MAX_RESTARTS) -> None:
         self.server = server
         self.ray_address = ray_address
-        self.max_restarts = max_restarts
         self.streams: dict[str, ManagedStream] = {}
         self.events: Broadcaster[bytes] = Broadcaster(EVENTS_DEPTH)
         self._actor_class: Any = None
+        if ray_address is not None:  # connect now, on the caller's thread
+            from graphflow import ray_backend
+
+            ray_backend.connect(ray_address)
+            self._actor_class = ray_backend.actor_class(FrameProcessor, max_restarts)
         server.app_setup.append(self.setup)
 
     # ------------------------------------------------------------------ API
@@ -412,9 +417,9 @@ class StreamManager:
         """
         if spec.name in self.streams:
             raise KeyError(f"a stream named {spec.name!r} exists; DELETE it first")
-        from graphflow.net.cli import graph_path
+        from graphflow.resources import find_graph
 
-        spec = dataclasses.replace(spec, graph=str(graph_path(spec.graph)))
+        spec = dataclasses.replace(spec, graph=str(find_graph(spec.graph)))
         probe = await asyncio.to_thread(
             FrameProcessor, spec.graph, spec.side_packets, spec.input_stream,
             spec.video_stream)
@@ -453,13 +458,8 @@ class StreamManager:
         """A :class:`FrameProcessor` for the stream: local, or a Ray actor handle."""
         args = (spec.graph, spec.side_packets, spec.input_stream, spec.video_stream,
                 self.server.quality)
-        if self.ray_address is None:
-            return await asyncio.to_thread(FrameProcessor, *args)
-        from graphflow import ray_backend
-
         if self._actor_class is None:
-            await asyncio.to_thread(ray_backend.connect, self.ray_address)
-            self._actor_class = ray_backend.actor_class(FrameProcessor, self.max_restarts)
+            return await asyncio.to_thread(FrameProcessor, *args)
         return self._actor_class.remote(*args)
 
     async def call(self, processor: Any, method: str, *args: Any) -> Any:
@@ -679,8 +679,13 @@ def _request(args: argparse.Namespace, method: str, path: str,
         raise RuntimeError(f"cannot reach {args.server}: {exc.reason}") from None
 
 
-def main_streams(args: argparse.Namespace) -> int:
-    """Runs ``graphflow streams``; returns the exit status."""
+def main_streams(args: argparse.Namespace, console: object = None) -> int:
+    """Runs ``graphflow streams``; returns the exit status.
+
+    Args:
+        args: The parsed command line.
+        console: Unused; output goes to stdout (listings) and stderr (errors) so that it pipes.
+    """
     from graphflow.batch import parse_side_packets
 
     try:
