@@ -75,12 +75,9 @@ class ServerProcess:
     """`graphflow serve` in a child process, with its CPU time and memory from /proc."""
 
     def __init__(self, graph: str) -> None:
-        code = ("import argparse, sys\n"
-                "from graphflow.net.cli import add_serve_parser\n"
-                "top = argparse.ArgumentParser(); add_serve_parser(top.add_subparsers())\n"
-                "args = top.parse_args(sys.argv[1:]); sys.exit(args.func(args))\n")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", code, "serve", graph, "--ingest", ":0", "--http", ":0"],
+            [sys.executable, "-m", "graphflow.cli", "serve", graph, "--ingest", ":0",
+             "--http", ":0"],
             stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

@@ -1,8 +1,9 @@
 """The ``graphflow send`` and ``graphflow serve`` subcommands.
 
 ``graphflow.cli`` registers them with :func:`add_send_parser` and :func:`add_serve_parser`; each
-sets ``func`` on the parsed arguments to :func:`main_send` / :func:`main_serve`, which return the
-process exit status.
+sets ``func`` on the parsed arguments to :func:`main_send` / :func:`main_serve`, called as
+``func(args, console)``; they return the exit status and raise on errors, which ``graphflow.cli``
+reports.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ import asyncio
 import os
 import pathlib
 import signal
-import sys
 from typing import Any
 
-from graphflow.config import ConfigError, graphs_dir
 from graphflow.net.protocol import DEFAULT_MAX_FRAME_BYTES, validate_channel
-from graphflow.net.sender import Sender, SenderRejectedError, capture_frames
+from graphflow.net.sender import Sender, capture_frames
 from graphflow.net.server import StreamServer
+from graphflow.net.streams_api import StreamManager
+from graphflow.resources import find_graph
 
 TOKEN_ENV = "GRAPHFLOW_TOKEN"
 
@@ -97,37 +98,30 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="graph output stream served as /face_stream (default output_video)")
     parser.add_argument("--quality", type=int, default=80, metavar="Q",
                         help="JPEG quality of the processed video (default 80)")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run each managed stream's graph in a Ray actor (ADDRESS: host:port "
+                             "or auto; none: $RAY_ADDRESS or a new local cluster)")
     parser.set_defaults(func=main_serve)
     return parser
 
 
 def graph_path(name: str) -> pathlib.Path:
-    """A graph file: ``name`` itself, else the bundled ``graphs/<name>.pbtxt``.
+    """A graph file given as a path or a bundled graph's name (:func:`find_graph`)."""
+    return find_graph(name)
+
+
+def main_send(args: argparse.Namespace, console: object = None) -> int:
+    """Runs ``graphflow send`` until its input ends or it is interrupted; returns 0.
 
     Raises:
-        FileNotFoundError: Listing the bundled graphs.
+        ValueError: If the input cannot be opened.
+        SenderRejectedError: If the server refuses the sender (a wrong token).
     """
-    path = pathlib.Path(name)
-    if path.is_file():
-        return path
-    bundled = graphs_dir() / (name if name.endswith(".pbtxt") else f"{name}.pbtxt")
-    if bundled.is_file():
-        return bundled
-    known = ", ".join(sorted(p.stem for p in graphs_dir().glob("*.pbtxt")))
-    raise FileNotFoundError(f"no graph file {name!r} and no bundled graph of that name "
-                            f"(bundled: {known})")
-
-
-def main_send(args: argparse.Namespace) -> int:
-    """Runs ``graphflow send``; returns the exit status."""
     host, port = args.to
     sender = Sender(host, port, args.channel, token=args.token, fps=args.fps or 0.0)
     frames = capture_frames(args.input, fps=args.fps, loop=args.loop, quality=args.quality)
     try:
         stats = asyncio.run(sender.run(frames))
-    except (ValueError, SenderRejectedError) as exc:
-        print(f"graphflow send: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         stats = sender.stats
     print(f"graphflow send: {stats.sent} frames sent, {stats.dropped} dropped, "
@@ -135,16 +129,23 @@ def main_send(args: argparse.Namespace) -> int:
     return 0
 
 
-def main_serve(args: argparse.Namespace) -> int:
-    """Runs ``graphflow serve`` until interrupted; returns the exit status."""
-    try:
-        server = StreamServer(
-            graph_path(args.graph), ingest=args.ingest, http=args.http, token=args.token,
-            max_frame_bytes=args.max_frame_bytes, input_stream=args.input_stream,
-            video_stream=args.video_stream, quality=args.quality)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        print(f"graphflow serve: {exc}", file=sys.stderr)
-        return 1
+def main_serve(args: argparse.Namespace, console: object = None) -> int:
+    """Runs ``graphflow serve`` until SIGINT or SIGTERM; returns 0.
+
+    Prints ``graphflow serve: ingest HOST:PORT, http http://HOST:PORT/`` once both sockets
+    listen (with the ports the OS picked for port 0).
+
+    Raises:
+        FileNotFoundError: If the graph is neither a file nor a bundled graph.
+        ConfigError: If the graph does not load.
+        ValueError: If the graph lacks the named streams.
+        OSError: If an address cannot be bound.
+    """
+    server = StreamServer(
+        find_graph(args.graph), ingest=args.ingest, http=args.http, token=args.token,
+        max_frame_bytes=args.max_frame_bytes, input_stream=args.input_stream,
+        video_stream=args.video_stream, quality=args.quality)
+    StreamManager(server, ray_address=args.ray)
 
     async def serve() -> None:
         task = asyncio.current_task()
@@ -159,7 +160,4 @@ def main_serve(args: argparse.Namespace) -> int:
         asyncio.run(serve())
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
-    except OSError as exc:
-        print(f"graphflow serve: {exc}", file=sys.stderr)
-        return 1
     return 0

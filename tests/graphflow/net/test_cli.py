@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import pathlib
 import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 
 import cv2
 import pytest
 from streamkit import TEST_GRAPH, make_image, run_clean, until
 
+from graphflow import cli
 from graphflow.net import StreamServer
-from graphflow.net.cli import add_send_parser, add_serve_parser, graph_path, parse_address
+from graphflow.net.cli import graph_path, parse_address
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,12 +31,14 @@ node { calculator: "PassThroughCalculator" input_stream: "input_video"
 """
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="graphflow")
-    sub = top.add_subparsers(required=True)
-    add_send_parser(sub)
-    add_serve_parser(sub)
-    return top
+@pytest.fixture(autouse=True)
+def keep_logging() -> Iterator[None]:
+    """graphflow.cli.main configures the root logger; put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.mark.parametrize(("text", "address"), [
@@ -51,19 +56,19 @@ def test_bad_addresses(text: str) -> None:
 
 
 def test_defaults_bind_loopback() -> None:
-    args = parser().parse_args(["serve", "g.pbtxt"])
+    args = cli.build_parser().parse_args(["serve", "g.pbtxt"])
     assert (args.ingest, args.http) == (("127.0.0.1", 7000), ("127.0.0.1", 8080))
     assert args.max_frame_bytes == 8 * 1024 * 1024
 
 
 def test_bad_channel_is_an_argument_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        parser().parse_args(["send", "--to", ":1", "--channel", "no/slash"])
+        cli.build_parser().parse_args(["send", "--to", ":1", "--channel", "no/slash"])
     assert "invalid channel name 'no/slash'" in capsys.readouterr().err
 
 
 def test_graph_path_names_the_bundled_graphs() -> None:
-    with pytest.raises(FileNotFoundError, match=r"bundled: .*eymo"):
+    with pytest.raises(FileNotFoundError, match=r"bundled graphs: .*eymo"):
         graph_path("no_such_graph")
     assert graph_path("eymo").name == "eymo.pbtxt"
 
@@ -78,10 +83,9 @@ def test_send_a_file_to_a_server(tmp_path: pathlib.Path,
 
     async def main() -> None:
         async with StreamServer(TEST_GRAPH) as server:
-            args = parser().parse_args([
+            status = await asyncio.to_thread(cli.main, [
                 "send", "--to", f"127.0.0.1:{server.ingest_port}", "--channel", "file1",
                 "--input", str(video), "--quality", "90"])
-            status = await asyncio.to_thread(args.func, args)
             assert status == 0
             await until(lambda: server.channel_names() == [], what="sender gone")
 
@@ -90,20 +94,16 @@ def test_send_a_file_to_a_server(tmp_path: pathlib.Path,
 
 
 def test_send_reports_a_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
-    args = parser().parse_args(["send", "--to", ":1", "--channel", "c", "--input", "nope.mp4"])
-    assert args.func(args) == 1
+    assert cli.main(["send", "--to", ":1", "--channel", "c", "--input", "nope.mp4"]) == 1
     assert "input 'nope.mp4' is not a file" in capsys.readouterr().err
 
 
 def test_serve_runs_until_interrupted(tmp_path: pathlib.Path) -> None:
     graph = tmp_path / "pass.pbtxt"
     graph.write_text(PASS_GRAPH)
-    code = ("import argparse, sys\n"
-            "from graphflow.net.cli import add_serve_parser\n"
-            "top = argparse.ArgumentParser(); add_serve_parser(top.add_subparsers())\n"
-            "args = top.parse_args(sys.argv[1:]); sys.exit(args.func(args))\n")
     process = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", str(graph), "--ingest", ":0", "--http", ":0"],
+        [sys.executable, "-m", "graphflow.cli", "serve", str(graph), "--ingest", ":0",
+         "--http", ":0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
     try:
         assert process.stdout is not None
@@ -124,7 +124,6 @@ def test_serve_reports_a_missing_stream(tmp_path: pathlib.Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     graph = tmp_path / "pass.pbtxt"
     graph.write_text(PASS_GRAPH)
-    args = parser().parse_args(["serve", str(graph), "--video-stream", "annotated"])
-    assert args.func(args) == 1
+    assert cli.main(["serve", str(graph), "--video-stream", "annotated"]) == 1
     assert "'annotated' is not one of its output streams ['output_video']" in \
         capsys.readouterr().err
