@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import pathlib
 import signal
 from typing import Any
 
@@ -103,11 +102,6 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
                              "or auto; none: $RAY_ADDRESS or a new local cluster)")
     parser.set_defaults(func=main_serve)
     return parser
-
-
-def graph_path(name: str) -> pathlib.Path:
-    """A graph file given as a path or a bundled graph's name (:func:`find_graph`)."""
-    return find_graph(name)
 
 
 def main_send(args: argparse.Namespace, console: object = None) -> int:

@@ -19,7 +19,7 @@ from streamkit import TEST_GRAPH, make_image, run_clean, until
 
 from graphflow import cli
 from graphflow.net import StreamServer
-from graphflow.net.cli import graph_path, parse_address
+from graphflow.net.cli import parse_address
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,10 +67,9 @@ def test_bad_channel_is_an_argument_error(capsys: pytest.CaptureFixture[str]) ->
     assert "invalid channel name 'no/slash'" in capsys.readouterr().err
 
 
-def test_graph_path_names_the_bundled_graphs() -> None:
-    with pytest.raises(FileNotFoundError, match=r"bundled graphs: .*eymo"):
-        graph_path("no_such_graph")
-    assert graph_path("eymo").name == "eymo.pbtxt"
+def test_serve_names_the_bundled_graphs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "no_such_graph"]) == 2
+    assert "bundled graphs: " in capsys.readouterr().err
 
 
 def test_send_a_file_to_a_server(tmp_path: pathlib.Path,
