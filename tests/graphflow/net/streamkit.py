@@ -122,3 +122,22 @@ async def cancel_and_wait(task: Awaitable[Any]) -> None:
     fut = asyncio.ensure_future(task)
     fut.cancel()
     await asyncio.gather(fut, return_exceptions=True)
+
+
+@register_calculator
+class NetTestFailingCalculator(Calculator):
+    """Fails on its first frame."""
+
+    inputs = (Port("IMAGE", ImageFrame),)
+    outputs = (Port("IMAGE", ImageFrame),)
+
+    def process(self, cc: CalculatorContext) -> None:
+        raise RuntimeError("this calculator always fails")
+
+
+FAILING_GRAPH = """
+input_stream: "input_video"
+output_stream: "output_video"
+node { calculator: "NetTestFailingCalculator" input_stream: "IMAGE:input_video"
+       output_stream: "IMAGE:output_video" }
+"""

@@ -12,6 +12,7 @@ import aiohttp
 import numpy as np
 import pytest
 from streamkit import (
+    FAILING_GRAPH,
     TEST_GRAPH,
     NetTestInvertCalculator,
     brightest_block,
@@ -398,3 +399,24 @@ def test_slow_raw_viewer_gets_the_latest_frame_not_a_backlog() -> None:
             await channel.stop()
 
     run_clean(main)
+
+
+def test_a_failing_graph_ends_its_viewers_and_restarts_for_the_next(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        async with StreamServer(FAILING_GRAPH) as server, aiohttp.ClientSession() as session:
+            channel = Channel(server, "cam1")
+            await until(lambda: "cam1" in server.channel_names())
+            for _ in range(2):
+                async with session.get(http(server, "/face_stream?name=cam1")) as response:
+                    assert await take(mjpeg_frames(response), 1) == []  # ended, no frame
+            async with session.get(http(server, "/stream?name=cam1")) as response:
+                raw = await take(mjpeg_frames(response), 2)  # the raw stream is unaffected
+            await channel.stop()
+        assert all(channel.sent[f.timestamp] == f.jpeg for f in raw)
+
+    with caplog.at_level(logging.ERROR, logger="graphflow.net.server"):
+        run_clean(main)
+    failures = [r.getMessage() for r in caplog.records if "the graph failed" in r.getMessage()]
+    assert len(failures) == 2, failures
+    assert "this calculator always fails" in failures[0]
