@@ -14,6 +14,8 @@ from graphflow.image_frame import ImageFrame
 from graphflow.net.jsonable import to_jsonable
 from graphflow.proto.mediapipe.framework import calculator_pb2
 
+pytestmark = pytest.mark.timeout(10)
+
 
 def test_detection_list_and_landmarks() -> None:
     keypoints = np.array([[0.5, 0.75], [1, 0]], np.float32)
