@@ -19,8 +19,8 @@ HTTP (added to the server's application):
 - ``GET /streams``: the server's channel list; managed ones carry a ``managed`` object.
 - ``GET /streams/{name}``, ``DELETE /streams/{name}``: one managed stream.
 - ``GET /events``: server-sent events (``added``, ``started``, ``failed``, ``finished``,
-  ``restarting``, ``source_retry``, ``actor_lost``, ``viewer_joined``, ``viewer_left``,
-  ``removed``), one JSON object each.
+  ``restarting``, ``source_retry``, ``actor_lost``, ``actor_restarted``, ``viewer_joined``,
+  ``viewer_left``, ``removed``), one JSON object each.
 - ``GET /openapi.json``: the OpenAPI 3 description of these endpoints.
 
 Example:
@@ -72,8 +72,10 @@ EVENTS_DEPTH = 256
 """Events a slow ``/events`` viewer may have pending before the oldest are dropped."""
 HISTORY = 50
 """Recent events kept per stream for ``GET /streams/{name}``."""
-ACTOR_RETRIES = 3
-"""Consecutive frames lost to an unreachable actor before the stream counts as failed."""
+ACTOR_WAIT_S = 60.0
+"""How long a stream waits for Ray to restart its actor before it counts as failed."""
+ACTOR_POLL_S = 0.2
+"""How often a restarting actor is asked whether it is back."""
 MAX_RESTARTS = 5
 """Restarts Ray grants a stream's actor (``max_restarts``)."""
 
@@ -323,23 +325,16 @@ class ManagedStream:
 
     async def _process(self, frame: Frame) -> None:
         channel = self.channel
-        lost = 0
-        while True:
-            try:
-                video, results = await self._call("process", frame.timestamp, frame.jpeg,
-                                                  len(channel.processed) > 0)
-                break
-            except Exception as exc:
-                if not self.manager.actor_lost(exc):
-                    raise _StreamFailedError from exc
-                lost += 1
-                self.frames_lost += 1
-                self.emit("actor_lost", error=f"{type(exc).__name__}: {exc}")
-                if lost > ACTOR_RETRIES:
-                    raise _StreamFailedError from exc
-                with contextlib.suppress(Exception):
-                    self.worker_pid = await self._call("pid")
-                return
+        try:
+            video, results = await self._call("process", frame.timestamp, frame.jpeg,
+                                              len(channel.processed) > 0)
+        except Exception as exc:
+            if not self.manager.actor_lost(exc):
+                raise _StreamFailedError from exc
+            self.frames_lost += 1
+            self.emit("actor_lost", error=f"{type(exc).__name__}: {exc}")
+            await self._actor_back()
+            return
         self.frames += 1
         if video is not None:
             channel.processed_rate.tick()
@@ -348,6 +343,24 @@ class ManagedStream:
             channel.results.publish(json.dumps(
                 {"channel": self.spec.name, "stream": stream, "timestamp": timestamp,
                  "value": value}, separators=(",", ":")).encode())
+
+    async def _actor_back(self) -> None:
+        """Waits until Ray has restarted the stream's actor (frames meanwhile are dropped).
+
+        Raises:
+            _StreamFailedError: If it does not answer within ``ACTOR_WAIT_S``.
+        """
+        deadline = time.monotonic() + ACTOR_WAIT_S
+        while True:
+            try:
+                self.worker_pid = await self._call("pid")
+            except Exception as exc:
+                if not self.manager.actor_lost(exc) or time.monotonic() > deadline:
+                    raise _StreamFailedError from exc
+                await asyncio.sleep(ACTOR_POLL_S)
+            else:
+                self.emit("actor_restarted", worker_pid=self.worker_pid)
+                return
 
     async def _close_processor(self, quiet: bool = False) -> None:
         processor, self._processor = self._processor, None

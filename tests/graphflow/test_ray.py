@@ -66,25 +66,36 @@ def test_batch_on_ray_tasks(cluster: Any, tmp_path: pathlib.Path) -> None:
     assert again.counts() == {"done": 0, "skipped": 3, "failed": 1}
 
 
+IMAGE = np.zeros((48, 64, 3), np.uint8)
+IMAGE[:, :32] = (250, 20, 20)
+
+
+async def frames() -> AsyncIterator[tuple[int, bytes]]:
+    """IMAGE as JPEG at 50 fps."""
+    data = jpeg.encode(IMAGE, 95)
+    for timestamp in range(1, 100_000):
+        yield timestamp, data
+        await asyncio.sleep(0.02)
+
+
+async def until(predicate: Any, what: str) -> None:
+    for _ in range(3000):  # a bound against hangs (60 s), not a timed assertion
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"still waiting: {what}")
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of a process (a Ray worker's parent is its node's raylet)."""
+    return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def test_stream_actor_killed_mid_stream_is_restarted_and_the_stream_resumes(
         cluster: Any, tmp_path: pathlib.Path) -> None:
     graph = tmp_path / "pass.pbtxt"
     graph.write_text(PASS_THROUGH)
-    image = np.zeros((48, 64, 3), np.uint8)
-    image[:, :32] = (250, 20, 20)
-
-    async def frames() -> AsyncIterator[tuple[int, bytes]]:
-        data = jpeg.encode(image, 95)
-        for timestamp in range(1, 100_000):
-            yield timestamp, data
-            await asyncio.sleep(0.02)
-
-    async def until(predicate: Any, what: str) -> None:
-        for _ in range(3000):  # a bound against hangs (60 s), not a timed assertion
-            if predicate():
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"still waiting: {what}")
+    image = IMAGE
 
     async def main() -> tuple[int, int, list[str], bytes, dict[str, Any]]:
         server = StreamServer(PASS_THROUGH)
@@ -114,6 +125,61 @@ def test_stream_actor_killed_mid_stream_is_restarted_and_the_stream_resumes(
     assert second != first
     assert kinds[:2] == ["added", "started"]
     assert "failed" not in kinds and described["restarts"] == 0  # Ray restarted it, not us
+    if "actor_lost" in kinds:
+        assert kinds.index("actor_lost") < kinds.index("actor_restarted")
     assert described["ray"] is True
     np.testing.assert_allclose(jpeg.decode(processed).astype(float).mean(axis=(0, 1)),
                                image.astype(float).mean(axis=(0, 1)), atol=4)
+
+
+def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
+        cluster: Any, tmp_path: pathlib.Path) -> None:
+    """Runs last in this module: it removes the second node (and adds a fresh one back)."""
+    graph = tmp_path / "pass.pbtxt"
+    graph.write_text(PASS_THROUGH)
+    raylets = {node.all_processes["raylet"][0].process.pid: node
+               for node in cluster.list_all_nodes()}
+    head_raylet = cluster.head_node.all_processes["raylet"][0].process.pid
+
+    async def main() -> dict[str, Any]:
+        server = StreamServer(PASS_THROUGH)
+        manager = StreamManager(server, ray_address=cluster.address)
+        report: dict[str, Any] = {}
+        async with server:
+            for name in ("s1", "s2"):
+                await manager.add(StreamSpec(name, str(graph), "push"))
+            senders = [asyncio.ensure_future(Sender("127.0.0.1", server.ingest_port, name).run(
+                frames())) for name in ("s1", "s2")]
+            streams = [manager.streams["s1"], manager.streams["s2"]]
+            await until(lambda: all(s.frames >= 5 for s in streams), "both streams running")
+            hosts = {s.spec.name: parent_pid(s.worker_pid) for s in streams}  # type: ignore
+            assert set(hosts.values()) == set(raylets), "SPREAD puts one actor on each node"
+            moved = next(s for s in streams if hosts[s.spec.name] != head_raylet)
+            stayed = next(s for s in streams if s is not moved)
+            before = {s.spec.name: (s.frames, s.worker_pid) for s in streams}
+            cluster.remove_node(raylets[hosts[moved.spec.name]])
+            await until(lambda: moved.frames >= before[moved.spec.name][0] + 10,
+                        "the moved stream resumes")
+            report = {
+                "moved_pid": moved.worker_pid, "moved_before": before[moved.spec.name][1],
+                "moved_host": parent_pid(moved.worker_pid),  # type: ignore[arg-type]
+                "stayed_pid": stayed.worker_pid, "stayed_before": before[stayed.spec.name][1],
+                "stayed_frames": stayed.frames - before[stayed.spec.name][0],
+                "moved_kinds": [e["type"] for e in moved.history],
+                "stayed_kinds": [e["type"] for e in stayed.history]}
+            for task in senders:
+                task.cancel()
+            await asyncio.gather(*senders, return_exceptions=True)
+        return report
+
+    try:
+        report = asyncio.run(main())
+    finally:
+        if len(cluster.list_all_nodes()) < 2:
+            cluster.add_node(num_cpus=1, object_store_memory=STORE_BYTES)
+    assert report["moved_pid"] != report["moved_before"]
+    assert report["moved_host"] == head_raylet  # restarted on the node that is left
+    assert "actor_restarted" in report["moved_kinds"] and "failed" not in report["moved_kinds"]
+    assert report["stayed_pid"] == report["stayed_before"]
+    assert report["stayed_frames"] >= 10
+    assert not {"actor_lost", "failed", "restarting"} & set(report["stayed_kinds"])
