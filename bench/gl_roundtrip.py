@@ -1,36 +1,51 @@
 """GL round trip: upload an RGBA frame, run N shader passes, read it back.
 
-Needs only numpy and moderngl (headless EGL). For each size and transfer mode it prints the
-median time of each stage (each stage followed by glFinish, so the stages add up to more than
-the pipelined total) and the median of the whole round trip with a single sync at the
-readback, then one final line with the 1080p round-trip figure of the faster mode.
+Needs numpy, moderngl (headless EGL) and graphflow's GPU layer. For each size and transfer
+mode it prints the median time of each stage, each followed by glFinish (so the stages add up
+to more than a round trip), the GPU time of the passes alone (``GL_TIME_ELAPSED`` query), the
+median round trip of one frame with a single sync at the readback, and for the streaming
+modes the time per frame of a steady stream and each frame's latency (upload start to pixels
+in the destination array). The last line is the 1080p figure: the best time per frame.
 
-Modes: ``direct`` writes/reads textures from numpy memory; ``pbo`` goes through pixel buffer
-objects (``GL_PIXEL_UNPACK_BUFFER``/``GL_PIXEL_PACK_BUFFER``) made by moderngl; ``mapped``
-through persistently mapped PBOs (``glBufferStorage`` + ``glMapBufferRange``, called through
-ctypes: the driver's pinned, DMA-able memory, which the frame is copied into and the result
-copied out of, with a fence before the read). Nothing is allocated per frame: textures,
-framebuffers, buffers and the destination array are made once.
+Modes:
+- ``direct``: ``graphflow.gpu.transfer.DirectTransfers`` (numpy memory straight to GL);
+- ``pbo``: moderngl's pixel buffer objects (``Buffer.write`` then ``Texture.write(buffer)``);
+- ``mapped``: ``MappedTransfers``, persistently mapped pixel buffers, one frame at a time;
+- ``pipelined``: ``MappedTransfers`` streaming on one context: frame N+1 is uploaded and
+  frame N shaded while frame N-``lag``'s readback DMA is in flight (``start_read`` now,
+  ``finish_read`` ``lag`` frames later);
+- ``threaded``: three shared contexts on their own threads (graphflow ``GlContext``s):
+  uploads on one, passes on one, readbacks on one, ordered by GL fences, so that the
+  drivers may overlap the transfers (copy engines) with the passes.
+
+``--copy-threads`` splits the copies between numpy and mapped memory over threads (``auto``:
+the library's default, a quarter of the CPUs, at most 4). Nothing is
+allocated per frame: textures, framebuffers, pixel buffers and destination arrays are made
+once.
 
 Usage:
     python bench/gl_roundtrip.py [--frames 60] [--passes 4] [--sizes 720p,1080p]
+        [--modes direct,pbo,mapped,pipelined,threaded] [--lag 1] [--copy-threads auto,1,4]
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
+import concurrent.futures
 import functools
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 
 import moderngl
 import numpy as np
 
+from graphflow.gpu import GlContext
+from graphflow.gpu.transfer import DirectTransfers, MappedTransfers, ReadTicket
+
 SIZES = {"480p": (640, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
+MODES = ("direct", "pbo", "mapped", "pipelined", "threaded")
+STREAMING = ("pipelined", "threaded")
 
 VERTEX = """
 #version 330 core
@@ -57,178 +72,82 @@ void main() {
 }
 """
 
-
-_GL_PIXEL_PACK_BUFFER = 0x88EB
-_GL_PIXEL_UNPACK_BUFFER = 0x88EC
-_GL_MAP_READ = 0x1
-_GL_MAP_WRITE = 0x2
-_GL_MAP_PERSISTENT = 0x40
-_GL_MAP_COHERENT = 0x80
-_GL_CLIENT_STORAGE = 0x200
-_GL_TEXTURE_2D = 0x0DE1
-_GL_RGBA = 0x1908
-_GL_UNSIGNED_BYTE = 0x1401
-_GL_READ_FRAMEBUFFER = 0x8CA8
-_GL_UNPACK_ALIGNMENT = 0x0CF5
-_GL_PACK_ALIGNMENT = 0x0D05
-_GL_SYNC_GPU_COMMANDS_COMPLETE = 0x9117
-_GL_SYNC_FLUSH_COMMANDS = 0x1
+SATURATION, BRIGHTNESS = 1.1, 0.95
+SLOTS = 3  # frames in flight in the streaming modes: sources and target pairs per frame
 
 
-class MappedTransfers:
-    """Persistently mapped upload and readback buffers for one frame size (GL 4.4 / ARB).
-
-    The GL entry points moderngl does not expose come from ``eglGetProcAddress``; call
-    everything on the thread where ``ctx`` is current.
-    """
-
-    def __init__(self, width: int, height: int) -> None:
-        egl = ctypes.CDLL(ctypes.util.find_library("EGL") or "libEGL.so.1")
-        egl.eglGetProcAddress.restype = ctypes.c_void_p
-        egl.eglGetProcAddress.argtypes = [ctypes.c_char_p]
-        u, i, p, n = ctypes.c_uint, ctypes.c_int, ctypes.c_void_p, ctypes.c_ssize_t
-
-        def gl(name: str, restype: Any, *argtypes: Any) -> Any:
-            address = egl.eglGetProcAddress(name.encode())
-            if not address:
-                raise RuntimeError(f"{name} is not available")
-            return ctypes.CFUNCTYPE(restype, *argtypes)(address)
-
-        self._gen = gl("glGenBuffers", None, i, ctypes.POINTER(u))
-        self._delete = gl("glDeleteBuffers", None, i, ctypes.POINTER(u))
-        self._bind = gl("glBindBuffer", None, u, u)
-        self._storage = gl("glBufferStorage", None, u, n, p, u)
-        self._map = gl("glMapBufferRange", p, u, n, n, u)
-        self._unmap = gl("glUnmapBuffer", u, u)
-        self._bind_texture = gl("glBindTexture", None, u, u)
-        self._sub_image = gl("glTexSubImage2D", None, u, i, i, i, i, i, u, u, p)
-        self._read_pixels = gl("glReadPixels", None, i, i, i, i, u, u, p)
-        self._bind_framebuffer = gl("glBindFramebuffer", None, u, u)
-        self._pixel_store = gl("glPixelStorei", None, u, i)
-        self._fence = gl("glFenceSync", p, u, u)
-        self._client_wait = gl("glClientWaitSync", u, p, u, ctypes.c_uint64)
-        self._delete_sync = gl("glDeleteSync", None, p)
-        self.width, self.height = width, height
-        self.upload_id, self.upload_view = self._mapped(
-            _GL_PIXEL_UNPACK_BUFFER, _GL_MAP_WRITE | _GL_MAP_PERSISTENT | _GL_MAP_COHERENT)
-        self.read_id, self.read_view = self._mapped(
-            _GL_PIXEL_PACK_BUFFER,
-            _GL_MAP_READ | _GL_MAP_PERSISTENT | _GL_MAP_COHERENT | _GL_CLIENT_STORAGE)
-
-    def _mapped(self, target: int, flags: int) -> tuple[int, np.ndarray]:
-        size = self.width * self.height * 4
-        name = ctypes.c_uint()
-        self._gen(1, ctypes.byref(name))
-        self._bind(target, name.value)
-        self._storage(target, size, None, flags)
-        address = self._map(target, 0, size, flags & ~_GL_CLIENT_STORAGE)
-        self._bind(target, 0)
-        if not address:
-            raise RuntimeError("glMapBufferRange failed")
-        view = np.ctypeslib.as_array((ctypes.c_uint8 * size).from_address(address))
-        return name.value, view.reshape(self.height, self.width, 4)
-
-    def upload(self, frame: np.ndarray, texture: moderngl.Texture) -> None:
-        """Copies ``frame`` into the mapped buffer and starts the texture upload from it."""
-        np.copyto(self.upload_view, frame)
-        self._bind(_GL_PIXEL_UNPACK_BUFFER, self.upload_id)
-        self._pixel_store(_GL_UNPACK_ALIGNMENT, 1)
-        self._bind_texture(_GL_TEXTURE_2D, texture.glo)
-        self._sub_image(_GL_TEXTURE_2D, 0, 0, 0, self.width, self.height, _GL_RGBA,
-                        _GL_UNSIGNED_BYTE, None)
-        self._bind(_GL_PIXEL_UNPACK_BUFFER, 0)
-
-    def readback(self, framebuffer: moderngl.Framebuffer, out: np.ndarray) -> None:
-        """Reads ``framebuffer`` into the mapped buffer, waits on a fence, copies to ``out``."""
-        self._bind_framebuffer(_GL_READ_FRAMEBUFFER, framebuffer.glo)
-        self._bind(_GL_PIXEL_PACK_BUFFER, self.read_id)
-        self._pixel_store(_GL_PACK_ALIGNMENT, 1)
-        self._read_pixels(0, 0, self.width, self.height, _GL_RGBA, _GL_UNSIGNED_BYTE, None)
-        self._bind(_GL_PIXEL_PACK_BUFFER, 0)
-        sync = self._fence(_GL_SYNC_GPU_COMMANDS_COMPLETE, 0)
-        self._client_wait(sync, _GL_SYNC_FLUSH_COMMANDS, 10**10)
-        self._delete_sync(sync)
-        np.copyto(out, self.read_view)
-
-    def release(self) -> None:
-        """Unmaps and deletes the buffers."""
-        for target, name in ((_GL_PIXEL_UNPACK_BUFFER, self.upload_id),
-                             (_GL_PIXEL_PACK_BUFFER, self.read_id)):
-            self._bind(target, name)
-            self._unmap(target)
-            self._bind(target, 0)
-            self._delete(1, ctypes.byref(ctypes.c_uint(name)))
-
-
-class RoundTrip:
-    """GL objects for one frame size: two ping-pong targets, PBOs, the destination array."""
+class Shader:
+    """The textures and program of one frame size: ``SLOTS`` sources and target pairs."""
 
     def __init__(self, ctx: moderngl.Context, width: int, height: int, passes: int) -> None:
         self.ctx = ctx
         self.passes = passes
-        self.source = ctx.texture((width, height), 4)
-        self.targets = [ctx.texture((width, height), 4) for _ in range(2)]
-        self.framebuffers = [ctx.framebuffer(color_attachments=[t]) for t in self.targets]
+        self.sources = [ctx.texture((width, height), 4) for _ in range(SLOTS)]
+        self.targets = [[ctx.texture((width, height), 4) for _ in range(2)]
+                        for _ in range(SLOTS)]
+        self.framebuffers = [[ctx.framebuffer(color_attachments=[t]) for t in pair]
+                             for pair in self.targets]
         self.program = ctx.program(vertex_shader=VERTEX, fragment_shader=FRAGMENT)
-        self.program["saturation"].value = 1.1  # type: ignore[union-attr]
-        self.program["brightness"].value = 0.95  # type: ignore[union-attr]
+        self.program["saturation"].value = SATURATION  # type: ignore[union-attr]
+        self.program["brightness"].value = BRIGHTNESS  # type: ignore[union-attr]
         self.vao = ctx.vertex_array(self.program, [])
-        self.upload_pbo = ctx.buffer(reserve=width * height * 4)
-        self.read_pbo = ctx.buffer(reserve=width * height * 4)
-        rng = np.random.default_rng(0)
-        self.frame = rng.integers(0, 256, (height, width, 4), np.uint8)
-        self.out = np.empty_like(self.frame)
-        self.last = self.source
-        self.last_framebuffer = self.framebuffers[0]
-        self.mapped = MappedTransfers(width, height)
 
-    def upload(self, mode: str) -> None:
-        if mode == "mapped":
-            self.mapped.upload(self.frame, self.source)
-        elif mode == "pbo":
-            self.upload_pbo.write(self.frame)
-            self.source.write(self.upload_pbo)
-        else:
-            self.source.write(self.frame)
-
-    def shade(self) -> None:
-        src = self.source
+    def shade(self, slot: int = 0) -> moderngl.Texture:
+        """Runs the passes from ``sources[slot]``; returns the texture with the result."""
+        src = self.sources[slot]
         for i in range(self.passes):
-            fbo = self.framebuffers[i % 2]
-            fbo.use()
+            self.framebuffers[slot][i % 2].use()
             src.use(0)
             self.vao.render(moderngl.TRIANGLES, vertices=3)
-            src = self.targets[i % 2]
-            self.last_framebuffer = fbo
-        self.last = src
+            src = self.targets[slot][i % 2]
+        return src
 
-    def readback(self, mode: str) -> None:
-        if mode == "mapped":
-            self.mapped.readback(self.last_framebuffer, self.out)
-        elif mode == "pbo":
-            self.last.read_into(self.read_pbo)
-            self.read_pbo.read_into(self.out)
+    def release(self) -> None:
+        self.vao.release()
+        self.program.release()
+        for pair in self.framebuffers:
+            for fbo in pair:
+                fbo.release()
+        for texture in (*self.sources, *(t for pair in self.targets for t in pair)):
+            texture.release()
+
+
+class Moves:
+    """Uploads and readbacks of one mode on one context (all but ``threaded``)."""
+
+    def __init__(self, ctx: moderngl.Context, mode: str, copy_threads: int | None,
+                 frame_bytes: int) -> None:
+        self.mode = mode
+        self.direct = DirectTransfers(ctx)
+        self.mapped = MappedTransfers(ctx, depth=SLOTS, copy_threads=copy_threads)
+        self.upload_pbo = ctx.buffer(reserve=frame_bytes)
+        self.read_pbo = ctx.buffer(reserve=frame_bytes)
+
+    def upload(self, texture: moderngl.Texture, frame: np.ndarray) -> None:
+        if self.mode == "direct":
+            self.direct.upload(texture, frame)
+        elif self.mode == "pbo":
+            self.upload_pbo.write(frame)
+            texture.write(self.upload_pbo)
         else:
-            self.last.read_into(self.out)
+            self.mapped.upload(texture, frame)
 
-    def round_trip(self, mode: str) -> None:
-        self.upload(mode)
-        self.shade()
-        self.readback(mode)
+    def read(self, texture: moderngl.Texture, out: np.ndarray) -> None:
+        if self.mode == "direct":
+            self.direct.read(texture, out)
+        elif self.mode == "pbo":
+            texture.read_into(self.read_pbo)
+            self.read_pbo.read_into(out)
+        else:
+            self.mapped.read(texture, out)
 
     def release(self) -> None:
         self.mapped.release()
-        self.vao.release()
-        self.program.release()
-        for fbo in self.framebuffers:
-            fbo.release()
-        for texture in (*self.targets, self.source):
-            texture.release()
         self.upload_pbo.release()
         self.read_pbo.release()
 
 
-def median_ms(ctx: moderngl.Context, fn: Callable[[], None], frames: int) -> float:
+def median_ms(ctx: moderngl.Context, fn: Callable[[], object], frames: int) -> float:
     """Median wall time of ``fn`` + glFinish over ``frames`` runs (after 3 warm-up runs)."""
     for _ in range(3):
         fn()
@@ -242,45 +161,202 @@ def median_ms(ctx: moderngl.Context, fn: Callable[[], None], frames: int) -> flo
     return statistics.median(times) * 1e3
 
 
+def gpu_ms(ctx: moderngl.Context, fn: Callable[[], object], frames: int) -> float:
+    """Median GPU time (``GL_TIME_ELAPSED``) of the commands ``fn`` issues."""
+    query = ctx.query(time=True)
+    times = []
+    for _ in range(frames):
+        with query:
+            fn()
+        times.append(query.elapsed / 1e6)
+    return statistics.median(times)
+
+
+def measure_stages(shader: Shader, moves: Moves, frames: list[np.ndarray],
+                   outs: list[np.ndarray], count: int) -> tuple[float, float, float, float, float]:
+    """Median ms of upload, passes, passes on the GPU, readback, one whole frame.
+
+    Leaves frame i's result in ``outs[i]``.
+    """
+    ctx, source = shader.ctx, shader.sources[0]
+    up = median_ms(ctx, lambda: moves.upload(source, frames[0]), count)
+    shade = median_ms(ctx, shader.shade, count)
+    gpu = gpu_ms(ctx, shader.shade, count)
+    result = shader.shade()
+    read = median_ms(ctx, lambda: moves.read(result, outs[0]), count)
+
+    def one_frame() -> None:
+        moves.upload(source, frames[0])
+        moves.read(shader.shade(), outs[0])
+
+    single = median_ms(ctx, one_frame, count)
+    moves.upload(source, frames[1])
+    moves.read(shader.shade(), outs[1])
+    return up, shade, gpu, read, single
+
+
+def stream_pipelined(shader: Shader, moves: Moves, frames: list[np.ndarray],
+                     outs: list[np.ndarray], count: int, lag: int) -> tuple[float, float]:
+    """Streams ``count`` frames on one context; returns (ms per frame, median latency ms).
+
+    Frame i goes to ``outs[i % len(outs)]`` (the caller checks them afterwards).
+    """
+    pending: list[tuple[int, ReadTicket, float]] = []
+    latencies = []
+    start = time.perf_counter()
+    for i in range(count + lag):
+        if i < count:
+            began = time.perf_counter()
+            slot = i % SLOTS
+            moves.mapped.upload(shader.sources[slot], frames[i % len(frames)])
+            pending.append((i, moves.mapped.start_read(shader.shade(slot)), began))
+        if i >= lag:
+            j, ticket, began = pending.pop(0)
+            moves.mapped.finish_read(ticket, outs[j % len(outs)])
+            latencies.append(time.perf_counter() - began)
+    return (time.perf_counter() - start) / count * 1e3, statistics.median(latencies) * 1e3
+
+
+class Threaded:
+    """Three contexts of one share group: uploads, passes and readbacks, each on its thread."""
+
+    def __init__(self, width: int, height: int, passes: int, copy_threads: int | None) -> None:
+        self.render = GlContext("bench-render")
+        self.up = GlContext("bench-upload")
+        self.rd = GlContext("bench-read")
+        if not self.up.group is self.render.group is self.rd.group:
+            raise RuntimeError("EGL refused to share objects between the contexts")
+        self.shader = self.render.run(lambda: Shader(self.render.ctx, width, height, passes))
+        self.up_moves = self.up.run(
+            lambda: MappedTransfers(self.up.ctx, depth=SLOTS, copy_threads=copy_threads))
+        self.rd_moves = self.rd.run(
+            lambda: MappedTransfers(self.rd.ctx, depth=SLOTS, copy_threads=copy_threads))
+
+    def stream(self, frames: list[np.ndarray], outs: list[np.ndarray], count: int,
+               lag: int) -> tuple[float, float]:
+        """Streams ``count`` frames; returns (ms per frame, median latency ms)."""
+        up, render, rd = self.up, self.render, self.rd
+
+        def upload(i: int) -> int:
+            self.up_moves.upload(self.shader.sources[i % SLOTS], frames[i % len(frames)])
+            return up.fences.fence()
+
+        def shade(i: int, uploaded: concurrent.futures.Future[int]) -> tuple[moderngl.Texture, int]:
+            render.fences.wait(uploaded.result())
+            texture = self.shader.shade(i % SLOTS)
+            return texture, render.fences.fence()
+
+        def start_read(
+                shaded: concurrent.futures.Future[tuple[moderngl.Texture, int]]) -> ReadTicket:
+            texture, fence = shaded.result()
+            rd.fences.wait(fence)
+            return self.rd_moves.start_read(texture)
+
+        def finish_read(i: int, ticket: concurrent.futures.Future[ReadTicket],
+                        began: float) -> float:
+            self.rd_moves.finish_read(ticket.result(), outs[i % len(outs)])
+            return time.perf_counter() - began
+
+        done: list[concurrent.futures.Future[float]] = []
+        start = time.perf_counter()
+        for i in range(count):
+            if i >= lag + SLOTS - 1:
+                done[i - lag - SLOTS + 1].result()  # keep at most SLOTS frames in flight
+            began = time.perf_counter()
+            uploaded = up.run_async(functools.partial(upload, i))
+            shaded = render.run_async(functools.partial(shade, i, uploaded))
+            ticket = rd.run_async(functools.partial(start_read, shaded))
+            done.append(rd.run_async(functools.partial(finish_read, i, ticket, began)))
+        latencies = [d.result() for d in done]
+        return (time.perf_counter() - start) / count * 1e3, statistics.median(latencies) * 1e3
+
+    def release(self) -> None:
+        self.up.run(self.up_moves.release)
+        self.rd.run(self.rd_moves.release)
+        self.render.run(self.shader.release)
+        for gl in (self.up, self.rd, self.render):
+            gl.shutdown()
+
+
+def expected_result(frame: np.ndarray, passes: int) -> np.ndarray:
+    """The passes computed with numpy (float32), RGB only."""
+    rgb = frame[..., :3].astype(np.float32)
+    for _ in range(passes):
+        y = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+        rgb = np.clip((y[..., None] + (rgb - y[..., None]) * SATURATION) * BRIGHTNESS, 0, 255)
+    return rgb
+
+
 def main() -> None:
     """Runs the benchmark and prints the table and the final figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=60, help="timed frames per measurement")
     parser.add_argument("--passes", type=int, default=4, help="shader passes per frame")
     parser.add_argument("--sizes", default="720p,1080p", help=f"comma list of {list(SIZES)}")
-    parser.add_argument("--modes", default="direct,pbo,mapped",
-                        help="comma list of direct,pbo,mapped")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma list of {MODES}")
+    parser.add_argument("--lag", type=int, default=1,
+                        help="streaming modes: frames between a readback's start and finish")
+    parser.add_argument("--copy-threads", default="auto",
+                        help="comma list: threads per copy to/from mapped memory, or 'auto' "
+                             "for MappedTransfers' default")
     args = parser.parse_args()
+    modes = args.modes.split(",")
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        parser.error(f"unknown modes {sorted(unknown)}; expected some of {MODES}")
+    thread_counts = [None if t == "auto" else int(t) for t in args.copy_threads.split(",")]
 
     ctx = moderngl.create_standalone_context(backend="egl")  # type: ignore[arg-type]
-    print(f"GL renderer: {ctx.info['GL_RENDERER']} ({ctx.info['GL_VENDOR']}, "
-          f"{ctx.info['GL_VERSION']})")
-    header = (f"{'size':>6} {'mode':>6} {'upload':>8} {f'{args.passes} passes':>9} "
-              f"{'readback':>9} {'round trip':>11}   (ms, medians of {args.frames})")
-    print(header)
-    best: dict[str, float] = {}
+    renderer = f"{ctx.info['GL_RENDERER']}"
+    print(f"GL renderer: {renderer} ({ctx.info['GL_VENDOR']}, {ctx.info['GL_VERSION']})")
+    print(f"{'size':>6} {'mode':>12} {'upload':>7} {f'{args.passes} passes':>9} {'(GPU)':>6} "
+          f"{'readback':>8} {'1 frame':>8} {'per frame':>9} {'latency':>8}"
+          f"   (ms, medians of {args.frames})")
+    best: dict[str, tuple[float, str, float]] = {}
     for size in args.sizes.split(","):
         width, height = SIZES[size]
-        trip = RoundTrip(ctx, width, height, args.passes)
-        for mode in args.modes.split(","):
-            up = median_ms(ctx, functools.partial(trip.upload, mode), args.frames)
-            shade = median_ms(ctx, trip.shade, args.frames)
-            read = median_ms(ctx, functools.partial(trip.readback, mode), args.frames)
-            total = median_ms(ctx, functools.partial(trip.round_trip, mode), args.frames)
-            print(f"{size:>6} {mode:>6} {up:8.3f} {shade:9.3f} {read:9.3f} {total:11.3f}")
-            best[size] = min(best.get(size, float("inf")), total)
-        # The result must be the shaded frame (guards against a pipeline that does nothing).
-        expected = trip.frame[..., :3].astype(np.float32)
-        for _ in range(args.passes):
-            y = expected @ np.array([0.299, 0.587, 0.114], np.float32)
-            expected = np.clip((y[..., None] + (expected - y[..., None]) * 1.1) * 0.95, 0, 255)
-        error = np.abs(trip.out[..., :3].astype(np.float32) - expected).max()
-        if error > args.passes * 1.5:
-            raise SystemExit(f"wrong result at {size}: max error {error:.1f} LSB")
-        trip.release()
+        rng = np.random.default_rng(0)
+        frames = [rng.integers(0, 256, (height, width, 4), np.uint8) for _ in range(2)]
+        outs = [np.empty_like(f) for f in frames]
+        references: list[np.ndarray] | None = None
+        shader = Shader(ctx, width, height, args.passes)
+        for mode in modes:
+            for threads in thread_counts if mode not in ("direct", "pbo") else [None]:
+                label = mode if threads is None else f"{mode}/t{threads}"
+                up = shade = gpu = read = single = float("nan")
+                if mode == "threaded":
+                    bench = Threaded(width, height, args.passes, threads)
+                    bench.stream(frames, outs, 10, args.lag)
+                    per_frame, latency = bench.stream(frames, outs, args.frames, args.lag)
+                    bench.release()
+                else:
+                    moves = Moves(ctx, mode, threads, width * height * 4)
+                    up, shade, gpu, read, single = measure_stages(
+                        shader, moves, frames, outs, args.frames)
+                    per_frame = latency = single
+                    if mode == "pipelined":
+                        stream_pipelined(shader, moves, frames, outs, 10, args.lag)
+                        per_frame, latency = stream_pipelined(
+                            shader, moves, frames, outs, args.frames, args.lag)
+                    moves.release()
+                print(f"{size:>6} {label:>12} {up:7.3f} {shade:9.3f} {gpu:6.3f} {read:8.3f} "
+                      f"{single:8.3f} {per_frame:9.3f} {latency:8.3f}", flush=True)
+                if size not in best or per_frame < best[size][0]:
+                    best[size] = (per_frame, label, latency)
+                # Every mode must give the very same bytes, and those the shaded frames.
+                if references is None:
+                    references = [o.copy() for o in outs]
+                    for frame, out in zip(frames, outs, strict=True):
+                        error = np.abs(out[..., :3] - expected_result(frame, args.passes)).max()
+                        if error > args.passes * 1.5 or not (out[..., 3] == frame[..., 3]).all():
+                            raise SystemExit(f"wrong result at {size}: max error {error:.1f}")
+                elif not all(np.array_equal(o, r) for o, r in zip(outs, references, strict=True)):
+                    raise SystemExit(f"{label} at {size} gave other pixels than {modes[0]}")
+        shader.release()
     final = "1080p" if "1080p" in best else next(iter(best))
-    print(f"{final} upload + {args.passes} passes + readback: {best[final]:.3f} ms "
-          f"({ctx.info['GL_RENDERER']})")
+    per_frame, label, latency = best[final]
+    print(f"{final} upload + {args.passes} passes + readback: {per_frame:.3f} ms per frame "
+          f"({label}, latency {latency:.3f} ms; {renderer})")
     ctx.release()
 
 

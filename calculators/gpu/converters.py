@@ -1,17 +1,15 @@
 """ImageFrame <-> GpuBuffer converters (MediaPipe's names and untagged ports).
 
 Frames are RGBA on the GPU: an RGB ImageFrame is widened to RGBA on the CPU (OpenCV, about
-0.2 ms at 1080p, where an RGB texture upload on llvmpipe takes 3.4 ms) and the readback gives
-SRGBA ImageFrames, as MediaPipe's BGRA32 GpuBuffers do.
+0.2 ms at 1080p, where an RGB texture upload on llvmpipe takes 3.4 ms; on a GPU straight into
+the mapped upload buffer) and the readback gives SRGBA ImageFrames, as MediaPipe's BGRA32
+GpuBuffers do. Both go through the context's transfer strategy
+(:mod:`graphflow.gpu.transfer`): direct on llvmpipe, persistently mapped pixel buffers on GPUs.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
-
-import cv2
-import numpy as np
-import numpy.typing as npt
 
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GL_EXECUTOR, GlContext, GpuBuffer, require_current, upload
@@ -32,19 +30,11 @@ class ImageFrameToGpuBufferCalculator(Calculator):
     def open(self, cc: CalculatorContext) -> None:
         """Binds to the node's GL context."""
         self.gl = require_current(f"node {cc.node_name!r} (ImageFrameToGpuBufferCalculator)")
-        self._staging: npt.NDArray[np.uint8] | None = None
 
     def process(self, cc: CalculatorContext) -> None:
-        """Uploads the frame."""
+        """Uploads the frame (an RGB one widened to RGBA on the way)."""
         frame: ImageFrame = cc.inputs[0].payload
-        pixels = frame.array
-        if frame.channels == 3:
-            shape = (frame.height, frame.width, 4)
-            if self._staging is None or self._staging.shape != shape:
-                self._staging = np.empty(shape, np.uint8)
-            cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2RGBA, dst=self._staging)
-            pixels = self._staging
-        cc.outputs[0].add(upload(self.gl, pixels))
+        cc.outputs[0].add(upload(self.gl, frame.array))
 
 
 @register_calculator

@@ -14,7 +14,7 @@ import dataclasses
 import functools
 from typing import Any
 
-from graphflow.gpu.errors import GlUnavailableError, no_gl_error
+from graphflow.gpu.errors import GlError, GlUnavailableError, no_gl_error
 
 _EGL_NONE = 0x3038
 _EGL_RENDERABLE_TYPE = 0x3040
@@ -28,7 +28,10 @@ _EGL_CONTEXT_OPENGL_PROFILE_MASK = 0x30FD
 _EGL_CONTEXT_OPENGL_CORE_PROFILE_BIT = 0x0001
 
 _GL_SYNC_GPU_COMMANDS_COMPLETE = 0x9117
+_GL_SYNC_FLUSH_COMMANDS_BIT = 0x1
 _GL_TIMEOUT_IGNORED = 0xFFFFFFFFFFFFFFFF
+_GL_TIMEOUT_EXPIRED = 0x911B
+_GL_WAIT_FAILED = 0x911D
 
 _vp = ctypes.c_void_p
 
@@ -128,36 +131,69 @@ def attach_moderngl() -> Any:
     return moderngl.create_context(context=_moderngl.DefaultLoader())
 
 
+def gl_function(name: str, restype: Any, *argtypes: Any) -> Any:
+    """A GL entry point moderngl does not expose, through ``eglGetProcAddress``.
+
+    Call the returned function only on a thread whose context is current.
+
+    Raises:
+        GlUnavailableError: If libEGL or the entry point is missing.
+    """
+    try:
+        egl = _libegl()
+    except GlUnavailableError as e:
+        raise no_gl_error(e, f"GL function {name}") from e
+    address = egl.eglGetProcAddress(name.encode())
+    if not address:
+        raise GlUnavailableError(f"{name} not found")
+    return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+
+
 class Fences:
-    """``glFenceSync``, ``glWaitSync`` and ``glDeleteSync`` of the current context.
+    """``glFenceSync``, ``glWaitSync``, ``glClientWaitSync`` and ``glDeleteSync``.
 
     Create it on a thread whose context is current; sync objects are shared within a share
     group, so a fence made in one context can be waited on in another.
     """
 
     def __init__(self) -> None:
-        try:
-            egl = _libegl()
-        except GlUnavailableError as e:
-            raise no_gl_error(e, "GL fences") from e
-
-        def proc(name: str, restype: Any, *argtypes: Any) -> Any:
-            address = egl.eglGetProcAddress(name.encode())
-            if not address:
-                raise GlUnavailableError(f"{name} not found")
-            return ctypes.CFUNCTYPE(restype, *argtypes)(address)
-
-        self._fence = proc("glFenceSync", _vp, ctypes.c_uint, ctypes.c_uint)
-        self._wait = proc("glWaitSync", None, _vp, ctypes.c_uint, ctypes.c_uint64)
-        self._delete = proc("glDeleteSync", None, _vp)
+        self._fence = gl_function("glFenceSync", _vp, ctypes.c_uint, ctypes.c_uint)
+        self._wait = gl_function("glWaitSync", None, _vp, ctypes.c_uint, ctypes.c_uint64)
+        self._client_wait = gl_function(
+            "glClientWaitSync", ctypes.c_uint, _vp, ctypes.c_uint, ctypes.c_uint64)
+        self._delete = gl_function("glDeleteSync", None, _vp)
+        self._flush = gl_function("glFlush", None)
 
     def fence(self) -> int:
-        """Inserts a fence after the commands issued so far; returns its handle."""
-        return int(self._fence(_GL_SYNC_GPU_COMMANDS_COMPLETE, 0))
+        """Inserts a fence after the commands issued so far and flushes; returns its handle.
+
+        The flush lets another context wait on the fence (a fence that was never flushed may
+        never signal there) and starts the GPU on the work queued so far.
+        """
+        sync = int(self._fence(_GL_SYNC_GPU_COMMANDS_COMPLETE, 0))
+        self._flush()
+        return sync
 
     def wait(self, sync: int) -> None:
         """Makes the current context's later commands wait for ``sync`` (no CPU block)."""
         self._wait(sync, 0, _GL_TIMEOUT_IGNORED)
+
+    def signalled(self, sync: int) -> bool:
+        """True if the GPU has passed ``sync`` (never blocks; flushes the commands)."""
+        return bool(self._client_wait(sync, _GL_SYNC_FLUSH_COMMANDS_BIT, 0) != _GL_TIMEOUT_EXPIRED)
+
+    def client_wait(self, sync: int) -> None:
+        """Blocks the calling thread until the GPU has passed ``sync``.
+
+        Raises:
+            GlError: If the driver reports the wait failed (a lost context).
+        """
+        while True:
+            status = self._client_wait(sync, _GL_SYNC_FLUSH_COMMANDS_BIT, 1_000_000_000)
+            if status == _GL_WAIT_FAILED:
+                raise GlError("glClientWaitSync failed (GL context lost?)")
+            if status != _GL_TIMEOUT_EXPIRED:
+                return
 
     def delete(self, sync: int) -> None:
         """Deletes a fence."""

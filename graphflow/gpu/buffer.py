@@ -187,10 +187,13 @@ class GpuBuffer:
         """The pixels as an ``(height, width, 4)`` uint8 array, row 0 the top row.
 
         Runs on the calling thread's GL context if it can see the texture, else on the
-        owner's thread (blocking).
+        owner's thread (blocking), with that context's transfers (``GlContext.transfers``).
 
         Args:
             out: A C-contiguous ``(height, width, 4)`` uint8 array to fill (no allocation).
+
+        Raises:
+            ValueError: If ``out`` has another shape or type, or is not C-contiguous.
         """
         shape = (self.height, self.width, 4)
         if out is None:
@@ -203,10 +206,10 @@ class GpuBuffer:
         from graphflow.gpu.context import current_context
 
         gl = current_context()
-        if gl is not None and gl.group is self.context.group:
-            self.texture_in(gl).read_into(out, alignment=1)
-        else:
-            self.context.run(lambda: self._surface.texture.read_into(out, alignment=1))
+        if gl is None or gl.group is not self.context.group:
+            gl = self.context
+        filled = out
+        gl.run(lambda: gl.transfers.read(self.texture_in(gl), filled))
         return out
 
     def __repr__(self) -> str:
@@ -254,14 +257,24 @@ class _ForeignTextures:
         return copy._surface.texture
 
 
-def upload(gl: GlContext, rgba: npt.NDArray[np.uint8]) -> GpuBuffer:
-    """Copies an ``(height, width, 4)`` uint8 array into a pooled texture of ``gl``.
+def upload(gl: GlContext, pixels: npt.NDArray[np.uint8]) -> GpuBuffer:
+    """Copies an ``(height, width, 4)`` (or ``3``: RGB) uint8 array into a pooled texture.
 
-    Call on ``gl``'s thread. Row 0 of the array becomes row 0 (``v = 0``) of the texture.
+    Call on ``gl``'s thread. Row 0 of the array becomes row 0 (``v = 0``) of the texture; an
+    RGB frame gets alpha 255. The copy goes through ``gl.transfers`` (see
+    :mod:`graphflow.gpu.transfer`); the array may be reused as soon as this returns.
+
+    Raises:
+        ValueError: If ``pixels`` is not an HxWx3 or HxWx4 uint8 array.
     """
     gl.assert_current("upload")
-    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
-        raise ValueError(f"upload needs an HxWx4 uint8 array, got {rgba.shape} {rgba.dtype}")
-    surface = gl.pool.acquire(rgba.shape[1], rgba.shape[0])
-    surface.texture.write(np.ascontiguousarray(rgba), alignment=1)
+    if pixels.ndim != 3 or pixels.shape[2] not in (3, 4) or pixels.dtype != np.uint8:
+        raise ValueError(
+            f"upload needs an HxWx4 or HxWx3 uint8 array, got {pixels.shape} {pixels.dtype}")
+    surface = gl.pool.acquire(pixels.shape[1], pixels.shape[0])
+    try:
+        gl.transfers.upload(surface.texture, pixels)
+    except BaseException:
+        gl.pool.recycle(surface, None)
+        raise
     return GpuBuffer(gl, surface)

@@ -41,6 +41,7 @@ from graphflow.gpu.errors import (
     is_no_gl_failure,
     no_gl_error,
 )
+from graphflow.gpu.transfer import Transfers, choose_transfers
 from graphflow.proto.mediapipe.gpu import gl_context_options_pb2 as pb  # registers the extension
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class GlContext:
         self._handles: _egl.EglHandles | None = None
         self._owns_egl = False
         self._fences: _egl.Fences | None = None
+        self._transfers: Transfers | None = None
         self._read_foreign = False
         self._closing = False
         self._lock = threading.Lock()
@@ -190,6 +192,8 @@ class GlContext:
     def _teardown(self) -> None:
         try:
             self.pool.release_all()
+            if self._transfers is not None:
+                self._transfers.release()
         finally:
             assert self._ctx is not None
             with _SHARE_LOCK:
@@ -243,6 +247,18 @@ class GlContext:
         if self._fences is None:
             self._fences = _egl.Fences()
         return self._fences
+
+    @property
+    def transfers(self) -> Transfers:
+        """How frames move between numpy and textures here (GL thread only).
+
+        Chosen on first use by :func:`graphflow.gpu.transfer.choose_transfers`: direct on
+        software renderers, persistently mapped pixel buffers on GPUs.
+        """
+        self.assert_current("GlContext.transfers")
+        if self._transfers is None:
+            self._transfers = choose_transfers(self.ctx)
+        return self._transfers
 
     def note_foreign_read(self) -> None:
         """Records that the running task read a texture owned by another context.

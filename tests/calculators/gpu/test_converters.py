@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from graphflow.gpu import GpuBuffer
+from graphflow.gpu.transfer import TRANSFER_ENV
 from graphflow.image_frame import ImageFrame
 from graphflow.testing import run_graph
 
@@ -16,8 +17,11 @@ node { calculator: "GpuBufferToImageFrameCalculator" input_stream: "gpu" output_
 """
 
 
+@pytest.mark.parametrize("transfers", ["direct", "mapped"])
 @pytest.mark.parametrize(("h", "w", "channels"), [(1, 1, 3), (7, 13, 3), (31, 9, 4)])
-def test_round_trip_gives_rgba_with_the_same_pixels(h: int, w: int, channels: int) -> None:
+def test_round_trip_gives_rgba_with_the_same_pixels(
+        monkeypatch: pytest.MonkeyPatch, transfers: str, h: int, w: int, channels: int) -> None:
+    monkeypatch.setenv(TRANSFER_ENV, transfers)
     frames = [np.random.default_rng(i).integers(0, 256, (h, w, channels), np.uint8)
               for i in range(3)]
     out = run_graph(ROUND_TRIP, inputs={"in": [(i, ImageFrame(f)) for i, f in enumerate(frames)]})
