@@ -30,6 +30,9 @@ from graphflow.calculator import (
 )
 from graphflow.proto._pool import POOL
 from graphflow.proto.mediapipe.framework import calculator_pb2
+from graphflow.proto.mediapipe.framework.stream_handler import (
+    sync_set_input_stream_handler_pb2 as sync_pb2,
+)
 from graphflow.resources import resource_dir
 
 GraphConfigProto = calculator_pb2.CalculatorGraphConfig
@@ -910,10 +913,6 @@ def _sync_sets(proto: Any, handler: str, inputs: list[StreamSpec], where: NodeLo
                name: str) -> list[list[PortId]]:
     if handler != "SyncSetInputStreamHandler":
         return []
-    from graphflow.proto.mediapipe.framework.stream_handler import (
-        sync_set_input_stream_handler_pb2 as sync_pb2,
-    )
-
     ext = sync_pb2.SyncSetInputStreamHandlerOptions.ext
     opts = proto.input_stream_handler.options
     sets: list[list[PortId]] = []

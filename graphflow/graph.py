@@ -47,6 +47,7 @@ class OutputStreamPoller:
         self._queue: queue.Queue[Any] = queue.Queue(max_queue_size)
         self._error: BaseException | None = None
         self._ended = False
+        self._closing = False
 
     def _put(self, item: Any, cancelled: threading.Event) -> None:
         while not cancelled.is_set():
@@ -56,6 +57,15 @@ class OutputStreamPoller:
             except queue.Full:
                 continue
 
+    def _finish(self, error: BaseException | None) -> None:
+        """Ends the stream (never blocks: a full queue ends once it is drained)."""
+        self._error = error
+        self._closing = True
+        try:
+            self._queue.put_nowait(_END)
+        except queue.Full:
+            pass
+
     def next(self, timeout: float | None = None) -> Packet[Any] | None:
         """The next packet, or None once the stream has ended.
 
@@ -63,18 +73,24 @@ class OutputStreamPoller:
             TimeoutError: If nothing arrives within ``timeout`` seconds.
             GraphError: If the graph failed.
         """
-        if self._ended:
+        if self._ended or (self._closing and self._queue.empty()):
+            self._end()
             return None
         try:
             item = self._queue.get(timeout=timeout)
         except queue.Empty:
             raise TimeoutError(f"no packet on {self.stream!r} within {timeout} s") from None
         if item is _END:
-            self._ended = True
-            if self._error is not None:
-                raise self._error
+            self._end()
             return None
         return item  # type: ignore[no-any-return]
+
+    def _end(self) -> None:
+        """Marks the stream ended; the first time, raises the run's error if it failed."""
+        first = not self._ended
+        self._ended = True
+        if first and self._error is not None:
+            raise self._error
 
     def queue_size(self) -> int:
         """How many packets wait to be taken."""
@@ -185,8 +201,13 @@ class CalculatorGraph:
         poller = OutputStreamPoller(stream_name, max_queue_size)
         self._pollers.append(poller)
         cancelled = self._cancelled
-        self._sinks.append((stream_name, lambda p: poller._put(p, cancelled),
-                            lambda: poller._put(_END, cancelled)))
+
+        def finish() -> None:
+            scheduler = self._scheduler
+            failed = scheduler is not None and not cancelled.is_set()
+            poller._finish(scheduler.error if failed and scheduler is not None else None)
+
+        self._sinks.append((stream_name, lambda p: poller._put(p, cancelled), finish))
         return poller
 
     # ------------------------------------------------------------------ running

@@ -36,6 +36,7 @@ from graphflow.timestamp import Timestamp
 logger = logging.getLogger(__name__)
 
 DONE = int(Timestamp.DONE)
+UNSTARTED_VALUE = int(Timestamp.UNSTARTED)
 UNSTARTED = Timestamp.UNSTARTED
 _OPEN, _PROCESS, _CLOSE = "open", "process", "close"
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
@@ -135,6 +136,7 @@ class _Node:
         self.offset = spec.calculator.timestamp_offset
         self.bounds_mode = spec.calculator.process_timestamp_bounds
         self.last_settled = int(Timestamp.UNSTARTED)
+        self.seen_bounds: list[int] = []  # immediate handler: the bounds its last call saw
         self.handler = spec.handler
         self.sync_sets = [[self.input_ids[p] for p in group] for group in spec.sync_sets]
         self.side_values: dict[PortId, Any] = {}
@@ -554,7 +556,7 @@ class Scheduler:
         cc = task.cc
         if cc is None:
             return
-        offset_bound = -1
+        offset_bound = UNSTARTED_VALUE  # below every packet timestamp: no bound to apply
         if node.offset is not None and task.kind == _PROCESS and task.ts.is_range_value():
             offset_bound = int(task.ts) + node.offset + 1
         max_queue = self.max_queue
@@ -635,7 +637,12 @@ class Scheduler:
             if name in self.closed_inputs:
                 raise ValueError(f"graph input stream {name!r} is closed")
             ts = self._validate_input(name, packet)
-            if not self.synchronous and self.error is None and not self.throttle[key]:
+            # The inbox counts against max_queue_size: it is read first, since a worker may
+            # move its packets into the consumer queues meanwhile.
+            pending = len(self.inbox)
+            if not self.synchronous and self.error is None and not self.throttle[key] and \
+                    pending + max((len(q.packets) for q in self.graph_inputs[name].consumers),
+                                  default=0) < self.max_queue - 1:
                 self.inbox.append((name, packet))
                 self.added_bound[name] = int(ts) + 1
                 if self.running == 0:  # nobody will finish a task and drain the inbox
@@ -685,12 +692,19 @@ class Scheduler:
         return True
 
     def _drain_inbox(self) -> None:
+        # Deliver everything before checking readiness, so that packets added at one
+        # timestamp on several streams reach a node together, as if added directly.
         inbox = self.inbox
+        touched: dict[_Node, None] = {}
         while inbox:
             name, packet = inbox.popleft()
-            self._deliver_input(name, packet)
+            self._deliver_input(name, packet, touched)
+        for node in touched:
+            self._check_ready(node)
 
-    def _deliver_input(self, name: str, packet: Packet[Any]) -> None:
+    def _deliver_input(self, name: str, packet: Packet[Any],
+                       touched: dict[_Node, None] | None = None) -> None:
+        """Queues a graph input packet; checks the consumers now, or adds them to ``touched``."""
         stream = self.graph_inputs[name]
         bound = int(packet._timestamp) + 1
         stream.bound = bound
@@ -699,7 +713,10 @@ class Scheduler:
             queue.bound = bound
             if len(queue.packets) >= self.max_queue and not queue.full:
                 self._set_full(queue, True)
-            self._check_ready(queue.node)
+            if touched is None:
+                self._check_ready(queue.node)
+            else:
+                touched[queue.node] = None
 
     def _unthrottle_if_stalled(self) -> bool:
         """If throttling blocks everything (nothing runs), lift it, as MediaPipe does."""
@@ -776,11 +793,28 @@ class Scheduler:
                 node.next_seq += 1
             node.in_flight += 1
             self._schedule(task)
+        if node.offset is not None and not node.bounds_mode and not node.in_flight:
+            self._propagate_offset_bound(node)
         if node.open_inputs == 0 and node.state == "open" and node.inputs_done():
             if node.in_flight:
                 node.state = "closing_pending"
             else:
                 self._begin_close(node)
+
+    def _propagate_offset_bound(self, node: _Node) -> None:
+        """MediaPipe's bound propagation for a node with a timestamp offset and nothing to run:
+        its inputs are settled up to the first queued packet (or their bounds), so its outputs
+        can have no packet below that plus the offset, and their bounds move there without a
+        call to the calculator (a gate, say, whose input only advanced its bound)."""
+        settled = min((int(q.packets[0]._timestamp) if q.packets else q.bound)
+                      for q in node.queues)
+        if settled == DONE or not Timestamp(settled - 1).is_range_value():
+            return
+        assert node.offset is not None
+        bound = settled + node.offset
+        for stream in node.streams:
+            if bound > stream.bound:
+                self._advance_stream(stream, bound)
 
     def _begin_close(self, node: _Node) -> None:
         node.state = "closing"
@@ -825,18 +859,30 @@ class Scheduler:
         return self._task(node, Timestamp(ts), packets)
 
     def _select_immediate(self, node: _Node) -> _Task | None:
-        best = None
+        """MediaPipe's immediate handler: the packets at the smallest queued timestamp, from
+        every stream that has one there, without waiting for the other streams."""
+        ts = DONE
         for q in node.queues:
-            if q.packets and (best is None or q.packets[0]._timestamp
-                              < best.packets[0]._timestamp):
-                best = q
-        if best is None:
+            if q.packets and q.packets[0]._timestamp < ts:
+                ts = q.packets[0]._timestamp
+        if ts == DONE:
             settled = min(q.bound for q in node.queues)
-            return self._bounds_task(node, settled)
+            task = self._bounds_task(node, settled)
+            bounds = [q.bound for q in node.queues]
+            if task is None and node.bounds_mode and bounds != node.seen_bounds and \
+                    Timestamp(node.last_settled).is_range_value():
+                # A stream's bound moved but not the slowest one (e.g. MAIN closed while a
+                # back edge lags): the calculator sees the new bounds, as in MediaPipe.
+                task = self._task(node, Timestamp(node.last_settled),
+                                  [EMPTY_PACKET] * len(node.queues))
+            if task is not None:
+                node.seen_bounds = bounds
+            return task
         packets = [EMPTY_PACKET] * len(node.queues)
-        packet = self._pop(best)
-        packets[best.slot] = packet
-        return self._task(node, packet.timestamp, packets)
+        for q in node.queues:
+            if q.packets and q.packets[0]._timestamp == ts:
+                packets[q.slot] = self._pop(q)
+        return self._task(node, Timestamp(ts), packets)
 
     def _bounds_task(self, node: _Node, settled: int) -> _Task | None:
         """For process_timestamp_bounds: an empty input set when the settled bound advanced."""

@@ -1,0 +1,835 @@
+"""CalculatorGraph at run time, mirroring MediaPipe's calculator_graph_test.cc and the input
+stream handler tests: timestamp alignment, bounds, throttling, concurrency, errors, modes."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import threading
+import time
+from typing import Any, ClassVar
+
+import pytest
+
+import graphflow as gf
+from graphflow.calculator import Calculator, CalculatorContext, Port, Stop, register_calculator
+from graphflow.testing import payloads, run_graph, timestamps
+
+pytestmark = pytest.mark.usefixtures("no_thread_leak")
+
+WAIT = 30.0  # seconds: a guard against hangs, never a timing assertion
+
+
+# --------------------------------------------------------------------------- test calculators
+
+
+@register_calculator
+class GfTPairCalculator(Calculator):
+    """Outputs (timestamp, A payload, B payload) for every input set (None when empty)."""
+
+    inputs = (Port("A"), Port("B"))
+    outputs = (Port("OUT"),)
+
+    def process(self, cc: CalculatorContext) -> None:
+        cc.outputs["OUT"].add((int(cc.timestamp), cc.inputs["A"].get(), cc.inputs["B"].get()))
+
+
+@register_calculator
+class GfTLogCalculator(Calculator):
+    """Appends (timestamp, A, B, C payloads) of every call to the LOG side packet (None when
+    empty); with a GO semaphore, waits for it before each call."""
+
+    inputs = (Port("A", optional=True), Port("B", optional=True), Port("C", optional=True))
+    input_side_packets = (Port("LOG", list), Port("GO", threading.Semaphore, optional=True))
+
+    def process(self, cc: CalculatorContext) -> None:
+        go = cc.side_inputs.get("GO")
+        if go is not None:
+            assert go.acquire(timeout=WAIT), "never released"
+        cc.side_inputs["LOG"].append((int(cc.timestamp), *(
+            cc.inputs[t].get() if cc.inputs.connected(t) else None for t in "ABC")))
+
+
+@register_calculator
+class GfTEvenOffsetCalculator(Calculator):
+    """Passes even numbers; declares timestamp_offset 0, so dropped ones advance the bound."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    timestamp_offset: ClassVar[int | None] = 0
+
+    def process(self, cc: CalculatorContext) -> None:
+        if cc.inputs[0].payload % 2 == 0:
+            cc.outputs[0].add(cc.inputs[0].payload)
+
+
+@register_calculator
+class GfTEvenNoOffsetCalculator(GfTEvenOffsetCalculator):
+    """The same without timestamp_offset: nothing tells downstream about dropped packets."""
+
+    timestamp_offset = None
+
+
+@register_calculator
+class GfTEvenBoundCalculator(GfTEvenNoOffsetCalculator):
+    """The same, announcing dropped timestamps with set_next_timestamp_bound."""
+
+    def process(self, cc: CalculatorContext) -> None:
+        super().process(cc)
+        cc.outputs[0].set_next_timestamp_bound(cc.timestamp + 1)
+
+
+@register_calculator
+class GfTBoundsRecorderCalculator(Calculator):
+    """Records (timestamp, A, B) of every call, bound-only calls included."""
+
+    inputs = (Port("A"), Port("B"))
+    outputs = (Port("OUT"),)
+    process_timestamp_bounds = True
+
+    def process(self, cc: CalculatorContext) -> None:
+        cc.outputs["OUT"].add((int(cc.timestamp), cc.inputs["A"].get(), cc.inputs["B"].get()),
+                              cc.timestamp)
+
+
+@register_calculator
+class GfTSleepCalculator(Calculator):
+    """Sleeps SLEEP_S seconds per packet, recording ("start"|"end", timestamp, thread) events
+    in the EVENTS side packet; timestamp 0 also waits until timestamp 1 has finished."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    input_side_packets = (Port("EVENTS", list), Port("SLEEP_S", float),
+                          Port("ONE_DONE", threading.Event))
+
+    def open(self, cc: CalculatorContext) -> None:
+        self.events: list[tuple[str, int, int]] = cc.side_inputs["EVENTS"]
+        self.lock = threading.Lock()
+
+    def process(self, cc: CalculatorContext) -> None:
+        ts = int(cc.timestamp)
+        with self.lock:
+            self.events.append(("start", ts, threading.get_ident()))
+        time.sleep(cc.side_inputs["SLEEP_S"])
+        if ts == 0:
+            assert cc.side_inputs["ONE_DONE"].wait(WAIT), "timestamp 1 never finished"
+        cc.outputs[0].add(cc.inputs[0].payload)
+        with self.lock:
+            self.events.append(("end", ts, threading.get_ident()))
+        if ts == 1:
+            cc.side_inputs["ONE_DONE"].set()
+
+
+@register_calculator
+class GfTGatedConsumerCalculator(Calculator):
+    """Waits for the GO event before each packet and samples graph.queue_sizes()."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    input_side_packets = (Port("GO", threading.Semaphore), Port("SAMPLE", object))
+
+    def process(self, cc: CalculatorContext) -> None:
+        assert cc.side_inputs["GO"].acquire(timeout=WAIT), "never released"
+        cc.side_inputs["SAMPLE"]()
+        cc.outputs[0].add(cc.inputs[0].payload)
+
+
+@register_calculator
+class GfTFailingCalculator(Calculator):
+    """Raises in the method named by the FAIL_IN side packet (at timestamp 2 in process)."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    input_side_packets = (Port("FAIL_IN", str),)
+
+    def open(self, cc: CalculatorContext) -> None:
+        self.fail_in = cc.side_inputs["FAIL_IN"]
+        if self.fail_in == "open":
+            raise RuntimeError("cannot open")
+
+    def process(self, cc: CalculatorContext) -> None:
+        if self.fail_in == "process" and cc.timestamp == 2:
+            raise ValueError("bad packet")
+        cc.outputs[0].add(cc.inputs[0].payload)
+
+    def close(self, cc: CalculatorContext) -> None:
+        if self.fail_in == "close":
+            raise OSError("cannot close")
+
+
+@register_calculator
+class GfTEndlessSourceCalculator(Calculator):
+    """A source that never stops on its own."""
+
+    outputs = (Port(""),)
+
+    def open(self, cc: CalculatorContext) -> None:
+        self.count = 0
+
+    def process(self, cc: CalculatorContext) -> None:
+        cc.outputs[0].add(self.count, self.count)
+        self.count += 1
+
+
+@register_calculator
+class GfTThreadRecorderCalculator(Calculator):
+    """Records the thread of open, process and close in the THREADS side packet."""
+
+    inputs = (Port("", optional=True),)
+    outputs = (Port(""),)
+    input_side_packets = (Port("THREADS", list),)
+
+    def open(self, cc: CalculatorContext) -> None:
+        cc.side_inputs["THREADS"].append(("open", threading.get_ident()))
+
+    def process(self, cc: CalculatorContext) -> None:
+        cc.side_inputs["THREADS"].append(("process", threading.get_ident()))
+        cc.outputs[0].add(cc.inputs[0].payload)
+
+    def close(self, cc: CalculatorContext) -> None:
+        cc.side_inputs["THREADS"].append(("close", threading.get_ident()))
+
+
+@register_calculator
+class GfTBackwardsCalculator(Calculator):
+    """Outputs each packet at timestamp 100 - t: the second one goes backwards."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+
+    def process(self, cc: CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload, 100 - cc.timestamp)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _graph(text: str, **kwargs: Any) -> gf.CalculatorGraph:
+    return gf.CalculatorGraph(graph_config=text, **kwargs)
+
+
+def _collect(graph: gf.CalculatorGraph, stream: str) -> list[Any]:
+    out: list[Any] = []
+    graph.observe_output_stream(stream, lambda name, packet: out.append(packet.payload))
+    return out
+
+
+def _add(graph: gf.CalculatorGraph, stream: str, ts: int, payload: Any) -> None:
+    graph.add_packet_to_input_stream(stream, gf.Packet(payload).at(ts))
+
+
+PAIR = """
+input_stream: "a"
+input_stream: "b"
+node {
+  calculator: "GfTPairCalculator"
+  input_stream: "A:a"
+  input_stream: "B:b"
+  output_stream: "OUT:out"
+  %s
+}
+"""
+
+
+# --------------------------------------------------------------------------- input handlers
+
+
+def test_default_handler_aligns_timestamps() -> None:
+    out = run_graph(PAIR % "", inputs={"a": [(0, "a0"), (1, "a1"), (2, "a2"), (4, "a4")],
+                                       "b": [(0, "b0"), (2, "b2"), (3, "b3")]},
+                    outputs=["out"])["out"]
+    assert payloads(out) == [(0, "a0", "b0"), (1, "a1", None), (2, "a2", "b2"),
+                             (3, None, "b3"), (4, "a4", None)]
+    assert timestamps(out) == [0, 1, 2, 3, 4]
+
+
+def test_default_handler_releases_partial_sets_on_bounds() -> None:
+    graph = _graph(PAIR % "")
+    out = _collect(graph, "out")
+    graph.start_run()
+    _add(graph, "a", 1, "a1")
+    graph.wait_until_idle(WAIT)
+    assert out == []  # b might still send a packet at 1
+    _add(graph, "b", 2, "b2")  # b's bound passes 1: the set at 1 is complete without b
+    graph.wait_until_idle(WAIT)
+    assert out == [(1, "a1", None)]
+    _add(graph, "a", 2, "a2")
+    graph.wait_until_idle(WAIT)
+    assert out == [(1, "a1", None), (2, "a2", "b2")]
+    _add(graph, "a", 5, "a5")
+    graph.close_input_stream("b")  # closing b settles every timestamp on it
+    graph.wait_until_idle(WAIT)
+    assert out[-1] == (5, "a5", None)
+    graph.close()
+
+
+def test_immediate_handler() -> None:
+    config = """
+    input_stream: "a"
+    input_stream: "b"
+    node {
+      calculator: "GfTLogCalculator"
+      input_stream: "A:a"
+      input_stream: "B:b"
+      input_side_packet: "LOG:log"
+      input_side_packet: "GO:go"
+      input_stream_handler { input_stream_handler: "ImmediateInputStreamHandler" }
+    }
+    """
+    graph = _graph(config)
+    log: list[tuple[Any, ...]] = []
+    go = threading.Semaphore(1)
+    graph.start_run({"log": log, "go": go})
+    _add(graph, "a", 5, "a5")
+    graph.wait_until_idle(WAIT)
+    assert log == [(5, "a5", None, None)]  # no waiting for b
+    _add(graph, "b", 3, "b3")  # the call at 3 waits for GO while 7 arrives on both streams
+    _add(graph, "a", 7, "a7")
+    _add(graph, "b", 7, "b7")
+    go.release()
+    go.release()
+    graph.wait_until_idle(WAIT)
+    # Each stream on its own (3 after 5); packets waiting at the same timestamp come together
+    # (MediaPipe's FillInputSet takes every stream ready at the input timestamp).
+    assert log == [(5, "a5", None, None), (3, None, "b3", None), (7, "a7", "b7", None)]
+    graph.close()
+
+
+def test_sync_set_handler() -> None:
+    config = """
+    input_stream: "a"
+    input_stream: "b"
+    input_stream: "c"
+    node {
+      calculator: "GfTLogCalculator"
+      input_stream: "A:a"
+      input_stream: "B:b"
+      input_stream: "C:c"
+      input_side_packet: "LOG:log"
+      input_stream_handler {
+        input_stream_handler: "SyncSetInputStreamHandler"
+        options {
+          [mediapipe.SyncSetInputStreamHandlerOptions.ext] {
+            sync_set { tag_index: "A" tag_index: "B" }
+          }
+        }
+      }
+    }
+    """
+    graph = _graph(config)
+    log: list[tuple[Any, ...]] = []
+    graph.start_run({"log": log})
+    _add(graph, "c", 9, "c9")
+    graph.wait_until_idle(WAIT)
+    assert log == [(9, None, None, "c9")]  # C is its own set (the streams no set names)
+    _add(graph, "a", 1, "a1")
+    graph.wait_until_idle(WAIT)
+    assert log == [(9, None, None, "c9")]  # A waits for B
+    _add(graph, "b", 1, "b1")
+    _add(graph, "b", 2, "b2")
+    graph.wait_until_idle(WAIT)
+    assert log == [(9, None, None, "c9"), (1, "a1", "b1", None)]  # 2 waits for A's bound
+    graph.close_input_stream("a")
+    graph.wait_until_idle(WAIT)
+    assert log[-1] == (2, None, "b2", None)
+    graph.close()
+
+
+# --------------------------------------------------------------------------- bounds
+
+OFFSET = """
+input_stream: "in"
+node { calculator: "%s" input_stream: "in" output_stream: "even" }
+node {
+  calculator: "GfTPairCalculator"
+  input_stream: "A:in"
+  input_stream: "B:even"
+  output_stream: "OUT:out"
+}
+"""
+
+
+@pytest.mark.parametrize(("calculator", "prompt"), [
+    ("GfTEvenOffsetCalculator", True),
+    ("GfTEvenBoundCalculator", True),
+    ("GfTEvenNoOffsetCalculator", False),
+])
+def test_timestamp_offset_and_bounds_propagate(calculator: str, prompt: bool) -> None:
+    graph = _graph(OFFSET % calculator)
+    out = _collect(graph, "out")
+    graph.start_run()
+    _add(graph, "in", 0, 0)
+    graph.wait_until_idle(WAIT)
+    assert out == [(0, 0, 0)]
+    _add(graph, "in", 1, 1)  # dropped by the filter
+    graph.wait_until_idle(WAIT)
+    # With an offset (or an explicit bound) the pair node learns at once that no packet at 1
+    # comes from the filter; without, it waits for the filter's next packet.
+    assert out == ([(0, 0, 0), (1, 1, None)] if prompt else [(0, 0, 0)])
+    _add(graph, "in", 2, 2)
+    graph.wait_until_idle(WAIT)
+    assert out == [(0, 0, 0), (1, 1, None), (2, 2, 2)]
+    graph.close()
+
+
+def test_process_timestamp_bounds_calls_on_bound_changes() -> None:
+    config = OFFSET.replace("GfTPairCalculator", "GfTBoundsRecorderCalculator")
+    out = run_graph(config % "GfTEvenOffsetCalculator", inputs={"in": [(0, 0), (1, 1), (2, 2)]},
+                    outputs=["out"])["out"]
+    # Every settled timestamp is seen once; at 1 only A has a packet.
+    assert payloads(out) == [(0, 0, 0), (1, 1, None), (2, 2, 2)]
+
+
+def test_output_timestamps_must_increase() -> None:
+    config = """
+    input_stream: "in"
+    node { name: "backwards" calculator: "GfTBackwardsCalculator"
+           input_stream: "in" output_stream: "out" }
+    """
+    with pytest.raises(gf.GraphError) as info:
+        run_graph(config, inputs={"in": [(0, "x"), (10, "y")]}, outputs=["out"])
+    assert "node 'backwards' (GfTBackwardsCalculator) at <string>:3:5: output stream 'out' " \
+        "got a packet at 90, but the stream is already at 101 (timestamps must increase)" \
+        in str(info.value)
+
+
+def test_graph_input_timestamps_must_increase() -> None:
+    graph = _graph(PAIR % "")
+    graph.start_run()
+    _add(graph, "a", 5, "x")
+    with pytest.raises(ValueError, match=r"graph input stream 'a': timestamp 5 is not greater "
+                       r"than the previous one \(5\)"):
+        _add(graph, "a", 5, "y")
+    with pytest.raises(ValueError, match="not a valid packet timestamp"):
+        graph.add_packet_to_input_stream("b", gf.Packet("z"))  # Unset
+    with pytest.raises(ValueError, match=r"'c' is not an input stream of the graph"):
+        _add(graph, "c", 6, "z")
+    graph.close()
+
+
+# --------------------------------------------------------------------------- concurrency
+
+SLEEPER = """
+input_stream: "in"
+output_stream: "out"
+num_threads: 4
+node {
+  calculator: "GfTSleepCalculator"
+  input_stream: "in"
+  output_stream: "out"
+  input_side_packet: "EVENTS:events"
+  input_side_packet: "SLEEP_S:sleep"
+  input_side_packet: "ONE_DONE:one_done"
+  max_in_flight: 4
+}
+"""
+
+
+def test_max_in_flight_runs_timestamps_concurrently_in_order() -> None:
+    events: list[tuple[str, int, int]] = []
+    out = run_graph(SLEEPER, inputs={"in": [(t, f"p{t}") for t in range(8)]},
+                    side_packets={"events": events, "sleep": 0.02,
+                                  "one_done": threading.Event()})["out"]
+    running, most = set(), 0
+    for kind, ts, _ in events:
+        if kind == "start":
+            running.add(ts)
+            most = max(most, len(running))
+        else:
+            running.discard(ts)
+    assert 2 <= most <= 4  # overlapping calls, never more than max_in_flight
+    assert len({thread for _, _, thread in events}) >= 2
+    ends = [ts for kind, ts, _ in events if kind == "end"]
+    assert ends.index(1) < ends.index(0)  # timestamp 0 waited for 1 to finish ...
+    assert timestamps(out) == list(range(8))  # ... yet outputs leave in timestamp order
+    assert payloads(out) == [f"p{t}" for t in range(8)]
+
+
+def test_without_max_in_flight_calls_never_overlap() -> None:
+    events: list[tuple[str, int, int]] = []
+    one_done = threading.Event()
+    one_done.set()  # timestamp 0 need not wait: calls are sequential
+    run_graph(SLEEPER.replace("max_in_flight: 4", ""),
+              inputs={"in": [(t, t) for t in range(6)]},
+              side_packets={"events": events, "sleep": 0.005, "one_done": one_done})
+    kinds = [kind for kind, _, _ in events]
+    assert kinds == ["start", "end"] * 6
+
+
+BACKPRESSURE = """
+input_stream: "in"
+output_stream: "out"
+max_queue_size: 3
+node {
+  calculator: "GfTGatedConsumerCalculator"
+  input_stream: "in"
+  output_stream: "out"
+  input_side_packet: "GO:go"
+  input_side_packet: "SAMPLE:sample"
+}
+"""
+
+
+def test_back_pressure_blocks_the_adder_and_bounds_queues() -> None:
+    graph = _graph(BACKPRESSURE)
+    out = _collect(graph, "out")
+    go = threading.Semaphore(0)
+    samples: list[int] = []
+    graph.start_run({"go": go, "sample": lambda: samples.append(
+        max(graph.queue_sizes().values()))})
+    added: list[int] = []
+
+    def adder() -> None:
+        for t in range(20):
+            _add(graph, "in", t, t)
+            added.append(t)
+            samples.append(max(graph.queue_sizes().values()))
+
+    thread = threading.Thread(target=adder)
+    thread.start()
+    # The consumer holds packet 0; the queue fills to the limit and the adder blocks.
+    deadline = time.monotonic() + WAIT
+    while len(added) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    thread.join(0.3)
+    assert thread.is_alive()  # blocked, not finished ...
+    assert 3 <= len(added) <= 4  # ... after the queue's 3 and the consumer's 1
+    for _ in range(20):
+        go.release()
+    thread.join(WAIT)
+    graph.close()
+    assert out == list(range(20))
+    assert max(samples) <= 3  # max_queue_size
+
+
+def test_try_add_returns_false_when_full() -> None:
+    graph = _graph(BACKPRESSURE)
+    out = _collect(graph, "out")
+    go = threading.Semaphore(0)
+    graph.start_run({"go": go, "sample": lambda: None})
+    accepted = []
+    for t in range(10):
+        if graph.try_add_packet_to_input_stream("in", gf.Packet(t).at(t)):
+            accepted.append(t)
+        else:
+            break
+    # One packet may be taken by the blocked consumer; then the queue holds max_queue_size.
+    assert 3 <= len(accepted) <= 4
+    assert not graph.try_add_packet_to_input_stream("in", gf.Packet(99).at(99))
+    for _ in range(10):
+        go.release()
+    graph.close()
+    assert out == accepted
+
+
+def test_source_is_throttled_by_a_slow_consumer() -> None:
+    config = """
+    output_stream: "out"
+    max_queue_size: 4
+    node { calculator: "CountingSourceCalculator" output_stream: "count"
+           input_side_packet: "MAX_COUNT:n" }
+    node { calculator: "GfTGatedConsumerCalculator" input_stream: "count"
+           output_stream: "out" input_side_packet: "GO:go" input_side_packet: "SAMPLE:sample" }
+    """
+    graph = _graph(config)
+    out = _collect(graph, "out")
+    go = threading.Semaphore(0)
+    samples: list[int] = []
+    graph.start_run({"n": 50, "go": go, "sample": lambda: samples.append(
+        max(graph.queue_sizes().values()))})
+    for _ in range(50):
+        go.release()
+    graph.wait_until_done(WAIT)
+    assert out == list(range(50))
+    assert max(samples) <= 4
+
+
+# --------------------------------------------------------------------------- errors
+
+FAILING = """
+input_stream: "in"
+output_stream: "out"
+node {
+  name: "passer"
+  calculator: "PassThroughCalculator"
+  input_stream: "in"
+  output_stream: "mid"
+}
+node {
+  name: "failer"
+  calculator: "GfTFailingCalculator"
+  input_stream: "mid"
+  output_stream: "out"
+  input_side_packet: "FAIL_IN:fail_in"
+}
+"""
+
+
+@pytest.mark.parametrize(("method", "message"), [
+    ("open", "node 'failer' (GfTFailingCalculator) failed in open (<string>:10:1): "
+             "RuntimeError: cannot open"),
+    ("process", "node 'failer' (GfTFailingCalculator) failed in process at timestamp 2 "
+                "(<string>:10:1): ValueError: bad packet"),
+    ("close", "node 'failer' (GfTFailingCalculator) failed in close (<string>:10:1): "
+              "OSError: cannot close"),
+])
+def test_errors_name_node_method_timestamp_and_line(method: str, message: str) -> None:
+    graph = _graph(FAILING)
+    out = _collect(graph, "out")
+    graph.start_run({"fail_in": method})
+    with pytest.raises(gf.GraphError) as info:
+        for t in range(5):
+            _add(graph, "in", t, t)
+        graph.close_all_input_streams()
+        graph.wait_until_done(WAIT)
+    error = info.value
+    assert str(error) == message
+    assert (error.node, error.method) == ("failer", method)
+    assert error.timestamp == (2 if method == "process" else error.timestamp)
+    if method == "process":
+        assert out == [0, 1][: len(out)]  # pending packets may be dropped, never 2 or more
+        assert isinstance(error.__cause__, ValueError)
+    if method == "close":
+        assert out == [0, 1, 2, 3, 4]
+    assert graph.has_error()
+    with pytest.raises(gf.GraphError):
+        graph.wait_until_done(WAIT)  # asked again: the same error, no hang
+
+
+def test_error_in_source_and_adding_after_failure() -> None:
+    config = """
+    input_stream: "in"
+    node { calculator: "CountingSourceCalculator" output_stream: "count"
+           input_side_packet: "ERROR_COUNT:errors" }
+    node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "out" }
+    """
+    graph = _graph(config)
+    graph.start_run({"errors": 3})
+    with pytest.raises(gf.GraphError, match="node 'CountingSourceCalculator' "
+                       r"\(CountingSourceCalculator\) failed in process \(<string>:3:5\): "
+                       "RuntimeError: CountingSourceCalculator: error after 3 packets"):
+        graph.wait_until_done(WAIT)
+    with pytest.raises(RuntimeError):  # the run is over
+        _add(graph, "in", 0, 0)
+
+
+def test_cancel_stops_an_endless_source() -> None:
+    graph = _graph("""
+    node { calculator: "GfTEndlessSourceCalculator" output_stream: "count" }
+    node { calculator: "PassThroughCalculator" input_stream: "count" output_stream: "out" }
+    """)
+    seen = threading.Event()
+
+    def observe(name: str, packet: gf.Packet[Any]) -> None:
+        if packet.payload > 10:
+            seen.set()
+
+    graph.observe_output_stream("out", observe)
+    graph.start_run()
+    assert seen.wait(WAIT)
+    graph.cancel()
+    graph.wait_until_done(WAIT)  # a cancelled run ends without an error
+    assert graph.has_error()
+
+
+# --------------------------------------------------------------------------- outputs
+
+TWO_STAGE = """
+input_stream: "in"
+output_stream: "out"
+node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "mid" }
+node { calculator: "PassThroughCalculator" input_stream: "mid" output_stream: "out" }
+"""
+
+
+def test_output_stream_poller() -> None:
+    graph = _graph(TWO_STAGE)
+    poller = graph.add_output_stream_poller("out")
+    mid = graph.add_output_stream_poller("mid")
+    graph.start_run()
+    for t in range(5):
+        _add(graph, "in", t * 10, f"x{t}")
+    first = poller.next(WAIT)
+    assert first is not None and (first.timestamp, first.payload) == (0, "x0")
+    graph.close_all_input_streams()
+    rest = list(poller)
+    assert [(p.timestamp, p.payload) for p in rest] == [(t * 10, f"x{t}") for t in range(1, 5)]
+    assert poller.next() is None  # ended
+    assert [p.payload for p in mid] == [f"x{t}" for t in range(5)]
+    graph.wait_until_done(WAIT)
+
+
+def test_poller_times_out_and_reports_failure() -> None:
+    graph = _graph(FAILING)
+    poller = graph.add_output_stream_poller("out")
+    graph.start_run({"fail_in": "process"})
+    with pytest.raises(TimeoutError, match=r"no packet on 'out' within 0\.05 s"):
+        poller.next(0.05)
+    for t in range(4):
+        _add(graph, "in", t, t)
+    received = []
+    with pytest.raises(gf.GraphError, match="failed in process at timestamp 2"):
+        for packet in poller:
+            received.append(packet.payload)
+    assert received == [0, 1][: len(received)]  # pending packets may be dropped
+    with pytest.raises(gf.GraphError):
+        graph.wait_until_done(WAIT)
+
+
+def test_observe_output_stream_order_and_errors() -> None:
+    graph = _graph(TWO_STAGE)
+    calls: list[tuple[str, int, Any]] = []
+    graph.observe_output_stream("out", lambda name, p: calls.append((name, p.timestamp,
+                                                                     p.payload)))
+    with pytest.raises(ValueError, match=r"the graph has no stream 'ot' \(did you mean 'out'"):
+        graph.observe_output_stream("ot", lambda name, p: None)
+    graph.start_run()
+    with pytest.raises(RuntimeError, match="before start_run"):
+        graph.observe_output_stream("mid", lambda name, p: None)
+    for t in range(50):
+        _add(graph, "in", t, t)
+    graph.close()
+    assert calls == [("out", t, t) for t in range(50)]
+
+    def broken(name: str, packet: gf.Packet[Any]) -> None:
+        raise KeyError("observer broke")
+
+    graph = _graph(TWO_STAGE)
+    graph.observe_output_stream("out", broken)
+    graph.start_run()
+    _add(graph, "in", 0, 0)
+    with pytest.raises(gf.GraphError, match="KeyError: 'observer broke'"):
+        graph.close()
+
+
+def test_context_manager() -> None:
+    with _graph(TWO_STAGE) as graph:
+        out = _collect(graph, "out")
+        graph.start_run()
+        _add(graph, "in", 1, "a")
+    assert out == ["a"]  # leaving the block closed the inputs and waited
+    with pytest.raises(ZeroDivisionError), _graph(TWO_STAGE) as graph:
+        graph.start_run()
+        _add(graph, "in", 1, "a")
+        _ = 1 / 0  # the user's exception wins; the run is cancelled and its threads end
+
+
+def test_side_packets_flow_between_nodes() -> None:
+    config = """
+    input_stream: "tick"
+    output_stream: "out"
+    node {
+      calculator: "ConstantSidePacketCalculator"
+      output_side_packet: "PACKET:0:greeting"
+      output_side_packet: "PACKET:1:count"
+      options { [mediapipe.ConstantSidePacketCalculatorOptions.ext] {
+        packet { string_value: "hello" }
+        packet { int_value: 3 }
+      } }
+    }
+    node { calculator: "SidePacketToStreamCalculator" input_stream: "TICK:tick"
+           input_side_packet: "greeting" output_stream: "AT_TICK:out" }
+    """
+    out = run_graph(config, inputs={"tick": [(5, None), (6, None)]})["out"]
+    assert payloads(out) == ["hello", "hello"] and timestamps(out) == [5, 6]
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def test_synchronous_mode_runs_everything_on_the_calling_thread() -> None:
+    config = """
+    input_stream: "in"
+    output_stream: "out"
+    node { calculator: "GfTThreadRecorderCalculator" input_stream: "in" output_stream: "mid"
+           input_side_packet: "THREADS:threads" }
+    node { calculator: "GfTThreadRecorderCalculator" input_stream: "mid" output_stream: "out"
+           input_side_packet: "THREADS:threads" }
+    """
+    threads: list[tuple[str, int]] = []
+    before = threading.active_count()
+    graph = _graph(config, synchronous=True)
+    delivered: list[int] = []
+    graph.observe_output_stream("out", lambda name, p: delivered.append(threading.get_ident()))
+    graph.start_run({"threads": threads})
+    counts = []
+    for t in range(3):
+        _add(graph, "in", t, t)
+        counts.append(threading.active_count())
+    graph.close()
+    me = threading.get_ident()
+    assert [kind for kind, _ in threads].count("process") == 6
+    assert {kind for kind, _ in threads} == {"open", "process", "close"}
+    assert {thread for _, thread in threads} == {me}
+    assert delivered == [me] * 3
+    assert counts == [before] * 3  # no thread was started
+
+
+def test_sources_end_with_stop() -> None:
+    config = """
+    output_stream: "out"
+    node { calculator: "CountingSourceCalculator" output_stream: "out"
+           input_side_packet: "MAX_COUNT:n" input_side_packet: "INTERVAL_US:step" }
+    """
+    for synchronous in (False, True):
+        out = run_graph(config, side_packets={"n": 4, "step": 1000},
+                        synchronous=synchronous)["out"]
+        assert payloads(out) == [0, 1, 2, 3] and timestamps(out) == [0, 1000, 2000, 3000]
+
+
+@register_calculator
+class GfTStopAfterTwoSourceCalculator(Calculator):
+    """A source that emits two packets and stops."""
+
+    outputs = (Port(""),)
+
+    def open(self, cc: CalculatorContext) -> None:
+        self.left = 2
+
+    def process(self, cc: CalculatorContext) -> None:
+        if not self.left:
+            raise Stop()
+        self.left -= 1
+        cc.outputs[0].add(self.left, 2 - self.left)
+
+
+def test_trace_file(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "trace.json"
+    config = TWO_STAGE + f"""
+    profiler_config {{ trace_enabled: true trace_log_path: "{path}" }}
+    """
+    run_graph(config, inputs={"in": [(t, t) for t in range(3)]})
+    trace = json.loads(path.read_text())
+    events = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    names = {e["name"] for e in events}
+    assert {"PassThroughCalculator_1", "PassThroughCalculator_2"} <= names
+    first = [e for e in events if e["name"] == "PassThroughCalculator_1"]
+    assert first[0]["cat"] == "open" and first[-1]["cat"] == "close"
+    assert all(e["dur"] >= 0 and isinstance(e["ts"], float) for e in events)
+    assert any(e["ph"] == "M" and e["name"] == "thread_name" for e in trace["traceEvents"])
+    # set_trace_path does the same for a graph without profiler_config.
+    graph = _graph("""
+    output_stream: "out"
+    node { calculator: "GfTStopAfterTwoSourceCalculator" output_stream: "out" }
+    """)
+    other = tmp_path / "other.json"
+    graph.set_trace_path(other)
+    graph.start_run()
+    graph.wait_until_done(WAIT)
+    kinds = [e["cat"] for e in json.loads(other.read_text())["traceEvents"] if e["ph"] == "X"]
+    assert kinds == ["open", "process", "process", "process", "close"]
+
+
+def test_run_twice_and_wait_until_idle_errors() -> None:
+    graph = _graph(TWO_STAGE)
+    out = _collect(graph, "out")
+    with pytest.raises(RuntimeError, match="not running: call start_run"):
+        graph.wait_until_idle()
+    for run in range(2):
+        graph.start_run()
+        with pytest.raises(RuntimeError, match="already running"):
+            graph.start_run()
+        _add(graph, "in", 0, run)
+        graph.close()
+    assert out == [0, 1]
+
