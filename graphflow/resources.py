@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pathlib
 
+from graphflow.calculator import did_you_mean
+
 RESOURCES = ("graphs", "glsl", "models", "proto")
 
 _PACKAGE = pathlib.Path(__file__).resolve().parent
@@ -41,3 +43,31 @@ def resource_dir(name: str) -> pathlib.Path:
     raise FileNotFoundError(
         f"graphflow's {name!r} folder is missing: looked in "
         f"{' and '.join(str(base / name) for base in _BASES)} (reinstall graphflow)")
+
+
+def bundled_graphs() -> list[str]:
+    """The names of the bundled top-level graphs (``graphs/<name>.pbtxt``)."""
+    return sorted(p.stem for p in resource_dir("graphs").glob("*.pbtxt"))
+
+
+def find_graph(name: str | pathlib.Path) -> pathlib.Path:
+    """A graph file given as a path, or by the name of a bundled graph.
+
+    Args:
+        name: A path to a ``.pbtxt`` / ``.binarypb`` file, or a bundled graph's name with or
+            without ``.pbtxt`` (``"eymo"`` finds ``graphs/eymo.pbtxt``).
+
+    Raises:
+        FileNotFoundError: Neither exists; the message lists the bundled graphs.
+    """
+    path = pathlib.Path(name)
+    if path.is_file():
+        return path
+    graphs = resource_dir("graphs")
+    for candidate in (graphs / path, graphs / f"{path}.pbtxt"):
+        if candidate.is_file():
+            return candidate
+    known = bundled_graphs()
+    raise FileNotFoundError(f"no graph file {str(name)!r} and no bundled graph of that name"
+                            f"{did_you_mean(str(name), known)}; bundled graphs: "
+                            f"{', '.join(known) or 'none'}")

@@ -1,0 +1,392 @@
+"""Video and image files through OpenCV, and MediaPipe's OpenCV video decoder and encoder.
+
+Frames in graphflow are RGB(A) :class:`~graphflow.image_frame.ImageFrame` s; the conversion
+from and to OpenCV's BGR happens here, once, at the edge. :class:`VideoReader` and
+:class:`VideoWriter` do the file work for both the calculators below and the command line's
+file sources and sinks (:mod:`calculators.io.endpoints`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pathlib
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from graphflow.calculator import Calculator, CalculatorContext, Port, Stop, register_calculator
+from graphflow.image_frame import ImageFrame
+from graphflow.proto.mediapipe.calculators.video import opencv_video_encoder_calculator_pb2
+from graphflow.timestamp import Timestamp
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FPS = 30.0
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+# Codec by container: 'mp4v' (MPEG-4 part 2) plays everywhere; MJPG in AVI is intra-only and
+# near-lossless at quality 100 (OpenCV's own MJPEG writer), the choice for exact checks.
+_CODEC_BY_EXTENSION = {".avi": "MJPG", ".mkv": "MJPG", ".webm": "VP80"}
+_DEFAULT_CODEC = "mp4v"
+_MJPEG_QUALITY = 100
+
+RgbArray = npt.NDArray[np.uint8]
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoHeader:
+    """MediaPipe's ``VideoHeader``: what a decoder knows about a video before its frames.
+
+    Attributes:
+        format: ``"SRGB"`` or ``"SRGBA"``.
+        width: Frame width in pixels.
+        height: Frame height in pixels.
+        frame_rate: Frames per second as the file states it.
+        duration: Seconds (frame count / frame rate).
+    """
+
+    format: str
+    width: int
+    height: int
+    frame_rate: float
+    duration: float
+
+
+def to_bgr(payload: Any, what: str) -> npt.NDArray[np.uint8]:
+    """OpenCV's BGR(A) array of an ImageFrame (or an HxWx3/4 uint8 RGB(A) array).
+
+    Args:
+        payload: The packet payload.
+        what: Where the payload comes from, for the error message.
+
+    Raises:
+        TypeError: If the payload is not an RGB(A) image.
+    """
+    if isinstance(payload, np.ndarray):
+        payload = ImageFrame(payload)
+    if not isinstance(payload, ImageFrame):
+        hint = " (convert it with GpuBufferToImageFrameCalculator first)" if \
+            type(payload).__name__ == "GpuBuffer" else ""
+        raise TypeError(f"{what}: expected an ImageFrame, got {type(payload).__name__}{hint}")
+    code = cv2.COLOR_RGB2BGR if payload.channels == 3 else cv2.COLOR_RGBA2BGRA
+    return np.asarray(cv2.cvtColor(payload.array, code), np.uint8)
+
+
+def from_bgr(array: npt.NDArray[np.uint8]) -> ImageFrame:
+    """An RGB(A) ImageFrame of an OpenCV BGR(A) (or grayscale) array."""
+    if array.ndim == 2:
+        code = cv2.COLOR_GRAY2RGB
+    elif array.shape[2] == 4:
+        code = cv2.COLOR_BGRA2RGBA
+    else:
+        code = cv2.COLOR_BGR2RGB
+    return ImageFrame(cv2.cvtColor(array, code))
+
+
+class VideoReader:
+    """Decodes a video file (or an OpenCV image-sequence pattern such as ``img_%04d.png``).
+
+    Timestamps are the frames' presentation times in microseconds as OpenCV reports them
+    (``CAP_PROP_POS_MSEC``); a frame whose time does not increase is skipped, as MediaPipe's
+    decoder does. Image sequences, which have no times, get ``index / fps``.
+
+    A reader is a :class:`~calculators.io.endpoints.FrameSource` (not live: every frame is
+    read, as fast as the graph takes them).
+
+    Args:
+        path: The file or pattern.
+        fps: Frame rate for image sequences (default: what OpenCV reports, else 30).
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If OpenCV cannot open it or it has no frame.
+    """
+
+    live: ClassVar[bool] = False
+
+    def __init__(self, path: str | pathlib.Path, fps: float | None = None) -> None:
+        self.path = str(path)
+        self.is_sequence = "%" in self.path
+        if not self.is_sequence and not pathlib.Path(self.path).is_file():
+            raise FileNotFoundError(f"video file {self.path!r} does not exist")
+        self._capture = cv2.VideoCapture(self.path)
+        if not self._capture.isOpened():
+            raise ValueError(f"OpenCV cannot open {self.path!r} as a video")
+        reported = self._capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps or (reported if reported > 0 else DEFAULT_FPS)
+        self.frame_count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._first = self._read()
+        if self._first is None:
+            self._capture.release()
+            raise ValueError(f"OpenCV cannot read any frame of {self.path!r}")
+        height, width = self._first[1].shape[:2]
+        channels = 1 if self._first[1].ndim == 2 else self._first[1].shape[2]
+        self.header = VideoHeader("SRGBA" if channels == 4 else "SRGB", width, height,
+                                  self.fps, max(self.frame_count, 0) / self.fps)
+        self._index = 1
+        self._last = int(Timestamp.UNSET)
+
+    def _read(self, index: int = 0) -> tuple[int, npt.NDArray[np.uint8]] | None:
+        ok, bgr = self._capture.read()
+        if not ok or bgr is None:
+            ok, bgr = self._capture.read()  # OpenCV sometimes returns one empty frame early
+            if not ok or bgr is None:
+                return None
+        if self.is_sequence:
+            ts = round(index * 1e6 / self.fps)
+        else:
+            ts = round(self._capture.get(cv2.CAP_PROP_POS_MSEC) * 1000)
+        return ts, np.asarray(bgr, np.uint8)
+
+    def __iter__(self) -> Iterator[tuple[int, ImageFrame]]:
+        """Yields ``(timestamp in microseconds, RGB ImageFrame)`` for each frame, once."""
+        while True:
+            item: tuple[int, RgbArray] | None
+            if self._first is not None:
+                item, self._first = self._first, None
+            else:
+                item = self._read(self._index)
+                self._index += 1
+            if item is None:
+                return
+            ts, bgr = item
+            if ts <= self._last:
+                logger.warning("%s: frame time %d us does not increase; frame skipped",
+                               self.path, ts)
+                continue
+            self._last = ts
+            yield ts, from_bgr(bgr)
+
+    def close(self) -> None:
+        """Releases the file."""
+        self._capture.release()
+
+
+def codec_for(path: str) -> str:
+    """The default four-character codec for a video file name."""
+    return _CODEC_BY_EXTENSION.get(pathlib.Path(path).suffix.lower(), _DEFAULT_CODEC)
+
+
+class VideoWriter:
+    """Encodes RGB(A) frames into a video file through OpenCV.
+
+    A writer is a :class:`~calculators.io.endpoints.FrameSink`. The file opens at the second
+    frame (or at ``close`` for a one-frame video), so that the
+    frame rate can come from the first two timestamps when ``fps`` is not given.
+
+    Args:
+        path: The output file; its folder must exist.
+        codec: Four-character codec code (default by extension: MJPG for .avi and .mkv,
+            mp4v otherwise).
+        fps: Frames per second; 0: from the timestamps (30 for a single frame).
+        size: ``(width, height)`` every frame must have; ``(0, 0)``: the first frame's.
+
+    Raises:
+        ValueError: For a codec that is not four characters or a missing folder.
+    """
+
+    def __init__(self, path: str | pathlib.Path, codec: str = "", fps: float = 0.0,
+                 size: tuple[int, int] = (0, 0)) -> None:
+        self.path = str(path)
+        self.codec = codec or codec_for(self.path)
+        if len(self.codec) != 4:
+            raise ValueError(f"codec {self.codec!r} must be a four-character code such as "
+                             "'mp4v' or 'MJPG'")
+        folder = pathlib.Path(self.path).resolve().parent
+        if not folder.is_dir():
+            raise ValueError(f"cannot write {self.path!r}: folder {str(folder)!r} does not exist")
+        self.fps = fps
+        self.size = size
+        self.frames_written = 0
+        self._writer: Any = None
+        self._pending: tuple[int, npt.NDArray[np.uint8]] | None = None
+
+    def write(self, timestamp: int, payload: Any) -> None:
+        """Adds one frame (ImageFrame or RGB(A) array) shown at ``timestamp`` microseconds.
+
+        Raises:
+            TypeError: If the payload is not an image.
+            ValueError: If its size differs from the video's.
+        """
+        bgr = to_bgr(payload, f"video {self.path!r}")
+        if bgr.shape[2] == 4:
+            bgr = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGRA2BGR), np.uint8)
+        height, width = bgr.shape[:2]
+        if self.size == (0, 0):
+            self.size = (width, height)
+        if (width, height) != self.size:
+            raise ValueError(f"video {self.path!r}: frame at {timestamp} us is {width}x{height}, "
+                             f"but the video is {self.size[0]}x{self.size[1]}")
+        if self._writer is None:
+            if self._pending is None:
+                self._pending = (timestamp, bgr)
+                return
+            first_ts, first = self._pending
+            self._pending = None
+            if not self.fps:
+                self.fps = round(1e6 / max(1, timestamp - first_ts), 3)
+            self._writer = self._open()
+            self._writer.write(first)
+            self.frames_written += 1
+        self._writer.write(bgr)
+        self.frames_written += 1
+
+    def _open(self) -> Any:
+        fourcc = cv2.VideoWriter.fourcc(*self.codec)
+        if self.codec == "MJPG" and self.path.lower().endswith(".avi"):
+            # OpenCV's own MJPEG writer (AVI only) takes a quality setting.
+            writer = cv2.VideoWriter(self.path, cv2.CAP_OPENCV_MJPEG, fourcc, self.fps,
+                                     self.size)
+            writer.set(cv2.VIDEOWRITER_PROP_QUALITY, _MJPEG_QUALITY)
+        else:
+            writer = cv2.VideoWriter(self.path, fourcc, self.fps, self.size)
+        if not writer.isOpened():
+            raise ValueError(f"OpenCV cannot write {self.path!r} with codec {self.codec!r} at "
+                             f"{self.fps} fps, {self.size[0]}x{self.size[1]}")
+        return writer
+
+    def close(self) -> None:
+        """Writes a pending single frame and finishes the file."""
+        if self._pending is not None:
+            self.fps = self.fps or DEFAULT_FPS
+            self._writer = self._open()
+            self._writer.write(self._pending[1])
+            self.frames_written += 1
+            self._pending = None
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+
+def read_image(path: str | pathlib.Path) -> ImageFrame:
+    """Reads an image file as an RGB (or RGBA, if it has alpha) ImageFrame.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If OpenCV cannot decode it.
+    """
+    if not pathlib.Path(path).is_file():
+        raise FileNotFoundError(f"image file {str(path)!r} does not exist")
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"OpenCV cannot decode {str(path)!r} as an image")
+    if image.dtype == np.uint16:  # 16-bit PNG or TIFF
+        return from_bgr(np.asarray(np.right_shift(image, 8), np.uint8))
+    return from_bgr(np.asarray(image, np.uint8))
+
+
+def write_image(path: str | pathlib.Path, payload: Any) -> None:
+    """Writes an ImageFrame (or RGB(A) array) to an image file; the extension picks the format.
+
+    Raises:
+        TypeError: If the payload is not an image.
+        ValueError: If OpenCV cannot write that file.
+    """
+    bgr = to_bgr(payload, f"image {str(path)!r}")
+    try:
+        ok = cv2.imwrite(str(path), bgr)
+    except cv2.error as exc:
+        raise ValueError(f"OpenCV cannot write image {str(path)!r}: {exc.msg}") from None
+    if not ok:
+        raise ValueError(f"OpenCV cannot write image {str(path)!r} (check the folder and the "
+                         f"extension: {', '.join(IMAGE_EXTENSIONS)})")
+
+
+@register_calculator
+class OpenCvVideoDecoderCalculator(Calculator):
+    """Decodes a video file into RGB ImageFrames at the file's frame times (MediaPipe's).
+
+    Example:
+        node {
+          calculator: "OpenCvVideoDecoderCalculator"
+          input_side_packet: "INPUT_FILE_PATH:input_file_path"
+          output_stream: "VIDEO:video"
+          output_stream: "VIDEO_PRESTREAM:video_header"
+        }
+    """
+
+    input_side_packets = (Port("INPUT_FILE_PATH", str, doc="the video file"),)
+    outputs = (
+        Port("VIDEO", ImageFrame, doc="frames (SRGB), timestamps in microseconds"),
+        Port("VIDEO_PRESTREAM", VideoHeader, optional=True,
+             doc="a VideoHeader at Timestamp.PRESTREAM"),
+    )
+
+    def open(self, cc: CalculatorContext) -> None:
+        self.reader = VideoReader(cc.side_inputs["INPUT_FILE_PATH"])
+        self.frames = iter(self.reader)
+        self.decoded = 0
+        if cc.outputs.connected("VIDEO_PRESTREAM"):
+            header = cc.outputs["VIDEO_PRESTREAM"]
+            header.add(self.reader.header, Timestamp.PRESTREAM)
+            header.close()
+
+    def process(self, cc: CalculatorContext) -> None:
+        item = next(self.frames, None)
+        if item is None:
+            raise Stop()
+        ts, frame = item
+        cc.outputs["VIDEO"].add(frame, ts)
+        self.decoded += 1
+
+    def close(self, cc: CalculatorContext) -> None:
+        reader = getattr(self, "reader", None)
+        if reader is None:
+            return
+        reader.close()
+        if 0 < reader.frame_count != self.decoded:
+            logger.warning("%s: decoded %d frames of the %d the file declares", reader.path,
+                           self.decoded, reader.frame_count)
+
+
+@register_calculator
+class OpenCvVideoEncoderCalculator(Calculator):
+    """Encodes RGB(A) ImageFrames into a video file (MediaPipe's, without audio).
+
+    Options (``OpenCvVideoEncoderCalculatorOptions``): ``codec`` (four characters; default by
+    extension: MJPG for .avi/.mkv, mp4v otherwise), ``video_format`` (if set, the output
+    path's extension must match it), ``fps`` (default: the VIDEO_PRESTREAM header's, else
+    from the first two timestamps), ``width``/``height`` (frames must have that size).
+
+    Example:
+        node {
+          calculator: "OpenCvVideoEncoderCalculator"
+          input_stream: "VIDEO:output_video"
+          input_side_packet: "OUTPUT_FILE_PATH:output_file_path"
+          options { [mediapipe.OpenCvVideoEncoderCalculatorOptions.ext] { codec: "mp4v" } }
+        }
+    """
+
+    inputs = (
+        Port("VIDEO", ImageFrame, doc="frames to encode"),
+        Port("VIDEO_PRESTREAM", VideoHeader, optional=True, doc="frame rate and size"),
+    )
+    input_side_packets = (Port("OUTPUT_FILE_PATH", str, doc="the video file to write"),)
+    options_type = opencv_video_encoder_calculator_pb2.OpenCvVideoEncoderCalculatorOptions
+    timestamp_offset: ClassVar[int | None] = 0
+
+    def open(self, cc: CalculatorContext) -> None:
+        options = cc.options
+        path = str(cc.side_inputs["OUTPUT_FILE_PATH"])
+        if options.video_format and not path.endswith("." + options.video_format):
+            raise ValueError(f"OUTPUT_FILE_PATH {path!r} does not end in "
+                             f"'.{options.video_format}' (the node's video_format)")
+        self.writer = VideoWriter(path, options.codec, options.fps,
+                                  (options.width, options.height))
+
+    def process(self, cc: CalculatorContext) -> None:
+        header = cc.inputs["VIDEO_PRESTREAM"] if cc.inputs.connected("VIDEO_PRESTREAM") else None
+        if header is not None and not header.is_empty:
+            self.writer.fps = self.writer.fps or header.payload.frame_rate
+            return
+        video = cc.inputs["VIDEO"]
+        self.writer.write(int(video.timestamp), video.payload)
+
+    def close(self, cc: CalculatorContext) -> None:
+        writer = getattr(self, "writer", None)
+        if writer is not None:
+            writer.close()
