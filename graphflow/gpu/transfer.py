@@ -21,10 +21,12 @@ transfers; a GPU whose context has buffer storage and direct state access (OpenG
 moderngl a 3.3 context with both) gets the mapped ones. The environment variable
 ``GRAPHFLOW_GL_TRANSFER`` (``direct`` or ``mapped``) overrides the choice.
 
-Measured on an H100 (NVIDIA 580, EGL, 1080p RGBA, ``bench/gl_roundtrip.py``): upload 0.70 ms
-direct, 0.64 ms mapped; readback 1.98 ms direct, 0.70-0.84 ms mapped; one frame with 4 passes
-4.5 ms direct, 1.9 ms mapped; streamed with the readback finished one frame later, 1.1 ms per
-frame. Splitting the copies over 4 threads was worth 0.3-0.6 ms per 1080p frame there.
+Measured on an H100 (NVIDIA 580, EGL, 1080p RGBA, 4 passes, ``bench/gl_roundtrip.py``, medians
+of 200): upload 0.86 ms direct, 0.85 ms mapped; readback 1.59 ms direct, 0.83-0.94 ms mapped;
+one frame 4.6 ms direct, 2.0 ms mapped (2.3 ms copying on one thread); streamed with each
+readback finished one frame later, 1.0 ms per frame at 2.0 ms latency. Copies of 4 MiB or
+more are split over threads: at 1080p that was worth 0.2-0.4 ms per frame there, at 720p
+(3.7 MB) it was within the noise.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ TRANSFER_ENV = "GRAPHFLOW_GL_TRANSFER"
 _SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "software rasterizer")
 _MAPPED_EXTENSIONS = frozenset({"GL_ARB_buffer_storage", "GL_ARB_direct_state_access"})
 # Copies smaller than this stay on one thread (handing rows to threads costs ~50 us).
-_PARALLEL_COPY_BYTES = 1 << 21
+_PARALLEL_COPY_BYTES = 1 << 22
 
 _GL_PIXEL_PACK_BUFFER = 0x88EB
 _GL_PIXEL_UNPACK_BUFFER = 0x88EC
@@ -236,7 +238,7 @@ class MappedTransfers:
         depth: Buffers per ring (frame size and direction): how many uploads may be in
             flight before the next one waits, and how many readbacks a caller keeps in
             flight without growing the ring.
-        copy_threads: Threads that split each copy of 2 MiB or more between numpy and
+        copy_threads: Threads that split each copy of 4 MiB or more between numpy and
             mapped memory by rows (numpy releases the GIL while copying); 1 copies on the
             calling thread. By default a quarter of the CPUs, at most 4.
         max_sizes: Frame sizes kept per direction; the least recently used one is freed.

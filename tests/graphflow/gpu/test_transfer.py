@@ -46,7 +46,7 @@ def _round_trip(gl: GlContext, make: Callable[..., Transfers], frames: list[np.n
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize(("h", "w"), [(1, 1), (7, 13), (600, 900)])  # 600x900: parallel copies
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (7, 13), (1000, 1100)])  # 1000x1100: parallel copies
 def test_rgba_frames_come_back_exactly(gl: GlContext, strategy: str, h: int, w: int) -> None:
     frames = [_pixels(h, w, seed=i) for i in range(3)]
     outs = _round_trip(gl, STRATEGIES[strategy], frames)
