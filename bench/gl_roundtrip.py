@@ -16,7 +16,11 @@ Modes:
   ``finish_read`` ``lag`` frames later);
 - ``threaded``: three shared contexts on their own threads (graphflow ``GlContext``s):
   uploads on one, passes on one, readbacks on one, ordered by GL fences, so that the
-  drivers may overlap the transfers (copy engines) with the passes.
+  drivers may overlap the transfers (copy engines) with the passes;
+- ``graph``: a graphflow graph, ``ImageFrameToGpuBufferCalculator``, the passes as
+  ``GlSimpleCalculator`` nodes, ``GpuBufferToImageFrameCalculator`` (the context's own
+  transfer strategy, ``GRAPHFLOW_GL_TRANSFER`` to force one): latency of lone frames, time
+  per frame of a stream (``max_queue_size: 3``).
 
 ``--copy-threads`` splits the copies between numpy and mapped memory over threads (``auto``:
 the library's default, a quarter of the CPUs, at most 4). Nothing is
@@ -40,25 +44,22 @@ from collections.abc import Callable
 import moderngl
 import numpy as np
 
-from graphflow.gpu import GlContext
+import calculators.gpu.converters  # noqa: F401 (registers the converters)
+import graphflow as gf
+from graphflow.gpu import (
+    GlContext,
+    GlSimpleCalculator,
+    compile_program,
+    load_shader,
+    shader_from_string,
+)
 from graphflow.gpu.transfer import DirectTransfers, MappedTransfers, ReadTicket
 
 SIZES = {"480p": (640, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
-MODES = ("direct", "pbo", "mapped", "pipelined", "threaded")
-STREAMING = ("pipelined", "threaded")
-
-VERTEX = """
-#version 330 core
-out vec2 uv;
-void main() {
-    vec2 corner = vec2(float((gl_VertexID & 1) << 2), float((gl_VertexID & 2) << 1));
-    uv = corner * 0.5;
-    gl_Position = vec4(corner - 1.0, 0.0, 1.0);
-}
-"""
+MODES = ("direct", "pbo", "mapped", "pipelined", "threaded", "graph")
 
 # A typical colour pass: saturation and brightness around Rec. 601 luma.
-FRAGMENT = """
+FRAGMENT = shader_from_string("""
 #version 330 core
 uniform sampler2D u_texture;
 uniform float saturation;
@@ -70,10 +71,81 @@ void main() {
     float y = dot(c.rgb, vec3(0.299, 0.587, 0.114));
     color = vec4(mix(vec3(y), c.rgb, saturation) * brightness, c.a);
 }
-"""
+""", "bench colour pass")
 
 SATURATION, BRIGHTNESS = 1.1, 0.95
 SLOTS = 3  # frames in flight in the streaming modes: sources and target pairs per frame
+
+
+def colour_program(ctx: moderngl.Context) -> moderngl.Program:
+    """The colour pass, with graphflow's ``fullscreen.vert``."""
+    program = compile_program(ctx, load_shader("fullscreen.vert"), FRAGMENT)
+    program["saturation"].value = SATURATION  # type: ignore[union-attr]
+    program["brightness"].value = BRIGHTNESS  # type: ignore[union-attr]
+    return program
+
+
+@gf.register_calculator
+class BenchColourCalculator(GlSimpleCalculator):
+    """The colour pass as a graph node."""
+
+    def gl_setup(self, ctx: moderngl.Context) -> None:
+        self._program = colour_program(ctx)
+        self._vao = self.fullscreen(self._program)
+
+    def gl_render(self, ctx: moderngl.Context, src: moderngl.Texture,
+                  dst: moderngl.Framebuffer) -> None:
+        self._vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def gl_teardown(self, ctx: moderngl.Context) -> None:
+        self._program.release()
+
+
+def graph_config(passes: int) -> str:
+    """ImageFrame -> GPU -> ``passes`` colour passes -> ImageFrame."""
+    nodes = ['node { calculator: "ImageFrameToGpuBufferCalculator" '
+             'input_stream: "in" output_stream: "gpu0" }']
+    nodes += [f'node {{ calculator: "BenchColourCalculator" input_stream: "gpu{i}" '
+              f'output_stream: "gpu{i + 1}" }}' for i in range(passes)]
+    nodes.append(f'node {{ calculator: "GpuBufferToImageFrameCalculator" '
+                 f'input_stream: "gpu{passes}" output_stream: "out" }}')
+    return 'input_stream: "in"\noutput_stream: "out"\nmax_queue_size: 3\n' + "\n".join(nodes)
+
+
+def stream_graph(frames: list[np.ndarray], outs: list[np.ndarray], count: int,
+                 passes: int) -> tuple[float, float]:
+    """Streams ``count`` frames through the graph; returns (ms per frame, median latency ms).
+
+    The latency is that of single frames (each waited for before the next); the time per
+    frame that of a stream of frames fed as fast as the graph takes them.
+    """
+    images = [gf.ImageFrame(f) for f in frames]
+    arrived: list[float] = []
+    results: list[np.ndarray] = []
+
+    def observe(name: str, packet: gf.Packet[gf.ImageFrame]) -> None:
+        arrived.append(time.perf_counter())
+        results.append(np.asarray(packet.payload))
+
+    graph = gf.CalculatorGraph(graph_config(passes))
+    graph.observe_output_stream("out", observe)
+    graph.start_run()
+    latencies = []
+    for i in range(count // 4 + 3):
+        began = time.perf_counter()
+        graph.add_packet_to_input_stream("in", gf.Packet(images[i % 2]).at(i))
+        graph.wait_until_idle()
+        latencies.append(arrived[-1] - began)
+    start = time.perf_counter()
+    first = len(arrived)
+    for i in range(count // 4 + 3, count // 4 + 3 + count):
+        graph.add_packet_to_input_stream("in", gf.Packet(images[i % 2]).at(i))
+    graph.close_all_input_streams()
+    graph.wait_until_done()
+    per_frame = (arrived[-1] - start) / (len(arrived) - first) * 1e3
+    for i, result in enumerate(results[-2:], len(results) - 2):
+        outs[i % 2][...] = result
+    return per_frame, statistics.median(latencies[3:]) * 1e3
 
 
 class Shader:
@@ -87,9 +159,7 @@ class Shader:
                         for _ in range(SLOTS)]
         self.framebuffers = [[ctx.framebuffer(color_attachments=[t]) for t in pair]
                              for pair in self.targets]
-        self.program = ctx.program(vertex_shader=VERTEX, fragment_shader=FRAGMENT)
-        self.program["saturation"].value = SATURATION  # type: ignore[union-attr]
-        self.program["brightness"].value = BRIGHTNESS  # type: ignore[union-attr]
+        self.program = colour_program(ctx)
         self.vao = ctx.vertex_array(self.program, [])
 
     def shade(self, slot: int = 0) -> moderngl.Texture:
@@ -321,10 +391,12 @@ def main() -> None:
         references: list[np.ndarray] | None = None
         shader = Shader(ctx, width, height, args.passes)
         for mode in modes:
-            for threads in thread_counts if mode not in ("direct", "pbo") else [None]:
+            for threads in thread_counts if mode not in ("direct", "pbo", "graph") else [None]:
                 label = mode if threads is None else f"{mode}/t{threads}"
                 up = shade = gpu = read = single = float("nan")
-                if mode == "threaded":
+                if mode == "graph":
+                    per_frame, latency = stream_graph(frames, outs, args.frames, args.passes)
+                elif mode == "threaded":
                     bench = Threaded(width, height, args.passes, threads)
                     bench.stream(frames, outs, 10, args.lag)
                     per_frame, latency = bench.stream(frames, outs, args.frames, args.lag)
