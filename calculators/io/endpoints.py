@@ -214,7 +214,8 @@ def open_sink(spec: str) -> FrameSink:
         return VideoWriter(spec)
     raise ValueError(f"output {spec!r}: not a registered sink ({', '.join(sorted(_SINKS))}) "
                      f"and not a file name with a video ({', '.join(VIDEO_EXTENSIONS)}) or image "
-                     f"({', '.join(IMAGE_EXTENSIONS)}) extension")
+                     f"({', '.join(IMAGE_EXTENSIONS)}) extension"
+                     + did_you_mean(spec, list(_SINKS)))
 
 
 register_sink("null", lambda _: NullSink(), "discard the frames")
