@@ -21,7 +21,7 @@ import dataclasses
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console, Group
@@ -180,10 +180,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.trace:
         graph.set_trace_path(args.trace)
 
-    source = open_source(args.input) if args.input else None
+    source = _open_endpoint(open_source, args.input)
     sink = None
     try:
-        sink = open_sink(args.output) if args.output else None
+        sink = _open_endpoint(open_sink, args.output)
         if source is not None and not source.live and "max_in_flight" in known \
                 and "max_in_flight" not in side_packets:
             logger.info("file input: max_in_flight=%d, so that no frame is dropped",
@@ -220,6 +220,16 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             sink.close()
     _summary(console, progress, args, graph)
     return 0
+
+
+def _open_endpoint(opener: Callable[[str], Any], spec: str | None) -> Any:
+    """The source or sink of a --input / --output spec; a bad spec is a usage error."""
+    if spec is None:
+        return None
+    try:
+        return opener(spec)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def _feed(graph: CalculatorGraph, source: Any, stream: str | None, progress: _Progress) -> None:

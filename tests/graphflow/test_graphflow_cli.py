@@ -1,0 +1,275 @@
+"""The graphflow command, as a subprocess and in-process (graphflow.cli.main)."""
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from calculators.io import endpoints
+from graphflow import ImageFrame
+from graphflow.cli import main, parse_side_packet
+from graphflow.resources import find_graph, resource_dir
+
+PASS_GRAPH = """# a pass-through graph
+input_stream: "input_video"
+output_stream: "output_video"
+num_threads: 2
+node { calculator: "PassThroughCalculator" input_stream: "input_video"
+       output_stream: "output_video" }
+"""
+BAD_GRAPH = """input_stream: "in"
+node {
+  calculator: "PassThruCalculator"
+  input_stream: "in"
+  output_stream: "out"
+}
+"""
+LOOP_GRAPH = """input_stream: "input_video"
+output_stream: "output_video"
+input_side_packet: "limit"
+node {
+  calculator: "FlowLimiterCalculator"
+  input_stream: "input_video"
+  input_stream: "FINISHED:output_video"
+  input_stream_info { tag_index: "FINISHED" back_edge: true }
+  input_side_packet: "MAX_IN_FLIGHT:limit"
+  output_stream: "throttled"
+}
+node { calculator: "PassThroughCalculator" input_stream: "throttled"
+       output_stream: "output_video" }
+"""
+FPS = 25
+FRAMES = 8
+
+
+def graphflow(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "graphflow.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def write(path: pathlib.Path, text: str) -> pathlib.Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path: pathlib.Path) -> pathlib.Path:
+    """An 8-frame 64x48 MJPEG clip at 25 fps, written by OpenCV."""
+    path = tmp_path / "clip.avi"
+    y, x = np.mgrid[0:48, 0:64]
+    writer = cv2.VideoWriter(str(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter.fourcc(*"MJPG"),
+                             FPS, (64, 48))
+    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 100)
+    for i in range(FRAMES):
+        writer.write(np.dstack([x * 2 + i * 8, y * 3, np.full_like(x, 30 * i)]).astype(np.uint8))
+    writer.release()
+    return path
+
+
+def decode(path: pathlib.Path) -> tuple[list[int], list[npt.NDArray[np.uint8]]]:
+    """(times in us, BGR frames) of a video, by OpenCV."""
+    capture = cv2.VideoCapture(str(path))
+    times, frames = [], []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        times.append(round(capture.get(cv2.CAP_PROP_POS_MSEC) * 1000))
+        frames.append(np.asarray(frame, np.uint8))
+    return times, frames
+
+
+def test_validate_error_is_one_line_with_file_line_col(tmp_path: pathlib.Path) -> None:
+    bad = write(tmp_path / "bad.pbtxt", BAD_GRAPH)
+    result = graphflow("validate", str(bad), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert f"{bad}:3:15: node PassThruCalculator: unknown calculator 'PassThruCalculator' " \
+           "(did you mean 'PassThroughCalculator'?)" in line
+    debug = graphflow("--debug", "validate", str(bad), cwd=tmp_path)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and "ConfigError" in debug.stderr
+
+
+def test_validate_in_process(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = write(tmp_path / "bad.pbtxt", BAD_GRAPH)
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert f"{bad}:3:15:" in err
+    good = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
+    assert main(["validate", str(good)]) == 0
+    out = capsys.readouterr().out
+    assert f"{good}: OK, 1 nodes" in out
+    assert "input streams: input_video" in out
+
+
+def test_run_a_video_through_a_graph_keeps_frames_times_and_pixels(
+    tmp_path: pathlib.Path, clip: pathlib.Path
+) -> None:
+    graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
+    out, trace = tmp_path / "out.avi", tmp_path / "trace.json"
+    result = graphflow("run", str(graph), "--input", str(clip), "--output", str(out),
+                       "--trace", str(trace), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"pass.pbtxt: {FRAMES} frames in, {FRAMES} out" in result.stderr
+    times_in, frames_in = decode(clip)
+    times_out, frames_out = decode(out)
+    assert times_out == times_in == [i * 1_000_000 // FPS for i in range(FRAMES)]
+    for a, b in zip(frames_in, frames_out, strict=True):
+        assert np.abs(a.astype(np.int16) - b).mean() < 2.0  # MJPEG at quality 100, twice
+
+    events = json.loads(trace.read_text())["traceEvents"]
+    names = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M"}
+    work = [e for e in events if e["ph"] == "X"]
+    assert {e["tid"] for e in work} == set(names)  # one named track per thread that ran
+    assert all(name.startswith("graphflow-default-") for name in names.values())
+    assert 1 <= len(names) <= 2  # num_threads: 2
+    assert all(e["dur"] >= 0 and e["ts"] >= 0 and e["pid"] == 1 for e in work)
+    calls = [e["cat"] for e in work if e["name"] == "PassThroughCalculator"]
+    assert calls[0] == "open" and calls[-1] == "close"
+    assert calls.count("process") >= 1
+
+
+def test_run_to_png_frames_is_exact(tmp_path: pathlib.Path, clip: pathlib.Path,
+                                    capsys: pytest.CaptureFixture[str],
+                                    no_thread_leak: None) -> None:
+    graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
+    pattern = tmp_path / "f_%02d.png"
+    assert main(["run", str(graph), "-i", str(clip), "-o", str(pattern)]) == 0
+    _, frames_in = decode(clip)
+    for i, frame in enumerate(frames_in):
+        np.testing.assert_array_equal(cv2.imread(str(tmp_path / f"f_{i:02d}.png")), frame)
+    assert not (tmp_path / f"f_{FRAMES:02d}.png").exists()
+
+
+def test_file_inputs_get_max_in_flight_so_no_frame_is_dropped(
+    tmp_path: pathlib.Path, clip: pathlib.Path
+) -> None:
+    # the graph's flow limiter would drop frames with its default max_in_flight of 1
+    graph = write(tmp_path / "loop.pbtxt", LOOP_GRAPH.replace("limit", "max_in_flight"))
+    assert main(["run", str(graph), "-i", str(clip), "-o", str(tmp_path / "o_%d.png")]) == 0
+    assert len(list(tmp_path.glob("o_*.png"))) == FRAMES
+
+
+class _LiveSource:
+    live = True
+
+    def __init__(self, argument: str) -> None:
+        self.count = int(argument)
+
+    def __iter__(self) -> Iterator[tuple[int, ImageFrame]]:
+        for i in range(self.count):
+            yield i * 1000, ImageFrame(np.full((4, 4, 3), i, np.uint8))
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_live_source_feeds_without_waiting(tmp_path: pathlib.Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(endpoints, "_SOURCES", dict(endpoints._SOURCES))
+    endpoints.register_source("testlive", _LiveSource, "frames for a test")
+    graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
+    assert main(["run", str(graph), "-i", "testlive:5", "-o", str(tmp_path / "l_%d.png")]) == 0
+    # nothing throttles a pass-through graph with a queue of 100: every frame arrives
+    for i in range(5):
+        assert np.asarray(cv2.imread(str(tmp_path / f"l_{i}.png")))[0, 0, 0] == i
+    assert "5 frames in, 5 out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-i", "missing.mp4"], "input 'missing.mp4' is neither an existing file"),
+    ([], "the graph reads input stream(s) input_video: give --input"),
+    (["-i", "CLIP", "-s", "limt=3"], "--side-packet limt: the graph uses no side packet of that "
+                                     "name (did you mean 'limit'?)"),
+    (["-i", "CLIP", "-s", "oops"], "--side-packet 'oops': expected name=value"),
+    (["-i", "CLIP", "-o", "out.txt"], "output 'out.txt': not a registered sink"),
+])
+def test_run_mistakes_are_one_line_with_status_2(
+    tmp_path: pathlib.Path, clip: pathlib.Path, capsys: pytest.CaptureFixture[str],
+    args: list[str], message: str
+) -> None:
+    graph = write(tmp_path / "loop.pbtxt", LOOP_GRAPH)
+    args = [str(clip) if a == "CLIP" else a for a in args]
+    assert main(["run", str(graph), *args]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+
+
+def test_a_failing_node_is_one_line_with_status_1(tmp_path: pathlib.Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    graph = write(tmp_path / "decode.pbtxt", """
+        input_side_packet: "path"
+        node { calculator: "OpenCvVideoDecoderCalculator" input_side_packet: "INPUT_FILE_PATH:path"
+               output_stream: "VIDEO:video" }
+    """)
+    assert main(["run", str(graph), "-s", f"path={tmp_path / 'gone.mp4'}"]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "node 'OpenCvVideoDecoderCalculator' (OpenCvVideoDecoderCalculator) failed in open" \
+        in line
+    assert "gone.mp4' does not exist" in line
+
+
+def test_side_packet_values() -> None:
+    assert parse_side_packet("n=3") == ("n", 3)
+    assert parse_side_packet("x=-0.5") == ("x", -0.5)
+    assert parse_side_packet("on=True") == ("on", True)
+    assert parse_side_packet("off=false") == ("off", False)
+    assert parse_side_packet("path=a=b.mp4") == ("path", "a=b.mp4")
+    assert parse_side_packet("empty=") == ("empty", "")
+
+
+def test_calculators_lists_registered_names(tmp_path: pathlib.Path) -> None:
+    result = graphflow("calculators", cwd=tmp_path)
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+    assert "PassThroughCalculator" in names
+    assert "OpenCvVideoDecoderCalculator" in names
+
+
+def test_viz_dot_has_nodes_edges_back_edges_and_side_packets(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    graph = write(tmp_path / "loop.pbtxt", LOOP_GRAPH)
+    assert main(["viz", str(graph), "-o", str(tmp_path / "g.dot")]) == 0
+    dot = (tmp_path / "g.dot").read_text()
+    assert 'n0 [label="FlowLimiterCalculator"' in dot or "n0 [label=FlowLimiterCalculator" in dot
+    assert "in__input_video -> n0 [label=input_video]" in dot
+    assert 'n1 -> n0 [label="FINISHED:output_video" constraint=false style=dashed]' in dot
+    assert "n0 -> n1 [label=throttled]" in dot
+    assert 'side__limit -> n0 [label="MAX_IN_FLIGHT:limit" style=dotted]' in dot
+    assert "n1 -> out__output_video" in dot
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz's dot program is missing")
+def test_viz_svg(tmp_path: pathlib.Path) -> None:
+    graph = write(tmp_path / "loop.pbtxt", LOOP_GRAPH)
+    assert main(["viz", str(graph), "-o", str(tmp_path / "g.svg")]) == 0
+    svg = (tmp_path / "g.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "FlowLimiterCalculator" in svg
+
+
+def test_viz_rejects_an_unknown_format(tmp_path: pathlib.Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    graph = write(tmp_path / "loop.pbtxt", LOOP_GRAPH)
+    assert main(["viz", str(graph), "-o", str(tmp_path / "g.jpg")]) == 1
+    assert "the diagram format comes from the extension" in capsys.readouterr().err
+
+
+def test_bundled_graphs_by_name(tmp_path: pathlib.Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert find_graph("eymo") == resource_dir("graphs") / "eymo.pbtxt"
+    assert main(["validate", "eymoo"]) == 2
+    err = capsys.readouterr().err
+    assert "no graph file 'eymoo' and no bundled graph of that name (did you mean 'eymo'?)" in err
