@@ -370,10 +370,10 @@ class Scheduler:
         self.running += 1
         if executor.external is not None:
             executor.external.submit(lambda: self._run_external(executor))
-        elif executor.idle and len(ready) > len(executor.threads) - executor.idle - (
-                threading.current_thread() in executor.threads):
-            # Wake a thread only for work the busy ones will not take next: handing a
-            # chain's next hop to another thread costs more than running it here.
+        elif executor.idle and len(ready) > (threading.current_thread() in executor.threads):
+            # Wake a thread for all but the one task this pool thread takes next: handing a
+            # chain's next hop to another thread costs more than running it here. Other busy
+            # threads may stay busy for long (a blocked or slow calculator), so they count not.
             executor.cond.notify()
 
     def _run_external(self, executor: _Executor) -> None:
@@ -393,6 +393,12 @@ class Scheduler:
                     if self.done:
                         return
                     executor.idle += 1
+                    if self.inbox and self.error is None:
+                        # Graph inputs came in after the last drain: add_graph_input reads
+                        # `idle` after appending, so either it drains or this thread does.
+                        executor.idle -= 1
+                        self._after_change()
+                        continue
                     executor.cond.wait()
                     executor.idle -= 1
                     continue
@@ -645,7 +651,9 @@ class Scheduler:
                                   default=0) < self.max_queue - 1:
                 self.inbox.append((name, packet))
                 self.added_bound[name] = int(ts) + 1
-                if self.running == 0:  # nobody will finish a task and drain the inbox
+                # Drain now if no task will finish to do it, or if a thread is idle and could
+                # run the work at once (a long task must not hold graph inputs back).
+                if self.running == 0 or any(e.idle for e in self.executors.values()):
                     with self.lock:
                         self._after_change()
                 return True

@@ -82,13 +82,23 @@ class FlowLimiterCalculator(Calculator):
     process_timestamp_bounds = True
 
     def open(self, cc: CalculatorContext) -> None:
-        self.max_in_flight = int(cc.side_inputs.get("MAX_IN_FLIGHT", cc.options.max_in_flight))
-        self.max_in_queue = cc.options.max_in_queue
+        self.max_in_flight_side = cc.side_inputs.get("MAX_IN_FLIGHT")
+        self._use_options(cc.side_inputs.get("OPTIONS", cc.options))
         self.in_flight: collections.deque[int] = collections.deque()
         self.waiting: collections.deque[Packet[Any]] = collections.deque()
         self.has_finished = cc.inputs.connected("FINISHED")
 
+    def _use_options(self, options: Any) -> None:
+        """Takes options from the node, or the OPTIONS side packet or stream (MediaPipe's
+        RetrieveOptions); the MAX_IN_FLIGHT side packet wins over all of them."""
+        self.max_in_flight = int(options.max_in_flight if self.max_in_flight_side is None
+                                 else self.max_in_flight_side)
+        self.max_in_queue = options.max_in_queue
+        self.timeout = options.in_flight_timeout
+
     def process(self, cc: CalculatorContext) -> None:
+        if cc.inputs.has("OPTIONS"):
+            self._use_options(cc.inputs["OPTIONS"].payload)
         if self.has_finished:
             finished_bound = cc.inputs.bound("FINISHED")  # type: ignore[attr-defined]
             finished = cc.inputs["FINISHED"]
@@ -98,6 +108,10 @@ class FlowLimiterCalculator(Calculator):
         frame = cc.inputs[0]
         if not frame.is_empty:
             self.waiting.append(frame)
+            # Abandon frames in flight for longer than in_flight_timeout (in timestamps).
+            while self.timeout > 0 and self.in_flight and \
+                    int(frame.timestamp) - self.in_flight[0] > self.timeout:
+                self.in_flight.popleft()
         out = cc.outputs[0]
         allow = cc.outputs["ALLOW"] if cc.outputs.connected("ALLOW") else None
         while self.waiting and len(self.in_flight) < self.max_in_flight:
@@ -190,6 +204,10 @@ class GateCalculator(Calculator):
 
     def open(self, cc: CalculatorContext) -> None:
         opts = cc.options
+        states = gate_calculator_pb2.GateCalculatorOptions
+        self.last_state: bool | None = None if \
+            opts.initial_gate_state == states.GATE_UNINITIALIZED else \
+            opts.initial_gate_state == states.GATE_ALLOW
         self.empty_as_allow = opts.empty_packets_as_allow
         self.allow = opts.allow
         self.side_decided = False
@@ -200,7 +218,6 @@ class GateCalculator(Calculator):
         self.stream_tag = next((t for t in ("ALLOW", "DISALLOW") if cc.inputs.connected(t)),
                                None)
         self.count = cc.inputs.count("")
-        self.last_state: bool | None = None
 
     def process(self, cc: CalculatorContext) -> None:
         allow = self.allow
@@ -214,6 +231,9 @@ class GateCalculator(Calculator):
                 self.last_state is not None:
             cc.outputs["STATE_CHANGE"].add(allow)
         self.last_state = allow
+        if not allow and self.side_decided:
+            for i in range(self.count):  # closed for good: downstream need not wait
+                cc.outputs[i].close()
         if allow:
             for i in range(self.count):
                 packet = cc.inputs[i]
@@ -290,6 +310,8 @@ class SidePacketToStreamCalculator(Calculator):
             cc.outputs["AT_PRESTREAM"].close()
 
     def process(self, cc: CalculatorContext) -> None:
+        if not cc.inputs.connected("TICK"):
+            raise Stop()  # a source (AT_PRESTREAM only): everything was sent in open()
         if cc.outputs.connected("AT_TICK") and cc.inputs.has("TICK"):
             cc.outputs["AT_TICK"].add(cc.side_inputs[0])
 
