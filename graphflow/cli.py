@@ -6,7 +6,8 @@
     graphflow validate GRAPH
     graphflow viz GRAPH -o graph.svg|.png|.dot [--expand]
     graphflow calculators
-    graphflow send ... / graphflow serve ...      (streams over the network)
+    graphflow send|serve|streams ...   (streams over the network, docs/streams.md)
+    graphflow batch ...                  (one graph per video file, docs/operating.md)
 
 GRAPH is a graph file or the name of a bundled graph (``eymo`` is ``graphs/eymo.pbtxt``).
 Mistakes print as one line (``file:line:col: ...`` for config errors) and exit with status 2
@@ -61,6 +62,11 @@ class UsageError(Exception):
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _console(stderr: bool) -> Console:
+    """A rich console that never wraps a message over several lines."""
+    return Console(stderr=stderr, soft_wrap=True)
 
 
 def parse_side_packet(text: str) -> tuple[str, Any]:
@@ -153,8 +159,9 @@ class _Progress:
 # ----------------------------------------------------------------------------- commands
 
 
-def cmd_run(args: argparse.Namespace, console: Console) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     """``graphflow run``: feeds --input into the graph and --output from it."""
+    console = _console(stderr=True)
     from calculators.io import open_sink, open_source
 
     path = find_graph(args.graph)
@@ -264,8 +271,9 @@ def _summary(console: Console, progress: _Progress, args: argparse.Namespace,
                       soft_wrap=True)
 
 
-def cmd_validate(args: argparse.Namespace, console: Console) -> int:
+def cmd_validate(args: argparse.Namespace) -> int:
     """``graphflow validate``: parses, expands and checks a graph without running it."""
+    console = _console(stderr=False)
     path = find_graph(args.graph)
     config = load_config(path)
     validated = expand_and_validate(config)
@@ -282,8 +290,9 @@ def cmd_validate(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def cmd_viz(args: argparse.Namespace, console: Console) -> int:
+def cmd_viz(args: argparse.Namespace) -> int:
     """``graphflow viz``: writes a graphviz diagram of a graph."""
+    console = _console(stderr=True)
     from graphflow.viz import write_diagram
 
     path = find_graph(args.graph)
@@ -292,8 +301,9 @@ def cmd_viz(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def cmd_calculators(args: argparse.Namespace, console: Console) -> int:
+def cmd_calculators(args: argparse.Namespace) -> int:
     """``graphflow calculators``: every registered calculator and subgraph."""
+    console = _console(stderr=False)
     calculators = registered_calculators()
     width = max(len(name) for name in calculators)
     for name in sorted(calculators):
@@ -354,10 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     calculators = commands.add_parser("calculators", help="list the registered calculators")
     calculators.set_defaults(func=cmd_calculators)
 
-    add_send_parser(commands)
-    add_serve_parser(commands)
-    add_streams_parser(commands)
-    add_batch_parser(commands)
+    for add_parser in (add_send_parser, add_serve_parser, add_streams_parser, add_batch_parser):
+        add_parser(commands)
     return parser
 
 
@@ -382,11 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the ``graphflow`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    console = Console(stderr=True, soft_wrap=True)
+    console = _console(stderr=True)
     _configure_logging(args.verbose, console)
-    out = Console(soft_wrap=True) if args.command in ("calculators", "validate") else console
     try:
-        return int(args.func(args, out))
+        return int(args.func(args))
     except KeyboardInterrupt:
         console.print("interrupted")
         return 130

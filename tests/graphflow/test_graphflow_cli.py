@@ -273,3 +273,13 @@ def test_bundled_graphs_by_name(tmp_path: pathlib.Path,
     assert main(["validate", "eymoo"]) == 2
     err = capsys.readouterr().err
     assert "no graph file 'eymoo' and no bundled graph of that name (did you mean 'eymo'?)" in err
+
+
+def test_every_subcommand_is_wired(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("run", "validate", "viz", "calculators", "send", "serve", "streams",
+                    "batch"):
+        assert f"    {command} " in out
