@@ -37,6 +37,8 @@ from tflite.BuiltinOperator import BuiltinOperator
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
+from graphflow.resources import resource_dir
+
 logger = logging.getLogger(__name__)
 
 _Options = TypeVar("_Options")
@@ -45,9 +47,8 @@ _Options = TypeVar("_Options")
 ONNX_OPSET = 17
 _ONNX_IR_VERSION = 8
 
-#: Folder of the bundled models: ``<root>/models`` where ``<root>`` holds the ``calculators``
-#: package (the repository root, or site-packages for an installed wheel).
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+#: Folder of the bundled models (the checkout's ``models/``, or the installed wheel's copy).
+MODELS_DIR = resource_dir("models")
 
 # Part of every cache key, so that a changed converter never reuses an older conversion.
 _CONVERTER_TAG = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
