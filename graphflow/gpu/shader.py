@@ -20,9 +20,10 @@ from collections.abc import Sequence
 import moderngl
 
 from graphflow.gpu.errors import ShaderError
+from graphflow.resources import resource_dir
 
-#: The shader directory shipped with graphflow (``glsl/`` at the repository root).
-GLSL_DIR = pathlib.Path(__file__).resolve().parent.parent.parent / "glsl"
+#: The shader directory shipped with graphflow (the checkout's ``glsl/``, or the wheel's copy).
+GLSL_DIR = resource_dir("glsl")
 
 _INCLUDE = re.compile(r'^\s*#\s*include\s+(?:"([^"]+)"|<([^>]+)>)\s*(?://.*)?$')
 # Driver message line references: Mesa "0:12(5):", NVIDIA "0(12) :", ANGLE/others "ERROR: 0:12:".
