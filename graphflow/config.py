@@ -798,7 +798,8 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
         try:
             streams[field] = parse_stream_list(getattr(proto, field))
         except ValueError as exc:
-            bad = next((i for i, s in enumerate(getattr(proto, field)) if s in str(exc)), 0)
+            bad = next((i for i, s in enumerate(getattr(proto, field))
+                        if str(exc).startswith(f"{s!r}:")), 0)
             raise ConfigError(str(exc), where.field(field, bad), name) from None
     for field, ports in (("input_stream", calc.inputs), ("output_stream", calc.outputs),
                          ("input_side_packet", calc.input_side_packets),

@@ -423,6 +423,44 @@ def test_error_contract_and_handler(tmp_path: pathlib.Path) -> None:
                         "'ImmediateInputStreamHandler'?)")
 
 
+@pytest.mark.parametrize(("text", "where", "message"), [
+    ('input_stream: "in"\n'
+     'node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "o"\n'
+     '       input_stream_info { tag_index: "LOOP" back_edge: true } }',
+     "3:26", "node PassThroughCalculator: input_stream_info names 'LOOP', which is not one of "
+     "the node's input streams"),
+    ('input_stream: "in"\noutput_stream: "result"\n'
+     'node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "results" }',
+     "", "graph output stream 'result' has no producer (did you mean 'results'?)"),
+    ('input_stream: "in"\n'
+     'node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "o"\n'
+     '       executor: "gpu" }',
+     "3:18", "node PassThroughCalculator: executor 'gpu' is not declared in the graph's "
+     "executor list"),
+    ('node { name: "a" calculator: "ConstantSidePacketCalculator"\n'
+     '       output_side_packet: "PACKET:0:k"\n'
+     '       options { [mediapipe.ConstantSidePacketCalculatorOptions.ext] {\n'
+     '         packet { int_value: 1 } } } }\n'
+     'node { name: "b" calculator: "ConstantSidePacketCalculator"\n'
+     '       output_side_packet: "PACKET:0:k"\n'
+     '       options { [mediapipe.ConstantSidePacketCalculatorOptions.ext] {\n'
+     '         packet { int_value: 2 } } } }',
+     "6:28", "node b: output side packet 'k' is already produced by node 'a' at "),
+    ('input_stream: "a"\ninput_stream: "b"\n'
+     'node { calculator: "PassThroughCalculator" input_stream: "TAG:a" input_stream: "TAG:b"\n'
+     '       output_stream: "TAG:0:x" output_stream: "TAG:1:y" }',
+     "3:80", "node PassThroughCalculator: 'TAG:b': port TAG:0 is already given by 'TAG:a'"),
+    ('input_stream: "a"\ninput_stream: "a"\n'
+     'node { calculator: "PassThroughCalculator" input_stream: "a" output_stream: "o" }',
+     "", "graph input stream 'a' is listed twice"),
+])
+def test_more_validation_messages(tmp_path: pathlib.Path, text: str, where: str,
+                                  message: str) -> None:
+    err = _error(tmp_path, text)
+    path = tmp_path / "graph.pbtxt"
+    assert str(err).startswith(f"{path}:{where}: {message}" if where else f"{path}: {message}")
+
+
 # --------------------------------------------------------------------------- subgraphs
 
 GATE_SUBGRAPH = """\

@@ -372,6 +372,13 @@ def test_timestamp_offset_and_bounds_propagate(calculator: str, prompt: bool) ->
     graph.close()
 
 
+def test_negative_timestamps_are_ordinary() -> None:
+    # Opening a node must not move its output bounds: -10 is a timestamp like any other.
+    out = run_graph(OFFSET % "GfTEvenOffsetCalculator",
+                    inputs={"in": [(-10, -10), (-9, -9), (-8, -8)]}, outputs=["out"])["out"]
+    assert payloads(out) == [(-10, -10, -10), (-9, -9, None), (-8, -8, -8)]
+
+
 def test_process_timestamp_bounds_calls_on_bound_changes() -> None:
     config = OFFSET.replace("GfTPairCalculator", "GfTBoundsRecorderCalculator")
     out = run_graph(config % "GfTEvenOffsetCalculator", inputs={"in": [(0, 0), (1, 1), (2, 2)]},
@@ -763,6 +770,14 @@ def test_synchronous_mode_runs_everything_on_the_calling_thread() -> None:
     assert {thread for _, thread in threads} == {me}
     assert delivered == [me] * 3
     assert counts == [before] * 3  # no thread was started
+
+
+def test_synchronous_mode_with_back_pressure() -> None:
+    config = BACKPRESSURE.replace("max_queue_size: 3", "max_queue_size: 2")
+    go = threading.Semaphore(100)
+    out = run_graph(config, inputs={"in": [(t, t) for t in range(40)]},
+                    side_packets={"go": go, "sample": lambda: None}, synchronous=True)["out"]
+    assert payloads(out) == list(range(40))
 
 
 def test_sources_end_with_stop() -> None:
