@@ -372,6 +372,23 @@ def test_timestamp_offset_and_bounds_propagate(calculator: str, prompt: bool) ->
     graph.close()
 
 
+def test_offset_propagates_bounds_without_packets() -> None:
+    # PassThroughCalculator declares timestamp_offset 0: when only its input bound advances
+    # (the filter dropped 1), its output bound follows without a call (MediaPipe's
+    # bound propagation), so the pair node does not wait.
+    config = OFFSET.replace('output_stream: "even" }', 'output_stream: "even0" }\n'
+                            'node { calculator: "PassThroughCalculator" input_stream: "even0" '
+                            'output_stream: "even" }')
+    graph = _graph(config % "GfTEvenOffsetCalculator")
+    out = _collect(graph, "out")
+    graph.start_run()
+    for t in range(2):
+        _add(graph, "in", t, t)
+    graph.wait_until_idle(WAIT)
+    assert out == [(0, 0, 0), (1, 1, None)]
+    graph.close()
+
+
 def test_negative_timestamps_are_ordinary() -> None:
     # Opening a node must not move its output bounds: -10 is a timestamp like any other.
     out = run_graph(OFFSET % "GfTEvenOffsetCalculator",
