@@ -121,7 +121,7 @@ class Landmark(NamedTuple):
 class _LandmarkListBase:
     """An immutable ``(N, 3)`` float32 array of landmarks with optional visibility/presence."""
 
-    __slots__ = ("_xyz", "_visibility", "_presence")
+    __slots__ = ("_presence", "_visibility", "_xyz")
 
     def __init__(self, xyz: npt.ArrayLike, visibility: npt.ArrayLike | None = None,
                  presence: npt.ArrayLike | None = None) -> None:

@@ -1,0 +1,1 @@
+"""Image calculators: image properties and image type adapters."""

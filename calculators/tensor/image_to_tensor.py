@@ -1,0 +1,214 @@
+"""ImageToTensorCalculator: crops a rotated region of an image into a model's input tensor.
+
+MediaPipe's arithmetic (``image_to_tensor_utils.cc``, ``image_to_tensor_converter_opencv.cc``):
+the ROI (a :class:`NormalizedRect`, or the whole image) becomes a rotated rectangle in pixels,
+optionally padded to the tensor's aspect ratio (``keep_aspect_ratio``, letterboxing); the pixels
+under it are resampled bilinearly into the tensor (OpenCV ``warpAffine``, which maps the ROI's
+corners onto the tensor's corners exactly as MediaPipe's ``warpPerspective`` does), and values are
+mapped from [0, 255] to the output range. The ``MATRIX`` output maps tensor-normalized
+coordinates back to image-normalized ones (a row-major 4x4 matrix, 16 floats).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from graphflow.calculator import (
+    Calculator,
+    CalculatorContext,
+    ContractError,
+    NodeContract,
+    Port,
+    register_calculator,
+)
+from graphflow.formats import NormalizedRect
+from graphflow.image_frame import ImageFrame
+from graphflow.proto.mediapipe.calculators.tensor import image_to_tensor_calculator_pb2
+
+_Options = image_to_tensor_calculator_pb2.ImageToTensorCalculatorOptions
+
+
+@dataclasses.dataclass
+class RotatedRect:
+    """A rectangle in pixels rotated by ``rotation`` radians about its center."""
+
+    center_x: float
+    center_y: float
+    width: float
+    height: float
+    rotation: float
+
+
+def roi_from_rect(image_width: int, image_height: int,
+                  rect: NormalizedRect | None) -> RotatedRect:
+    """The ROI in pixels: ``rect`` scaled by the image size, or the whole image."""
+    if rect is None:
+        return RotatedRect(0.5 * image_width, 0.5 * image_height, float(image_width),
+                           float(image_height), 0.0)
+    return RotatedRect(rect.x_center * image_width, rect.y_center * image_height,
+                       rect.width * image_width, rect.height * image_height, rect.rotation)
+
+
+def pad_roi(tensor_width: int, tensor_height: int, roi: RotatedRect) -> tuple[float, ...]:
+    """Grows ``roi`` in place to the tensor's aspect ratio (letterboxing).
+
+    Returns:
+        The letterbox padding ``(left, top, right, bottom)`` as fractions of the tensor size.
+    """
+    if roi.width <= 0 or roi.height <= 0:
+        raise ValueError(f"ROI width and height must be > 0, got {roi.width} x {roi.height}")
+    tensor_aspect = tensor_height / tensor_width
+    roi_aspect = roi.height / roi.width
+    if tensor_aspect > roi_aspect:
+        vertical = (1.0 - roi_aspect / tensor_aspect) / 2.0
+        roi.height = roi.width * tensor_aspect
+        return (0.0, vertical, 0.0, vertical)
+    horizontal = (1.0 - tensor_aspect / roi_aspect) / 2.0
+    roi.width = roi.height / tensor_aspect
+    return (horizontal, 0.0, horizontal, 0.0)
+
+
+def rect_to_image_matrix(roi: RotatedRect, image_width: int,
+                         image_height: int) -> npt.NDArray[np.float32]:
+    """The 4x4 matrix (row-major, 16 floats) from ROI-normalized to image-normalized coordinates.
+
+    MediaPipe's ``GetRotatedSubRectToRectTransformMatrix`` without flipping.
+    """
+    a, b = roi.width, roi.height
+    c, d = math.cos(roi.rotation), math.sin(roi.rotation)
+    e, f = roi.center_x, roi.center_y
+    g, h = 1.0 / image_width, 1.0 / image_height
+    return np.array([
+        a * c * g, -b * d * g, 0.0, (-0.5 * a * c + 0.5 * b * d + e) * g,
+        a * d * h, b * c * h, 0.0, (-0.5 * b * c - 0.5 * a * d + f) * h,
+        0.0, 0.0, a * g, 0.0,
+        0.0, 0.0, 0.0, 1.0,
+    ], dtype=np.float32)
+
+
+def crop_to_tensor(image: npt.NDArray[np.uint8], roi: RotatedRect, width: int, height: int,
+                   value_range: tuple[float, float], border_zero: bool,
+                   dtype: type = np.float32) -> npt.NDArray[Any]:
+    """Resamples the rotated ``roi`` of ``image`` into a ``(1, height, width, 3)`` tensor.
+
+    Args:
+        image: HxWx3 or HxWx4 uint8 pixels.
+        roi: The region in pixels.
+        width: Tensor width.
+        height: Tensor height.
+        value_range: ``(min, max)`` that pixel values 0 and 255 map to.
+        border_zero: Fill outside the image with zeros (else replicate the edge).
+        dtype: ``np.float32``, ``np.int8`` or ``np.uint8``.
+    """
+    if math.isnan(roi.center_x + roi.center_y + roi.width + roi.height + roi.rotation):
+        raise ValueError("ROI contains NaN values")
+    if roi.width <= 0 or roi.height <= 0:
+        raise ValueError(f"ROI width and height must be > 0, got {roi.width} x {roi.height}")
+    corners = cv2.boxPoints(((roi.center_x, roi.center_y), (roi.width, roi.height),
+                             math.degrees(roi.rotation)))
+    # boxPoints order: bottom-left, top-left, top-right (, bottom-right) of the rotated box.
+    dst = np.array([[0.0, height], [0.0, 0.0], [width, 0.0]], dtype=np.float32)
+    matrix = cv2.getAffineTransform(corners[:3].astype(np.float32), dst)
+    border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
+    warped = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                            borderMode=border, borderValue=(0, 0, 0, 0))
+    if warped.shape[2] == 4:
+        warped = warped[:, :, :3]
+    lo, hi = value_range
+    scale = (hi - lo) / 255.0
+    out = np.empty((1, height, width, 3), dtype=np.float32)
+    np.multiply(warped, np.float32(scale), out=out[0], casting="unsafe")
+    if lo != 0.0:
+        out += np.float32(lo)
+    if dtype is np.float32:
+        return out
+    info = np.iinfo(dtype)
+    return np.clip(np.rint(out), info.min, info.max).astype(dtype)
+
+
+def _value_range(options: Any) -> tuple[tuple[float, float], type]:
+    """The output range and element type the options select."""
+    which = options.WhichOneof("range")
+    if which is None:
+        raise ValueError("ImageToTensorCalculatorOptions must set output_tensor_float_range, "
+                         "output_tensor_int_range or output_tensor_uint_range")
+    r = getattr(options, which)
+    lo, hi = float(r.min), float(r.max)
+    if not lo < hi:
+        raise ValueError(f"{which}: min ({lo}) must be below max ({hi})")
+    if which == "output_tensor_float_range":
+        return (lo, hi), np.float32
+    return (lo, hi), (np.int8 if lo < 0 else np.uint8)
+
+
+@register_calculator
+class ImageToTensorCalculator(Calculator):
+    """Converts an image (or its rotated ``NORM_RECT`` region) into a tensor list.
+
+    Outputs a one-element list holding a ``(1, H, W, 3)`` tensor; ``MATRIX`` (16 floats) maps
+    tensor coordinates back to the image; ``LETTERBOX_PADDING`` gives the padding fractions.
+    An empty ROI (width and height 0) produces nothing, as in MediaPipe.
+    """
+
+    inputs = (
+        Port("IMAGE", ImageFrame, optional=True, doc="the image (ImageFrame)"),
+        Port("NORM_RECT", NormalizedRect, optional=True, doc="region to crop"),
+    )
+    outputs = (
+        Port("TENSORS", list, optional=True, doc="[(1, H, W, 3) tensor]"),
+        Port("MATRIX", np.ndarray, optional=True, doc="16 floats, tensor -> image"),
+        Port("LETTERBOX_PADDING", tuple, optional=True, doc="(left, top, right, bottom)"),
+    )
+    options_type = _Options
+    timestamp_offset = 0
+
+    @classmethod
+    def check_contract(cls, node: NodeContract) -> None:
+        if ("IMAGE", 0) not in node.inputs:
+            raise ContractError("ImageToTensorCalculator needs an IMAGE input stream")
+        try:
+            _value_range(node.options)
+        except ValueError as e:
+            raise ContractError(str(e)) from None
+
+    def open(self, cc: CalculatorContext) -> None:
+        opts = cc.options
+        self.range, self.dtype = _value_range(opts)
+        self.width = opts.output_tensor_width if opts.HasField("output_tensor_width") else None
+        self.height = opts.output_tensor_height if opts.HasField("output_tensor_height") else None
+        self.keep_aspect_ratio = opts.keep_aspect_ratio
+        self.border_zero = opts.border_mode == _Options.BORDER_ZERO
+
+    def process(self, cc: CalculatorContext) -> None:
+        image_packet = cc.inputs["IMAGE"]
+        if image_packet.is_empty:
+            return
+        rect: NormalizedRect | None = None
+        if cc.inputs.connected("NORM_RECT"):
+            rect = cc.inputs["NORM_RECT"].get()
+            if rect is None or (rect.width == 0 and rect.height == 0):
+                return
+        image = image_packet.payload
+        if not isinstance(image, ImageFrame):
+            raise TypeError(f"IMAGE must be an ImageFrame, got {type(image).__name__}")
+        pixels = image.array
+        tensor_w = self.width or image.width
+        tensor_h = self.height or image.height
+        roi = roi_from_rect(image.width, image.height, rect)
+        padding = (pad_roi(tensor_w, tensor_h, roi) if self.keep_aspect_ratio
+                   else (0.0, 0.0, 0.0, 0.0))
+        tensor = crop_to_tensor(pixels, roi, tensor_w, tensor_h, self.range, self.border_zero,
+                                self.dtype)
+        if cc.outputs.connected("LETTERBOX_PADDING"):
+            cc.outputs["LETTERBOX_PADDING"].add(padding)
+        if cc.outputs.connected("MATRIX"):
+            cc.outputs["MATRIX"].add(rect_to_image_matrix(roi, image.width, image.height))
+        if cc.outputs.connected("TENSORS"):
+            tensor.flags.writeable = False
+            cc.outputs["TENSORS"].add([tensor])

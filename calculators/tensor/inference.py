@@ -1,0 +1,119 @@
+"""InferenceCalculator: runs a model on a tensor list with onnxruntime.
+
+``.onnx`` models run directly; ``.tflite`` models go through graphflow's converter
+(``calculators.tensor.tflite_onnx``), so a MediaPipe graph's
+``model_path: "mediapipe/modules/face_detection/face_detection_short_range.tflite"`` resolves to
+the bundled model. The calculator keeps no state between timestamps and onnxruntime releases the
+GIL while it runs, so a node may set ``max_in_flight`` to overlap frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from calculators.tensor import tflite_onnx
+from graphflow.calculator import (
+    Calculator,
+    CalculatorContext,
+    ContractError,
+    NodeContract,
+    Port,
+    register_calculator,
+)
+from graphflow.proto.mediapipe.calculators.tensor import inference_calculator_pb2
+
+# MediaPipe's face detection subgraphs carry their model and delegate settings in
+# FaceDetectionOptions (graph_options); importing it puts the message into graphflow's pool.
+from graphflow.proto.mediapipe.modules.face_detection import face_detection_pb2  # noqa: F401
+
+logger = logging.getLogger(__name__)
+
+_Options = inference_calculator_pb2.InferenceCalculatorOptions
+
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+def session_settings(options: Any) -> tuple[int | None, list[str]]:
+    """The onnxruntime thread count and providers that InferenceCalculatorOptions select.
+
+    ``delegate { xnnpack { num_threads: N } }`` or ``cpu_num_thread: N`` set the intra-op
+    threads (-1, the default, keeps onnxruntime's choice); ``delegate { gpu {} }`` (or the
+    deprecated ``use_gpu``) prefers the CUDA provider when onnxruntime has it.
+    """
+    threads: int | None = None
+    delegate = options.delegate.WhichOneof("delegate") if options.HasField("delegate") else None
+    if delegate == "xnnpack" and options.delegate.xnnpack.num_threads > 0:
+        threads = options.delegate.xnnpack.num_threads
+    elif options.cpu_num_thread > 0:
+        threads = options.cpu_num_thread
+    providers = [_CPU]
+    if (delegate == "gpu" or options.use_gpu) and _CUDA in ort.get_available_providers():
+        providers = [_CUDA, _CPU]
+    return threads, providers
+
+
+@register_calculator
+class InferenceCalculator(Calculator):
+    """Runs ``model_path`` (or the MODEL side packet: a path or an InferenceSession).
+
+    The input list holds the model's inputs in order; the output list holds its outputs in
+    order, as the TFLite interpreter would give them. The environment variable
+    ``GRAPHFLOW_INFERENCE_THREADS`` overrides the thread count of every node (handy for
+    benchmarks).
+    """
+
+    inputs = (Port("TENSORS", list, doc="input tensors, in model input order"),)
+    outputs = (Port("TENSORS", list, doc="output tensors, in model output order"),)
+    input_side_packets = (
+        Port("MODEL", object, optional=True, doc="model path or onnxruntime session"),
+        Port("OP_RESOLVER", object, optional=True, doc="accepted for MediaPipe graphs; unused"),
+    )
+    options_type = _Options
+    timestamp_offset = 0
+
+    @classmethod
+    def check_contract(cls, node: NodeContract) -> None:
+        if ("MODEL", 0) not in node.input_side_packets and not node.options.model_path:
+            raise ContractError("InferenceCalculator needs options.model_path or a MODEL side "
+                                "packet")
+
+    def open(self, cc: CalculatorContext) -> None:
+        threads, providers = session_settings(cc.options)
+        env = os.environ.get("GRAPHFLOW_INFERENCE_THREADS")
+        if env:
+            threads = int(env)
+        model = cc.side_inputs.get("MODEL") or cc.options.model_path
+        if isinstance(model, ort.InferenceSession):
+            self.session = model
+        else:
+            self.session = tflite_onnx.create_session(str(model), num_threads=threads,
+                                                      providers=providers)
+            logger.debug("%s: loaded %s (threads=%s, providers=%s)", cc.node_name, model,
+                         threads, providers)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.input_shapes = [tuple(i.shape) for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def process(self, cc: CalculatorContext) -> None:
+        tensors = cc.inputs["TENSORS"].get()
+        if tensors is None:
+            return
+        if len(tensors) != len(self.input_names):
+            raise ValueError(f"the model takes {len(self.input_names)} input tensor(s), got "
+                             f"{len(tensors)}")
+        feed = {}
+        for name, shape, tensor in zip(self.input_names, self.input_shapes, tensors,
+                                       strict=True):
+            arr = np.asarray(tensor, dtype=np.float32)
+            if arr.ndim != len(shape) or any(
+                    isinstance(s, int) and s != a for s, a in zip(shape, arr.shape, strict=True)):
+                raise ValueError(f"input tensor {name!r} must have shape {shape}, got "
+                                 f"{arr.shape}")
+            feed[name] = arr
+        cc.outputs["TENSORS"].add(self.session.run(self.output_names, feed))

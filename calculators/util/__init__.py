@@ -1,0 +1,1 @@
+"""Utility calculators: detections, rectangles, landmarks, thresholds and drawing."""

@@ -1,0 +1,142 @@
+"""Projection calculators: map detections and landmarks from a crop back to the image."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from calculators.tensor.image_to_tensor import RotatedRect, rect_to_image_matrix
+from graphflow.calculator import (
+    Calculator,
+    CalculatorContext,
+    ContractError,
+    NodeContract,
+    Port,
+    register_calculator,
+)
+from graphflow.formats import Detection, NormalizedLandmarkList, NormalizedRect
+from graphflow.proto.mediapipe.calculators.util import landmark_projection_calculator_pb2
+
+FloatArray = npt.NDArray[np.float32]
+
+
+def project_points(points: FloatArray, matrix: FloatArray) -> FloatArray:
+    """Applies the x, y part of a row-major 4x4 ``matrix`` to ``(N, 2)`` points."""
+    m = np.asarray(matrix, dtype=np.float32).reshape(4, 4)
+    return (points @ m[:2, :2].T + m[:2, 3]).astype(np.float32)
+
+
+def project_detection(detection: Detection, matrix: FloatArray) -> Detection:
+    """The detection with keypoints projected and its box the bounds of the projected corners."""
+    x0, y0, w, h = detection.box
+    corners = project_points(np.array([[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h]],
+                                      dtype=np.float32), matrix)
+    lo, hi = corners.min(axis=0), corners.max(axis=0)
+    return detection.replace(xmin=float(lo[0]), ymin=float(lo[1]), width=float(hi[0] - lo[0]),
+                             height=float(hi[1] - lo[1]),
+                             keypoints=project_points(detection.keypoints, matrix))
+
+
+def z_scale(matrix: FloatArray) -> float:
+    """How much the matrix stretches a unit x vector (the scale applied to landmark z)."""
+    a, b = project_points(np.array([[0.0, 0.0], [1.0, 0.0]], dtype=np.float32), matrix)
+    return float(math.hypot(*(b - a)))
+
+
+def project_landmarks_in_rect(xyz: FloatArray, rect: NormalizedRect,
+                              ignore_rotation: bool = False) -> FloatArray:
+    """Maps ROI-normalized landmarks into the image (MediaPipe's NORM_RECT projection).
+
+    x and y are rotated about the ROI center by the ROI rotation, scaled by its size and moved
+    to its center; z is scaled like x (by the ROI width).
+    """
+    angle = 0.0 if ignore_rotation else rect.rotation
+    c, s = math.cos(angle), math.sin(angle)
+    x, y = xyz[:, 0] - 0.5, xyz[:, 1] - 0.5
+    out = np.empty_like(xyz)
+    out[:, 0] = (c * x - s * y) * rect.width + rect.x_center
+    out[:, 1] = (s * x + c * y) * rect.height + rect.y_center
+    out[:, 2] = xyz[:, 2] * rect.width
+    return out
+
+
+@register_calculator
+class DetectionProjectionCalculator(Calculator):
+    """Projects ``DETECTIONS`` through ``PROJECTION_MATRIX`` (e.g. ImageToTensor's MATRIX)."""
+
+    inputs = (Port("DETECTIONS", list), Port("PROJECTION_MATRIX", np.ndarray))
+    outputs = (Port("DETECTIONS", list),)
+    timestamp_offset = 0
+
+    def process(self, cc: CalculatorContext) -> None:
+        detections = cc.inputs["DETECTIONS"].get()
+        matrix = cc.inputs["PROJECTION_MATRIX"].get()
+        if detections is None or matrix is None:
+            return
+        if np.size(matrix) != 16:
+            raise ValueError(f"PROJECTION_MATRIX must hold 16 values, got {np.size(matrix)}")
+        cc.outputs["DETECTIONS"].add([project_detection(d, matrix) for d in detections])
+
+
+@register_calculator
+class LandmarkProjectionCalculator(Calculator):
+    """Projects ``NORM_LANDMARKS`` (repeated) from a ROI into the image.
+
+    With ``NORM_RECT`` (the ROI) alone, or with ``IMAGE_DIMENSIONS`` for non-square ROIs, or
+    through ``PROJECTION_MATRIX``.
+    """
+
+    inputs = (
+        Port("NORM_LANDMARKS", NormalizedLandmarkList, repeated=True),
+        Port("NORM_RECT", NormalizedRect, optional=True),
+        Port("IMAGE_DIMENSIONS", tuple, optional=True, doc="(width, height)"),
+        Port("PROJECTION_MATRIX", np.ndarray, optional=True),
+    )
+    outputs = (Port("NORM_LANDMARKS", NormalizedLandmarkList, repeated=True),)
+    options_type = landmark_projection_calculator_pb2.LandmarkProjectionCalculatorOptions
+    timestamp_offset = 0
+
+    @classmethod
+    def check_contract(cls, node: NodeContract) -> None:
+        n_in = sum(1 for t, _ in node.inputs if t == "NORM_LANDMARKS")
+        n_out = sum(1 for t, _ in node.outputs if t == "NORM_LANDMARKS")
+        if n_in != n_out:
+            raise ContractError(f"{n_in} NORM_LANDMARKS inputs but {n_out} outputs")
+        if (("NORM_RECT", 0) in node.inputs) == (("PROJECTION_MATRIX", 0) in node.inputs):
+            raise ContractError("connect exactly one of NORM_RECT and PROJECTION_MATRIX")
+
+    def process(self, cc: CalculatorContext) -> None:
+        ignore_rotation = cc.options.ignore_rotation
+        matrix = None
+        rect = None
+        if cc.inputs.connected("NORM_RECT"):
+            rect = cc.inputs["NORM_RECT"].get()
+            if rect is None:
+                return
+            if cc.inputs.connected("IMAGE_DIMENSIONS"):
+                dims = cc.inputs["IMAGE_DIMENSIONS"].get()
+                if dims is None:
+                    return
+                w, h = dims
+                roi = RotatedRect(rect.x_center * w, rect.y_center * h, rect.width * w,
+                                  rect.height * h, 0.0 if ignore_rotation else rect.rotation)
+                matrix = rect_to_image_matrix(roi, w, h)
+        else:
+            matrix = cc.inputs["PROJECTION_MATRIX"].get()
+            if matrix is None:
+                return
+        for i in range(cc.inputs.count("NORM_LANDMARKS")):
+            landmarks = cc.inputs["NORM_LANDMARKS", i].get()
+            if landmarks is None:
+                continue
+            xyz = landmarks.xyz
+            if matrix is None:
+                out = project_landmarks_in_rect(xyz, rect, ignore_rotation)  # type: ignore[arg-type]
+            else:
+                out = np.empty_like(xyz)
+                out[:, :2] = project_points(xyz[:, :2], matrix)
+                out[:, 2] = xyz[:, 2] * z_scale(matrix)
+            cc.outputs["NORM_LANDMARKS", i].add(
+                NormalizedLandmarkList(out, landmarks.visibility, landmarks.presence))
