@@ -1,8 +1,9 @@
 """Build hook: the wheel carries the repository's data folders inside the package.
 
-``graphs/``, ``glsl/``, ``models/`` and ``proto/`` live at the top of the repository; the
-wheel gets copies under ``graphflow/_data/``, where ``graphflow.resources.resource_dir`` finds
-them. Everything else about the build is in pyproject.toml.
+``graphs/``, ``glsl/``, ``models/``, ``proto/``, ``examples/`` and ``media/`` live at the top
+of the repository; the wheel gets copies under ``graphflow/_data/``, where
+``graphflow.resources.resource_dir`` finds them. Everything else about the build is in
+pyproject.toml.
 """
 
 import pathlib
@@ -12,7 +13,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = pathlib.Path(__file__).resolve().parent
-DATA_FOLDERS = ("graphs", "glsl", "models", "proto")
+DATA_FOLDERS = ("graphs", "glsl", "models", "proto", "examples", "media")
 
 
 class BuildPyWithData(build_py):

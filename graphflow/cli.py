@@ -162,26 +162,30 @@ class _Progress:
 def cmd_run(args: argparse.Namespace) -> int:
     """``graphflow run``: feeds --input into the graph and --output from it."""
     console = _console(stderr=True)
-    from calculators.io import open_sink, open_source
+    from calculators.io import default_endpoints, open_sink, open_source
 
     path = find_graph(args.graph)
     graph = CalculatorGraph.from_file(path)
+    validated = graph.validated
+    if validated.input_streams and any(s.name == "output_video"
+                                       for s in validated.output_streams):
+        args.input, args.output = default_endpoints(args.input, args.output)
     side_packets = dict(parse_side_packet(text) for text in args.side_packet)
     known = _side_packet_names(graph)
     for name in side_packets:
         if name not in known:
             raise UsageError(f"--side-packet {name}: the graph uses no side packet of that name"
                              + did_you_mean(name, sorted(known)))
-    input_stream = pick_stream(graph.validated.input_streams, "input_video", "input",
+    input_stream = pick_stream(validated.input_streams, "input_video", "input",
                                "--input") if args.input else None
-    if input_stream is None and graph.validated.input_streams:
-        names = ", ".join(s.name for s in graph.validated.input_streams)
+    if input_stream is None and validated.input_streams:
+        names = ", ".join(s.name for s in validated.input_streams)
         raise UsageError(f"the graph reads input stream(s) {names}: give --input")
-    output_stream = pick_stream(graph.validated.output_streams, "output_video", "output",
+    output_stream = pick_stream(validated.output_streams, "output_video", "output",
                                 "--output") if args.output else None
     counted = output_stream
-    if counted is None and graph.validated.output_streams:
-        outputs = graph.validated.output_streams
+    if counted is None and validated.output_streams:
+        outputs = validated.output_streams
         counted = outputs[0].name if len(outputs) == 1 else next(
             (s.name for s in outputs if s.name == "output_video"), None)
     if args.trace:

@@ -1,9 +1,9 @@
 """Where graphflow's data folders are: in a repository checkout or inside an installed wheel.
 
-The repository keeps ``graphs/``, ``glsl/``, ``models/`` and ``proto/`` next to the
-``graphflow`` package; the wheel carries copies of them in ``graphflow/_data/`` (see
-``setup.py``). :func:`resource_dir` finds the one that exists, so code never depends on
-how graphflow was installed.
+The repository keeps ``graphs/``, ``glsl/``, ``models/``, ``proto/``, ``examples/`` (eymo
+scripts) and ``media/`` (the demo clip) next to the ``graphflow`` package; the wheel carries
+copies of them in ``graphflow/_data/`` (see ``setup.py``). :func:`resource_dir` finds the
+one that exists, so code never depends on how graphflow was installed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pathlib
 
 from graphflow.calculator import did_you_mean
 
-RESOURCES = ("graphs", "glsl", "models", "proto")
+RESOURCES = ("graphs", "glsl", "models", "proto", "examples", "media")
 
 _PACKAGE = pathlib.Path(__file__).resolve().parent
 # Installed wheel first, then the checkout the package was imported from.
@@ -23,7 +23,8 @@ def resource_dir(name: str) -> pathlib.Path:
     """The folder of one of graphflow's data resources.
 
     Args:
-        name: One of ``"graphs"``, ``"glsl"``, ``"models"`` or ``"proto"``.
+        name: One of ``"graphs"``, ``"glsl"``, ``"models"``, ``"proto"``, ``"examples"``,
+            ``"media"``.
 
     Returns:
         The existing folder: ``graphflow/_data/<name>`` in an installed wheel, or

@@ -82,6 +82,9 @@ class Endpoint:
 
 _SOURCES: dict[str, Endpoint] = {}
 _SINKS: dict[str, Endpoint] = {}
+# (--input or None, --output or None) -> the specs to use; see set_default_endpoints.
+DefaultEndpoints = Callable[[str | None, str | None], tuple[str, str]]
+_DEFAULTS: list[DefaultEndpoints] = []
 
 
 def register_source(scheme: str, factory: Callable[[str], FrameSource], help: str) -> None:
@@ -92,6 +95,25 @@ def register_source(scheme: str, factory: Callable[[str], FrameSource], help: st
 def register_sink(scheme: str, factory: Callable[[str], FrameSink], help: str) -> None:
     """Makes ``--output scheme[:argument]`` open ``factory(argument)``."""
     _SINKS[scheme] = Endpoint(scheme, factory, help)
+
+
+def set_default_endpoints(choose: DefaultEndpoints) -> None:
+    """Sets how ``graphflow run`` fills in a missing ``--input`` / ``--output``.
+
+    ``choose(input_spec, output_spec)`` gets the given specs (None where missing) and returns
+    the two specs to use (e.g. a camera, else the demo clip; a virtual camera, a window, else a
+    file). The runner asks only for graphs of video frames (an input stream and an
+    ``output_video`` stream). Without it, a missing ``--input`` is an error.
+    """
+    _DEFAULTS[:] = [choose]
+
+
+def default_endpoints(input_spec: str | None, output_spec: str | None
+                      ) -> tuple[str | None, str | None]:
+    """The specs to use for a video graph run with these ``--input`` / ``--output``."""
+    if not _DEFAULTS or (input_spec is not None and output_spec is not None):
+        return input_spec, output_spec
+    return _DEFAULTS[0](input_spec, output_spec)
 
 
 def source_schemes() -> list[Endpoint]:

@@ -187,6 +187,26 @@ def test_a_live_source_feeds_without_waiting(tmp_path: pathlib.Path,
     assert "5 frames in, 5 out" in capsys.readouterr().err
 
 
+def test_missing_input_and_output_come_from_the_registered_defaults(
+    tmp_path: pathlib.Path, clip: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked: list[tuple[str | None, str | None]] = []
+
+    def choose(input_spec: str | None, output_spec: str | None) -> tuple[str, str]:
+        asked.append((input_spec, output_spec))
+        return input_spec or str(clip), output_spec or str(tmp_path / "d_%d.png")
+
+    monkeypatch.setattr(endpoints, "_DEFAULTS", [])
+    endpoints.set_default_endpoints(choose)
+    graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
+    assert main(["run", str(graph)]) == 0
+    assert main(["run", str(graph), "-o", str(tmp_path / "given.avi")]) == 0
+    assert asked == [(None, None), (None, str(tmp_path / "given.avi"))]
+    assert len(list(tmp_path.glob("d_*.png"))) == FRAMES
+    assert len(decode(tmp_path / "given.avi")[1]) == FRAMES
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["-i", "missing.mp4"], "input 'missing.mp4' is neither an existing file"),
     ([], "the graph reads input stream(s) input_video: give --input"),
@@ -197,8 +217,9 @@ def test_a_live_source_feeds_without_waiting(tmp_path: pathlib.Path,
 ])
 def test_run_mistakes_are_one_line_with_status_2(
     tmp_path: pathlib.Path, clip: pathlib.Path, capsys: pytest.CaptureFixture[str],
-    args: list[str], message: str
+    monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
 ) -> None:
+    monkeypatch.setattr(endpoints, "_DEFAULTS", [])  # no default input: --input is needed
     graph = write(tmp_path / "loop.pbtxt", LOOP_GRAPH)
     args = [str(clip) if a == "CLIP" else a for a in args]
     assert main(["run", str(graph), *args]) == 2
