@@ -31,17 +31,18 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from calculators.io import register_sink, register_source
+from calculators.io import register_sink, register_source, set_default_endpoints
 from calculators.io.video import DEFAULT_FPS, IMAGE_EXTENSIONS, VideoReader, from_bgr, read_image
 from graphflow.calculator import Stop
 from graphflow.graph import CalculatorGraph
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
+from graphflow.resources import resource_dir
 
 logger = logging.getLogger(__name__)
 
 #: The demo clip (1280x720, 120 frames at 30 fps; see media/README.md).
-DEMO_CLIP = pathlib.Path(__file__).resolve().parents[2] / "media" / "demo.mp4"
+DEMO_CLIP = resource_dir("media") / "demo.mp4"
 DEFAULT_VIDEO_OUTPUT = "eymo-out.mp4"
 _V4L_CLASS = pathlib.Path("/sys/class/video4linux")
 
@@ -265,3 +266,4 @@ register_sink("window", lambda title: CalculatorSink(
 register_sink("virtualcam", lambda device: CalculatorSink(
     "VirtualCameraSinkCalculator", {"DEVICE": device} if device else {}),
     "a virtual webcam (pyvirtualcam, v4l2loopback): virtualcam[:/dev/videoN]")
+set_default_endpoints(defaults)
