@@ -656,6 +656,74 @@ def test_cancel_stops_an_endless_source() -> None:
     assert graph.has_error()
 
 
+def test_cancel_releases_a_blocked_adder() -> None:
+    graph = _graph(BACKPRESSURE)
+    go = threading.Semaphore(0)
+    graph.start_run({"go": go, "sample": lambda: None})
+    errors: list[BaseException] = []
+
+    def adder() -> None:
+        try:
+            for t in range(20):
+                _add(graph, "in", t, t)
+        except gf.GraphError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=adder)
+    thread.start()
+    thread.join(0.3)
+    assert thread.is_alive()  # throttled behind the blocked consumer
+    graph.cancel()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert [str(e) for e in errors] == ["the graph run was cancelled"]
+    go.release()  # the consumer's running call returns; nothing else runs
+    graph.wait_until_done(WAIT)
+
+
+def test_errors_in_synchronous_mode() -> None:
+    graph = _graph(FAILING, synchronous=True)
+    graph.start_run({"fail_in": "process"})
+    with pytest.raises(gf.GraphError) as info:
+        for t in range(5):
+            _add(graph, "in", t, t)
+        graph.close()
+    assert str(info.value) == ("node 'failer' (GfTFailingCalculator) failed in process at "
+                               "timestamp 2 (<string>:10:1): ValueError: bad packet")
+
+
+@register_calculator
+class GfTStopAtThreeCalculator(Calculator):
+    """Passes packets until timestamp 3, where it raises Stop (not a source)."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+
+    def process(self, cc: CalculatorContext) -> None:
+        if cc.timestamp == 3:
+            raise Stop()
+        cc.outputs[0].add(cc.inputs[0].payload)
+
+
+def test_stop_from_a_non_source_ends_the_run() -> None:
+    # MediaPipe: a non-source returning StatusStop() closes the graph's sources and inputs;
+    # packets already queued are still processed (calculator_node.cc), so what the source
+    # made before it was closed still flows, except the stopping call's own packet.
+    graph = _graph("""
+    input_stream: "in"
+    output_stream: "out"
+    node { calculator: "GfTEndlessSourceCalculator" output_stream: "count" }
+    node { calculator: "GfTStopAtThreeCalculator" input_stream: "count" output_stream: "out" }
+    node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "in_copy" }
+    """)
+    out = _collect(graph, "out")
+    graph.start_run()
+    graph.wait_until_done(WAIT)  # no close_all_input_streams: the Stop closed "in"
+    assert out[:3] == [0, 1, 2] and 3 not in out
+    assert out == sorted(set(out))
+    assert not graph.has_error()
+
+
 # --------------------------------------------------------------------------- outputs
 
 TWO_STAGE = """
