@@ -146,16 +146,23 @@ def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
         manager = StreamManager(server, ray_address=cluster.address)
         report: dict[str, Any] = {}
         async with server:
-            for name in ("s1", "s2"):
+            senders = []
+            hosts: dict[str, int] = {}
+            # Streams until one actor sits on each node (SPREAD alternates; at most 4).
+            for index in range(4):
+                name = f"s{index}"
                 await manager.add(StreamSpec(name, str(graph), "push"))
-            senders = [asyncio.ensure_future(Sender("127.0.0.1", server.ingest_port, name).run(
-                frames())) for name in ("s1", "s2")]
-            streams = [manager.streams["s1"], manager.streams["s2"]]
-            await until(lambda: all(s.frames >= 5 for s in streams), "both streams running")
-            hosts = {s.spec.name: parent_pid(s.worker_pid) for s in streams}  # type: ignore
-            assert set(hosts.values()) == set(raylets), "SPREAD puts one actor on each node"
+                senders.append(asyncio.ensure_future(
+                    Sender("127.0.0.1", server.ingest_port, name).run(frames())))
+                stream = manager.streams[name]
+                await until(lambda s=stream: s.frames >= 5, f"{name} running")  # type: ignore
+                hosts[name] = parent_pid(stream.worker_pid)  # type: ignore[arg-type]
+                if set(hosts.values()) == set(raylets):
+                    break
+            assert set(hosts.values()) == set(raylets), f"actors on {hosts}, nodes {raylets}"
+            streams = list(manager.streams.values())
             moved = next(s for s in streams if hosts[s.spec.name] != head_raylet)
-            stayed = next(s for s in streams if s is not moved)
+            stayed = next(s for s in streams if hosts[s.spec.name] == head_raylet)
             before = {s.spec.name: (s.frames, s.worker_pid) for s in streams}
             cluster.remove_node(raylets[hosts[moved.spec.name]])
             await until(lambda: moved.frames >= before[moved.spec.name][0] + 10,
@@ -177,9 +184,10 @@ def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
     finally:
         if len(cluster.list_all_nodes()) < 2:
             cluster.add_node(num_cpus=1, object_store_memory=STORE_BYTES)
-    assert report["moved_pid"] != report["moved_before"]
-    assert report["moved_host"] == head_raylet  # restarted on the node that is left
-    assert "actor_restarted" in report["moved_kinds"] and "failed" not in report["moved_kinds"]
-    assert report["stayed_pid"] == report["stayed_before"]
-    assert report["stayed_frames"] >= 10
-    assert not {"actor_lost", "failed", "restarting"} & set(report["stayed_kinds"])
+    assert report["moved_pid"] != report["moved_before"], report
+    assert report["moved_host"] == head_raylet, report  # restarted on the node that is left
+    assert "actor_restarted" in report["moved_kinds"], report
+    assert "failed" not in report["moved_kinds"], report
+    assert report["stayed_pid"] == report["stayed_before"], report
+    assert report["stayed_frames"] >= 10, report
+    assert not {"actor_lost", "failed", "restarting"} & set(report["stayed_kinds"]), report
