@@ -133,6 +133,7 @@ async def view(session: aiohttp.ClientSession, url: str, stats: ViewerStats) -> 
 class CaseResult:
     streams: int
     processed: int
+    sent_fps: float
     raw_fps: list[float]
     processed_fps: list[float]
     raw_latency_ms: list[float]
@@ -147,10 +148,10 @@ async def run_case(graph: str, frames: list[bytes], streams: int, processed: int
                    seconds: float, warmup: float, fps: float) -> CaseResult:
     server = ServerProcess(graph)
     tasks: list[asyncio.Task[object]] = []
+    senders = [Sender("127.0.0.1", server.ingest_port, f"cam{i}", fps=fps) for i in range(streams)]
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
-            for i in range(streams):
-                sender = Sender("127.0.0.1", server.ingest_port, f"cam{i}", fps=fps)
+            for sender in senders:
                 tasks.append(asyncio.create_task(sender.run(paced(frames, fps))))
             await asyncio.sleep(1.0)  # senders connected and known to the server
             viewers = [ViewerStats("raw") for _ in range(streams)] + \
@@ -161,6 +162,7 @@ async def run_case(graph: str, frames: list[bytes], streams: int, processed: int
                 tasks.append(asyncio.create_task(view(session, url, stats)))
             await asyncio.sleep(warmup)
             cpu0, client0, t0 = server.cpu_seconds(), time.process_time(), time.monotonic()
+            sent0 = sum(s.stats.sent for s in senders)
             for stats in viewers:
                 stats.measuring = True
             samples = []
@@ -170,6 +172,7 @@ async def run_case(graph: str, frames: list[bytes], streams: int, processed: int
             for stats in viewers:
                 stats.measuring = False
             span = time.monotonic() - t0
+            sent = (sum(s.stats.sent for s in senders) - sent0) / span / streams
             cpu = (server.cpu_seconds() - cpu0) / span * 100
             client_cpu = (time.process_time() - client0) / span * 100
             peak = server.memory_mb()[1]
@@ -180,7 +183,7 @@ async def run_case(graph: str, frames: list[bytes], streams: int, processed: int
         server.stop()
     raw = [v for v in viewers if v.kind == "raw"]
     done = [v for v in viewers if v.kind == "processed"]
-    return CaseResult(streams, processed, [v.frames / span for v in raw],
+    return CaseResult(streams, processed, sent, [v.frames / span for v in raw],
                       [v.frames / span for v in done],
                       [x for v in raw for x in v.latencies_ms],
                       [x for v in done for x in v.latencies_ms], cpu, client_cpu, peak, samples)
@@ -198,14 +201,14 @@ def fps_text(values: list[float]) -> str:
 
 
 def print_header() -> None:
-    print(f"{'N':>3} {'P':>2} | {'raw fps mean (min)':>18} {'raw p50/p95 ms':>15} | "
-          f"{'proc fps mean (min)':>19} {'proc p50/p95 ms':>16} | {'server CPU':>10} "
-          f"{'peak RSS':>9} | {'client CPU':>10}")
+    print(f"{'N':>3} {'P':>2} | {'sent fps':>8} | {'raw fps mean (min)':>18} "
+          f"{'raw p50/p95 ms':>15} | {'proc fps mean (min)':>19} {'proc p50/p95 ms':>16} | "
+          f"{'server CPU':>10} {'peak RSS':>9} | {'client CPU':>10}")
 
 
 def print_row(r: CaseResult) -> None:
     raw, done = r.raw_latency_ms, r.processed_latency_ms
-    print(f"{r.streams:>3} {r.processed:>2} | {fps_text(r.raw_fps):>18} "
+    print(f"{r.streams:>3} {r.processed:>2} | {r.sent_fps:8.1f} | {fps_text(r.raw_fps):>18} "
           f"{percentile(raw, 50):6.1f}/{percentile(raw, 95):6.1f}   | "
           f"{fps_text(r.processed_fps):>19} {percentile(done, 50):7.1f}/"
           f"{percentile(done, 95):6.1f}   | {r.cpu_percent:9.0f}% {r.peak_rss_mb:7.0f}MB | "
