@@ -1,0 +1,112 @@
+"""ImageToTensorCalculator: ROI arithmetic, warp crop against the MATRIX output, letterboxing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from calculators.tensor.image_to_tensor import (
+    RotatedRect,
+    crop_to_tensor,
+    pad_roi,
+    rect_to_image_matrix,
+    roi_from_rect,
+)
+from graphflow.formats import NormalizedRect
+from graphflow.image_frame import ImageFrame
+from graphflow.testing import run_calculator
+
+
+def _gradient(width: int, height: int) -> np.ndarray:
+    """An RGB image whose channels are linear in x and y (bilinear sampling is exact on it)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.stack([x * 0.5 + 20, y * 0.5 + 30, 0.25 * x + 0.25 * y + 10], axis=2)
+    return np.round(img).astype(np.uint8)
+
+
+def test_pad_roi_letterboxes_to_tensor_aspect() -> None:
+    roi = RotatedRect(100, 50, 200, 100, 0.0)
+    assert pad_roi(128, 128, roi) == pytest.approx((0.0, 0.25, 0.0, 0.25))
+    assert (roi.width, roi.height) == (200, 200)
+    tall = RotatedRect(50, 100, 100, 200, 0.0)
+    assert pad_roi(128, 128, tall) == pytest.approx((0.25, 0.0, 0.25, 0.0))
+    assert (tall.width, tall.height) == (200, 200)
+
+
+def test_roi_from_rect_scales_by_image_size() -> None:
+    roi = roi_from_rect(640, 480, NormalizedRect(0.25, 0.5, 0.5, 0.25, 0.3))
+    assert (roi.center_x, roi.center_y, roi.width, roi.height, roi.rotation) == (
+        160, 240, 320, 120, 0.3)
+    whole = roi_from_rect(640, 480, None)
+    assert (whole.center_x, whole.center_y, whole.width, whole.height) == (320, 240, 640, 480)
+
+
+@pytest.mark.parametrize("rotation", [0.0, 0.4, -math.pi / 2, 2.5])
+def test_crop_samples_where_the_matrix_points(rotation: float) -> None:
+    """Each tensor pixel holds the image value at the point the MATRIX maps it to."""
+    width, height = 160, 120
+    image = _gradient(width, height)
+    roi = RotatedRect(80, 60, 50, 40, rotation)
+    tensor = crop_to_tensor(image, roi, 32, 24, (0.0, 255.0), border_zero=True)
+    assert tensor.shape == (1, 24, 32, 3) and tensor.dtype == np.float32
+    m = rect_to_image_matrix(roi, width, height).reshape(4, 4)
+    v, u = np.mgrid[0:24, 0:32].astype(np.float64)
+    sx = (m[0, 0] * u / 32 + m[0, 1] * v / 24 + m[0, 3]) * width
+    sy = (m[1, 0] * u / 32 + m[1, 1] * v / 24 + m[1, 3]) * height
+    expected = np.stack([sx * 0.5 + 20, sy * 0.5 + 30, 0.25 * sx + 0.25 * sy + 10], axis=2)
+    assert np.abs(tensor[0] - expected).max() < 1.5  # rounding of the uint8 source image
+
+
+def test_crop_value_range_and_int_types() -> None:
+    image = np.full((10, 10, 3), 255, np.uint8)
+    image[:, :, 1] = 0
+    roi = RotatedRect(5, 5, 10, 10, 0.0)
+    t = crop_to_tensor(image, roi, 4, 4, (-1.0, 1.0), border_zero=True)
+    assert np.allclose(t[0, :, :, 0], 1.0) and np.allclose(t[0, :, :, 1], -1.0)
+    u8 = crop_to_tensor(image, roi, 4, 4, (0.0, 255.0), False, np.uint8)
+    assert u8.dtype == np.uint8 and u8[0, 0, 0, 0] == 255
+
+
+def _run(image: ImageFrame, options: str, rect: NormalizedRect | None = None) -> dict:
+    inputs = {"IMAGE": [(0, image)]}
+    if rect is not None:
+        inputs["NORM_RECT"] = [(0, rect)]
+    return run_calculator("ImageToTensorCalculator", inputs,
+                          outputs=["TENSORS", "MATRIX", "LETTERBOX_PADDING"],
+                          options=f"[mediapipe.ImageToTensorCalculatorOptions.ext] {{{options}}}")
+
+
+def test_calculator_letterbox_with_zero_border() -> None:
+    image = ImageFrame(np.full((50, 100, 4), 200, np.uint8))  # RGBA input, wide
+    out = _run(image, "output_tensor_width: 64 output_tensor_height: 64 keep_aspect_ratio: true "
+                      "output_tensor_float_range { min: -1 max: 1 } border_mode: BORDER_ZERO")
+    (tensor,) = out["TENSORS"][0].payload
+    assert tensor.shape == (1, 64, 64, 3)
+    assert out["LETTERBOX_PADDING"][0].payload == pytest.approx((0.0, 0.25, 0.0, 0.25))
+    assert np.allclose(tensor[0, :15], -1.0)  # padding rows: pixel 0 -> -1
+    assert np.allclose(tensor[0, 17:47], 200 / 255 * 2 - 1, atol=1e-5)
+    matrix = out["MATRIX"][0].payload.reshape(4, 4)
+    # The tensor's top-left corner lies above the image (the letterbox).
+    assert matrix[:2, 3] == pytest.approx((0.0, -0.5))
+
+
+def test_calculator_empty_rect_gives_no_output() -> None:
+    image = ImageFrame(np.zeros((8, 8, 3), np.uint8))
+    out = _run(image, "output_tensor_width: 4 output_tensor_height: 4 "
+                      "output_tensor_float_range { min: 0 max: 1 }",
+               NormalizedRect(0.5, 0.5, 0.0, 0.0))
+    assert out["TENSORS"] == [] and out["MATRIX"] == []
+
+
+def test_calculator_rejects_a_non_image() -> None:
+    with pytest.raises(Exception, match="IMAGE must be an ImageFrame"):
+        _run(np.zeros((8, 8, 3), np.uint8),  # type: ignore[arg-type]
+             "output_tensor_width: 4 output_tensor_height: 4 "
+             "output_tensor_float_range { min: 0 max: 1 }")
+
+
+def test_calculator_needs_a_range() -> None:
+    with pytest.raises(Exception, match="output_tensor_float_range"):
+        _run(ImageFrame(np.zeros((8, 8, 3), np.uint8)), "output_tensor_width: 4")
