@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 DONE = int(Timestamp.DONE)
 UNSTARTED_VALUE = int(Timestamp.UNSTARTED)
+_MIN_VALUE = int(Timestamp.MIN)
 UNSTARTED = Timestamp.UNSTARTED
 _OPEN, _PROCESS, _CLOSE = "open", "process", "close"
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
@@ -669,6 +670,9 @@ class Scheduler:
         if not ts.is_range_value() and ts not in (Timestamp.PRESTREAM, Timestamp.POSTSTREAM):
             raise ValueError(f"graph input stream {name!r}: packet timestamp {ts} is not a valid "
                              "packet timestamp")
+        if self.added_bound[name] == _MIN_VALUE:  # the previous packet was at PRESTREAM
+            raise ValueError(f"graph input stream {name!r}: no packet may follow one at "
+                             f"{Timestamp.PRESTREAM} (got one at {ts})")
         if ts < self.added_bound[name]:
             raise ValueError(f"graph input stream {name!r}: timestamp {ts} is not greater than "
                              f"the previous one ({Timestamp(self.added_bound[name] - 1)})")

@@ -428,6 +428,14 @@ def test_graph_input_timestamps_must_increase() -> None:
         graph.add_packet_to_input_stream("b", gf.Packet("z"))  # Unset
     with pytest.raises(ValueError, match=r"'c' is not an input stream of the graph"):
         _add(graph, "c", 6, "z")
+    graph.add_packet_to_input_stream("b", gf.Packet("header").at(gf.Timestamp.PRESTREAM))
+    with pytest.raises(ValueError, match=r"graph input stream 'b': no packet may follow one at "
+                       r"Timestamp\.PRESTREAM \(got one at 0\)"):
+        _add(graph, "b", 0, "z")  # MediaPipe: NextAllowedInStream(PreStream) is past Max
+    _add(graph, "a", 9, "y")
+    graph.add_packet_to_input_stream("a", gf.Packet("end").at(gf.Timestamp.POSTSTREAM))
+    with pytest.raises(ValueError, match="is not greater than the previous one"):
+        _add(graph, "a", 10, "z")
     graph.close()
 
 
