@@ -42,6 +42,7 @@ _NAME_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _TAG_RE = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
 _INDEX_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
 
+EXECUTOR_TYPES = ("", "ThreadPoolExecutor", "ApplicationThreadExecutor")
 HANDLERS = ("DefaultInputStreamHandler", "ImmediateInputStreamHandler",
             "SyncSetInputStreamHandler", "FixedSizeInputStreamHandler")
 
@@ -736,6 +737,11 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
     handler_default = proto.input_stream_handler.input_stream_handler if \
         proto.HasField("input_stream_handler") else ""
     executors = {e.name for e in proto.executor if e.name}
+    for e in proto.executor:
+        if e.type not in EXECUTOR_TYPES:
+            raise ConfigError(f"executor {e.name or '(default)'!r}: unknown type {e.type!r}, "
+                              f"expected one of {', '.join(EXECUTOR_TYPES[1:])}"
+                              + did_you_mean(e.type, EXECUTOR_TYPES[1:]), where_graph)
     expanded = expand(config)
     names = _canonical_names([n.proto for n in expanded])
     nodes: list[NodeSpec] = []

@@ -450,6 +450,10 @@ def test_error_contract_and_handler(tmp_path: pathlib.Path) -> None:
      'node { calculator: "PassThroughCalculator" input_stream: "TAG:a" input_stream: "TAG:b"\n'
      '       output_stream: "TAG:0:x" output_stream: "TAG:1:y" }',
      "3:80", "node PassThroughCalculator: 'TAG:b': port TAG:0 is already given by 'TAG:a'"),
+    ('input_stream: "in"\nexecutor { name: "x" type: "ThreadPoolExecuter" }\n'
+     'node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "o" }',
+     "", "executor 'x': unknown type 'ThreadPoolExecuter', expected one of ThreadPoolExecutor, "
+     "ApplicationThreadExecutor (did you mean 'ThreadPoolExecutor'?)"),
     ('input_stream: "a"\ninput_stream: "a"\n'
      'node { calculator: "PassThroughCalculator" input_stream: "a" output_stream: "o" }',
      "", "graph input stream 'a' is listed twice"),
