@@ -1,8 +1,8 @@
 """The GL renderer of eymo draw items: one copy of the frame, then each item's own triangles.
 
-`GlItemRenderer.render` copies the input texture into the target once (a framebuffer blit, no
-shader pass), then draws each `DrawItem` (every tiled copy in the same draw call), scissored to
-the item's box, so a statement costs about the area it touches. Every item samples the
+`GlItemRenderer.render` copies the input texture into the target once (`glCopyImageSubData`,
+no shader pass), then draws each `DrawItem` (every tiled copy in the same draw call), scissored
+to the item's box, so a statement costs about the area it touches. Every item samples the
 unmodified input texture and is recoloured as `DrawItem.shade` says; blending
 (`SRC_ALPHA, ONE_MINUS_SRC_ALPHA`, alpha writes masked off) lays the items over the
 frame in list order, as `calculators.eymo.reference.render` does on the CPU.
@@ -14,10 +14,17 @@ in three passes over a depth buffer: (1) the band within the feather width of th
 item's triangles, at depth 0.5, draw with `transform.frag` (the distance loop) where the
 depth test finds the mark; (3) they draw with `solid.frag` (alpha 1) everywhere else. Every
 pixel is drawn once, with the exact alpha.
+
+The copy and a final `glFinish` are called through ctypes, which lets other Python threads run
+meanwhile: on Mesa's llvmpipe that is where the pixels are copied and rasterized, so the face
+mesh keeps running while a frame is drawn. (A moderngl call that makes the driver render, such
+as a readback or binding another framebuffer while drawings are queued, would hold the GIL
+while it waits.) On a GPU the finish costs the frame's few microseconds of GPU work.
 """
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calculators.eymo.geometry import DrawItem
-from graphflow.gpu import compile_program, load_shader
+from graphflow.gpu import compile_program, gl_function, load_shader
 
 #: Most outline vertices an item may have (`MAX_RING` in transform.frag); parts have at most 37.
 MAX_RING = 64
@@ -34,6 +41,7 @@ _FLOATS_PER_VERTEX = 6  # in_dst.xy, in_src.xy, in_offset.xy
 _BAND_MARGIN_PX = 0.5  # the band is drawn this much wider than the feather
 _MIN_CAPACITY = 4096  # bytes of the first vertex buffer
 _CORNERS = np.array([[0, 1, 2], [0, 2, 3]])  # two triangles of a quad a, b, c, d
+_GL_TEXTURE_2D = 0x0DE1
 
 
 def _copies(mesh: npt.NDArray[np.float32], src: npt.NDArray[np.float32] | None,
@@ -114,6 +122,10 @@ class GlItemRenderer:
         self._buffer = ctx.buffer(reserve=_MIN_CAPACITY, dynamic=True)
         self._vaos = self._vertex_arrays()
         self._depth: moderngl.Renderbuffer | None = None
+        self._copy_image = gl_function(
+            "glCopyImageSubData", None, *([ctypes.c_uint, ctypes.c_uint] + [ctypes.c_int] * 4) * 2,
+            ctypes.c_int, ctypes.c_int, ctypes.c_int)
+        self._finish = gl_function("glFinish", None)
 
     def _vertex_arrays(self) -> tuple[moderngl.VertexArray, ...]:
         mesh = [(self._buffer, "2f 2f 2f", "in_dst", "in_src", "in_offset")]
@@ -177,21 +189,18 @@ class GlItemRenderer:
                     f"eymo renderer: an outline of statement {item.statement + 1} has "
                     f"{len(item.dst)} vertices, more than {MAX_RING}"
                 )
-        ctx = self._ctx
-        dst.scissor = (0, 0, width, height)
-        dst.use()
-        source = ctx.framebuffer(color_attachments=[src])
-        try:
-            ctx.copy_framebuffer(dst, source)
-        finally:
-            source.release()
+        (texture,) = dst.color_attachments
+        self._copy_image(src.glo, _GL_TEXTURE_2D, 0, 0, 0, 0,
+                         texture.glo, _GL_TEXTURE_2D, 0, 0, 0, 0, width, height, 1)
         if items:
             target = self._target(dst)
             try:
                 self._draw(src, target, items)
+                self._finish()  # the drawing happens here, without the GIL on llvmpipe
             finally:
                 target.release()
-                ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
+                self._ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
+        dst.scissor = (0, 0, width, height)
         dst.use()
 
     def _draw(self, src: moderngl.Texture, target: moderngl.Framebuffer,
