@@ -161,8 +161,9 @@ class _Progress:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``graphflow run``: feeds --input into the graph and --output from it."""
-    console = _console(stderr=True)
     from calculators.io import default_endpoints, open_sink, open_source
+
+    console = _console(stderr=True)
 
     path = find_graph(args.graph)
     graph = CalculatorGraph.from_file(path)
@@ -248,12 +249,20 @@ def _feed(graph: CalculatorGraph, source: Any, stream: str | None, progress: _Pr
         return
     for timestamp, payload in source:
         packet = Packet(payload).at(timestamp)
-        if source.live:
-            if not graph.try_add_packet_to_input_stream(stream, packet):
-                progress.dropped += 1
-                continue
-        else:
-            graph.add_packet_to_input_stream(stream, packet)
+        try:
+            if source.live:
+                if not graph.try_add_packet_to_input_stream(stream, packet):
+                    progress.dropped += 1
+                    continue
+            else:
+                graph.add_packet_to_input_stream(stream, packet)
+        except ValueError:
+            # A node or the output raised Stop (a window was closed): the graph closed its
+            # inputs and finishes what it has. Anything else is a real mistake.
+            if stream not in graph._running().closed_inputs:
+                raise
+            logger.info("the graph stopped taking input after %d frames", progress.frames_in)
+            break
         progress.frames_in += 1
     graph.close_all_input_streams()
 

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pytest
 
 from calculators.io import endpoints
-from graphflow import ImageFrame
+from graphflow import ImageFrame, Stop
 from graphflow.cli import main, parse_side_packet
 from graphflow.resources import find_graph, resource_dir
 
@@ -205,6 +205,33 @@ def test_missing_input_and_output_come_from_the_registered_defaults(
     assert asked == [(None, None), (None, str(tmp_path / "given.avi"))]
     assert len(list(tmp_path.glob("d_*.png"))) == FRAMES
     assert len(decode(tmp_path / "given.avi")[1]) == FRAMES
+
+
+class _StopAfterTwo:
+    """A sink that ends the run after two frames, as a closed window does."""
+
+    def __init__(self, argument: str) -> None:
+        self.frames: list[int] = []
+
+    def write(self, timestamp: int, payload: object) -> None:
+        if len(self.frames) == 2:
+            raise Stop()
+        self.frames.append(timestamp)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_sink_that_stops_ends_the_run_cleanly(
+    tmp_path: pathlib.Path, clip: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], no_thread_leak: None
+) -> None:
+    monkeypatch.setattr(endpoints, "_SINKS", dict(endpoints._SINKS))
+    endpoints.register_sink("stopper", _StopAfterTwo, "stops after two frames")
+    graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH.replace("num_threads: 2",
+                                                              "max_queue_size: 1"))
+    assert main(["run", str(graph), "-i", str(clip), "-o", "stopper"]) == 0
+    assert "error" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("args", "message"), [
