@@ -33,7 +33,8 @@ import numpy as np
 import numpy.typing as npt
 
 from calculators.eymo.geometry import DrawItem
-from graphflow.gpu import compile_program, gl_function, load_shader
+from graphflow.gpu import compile_program, load_shader
+from graphflow.gpu._egl import gl_function  # GL entry points moderngl lacks, through EGL
 
 #: Most outline vertices an item may have (`MAX_RING` in transform.frag); parts have at most 37.
 MAX_RING = 64
