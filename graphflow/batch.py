@@ -234,11 +234,19 @@ def run_job(job: BatchJob) -> FileResult:
 OnResult = Callable[[FileResult], None]
 
 
-def run_local(jobs: Sequence[BatchJob], workers: int, on_result: OnResult) -> list[FileResult]:
-    """Runs the jobs on ``workers`` spawned processes; results in job order.
+def run_local(jobs: Sequence[BatchJob], workers: int, on_result: OnResult,
+              task: Callable[[BatchJob], FileResult] = run_job) -> list[FileResult]:
+    """Runs ``task`` on each job on ``workers`` spawned processes; results in job order.
 
-    A worker process that dies (a crash in native code) fails its file; the others go on in a
-    fresh pool.
+    A worker process that dies (a crash in native code) takes the pool with it. The jobs the
+    pool lost then run again one at a time, so that the file that crashes its worker is known:
+    it fails, and the others go on.
+
+    Args:
+        jobs: The jobs.
+        workers: Processes at most.
+        on_result: Called with each result as it arrives.
+        task: What runs a job in a worker (a module-level function, so that it pickles).
     """
     results: dict[int, FileResult] = {}
     remaining = list(range(len(jobs)))
@@ -246,7 +254,7 @@ def run_local(jobs: Sequence[BatchJob], workers: int, on_result: OnResult) -> li
     while remaining:
         with concurrent.futures.ProcessPoolExecutor(
                 max_workers=max(1, min(workers, len(remaining))), mp_context=context) as pool:
-            futures = {pool.submit(run_job, jobs[i]): i for i in remaining}
+            futures = {pool.submit(task, jobs[i]): i for i in remaining}
             broken: list[int] = []
             for future in concurrent.futures.as_completed(futures):
                 index = futures[future]
@@ -257,22 +265,20 @@ def run_local(jobs: Sequence[BatchJob], workers: int, on_result: OnResult) -> li
                     continue
                 results[index] = result
                 on_result(result)
-        remaining = _after_crash(jobs, broken, results, on_result)
+        broken.sort()
+        if broken and workers == 1:  # one at a time: the first job lost is the one that ran
+            job = jobs[broken[0]]
+            results[broken[0]] = FileResult(
+                job.source, job.output, "failed",
+                error="the worker process died while running this file")
+            on_result(results[broken[0]])
+            broken = broken[1:]
+        elif broken:
+            logger.warning("a worker process died; running the %d files it took with it one "
+                           "at a time", len(broken))
+            workers = 1
+        remaining = broken
     return [results[i] for i in range(len(jobs))]
-
-
-def _after_crash(jobs: Sequence[BatchJob], broken: list[int], results: dict[int, FileResult],
-                 on_result: OnResult) -> list[int]:
-    """After a pool broke: the first file it lost is failed, the rest go round again."""
-    if not broken:
-        return []
-    broken.sort()
-    job = jobs[broken[0]]
-    result = FileResult(job.source, job.output, "failed",
-                        error="the worker process died while running this file")
-    results[broken[0]] = result
-    on_result(result)
-    return broken[1:]
 
 
 def run_batch(graph: str | pathlib.Path, inputs: Sequence[str], output_dir: str | pathlib.Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 
 import cv2
@@ -11,11 +12,13 @@ import pytest
 
 from graphflow.batch import (
     BatchJob,
+    FileResult,
     add_batch_parser,
     find_inputs,
     plan_jobs,
     run_batch,
     run_job,
+    run_local,
 )
 
 PASS_THROUGH = """
@@ -164,3 +167,25 @@ def test_command_line_reports_failures_in_its_exit_status(
                               "--output-dir", str(tmp_path / "out"), "--side-packet", "oops"])
     assert args.func(args) == 2
     assert "--side-packet 'oops': expected NAME=VALUE" in capsys.readouterr().err
+
+
+def crash_on_b(job: BatchJob) -> FileResult:
+    """A batch task whose process dies on b.mp4 (as a crash in native code would)."""
+    if job.source.endswith("b.mp4"):
+        os._exit(3)
+    return run_job(job)
+
+
+def test_a_worker_that_dies_fails_only_its_file(videos: pathlib.Path, graph_file: pathlib.Path,
+                                                tmp_path: pathlib.Path) -> None:
+    (videos / "c.mp4").unlink()
+    write_video(videos / "d.mp4", COLOURS[:3])
+    sources = find_inputs([str(videos / "*.mp4")])
+    jobs = plan_jobs(str(graph_file), sources, tmp_path / "out")
+    seen: list[FileResult] = []
+    results = run_local(jobs, 2, seen.append, task=crash_on_b)
+    assert [pathlib.Path(r.source).name for r in results] == ["a.mp4", "b.mp4", "d.mp4"]
+    assert [r.status for r in results] == ["done", "failed", "done"]
+    assert "worker process died" in results[1].error
+    assert sorted(pathlib.Path(r.source).name for r in seen) == ["a.mp4", "b.mp4", "d.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4", "d.mp4"]
