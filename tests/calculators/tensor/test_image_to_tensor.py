@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -70,7 +72,7 @@ def test_crop_value_range_and_int_types() -> None:
 
 
 def _run(image: ImageFrame, options: str, rect: NormalizedRect | None = None) -> dict:
-    inputs = {"IMAGE": [(0, image)]}
+    inputs: dict[str, Iterable[tuple[int, Any]]] = {"IMAGE": [(0, image)]}
     if rect is not None:
         inputs["NORM_RECT"] = [(0, rect)]
     return run_calculator("ImageToTensorCalculator", inputs,

@@ -33,7 +33,7 @@ def test_overlap_similarity() -> None:
 
 
 def _det(x: float, y: float, w: float, h: float, score: float, kp: float) -> Detection:
-    return Detection(x, y, w, h, [[kp, kp]], score)
+    return Detection(x, y, w, h, np.array([[kp, kp]], np.float32), score)
 
 
 def test_weighted_nms_averages_each_group() -> None:
@@ -74,7 +74,7 @@ def test_normalize_radians() -> None:
 
 def test_detection_to_rotated_roi() -> None:
     # Keypoint 1 up-right of keypoint 0 at 45 degrees (in pixels of a 200x100 image).
-    det = Detection(0.4, 0.4, 0.2, 0.2, [[0.4, 0.6], [0.5, 0.4]], 0.9)
+    det = Detection(0.4, 0.4, 0.2, 0.2, np.array([[0.4, 0.6], [0.5, 0.4]], np.float32), 0.9)
     out = run_graph("""
 input_stream: "det"
 input_stream: "size"

@@ -30,7 +30,7 @@ def test_landmark_connections_checked() -> None:
 def test_overlay_draws_on_a_copy_and_passes_frames_without_data() -> None:
     pixels = np.full((60, 80, 3), 10, np.uint8)
     frame = ImageFrame(pixels)
-    det = Detection(0.25, 0.25, 0.5, 0.5, [[0.5, 0.5]], 0.9)
+    det = Detection(0.25, 0.25, 0.5, 0.5, np.array([[0.5, 0.5]], np.float32), 0.9)
     out = run_graph("""
 input_stream: "video"
 input_stream: "dets"
