@@ -1,10 +1,11 @@
-"""The server running the face pipeline on real frames: its JSON results against a direct run."""
+"""The server running graphs/face_detection.pbtxt on real frames, against direct runs of it."""
 
 from __future__ import annotations
 
 import asyncio
 import pathlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import cv2
@@ -14,22 +15,15 @@ from streamkit import run_clean, until
 
 from graphflow.image_frame import ImageFrame
 from graphflow.net import Sender, StreamServer, jpeg
-from graphflow.net.client import sse_events
+from graphflow.net.client import mjpeg_frames, sse_events
 from graphflow.net.jsonable import to_jsonable
+from graphflow.net.protocol import Frame
 from graphflow.testing import run_graph
 
 pytestmark = pytest.mark.timeout(120)
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-FACE_GRAPH = """
-input_stream: "input_video"
-output_stream: "output_video"
-output_stream: "face_detections"
-node { calculator: "FaceDetectionShortRangeCpu" input_stream: "IMAGE:input_video"
-       output_stream: "DETECTIONS:face_detections" }
-node { calculator: "PassThroughCalculator" input_stream: "input_video"
-       output_stream: "output_video" }
-"""
+FACE_GRAPH = ROOT / "graphs" / "face_detection.pbtxt"
 
 
 def demo_jpegs(count: int) -> list[bytes]:
@@ -45,10 +39,11 @@ def demo_jpegs(count: int) -> list[bytes]:
     return out
 
 
-def test_results_are_the_detections_of_the_graph_run_directly() -> None:
+def test_face_stream_and_results_equal_a_direct_run_of_the_graph() -> None:
     frames = demo_jpegs(4)
     sent: dict[int, bytes] = {}
-    events: list[dict[str, object]] = []
+    events: list[dict[str, Any]] = []
+    videos: list[Frame] = []
 
     async def source() -> AsyncIterator[tuple[int, bytes]]:
         for i in range(10_000):
@@ -62,20 +57,26 @@ def test_results_are_the_detections_of_the_graph_run_directly() -> None:
             sender = asyncio.ensure_future(
                 Sender("127.0.0.1", server.ingest_port, "face").run(source()))
             await until(lambda: "face" in server.channel_names())
-            async with session.get(
-                    f"http://127.0.0.1:{server.http_port}/results?name=face") as response:
-                async for event in sse_events(response):
+            base = f"http://127.0.0.1:{server.http_port}"
+            async with session.get(f"{base}/results?name=face") as results, \
+                    session.get(f"{base}/face_stream?name=face") as video:
+                async for event in sse_events(results):
                     events.append(event)
                     if len(events) == 3:
+                        break
+                async for frame in mjpeg_frames(video):
+                    videos.append(frame)
+                    if len(videos) == 3:
                         break
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
 
     run_clean(main)
+    config = FACE_GRAPH.read_text()
     for event in events:
-        timestamp = int(event["timestamp"])  # type: ignore[call-overload]
-        image = ImageFrame(jpeg.decode(sent[timestamp]))
-        direct = run_graph(FACE_GRAPH, inputs={"input_video": [(timestamp, image)]},
+        assert event["stream"] == "face_detections"
+        image = ImageFrame(jpeg.decode(sent[event["timestamp"]]))
+        direct = run_graph(config, inputs={"input_video": [(event["timestamp"], image)]},
                            outputs=["face_detections"])["face_detections"]
         expected = to_jsonable(direct[0].payload)
         served = event["value"]
@@ -84,3 +85,13 @@ def test_results_are_the_detections_of_the_graph_run_directly() -> None:
             assert served[0][key] == pytest.approx(expected[0][key], abs=1e-6)
         np.testing.assert_allclose(served[0]["keypoints"], expected[0]["keypoints"], atol=1e-6)
         assert served[0]["score"] > 0.8
+    for frame in videos:
+        image = ImageFrame(jpeg.decode(sent[frame.timestamp]))
+        direct = run_graph(config, inputs={"input_video": [(frame.timestamp, image)]},
+                           outputs=["output_video"])["output_video"]
+        annotated = np.asarray(direct[0].payload).astype(int)
+        served_image = jpeg.decode(frame.jpeg).astype(int)
+        assert served_image.shape == annotated.shape == (480, 640, 3)
+        assert np.abs(served_image - annotated).mean() < 3  # one JPEG pass at quality 80
+        drawn = np.any(annotated != np.asarray(image), axis=2)
+        assert drawn.sum() > 500  # the detection box is drawn on the served frames
