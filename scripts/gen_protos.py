@@ -60,7 +60,8 @@ def generate() -> dict[pathlib.Path, str]:
 def main() -> int:
     """Writes or checks the generated modules."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only compare with the committed files")
+    parser.add_argument("--check", action="store_true",
+                        help="only compare with the committed files")
     args = parser.parse_args()
     files = generate()
     if args.check:
