@@ -657,11 +657,14 @@ def test_cancel_stops_an_endless_source() -> None:
             seen.set()
 
     graph.observe_output_stream("out", observe)
+    poller = graph.add_output_stream_poller("count")
     graph.start_run()
     assert seen.wait(WAIT)
     graph.cancel()
     graph.wait_until_done(WAIT)  # a cancelled run ends without an error
     assert graph.has_error()
+    counts = [p.payload for p in poller]  # the poller ends too, without an error
+    assert counts == list(range(len(counts))) and len(counts) > 10
 
 
 def test_cancel_releases_a_blocked_adder() -> None:
