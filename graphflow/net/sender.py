@@ -135,10 +135,12 @@ class Sender:
         """The live connection, or a new one when the backoff allows; None while down."""
         if self.connected:
             return self._writer
+        loop = asyncio.get_running_loop()
         if self._writer is not None:
             await self._disconnect()
-            logger.warning("%s:%d: the server went away; reconnecting", self.host, self.port)
-        loop = asyncio.get_running_loop()
+            self._next_attempt = loop.time() + self._backoff
+            logger.warning("%s:%d: the server closed the connection; reconnecting in %.2f s",
+                           self.host, self.port, self._backoff)
         if loop.time() < self._next_attempt:
             return None
         try:
