@@ -42,8 +42,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def noisy_source() -> AsyncIterator[tuple[int, bytes]]:
-    """Large (about 200 KB) frames of noise at 100 fps, which fill socket buffers quickly."""
-    noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    """Large (about 600 KB) frames of noise at 100 fps, which fill socket buffers quickly."""
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     data = jpeg.encode(noise, 100)
     async for timestamp, _ in frame_source(fps=100.0):
         yield timestamp, data
@@ -390,9 +390,10 @@ def test_slow_raw_viewer_gets_the_latest_frame_not_a_backlog() -> None:
             async with session.get(http(server, "/stream?name=cam1")) as response:
                 frames = mjpeg_frames(response)
                 await take(frames, 1)
-                # stop reading while the sender goes on; the server must not keep a backlog
+                # stop reading while the sender goes on (60 MB: more than the socket buffers,
+                # 32 MiB + 4 MiB at most here); the server must drop, not keep a backlog
                 sent_before = len(channel.sent)
-                await until(lambda: len(channel.sent) > sent_before + 40)
+                await until(lambda: len(channel.sent) > sent_before + 100)
                 subscription = next(iter(server._channels["cam1"].raw._subscriptions))
                 assert subscription.dropped > 0
                 assert len(subscription._items) == 1
