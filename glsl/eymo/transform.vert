@@ -7,7 +7,7 @@ uniform vec2 u_src_size;  // input frame size, pixels
 
 in vec2 in_dst;           // where the vertex lands, output pixels
 in vec2 in_src;           // where it samples, input pixels
-in vec2 in_offset;        // translation of this copy, output pixels
+in vec2 in_offset;        // per instance: translation of this copy, output pixels
 
 out vec2 v_uv;
 flat out vec2 v_offset;
