@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graphflow.calculator import Calculator, lookup_calculator
@@ -23,8 +23,8 @@ from graphflow.packet import Packet
 
 def run_graph(
     config: str | Any,
-    inputs: dict[str, Iterable[tuple[int, Any]]] | None = None,
-    side_packets: dict[str, Any] | None = None,
+    inputs: Mapping[str, Iterable[tuple[int, Any]]] | None = None,
+    side_packets: Mapping[str, Any] | None = None,
     outputs: Sequence[str] | None = None,
     *,
     synchronous: bool = False,
