@@ -112,3 +112,4 @@ def test_calculator_rejects_a_non_image() -> None:
 def test_calculator_needs_a_range() -> None:
     with pytest.raises(Exception, match="output_tensor_float_range"):
         _run(ImageFrame(np.zeros((8, 8, 3), np.uint8)), "output_tensor_width: 4")
+

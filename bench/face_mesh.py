@@ -1,0 +1,191 @@
+"""Face mesh per-frame latency and pipelined throughput: graphflow vs MediaPipe 0.10.21.
+
+Both run MediaPipe's FaceLandmarkFrontCpu graph in tracking mode (one face) on the same frames:
+media/demo.mp4 resized to 640x480 (cv2.INTER_AREA), RGB, looped. graphflow loads MediaPipe's own
+``face_landmark_front_cpu.binarypb``; MediaPipe's side is ``bench/mediapipe/face_mesh.py``
+(its FaceMesh solution, which wraps the same graph), run with ``.venv-mp/bin/python`` in the
+same run.
+
+- Latency: one frame in, wait for its landmarks, next frame (median over the timed frames), with
+  the default thread pool and with the synchronous executor (calculators on the caller's thread).
+- Pipelined: all frames pushed at once, frames per second over the whole run. In tracking mode
+  each frame's ROI comes from the previous frame's landmarks, so only the work outside that
+  loop (image properties, gating, tensor conversion of the next frame) can overlap.
+
+Usage:
+    .venv/bin/python bench/face_mesh.py [--frames 300] [--warmup 20] [--rounds 3] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import calculators  # noqa: E402, F401 - registers the option protos of the binary config
+from graphflow.graph import CalculatorGraph  # noqa: E402
+from graphflow.image_frame import ImageFrame  # noqa: E402
+from graphflow.packet import Packet  # noqa: E402
+
+CLIP = ROOT / "media" / "demo.mp4"
+GRAPH = ROOT / "tests/fixtures/mediapipe/modules/face_landmark/face_landmark_front_cpu.binarypb"
+MP_PYTHON = ROOT / ".venv-mp" / "bin" / "python"
+MP_BENCH = ROOT / "bench" / "mediapipe" / "face_mesh.py"
+SIZE = (640, 480)
+ANCHOR_MS = 2.68  # MediaPipe 0.10.21 FaceMesh on this machine (issue 4)
+SIDE_PACKETS = {"num_faces": 1, "with_attention": False, "use_prev_landmarks": True}
+
+
+def read_frames() -> list[ImageFrame]:
+    """The clip's frames at 640x480, RGB."""
+    capture = cv2.VideoCapture(str(CLIP))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        small = cv2.resize(frame, SIZE, interpolation=cv2.INTER_AREA)
+        frames.append(ImageFrame(cv2.cvtColor(small, cv2.COLOR_BGR2RGB)))
+    capture.release()
+    if not frames:
+        raise SystemExit(f"cannot decode {CLIP}")
+    return frames
+
+
+def latency(frames: list[ImageFrame], count: int, warmup: int,
+            synchronous: bool = False) -> dict[str, float]:
+    """Per-frame latency in ms: frame in, landmarks out, one frame at a time.
+
+    ``synchronous`` runs every calculator on the calling thread (no thread hand-offs).
+    """
+    graph = CalculatorGraph(GRAPH.read_bytes(), synchronous=synchronous)
+    poller = graph.add_output_stream_poller("multi_face_landmarks")
+    graph.start_run(SIDE_PACKETS)
+    samples, found = [], 0
+    try:
+        for i in range(warmup + count):
+            frame = frames[i % len(frames)]
+            start = time.perf_counter_ns()
+            graph.add_packet_to_input_stream("image", Packet(frame).at(i))
+            if synchronous:
+                graph.wait_until_idle()
+            packet = poller.next(timeout=10)
+            elapsed = time.perf_counter_ns() - start
+            if packet is None or int(packet.timestamp) != i:
+                raise SystemExit(f"frame {i}: no face found (tracking lost)")
+            if i >= warmup:
+                samples.append(elapsed)
+                found += 1
+    finally:
+        graph.close_all_input_streams()
+        graph.wait_until_done()
+    ms = np.asarray(samples, np.float64) / 1e6
+    return {"median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)),
+            "mean_ms": float(ms.mean()), "frames_with_face": found}
+
+
+def pipelined(frames: list[ImageFrame], count: int) -> float:
+    """Frames per second with every frame pushed at once."""
+    graph = CalculatorGraph(GRAPH.read_bytes())
+    results: list[Any] = []
+    graph.observe_output_stream("multi_face_landmarks", lambda _, p: results.append(p))
+    graph.start_run(SIDE_PACKETS)
+    start = time.perf_counter()
+    for i in range(count):
+        graph.add_packet_to_input_stream("image", Packet(frames[i % len(frames)]).at(i))
+    graph.close_all_input_streams()
+    graph.wait_until_done()
+    elapsed = time.perf_counter() - start
+    if len(results) != count:
+        raise SystemExit(f"pipelined run: {len(results)} of {count} frames had landmarks")
+    return count / elapsed
+
+
+def mediapipe_side(count: int, warmup: int) -> dict[str, Any] | None:
+    """MediaPipe's figures from bench/mediapipe/face_mesh.py, or None without .venv-mp."""
+    if not MP_PYTHON.exists():
+        return None
+    out = subprocess.run([str(MP_PYTHON), str(MP_BENCH), "--frames", str(count),
+                          "--warmup", str(warmup)], capture_output=True, text=True, check=True,
+                         cwd=ROOT)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def main() -> None:
+    """Runs both sides in alternating rounds and prints a table, then the one-line figure."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=300, help="timed frames (default 300)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed frames (default 20)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating MediaPipe/graphflow rounds; medians are reported "
+                             "(default 3)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="onnxruntime intra-op threads per model (default: its own choice)")
+    args = parser.parse_args()
+    if args.frames < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--frames and --rounds must be positive, --warmup not negative")
+    if args.threads is not None:
+        os.environ["GRAPHFLOW_INFERENCE_THREADS"] = str(args.threads)
+    frames = read_frames()
+    figures: dict[str, list[float]] = {}
+
+    def note(key: str, value: float) -> None:
+        figures.setdefault(key, []).append(value)
+
+    for _ in range(args.rounds):
+        mp = mediapipe_side(args.frames, args.warmup)
+        if mp is not None:
+            note("mp_median", mp["median_ms"])
+            note("mp_p95", mp["p95_ms"])
+            note("mp_fps", 1000.0 / mp["mean_ms"])
+        ours = latency(frames, args.frames, args.warmup)
+        note("median", ours["median_ms"])
+        note("p95", ours["p95_ms"])
+        note("sync", latency(frames, args.frames, args.warmup, synchronous=True)["median_ms"])
+        note("fps", pipelined(frames, args.frames))
+        if mp is not None:
+            note("ratio", ours["median_ms"] / mp["median_ms"])
+            note("fps_ratio", figures["fps"][-1] / figures["mp_fps"][-1])
+    has_mp = "mp_median" in figures
+    rows = [
+        ("median latency (ms/frame)", "median", "mp_median"),
+        ("p95 latency (ms/frame)", "p95", "mp_p95"),
+        ("median latency, synchronous", "sync", "mp_median"),
+        ("throughput, pipelined (fps)", "fps", "mp_fps"),
+    ]
+    print(f"face mesh, tracking, 640x480, {args.frames} frames (+{args.warmup} warm-up), "
+          f"{args.rounds} round(s), onnxruntime threads: {args.threads or 'default'}; "
+          "MediaPipe's fps is 1000 / its mean per-frame latency (its process() is sequential)")
+    print(f"{'':30} {'graphflow':>10} {'MediaPipe':>10} {'ratio':>7}")
+    for name, key, mp_key in rows:
+        g = _median(figures[key])
+        m = _median(figures[mp_key]) if has_mp else float("nan")
+        print(f"{name:30} {g:10.2f} {m:10.2f} {g / m:7.2f}")
+    if has_mp:
+        ratio = _median(figures["ratio"])
+        fps_ratio = f"{_median(figures['fps_ratio']):.2f}x MediaPipe"
+    else:
+        ratio = _median(figures["median"]) / ANCHOR_MS
+        fps_ratio = "(no .venv-mp: MediaPipe not measured)"
+    print(f"face_mesh latency ratio graphflow/MediaPipe: {ratio:.2f} (goal <= 1.0); "
+          f"pipelined throughput {_median(figures['fps']):.0f} fps = {fps_ratio} (goal >= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
