@@ -121,7 +121,9 @@ def test_file_source_restarts_on_eos_and_serves_processed_frames(files: dict[str
         reference = to_jsonable([brightest_block(make_image(3))])[0]
         np.testing.assert_allclose(event["value"][0]["keypoints"], reference["keypoints"])
         kinds = events.kinds("clip")
-        assert kinds[:2] == ["added", "started"]
+        # A viewer may join before the first frame starts the graph: order only the lifecycle.
+        lifecycle = [k for k in kinds if not k.startswith("viewer_")]
+        assert lifecycle[:2] == ["added", "started"]
         assert kinds.index("finished") < kinds.index("restarting") < kinds.index("started", 2)
         assert "viewer_joined" in kinds and "viewer_left" in kinds
         assert events.kinds("once")[:3] == ["added", "started", "finished"]
