@@ -212,11 +212,17 @@ class Tracer:
             self.events.append(event)
 
     def chrome_trace(self) -> dict[str, Any]:
-        """The trace as a Chrome/Perfetto ``traceEvents`` document."""
+        """The trace as a Chrome/Perfetto ``traceEvents`` document.
+
+        Thread ids are small integers, as the trace-event format wants, each named after its
+        executor thread by a ``thread_name`` metadata event.
+        """
         threads = sorted({e["tid"] for e in self.events})
-        meta = [{"name": "thread_name", "ph": "M", "pid": 1, "tid": t, "args": {"name": t}}
+        ids = {name: i + 1 for i, name in enumerate(threads)}
+        meta = [{"name": "thread_name", "ph": "M", "pid": 1, "tid": ids[t], "args": {"name": t}}
                 for t in threads]
-        return {"traceEvents": meta + self.events, "displayTimeUnit": "ms"}
+        events = [{**e, "tid": ids[e["tid"]]} for e in self.events]
+        return {"traceEvents": meta + events, "displayTimeUnit": "ms"}
 
 
 class Scheduler:
