@@ -131,6 +131,8 @@ def test_run_a_video_through_a_graph_keeps_frames_times_and_pixels(
     names = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M"}
     work = [e for e in events if e["ph"] == "X"]
     assert {e["tid"] for e in work} == set(names)  # one named track per thread that ran
+    assert all(isinstance(tid, int) for tid in names)  # the trace-event format's thread ids
+    assert len(set(names.values())) == len(names)
     assert all(name.startswith("graphflow-default-") for name in names.values())
     assert 1 <= len(names) <= 2  # num_threads: 2
     assert all(e["dur"] >= 0 and e["ts"] >= 0 and e["pid"] == 1 for e in work)
