@@ -8,7 +8,9 @@ Runs, in one process and one session:
    the whole run, and the time per frame of each stage (from the graph's trace: face mesh nodes,
    upload, transform, readback).
 2. The baseline, bench/mediapipe/eymo_baseline.py under .venv-mp (MediaPipe 0.10.21 FaceMesh +
-   OpenCV crop/HSV/warp/paste of the same script), on the same clip and frame count.
+   OpenCV crop/HSV/warp/paste of the same script), on the same clip and frame count. The two
+   alternate for ``--rounds`` rounds (default 2) and each side's best round is reported: the
+   machine is shared, and the best round is the least disturbed one.
 3. graphflow with a live-paced source: frames added at the clip's 30 fps with ``max_in_flight``
    1 (stale frames dropped); latency from adding a frame to its output, median and p95.
 
@@ -17,12 +19,13 @@ live p95 L ms``.
 
 ``--gl-only`` times just the GL side instead: a 1080p frame (the clip's first frame, scaled)
 with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
-draw_items (CPU geometry), the transform (one frame copy and the items), upload and readback,
-each over ``--frames`` frames with moving timestamps; GL work is finished (glFinish) before each
-clock read.
+draw_items (CPU geometry), the transform (one frame copy and the items), upload and readback
+(graphflow.gpu's transfers), and a whole frame as the graph does it, each over ``--frames``
+frames with moving timestamps; GL work is finished (glFinish) before each clock read.
 
 Usage:
-    .venv/bin/python bench/eymo_e2e.py [--frames 600] [--live-frames 150] [--no-baseline]
+    .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
+        [--no-baseline]
     .venv/bin/python bench/eymo_e2e.py --gl-only [--frames 300]
 """
 
@@ -53,7 +56,7 @@ import calculators  # noqa: E402,F401  (registers the calculators)
 import graphflow as gf  # noqa: E402
 from calculators.eymo import draw_items, parse_file  # noqa: E402
 from calculators.eymo.renderer import GlItemRenderer  # noqa: E402
-from graphflow.gpu import GlContext, upload  # noqa: E402
+from graphflow.gpu import GlContext, GpuBuffer, upload  # noqa: E402
 from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402
 
@@ -190,8 +193,12 @@ def table(rows: list[tuple[str, str, str]]) -> str:
 
 
 def e2e(args: argparse.Namespace) -> None:
-    ours = run_file(args.frames)
-    base = None if args.no_baseline else run_baseline(args.frames)
+    # The machine is shared: alternate the two sides and keep each side's best round.
+    rounds = [(run_file(args.frames), None if args.no_baseline else run_baseline(args.frames))
+              for _ in range(args.rounds)]
+    ours = max((r[0] for r in rounds), key=lambda r: float(r["fps"]))
+    bases = [r[1] for r in rounds if r[1] is not None]
+    base = max(bases, key=lambda r: float(r["fps"])) if bases else None
     live = run_live(args.live_frames)
     fmt = "{:.2f}".format
     rows = [("per frame, ms", "graphflow eymo", "MediaPipe + OpenCV")]
@@ -207,7 +214,10 @@ def e2e(args: argparse.Namespace) -> None:
                  f"{args.live_frames} frames out)",
                  f"{live['median_ms']:.1f} / {live['p95_ms']:.1f}", ""))
     print(f"eymo, {CLIP.name} 1280x720 looped to {args.frames} frames, {SCRIPT.name}, "
-          f"file in -> null out; stage times are summed node times (they overlap)")
+          f"file in -> null out; best of {args.rounds} alternating rounds per side; stage "
+          "times are summed node times (they overlap)")
+    print("rounds, fps (graphflow / baseline): " + ", ".join(
+        f"{o['fps']:.1f} / {'n/a' if b is None else format(b['fps'], '.1f')}" for o, b in rounds))
     print(table(rows))
     ratio = "n/a" if base is None else f"{ours['fps'] / base['fps']:.2f}"
     base_fps = "n/a" if base is None else f"{base['fps']:.1f}"
@@ -248,25 +258,33 @@ def gl_only(args: argparse.Namespace) -> None:
         frame = gl.run(lambda: upload(gl, rgba))
         target = gl.run(lambda: gl.pool.acquire(1920, 1080))
         framebuffer = gl.run(lambda: target.framebuffer(gl.ctx))
+        result = gl.run(lambda: GpuBuffer(gl, target))
         pixels = np.empty((1080, 1920, 4), np.uint8)
 
         def items(i: int) -> list[Any]:
             return draw_items(program, list(faces[i % len(faces)]), (1920, 1080), i * FRAME_US)
 
+        def whole_frame(i: int) -> None:
+            # As the graph does it: upload, geometry, transform into a pooled texture, readback.
+            source = upload(gl, rgba)
+            surface = gl.pool.acquire(1920, 1080)
+            output = surface.framebuffer(gl.ctx)
+            output.use()
+            renderer.render(source.texture_in(gl), output, items(i))
+            GpuBuffer(gl, surface).read(pixels)
+
         precomputed = [items(i) for i in range(len(faces))]
-        texture = frame._surface.texture
         results = {
-            "draw_items (CPU)": timed(gl, items, args.frames),
+            "geometry, draw_items (CPU)": timed(gl, items, args.frames),
             "transform (GL)": timed(gl, lambda i: renderer.render(
-                texture, framebuffer, precomputed[i % len(precomputed)]), args.frames),
-            "upload (RGBA)": timed(gl, lambda i: texture.write(rgba), args.frames),
-            "readback (RGBA)": timed(gl, lambda i: target.texture.read_into(
-                pixels, alignment=1), args.frames),
+                frame._surface.texture, framebuffer, precomputed[i % len(precomputed)]),
+                args.frames),
+            "upload (graphflow.gpu.upload)": timed(gl, lambda i: upload(gl, rgba), args.frames),
+            "readback (GpuBuffer.read)": timed(gl, lambda i: result.read(pixels), args.frames),
+            "whole frame": timed(gl, whole_frame, args.frames),
         }
         renderer_name = gl.renderer
         gl.run(renderer.release)
-        gl.run(lambda: gl.pool.recycle(target, None))
-        del frame
     finally:
         gl.shutdown()
     rows = [("1920x1080, ms per frame", "median", "p95")]
@@ -275,10 +293,12 @@ def gl_only(args: argparse.Namespace) -> None:
         rows.append((name, f"{statistics.median(ms):.3f}", f"{ms[int(0.95 * len(ms))]:.3f}"))
     print(f"eymo GL side, {SCRIPT.name}, {args.frames} frames, {renderer_name}")
     print(table(rows))
-    gl_ms = statistics.median(results["transform (GL)"])
-    total = sum(statistics.median(v) for v in results.values())
-    print(f"eymo_e2e --gl-only: transform {gl_ms:.3f} ms per 1080p frame "
-          f"(with geometry, upload and readback {total:.3f} ms) on {renderer_name}")
+    transform = statistics.median(results["transform (GL)"])
+    geometry = statistics.median(results["geometry, draw_items (CPU)"])
+    whole = statistics.median(results["whole frame"])
+    print(f"eymo_e2e --gl-only: transform {transform:.3f} ms per 1080p frame, with the geometry "
+          f"{transform + geometry:.3f} ms, with upload and readback {whole:.3f} ms, on "
+          f"{renderer_name}")
 
 
 def main() -> None:
@@ -287,6 +307,8 @@ def main() -> None:
                         help="frames to process (default 600; --gl-only: 300)")
     parser.add_argument("--live-frames", type=int, default=150,
                         help="frames of the live-paced run (default 150)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating rounds of graphflow and the baseline (default 2)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the MediaPipe baseline")
     parser.add_argument("--gl-only", action="store_true",
