@@ -56,7 +56,8 @@ def turns_left(ring: npt.NDArray[np.float32]) -> bool:
     That is a positive shoelace area: the ring runs counterclockwise in (x, y) coordinates.
     """
     x, y = ring[:, 0].astype(np.float64), ring[:, 1].astype(np.float64)
-    return float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)) > 0
+    twice_area = np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]) + x[-1] * y[0] - x[0] * y[-1]
+    return bool(twice_area > 0)
 
 
 def _uniforms(program: moderngl.Program) -> dict[str, Any]:
@@ -234,8 +235,8 @@ class GlItemRenderer:
             target.clear(depth=1.0)
             band["u_ring"].write(ring_bytes)
             band["u_ring_size"].value = len(item.dst)
-            band["u_width"].value = float(item.feather) + _BAND_MARGIN_PX
-            band["u_inward"].value = 1.0 if turns_left(item.dst) else -1.0
+            width = float(item.feather) + _BAND_MARGIN_PX
+            band["u_width"].value = width if turns_left(item.dst) else -width
             ctx.depth_func = "1"
             band_vao.render(moderngl.TRIANGLES, vertices=12 * len(item.dst), instances=copies)
             # 2 and 3: the triangles, feathered on the band (0.5 > 0), opaque inside (0.5 < 1).
@@ -245,10 +246,11 @@ class GlItemRenderer:
             feathered["u_ring"].write(ring_bytes)
             feathered["u_ring_size"].value = len(item.dst)
             feathered["u_feather"].value = float(item.feather)
-            for uniforms in (feathered, solid):
-                uniforms["u_brightness"].value = float(item.brightness)
-                uniforms["u_saturation"].value = float(item.saturation)
-                uniforms["u_channels"].value = item.channels
+            red, green, blue = item.channels
+            colour = (red * item.brightness, green * item.brightness, blue * item.brightness,
+                      item.saturation)
+            feathered["u_colour"].value = colour
+            solid["u_colour"].value = colour
             ctx.depth_func = ">"
             feathered_vao.render(moderngl.TRIANGLES, vertices=len(mesh), first=first,
                                  instances=copies)

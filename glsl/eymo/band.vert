@@ -9,8 +9,8 @@
 uniform vec2 u_size;            // output frame size, pixels
 uniform vec2 u_ring[MAX_RING];  // the outline in output pixels, copy at offset (0, 0)
 uniform int u_ring_size;
-uniform float u_width;          // band width, pixels
-uniform float u_inward;         // 1 if the inside is left of each edge (x right, y down), else -1
+uniform float u_width;          // band width in pixels; negative if the inside is right of
+                                // each edge (x right, y down), positive if left
 
 in vec2 in_offset;              // per instance: translation of this copy, output pixels
 
@@ -27,10 +27,10 @@ void main() {
         vec2 b = u_ring[(quad + 1) % u_ring_size];
         vec2 e = b - a;
         float len = length(e);
-        vec2 inward = len > 0.0 ? u_inward * u_width / len * vec2(-e.y, e.x) : vec2(0.0);
+        vec2 inward = len > 0.0 ? u_width / len * vec2(-e.y, e.x) : vec2(0.0);
         p = corner == 0 ? a : corner == 1 ? b : corner == 2 ? b + inward : a + inward;
     } else {
-        p = u_ring[quad - u_ring_size] + u_width * SQUARE[corner];
+        p = u_ring[quad - u_ring_size] + abs(u_width) * SQUARE[corner];
     }
     gl_Position = vec4((p + in_offset) / u_size * 2.0 - 1.0, -1.0, 1.0);
 }

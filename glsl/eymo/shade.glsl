@@ -2,12 +2,10 @@
 #include "lib/color.glsl"
 
 uniform sampler2D u_texture;
-uniform float u_brightness;
-uniform float u_saturation;
-uniform vec3 u_channels;
+uniform vec4 u_colour;  // rgb: channels times brightness; a: saturation
 
 // The input frame at uv, recoloured: saturation about the luma, then channels and brightness.
 vec3 shaded(vec2 uv) {
     vec3 rgb = texture(u_texture, uv).rgb;
-    return clamp(adjust_saturation(rgb, u_saturation) * u_channels * u_brightness, 0.0, 1.0);
+    return clamp(adjust_saturation(rgb, u_colour.a) * u_colour.rgb, 0.0, 1.0);
 }
