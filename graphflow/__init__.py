@@ -26,6 +26,15 @@ from graphflow.calculator import (
     registered_calculators,
 )
 from graphflow.config import ConfigError, load_config, register_graph_folder, register_subgraph
+from graphflow.formats import (
+    Detection,
+    Landmark,
+    LandmarkList,
+    NormalizedLandmarkList,
+    NormalizedRect,
+    Rect,
+    RenderData,
+)
 from graphflow.graph import CalculatorGraph, OutputStreamPoller
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
@@ -51,6 +60,7 @@ __all__ = [
     "CalculatorGraph",
     "ConfigError",
     "ContractError",
+    "Detection",
     "GlContext",
     "GlShaderCalculator",
     "GlSimpleCalculator",
@@ -59,10 +69,16 @@ __all__ = [
     "GpuBuffer",
     "GraphError",
     "ImageFrame",
+    "Landmark",
+    "LandmarkList",
     "NodeContract",
+    "NormalizedLandmarkList",
+    "NormalizedRect",
     "OutputStreamPoller",
     "Packet",
     "Port",
+    "Rect",
+    "RenderData",
     "ShaderError",
     "Stop",
     "Timestamp",

@@ -28,7 +28,7 @@ from graphflow.calculator import (
     lookup_calculator,
     registered_calculators,
 )
-from graphflow.proto._pool import POOL
+from graphflow.proto._pool import POOL, load_all_messages
 from graphflow.proto.mediapipe.framework import calculator_pb2
 from graphflow.proto.mediapipe.framework.stream_handler import (
     sync_set_input_stream_handler_pb2 as sync_pb2,
@@ -239,7 +239,7 @@ def load_config(source: str | pathlib.Path | bytes | Message, *, path: str | Non
 def parse_text(text: str, path: str = "<string>") -> GraphConfig:
     """Parses pbtxt text into a located :class:`GraphConfig`."""
     proto = GraphConfigProto()
-    registered_calculators()  # imports the calculators, which registers their options protos
+    load_all_messages()
     try:
         text_format.Parse(text, proto, descriptor_pool=POOL)
     except text_format.ParseError as exc:
@@ -286,6 +286,7 @@ def _node_label(node_text: str) -> str | None:
 
 def _parse_binary(data: bytes, path: str) -> GraphConfig:
     proto = GraphConfigProto()
+    load_all_messages()  # extensions not yet in the pool would be dropped silently
     try:
         proto.ParseFromString(data)
     except DecodeError as exc:

@@ -7,7 +7,7 @@ import json
 import pathlib
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from graphflow.calculator import Calculator, CalculatorContext, Port
@@ -212,7 +212,7 @@ class CalculatorGraph:
 
     # ------------------------------------------------------------------ running
 
-    def start_run(self, side_packets: dict[str, Any] | None = None) -> None:
+    def start_run(self, side_packets: Mapping[str, Any] | None = None) -> None:
         """Starts a run with the given input side packets (payloads or Packets).
 
         Raises:
