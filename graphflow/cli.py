@@ -259,7 +259,7 @@ def _feed(graph: CalculatorGraph, source: Any, stream: str | None, progress: _Pr
         except ValueError:
             # A node or the output raised Stop (a window was closed): the graph closed its
             # inputs and finishes what it has. Anything else is a real mistake.
-            if stream not in graph._running().closed_inputs:
+            if not graph.input_stream_closed(stream):
                 raise
             logger.info("the graph stopped taking input after %d frames", progress.frames_in)
             break

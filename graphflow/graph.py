@@ -303,6 +303,10 @@ class CalculatorGraph:
             if stream_name not in scheduler.closed_inputs:
                 scheduler.close_graph_input(stream_name)
 
+    def input_stream_closed(self, stream_name: str) -> bool:
+        """True once the graph input stream is closed (by the caller, or by a node's Stop)."""
+        return stream_name in self._running().closed_inputs
+
     def close_all_input_streams(self) -> None:
         """Closes every graph input stream."""
         for name in list(self._running().graph_inputs):

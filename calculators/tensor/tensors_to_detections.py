@@ -125,7 +125,8 @@ class TensorsToDetectionsCalculator(Calculator):
         if o.sigmoid_score:
             if o.HasField("score_clipping_thresh"):
                 scores = np.clip(scores, -o.score_clipping_thresh, o.score_clipping_thresh)
-            scores = 1.0 / (1.0 + np.exp(-scores))
+            with np.errstate(over="ignore"):  # exp(-score) -> inf gives a score of 0
+                scores = 1.0 / (1.0 + np.exp(-scores))
         scores = np.where(self.allowed, scores, -np.inf)
         classes = np.argmax(scores, axis=1)
         best = scores[np.arange(len(scores)), classes]
