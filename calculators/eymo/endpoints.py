@@ -11,7 +11,10 @@ Registered with `calculators.io` (`--input SPEC`, `--output SPEC`):
 - `demo`: media/demo.mp4, a short clip of a real moving face, every frame processed;
 - sinks `window[:TITLE]` (a glfw window; closing it stops the run) and
   `virtualcam[:/dev/videoN]` (pyvirtualcam; v4l2loopback on Linux), which run graphflow's
-  `WindowSinkCalculator` / `VirtualCameraSinkCalculator` in a one-node graph of their own.
+  `WindowSinkCalculator` / `VirtualCameraSinkCalculator` in a one-node graph of their own;
+- the defaults of `graphflow run` for video graphs (`defaults`): a camera if this machine has
+  one, else the demo clip; a virtual camera if a v4l2loopback device exists, else a window if
+  there is a display, else eymo-out.mp4; one log line says which and why.
 
 Live sources stamp frames with the time they were read and keep only the newest frame (OpenCV's
 buffer is one frame), so a busy graph gets fresh frames instead of a backlog.
@@ -266,4 +269,5 @@ register_sink("window", lambda title: CalculatorSink(
 register_sink("virtualcam", lambda device: CalculatorSink(
     "VirtualCameraSinkCalculator", {"DEVICE": device} if device else {}),
     "a virtual webcam (pyvirtualcam, v4l2loopback): virtualcam[:/dev/videoN]")
+set_default_endpoints(defaults)
 set_default_endpoints(defaults)

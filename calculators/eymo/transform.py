@@ -25,12 +25,13 @@ from calculators.eymo.geometry import draw_items
 from calculators.eymo.renderer import GlItemRenderer
 from calculators.eymo.watcher import ScriptWatcher
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
-from graphflow.gpu import GLSL_DIR, GlSimpleCalculator
+from graphflow.gpu import GlSimpleCalculator
+from graphflow.resources import resource_dir
 
 logger = logging.getLogger(__name__)
 
 #: The script used when a graph gives none: DESIGN.md's example.
-DEFAULT_SCRIPT = GLSL_DIR.parent / "examples" / "default.eymo"
+DEFAULT_SCRIPT = resource_dir("examples") / "default.eymo"
 
 FaceArray = npt.NDArray[np.float32]
 

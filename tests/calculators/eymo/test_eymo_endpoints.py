@@ -12,7 +12,7 @@ import pyvirtualcam
 
 import graphflow as gf
 from calculators.eymo import endpoints
-from calculators.io import open_sink, open_source
+from calculators.io import default_endpoints, open_sink, open_source
 from graphflow.calculator import Stop
 from graphflow.image_frame import ImageFrame
 
@@ -99,6 +99,8 @@ def test_defaults_prefer_camera_then_demo_and_virtualcam_then_window_then_a_file
     (record,) = [r for r in caplog.records if r.name == endpoints.__name__]
     assert record.getMessage().startswith(f"input {expected[0]} (")
     assert endpoints.defaults("clip.mp4", "out.mp4") == ("clip.mp4", "out.mp4")
+    # graphflow run asks these defaults for a missing --input / --output.
+    assert default_endpoints(None, "out.mp4") == (expected[0], "out.mp4")
 
 
 class RecordingCamera:
