@@ -36,6 +36,7 @@ import collections
 import json
 import os
 import pathlib
+import resource
 import statistics
 import subprocess
 import sys
@@ -129,6 +130,7 @@ def run_file(frames: int) -> dict[str, Any]:
         graph.observe_output_stream("output_video", lambda _, packet: done.__setitem__(
             0, done[0] + 1))
         decode = 0.0
+        cpu = _cpu_seconds(resource.RUSAGE_SELF)
         start = time.perf_counter()
         graph.start_run({"script": str(SCRIPT), "max_in_flight": 1 << 30})
         for i, (seconds, rgb) in enumerate(clip_frames(frames)):
@@ -138,11 +140,17 @@ def run_file(frames: int) -> dict[str, Any]:
         graph.close_all_input_streams()
         graph.wait_until_done()
         elapsed = time.perf_counter() - start
+        cpu = _cpu_seconds(resource.RUSAGE_SELF) - cpu
         trace = json.loads(pathlib.Path(trace_path).read_text())
     if done[0] != frames:
         raise RuntimeError(f"graphflow output {done[0]} frames for {frames} input frames")
     stages = {"decode (OpenCV)": decode * 1e3 / frames, **stage_times(trace, frames)}
-    return {"fps": frames / elapsed, "stages": stages}
+    return {"fps": frames / elapsed, "stages": stages, "cpu_ms": cpu * 1e3 / frames}
+
+
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_live(frames: int) -> dict[str, Any]:
@@ -179,9 +187,11 @@ def run_baseline(frames: int) -> dict[str, Any] | None:
     if not MP_PYTHON.exists():
         print(f"({MP_PYTHON} missing: make it with `bash scripts/mp_venv.sh`; no baseline)")
         return None
+    cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
     out = subprocess.run([str(MP_PYTHON), str(BASELINE), "--frames", str(frames)],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["cpu_ms"] = (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) * 1e3 / frames
     return result
 
 
@@ -208,6 +218,8 @@ def e2e(args: argparse.Namespace) -> None:
         rows += [("baseline decode", "", fmt(base["decode_ms"])),
                  ("baseline face mesh", "", fmt(base["face_mesh_ms"])),
                  ("baseline edits", "", fmt(base["edit_ms"]))]
+    rows.append(("CPU time per frame, all threads (with start-up)", fmt(ours["cpu_ms"]),
+                 "" if base is None else fmt(base["cpu_ms"])))
     rows.append(("frames per second", f"{ours['fps']:.1f}",
                  "" if base is None else f"{base['fps']:.1f}"))
     rows.append((f"live 30 fps, latency median / p95 ({live['frames_out']}/"
