@@ -94,3 +94,22 @@ def test_landmarks_every_nth_frame_still_outputs_every_frame(
             near = cv2.dilate(may.astype(np.uint8), np.ones((61, 61), np.uint8)).astype(bool)
             assert not changed[~near].any(), i
             assert changed.sum() > 2000, i
+
+
+def test_graphflow_run_turns_one_image_into_one_image(tmp_path: pathlib.Path) -> None:
+    from graphflow.cli import main
+
+    still = ROOT / "media/tilted/roll_p10.jpg"
+    script = tmp_path / "fx.eymo"
+    script.write_text(SCRIPT)
+    out = tmp_path / "one.png"
+    assert main(["run", "eymo", "--input", str(still), "--output", str(out), "--quiet",
+                 "--side-packet", f"script={script}"]) == 0
+    written = cv2.imread(str(out))
+    original = cv2.imread(str(still))
+    assert written is not None and original is not None
+    assert written.shape == original.shape
+    # The eye and the mouth changed, the rest of the picture did not.
+    changed = np.abs(written.astype(int) - original.astype(int)).max(axis=2) > 30
+    assert 1000 < changed.sum() < 0.1 * changed.size
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.eymo", "one.png"]
