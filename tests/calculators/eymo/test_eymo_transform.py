@@ -14,6 +14,8 @@ import graphflow as gf
 from calculators.eymo import DrawItem, draw_items, parse, parse_file
 from calculators.eymo.reference import render
 from calculators.eymo.renderer import GlItemRenderer
+from calculators.eymo.transform import DEFAULT_SCRIPT, face_arrays, script_path
+from graphflow.formats import NormalizedLandmarkList
 from graphflow.gpu import GlContext, upload
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
@@ -281,3 +283,30 @@ def test_every_nth_rejects_bad_values() -> None:
         run_graph('input_stream: "a" node { calculator: "EymoEveryNthCalculator" '
                   'input_stream: "a" input_side_packet: "EVERY:n" output_stream: "b" }',
                   inputs={"a": [(0, 1)]}, side_packets={"n": 0})
+
+
+def test_landmarks_payloads_in_every_form_become_face_arrays() -> None:
+    first = np.random.default_rng(1).uniform(0, 1, (468, 3)).astype(np.float32)
+    second = first + 0.5
+    as_list = NormalizedLandmarkList(first)
+    assert face_arrays(None) == []
+    for payload, expected in (
+        (as_list, [first]),
+        ([as_list, NormalizedLandmarkList(second)], [first, second]),
+        (first, [first]),
+        (np.stack([first, second]), [first, second]),
+        ([], []),
+    ):
+        got = face_arrays(payload)
+        assert len(got) == len(expected)
+        for face, want in zip(got, expected, strict=True):
+            np.testing.assert_array_equal(face, want)
+    with pytest.raises(ValueError, match=r"LANDMARKS face 1: expected \(N, 3\) normalized "
+                       r"landmarks, got shape \(4,\)"):
+        face_arrays([first, np.zeros(4)])
+
+
+def test_the_default_script_is_the_design_example() -> None:
+    assert script_path(None) == script_path("") == DEFAULT_SCRIPT
+    assert DEFAULT_SCRIPT.read_text() == (ROOT / "examples/default.eymo").read_text()
+    assert script_path("fx.eymo") == pathlib.Path("fx.eymo")
