@@ -44,8 +44,8 @@ from graphflow.resources import resource_dir
 
 logger = logging.getLogger(__name__)
 
-#: The demo clip (1280x720, 120 frames at 30 fps; see media/README.md).
-DEMO_CLIP = resource_dir("media") / "demo.mp4"
+#: The demo clip in graphflow's media folder (1280x720, 120 frames at 30 fps).
+DEMO_CLIP_NAME = "demo.mp4"
 DEFAULT_VIDEO_OUTPUT = "eymo-out.mp4"
 _V4L_CLASS = pathlib.Path("/sys/class/video4linux")
 
@@ -261,7 +261,7 @@ def _stream_source(scheme: str) -> Callable[[str], LiveCapture]:
 for _scheme in ("rtsp", "http", "https"):
     register_source(_scheme, _stream_source(_scheme),
                     f"a network stream through OpenCV: {_scheme}://... (live)")
-register_source("demo", lambda _: VideoReader(DEMO_CLIP),
+register_source("demo", lambda _: VideoReader(resource_dir("media") / DEMO_CLIP_NAME),
                 "media/demo.mp4, a short clip of a real moving face")
 register_sink("window", lambda title: CalculatorSink(
     "WindowSinkCalculator", {"TITLE": title} if title else {}),

@@ -30,8 +30,8 @@ from graphflow.resources import resource_dir
 
 logger = logging.getLogger(__name__)
 
-#: The script used when a graph gives none: DESIGN.md's example.
-DEFAULT_SCRIPT = resource_dir("examples") / "default.eymo"
+#: The script used when a graph gives none (in graphflow's examples folder): DESIGN.md's example.
+DEFAULT_SCRIPT_NAME = "default.eymo"
 
 FaceArray = npt.NDArray[np.float32]
 
@@ -67,9 +67,9 @@ def _is_one_face(landmarks: Any) -> bool:
 
 
 def script_path(value: str | os.PathLike[str] | None) -> pathlib.Path:
-    """The script file of a SCRIPT side packet: the path given, or `DEFAULT_SCRIPT`."""
+    """The script file of a SCRIPT side packet: the path given, or examples/default.eymo."""
     if value is None or not os.fspath(value):
-        return DEFAULT_SCRIPT
+        return resource_dir("examples") / DEFAULT_SCRIPT_NAME
     return pathlib.Path(value)
 
 
@@ -202,7 +202,7 @@ class EymoLandmarkFillCalculator(Calculator):
 
 
 __all__ = [
-    "DEFAULT_SCRIPT",
+    "DEFAULT_SCRIPT_NAME",
     "EymoEveryNthCalculator",
     "EymoLandmarkFillCalculator",
     "EymoTransformCalculator",

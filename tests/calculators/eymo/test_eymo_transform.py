@@ -14,7 +14,7 @@ import graphflow as gf
 from calculators.eymo import DrawItem, draw_items, parse, parse_file
 from calculators.eymo.reference import render
 from calculators.eymo.renderer import GlItemRenderer
-from calculators.eymo.transform import DEFAULT_SCRIPT, face_arrays, script_path
+from calculators.eymo.transform import face_arrays, script_path
 from graphflow.formats import NormalizedLandmarkList
 from graphflow.gpu import GlContext, upload
 from graphflow.image_frame import ImageFrame
@@ -307,6 +307,6 @@ def test_landmarks_payloads_in_every_form_become_face_arrays() -> None:
 
 
 def test_the_default_script_is_the_design_example() -> None:
-    assert script_path(None) == script_path("") == DEFAULT_SCRIPT
-    assert DEFAULT_SCRIPT.read_text() == (ROOT / "examples/default.eymo").read_text()
+    assert script_path(None) == script_path("")
+    assert script_path(None).read_text() == (ROOT / "examples/default.eymo").read_text()
     assert script_path("fx.eymo") == pathlib.Path("fx.eymo")
