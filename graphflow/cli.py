@@ -159,6 +159,20 @@ class _Progress:
 # ----------------------------------------------------------------------------- commands
 
 
+def _camera_options(args: argparse.Namespace) -> str | None:
+    """--input with --width/--height/--fps added as the camera spec's ``?width=...`` query."""
+    asked = [f"{name}={value}" for name in ("width", "height", "fps")
+             if (value := getattr(args, name)) is not None]
+    if not asked:
+        return args.input
+    spec = args.input or ""
+    if not (spec.isdigit() or spec.startswith(("/dev/video", "camera"))):
+        raise UsageError(f"--width/--height/--fps are for camera inputs, not {spec!r}")
+    if spec.isdigit() or spec.startswith("/dev/video"):
+        spec = f"camera:{spec}"
+    return spec + ("&" if "?" in spec else "?") + "&".join(asked)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``graphflow run``: feeds --input into the graph and --output from it."""
     from calculators.io import default_endpoints, open_sink, open_source
@@ -171,6 +185,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if validated.input_streams and any(s.name == "output_video"
                                        for s in validated.output_streams):
         args.input, args.output = default_endpoints(args.input, args.output)
+    args.input = _camera_options(args)
     side_packets = dict(parse_side_packet(text) for text in args.side_packet)
     known = _side_packet_names(graph)
     for name in side_packets:
@@ -359,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an input side packet (int, float, true/false or text); repeatable")
     run.add_argument("--trace", metavar="FILE",
                      help="write a Chrome trace (Perfetto) of the run to FILE")
+    for option, kind in (("--width", int), ("--height", int), ("--fps", float)):
+        run.add_argument(option, type=kind, help=f"camera input: ask for this {option[2:]}")
     run.add_argument("-q", "--quiet", action="store_true", help="no live progress view")
     run.set_defaults(func=cmd_run)
 
