@@ -17,7 +17,7 @@ setup: system $(INSTALLED)
 system:
 	bash scripts/setup_debian.sh
 
-$(INSTALLED): pyproject.toml setup.py
+$(INSTALLED): pyproject.toml setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $@
