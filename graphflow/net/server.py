@@ -31,9 +31,10 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import pathlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from aiohttp import web
@@ -139,6 +140,8 @@ class StreamServer:
         self._closing = False
         self.app_setup: list[Callable[[web.Application], None]] = []
         """Called with the HTTP application before it starts (more routes: streams_api)."""
+        self.new_run: Callable[[_Channel], ChannelRun] = lambda channel: _GraphRun(self, channel)
+        """Makes a pushed channel's graph run (streams_api puts Ray actors here for --ray)."""
         self.ingest_port = 0
         self.http_port = 0
 
@@ -232,7 +235,7 @@ class StreamServer:
             while True:
                 want = channel.watchers() > 0 and not self._closing
                 if want and channel.run is None:
-                    run = _GraphRun(self, channel)
+                    run = self.new_run(channel)
                     try:
                         await run.start()
                     except Exception:
@@ -240,8 +243,8 @@ class StreamServer:
                         channel.end_processing()
                         break
                     channel.run = run
-                    logger.info("channel %r: graph started (%d watching)", channel.name,
-                                channel.watchers())
+                    logger.info("channel %r: graph started in process %d (%d watching)",
+                                channel.name, run.worker_pid, channel.watchers())
                 elif channel.run is not None and (not want or channel.run.failed):
                     run, channel.run = channel.run, None
                     await run.stop()
@@ -390,6 +393,28 @@ class StreamServer:
         return response
 
 
+class ChannelRun(Protocol):
+    """A pushed channel's graph run, as the server starts, feeds and stops it.
+
+    Attributes:
+        inbox: Where the channel puts its newest frames (a newer one replaces a waiting one).
+        failed: Set once the graph failed; the server then stops the run.
+    """
+
+    inbox: Subscription[Frame]
+    failed: bool
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The process the graph runs in."""
+
+    async def start(self) -> None:
+        """Starts the graph and begins taking frames from ``inbox``."""
+
+    async def stop(self) -> None:
+        """Closes ``inbox``, finishes the graph run and releases what it held."""
+
+
 class _Channel:
     """One named stream: its sender, latest frame, viewers and graph run (loop thread only)."""
 
@@ -409,7 +434,7 @@ class _Channel:
         self.results: Broadcaster[bytes] = Broadcaster(RESULTS_DEPTH, changed)
         self.ingest_rate = RateMeter()
         self.processed_rate = RateMeter()
-        self.run: _GraphRun | None = None
+        self.run: ChannelRun | None = None
         self.owner: Any = None
         """The managed stream running this channel (graphflow.net.streams_api), if any."""
         self.lock = asyncio.Lock()
@@ -472,6 +497,7 @@ class _Channel:
             "fps": round(self.ingest_rate.rate(), 2),
             "processed_fps": round(self.processed_rate.rate(), 2),
             "processing": self.run is not None,
+            "worker_pid": self.run.worker_pid if self.run is not None else None,
             "managed": self.owner.describe() if self.owner is not None else None,
             "frames": self.frames,
             "viewers": {"raw": len(self.raw), "processed": len(self.processed),
@@ -502,6 +528,7 @@ class _GraphRun:
         self._progress = asyncio.Event()
         self._feeder: asyncio.Task[None] | None = None
         self.failed = False
+        self.worker_pid: int | None = os.getpid()
 
     async def start(self) -> None:
         """Starts the run and its feeder."""

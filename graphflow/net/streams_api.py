@@ -11,7 +11,10 @@ fails (``on_error``), when a pulled source ends (``on_eos``, a file played to it
 
 With a Ray address, each stream's graph runs in a Ray actor (a :class:`FrameProcessor`) that
 Ray restarts, on another node if its own is gone, up to ``max_restarts`` times; frames in
-flight while it restarts are lost, then the stream carries on.
+flight while it restarts are lost, then the stream carries on. So do the graphs of channels
+that ``graphflow send`` pushes without a managed stream (an :class:`ActorRun` each): the server
+starts such an actor when the first viewer of the processed video or results arrives, sends it
+each newest frame once however many watch, and kills it when the last of them leaves.
 
 HTTP (added to the server's application):
 
@@ -46,7 +49,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,7 +59,7 @@ from graphflow.config import ConfigError, load_config
 from graphflow.graph import CalculatorGraph
 from graphflow.image_frame import ImageFrame
 from graphflow.net import jpeg
-from graphflow.net.broadcast import Broadcaster
+from graphflow.net.broadcast import Broadcaster, Subscription
 from graphflow.net.jsonable import to_jsonable
 from graphflow.net.protocol import Frame, validate_channel
 from graphflow.net.sender import capture_frames
@@ -134,15 +137,25 @@ class FrameProcessor:
     """A graph run fed one frame at a time: runs in-process or as a Ray actor.
 
     ``process`` adds the frame, waits until the graph is idle and returns what came out: the
-    video output as JPEG (if asked for) and the other outputs as JSON-ready values.
+    video output as JPEG (if asked for) and the result streams as JSON-ready values.
+
+    Args:
+        graph: A graph file, pbtxt text or a binary ``CalculatorGraphConfig``.
+        side_packets: Input side packets of the run.
+        input_stream: The graph input that receives RGB ``ImageFrame`` packets.
+        video_stream: The graph output returned as JPEG.
+        quality: JPEG quality of the video output.
+        result_streams: Streams returned as values (default: every graph output stream but
+            ``video_stream``).
 
     Raises:
         ConfigError: If the graph does not load.
         ValueError: If it lacks the streams.
     """
 
-    def __init__(self, graph: str, side_packets: dict[str, Any], input_stream: str,
-                 video_stream: str, quality: int = 80) -> None:
+    def __init__(self, graph: str | bytes, side_packets: dict[str, Any], input_stream: str,
+                 video_stream: str, quality: int = 80,
+                 result_streams: Sequence[str] | None = None) -> None:
         config = load_config(graph)
         self.graph = CalculatorGraph(config)
         inputs = [s.name for s in self.graph.validated.input_streams]
@@ -157,7 +170,9 @@ class FrameProcessor:
         self.video_stream = video_stream
         self.quality = quality
         self._outputs: list[tuple[str, Packet[Any]]] = []
-        for name in outputs:
+        results = [s for s in outputs if s != video_stream] if result_streams is None \
+            else list(result_streams)
+        for name in [video_stream, *results]:
             self.graph.observe_output_stream(name, self._collect)
         self.graph.start_run(side_packets)
 
@@ -170,7 +185,7 @@ class FrameProcessor:
 
         Returns:
             The video output of this frame as JPEG (None if ``encode`` is false or the graph
-            dropped the frame) and ``(stream, timestamp, value)`` for every other output.
+            dropped the frame) and ``(stream, timestamp, value)`` for every result packet.
 
         Raises:
             GraphError: If the graph failed.
@@ -204,6 +219,164 @@ class _StreamFailedError(Exception):
     """The stream's graph failed (wraps the error for the restart policy)."""
 
 
+class _GraphLink:
+    """A channel's frames through a :class:`FrameProcessor` (a thread or a Ray actor) and its
+    outputs onto the channel's processed video and results.
+
+    If the Ray actor dies, the frame in flight is lost and the link waits for Ray to restart
+    the actor (events ``actor_lost`` and ``actor_restarted``).
+
+    Args:
+        manager: Where processors come from.
+        channel: The server channel whose outputs this feeds.
+        args: :class:`FrameProcessor` arguments but ``quality``.
+        emit: Reports an event: ``emit(kind, **fields)``.
+    """
+
+    def __init__(self, manager: StreamManager, channel: Any, args: dict[str, Any],
+                 emit: Callable[..., None]) -> None:
+        self.manager = manager
+        self.channel = channel
+        self.args = args
+        self.emit = emit
+        self.processor: Any = None
+        self.worker_pid: int | None = None
+        self.frames = 0
+        self.frames_lost = 0
+
+    async def open(self) -> None:
+        """Starts a processor (raises what its graph raised on loading or starting)."""
+        self.processor = await self.manager.new_processor(**self.args)
+        try:
+            self.worker_pid = await self.call("pid")
+        except Exception:
+            await self.close(quiet=True)
+            raise
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """Calls a method of the processor."""
+        return await self.manager.call(self.processor, method, *args)
+
+    async def process(self, frame: Frame) -> None:
+        """Runs one frame and publishes its outputs.
+
+        Raises:
+            _StreamFailedError: If the graph failed, or a lost actor did not come back.
+        """
+        channel = self.channel
+        try:
+            video, results = await self.call("process", frame.timestamp, frame.jpeg,
+                                             len(channel.processed) > 0)
+        except Exception as exc:
+            if not self.manager.actor_lost(exc):
+                raise _StreamFailedError from exc
+            self.frames_lost += 1
+            self.emit("actor_lost", error=f"{type(exc).__name__}: {exc}")
+            await self._actor_back()
+            return
+        self.frames += 1
+        if video is not None:
+            channel.processed_rate.tick()
+            channel.processed.publish(Frame(frame.timestamp, video))
+        for stream, timestamp, value in results:
+            channel.results.publish(json.dumps(
+                {"channel": channel.name, "stream": stream, "timestamp": timestamp,
+                 "value": value}, separators=(",", ":")).encode())
+
+    async def _actor_back(self) -> None:
+        """Waits until Ray has restarted the actor (frames meanwhile are dropped).
+
+        Raises:
+            _StreamFailedError: If it does not answer within ``ACTOR_WAIT_S``.
+        """
+        deadline = time.monotonic() + ACTOR_WAIT_S
+        while True:
+            try:
+                self.worker_pid = await self.call("pid")
+            except Exception as exc:
+                if not self.manager.actor_lost(exc) or time.monotonic() > deadline:
+                    raise _StreamFailedError from exc
+                await asyncio.sleep(ACTOR_POLL_S)
+            else:
+                self.emit("actor_restarted", worker_pid=self.worker_pid)
+                return
+
+    async def close(self, quiet: bool = False) -> None:
+        """Ends the graph run and releases the processor.
+
+        Raises:
+            _StreamFailedError: If the run ended with an error (unless ``quiet``).
+        """
+        processor, self.processor = self.processor, None
+        if processor is None:
+            return
+        try:
+            await self.manager.call(processor, "close")
+        except Exception as exc:
+            if not quiet:
+                raise _StreamFailedError from exc
+        finally:
+            self.manager.release(processor)
+
+
+class ActorRun:
+    """A pushed channel's graph run in a Ray actor: what ``graphflow serve --ray`` starts for a
+    channel that somebody watches (see :class:`~graphflow.net.server.ChannelRun`).
+
+    Frames go in through ``inbox`` (one waits; a newer frame replaces it) and through the actor
+    one at a time. The actor runs the server's graph with its input, video and result streams.
+    """
+
+    def __init__(self, manager: StreamManager, channel: Any) -> None:
+        server = manager.server
+        self.inbox: Subscription[Frame] = Subscription(1)
+        self.failed = False
+        self._name = channel.name
+        self._link = _GraphLink(manager, channel, {
+            "graph": server.config.proto.SerializeToString(), "side_packets": {},
+            "input_stream": server.input_stream, "video_stream": server.video_stream,
+            "result_streams": server.result_streams}, self._emit)
+        self._feeder: asyncio.Task[None] | None = None
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The actor's process (a new one after Ray restarted it)."""
+        return self._link.worker_pid
+
+    def _emit(self, kind: str, **fields: Any) -> None:
+        self._link.manager.emit(self._name, kind, **fields)
+
+    async def start(self) -> None:
+        """Starts the actor and feeds it.
+
+        Raises:
+            Exception: What the graph raised on loading or starting, or Ray's error.
+        """
+        await self._link.open()
+        self._emit("started", worker_pid=self.worker_pid)
+        self._feeder = asyncio.create_task(self._feed(), name=f"feed {self._name} (Ray)")
+
+    async def stop(self) -> None:
+        """Stops feeding, ends the graph run and kills the actor."""
+        self.inbox.close()
+        if self._feeder is not None:
+            await self._feeder
+        await self._link.close(quiet=True)
+
+    async def _feed(self) -> None:
+        while (frame := await self.inbox.get()) is not None:
+            try:
+                await self._link.process(frame)
+            except _StreamFailedError as exc:
+                error = exc.__cause__ or exc
+                logger.error("channel %r: the graph failed in its actor: %s: %s", self._name,
+                             type(error).__name__, error)
+                self._emit("failed", error=f"{type(error).__name__}: {error}")
+                self.failed = True
+                self._link.channel.end_processing()
+                return
+
+
 class ManagedStream:
     """One managed stream: its source, its graph (local or a Ray actor) and its restarts."""
 
@@ -212,17 +385,31 @@ class ManagedStream:
         self.spec = spec
         self.state = "starting"
         self.restarts = 0
-        self.frames = 0
-        self.frames_lost = 0
         self.last_error = ""
-        self.worker_pid: int | None = None
         self.history: collections.deque[dict[str, Any]] = collections.deque(maxlen=HISTORY)
         self.viewer_count = 0
         self.channel = manager.server._channel(spec.name)
         self.channel.owner = self
         self._task: asyncio.Task[None] | None = None
-        self._processor: Any = None
+        self._link = _GraphLink(manager, self.channel, {
+            "graph": spec.graph, "side_packets": spec.side_packets,
+            "input_stream": spec.input_stream, "video_stream": spec.video_stream}, self.emit)
         self._subscribed = False
+
+    @property
+    def frames(self) -> int:
+        """Frames through the graph so far (over every run)."""
+        return self._link.frames
+
+    @property
+    def frames_lost(self) -> int:
+        """Frames lost with a Ray actor that died."""
+        return self._link.frames_lost
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The process the graph runs in (a Ray worker with ``--ray``)."""
+        return self._link.worker_pid
 
     def start(self) -> None:
         """Starts the stream's task."""
@@ -247,9 +434,7 @@ class ManagedStream:
 
     def emit(self, kind: str, **fields: Any) -> None:
         """Records and broadcasts an event about this stream."""
-        event = {"type": kind, "stream": self.spec.name, "time": time.time(), **fields}
-        self.history.append(event)
-        self.manager.publish(event)
+        self.history.append(self.manager.emit(self.spec.name, kind, **fields))
 
     def viewers_changed(self, channel: Any) -> None:
         """Called by the server when a viewer joins or leaves the channel."""
@@ -284,8 +469,7 @@ class ManagedStream:
     async def _one_run(self) -> str:
         """Runs the graph until the source ends (``"eos"``) or the graph fails (``"error"``)."""
         try:
-            self._processor = await self.manager.new_processor(self.spec)
-            self.worker_pid = await self._call("pid")
+            await self._link.open()
         except Exception as exc:
             return self._failed(exc)
         self.state = "running"
@@ -297,20 +481,20 @@ class ManagedStream:
                     asyncio.create_task(self._pull(inbox.close))
                 try:
                     while (frame := await inbox.get()) is not None:
-                        await self._process(frame)
+                        await self._link.process(frame)
                 finally:
                     self._subscribed = False
                     if puller is not None:
                         puller.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await puller
-            await self._close_processor()
+            await self._link.close()
             return "eos"
         except _StreamFailedError as exc:
-            await self._close_processor(quiet=True)
+            await self._link.close(quiet=True)
             return self._failed(exc.__cause__ or exc)
         except asyncio.CancelledError:
-            await self._close_processor(quiet=True)
+            await self._link.close(quiet=True)
             raise
 
     def _failed(self, exc: BaseException) -> str:
@@ -319,60 +503,6 @@ class ManagedStream:
         logger.error("stream %r: %s", self.spec.name, self.last_error)
         self.emit("failed", error=self.last_error)
         return "error"
-
-    async def _call(self, method: str, *args: Any) -> Any:
-        return await self.manager.call(self._processor, method, *args)
-
-    async def _process(self, frame: Frame) -> None:
-        channel = self.channel
-        try:
-            video, results = await self._call("process", frame.timestamp, frame.jpeg,
-                                              len(channel.processed) > 0)
-        except Exception as exc:
-            if not self.manager.actor_lost(exc):
-                raise _StreamFailedError from exc
-            self.frames_lost += 1
-            self.emit("actor_lost", error=f"{type(exc).__name__}: {exc}")
-            await self._actor_back()
-            return
-        self.frames += 1
-        if video is not None:
-            channel.processed_rate.tick()
-            channel.processed.publish(Frame(frame.timestamp, video))
-        for stream, timestamp, value in results:
-            channel.results.publish(json.dumps(
-                {"channel": self.spec.name, "stream": stream, "timestamp": timestamp,
-                 "value": value}, separators=(",", ":")).encode())
-
-    async def _actor_back(self) -> None:
-        """Waits until Ray has restarted the stream's actor (frames meanwhile are dropped).
-
-        Raises:
-            _StreamFailedError: If it does not answer within ``ACTOR_WAIT_S``.
-        """
-        deadline = time.monotonic() + ACTOR_WAIT_S
-        while True:
-            try:
-                self.worker_pid = await self._call("pid")
-            except Exception as exc:
-                if not self.manager.actor_lost(exc) or time.monotonic() > deadline:
-                    raise _StreamFailedError from exc
-                await asyncio.sleep(ACTOR_POLL_S)
-            else:
-                self.emit("actor_restarted", worker_pid=self.worker_pid)
-                return
-
-    async def _close_processor(self, quiet: bool = False) -> None:
-        processor, self._processor = self._processor, None
-        if processor is None:
-            return
-        try:
-            await self.manager.call(processor, "close")
-        except Exception as exc:
-            if not quiet:
-                raise _StreamFailedError from exc
-        finally:
-            self.manager.release(processor)
 
     async def _pull(self, ended: Callable[[], None]) -> None:
         """Feeds the pulled source into the channel; retries with backoff until it opens."""
@@ -398,9 +528,9 @@ class StreamManager:
 
     Args:
         server: The server whose HTTP application gets the streams API.
-        ray_address: None runs graphs in this process; otherwise each stream's graph runs in a
-            Ray actor on that cluster (``""``: ``RAY_ADDRESS`` or a new local one), connected
-            to here and now.
+        ray_address: None runs graphs in this process; otherwise each stream's graph, managed
+            or pushed (an :class:`ActorRun` while watched), runs in a Ray actor on that cluster
+            (``""``: ``RAY_ADDRESS`` or a new local one), connected to here and now.
         max_restarts: Restarts Ray grants each actor.
     """
 
@@ -416,6 +546,7 @@ class StreamManager:
 
             ray_backend.connect(ray_address)
             self._actor_class = ray_backend.actor_class(FrameProcessor, max_restarts)
+            server.new_run = lambda channel: ActorRun(self, channel)
         server.app_setup.append(self.setup)
 
     # ------------------------------------------------------------------ API
@@ -460,20 +591,22 @@ class StreamManager:
             await self.remove(name)
         self.events.close_all()
 
-    def publish(self, event: dict[str, Any]) -> None:
-        """Broadcasts an event on ``/events``."""
+    def emit(self, stream: str, kind: str, **fields: Any) -> dict[str, Any]:
+        """Broadcasts an event about a stream (managed or pushed) on ``/events``; returns it."""
+        event = {"type": kind, "stream": stream, "time": time.time(), **fields}
         logger.info("stream event %s", event)
         self.events.publish(json.dumps(event, separators=(",", ":")).encode())
+        return event
 
     # ------------------------------------------------------------------ graph runners
 
-    async def new_processor(self, spec: StreamSpec) -> Any:
-        """A :class:`FrameProcessor` for the stream: local, or a Ray actor handle."""
-        args = (spec.graph, spec.side_packets, spec.input_stream, spec.video_stream,
-                self.server.quality)
+    async def new_processor(self, **args: Any) -> Any:
+        """A :class:`FrameProcessor` of ``args`` (and the server's quality): local, or a Ray
+        actor handle."""
+        args["quality"] = self.server.quality
         if self._actor_class is None:
-            return await asyncio.to_thread(FrameProcessor, *args)
-        return self._actor_class.remote(*args)
+            return await asyncio.to_thread(lambda: FrameProcessor(**args))
+        return self._actor_class.remote(**args)
 
     async def call(self, processor: Any, method: str, *args: Any) -> Any:
         """Calls a processor method off the event loop (a thread, or the Ray actor)."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import pathlib
 import signal
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aiohttp
 import numpy as np
 import pytest
 
@@ -25,6 +28,7 @@ from test_batch import (  # noqa: E402
 
 from graphflow.batch import run_batch  # noqa: E402
 from graphflow.net import Sender, StreamServer, jpeg  # noqa: E402
+from graphflow.net.client import mjpeg_frames, sse_events  # noqa: E402
 from graphflow.net.streams_api import StreamManager, StreamSpec  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
@@ -111,7 +115,7 @@ def test_stream_actor_killed_mid_stream_is_restarted_and_the_stream_resumes(
             os.kill(first_pid, signal.SIGKILL)  # the actor's worker process dies mid-stream
             before = stream.frames
             await until(lambda: stream.frames >= before + 10, "frames after the restart")
-            second_pid = await stream._processor.pid.remote()
+            second_pid = await stream._link.call("pid")
             with stream.channel.processed.subscribe() as viewer:
                 processed = await viewer.get(30)
             assert processed is not None
@@ -130,6 +134,87 @@ def test_stream_actor_killed_mid_stream_is_restarted_and_the_stream_resumes(
     assert described["ray"] is True
     np.testing.assert_allclose(jpeg.decode(processed).astype(float).mean(axis=(0, 1)),
                                image.astype(float).mean(axis=(0, 1)), atol=4)
+
+
+SIZED = PASS_THROUGH + """
+output_stream: "size"
+node { calculator: "ImagePropertiesCalculator" input_stream: "IMAGE:input_video"
+       output_stream: "SIZE:size" }
+"""
+
+
+def test_pushed_channel_runs_in_an_actor_while_watched_and_resumes_after_a_kill(
+        cluster: Any) -> None:
+    """``graphflow serve --ray`` with a plain ``graphflow send``: no managed stream."""
+
+    async def main() -> dict[str, Any]:
+        server = StreamServer(SIZED)
+        manager = StreamManager(server, ray_address=cluster.address)
+        report: dict[str, Any] = {}
+        async with server, aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{server.http_port}"
+
+            async def listed() -> dict[str, Any]:
+                async with session.get(f"{base}/streams") as response:
+                    return next(s for s in await response.json() if s["name"] == "cam")
+
+            sender = asyncio.ensure_future(
+                Sender("127.0.0.1", server.ingest_port, "cam").run(frames()))
+            await until(lambda: "cam" in server.channel_names()
+                        and server._channels["cam"].frames >= 3, "frames from the sender")
+            report["unwatched"] = await listed()
+            with manager.events.subscribe() as events:
+                async with session.get(f"{base}/face_stream?name=cam") as video:
+                    processed = mjpeg_frames(video)
+                    first = await anext(processed)
+                    async with session.get(f"{base}/results?name=cam") as results:
+                        report["result"] = await anext(sse_events(results))
+                    run = server._channels["cam"].run
+                    assert run is not None
+                    report["first_pid"] = (await listed())["worker_pid"]
+                    handle = run._link.processor  # type: ignore[attr-defined]
+                    os.kill(report["first_pid"], signal.SIGKILL)  # the actor dies mid-stream
+                    await asyncio.wait_for(until_restarted(run, report["first_pid"]), 60)
+                    report["second_pid"] = await run._link.call("pid")  # type: ignore
+                    after = [await asyncio.wait_for(anext(processed), 30) for _ in range(5)]
+                    report["resumed_listed"] = await listed()
+                await until(lambda: server._channels["cam"].run is None, "the run stopped")
+                report["unwatched_again"] = await listed()
+                with pytest.raises(ray.exceptions.RayActorError):
+                    await handle.pid.remote()  # killed for good when the last viewer left
+                kinds = []
+                with contextlib.suppress(TimeoutError):
+                    while (event := await events.get(0.5)) is not None:
+                        kinds.append(json.loads(event)["type"])
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        report.update(first=first, after=after, kinds=kinds)
+        return report
+
+    report = asyncio.run(main())
+    assert not report["unwatched"]["processing"] and report["unwatched"]["worker_pid"] is None
+    assert report["first_pid"] not in (None, os.getpid())
+    assert report["second_pid"] not in (report["first_pid"], os.getpid())
+    assert report["resumed_listed"]["processing"] is True
+    assert not report["unwatched_again"]["processing"]
+    assert report["result"]["stream"] == "size" and report["result"]["value"] == [64, 48]
+    timestamps = [f.timestamp for f in report["after"]]
+    assert timestamps == sorted(timestamps) and timestamps[0] > report["first"].timestamp
+    for frame in [report["first"], *report["after"]]:
+        np.testing.assert_allclose(jpeg.decode(frame.jpeg).astype(float).mean(axis=(0, 1)),
+                                   IMAGE.astype(float).mean(axis=(0, 1)), atol=4)
+    assert report["kinds"][0] == "started" and "failed" not in report["kinds"]
+
+
+async def until_restarted(run: Any, pid: int) -> None:
+    """Until the run's actor answers from a process other than ``pid``."""
+    while True:
+        try:
+            if await run._link.call("pid") != pid:
+                return
+        except ray.exceptions.RayError:
+            pass
+        await asyncio.sleep(0.1)
 
 
 def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
