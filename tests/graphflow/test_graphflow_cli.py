@@ -5,6 +5,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import cv2
@@ -13,7 +14,7 @@ import numpy.typing as npt
 import pytest
 
 from calculators.io import endpoints
-from graphflow import ImageFrame, Stop
+from graphflow import Calculator, CalculatorContext, ImageFrame, Port, Stop, register_calculator
 from graphflow.cli import main, parse_side_packet
 from graphflow.resources import find_graph, resource_dir
 
@@ -153,12 +154,62 @@ def test_run_to_png_frames_is_exact(tmp_path: pathlib.Path, clip: pathlib.Path,
     assert not (tmp_path / f"f_{FRAMES:02d}.png").exists()
 
 
+_DECIDED = threading.Event()  # the flow limiter let through or dropped every frame
+
+
+@register_calculator
+class _CountDecisionsCalculator(Calculator):
+    """Sets _DECIDED once the flow limiter's ALLOW output has covered every frame."""
+
+    inputs = (Port("ALLOW", bool),)
+
+    def open(self, cc: CalculatorContext) -> None:
+        self.decided = 0
+
+    def process(self, cc: CalculatorContext) -> None:
+        self.decided += 1
+        if self.decided == FRAMES:
+            _DECIDED.set()
+
+
+@register_calculator
+class _HoldFirstFrameCalculator(Calculator):
+    """Passes frames on, holding the first until the flow limiter decided on every frame."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+
+    def process(self, cc: CalculatorContext) -> None:
+        if cc.timestamp == 0:
+            _DECIDED.wait(60)
+        cc.outputs[0].add_packet(cc.inputs[0])
+
+
 def test_file_inputs_get_max_in_flight_so_no_frame_is_dropped(
     tmp_path: pathlib.Path, clip: pathlib.Path
 ) -> None:
-    # the graph's flow limiter would drop frames with its default max_in_flight of 1
-    graph = write(tmp_path / "loop.pbtxt", LOOP_GRAPH.replace("limit", "max_in_flight"))
+    # Frame 0 stays in flight until the limiter has seen every frame: with its default
+    # max_in_flight of 1 it would drop the other 7, so all 8 arrive only through the CLI's value.
+    _DECIDED.clear()
+    graph = write(tmp_path / "loop.pbtxt", """input_stream: "input_video"
+output_stream: "output_video"
+input_side_packet: "max_in_flight"
+num_threads: 2
+node {
+  calculator: "FlowLimiterCalculator"
+  input_stream: "input_video"
+  input_stream: "FINISHED:output_video"
+  input_stream_info { tag_index: "FINISHED" back_edge: true }
+  input_side_packet: "MAX_IN_FLIGHT:max_in_flight"
+  output_stream: "throttled"
+  output_stream: "ALLOW:allowed"
+}
+node { calculator: "_CountDecisionsCalculator" input_stream: "ALLOW:allowed" }
+node { calculator: "_HoldFirstFrameCalculator" input_stream: "throttled"
+       output_stream: "output_video" }
+""")
     assert main(["run", str(graph), "-i", str(clip), "-o", str(tmp_path / "o_%d.png")]) == 0
+    assert _DECIDED.is_set()
     assert len(list(tmp_path.glob("o_*.png"))) == FRAMES
 
 
