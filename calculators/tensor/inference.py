@@ -27,10 +27,6 @@ from graphflow.calculator import (
 )
 from graphflow.proto.mediapipe.calculators.tensor import inference_calculator_pb2
 
-# MediaPipe's face detection subgraphs carry their model and delegate settings in
-# FaceDetectionOptions (graph_options); importing it puts the message into graphflow's pool.
-from graphflow.proto.mediapipe.modules.face_detection import face_detection_pb2  # noqa: F401
-
 logger = logging.getLogger(__name__)
 
 _Options = inference_calculator_pb2.InferenceCalculatorOptions
