@@ -108,6 +108,7 @@ class DirectTransfers:
     def __init__(self, ctx: moderngl.Context) -> None:
         del ctx  # moderngl's texture methods need nothing more
         self._staging: Pixels | None = None
+        self._finish = _egl.gl_function("glFinish", None)
 
     def upload(self, texture: moderngl.Texture, pixels: Pixels) -> None:
         """Writes an ``(h, w, 3|4)`` uint8 frame into ``texture`` (RGB gets alpha 255)."""
@@ -123,6 +124,9 @@ class DirectTransfers:
     def read(self, texture: moderngl.Texture, out: Pixels) -> None:
         """Reads ``texture`` into ``out``, a C-contiguous ``(h, w, 4)`` uint8 array."""
         _check_out(out, *texture.size)
+        # Queued drawing runs (on llvmpipe: is rasterized) in this ctypes call, which releases
+        # the GIL; inside moderngl's read_into the wait would hold it and stall other threads.
+        self._finish()
         texture.read_into(out, alignment=1)
 
     def release(self) -> None:
