@@ -44,7 +44,13 @@ _INDEX_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
 
 EXECUTOR_TYPES = ("", "ThreadPoolExecutor", "ApplicationThreadExecutor")
 HANDLERS = ("DefaultInputStreamHandler", "ImmediateInputStreamHandler",
-            "SyncSetInputStreamHandler", "FixedSizeInputStreamHandler")
+            "SyncSetInputStreamHandler")
+# MediaPipe handlers graphflow does not run, with what to use instead.
+_UNSUPPORTED_HANDLERS = {
+    "FixedSizeInputStreamHandler": "it drops queued packets, which graphflow's handlers never "
+                                   "do; put a FlowLimiterCalculator in front of the node to "
+                                   "drop frames, or use DefaultInputStreamHandler",
+}
 
 
 class ConfigError(ValueError):
@@ -830,6 +836,10 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
         proto.HasField("input_stream_handler") else (calc.input_stream_handler
                                                      or handler_default
                                                      or "DefaultInputStreamHandler")
+    if handler in _UNSUPPORTED_HANDLERS:
+        raise ConfigError(f"input stream handler {handler!r} is not supported: "
+                          f"{_UNSUPPORTED_HANDLERS[handler]}",
+                          where.field("input_stream_handler", 0), name)
     if handler not in HANDLERS:
         raise ConfigError(f"unknown input stream handler {handler!r}"
                           + did_you_mean(handler, HANDLERS), where.field(

@@ -421,6 +421,18 @@ def test_error_contract_and_handler(tmp_path: pathlib.Path) -> None:
     assert str(err) == (f"{_where(tmp_path, 6, 24)}: node PassThroughCalculator: unknown input "
                         "stream handler 'ImmediateInputStreamHandlr' (did you mean "
                         "'ImmediateInputStreamHandler'?)")
+    err = _error(tmp_path, """
+        input_stream: "in"
+        node {
+          calculator: "PassThroughCalculator"
+          input_stream: "in"
+          output_stream: "out"
+          input_stream_handler { input_stream_handler: "FixedSizeInputStreamHandler" }
+        }
+        """)
+    assert str(err).startswith(
+        f"{_where(tmp_path, 6, 24)}: node PassThroughCalculator: input stream handler "
+        "'FixedSizeInputStreamHandler' is not supported: it drops queued packets")
 
 
 @pytest.mark.parametrize(("text", "where", "message"), [
