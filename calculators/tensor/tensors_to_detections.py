@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from calculators.tensor.activation import sigmoid
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.formats import Detection
 from graphflow.proto.mediapipe.calculators.tensor import tensors_to_detections_calculator_pb2
@@ -125,8 +126,7 @@ class TensorsToDetectionsCalculator(Calculator):
         if o.sigmoid_score:
             if o.HasField("score_clipping_thresh"):
                 scores = np.clip(scores, -o.score_clipping_thresh, o.score_clipping_thresh)
-            with np.errstate(over="ignore"):  # exp(-score) -> inf gives a score of 0
-                scores = 1.0 / (1.0 + np.exp(-scores))
+            scores = sigmoid(scores)
         scores = np.where(self.allowed, scores, -np.inf)
         classes = np.argmax(scores, axis=1)
         best = scores[np.arange(len(scores)), classes]

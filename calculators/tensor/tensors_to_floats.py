@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from calculators.tensor.activation import sigmoid
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,
@@ -40,7 +41,7 @@ class TensorsToFloatsCalculator(Calculator):
             raise ValueError(f"TENSORS must hold exactly one tensor, got {len(tensors)}")
         values = np.asarray(tensors[0], dtype=np.float64).reshape(-1)
         if cc.options.activation == _Options.SIGMOID:
-            values = 1.0 / (1.0 + np.exp(-values))
+            values = sigmoid(values)
         if cc.outputs.connected("FLOAT"):
             if values.size != 1:
                 raise ValueError(f"FLOAT needs a one-value tensor, got {values.size} values; "

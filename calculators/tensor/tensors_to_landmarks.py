@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from calculators.tensor.activation import sigmoid
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,
@@ -19,7 +20,7 @@ _Options = tensors_to_landmarks_calculator_pb2.TensorsToLandmarksCalculatorOptio
 
 
 def _activate(values: np.ndarray, activation: int) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-values)) if activation == _Options.SIGMOID else values
+    return sigmoid(values) if activation == _Options.SIGMOID else values
 
 
 @register_calculator

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import pytest
 
@@ -129,3 +132,28 @@ node { calculator: "TensorsToLandmarksCalculator" input_stream: "TENSORS:a"
     lm = np.asarray(out["lm"][0].payload)
     assert lm.shape == (4, 3)
     assert lm[1].tolist() == pytest.approx([0.3, 0.2, 0.5])  # (30/100, 40/200, 50/100)
+
+
+def test_sigmoid_of_extreme_logits_without_overflow_warnings() -> None:
+    # 2 landmarks x (x, y, z, visibility, presence); the last presence logit overflows exp().
+    raw = np.array([[1, 2, 3, 0.0, 2.0, 4, 5, 6, -3.0, -1000.0]], np.float32)
+    graph = """
+input_stream: "flag"
+input_stream: "t"
+output_stream: "score"
+output_stream: "lm"
+node { calculator: "TensorsToFloatsCalculator" input_stream: "TENSORS:flag"
+  output_stream: "FLOAT:score"
+  options { [mediapipe.TensorsToFloatsCalculatorOptions.ext] { activation: SIGMOID } } }
+node { calculator: "TensorsToLandmarksCalculator" input_stream: "TENSORS:t"
+  output_stream: "LANDMARKS:lm" options { [mediapipe.TensorsToLandmarksCalculatorOptions.ext] {
+    num_landmarks: 2 visibility_activation: SIGMOID presence_activation: SIGMOID } } }
+"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning would fail the node
+        out = run_graph(graph, inputs={"flag": [(0, [np.array([[-1000.0]], np.float32)])],
+                                       "t": [(0, [raw])]})
+    assert out["score"][0].payload == 0.0
+    lm = out["lm"][0].payload
+    assert lm.visibility.tolist() == pytest.approx([0.5, 1 / (1 + math.exp(3.0))])
+    assert lm.presence.tolist() == pytest.approx([1 / (1 + math.exp(-2.0)), 0.0])
