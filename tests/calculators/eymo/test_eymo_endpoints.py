@@ -131,7 +131,10 @@ class RecordingCamera:
 pyvirtualcam.register_backend("eymo-recording", RecordingCamera)
 
 
-def test_the_virtualcam_sink_sends_every_frame_to_the_camera() -> None:
+def test_the_virtualcam_sink_sends_every_frame_to_the_camera(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyvirtualcam tries its backends in registration order: keep other tests' recorders out.
+    monkeypatch.setattr(pyvirtualcam.camera, "BACKENDS", {"eymo-recording": RecordingCamera})
     RecordingCamera.cameras.clear()
     frames = [np.full((6, 8, 4), i * 40, np.uint8) for i in range(3)]
     sink = open_sink("virtualcam:/dev/video42")
