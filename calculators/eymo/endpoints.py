@@ -270,4 +270,3 @@ register_sink("virtualcam", lambda device: CalculatorSink(
     "VirtualCameraSinkCalculator", {"DEVICE": device} if device else {}),
     "a virtual webcam (pyvirtualcam, v4l2loopback): virtualcam[:/dev/videoN]")
 set_default_endpoints(defaults)
-set_default_endpoints(defaults)
