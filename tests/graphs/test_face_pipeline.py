@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import pytest
 
-import calculators  # noqa: F401 - registers the option protos the binary config uses
 from graphflow.formats import Detection
 from graphflow.image_frame import ImageFrame
 from graphflow.testing import run_graph
