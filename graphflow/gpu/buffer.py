@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graphflow.gpu.errors import GlError
+from graphflow.gpu.transfer import check_out
 
 if TYPE_CHECKING:
     from graphflow.gpu.context import GlContext
@@ -195,14 +196,10 @@ class GpuBuffer:
         Raises:
             ValueError: If ``out`` has another shape or type, or is not C-contiguous.
         """
-        shape = (self.height, self.width, 4)
         if out is None:
-            out = np.empty(shape, np.uint8)
-        elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
-            raise ValueError(
-                f"GpuBuffer.read: out must be a C-contiguous uint8 array of shape {shape}, "
-                f"got {out.shape} {out.dtype}"
-            )
+            out = np.empty((self.height, self.width, 4), np.uint8)
+        else:
+            check_out(out, self.width, self.height)
         from graphflow.gpu.context import current_context
 
         gl = current_context()

@@ -81,7 +81,8 @@ def _check_frame(pixels: Pixels, width: int, height: int) -> None:
             f"uint8 array, got {pixels.shape} {pixels.dtype}")
 
 
-def _check_out(out: Pixels, width: int, height: int) -> None:
+def check_out(out: Pixels, width: int, height: int) -> None:
+    """Raises ValueError unless ``out`` can take the readback of a width x height texture."""
     shape = (height, width, 4)
     if out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
         raise ValueError(
@@ -123,7 +124,7 @@ class DirectTransfers:
 
     def read(self, texture: moderngl.Texture, out: Pixels) -> None:
         """Reads ``texture`` into ``out``, a C-contiguous ``(h, w, 4)`` uint8 array."""
-        _check_out(out, *texture.size)
+        check_out(out, *texture.size)
         # Queued drawing runs (on llvmpipe: is rasterized) in this ctypes call, which releases
         # the GIL; inside moderngl's read_into the wait would hold it and stall other threads.
         self._finish()
@@ -319,7 +320,7 @@ class MappedTransfers:
         """
         if ticket.done:
             raise GlError("finish_read: this readback was already finished")
-        _check_out(out, ticket.ring.width, ticket.ring.height)
+        check_out(out, ticket.ring.width, ticket.ring.height)
         slot = ticket.slot
         assert slot.fence is not None
         self._gl.fences.client_wait(slot.fence)
@@ -332,7 +333,7 @@ class MappedTransfers:
 
     def read(self, texture: moderngl.Texture, out: Pixels) -> None:
         """Reads ``texture`` into ``out``, a C-contiguous ``(h, w, 4)`` uint8 array."""
-        _check_out(out, *texture.size)
+        check_out(out, *texture.size)
         self.finish_read(self.start_read(texture), out)
 
     # -- shared ----------------------------------------------------------------------------
