@@ -98,8 +98,9 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--quality", type=int, default=80, metavar="Q",
                         help="JPEG quality of the processed video (default 80)")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                        help="run each managed stream's graph in a Ray actor (ADDRESS: host:port "
-                             "or auto; none: $RAY_ADDRESS or a new local cluster)")
+                        help="run each stream's graph (pushed or managed) in a Ray actor "
+                             "(ADDRESS: host:port or auto; none: $RAY_ADDRESS or a new local "
+                             "cluster)")
     parser.set_defaults(func=main_serve)
     return parser
 

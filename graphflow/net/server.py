@@ -12,6 +12,9 @@ watch, and stops when the last of them leaves. HTTP endpoints (aiohttp):
 - ``/results?name=C``: the graph's other outputs as JSON server-sent events.
 - ``/healthz``: liveness.
 
+A channel's graph runs in this process unless :attr:`StreamServer.new_run` makes its runs
+elsewhere (``graphflow serve --ray``: Ray actors, :class:`graphflow.net.streams_api.ActorRun`).
+
 Every MJPEG part carries ``X-Timestamp`` (the frame's capture time, microseconds since the Unix
 epoch). With a token, senders put it in their HELLO and viewers send ``Authorization: Bearer T``
 or ``?token=T``.

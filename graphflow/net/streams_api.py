@@ -357,10 +357,13 @@ class ActorRun:
         self._feeder = asyncio.create_task(self._feed(), name=f"feed {self._name} (Ray)")
 
     async def stop(self) -> None:
-        """Stops feeding, ends the graph run and kills the actor."""
+        """Stops feeding (a frame in flight, or a wait for a restarting actor, is abandoned),
+        ends the graph run and kills the actor."""
         self.inbox.close()
         if self._feeder is not None:
-            await self._feeder
+            self._feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._feeder
         await self._link.close(quiet=True)
 
     async def _feed(self) -> None:

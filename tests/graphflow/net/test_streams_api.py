@@ -124,7 +124,8 @@ def test_file_source_restarts_on_eos_and_serves_processed_frames(files: dict[str
         # A viewer may join before the first frame starts the graph: order only the lifecycle.
         lifecycle = [k for k in kinds if not k.startswith("viewer_")]
         assert lifecycle[:2] == ["added", "started"]
-        assert kinds.index("finished") < kinds.index("restarting") < kinds.index("started", 2)
+        assert lifecycle.index("finished") < lifecycle.index("restarting") \
+            < lifecycle.index("started", 2)
         assert "viewer_joined" in kinds and "viewer_left" in kinds
         assert events.kinds("once")[:3] == ["added", "started", "finished"]
         assert "restarting" not in events.kinds("once")
