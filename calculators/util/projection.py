@@ -7,7 +7,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from calculators.tensor.image_to_tensor import RotatedRect, rect_to_image_matrix
+from calculators.tensor.image_to_tensor import rect_to_image_matrix, roi_from_rect
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,
@@ -120,8 +120,9 @@ class LandmarkProjectionCalculator(Calculator):
                 if dims is None:
                     return
                 w, h = dims
-                roi = RotatedRect(rect.x_center * w, rect.y_center * h, rect.width * w,
-                                  rect.height * h, 0.0 if ignore_rotation else rect.rotation)
+                roi = roi_from_rect(w, h, rect)
+                if ignore_rotation:
+                    roi.rotation = 0.0
                 matrix = rect_to_image_matrix(roi, w, h)
         else:
             matrix = cc.inputs["PROJECTION_MATRIX"].get()
