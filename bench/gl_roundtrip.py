@@ -58,9 +58,10 @@ from graphflow.gpu.transfer import DirectTransfers, MappedTransfers, ReadTicket
 SIZES = {"480p": (640, 480), "720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 MODES = ("direct", "pbo", "mapped", "pipelined", "threaded", "graph")
 
-# A typical colour pass: saturation and brightness around Rec. 601 luma.
+# A typical colour pass: saturation (around Rec. 601 luma, glsl/lib/color.glsl) and brightness.
 FRAGMENT = shader_from_string("""
 #version 330 core
+#include "lib/color.glsl"
 uniform sampler2D u_texture;
 uniform float saturation;
 uniform float brightness;
@@ -68,8 +69,7 @@ in vec2 uv;
 out vec4 color;
 void main() {
     vec4 c = texture(u_texture, uv);
-    float y = dot(c.rgb, vec3(0.299, 0.587, 0.114));
-    color = vec4(mix(vec3(y), c.rgb, saturation) * brightness, c.a);
+    color = vec4(adjust_saturation(c.rgb, saturation) * brightness, c.a);
 }
 """, "bench colour pass")
 
