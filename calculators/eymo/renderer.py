@@ -145,7 +145,6 @@ class GlItemRenderer:
             (self._band, "", ()),
         ], instance)
 
-
     def _target(self, dst: moderngl.Framebuffer) -> moderngl.Framebuffer:
         """A framebuffer of dst's colour texture with this renderer's depth buffer."""
         size = dst.size[0], dst.size[1]

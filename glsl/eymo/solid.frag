@@ -3,7 +3,6 @@
 #include "shade.glsl"
 
 in vec2 v_uv;
-flat in vec2 v_offset;
 out vec4 color;
 
 void main() {
