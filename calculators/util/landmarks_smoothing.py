@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -149,19 +148,16 @@ class LandmarksSmoothingCalculator(Calculator):
 
     def open(self, cc: CalculatorContext) -> None:
         self.options = cc.options
-        self.filter: Any = None
+        self.filter: RelativeVelocityFilter | OneEuroFilter | None = None
 
-    def _new_filter(self) -> Any:
+    def _new_filter(self) -> RelativeVelocityFilter | OneEuroFilter:
+        """The filter the options select (process() passes landmarks through without one)."""
         o = self.options
-        which = o.WhichOneof("filter_options")
-        if which == "velocity_filter":
+        if o.WhichOneof("filter_options") == "velocity_filter":
             v = o.velocity_filter
             return RelativeVelocityFilter(v.window_size, v.velocity_scale)
-        if which == "one_euro_filter":
-            e = o.one_euro_filter
-            return OneEuroFilter(e.frequency, e.min_cutoff, e.beta, e.derivate_cutoff)
-        return None
-
+        e = o.one_euro_filter
+        return OneEuroFilter(e.frequency, e.min_cutoff, e.beta, e.derivate_cutoff)
 
     def process(self, cc: CalculatorContext) -> None:
         landmarks = cc.inputs["NORM_LANDMARKS"].get()

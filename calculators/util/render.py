@@ -37,7 +37,7 @@ from graphflow.proto.mediapipe.calculators.util import (
 
 def _color(message: Any, default: Color) -> Color:
     """A proto ``Color`` as an (r, g, b) tuple, or ``default`` when unset."""
-    if message is None or not message.ListFields():
+    if not message.ListFields():
         return default
     return (message.r, message.g, message.b)
 
