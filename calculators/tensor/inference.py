@@ -86,6 +86,9 @@ class InferenceCalculator(Calculator):
         threads, providers = session_settings(cc.options)
         env = os.environ.get("GRAPHFLOW_INFERENCE_THREADS")
         if env:
+            if not env.strip().isdigit() or int(env) < 1:
+                raise ValueError(f"GRAPHFLOW_INFERENCE_THREADS must be a thread count of at "
+                                 f"least 1, got {env!r}")
             threads = int(env)
         model = cc.side_inputs.get("MODEL") or cc.options.model_path
         if isinstance(model, ort.InferenceSession):

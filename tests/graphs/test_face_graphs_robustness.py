@@ -130,3 +130,18 @@ input_side_packet: "prev"
     with pytest.raises(Exception, match="with_attention=true"):
         run_graph(graph, inputs={"image": [(0, ImageFrame(face))]},
                   side_packets={"num_faces": 1, "attention": True, "prev": True})
+
+
+@pytest.mark.parametrize("value", ["x", "0"])
+def test_bad_thread_override_is_reported(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("GRAPHFLOW_INFERENCE_THREADS", value)
+    graph = """
+input_stream: "t"
+output_stream: "o"
+node { name: "detector" calculator: "InferenceCalculator" input_stream: "TENSORS:t"
+  output_stream: "TENSORS:o"
+  options { [mediapipe.InferenceCalculatorOptions.ext] {
+    model_path: "mediapipe/modules/face_detection/face_detection_short_range.tflite" } } }
+"""
+    with pytest.raises(Exception, match=rf"(?s)detector.*GRAPHFLOW_INFERENCE_THREADS.*'{value}'"):
+        run_graph(graph, inputs={"t": [(0, [np.zeros((1, 128, 128, 3), np.float32)])]})
