@@ -79,9 +79,11 @@ def weighted_non_max_suppression(detections: list[Detection], threshold: float,
         best = detections[remaining[0]]
         if min_score > 0 and best.score < min_score:
             break
-        group = [i for i in remaining
-                 if overlap_similarity(detections[i].box, best.box, overlap_type) > threshold]
-        rest = [i for i in remaining if i not in group]
+        group: list[int] = []
+        rest: list[int] = []
+        for i in remaining:
+            overlap = overlap_similarity(detections[i].box, best.box, overlap_type)
+            (group if overlap > threshold else rest).append(i)
         if group:
             w = np.array([detections[i].score for i in group], dtype=np.float32)
             corners = np.array([[d.xmin, d.ymin, d.xmin + d.width, d.ymin + d.height]
