@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 DONE = int(Timestamp.DONE)
 UNSTARTED_VALUE = int(Timestamp.UNSTARTED)
 _MIN_VALUE = int(Timestamp.MIN)
+_MAX_VALUE = int(Timestamp.MAX)
 UNSTARTED = Timestamp.UNSTARTED
 _OPEN, _PROCESS, _CLOSE = "open", "process", "close"
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
@@ -523,7 +524,13 @@ class Scheduler:
                 else:
                     self._check_ready(node)
             if node.state == "closing_pending" and node.in_flight == 0:
-                self._begin_close(node)
+                if node.bounds_mode and not node.is_source and self.error is None:
+                    # Its inputs closed while it ran: it may still owe its handler's last
+                    # call (immediate handler), which _check_ready makes before closing it.
+                    node.state = "open"
+                    self._check_ready(node)
+                else:
+                    self._begin_close(node)
         elif task.kind == _OPEN:
             node.state = "open"
             if self.error is not None:
@@ -885,6 +892,13 @@ class Scheduler:
                 ts = q.packets[0]._timestamp
         if ts == DONE:
             settled = min(q.bound for q in node.queues)
+            if settled == DONE:
+                # Every stream is done: MediaPipe's immediate handler makes one last call at
+                # the timestamp before Done (Timestamp.MAX), where every bound reads Done.
+                if not node.bounds_mode or node.last_settled >= _MAX_VALUE:
+                    return None
+                node.last_settled = _MAX_VALUE
+                return self._task(node, Timestamp.MAX, [EMPTY_PACKET] * len(node.queues))
             task = self._bounds_task(node, settled)
             bounds = [q.bound for q in node.queues]
             if task is None and node.bounds_mode and bounds != node.seen_bounds and \

@@ -404,6 +404,28 @@ def test_process_timestamp_bounds_calls_on_bound_changes() -> None:
     assert payloads(out) == [(0, 0, 0), (1, 1, None), (2, 2, 2)]
 
 
+@pytest.mark.parametrize(("handler", "last_call"), [
+    ("ImmediateInputStreamHandler", [(int(gf.Timestamp.MAX), None, None)]),
+    ("DefaultInputStreamHandler", []),
+])
+def test_process_timestamp_bounds_last_call_when_inputs_close(
+        handler: str, last_call: list[tuple[int, None, None]]) -> None:
+    # MediaPipe's immediate handler calls once more at Done's previous timestamp (MAX) when
+    # its streams are done (immediate_input_stream_handler.cc, kDonePrecedingTimestamp); the
+    # default handler goes straight to close (SyncSet::GetReadiness, kReadyForClose).
+    out = run_graph(f"""
+        input_stream: "a"
+        input_stream: "b"
+        output_stream: "out"
+        node {{ calculator: "GfTBoundsRecorderCalculator" input_stream: "A:a"
+               input_stream: "B:b" output_stream: "OUT:out"
+               input_stream_handler {{ input_stream_handler: "{handler}" }} }}
+        """, inputs={"a": [(1, "a1")], "b": [(2, "b2")]}, outputs=["out"])["out"]
+    calls = payloads(out)
+    assert [c for c in calls if c[0] < 3] == [(1, "a1", None), (2, None, "b2")]
+    assert [c for c in calls if c[0] >= 3] == last_call
+
+
 def test_output_timestamps_must_increase() -> None:
     config = """
     input_stream: "in"
