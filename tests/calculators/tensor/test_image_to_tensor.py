@@ -45,6 +45,17 @@ def test_roi_from_rect_scales_by_image_size() -> None:
     assert (whole.center_x, whole.center_y, whole.width, whole.height) == (320, 240, 640, 480)
 
 
+def test_matrix_of_a_quarter_turn_by_hand() -> None:
+    # A 50x40 px ROI at (80, 60) of a 160x120 image, turned 90 degrees clockwise (y down):
+    # the ROI's x axis points down the image, its y axis points left.
+    m = rect_to_image_matrix(RotatedRect(80, 60, 50, 40, math.pi / 2), 160, 120).reshape(4, 4)
+    for (u, v), (x, y) in [((1.0, 0.5), (80, 85)),  # right middle: 25 px below the center
+                           ((0.5, 0.0), (100, 60)),  # top middle: 20 px right of it
+                           ((0.0, 0.0), (100, 35))]:  # top-left corner
+        assert m[:2, :2] @ (u, v) + m[:2, 3] == pytest.approx((x / 160, y / 120), abs=1e-6)
+    assert m[2, 2] == pytest.approx(50 / 160)  # z scales with the ROI width
+
+
 @pytest.mark.parametrize("rotation", [0.0, 0.4, -math.pi / 2, 2.5])
 def test_crop_samples_where_the_matrix_points(rotation: float) -> None:
     """Each tensor pixel holds the image value at the point the MATRIX maps it to."""
