@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from graphflow.calculator import Calculator, CalculatorContext, Port
+from graphflow.calculator import Calculator, CalculatorContext, Port, did_you_mean
 from graphflow.config import (
     ConfigError,
     GraphConfig,
@@ -179,8 +179,6 @@ class CalculatorGraph:
 
     def _check_stream(self, name: str) -> None:
         if name not in self.validated.producers:
-            from graphflow.calculator import did_you_mean
-
             raise ValueError(f"the graph has no stream {name!r}"
                              + did_you_mean(name, self.stream_names))
         if self._scheduler is not None:
@@ -275,7 +273,7 @@ class CalculatorGraph:
             GraphError: If the graph has failed.
             ValueError: For an unknown stream or a timestamp that does not increase.
         """
-        self._add(stream_name, packet, block=True)
+        self._input_stream(stream_name).add_graph_input(stream_name, packet, block=True)
 
     def try_add_packet_to_input_stream(self, stream_name: str, packet: Packet[Any]) -> bool:
         """Adds a packet unless the stream's consumers are full (MediaPipe's add-if-not-full).
@@ -283,22 +281,19 @@ class CalculatorGraph:
         Returns:
             True if added, False if dropped because the graph is throttled.
         """
-        return self._add(stream_name, packet, block=False)
+        return self._input_stream(stream_name).add_graph_input(stream_name, packet, block=False)
 
-    def _add(self, stream_name: str, packet: Packet[Any], block: bool) -> bool:
+    def _input_stream(self, stream_name: str) -> Scheduler:
+        """The running scheduler, once ``stream_name`` is known to be a graph input stream."""
         scheduler = self._running()
         if stream_name not in scheduler.graph_inputs:
-            from graphflow.calculator import did_you_mean
-
             raise ValueError(f"{stream_name!r} is not an input stream of the graph"
                              + did_you_mean(stream_name, list(scheduler.graph_inputs)))
-        return scheduler.add_graph_input(stream_name, packet, block)
+        return scheduler
 
     def close_input_stream(self, stream_name: str) -> None:
         """Closes one graph input stream: no packet will follow."""
-        scheduler = self._running()
-        if stream_name not in scheduler.graph_inputs:
-            raise ValueError(f"{stream_name!r} is not an input stream of the graph")
+        scheduler = self._input_stream(stream_name)
         with scheduler.lock:
             if stream_name not in scheduler.closed_inputs:
                 scheduler.close_graph_input(stream_name)
