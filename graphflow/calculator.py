@@ -336,7 +336,8 @@ class Calculator:
             ``"DefaultInputStreamHandler"``, ``"ImmediateInputStreamHandler"``,
             ``"SyncSetInputStreamHandler"``; a node's config overrides it.
         process_timestamp_bounds: If True, ``process`` is also called when input bounds
-            advance with no packets (every input empty, ``cc.timestamp`` the settled bound).
+            advance with no packets (every input empty, ``cc.timestamp`` the settled bound);
+            with the immediate handler, once more at ``Timestamp.MAX`` when every input is done.
         executor: The default executor name for this calculator's nodes (GPU calculators use
             their GL context's executor).
 
