@@ -67,9 +67,8 @@ def _search_path(dirs: Sequence[str | os.PathLike[str]]) -> list[pathlib.Path]:
 
 
 def _find(name: str, first: pathlib.Path | None, dirs: list[pathlib.Path]) -> pathlib.Path | None:
+    # An absolute name stays itself when joined to a folder.
     candidates = ([first / name] if first is not None else []) + [d / name for d in dirs]
-    if pathlib.Path(name).is_absolute():
-        candidates = [pathlib.Path(name)]
     for candidate in candidates:
         if candidate.is_file():
             return candidate.resolve()

@@ -46,3 +46,14 @@ def test_link_errors_name_both_shaders(gl: GlContext) -> None:
                                   "{ c = vec4(uv, 1); }\n", "b.frag")
     with pytest.raises(ShaderError, match=r"linking a\.vert with b\.frag failed"):
         gl.run(lambda: compile_program(gl.ctx, vertex, fragment))
+
+
+def test_absolute_names_load_that_file_and_absolute_includes_too(tmp_path: pathlib.Path) -> None:
+    library = tmp_path / "lib.glsl"
+    library.write_text("float half_of(float x) { return x * 0.5; }\n")
+    main = tmp_path / "main.frag"
+    main.write_text(f'#version 330 core\n#include "{library}"\nvoid main() {{}}\n')
+    source = load_shader(str(main), [HERE])
+    assert source.text == ("#version 330 core\nfloat half_of(float x) { return x * 0.5; }\n"
+                           "void main() {}\n")
+    assert source.origin(2) == (str(library), 1)
