@@ -398,11 +398,6 @@ def register_subgraph(config: str | pathlib.Path | GraphConfig) -> str:
     return str(loaded.proto.type)
 
 
-def graphs_dir() -> pathlib.Path:
-    """The folder of graphflow's bundled graphs."""
-    return _GRAPH_FOLDERS[0]
-
-
 def _subgraph_files() -> dict[str, pathlib.Path]:
     global _SUBGRAPH_FILES
     if _SUBGRAPH_FILES is None:
