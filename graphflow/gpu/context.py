@@ -277,10 +277,8 @@ class GlContext:
         Raises:
             GlError: If the context is shut down.
         """
-        with self._lock:
-            if self._closing:
-                raise GlError(f"GL context {self.name or 'default'!r} is shut down")
-            self._queue.put(fn)
+        if not self.post(fn):
+            raise GlError(f"GL context {self.name or 'default'!r} is shut down")
 
     def post(self, fn: Callable[[], None]) -> bool:
         """Like :meth:`submit` but returns False instead of raising after shutdown."""

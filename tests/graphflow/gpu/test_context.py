@@ -67,8 +67,9 @@ def test_shutdown_releases_textures_and_joins_the_thread() -> None:
     assert not gl.thread.is_alive()
     assert gl.pool.texture_count == 0
     gl.shutdown()  # idempotent
-    with pytest.raises(GlError, match="shut down"):
+    with pytest.raises(GlError, match="GL context 'short' is shut down"):
         gl.submit(lambda: None)
+    assert gl.post(lambda: None) is False
 
 
 def test_a_machine_without_egl_gets_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
