@@ -119,6 +119,9 @@ class DetectionsToRectsCalculator(Calculator):
         o = node.options
         if (("DETECTION", 0) in node.inputs) == (("DETECTIONS", 0) in node.inputs):
             raise ContractError("connect exactly one of DETECTION and DETECTIONS")
+        if ((("RECT", 0) in node.outputs or ("RECTS", 0) in node.outputs)
+                and ("IMAGE_SIZE", 0) not in node.inputs):
+            raise ContractError("RECT and RECTS (pixel rects) need the IMAGE_SIZE input")
         if o.HasField("rotation_vector_start_keypoint_index"):
             if not o.HasField("rotation_vector_end_keypoint_index"):
                 raise ContractError("rotation_vector_end_keypoint_index must be set too")

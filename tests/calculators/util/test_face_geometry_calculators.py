@@ -14,7 +14,7 @@ from calculators.util.non_max_suppression import (
 )
 from calculators.util.projection import project_landmarks_in_rect
 from calculators.util.rects import normalize_radians, transform_rect
-from graphflow.formats import Detection, NormalizedLandmarkList, NormalizedRect
+from graphflow.formats import Detection, NormalizedLandmarkList, NormalizedRect, Rect
 from graphflow.proto.mediapipe.calculators.util import (
     non_max_suppression_calculator_pb2,
     rect_transformation_calculator_pb2,
@@ -158,3 +158,23 @@ def test_landmarks_to_detection_bounds() -> None:
     det = out["DETECTION"][0].payload
     assert det.box == pytest.approx((0.2, 0.1, 0.4, 0.8))
     assert det.keypoints.shape == (3, 2)
+
+
+def test_pixel_rects_need_the_image_size_at_config_time() -> None:
+    graph = """
+input_stream: "dets"
+output_stream: "rect"
+node { calculator: "DetectionsToRectsCalculator" input_stream: "DETECTIONS:dets"
+  output_stream: "RECT:rect" }
+"""
+    # Refused before any packet: no detection needs to arrive to find the mistake.
+    with pytest.raises(Exception, match=r"RECT and RECTS .* need the IMAGE_SIZE input"):
+        run_graph(graph, inputs={"dets": []})
+
+
+def test_pixel_rect_of_a_detection() -> None:
+    det = Detection(0.25, 0.5, 0.5, 0.3)
+    out = run_calculator("DetectionsToRectsCalculator",
+                         {"DETECTION": [(0, det)], "IMAGE_SIZE": [(0, (200, 100))]},
+                         outputs=["RECT"])
+    assert out["RECT"][0].payload == Rect(100, 65, 100, 30)  # center (0.5, 0.65) of 200x100
