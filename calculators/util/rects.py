@@ -171,7 +171,8 @@ class DetectionsToRectsCalculator(Calculator):
         rects = [self._rect(cc, d, size) for d in detections]
         needs_pixels = cc.outputs.connected("RECT") or cc.outputs.connected("RECTS")
         if needs_pixels and size is None:
-            raise ValueError("RECT/RECTS outputs need the IMAGE_SIZE input")
+            raise ValueError("RECT/RECTS outputs need an IMAGE_SIZE packet at each timestamp "
+                             "with detections")
         if cc.outputs.connected("NORM_RECT"):
             cc.outputs["NORM_RECT"].add(rects[0])
         if cc.outputs.connected("NORM_RECTS"):
