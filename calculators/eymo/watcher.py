@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -47,7 +46,7 @@ class ScriptWatcher:
         self._lock = threading.Lock()
         self._stat = self._stat_key()
         text = self._read()
-        self._digest = self._hash(text)
+        self._text = text
         self._program = parse(text, self._path)
         self._last_check = clock()
 
@@ -73,10 +72,6 @@ class ScriptWatcher:
         with open(self._path, encoding="utf-8") as file:
             return file.read()
 
-    @staticmethod
-    def _hash(text: str) -> bytes:
-        return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
-
     def _refresh(self) -> None:
         try:
             stat = self._stat_key()
@@ -93,10 +88,9 @@ class ScriptWatcher:
                 self._stat = (-1, -1)
             return
         self._stat = stat
-        digest = self._hash(text)
-        if digest == self._digest:
+        if text == self._text:
             return
-        self._digest = digest
+        self._text = text
         try:
             self._program = parse(text, self._path)
         except ParseError as error:
