@@ -250,8 +250,9 @@ def parse_text(text: str, path: str = "<string>") -> GraphConfig:
         text_format.Parse(text, proto, descriptor_pool=POOL)
     except text_format.ParseError as exc:
         line, col = exc.GetLine() or 0, exc.GetColumn() or 0
-        message = str(exc)
-        message = re.sub(r"^\d+:\d+ : ", "", message)
+        message = re.sub(r"^\d+:\d+ : ", "", str(exc))
+        # protobuf's advice to import a _pb2 module is for programmers, not graph authors
+        message = re.sub(r" Did you import the _pb2 module.*", "", message, flags=re.S)
         hint = _unknown_extension_hint(message)
         raise ConfigError(message + hint, Location(path, line, col),
                           _node_around(text, line, col)) from None
@@ -312,18 +313,10 @@ def _unknown_extension_hint(message: str) -> str:
         r'Type "([\w.]+)" not found', message)
     if not match:
         return ""
-    names = [name for _, name in _known_option_messages()]
     wanted = match.group(1).removesuffix(".ext").rsplit(".", 1)[-1]
-    short = [n.rsplit(".", 1)[-1] for n in names]
+    short = [calc.options_type.DESCRIPTOR.name for calc in registered_calculators().values()
+             if calc.options_type is not None]
     return did_you_mean(wanted, short) or " (no calculator in graphflow defines these options)"
-
-
-def _known_option_messages() -> list[tuple[str, str]]:
-    result = []
-    for name, calc in registered_calculators().items():
-        if calc.options_type is not None:
-            result.append((name, calc.options_type.DESCRIPTOR.full_name))
-    return result
 
 
 _TOKEN_RE = re.compile(
@@ -553,8 +546,13 @@ def _set_extensions(options: Any) -> list[Message]:
     return [value for field, value in options.ListFields() if field.is_extension]
 
 
+def _any_type_name(any_msg: Any) -> str:
+    """The full message name an ``Any`` holds (its type URL after the last ``/``)."""
+    return str(any_msg.type_url.rsplit("/", 1)[-1])
+
+
 def _unpack_any(any_msg: Any, where: Location, node: str) -> Message:
-    type_name = any_msg.type_url.rsplit("/", 1)[-1]
+    type_name = _any_type_name(any_msg)
     try:
         descriptor = POOL.FindMessageTypeByName(type_name)
     except KeyError:
@@ -635,13 +633,12 @@ def _set_path(msg: Any, path: list[str], value: Any) -> None:
 def node_options(node: Any, options_type: type[Message]) -> Message:
     """The node's options of ``options_type`` (from ``options`` or ``node_options``), or defaults.
 
-    Raises:
-        ConfigError: Never; an options message of another type is reported by validation.
+    Options of another type are skipped here; validation reports them.
     """
     result = options_type()
     descriptor = options_type.DESCRIPTOR
     for any_msg in node.node_options:
-        if any_msg.type_url.rsplit("/", 1)[-1] == descriptor.full_name:
+        if _any_type_name(any_msg) == descriptor.full_name:
             result.MergeFromString(any_msg.value)
     ext = descriptor.extensions_by_name.get("ext")
     if ext is not None and node.options.HasExtension(ext):
@@ -654,13 +651,13 @@ def _store_node_options(node: Any, value: Message) -> None:
     ext = descriptor.extensions_by_name.get("ext")
     if ext is not None:
         node.options.Extensions[ext].CopyFrom(value)
-        kept = [a for a in node.node_options if a.type_url.rsplit("/", 1)[-1]
+        kept = [a for a in node.node_options if _any_type_name(a)
                 != descriptor.full_name]
         del node.node_options[:]
         node.node_options.extend(kept)
         return
     for any_msg in node.node_options:
-        if any_msg.type_url.rsplit("/", 1)[-1] == descriptor.full_name:
+        if _any_type_name(any_msg) == descriptor.full_name:
             any_msg.Pack(value)
             return
     node.node_options.add().Pack(value)
@@ -914,7 +911,7 @@ def _node_options_checked(proto: Any, calc: type[Calculator], where: NodeLocatio
                 f"{calc.__name__} takes {'options ' + wanted if wanted else 'no options'}, "
                 f"not {ext.DESCRIPTOR.full_name}", where.field("options", 0), name)
     for j, any_msg in enumerate(proto.node_options):
-        type_name = any_msg.type_url.rsplit("/", 1)[-1]
+        type_name = _any_type_name(any_msg)
         if type_name not in (wanted, also):
             raise ConfigError(
                 f"{calc.__name__} takes {'options ' + wanted if wanted else 'no options'}, "

@@ -370,6 +370,20 @@ def test_error_bad_option_field(tmp_path: pathlib.Path, block: str) -> None:
                         "(did you mean 'allow'?)")
 
 
+@pytest.mark.parametrize(("name", "hint"), [
+    ("GateCalculatorOptons", "(did you mean 'GateCalculatorOptions'?)"),
+    ("NoSuchThingOptions", "(no calculator in graphflow defines these options)"),
+])
+def test_error_unknown_options_extension(tmp_path: pathlib.Path, name: str, hint: str) -> None:
+    err = _error(tmp_path, f"""
+        input_stream: "in"
+        node {{ calculator: "GateCalculator" input_stream: "in" output_stream: "out"
+               options {{ [mediapipe.{name}.ext] {{ allow: true }} }} }}
+        """)
+    assert str(err) == (f"{_where(tmp_path, 3, 30 + len(name))}: node GateCalculator: "
+                        f"Extension \"mediapipe.{name}.ext\" not registered. {hint}")
+
+
 def test_error_options_of_another_calculator(tmp_path: pathlib.Path) -> None:
     err = _error(tmp_path, """
         input_stream: "in"
