@@ -314,11 +314,14 @@ def run_batch(graph: str | pathlib.Path, inputs: Sequence[str], output_dir: str 
     pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
     report = on_result or (lambda result: None)
     start = time.perf_counter()
-    pending = [job for job in planned if not pathlib.Path(job.output).exists()]
-    skipped = {job.source: FileResult(job.source, job.output, "skipped")
-               for job in planned if pathlib.Path(job.output).exists()}
-    for result in skipped.values():
-        report(result)
+    pending: list[BatchJob] = []
+    skipped: dict[str, FileResult] = {}
+    for job in planned:
+        if pathlib.Path(job.output).exists():
+            skipped[job.source] = FileResult(job.source, job.output, "skipped")
+            report(skipped[job.source])
+        else:
+            pending.append(job)
     if ray_address is None:
         ran = run_local(pending, jobs or os.cpu_count() or 1, report) if pending else []
     else:
