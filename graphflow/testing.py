@@ -35,7 +35,8 @@ def run_graph(
     Args:
         config: pbtxt text or a loaded config.
         inputs: ``{stream: [(timestamp, payload), ...]}`` for graph input streams; packets are
-            added stream by stream in timestamp order, then every input is closed.
+            added in timestamp order across streams (in ``inputs`` order at equal timestamps),
+            then every input is closed.
         side_packets: Input side packets.
         outputs: Streams to collect (default: the graph's ``output_stream`` list).
         synchronous: Run calculators on the calling thread.
