@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from graphflow.packet import _frozen
+
 
 class ImageFrame:
     """A CPU image packet payload, MediaPipe's ``ImageFrame``.
@@ -32,10 +34,7 @@ class ImageFrame:
             )
         if arr.shape[0] == 0 or arr.shape[1] == 0:
             raise ValueError(f"ImageFrame needs a non-empty image, got shape {arr.shape}")
-        if arr.flags.writeable:
-            arr = arr.view()
-            arr.flags.writeable = False
-        self._array = arr
+        self._array = _frozen(arr)
 
     @property
     def width(self) -> int:
