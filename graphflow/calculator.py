@@ -236,6 +236,10 @@ class _SideInputs:
             return False
         return _as_port(key) in self._values
 
+    def ports(self) -> list[PortId]:
+        """The ports whose side packets the node has."""
+        return list(self._values)
+
 
 class _SideOutputs:
     """Output side packets, set once (usually in ``open``)."""

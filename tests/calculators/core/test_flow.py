@@ -449,3 +449,17 @@ def test_pass_through_tags_indices_and_side_packets() -> None:
     node { calculator: "PassThroughCalculator" input_stream: "a" output_stream: "out" }
     """, inputs={"a": [(0, packet.payload)]})["out"]
     assert forwarded[0].payload is packet.payload  # no copy
+
+
+def test_pass_through_side_packets_on_their_own_ports() -> None:
+    # MediaPipe's PassThroughCalculator sets each output side packet from the input side
+    # packet of the same tag and index, whatever streams the node has (none here on tag S).
+    out = run_graph("""
+    input_stream: "a"
+    input_side_packet: "s"
+    node { calculator: "PassThroughCalculator" input_stream: "a" output_stream: "a_out"
+           input_side_packet: "S:s" output_side_packet: "S:s_out" }
+    node { calculator: "SidePacketToStreamCalculator" input_stream: "TICK:a_out"
+           input_side_packet: "s_out" output_stream: "AT_TICK:s_stream" }
+    """, inputs={"a": [(4, "a4")]}, side_packets={"s": "side"}, outputs=["s_stream"])
+    assert payloads(out["s_stream"]) == ["side"] and timestamps(out["s_stream"]) == [4]
