@@ -195,16 +195,18 @@ class ImageFileSink:
         self.pattern = "%" in path
         if not pathlib.Path(path).resolve().parent.is_dir():
             raise ValueError(f"cannot write {path!r}: its folder does not exist")
+        if self.pattern:
+            try:
+                path % 0
+            except (TypeError, ValueError):
+                raise ValueError(f"image pattern {path!r} needs exactly one integer field "
+                                 "such as %04d") from None
         self.count = 0
 
     def write(self, timestamp: int, payload: Any) -> None:
         """Writes the frame (to the next numbered file for a pattern)."""
         if self.pattern:
-            try:
-                target = self.path % self.count
-            except (TypeError, ValueError):
-                raise ValueError(f"image pattern {self.path!r} needs exactly one integer field "
-                                 "such as %04d") from None
+            target = self.path % self.count
         else:
             target = self.path
             if self.count == 1:

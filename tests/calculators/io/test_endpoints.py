@@ -97,6 +97,10 @@ def test_errors_say_what_was_expected(tmp_path: pathlib.Path) -> None:
         open_sink(str(tmp_path / "no" / "such" / "dir.mp4"))
     with pytest.raises(ValueError, match=r"did you mean 'null'"):
         open_sink("nul")
+    for pattern in ("f_%d_%d.png", "f_%(n)d.png", "f_%q.png"):  # checked before any frame
+        with pytest.raises(ValueError, match=r"image pattern .* needs exactly one integer "
+                           r"field such as %04d"):
+            open_sink(str(tmp_path / pattern))
 
 
 class _CountingSource:
