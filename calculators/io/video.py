@@ -56,12 +56,13 @@ class VideoHeader:
     duration: float
 
 
-def to_bgr(payload: Any, what: str) -> npt.NDArray[np.uint8]:
+def to_bgr(payload: Any, what: str, keep_alpha: bool = True) -> npt.NDArray[np.uint8]:
     """OpenCV's BGR(A) array of an ImageFrame (or an HxWx3/4 uint8 RGB(A) array).
 
     Args:
         payload: The packet payload.
         what: Where the payload comes from, for the error message.
+        keep_alpha: False drops an RGBA image's alpha in the same conversion (BGR out).
 
     Raises:
         TypeError: If the payload is not an RGB(A) image.
@@ -72,7 +73,8 @@ def to_bgr(payload: Any, what: str) -> npt.NDArray[np.uint8]:
         hint = " (convert it with GpuBufferToImageFrameCalculator first)" if \
             type(payload).__name__ == "GpuBuffer" else ""
         raise TypeError(f"{what}: expected an ImageFrame, got {type(payload).__name__}{hint}")
-    code = cv2.COLOR_RGB2BGR if payload.channels == 3 else cv2.COLOR_RGBA2BGRA
+    code = cv2.COLOR_RGB2BGR if payload.channels == 3 else \
+        cv2.COLOR_RGBA2BGRA if keep_alpha else cv2.COLOR_RGBA2BGR
     return np.asarray(cv2.cvtColor(payload.array, code), np.uint8)
 
 
@@ -212,9 +214,7 @@ class VideoWriter:
             TypeError: If the payload is not an image.
             ValueError: If its size differs from the video's.
         """
-        bgr = to_bgr(payload, f"video {self.path!r}")
-        if bgr.shape[2] == 4:
-            bgr = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGRA2BGR), np.uint8)
+        bgr = to_bgr(payload, f"video {self.path!r}", keep_alpha=False)
         height, width = bgr.shape[:2]
         if self.size == (0, 0):
             self.size = (width, height)
