@@ -84,7 +84,8 @@ _SPECIAL = {
     "ONE_OVER_POSTSTREAM": _INT64_MAX - 1,
     "DONE": _INT64_MAX,
 }
-_SPECIAL_NAMES = {v: f"Timestamp.{k}" for k, v in _SPECIAL.items() if k not in ("MIN", "MAX")}
+# MediaPipe's DebugString names MIN and MAX too (the last calls of a stream happen at MAX).
+_SPECIAL_NAMES = {v: f"Timestamp.{k}" for k, v in _SPECIAL.items()}
 for _name, _value in _SPECIAL.items():
     setattr(Timestamp, _name, Timestamp(_value))
 _MIN_VALUE: Final = _SPECIAL["MIN"]

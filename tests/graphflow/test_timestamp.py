@@ -43,6 +43,7 @@ def test_int_behaviour_and_text() -> None:
     assert repr(ts) == "Timestamp(33333)" and str(ts) == "33333"
     assert str(Timestamp.PRESTREAM) == "Timestamp.PRESTREAM"
     assert repr(Timestamp.DONE) == "Timestamp.DONE"
+    assert str(Timestamp.MAX) == "Timestamp.MAX" and repr(Timestamp.MIN) == "Timestamp.MIN"
 
 
 def test_next_allowed_in_stream() -> None:
