@@ -144,6 +144,7 @@ class _Node:
         self.side_values: dict[PortId, Any] = {}
         self.side_outputs = _SideOutputs({s.port: s.name for s in spec.side_outputs})
         self.upstream: frozenset[str] = frozenset()
+        self.throttle_key = f"node:{spec.index}"  # a source's key in Scheduler.throttle
         self.throttled = False
 
         self.open_inputs = len(self.queues)
@@ -170,6 +171,11 @@ class _Task:
         self.batch = batch
         self.cc: CalculatorContext | None = None
         self.error: BaseException | None = None
+
+
+def _input_key(name: str) -> str:
+    """Graph input stream ``name``'s key in Scheduler.throttle (a source's: throttle_key)."""
+    return f"input:{name}"
 
 
 def _port_type(ports: Any, tag: str) -> Any:
@@ -269,7 +275,7 @@ class Scheduler:
             self.streams[s.name] = stream
             self.graph_inputs[s.name] = stream
             self.added_bound[s.name] = int(Timestamp.UNSTARTED)
-            self.throttle[f"input:{s.name}"] = 0
+            self.throttle[_input_key(s.name)] = 0
         for node in self.nodes:
             for queue, s in zip(node.queues, node.spec.inputs, strict=True):
                 self.streams[s.name].consumers.append(queue)
@@ -306,12 +312,12 @@ class Scheduler:
             node = self.nodes[index]
             result: set[str] = set()
             if node.is_source:
-                result.add(f"node:{index}")
+                result.add(node.throttle_key)
             for s in node.spec.inputs:
                 if s.port in node.spec.back_edges:
                     continue
                 src = producers[s.name]
-                result |= {f"input:{s.name}"} if src < 0 else upstream(src)
+                result |= {_input_key(s.name)} if src < 0 else upstream(src)
             memo[index] = frozenset(result)
             return memo[index]
 
@@ -640,8 +646,7 @@ class Scheduler:
             self._set_full(queue, False)
             self.changed.notify_all()
             for node in self.nodes:
-                if node.is_source and node.throttled and not self.throttle[
-                        f"node:{node.spec.index}"]:
+                if node.is_source and node.throttled and not self.throttle[node.throttle_key]:
                     node.throttled = False
                     self._schedule_source(node)
 
@@ -652,7 +657,7 @@ class Scheduler:
         finishes the next task drains, so that the adding thread does not fight the workers for
         the scheduler lock on every packet.
         """
-        key = f"input:{name}"
+        key = _input_key(name)
         with self.input_lock:
             if name in self.closed_inputs:
                 raise ValueError(f"graph input stream {name!r} is closed")
@@ -695,7 +700,7 @@ class Scheduler:
 
     def _add_throttled(self, name: str, packet: Packet[Any], block: bool) -> bool:
         """Waits (or gives up) while the stream's consumers are full (lock held)."""
-        key = f"input:{name}"
+        key = _input_key(name)
         while self.throttle[key] and self.error is None:
             if not block:
                 return False
@@ -785,7 +790,7 @@ class Scheduler:
     def _schedule_source(self, node: _Node) -> None:
         if node.state != "open" or node.in_flight or self.error is not None:
             return
-        if self.throttle[f"node:{node.spec.index}"]:
+        if self.throttle[node.throttle_key]:
             node.throttled = True
             return
         node.in_flight += 1
