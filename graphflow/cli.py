@@ -294,7 +294,7 @@ def _summary(console: Console, progress: _Progress, args: argparse.Namespace,
     if args.output:
         console.print(f"output: {escape(args.output)}", soft_wrap=True)
     if args.trace:
-        trace = getattr(graph, "trace_file", args.trace)
+        trace = graph.trace_file or args.trace
         console.print(f"trace: {escape(str(trace))} (open it in https://ui.perfetto.dev)",
                       soft_wrap=True)
 

@@ -161,6 +161,7 @@ class CalculatorGraph:
         self._cancelled = threading.Event()
         self._lock = threading.Lock()
         self._trace_path: str | None = None
+        self.trace_file: pathlib.Path | None = None  # where the last run's trace was written
         profiler = config.proto.profiler_config
         if profiler.trace_enabled:
             self._trace_path = profiler.trace_log_path or "graphflow_trace.json"
