@@ -51,6 +51,13 @@ class GfTLogCalculator(Calculator):
 
 
 @register_calculator
+class GfTBoundsLogCalculator(GfTLogCalculator):
+    """GfTLogCalculator with process_timestamp_bounds."""
+
+    process_timestamp_bounds = True
+
+
+@register_calculator
 class GfTEvenOffsetCalculator(Calculator):
     """Passes even numbers; declares timestamp_offset 0, so dropped ones advance the bound."""
 
@@ -424,6 +431,24 @@ def test_process_timestamp_bounds_last_call_when_inputs_close(
     calls = payloads(out)
     assert [c for c in calls if c[0] < 3] == [(1, "a1", None), (2, None, "b2")]
     assert [c for c in calls if c[0] >= 3] == last_call
+
+
+def test_immediate_last_call_also_when_inputs_close_during_a_call() -> None:
+    graph = _graph("""
+    input_stream: "a"
+    input_stream: "b"
+    node { calculator: "GfTBoundsLogCalculator" input_stream: "A:a" input_stream: "B:b"
+           input_side_packet: "LOG:log" input_side_packet: "GO:go"
+           input_stream_handler { input_stream_handler: "ImmediateInputStreamHandler" } }
+    """)
+    log: list[tuple[Any, ...]] = []
+    go = threading.Semaphore(0)
+    graph.start_run({"log": log, "go": go})
+    _add(graph, "a", 5, "a5")
+    graph.close_all_input_streams()  # the call at 5 cannot have finished: it waits for GO
+    go.release(2)
+    graph.wait_until_done(WAIT)
+    assert log == [(5, "a5", None, None), (int(gf.Timestamp.MAX), None, None, None)]
 
 
 def test_output_timestamps_must_increase() -> None:
