@@ -180,8 +180,7 @@ def test_pushed_channel_runs_in_an_actor_while_watched_and_resumes_after_a_kill(
                     report["resumed_listed"] = await listed()
                 await until(lambda: server._channels["cam"].run is None, "the run stopped")
                 report["unwatched_again"] = await listed()
-                with pytest.raises(ray.exceptions.RayActorError):
-                    await handle.pid.remote()  # killed for good when the last viewer left
+                await asyncio.wait_for(until_dead(handle), 60)  # killed when the last one left
                 kinds = []
                 with contextlib.suppress(TimeoutError):
                     while (event := await events.get(0.5)) is not None:
@@ -221,6 +220,16 @@ async def until_restarted(run: Any, pid: int) -> None:
         await asyncio.sleep(0.1)
 
 
+async def until_dead(handle: Any) -> None:
+    """Until an actor answers with RayActorError (``ray.kill`` takes effect asynchronously)."""
+    while True:
+        try:
+            await handle.pid.remote()
+        except ray.exceptions.RayActorError:
+            return
+        await asyncio.sleep(0.1)
+
+
 def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
         cluster: Any, tmp_path: pathlib.Path) -> None:
     """Runs last in this module: it removes the second node (and adds a fresh one back)."""
@@ -237,8 +246,9 @@ def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
         async with server:
             senders = []
             hosts: dict[str, int] = {}
-            # Streams until one actor sits on each node (SPREAD alternates; at most 4).
-            for index in range(4):
+            # Streams until one actor sits on each node: SPREAD alternates, but not strictly
+            # (rarely, 4 actors in a row landed on one node), hence up to 6.
+            for index in range(6):
                 name = f"s{index}"
                 await manager.add(StreamSpec(name, str(graph), "push"))
                 senders.append(asyncio.ensure_future(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -152,9 +153,11 @@ def test_graph_runs_only_while_watched_and_once_for_two_viewers(counters: type) 
                                             take(mjpeg_frames(second), 10))
                 info = (await streams(session, server))["cam1"]
                 assert info["processing"] and info["viewers"]["processed"] == 2
+                assert info["worker_pid"] == os.getpid()  # without --ray: in the server
                 assert calc.opened == 1
             await until(lambda: calc.closed == 1, what="graph stopped after the last viewer")
-            assert not (await streams(session, server))["cam1"]["processing"]
+            stopped = (await streams(session, server))["cam1"]
+            assert not stopped["processing"] and stopped["worker_pid"] is None
             processed_while_stopped, sent = len(calc.processed), len(channel.sent)
             await until(lambda: len(channel.sent) > sent + 10)
             assert len(calc.processed) == processed_while_stopped
