@@ -258,7 +258,14 @@ def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
                 hosts[name] = parent_pid(stream.worker_pid)  # type: ignore[arg-type]
                 if set(hosts.values()) == set(raylets):
                     break
-            assert set(hosts.values()) == set(raylets), f"actors on {hosts}, nodes {raylets}"
+            if set(hosts.values()) != set(raylets):
+                # Ray's SPREAD is best effort: in about 1 run in 20 every actor went to one
+                # node, and then no stream can lose its node. Nothing was tested: say so.
+                report["placement"] = f"actors on {hosts}, nodes {raylets}"
+                for task in senders:
+                    task.cancel()
+                await asyncio.gather(*senders, return_exceptions=True)
+                return report
             streams = list(manager.streams.values())
             moved = next(s for s in streams if hosts[s.spec.name] != head_raylet)
             stayed = next(s for s in streams if hosts[s.spec.name] == head_raylet)
@@ -283,6 +290,8 @@ def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
     finally:
         if len(cluster.list_all_nodes()) < 2:
             cluster.add_node(num_cpus=1, object_store_memory=STORE_BYTES)
+    if "placement" in report:
+        pytest.skip(f"Ray placed every stream on one node ({report['placement']})")
     assert report["moved_pid"] != report["moved_before"], report
     assert report["moved_host"] == head_raylet, report  # restarted on the node that is left
     assert "actor_restarted" in report["moved_kinds"], report
