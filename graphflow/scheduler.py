@@ -39,6 +39,7 @@ DONE = int(Timestamp.DONE)
 UNSTARTED_VALUE = int(Timestamp.UNSTARTED)
 _MIN_VALUE = int(Timestamp.MIN)
 _MAX_VALUE = int(Timestamp.MAX)
+_ONE_OVER_POSTSTREAM_VALUE = int(Timestamp.ONE_OVER_POSTSTREAM)
 UNSTARTED = Timestamp.UNSTARTED
 _OPEN, _PROCESS, _CLOSE = "open", "process", "close"
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
@@ -585,6 +586,8 @@ class Scheduler:
         offset_bound = UNSTARTED_VALUE  # below every packet timestamp: no bound to apply
         if node.offset is not None and task.kind == _PROCESS and task.ts.is_range_value():
             offset_bound = int(task.ts) + node.offset + 1
+            if offset_bound > _MAX_VALUE:  # MediaPipe clamps T + offset to MAX: nothing follows
+                offset_bound = _ONE_OVER_POSTSTREAM_VALUE
         max_queue = self.max_queue
         for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
             if out.packets:
@@ -842,6 +845,8 @@ class Scheduler:
             return
         assert node.offset is not None
         bound = settled + node.offset
+        if bound > _MAX_VALUE:  # as in _apply_outputs
+            bound = _ONE_OVER_POSTSTREAM_VALUE
         for stream in node.streams:
             if bound > stream.bound:
                 self._advance_stream(stream, bound)

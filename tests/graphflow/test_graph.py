@@ -58,6 +58,21 @@ class GfTBoundsLogCalculator(GfTLogCalculator):
 
 
 @register_calculator
+class GfTLateBoundsCalculator(Calculator):
+    """Immediate handler, process_timestamp_bounds, timestamp_offset 5: A's payloads at T+5."""
+
+    inputs = (Port("A"), Port("B"))
+    outputs = (Port("OUT"),)
+    input_stream_handler: ClassVar[str | None] = "ImmediateInputStreamHandler"
+    process_timestamp_bounds = True
+    timestamp_offset: ClassVar[int | None] = 5
+
+    def process(self, cc: CalculatorContext) -> None:
+        if cc.inputs.has("A"):
+            cc.outputs["OUT"].add(cc.inputs["A"].payload, cc.timestamp + 5)
+
+
+@register_calculator
 class GfTEvenOffsetCalculator(Calculator):
     """Passes even numbers; declares timestamp_offset 0, so dropped ones advance the bound."""
 
@@ -449,6 +464,20 @@ def test_immediate_last_call_also_when_inputs_close_during_a_call() -> None:
     go.release(2)
     graph.wait_until_done(WAIT)
     assert log == [(5, "a5", None, None), (int(gf.Timestamp.MAX), None, None, None)]
+
+
+def test_an_offset_bound_past_max_ends_at_done() -> None:
+    # The last call at MAX with offset 5 bounds the output at MAX + 5 + 1, past Done: MediaPipe
+    # clamps T + offset to MAX, so the bound is OneOverPostStream and the stream still closes.
+    out = run_graph("""
+        input_stream: "a"
+        input_stream: "b"
+        output_stream: "out"
+        node { calculator: "GfTLateBoundsCalculator" input_stream: "A:a" input_stream: "B:b"
+               output_stream: "OUT:mid" }
+        node { calculator: "PassThroughCalculator" input_stream: "mid" output_stream: "out" }
+        """, inputs={"a": [(1, "a1"), (5, "a5")], "b": [(2, "b2")]}, timeout=WAIT)["out"]
+    assert [(p.payload, int(p.timestamp)) for p in out] == [("a1", 6), ("a5", 10)]
 
 
 def test_output_timestamps_must_increase() -> None:
