@@ -156,10 +156,8 @@ class CalculatorGraph:
         self.synchronous = synchronous or any(
             e.type == "ApplicationThreadExecutor" for e in config.proto.executor if not e.name)
         self._sinks: list[tuple[str, Callable[[Packet[Any]], None], Callable[[], None]]] = []
-        self._pollers: list[OutputStreamPoller] = []
         self._scheduler: Scheduler | None = None
         self._cancelled = threading.Event()
-        self._lock = threading.Lock()
         self._trace_path: str | None = None
         self.trace_file: pathlib.Path | None = None  # where the last run's trace was written
         profiler = config.proto.profiler_config
@@ -198,7 +196,6 @@ class CalculatorGraph:
         """A poller that iterates over the stream's packets (``max_queue_size`` 0: unbounded)."""
         self._check_stream(stream_name)
         poller = OutputStreamPoller(stream_name, max_queue_size)
-        self._pollers.append(poller)
         cancelled = self._cancelled
 
         def finish() -> None:
