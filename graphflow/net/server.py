@@ -503,6 +503,7 @@ class _Channel:
             "worker_pid": self.run.worker_pid if self.run is not None else None,
             "managed": self.owner.describe() if self.owner is not None else None,
             "frames": self.frames,
+            "stale_frames": self.stale,  # dropped: timestamp not after the previous frame's
             "viewers": {"raw": len(self.raw), "processed": len(self.processed),
                         "results": len(self.results)},
         }
