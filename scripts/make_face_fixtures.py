@@ -27,6 +27,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CLIP = ROOT / "media" / "demo.mp4"
 TILTED = ROOT / "media" / "tilted"
 OUT = ROOT / "tests" / "fixtures" / "face"
+sys.path.insert(0, str(ROOT / "bench" / "mediapipe"))
+from _common import read_frames  # noqa: E402 - the MediaPipe benches' decoder, same venv
 
 STATIC_STRIDE = 4
 NUM_KEYPOINTS = 6
@@ -42,32 +44,12 @@ STILL_MAX_FACES = 2
 
 
 def decode_clip(path: pathlib.Path) -> list[np.ndarray]:
-    """Decodes every frame of a video with OpenCV.
-
-    Args:
-        path: Video file.
-
-    Returns:
-        The frames as RGB uint8 arrays (cv2.VideoCapture.read, then cv2.cvtColor BGR2RGB).
+    """Every frame of a video as RGB uint8 arrays (the benches' OpenCV decode, then BGR2RGB).
 
     Raises:
         RuntimeError: If the file cannot be opened or holds no frame.
     """
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise RuntimeError(f"OpenCV cannot open {path}")
-    frames = []
-    try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    finally:
-        capture.release()
-    if not frames:
-        raise RuntimeError(f"{path} has no decodable frame")
-    return frames
+    return [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) for bgr in read_frames(path)]
 
 
 def read_rgb(path: pathlib.Path) -> np.ndarray:
