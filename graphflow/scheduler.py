@@ -558,7 +558,12 @@ class Scheduler:
         if self.inbox and self.error is None:
             self._drain_inbox()
         self._check_done()
-        if self.changed._waiters:  # type: ignore[attr-defined]
+        # Waiters want the graph idle or done (wait_until_*), or a throttled input released
+        # (_release_if_drained notifies them): waking them for every finished task would cost
+        # a thread switch each time. The synchronous caller runs the tasks external executors
+        # make ready, so it hears of every change.
+        if self.changed._waiters and (  # type: ignore[attr-defined]
+                self.running == 0 or self.done or self.error is not None or self.synchronous):
             self.changed.notify_all()
 
     def _publish_side_outputs(self, node: _Node) -> None:

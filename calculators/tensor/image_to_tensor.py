@@ -92,6 +92,29 @@ def rect_to_image_matrix(roi: RotatedRect, image_width: int,
     ], dtype=np.float32)
 
 
+def _four_channel_source(image: npt.NDArray[np.uint8], corners: npt.NDArray[np.float32],
+                         tensor_pixels: int) -> tuple[npt.NDArray[np.uint8], np.ndarray]:
+    """The pixels to warp from and their top-left corner in ``image``.
+
+    OpenCV's bilinear warp is vectorized for 4 channels but not for 3 (at 192x192 out of a
+    640x480 RGB frame: 210 us against 80 here), so an RGB image's part under the ROI, with a
+    2-pixel margin for the bilinear neighbours, is first converted to RGBA (20 us). The part is
+    cut at the image's edges, so border pixels are those of the whole image. Where the part is
+    much larger than the tensor (a whole frame shrunk for a detector) the conversion would cost
+    more than it saves, and the image is warped as it is.
+    """
+    if image.ndim == 3 and image.shape[2] == 3:
+        h, w = image.shape[:2]
+        x0 = max(int(corners[:, 0].min()) - 2, 0)
+        y0 = max(int(corners[:, 1].min()) - 2, 0)
+        x1 = min(int(corners[:, 0].max()) + 3, w)
+        y1 = min(int(corners[:, 1].max()) + 3, h)
+        if x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) <= 4 * tensor_pixels:
+            part = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA)
+            return part, np.array([x0, y0], np.float32)
+    return image, np.zeros(2, np.float32)
+
+
 def crop_to_tensor(image: npt.NDArray[np.uint8], roi: RotatedRect, width: int, height: int,
                    value_range: tuple[float, float], border_zero: bool,
                    dtype: type = np.float32) -> npt.NDArray[Any]:
@@ -112,11 +135,12 @@ def crop_to_tensor(image: npt.NDArray[np.uint8], roi: RotatedRect, width: int, h
         raise ValueError(f"ROI width and height must be > 0, got {roi.width} x {roi.height}")
     corners = cv2.boxPoints(((roi.center_x, roi.center_y), (roi.width, roi.height),
                              math.degrees(roi.rotation)))
+    source, origin = _four_channel_source(image, corners, width * height)
     # boxPoints order: bottom-left, top-left, top-right (, bottom-right) of the rotated box.
     dst = np.array([[0.0, height], [0.0, 0.0], [width, 0.0]], dtype=np.float32)
-    matrix = cv2.getAffineTransform(corners[:3].astype(np.float32), dst)
+    matrix = cv2.getAffineTransform(corners[:3] - origin, dst)
     border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
-    warped = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+    warped = cv2.warpAffine(source, matrix, (width, height), flags=cv2.INTER_LINEAR,
                             borderMode=border, borderValue=(0, 0, 0, 0))
     if warped.shape[2] == 4:
         warped = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)  # contiguous: faster to scale below

@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -70,6 +71,28 @@ def test_crop_samples_where_the_matrix_points(rotation: float) -> None:
     sy = (m[1, 0] * u / 32 + m[1, 1] * v / 24 + m[1, 3]) * height
     expected = np.stack([sx * 0.5 + 20, sy * 0.5 + 30, 0.25 * sx + 0.25 * sy + 10], axis=2)
     assert np.abs(tensor[0] - expected).max() < 1.5  # rounding of the uint8 source image
+
+
+@pytest.mark.parametrize("roi", [
+    RotatedRect(330, 230, 260, 260, 0.35),  # a face: the RGBA part path
+    RotatedRect(20, 460, 150, 120, -0.8),  # over the bottom-left corner
+    RotatedRect(-200, 240, 100, 100, 0.0),  # wholly outside
+    RotatedRect(320, 240, 640, 480, 0.0),  # the whole frame: warped as it is
+])
+@pytest.mark.parametrize("border_zero", [True, False])
+def test_crop_matches_a_remap_of_the_whole_image(roi: RotatedRect, border_zero: bool) -> None:
+    """Against OpenCV's remap of the whole RGB frame at the points the MATRIX gives."""
+    rng = np.random.default_rng(7)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    tensor = crop_to_tensor(image, RotatedRect(**vars(roi)), 192, 192, (0.0, 255.0),
+                            border_zero)
+    m = rect_to_image_matrix(roi, 640, 480).reshape(4, 4)
+    v, u = np.mgrid[0:192, 0:192].astype(np.float32) / 192
+    map_x = (m[0, 0] * u + m[0, 1] * v + m[0, 3]) * 640
+    map_y = (m[1, 0] * u + m[1, 1] * v + m[1, 3]) * 480
+    border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
+    expected = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
+    assert np.abs(tensor[0] - expected).max() <= 1.0
 
 
 def test_crop_value_range_and_int_types() -> None:
