@@ -92,8 +92,8 @@ def rect_to_image_matrix(roi: RotatedRect, image_width: int,
     ], dtype=np.float32)
 
 
-def _four_channel_source(image: npt.NDArray[np.uint8], corners: npt.NDArray[np.float32],
-                         tensor_pixels: int) -> tuple[npt.NDArray[np.uint8], np.ndarray]:
+def _four_channel_source(image: npt.NDArray[np.uint8], corners: npt.NDArray[Any],
+                         tensor_pixels: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[Any]]:
     """The pixels to warp from and their top-left corner in ``image``.
 
     OpenCV's bilinear warp is vectorized for 4 channels but not for 3 (at 192x192 out of a
@@ -111,7 +111,7 @@ def _four_channel_source(image: npt.NDArray[np.uint8], corners: npt.NDArray[np.f
         y1 = min(int(corners[:, 1].max()) + 3, h)
         if x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) <= 4 * tensor_pixels:
             part = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA)
-            return part, np.array([x0, y0], np.float32)
+            return part.astype(np.uint8, copy=False), np.array([x0, y0], np.float32)
     return image, np.zeros(2, np.float32)
 
 

@@ -83,7 +83,8 @@ def test_crop_samples_where_the_matrix_points(rotation: float) -> None:
 def test_crop_matches_a_remap_of_the_whole_image(roi: RotatedRect, border_zero: bool) -> None:
     """Against OpenCV's remap of the whole RGB frame at the points the MATRIX gives."""
     rng = np.random.default_rng(7)
-    image = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    noise = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    image = cv2.GaussianBlur(noise, (0, 0), 3).astype(np.uint8, copy=False)
     tensor = crop_to_tensor(image, RotatedRect(**vars(roi)), 192, 192, (0.0, 255.0),
                             border_zero)
     m = rect_to_image_matrix(roi, 640, 480).reshape(4, 4)
