@@ -43,6 +43,10 @@ _ONE_OVER_POSTSTREAM_VALUE = int(Timestamp.ONE_OVER_POSTSTREAM)
 UNSTARTED = Timestamp.UNSTARTED
 _OPEN, _PROCESS, _CLOSE = "open", "process", "close"
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
+# A task expected to run at least this long (seconds) is worth a second pool thread: waking
+# one and handing the GIL over costs tens of microseconds on the critical thread, more than a
+# short task saves by running beside it.
+_WAKE_COST = 150e-6
 
 
 class GraphError(RuntimeError):
@@ -147,6 +151,8 @@ class _Node:
         self.upstream: frozenset[str] = frozenset()
         self.throttle_key = f"node:{spec.index}"  # a source's key in Scheduler.throttle
         self.throttled = False
+        # Running mean of one task's time (seconds); until measured, assume a long one.
+        self.cost = _WAKE_COST
 
         self.open_inputs = len(self.queues)
         # One input and nothing that needs bounds: the input set is simply the next packet.
@@ -385,11 +391,15 @@ class Scheduler:
         self.running += 1
         if executor.external is not None:
             executor.external.submit(lambda: self._run_external(executor))
-        elif executor.idle and len(ready) > (threading.current_thread() in executor.threads):
-            # Wake a thread for all but the one task this pool thread takes next: handing a
-            # chain's next hop to another thread costs more than running it here. Other busy
-            # threads may stay busy for long (a blocked or slow calculator), so they count not.
-            executor.cond.notify()
+        elif executor.idle:
+            if threading.current_thread() not in executor.threads:
+                executor.cond.notify()
+            elif len(ready) > 1 and task.node.cost >= _WAKE_COST:
+                # A pool thread takes one ready task next itself (handing a chain's next hop
+                # to another thread costs more than running it here) and wakes another only
+                # for a long one: a short task waits for it. Before starting a long task
+                # itself, it wakes a thread for what is left (_worker).
+                executor.cond.notify()
 
     def _run_external(self, executor: _Executor) -> None:
         with self.lock:
@@ -418,6 +428,8 @@ class Scheduler:
                     executor.idle -= 1
                     continue
                 task = executor.ready.popleft()
+                if executor.ready and executor.idle and task.node.cost >= _WAKE_COST:
+                    executor.cond.notify()
                 lock.release()
                 try:
                     self._execute(task)
@@ -450,7 +462,7 @@ class Scheduler:
         """Runs one task's calculator method (no lock held)."""
         node = task.node
         tracer = self.tracer
-        start = time.perf_counter() if tracer is not None else 0.0
+        start = time.perf_counter()
         task.stopped = False
         try:
             if task.kind == _OPEN:
@@ -494,8 +506,10 @@ class Scheduler:
             task.stopped = True
         except Exception as exc:
             task.error = exc
+        end = time.perf_counter()
+        node.cost += 0.25 * ((end - start) / (len(task.batch) if task.batch else 1) - node.cost)
         if tracer is not None:
-            tracer.record(task, start, time.perf_counter())
+            tracer.record(task, start, end)
 
     def _complete(self, task: _Task) -> None:
         """Takes a finished task's results (lock held)."""
@@ -589,7 +603,8 @@ class Scheduler:
         if cc is None:
             return
         offset_bound = UNSTARTED_VALUE  # below every packet timestamp: no bound to apply
-        if node.offset is not None and task.kind == _PROCESS and task.ts.is_range_value():
+        if node.offset is not None and task.kind == _PROCESS and \
+                _MIN_VALUE <= task.ts <= _MAX_VALUE:
             offset_bound = int(task.ts) + node.offset + 1
             if offset_bound > _MAX_VALUE:  # MediaPipe clamps T + offset to MAX: nothing follows
                 offset_bound = _ONE_OVER_POSTSTREAM_VALUE
@@ -846,7 +861,7 @@ class Scheduler:
         call to the calculator (a gate, say, whose input only advanced its bound)."""
         settled = min((int(q.packets[0]._timestamp) if q.packets else q.bound)
                       for q in node.queues)
-        if settled == DONE or not Timestamp(settled - 1).is_range_value():
+        if settled == DONE or not _MIN_VALUE <= settled - 1 <= _MAX_VALUE:
             return
         assert node.offset is not None
         bound = settled + node.offset
@@ -878,19 +893,18 @@ class Scheduler:
     def _select_default(self, node: _Node, queues: list[_Queue]) -> _Task | None:
         """MediaPipe's default handler: the packets at the smallest timestamp T once every
         other stream either has a packet at T or is known to have none (bound > T)."""
-        ts = DONE
-        settled = DONE  # every timestamp below this is decided on all streams
+        ts: int = DONE  # the smallest queued timestamp
+        empty_bound = DONE  # the lowest bound of the streams with nothing queued
         for q in queues:
             if q.packets:
                 head = q.packets[0]._timestamp
                 if head < ts:
                     ts = head
-                if head < settled:
-                    settled = head
-            elif q.bound < settled:
-                settled = q.bound
-        if ts == DONE or any(not q.packets and q.bound <= ts for q in queues):
-            return self._bounds_task(node, settled)
+            elif q.bound < empty_bound:
+                empty_bound = q.bound
+        if ts == DONE or empty_bound <= ts:
+            # Every timestamp below the smaller of the two is decided on all streams.
+            return self._bounds_task(node, min(ts, empty_bound))
         packets = [EMPTY_PACKET] * len(node.queues)
         for q in queues:
             if q.packets and q.packets[0]._timestamp == ts:
@@ -936,7 +950,7 @@ class Scheduler:
         if not node.bounds_mode or settled == DONE:
             return None
         ts = settled - 1
-        if ts <= node.last_settled or not Timestamp(ts).is_range_value():
+        if ts <= node.last_settled or not _MIN_VALUE <= ts <= _MAX_VALUE:
             return None
         node.last_settled = ts
         return self._task(node, Timestamp(ts), [EMPTY_PACKET] * len(node.queues))

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 import graphflow as gf
+from graphflow import scheduler
 from graphflow.calculator import Calculator, CalculatorContext, Port, Stop, register_calculator
 from graphflow.testing import payloads, run_graph, timestamps
 
@@ -140,6 +141,24 @@ class GfTSleepCalculator(Calculator):
             self.events.append(("end", ts, threading.get_ident()))
         if ts == 1:
             cc.side_inputs["ONE_DONE"].set()
+
+
+@register_calculator
+class GfTTimedRecorderCalculator(Calculator):
+    """Passes packets through after SLEEP_S seconds (default none), recording
+    ``(node name, timestamp, start, end, thread)`` in the LOG side packet."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    input_side_packets = (Port("LOG", list), Port("SLEEP_S", float, optional=True))
+
+    def process(self, cc: CalculatorContext) -> None:
+        start = time.perf_counter()
+        if "SLEEP_S" in cc.side_inputs:
+            time.sleep(cc.side_inputs["SLEEP_S"])
+        cc.outputs[0].add(cc.inputs[0].payload)
+        cc.side_inputs["LOG"].append((cc.node_name, int(cc.timestamp), start,
+                                      time.perf_counter(), threading.get_ident()))
 
 
 @register_calculator
@@ -562,6 +581,51 @@ def test_without_max_in_flight_calls_never_overlap() -> None:
               side_packets={"events": events, "sleep": 0.005, "one_done": one_done})
     kinds = [kind for kind, _, _ in events]
     assert kinds == ["start", "end"] * 6
+
+
+def _fan_out(sleep_side_packet: str) -> str:
+    """in -> a -> (b, c): three recorder nodes on a pool of two threads."""
+    nodes = "".join(
+        f'node {{ name: "{name}" calculator: "GfTTimedRecorderCalculator" '
+        f'input_stream: "{src}" output_stream: "{name}_out" input_side_packet: "LOG:log" '
+        f'{sleep_side_packet} }}\n'
+        for name, src in [("a", "in"), ("b", "a_out"), ("c", "a_out")])
+    return f'input_stream: "in"\noutput_stream: "b_out"\noutput_stream: "c_out"\n' \
+           f'num_threads: 2\n{nodes}'
+
+
+def _record(config: str, side_packets: dict[str, Any], count: int) -> list[tuple[Any, ...]]:
+    """Runs ``count`` timestamps one at a time (idle in between); returns the LOG."""
+    log: list[tuple[Any, ...]] = []
+    with gf.CalculatorGraph(config) as graph:
+        graph.start_run({"log": log, **side_packets})
+        for t in range(count):
+            _add(graph, "in", t, t)
+            graph.wait_until_idle()
+        graph.close_all_input_streams()
+        graph.wait_until_done()
+    return log
+
+
+def test_short_tasks_stay_on_the_thread_that_made_them_ready(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waking a second thread for a short task costs more than it saves: b and c (1 ms each,
+    under a 10 ms threshold here) run one after the other on a's thread, where a thread woken
+    for c would have had a whole millisecond to take it."""
+    monkeypatch.setattr(scheduler, "_WAKE_COST", 0.01)
+    log = _record(_fan_out('input_side_packet: "SLEEP_S:sleep"'), {"sleep": 0.001}, 8)
+    for t in range(2, 8):  # once each node's cost is measured
+        threads = {thread for _, ts, _, _, thread in log if ts == t}
+        assert len(threads) == 1, f"timestamp {t} ran on {len(threads)} threads"
+
+
+def test_long_fan_out_tasks_run_on_two_threads_at_once() -> None:
+    log = _record(_fan_out('input_side_packet: "SLEEP_S:sleep"'), {"sleep": 0.02}, 4)
+    for t in range(1, 4):
+        (b_start, b_end, b_thread), = [e[2:] for e in log if e[:2] == ("b", t)]
+        (c_start, c_end, c_thread), = [e[2:] for e in log if e[:2] == ("c", t)]
+        assert b_thread != c_thread
+        assert b_start < c_end and c_start < b_end  # overlapping
 
 
 BACKPRESSURE = """
