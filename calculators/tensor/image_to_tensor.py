@@ -74,45 +74,54 @@ def pad_roi(tensor_width: int, tensor_height: int, roi: RotatedRect) -> tuple[fl
     return (horizontal, 0.0, horizontal, 0.0)
 
 
+def _roi_affine(roi: RotatedRect) -> tuple[float, float, float, float, float, float]:
+    """``(m00, m01, m02, m10, m11, m12)``: ROI-normalized (u, v) in [0, 1] to image pixels,
+    ``x = m00 u + m01 v + m02``, ``y = m10 u + m11 v + m12`` (the rotation turns u, v about the
+    ROI centre)."""
+    a, b = roi.width, roi.height
+    c, d = math.cos(roi.rotation), math.sin(roi.rotation)
+    return (a * c, -b * d, -0.5 * a * c + 0.5 * b * d + roi.center_x,
+            a * d, b * c, -0.5 * b * c - 0.5 * a * d + roi.center_y)
+
+
 def rect_to_image_matrix(roi: RotatedRect, image_width: int,
                          image_height: int) -> npt.NDArray[np.float32]:
     """The 4x4 matrix (row-major, 16 floats) from ROI-normalized to image-normalized coordinates.
 
     MediaPipe's ``GetRotatedSubRectToRectTransformMatrix`` without flipping.
     """
-    a, b = roi.width, roi.height
-    c, d = math.cos(roi.rotation), math.sin(roi.rotation)
-    e, f = roi.center_x, roi.center_y
+    m00, m01, m02, m10, m11, m12 = _roi_affine(roi)
     g, h = 1.0 / image_width, 1.0 / image_height
     return np.array([
-        a * c * g, -b * d * g, 0.0, (-0.5 * a * c + 0.5 * b * d + e) * g,
-        a * d * h, b * c * h, 0.0, (-0.5 * b * c - 0.5 * a * d + f) * h,
-        0.0, 0.0, a * g, 0.0,
+        m00 * g, m01 * g, 0.0, m02 * g,
+        m10 * h, m11 * h, 0.0, m12 * h,
+        0.0, 0.0, roi.width * g, 0.0,
         0.0, 0.0, 0.0, 1.0,
     ], dtype=np.float32)
 
 
-def _four_channel_source(image: npt.NDArray[np.uint8], corners: npt.NDArray[Any],
-                         tensor_pixels: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[Any]]:
+def _four_channel_source(image: npt.NDArray[np.uint8], box: tuple[float, float, float, float],
+                         tensor_pixels: int) -> tuple[npt.NDArray[np.uint8], int, int]:
     """The pixels to warp from and their top-left corner in ``image``.
 
-    OpenCV's bilinear warp is vectorized for 4 channels but not for 3 (at 192x192 out of a
-    640x480 RGB frame: 210 us against 80 here), so an RGB image's part under the ROI, with a
-    2-pixel margin for the bilinear neighbours, is first converted to RGBA (20 us). The part is
-    cut at the image's edges, so border pixels are those of the whole image. Where the part is
-    much larger than the tensor (a whole frame shrunk for a detector) the conversion would cost
-    more than it saves, and the image is warped as it is.
+    ``box`` is ``(x_min, y_min, x_max, y_max)`` of the ROI's corners. OpenCV's bilinear warp is
+    vectorized for 4 channels but not for 3 (at 192x192 out of a 640x480 RGB frame: 210 us
+    against 80 here), so an RGB image's part under the ROI, with a 2-pixel margin for the
+    bilinear neighbours, is first converted to RGBA (20 us). The part is cut at the image's
+    edges, so border pixels are those of the whole image. Where the part is much larger than the
+    tensor (a whole frame shrunk for a detector) the conversion would cost more than it saves,
+    and the image is warped as it is.
     """
     if image.ndim == 3 and image.shape[2] == 3:
         h, w = image.shape[:2]
-        x0 = max(int(corners[:, 0].min()) - 2, 0)
-        y0 = max(int(corners[:, 1].min()) - 2, 0)
-        x1 = min(int(corners[:, 0].max()) + 3, w)
-        y1 = min(int(corners[:, 1].max()) + 3, h)
+        x0 = max(math.floor(box[0]) - 2, 0)
+        y0 = max(math.floor(box[1]) - 2, 0)
+        x1 = min(math.floor(box[2]) + 3, w)
+        y1 = min(math.floor(box[3]) + 3, h)
         if x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) <= 4 * tensor_pixels:
             part = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA)
-            return part.astype(np.uint8, copy=False), np.array([x0, y0], np.float32)
-    return image, np.zeros(2, np.float32)
+            return part.astype(np.uint8, copy=False), x0, y0
+    return image, 0, 0
 
 
 def crop_to_tensor(image: npt.NDArray[np.uint8], roi: RotatedRect, width: int, height: int,
@@ -133,14 +142,17 @@ def crop_to_tensor(image: npt.NDArray[np.uint8], roi: RotatedRect, width: int, h
         raise ValueError("ROI contains NaN values")
     if roi.width <= 0 or roi.height <= 0:
         raise ValueError(f"ROI width and height must be > 0, got {roi.width} x {roi.height}")
-    corners = cv2.boxPoints(((roi.center_x, roi.center_y), (roi.width, roi.height),
-                             math.degrees(roi.rotation)))
-    source, origin = _four_channel_source(image, corners, width * height)
-    # boxPoints order: bottom-left, top-left, top-right (, bottom-right) of the rotated box.
-    dst = np.array([[0.0, height], [0.0, 0.0], [width, 0.0]], dtype=np.float32)
-    matrix = cv2.getAffineTransform(corners[:3] - origin, dst)
+    m00, m01, m02, m10, m11, m12 = _roi_affine(roi)
+    xs = (m02, m02 + m00, m02 + m01, m02 + m00 + m01)  # the ROI's corners
+    ys = (m12, m12 + m10, m12 + m11, m12 + m10 + m11)
+    source, x0, y0 = _four_channel_source(image, (min(xs), min(ys), max(xs), max(ys)),
+                                          width * height)
+    # Tensor pixel (u, v) samples the source at the ROI point (u / width, v / height).
+    matrix = np.array([[m00 / width, m01 / height, m02 - x0],
+                       [m10 / width, m11 / height, m12 - y0]])
     border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
-    warped = cv2.warpAffine(source, matrix, (width, height), flags=cv2.INTER_LINEAR,
+    warped = cv2.warpAffine(source, matrix, (width, height),
+                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                             borderMode=border, borderValue=(0, 0, 0, 0))
     if warped.shape[2] == 4:
         warped = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)  # contiguous: faster to scale below
