@@ -37,6 +37,10 @@ from graphflow.packet import Packet
 
 logger = logging.getLogger(__name__)
 
+SIDE_PACKET_HELP = ("an input side packet; VALUE is JSON (2, 0.5, true, [1, 2], '\"text\"'), "
+                    "else a number or true/false in any case, else text (docs/cli.md); "
+                    "repeatable")
+
 Status = Literal["done", "skipped", "failed"]
 OUTPUT_SUFFIX = ".mp4"
 PARTIAL_PREFIX = "."
@@ -356,28 +360,46 @@ def add_batch_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--output-stream", default="output_video",
                         help="graph stream written to the outputs (default output_video)")
     parser.add_argument("--side-packet", action="append", default=[], metavar="NAME=VALUE",
-                        help="input side packet; VALUE is parsed as JSON if it can be "
-                             "(repeatable)")
+                        help=SIDE_PACKET_HELP)
     parser.set_defaults(func=main)
     return parser
 
 
 def parse_side_packets(items: Sequence[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` strings to side packets (JSON values where they parse, else strings).
+    """``NAME=VALUE`` command-line items to input side packets: the one rule of every command.
+
+    ``graphflow run -s``, ``graphflow batch --side-packet`` and ``graphflow streams add
+    --side-packet`` all parse with this. VALUE is read as JSON where it is JSON (``2``,
+    ``0.5``, ``true``, ``null``, ``[1, 2]``, ``{"k": 1}``, ``"quoted text"``); else as a number
+    where Python's ``int`` or ``float`` reads it (``.5``, ``+3``, ``1_000``, ``inf``); else as a
+    bool where it is ``true`` or ``false`` in any letter case (``True``); else it is the text
+    itself (``alice``, ``a=b.mp4``, the empty string). A repeated NAME keeps its last value.
 
     Raises:
-        ValueError: For an item without ``=``.
+        ValueError: Naming the item, for one without ``=`` or with an empty NAME.
     """
     packets: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--side-packet {item!r}: expected NAME=VALUE")
-        try:
-            packets[name] = json.loads(text)
-        except json.JSONDecodeError:
-            packets[name] = text
+        if not sep:
+            raise ValueError(f"--side-packet {item!r}: expected NAME=VALUE (there is no '=')")
+        if not name.strip():
+            raise ValueError(f"--side-packet {item!r}: expected NAME=VALUE (the NAME is empty)")
+        packets[name] = _side_packet_value(text)
     return packets
+
+
+def _side_packet_value(text: str) -> Any:
+    """VALUE of ``NAME=VALUE`` by the rule of :func:`parse_side_packets`."""
+    with contextlib.suppress(json.JSONDecodeError):
+        return json.loads(text)
+    for number in (int, float):
+        with contextlib.suppress(ValueError):
+            return number(text)
+    word = text.strip().lower()
+    if word in ("true", "false"):
+        return word == "true"
+    return text
 
 
 def main(args: argparse.Namespace, console: object = None) -> int:

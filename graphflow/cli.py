@@ -31,7 +31,7 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from graphflow.batch import add_batch_parser
+from graphflow.batch import SIDE_PACKET_HELP, add_batch_parser, parse_side_packets
 from graphflow.calculator import did_you_mean, registered_calculators
 from graphflow.config import (
     ConfigError,
@@ -67,26 +67,6 @@ class UsageError(Exception):
 def _console(stderr: bool) -> Console:
     """A rich console that never wraps a message over several lines."""
     return Console(stderr=stderr, soft_wrap=True)
-
-
-def parse_side_packet(text: str) -> tuple[str, Any]:
-    """``name=value`` with the value as int, float, bool (``true``/``false``) or string.
-
-    Raises:
-        UsageError: If there is no ``=`` or no name.
-    """
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise UsageError(f"--side-packet {text!r}: expected name=value")
-    lowered = value.lower()
-    if lowered in ("true", "false"):
-        return name, lowered == "true"
-    for kind in (int, float):
-        try:
-            return name, kind(value)
-        except ValueError:
-            continue
-    return name, value
 
 
 def pick_stream(streams: Sequence[StreamSpec], preferred: str, kind: str, option: str) -> str:
@@ -186,7 +166,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                                        for s in validated.output_streams):
         args.input, args.output = default_endpoints(args.input, args.output)
     args.input = _camera_options(args)
-    side_packets = dict(parse_side_packet(text) for text in args.side_packet)
+    try:
+        side_packets = parse_side_packets(args.side_packet)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     known = _side_packet_names(graph)
     for name in side_packets:
         if name not in known:
@@ -371,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-i", "--input", metavar="SPEC", help="video/image file, pattern or scheme")
     run.add_argument("-o", "--output", metavar="SPEC", help="video/image file, pattern or scheme")
     run.add_argument("-s", "--side-packet", action="append", default=[], metavar="NAME=VALUE",
-                     help="an input side packet (int, float, true/false or text); repeatable")
+                     help=SIDE_PACKET_HELP)
     run.add_argument("--trace", metavar="FILE",
                      help="write a Chrome trace (Perfetto) of the run to FILE")
     for option, kind in (("--width", int), ("--height", int), ("--fps", float)):

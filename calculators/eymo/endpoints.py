@@ -5,7 +5,8 @@ Registered with `calculators.io` (`--input SPEC`, `--output SPEC`):
 
 - `camera:N` or `camera:/dev/videoN` (also plain `N` and `/dev/videoN`), with optional
   `?width=W&height=H&fps=F`: a webcam through OpenCV, live;
-- `rtsp://...`, `http://...`, `https://...`: a network stream through OpenCV, live;
+- `rtsp://...`, `http://...`, `https://...` (also `rtsps`, `rtmp`, `rtmps`, `srt`, `udp`,
+  `tcp`): a network stream through OpenCV, live;
 - `folder:PATH` (also a plain folder path): the folder's images in name order, at `?fps=F`
   (default 30), every one processed;
 - `demo`: media/demo.mp4, a short clip of a real moving face, every frame processed;
@@ -258,7 +259,8 @@ def _stream_source(scheme: str) -> Callable[[str], LiveCapture]:
     return lambda argument: LiveCapture(f"{scheme}:{argument}")
 
 
-for _scheme in ("rtsp", "http", "https"):
+# The network protocols of OpenCV's FFmpeg backend that carry live video.
+for _scheme in ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https"):
     register_source(_scheme, _stream_source(_scheme),
                     f"a network stream through OpenCV: {_scheme}://... (live)")
 register_source("demo", lambda _: VideoReader(resource_dir("media") / DEMO_CLIP_NAME),

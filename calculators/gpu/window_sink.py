@@ -20,26 +20,20 @@ import numpy.typing as npt
 
 from graphflow.calculator import Calculator, CalculatorContext, Port, Stop, register_calculator
 from graphflow.gpu import GpuBuffer
+from graphflow.gpu.shader import compile_program, load_shader, shader_from_string
 from graphflow.image_frame import ImageFrame
 
 logger = logging.getLogger(__name__)
 
-_VERTEX = """
-#version 330 core
-out vec2 uv;
-void main() {
-    vec2 corner = vec2(float((gl_VertexID & 1) << 2), float((gl_VertexID & 2) << 1));
-    uv = vec2(corner.x * 0.5, 1.0 - corner.y * 0.5);  // image row 0 at the window's top
-    gl_Position = vec4(corner - 1.0, 0.0, 1.0);
-}
-"""
-_FRAGMENT = """
+# The window's framebuffer has its row 0 at the bottom, a texture's row 0 is the image's top
+# row (graphflow's convention, which glsl/fullscreen.vert follows): flip v here.
+_FRAGMENT = shader_from_string("""
 #version 330 core
 uniform sampler2D u_texture;
 in vec2 uv;
 out vec4 color;
-void main() { color = vec4(texture(u_texture, uv).rgb, 1.0); }
-"""
+void main() { color = vec4(texture(u_texture, vec2(uv.x, 1.0 - uv.y)).rgb, 1.0); }
+""", "window sink fragment")
 
 
 def letterbox(frame_w: int, frame_h: int, window_w: int,
@@ -77,7 +71,7 @@ class _Window:
         self.quit = False
         glfw.set_key_callback(self.window, self._on_key)
         self.ctx = moderngl.create_context(require=330)
-        self.program = self.ctx.program(vertex_shader=_VERTEX, fragment_shader=_FRAGMENT)
+        self.program = compile_program(self.ctx, load_shader("fullscreen.vert"), _FRAGMENT)
         self.vao = self.ctx.vertex_array(self.program, [])
         self.texture: moderngl.Texture | None = None
 

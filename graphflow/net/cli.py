@@ -60,10 +60,12 @@ def add_send_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="the server's ingest address")
     parser.add_argument("--channel", required=True, type=_channel, metavar="NAME",
                         help="channel name (1-64 of A-Z a-z 0-9 _ . -)")
-    parser.add_argument("--input", default="camera", metavar="camera|FILE|URL",
-                        help="camera (or camera:N), a video or image file, or a URL OpenCV can "
-                             "open (default: camera)")
-    parser.add_argument("--loop", action="store_true", help="replay a video file forever")
+    parser.add_argument("--input", default="camera", metavar="SPEC",
+                        help="what `graphflow run --input` accepts: camera (camera:N, N, "
+                             "/dev/videoN), a video or image file, a folder, demo, or a stream "
+                             "URL such as rtsp://... (default: camera)")
+    parser.add_argument("--loop", action="store_true",
+                        help="start a file, folder or the demo clip again when it ends")
     parser.add_argument("--quality", type=int, default=80, metavar="Q",
                         help="JPEG quality 1..100 (default 80)")
     parser.add_argument("--fps", type=float, default=None,

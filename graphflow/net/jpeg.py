@@ -34,6 +34,12 @@ def encode(image: npt.ArrayLike, quality: int = 80, colorspace: Colorspace = "RG
                                         colorspace=colorspace, colorsubsampling="420"))
 
 
+def encode_rgb(image: npt.ArrayLike, quality: int = 80) -> bytes:
+    """Encodes a frame's pixels, ``HxWx3`` RGB or ``HxWx4`` RGBA (alpha dropped), as a JPEG."""
+    arr = np.asarray(image)
+    return encode(arr, quality, "RGBA" if arr.ndim == 3 and arr.shape[2] == 4 else "RGB")
+
+
 def decode(data: bytes) -> npt.NDArray[np.uint8]:
     """Decodes a JPEG into an ``HxWx3`` RGB uint8 array.
 

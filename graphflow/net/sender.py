@@ -1,7 +1,8 @@
 """``graphflow send``: capture frames, encode them as JPEG and push them to a stream server.
 
-:func:`capture_frames` reads a camera, a video or image file, or a stream URL (through OpenCV)
-and yields ``(timestamp_us, jpeg)`` pairs stamped with their capture time. :class:`Sender` pushes
+:func:`capture_frames` reads a camera, a video or image file, or a stream URL (any source
+``graphflow run --input`` takes, opened by :func:`calculators.io.open_source`) and yields
+``(timestamp_us, jpeg)`` pairs stamped with their capture time. :class:`Sender` pushes
 such pairs over TCP (see :mod:`graphflow.net.protocol`) and reconnects with exponential backoff
 when the server goes away; frames that arrive while it is disconnected, or while the socket is
 backed up, are dropped rather than queued.
@@ -16,14 +17,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import pathlib
 import random
 import time
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
-
-import cv2
-import numpy as np
+from typing import TYPE_CHECKING
 
 from graphflow.net import jpeg
 from graphflow.net.protocol import (
@@ -39,9 +36,10 @@ from graphflow.net.protocol import (
     validate_channel,
 )
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from calculators.io import FrameSource
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+logger = logging.getLogger(__name__)
 
 
 class SenderRejectedError(Exception):
@@ -212,47 +210,55 @@ async def capture_frames(source: str, *, fps: float | None = None, loop: bool = 
                          quality: int = 80) -> AsyncIterator[tuple[int, bytes]]:
     """Captures frames and yields them as ``(capture_time_us, jpeg)``.
 
+    The source is opened and read by :func:`calculators.io.open_source`, as ``graphflow run
+    --input`` opens it, so the two commands take the same spellings. Opening, reading and
+    encoding run in worker threads, off the event loop.
+
     Args:
-        source: ``camera`` or ``camera:N`` (device N), a video file, an image file (sent
-            repeatedly), or a URL OpenCV can open (``rtsp://``, ``http://``...).
-        fps: Frame rate to pace a file at (default: the file's own, else 30); for a camera or
-            URL the device sets the pace unless ``fps`` is given.
-        loop: Start a video file again when it ends.
+        source: ``camera`` or ``camera:N`` (device N; ``graphflow run``'s bare ``N``,
+            ``/dev/videoN`` and ``camera:/dev/videoN``, optionally with
+            ``?width=W&height=H&fps=F``, work too), a video file, an image file (sent
+            repeatedly), an image pattern such as ``frames/%04d.png``, a folder of images,
+            ``demo``, or a ``rtsp://``, ``http://`` or ``https://`` URL (any scheme
+            registered with :func:`calculators.io.register_source`).
+        fps: Frame rate to pace a file at (default: the file's own, else 30); a camera or URL
+            sets its own pace unless ``fps`` is given.
+        loop: Start a file source (video, pattern, folder) again each time it ends.
         quality: JPEG quality, 1..100.
 
     Raises:
-        ValueError: If the source cannot be opened or gives no frame.
+        ValueError: If the source cannot be opened (a missing file included) or gives no frame.
     """
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
-    path = pathlib.Path(source)
+    frames = await asyncio.to_thread(_open_source, source)
+    # Already imported by _open_source, in its thread: these do not block the event loop.
+    from calculators.io.endpoints import ImageFileSource
+    from calculators.io.video import DEFAULT_FPS
+
+    still = isinstance(frames, ImageFileSource)  # one frame, encoded once and sent repeatedly
+    # File and folder sources carry their frame rate as ``fps``.
+    pacer = _Pacer(fps if fps or frames.live else getattr(frames, "fps", DEFAULT_FPS))
     last = 0
-    if path.suffix.lower() in IMAGE_SUFFIXES and "://" not in source:
-        still = await asyncio.to_thread(cv2.imread, source, cv2.IMREAD_COLOR)
-        if still is None:
-            raise ValueError(f"cannot read image {source!r}")
-        data = jpeg.encode(still, quality, "BGR")
-        pacer = _Pacer(fps or 30.0)
+    data = b""
+    try:
+        items = iter(frames)
         while True:
             await pacer.wait()
+            if not (still and data):
+                item = await asyncio.to_thread(next, items, None)
+                if item is None and loop and not frames.live:
+                    frames.close()
+                    frames = await asyncio.to_thread(_open_source, source)
+                    items = iter(frames)
+                    item = await asyncio.to_thread(next, items, None)
+                if item is None:
+                    return
+                data = await asyncio.to_thread(jpeg.encode_rgb, item[1].array, quality)
             last = max(time.time_ns() // 1000, last + 1)
             yield last, data
-    capture = await asyncio.to_thread(_open_capture, source)
-    live = source.startswith("camera") or "://" in source
-    pacer = _Pacer(fps if fps or live else capture.get(cv2.CAP_PROP_FPS) or 30.0)
-    try:
-        while True:
-            await pacer.wait()
-            frame = await asyncio.to_thread(_read, capture)
-            if frame is None and loop and not live:
-                capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                frame = await asyncio.to_thread(_read, capture)
-            if frame is None:
-                return
-            last = max(time.time_ns() // 1000, last + 1)
-            yield last, await asyncio.to_thread(jpeg.encode, frame, quality, "BGR")
     finally:
-        capture.release()
+        frames.close()
 
 
 class _Pacer:
@@ -270,25 +276,15 @@ class _Pacer:
         await asyncio.sleep(max(0.0, self._due - now))
 
 
-def _open_capture(source: str) -> Any:
-    target: str | int = source
-    if source == "camera":
-        target = 0
-    elif source.startswith("camera:"):
-        try:
-            target = int(source[7:])
-        except ValueError:
-            raise ValueError(f"camera source must be 'camera' or 'camera:N', got {source!r}") \
-                from None
-    elif "://" not in source and not pathlib.Path(source).is_file():
-        raise ValueError(f"input {source!r} is not a file, a URL or camera[:N]")
-    capture = cv2.VideoCapture(target)
-    if not capture.isOpened():
-        capture.release()
-        raise ValueError(f"OpenCV cannot open input {source!r}")
-    return capture
+def _open_source(spec: str) -> FrameSource:
+    """``calculators.io.open_source(spec)``, a missing file reported as ValueError too.
 
+    Imports calculators (which registers the camera, stream, folder and demo sources) here, in
+    the worker thread, rather than when graphflow is imported.
+    """
+    from calculators.io import open_source
 
-def _read(capture: Any) -> np.ndarray[Any, Any] | None:
-    ok, frame = capture.read()
-    return frame if ok else None
+    try:
+        return open_source(spec)
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None

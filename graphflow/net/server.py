@@ -39,7 +39,6 @@ import pathlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-import numpy as np
 from aiohttp import web
 
 from graphflow.config import GraphConfig, load_config
@@ -580,9 +579,7 @@ class _GraphRun:
         timestamp = int(packet.timestamp)
         frame = None
         if len(self._channel.processed):
-            image = np.asarray(packet.payload)
-            frame = Frame(timestamp, jpeg.encode(
-                image, self._server.quality, "RGBA" if image.shape[-1] == 4 else "RGB"))
+            frame = Frame(timestamp, jpeg.encode_rgb(packet.payload, self._server.quality))
         self._loop.call_soon_threadsafe(self._on_output, timestamp, frame)
 
     def _on_result(self, stream: str, packet: Packet[Any]) -> None:

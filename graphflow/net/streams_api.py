@@ -3,11 +3,11 @@
 A managed stream has its own graph, side packets and frame source, and runs its graph on every
 frame whether or not anybody watches (the raw, processed and results endpoints of
 :class:`~graphflow.net.server.StreamServer` serve it as any channel). Its source is ``"push"``
-(``graphflow send`` pushes frames under the stream's name) or something the server pulls: a
-``rtsp://`` / ``http://`` URL, a video file or ``camera[:N]``. A pulled source that cannot be
-opened is retried with exponential backoff. Restart policies say what happens when the graph
-fails (``on_error``), when a pulled source ends (``on_eos``, a file played to its end), both
-(``always``) or neither (``never``).
+(``graphflow send`` pushes frames under the stream's name) or something the server pulls, any
+``graphflow run --input`` spec: a ``rtsp://`` / ``http://`` URL, a video file, ``camera[:N]``...
+A pulled source that cannot be opened is retried with exponential backoff. Restart policies say
+what happens when the graph fails (``on_error``), when a pulled source ends (``on_eos``, a file
+played to its end), both (``always``) or neither (``never``).
 
 With a Ray address, each stream's graph runs in a Ray actor (a :class:`FrameProcessor`) that
 Ray restarts, on another node if its own is gone, up to ``max_restarts`` times; frames in
@@ -52,9 +52,9 @@ import urllib.request
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-import numpy as np
 from aiohttp import web
 
+from graphflow.batch import SIDE_PACKET_HELP, parse_side_packets
 from graphflow.config import ConfigError, load_config
 from graphflow.graph import CalculatorGraph
 from graphflow.image_frame import ImageFrame
@@ -90,7 +90,8 @@ class StreamSpec:
     Attributes:
         name: The channel name (1-64 of ``A-Z a-z 0-9 _ . -``).
         graph: A graph file or the name of a bundled graph.
-        source: ``"push"``, a URL, a video file or ``camera[:N]``.
+        source: ``"push"`` or a ``graphflow run --input`` spec (a URL, a video file,
+            ``camera[:N]``...).
         side_packets: Input side packets of the graph.
         restart: ``never``, ``always``, ``on_error`` or ``on_eos``.
         input_stream: The graph input that receives RGB ``ImageFrame`` packets.
@@ -199,9 +200,7 @@ class FrameProcessor:
         for stream, packet in outputs:
             if stream == self.video_stream:
                 if encode:
-                    image = np.asarray(packet.payload)
-                    video = jpeg.encode(image, self.quality,
-                                        "RGBA" if image.shape[-1] == 4 else "RGB")
+                    video = jpeg.encode_rgb(packet.payload, self.quality)
             else:
                 results.append((stream, int(packet.timestamp), to_jsonable(packet.payload)))
         return video, results
@@ -792,11 +791,12 @@ def add_streams_parser(subparsers: Any) -> argparse.ArgumentParser:
     add.add_argument("name", help="stream (channel) name")
     add.add_argument("--graph", required=True, help="graph file or bundled graph name")
     add.add_argument("--source", default="push",
-                     help="push (default), an rtsp:// or http:// URL, a video file, camera[:N]")
+                     help="push (default), or what `graphflow run --input` accepts: a URL, a "
+                          "video file, camera[:N]...")
     add.add_argument("--restart", choices=RESTART_POLICIES, default="never",
                      help="what to do when the graph fails or the source ends")
     add.add_argument("--side-packet", action="append", default=[], metavar="NAME=VALUE",
-                     help="input side packet; VALUE parsed as JSON if it can be (repeatable)")
+                     help=SIDE_PACKET_HELP)
     commands.add_parser("list", help="list the streams")
     remove = commands.add_parser("rm", help="stop and remove a managed stream")
     remove.add_argument("name")
@@ -835,13 +835,18 @@ def main_streams(args: argparse.Namespace, console: object = None) -> int:
         args: The parsed command line.
         console: Unused; output goes to stdout (listings) and stderr (errors) so that it pipes.
     """
-    from graphflow.batch import parse_side_packets
-
+    side_packets: dict[str, Any] = {}
+    if args.streams_command == "add":
+        try:
+            side_packets = parse_side_packets(args.side_packet)
+        except ValueError as exc:
+            print(f"graphflow streams: {exc}", file=sys.stderr)
+            return 2  # a usage error, as in `graphflow run` and `graphflow batch`
     try:
         if args.streams_command == "add":
             stream = _request(args, "POST", "/streams", {
                 "name": args.name, "graph": args.graph, "source": args.source,
-                "restart": args.restart, "side_packets": parse_side_packets(args.side_packet)})
+                "restart": args.restart, "side_packets": side_packets})
             print(f"added {stream['name']}: {stream['graph']} on {stream['source']} "
                   f"(restart {stream['restart']})")
         elif args.streams_command == "rm":

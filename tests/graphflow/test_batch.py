@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import pathlib
 
 import cv2
 import numpy as np
 import pytest
+from rich.console import Console
 
 from graphflow.batch import (
     BatchJob,
     FileResult,
     add_batch_parser,
     find_inputs,
+    parse_side_packets,
     plan_jobs,
     run_batch,
     run_job,
@@ -26,6 +29,13 @@ input_stream: "input_video"
 output_stream: "output_video"
 node { calculator: "PassThroughCalculator" input_stream: "input_video"
        output_stream: "output_video" }
+"""
+
+# The output stream carries the side packet "label" instead of images.
+LABEL_OUT = """
+input_stream: "input_video"  input_side_packet: "label"  output_stream: "output_video"
+node { calculator: "SidePacketToStreamCalculator" input_stream: "TICK:input_video"
+       input_side_packet: "label" output_stream: "AT_TICK:output_video" }
 """
 
 # Solid colours (RGB) far apart, one per frame, so that the frame order survives mp4v compression.
@@ -111,14 +121,8 @@ def test_batch_runs_each_file_reports_the_corrupt_one_and_skips_on_rerun(
 
 def test_failing_runs_are_results_and_leave_no_output(videos: pathlib.Path,
                                                       tmp_path: pathlib.Path) -> None:
-    # The output stream carries the side packet instead of images.
     graph = tmp_path / "not_images.pbtxt"
-    graph.write_text("""
-        input_stream: "input_video"
-        input_side_packet: "label"
-        output_stream: "output_video"
-        node { calculator: "SidePacketToStreamCalculator" input_stream: "TICK:input_video"
-               input_side_packet: "label" output_stream: "AT_TICK:output_video" }""")
+    graph.write_text(LABEL_OUT)
     job = BatchJob(str(graph), str(videos / "a.mp4"), str(tmp_path / "out" / "a.mp4"),
                    side_packets={"label": 5})
     wrong = run_job(job)
@@ -167,6 +171,47 @@ def test_command_line_reports_failures_in_its_exit_status(
                               "--output-dir", str(tmp_path / "out"), "--side-packet", "oops"])
     assert args.func(args) == 2
     assert "--side-packet 'oops': expected NAME=VALUE" in capsys.readouterr().err
+
+
+def test_side_packet_values_follow_one_rule() -> None:
+    # JSON first, then Python's numbers, then true/false in any case, else the text itself
+    got = parse_side_packets([
+        "n=2", "x=0.25", "big=1e3", "half=.5", "plus=+3", "digits=007", "on=true",
+        "off=False", "name=alice", 'xs=[1, 2.5, "a"]', 'code="007"', "none=null",
+        'obj={"k": [1]}', "path=a=b.mp4", "empty=", "n=3"])
+    assert [(name, type(v), v) for name, v in got.items()] == [
+        ("n", int, 3), ("x", float, 0.25), ("big", float, 1000.0), ("half", float, 0.5),
+        ("plus", int, 3), ("digits", int, 7), ("on", bool, True), ("off", bool, False),
+        ("name", str, "alice"), ("xs", list, [1, 2.5, "a"]), ("code", str, "007"),
+        ("none", type(None), None), ("obj", dict, {"k": [1]}), ("path", str, "a=b.mp4"),
+        ("empty", str, "")]
+
+
+@pytest.mark.parametrize(("argument", "why"), [
+    ("oops", "there is no '='"), ("=3", "the NAME is empty"), (" =3", "the NAME is empty")])
+def test_a_malformed_side_packet_is_named(argument: str, why: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        parse_side_packets(["ok=1", argument, "later=2"])
+    assert str(raised.value) == f"--side-packet {argument!r}: expected NAME=VALUE ({why})"
+
+
+@pytest.mark.parametrize(("argument", "kind"), [
+    ("label=2", "int"), ("label=.5", "float"), ("label=True", "bool"), ("label=alice", "str"),
+    ("label=[1, 2]", "list"), ('label="2"', "str")])
+def test_command_line_side_packets_reach_the_worker_by_the_same_rule(
+        videos: pathlib.Path, tmp_path: pathlib.Path, argument: str, kind: str) -> None:
+    # The graph puts the side packet on output_video: the video writer, in the worker process,
+    # fails the file naming the type of what the graph got.
+    graph = tmp_path / "label_out.pbtxt"
+    graph.write_text(LABEL_OUT)
+    parser = argparse.ArgumentParser(prog="graphflow")
+    add_batch_parser(parser.add_subparsers())
+    args = parser.parse_args(["batch", str(graph), "--inputs", str(videos / "a.mp4"),
+                              "--output-dir", str(tmp_path / "out"), "--jobs", "1",
+                              "--side-packet", argument])
+    text = io.StringIO()
+    assert args.func(args, Console(file=text, width=500)) == 1
+    assert f"expected an ImageFrame, got {kind}" in text.getvalue()
 
 
 def crash_on_b(job: BatchJob) -> FileResult:

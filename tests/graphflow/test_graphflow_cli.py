@@ -15,7 +15,7 @@ import pytest
 
 from calculators.io import endpoints
 from graphflow import Calculator, CalculatorContext, ImageFrame, Port, Stop, register_calculator
-from graphflow.cli import main, parse_side_packet
+from graphflow.cli import main
 from graphflow.resources import find_graph, resource_dir
 
 PASS_GRAPH = """# a pass-through graph
@@ -292,7 +292,8 @@ def test_a_sink_that_stops_ends_the_run_cleanly(
     ([], "the graph reads input stream(s) input_video: give --input"),
     (["-i", "CLIP", "-s", "limt=3"], "--side-packet limt: the graph uses no side packet of that "
                                      "name (did you mean 'limit'?)"),
-    (["-i", "CLIP", "-s", "oops"], "--side-packet 'oops': expected name=value"),
+    (["-i", "CLIP", "-s", "oops"], "--side-packet 'oops': expected NAME=VALUE (there is no '=')"),
+    (["-i", "CLIP", "-s", "=3"], "--side-packet '=3': expected NAME=VALUE (the NAME is empty)"),
     (["-i", "CLIP", "-o", "out.txt"], "output 'out.txt': not a registered sink"),
 ])
 def test_run_mistakes_are_one_line_with_status_2(
@@ -322,13 +323,39 @@ def test_a_failing_node_is_one_line_with_status_1(tmp_path: pathlib.Path,
     assert "gone.mp4' does not exist" in line
 
 
-def test_side_packet_values() -> None:
-    assert parse_side_packet("n=3") == ("n", 3)
-    assert parse_side_packet("x=-0.5") == ("x", -0.5)
-    assert parse_side_packet("on=True") == ("on", True)
-    assert parse_side_packet("off=false") == ("off", False)
-    assert parse_side_packet("path=a=b.mp4") == ("path", "a=b.mp4")
-    assert parse_side_packet("empty=") == ("empty", "")
+_SIDE_VALUES: list[object] = []
+
+
+@register_calculator
+class _RecordSidePacketsCalculator(Calculator):
+    """A source that records its side packets' payloads (in port order) and sends nothing."""
+
+    input_side_packets = (Port("", repeated=True),)
+
+    def open(self, cc: CalculatorContext) -> None:
+        _SIDE_VALUES[:] = [cc.side_inputs[port] for port in sorted(cc.side_inputs.ports())]
+
+    def process(self, cc: CalculatorContext) -> None:
+        raise Stop()
+
+
+def test_run_side_packet_values_reach_the_graph(tmp_path: pathlib.Path) -> None:
+    # (argument, the payload the graph must get): the rule of docs/cli.md, kind by kind
+    cases: list[tuple[str, object]] = [
+        ("n=2", 2), ("x=0.25", 0.25), ("half=.5", 0.5), ("on=true", True), ("off=False", False),
+        ("name=alice", "alice"), ("xs=[1, 2.5, \"a\"]", [1, 2.5, "a"]), ('code="007"', "007"),
+        ("none=null", None), ("path=a=b.mp4", "a=b.mp4"), ("empty=", "")]
+    names = [argument.partition("=")[0] for argument, _ in cases]
+    graph = write(tmp_path / "record.pbtxt", "".join(f'input_side_packet: "{n}"\n' for n in names)
+                  + "node { calculator: \"_RecordSidePacketsCalculator\" "
+                  + " ".join(f'input_side_packet: "{n}"' for n in names) + " }\n")
+    _SIDE_VALUES.clear()
+    argv = ["run", str(graph), "-q", "-s", "n=1"]  # a repeated name keeps its last value
+    for argument, _ in cases:
+        argv += ["-s", argument]
+    assert main(argv) == 0
+    # types too: 1 == True == 1.0 in Python, but the graph must get the kind the rule says
+    assert [(type(v), v) for v in _SIDE_VALUES] == [(type(v), v) for _, v in cases]
 
 
 def test_calculators_lists_registered_names(tmp_path: pathlib.Path) -> None:

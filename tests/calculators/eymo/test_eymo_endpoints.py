@@ -1,8 +1,11 @@
 """eymo's sources and sinks for `graphflow run`, and the defaults without --input/--output."""
 
+import functools
+import http.server
 import itertools
 import logging
 import pathlib
+import threading
 from typing import Any, ClassVar
 
 import cv2
@@ -12,7 +15,7 @@ import pyvirtualcam
 
 import graphflow as gf
 from calculators.eymo import endpoints
-from calculators.io import default_endpoints, open_sink, open_source
+from calculators.io import default_endpoints, open_sink, open_source, source_schemes
 from graphflow.calculator import Stop
 from graphflow.image_frame import ImageFrame
 
@@ -62,6 +65,38 @@ def test_a_live_capture_stamps_frames_with_increasing_reading_times() -> None:
     stamps = [t for t, _ in frames]
     assert stamps[0] == 0 and all(b > a for a, b in itertools.pairwise(stamps))
     assert frames[0][1].array.shape == (720, 1280, 3)
+
+
+def test_a_url_is_read_live_through_opencv(tmp_path: pathlib.Path) -> None:
+    """An MJPEG stream (an IP camera's format) served over real HTTP on 127.0.0.1."""
+    frames_in = [np.full((48, 64, 3), (40 * i, 100, 200 - 40 * i), np.uint8) for i in range(4)]
+    (tmp_path / "cam.mjpeg").write_bytes(
+        b"".join(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+                 for f in frames_in))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            source = open_source(f"http://127.0.0.1:{server.server_address[1]}/cam.mjpeg")
+            try:
+                frames = list(source)
+            finally:
+                source.close()
+        finally:
+            server.shutdown()
+            thread.join()
+    assert source.live and len(frames) == 4
+    for (_, frame), expected in zip(frames, frames_in, strict=True):  # RGB out of BGR in
+        assert np.abs(frame.array.astype(int) - expected[:, :, ::-1]).max() <= 8
+
+
+def test_every_network_scheme_of_opencv_is_an_input() -> None:
+    schemes = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https")
+    assert set(schemes) <= {e.scheme for e in source_schemes()}
+    for scheme in set(schemes) - {"udp"}:  # udp listens for packets (30 s) instead of failing
+        with pytest.raises(ValueError, match=f"OpenCV cannot open '{scheme}://127.0.0.1:9/x'"):
+            open_source(f"{scheme}://127.0.0.1:9/x")  # nothing listens on port 9
 
 
 def fake_v4l(root: pathlib.Path, devices: dict[str, tuple[str, int]]) -> pathlib.Path:

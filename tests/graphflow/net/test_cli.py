@@ -94,7 +94,7 @@ def test_send_a_file_to_a_server(tmp_path: pathlib.Path,
 
 def test_send_reports_a_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["send", "--to", ":1", "--channel", "c", "--input", "nope.mp4"]) == 1
-    assert "input 'nope.mp4' is not a file" in capsys.readouterr().err
+    assert "input 'nope.mp4' is neither an existing file" in capsys.readouterr().err
 
 
 def test_serve_runs_until_interrupted(tmp_path: pathlib.Path) -> None:

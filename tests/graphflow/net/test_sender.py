@@ -54,10 +54,29 @@ def test_image_file_repeats(tmp_path: pathlib.Path) -> None:
     assert np.abs(jpeg.decode(frames[0][1]).astype(int) - make_image(2)).mean() < 3
 
 
+def test_image_with_alpha_is_sent_without_it(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "alpha.png"
+    bgra = np.dstack([make_image(3)[..., ::-1], np.full((48, 64), 40, np.uint8)])
+    cv2.imwrite(str(path), bgra)
+    frames = asyncio.run(collect(str(path), 2))
+    assert np.abs(jpeg.decode(frames[1][1]).astype(int) - make_image(3)).mean() < 3
+
+
+def test_folder_loops_through_its_images_in_name_order(tmp_path: pathlib.Path) -> None:
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), make_image(i)[..., ::-1])
+    once = asyncio.run(collect(str(tmp_path), 100))
+    looped = asyncio.run(collect(f"folder:{tmp_path}", 7, loop=True))
+    assert len(once) == 3
+    for (_, data), index in zip(looped, [0, 1, 2, 0, 1, 2, 0], strict=True):
+        assert np.abs(jpeg.decode(data).astype(int) - make_image(index)).mean() < 3
+
+
 @pytest.mark.parametrize(("source", "message"), [
-    ("missing.mp4", "is not a file, a URL or camera"),
-    ("camera:x", "must be 'camera' or 'camera:N'"),
-    ("missing.png", "cannot read image"),
+    ("missing.mp4", "'missing.mp4' is neither an existing file nor a registered scheme"),
+    ("camera:no-such-device", "OpenCV cannot open 'no-such-device'"),
+    ("missing.png", "'missing.png' is neither an existing file"),
+    ("camera:0?width=wide", "option width='wide' is not a number"),
 ])
 def test_bad_sources(source: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -264,6 +264,7 @@ def test_streams_command_line_adds_lists_and_removes(files: dict[str, str],
             for argv in (["add", "cam", "--graph", files["invert"], "--restart", "on_error",
                           "--side-packet", "k=3"],
                          ["add", "cam", "--graph", files["invert"]],
+                         ["add", "cam2", "--graph", files["invert"], "--side-packet", "k3"],
                          ["list"], ["rm", "cam"], ["rm", "cam"]):
                 args = parser.parse_args(base + argv)
                 codes.append(await asyncio.to_thread(args.func, args))
@@ -275,7 +276,8 @@ def test_streams_command_line_adds_lists_and_removes(files: dict[str, str],
 
     codes = asyncio.run(main())
     out, err = capsys.readouterr()
-    assert codes == [0, 1, 0, 0, 1]
-    assert "added cam" in out and "removed cam" in out
+    assert codes == [0, 1, 2, 0, 0, 1]
+    assert "added cam" in out and "removed cam" in out and "cam2" not in out
+    assert "--side-packet 'k3': expected NAME=VALUE" in err
     assert "cam\t" in out and "restarts 0, push" in out
     assert "HTTP 409" in err and "HTTP 404" in err
