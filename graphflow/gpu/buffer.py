@@ -242,7 +242,7 @@ class _ForeignTextures:
             self._wrappers[key] = wrapper
         if buffer._fence is not None:
             self._gl.fences.wait(buffer._fence)
-        self._gl.note_foreign_read()
+        self._gl.note_foreign_read(buffer)
         return wrapper
 
     def copied(self, buffer: GpuBuffer) -> moderngl.Texture:

@@ -115,7 +115,8 @@ class GlContext:
         self._owns_egl = False
         self._fences: _egl.Fences | None = None
         self._transfers: Transfers | None = None
-        self._read_foreign = False
+        self._foreign_reads: list[object] = []  # buffers of other contexts the task read
+        self._finish: Callable[[], None] | None = None
         self._closing = False
         self._lock = threading.Lock()
         self._startup_error: BaseException | None = None
@@ -152,10 +153,15 @@ class GlContext:
                 task()
             except BaseException:
                 logger.exception("task failed on GL context %r", self.name)
-            if self._read_foreign:
-                # Another context will reuse the textures this task read: let the reads finish.
-                self._read_foreign = False
-                self.ctx.finish()
+            if self._foreign_reads:
+                # Their owners recycle those textures once the buffers are gone: let the reads
+                # finish first. ctypes' glFinish releases the GIL while llvmpipe or the GPU
+                # drains (moderngl's finish would hold it), and the buffers stay alive until
+                # it returns, so no owner can write into a texture still being read.
+                if self._finish is None:
+                    self._finish = _egl.gl_function("glFinish", None)
+                self._finish()
+                self._foreign_reads.clear()
         self._teardown()
 
     def _create(self, share_with: GlContext | None) -> None:
@@ -260,13 +266,13 @@ class GlContext:
             self._transfers = choose_transfers(self.ctx)
         return self._transfers
 
-    def note_foreign_read(self) -> None:
-        """Records that the running task read a texture owned by another context.
+    def note_foreign_read(self, buffer: object) -> None:
+        """Records that the running task read ``buffer``, whose texture another context owns.
 
-        The task loop then finishes this context's commands before the next task, so the
-        owner may recycle the texture safely.
+        The task loop keeps the buffer alive until this context's commands have finished,
+        after the task, so that the owner cannot recycle the texture while reads are pending.
         """
-        self._read_foreign = True
+        self._foreign_reads.append(buffer)
 
     def submit(self, fn: Callable[[], None]) -> None:
         """Runs ``fn`` on the GL thread, after the tasks already queued; never blocks.

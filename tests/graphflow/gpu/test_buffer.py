@@ -86,6 +86,39 @@ def test_a_second_context_reads_the_shared_texture_without_a_copy(gl: GlContext)
         second.shutdown()
 
 
+def test_a_texture_read_by_another_context_is_recycled_after_the_reads(gl: GlContext) -> None:
+    """The reader keeps the buffer until its commands have finished, after the task: only then
+    may the owner take the texture back and write into it."""
+    second = GlContext("second")
+    recycled: list[int] = []
+    put = gl.pool._put
+
+    def spy(surface: object, fence: object) -> None:
+        recycled.append(len(events))
+        put(surface, fence)  # type: ignore[arg-type]
+
+    gl.pool._put = spy  # type: ignore[method-assign]
+    events: list[str] = []
+    try:
+        box = [gl.run(lambda: upload(gl, _pixels(6, 4)))]
+
+        def read_and_drop() -> None:
+            texture = box.pop().texture_in(second)  # the task's only reference, dropped here
+            out = np.empty((4, 6, 4), np.uint8)
+            texture.read_into(out, alignment=1)
+            gc.collect()
+            gl.run(lambda: None)  # the owner is idle: it would recycle now if it could
+            events.append("task over")
+
+        second.run(read_and_drop)
+        second.run(lambda: None)  # the task loop has finished the reads and let the buffer go
+        gc.collect()
+        gl.run(lambda: None)
+        assert recycled == [1]  # after the task, not during it
+    finally:
+        second.shutdown()
+
+
 def test_contexts_that_cannot_share_copy_the_pixels(gl: GlContext) -> None:
     alone = GlContext("alone", share=False)
     try:
