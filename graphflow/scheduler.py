@@ -47,6 +47,11 @@ _MAX_BATCH = 32  # queued packets one task may process for a one-input node
 # one and handing the GIL over costs tens of microseconds on the critical thread, more than a
 # short task saves by running beside it.
 _WAKE_COST = 150e-6
+# A task left for a busy thread can still wait behind a call that blocks far longer than its
+# node's history promised: idle threads look every _IDLE_CHECK seconds and take a task that
+# has waited _STALE seconds.
+_IDLE_CHECK = 0.01
+_STALE = 0.002
 
 
 class GraphError(RuntimeError):
@@ -163,8 +168,8 @@ class _Node:
 
 
 class _Task:
-    __slots__ = ("batch", "bounds", "cc", "error", "kind", "node", "packets", "seq", "stopped",
-                 "ts")
+    __slots__ = ("batch", "bounds", "cc", "error", "kind", "node", "packets", "queued", "seq",
+                 "stopped", "ts")
     seq: int  # set only for nodes with max_in_flight > 1
     stopped: bool
 
@@ -178,6 +183,7 @@ class _Task:
         self.batch = batch
         self.cc: CalculatorContext | None = None
         self.error: BaseException | None = None
+        self.queued = 0.0  # perf_counter() when it became ready
 
 
 def _input_key(name: str) -> str:
@@ -387,6 +393,7 @@ class Scheduler:
     def _schedule(self, task: _Task) -> None:
         executor = task.node.executor
         ready = executor.ready
+        task.queued = time.perf_counter()
         ready.append(task)
         self.running += 1
         if executor.external is not None:
@@ -424,7 +431,7 @@ class Scheduler:
                         executor.idle -= 1
                         self._after_change()
                         continue
-                    executor.cond.wait()
+                    self._idle_wait(executor)
                     executor.idle -= 1
                     continue
                 task = executor.ready.popleft()
@@ -436,6 +443,15 @@ class Scheduler:
                 finally:
                     lock.acquire()
                 self._complete(task)
+
+    def _idle_wait(self, executor: _Executor) -> None:
+        """Waits (lock held) until woken, done, or a ready task was left waiting too long."""
+        while True:
+            if executor.cond.wait(_IDLE_CHECK) or self.done:
+                return
+            ready = executor.ready
+            if ready and time.perf_counter() - ready[0].queued >= _STALE:
+                return
 
     def run_sync(self, until: Callable[[], bool]) -> None:
         """Synchronous mode: runs ready tasks on the calling thread until ``until()``."""
@@ -472,16 +488,22 @@ class Scheduler:
             if packets is None:
                 packets = [EMPTY_PACKET] * len(node.queues)
             cc = node.context
-            if cc is None or node.max_in_flight > 1 or task.bounds is not None:
+            bounds = task.bounds
+            # One call at a time (max_in_flight 1): the last call's context is reused, its
+            # outputs having been taken by _complete before this task could start.
+            if cc is None or node.max_in_flight > 1 or \
+                    (bounds is None) != (type(cc.inputs) is _Inputs):
                 inputs = _Inputs(node.input_ids, packets, node.input_lookup) \
-                    if task.bounds is None else \
-                    _BoundInputs(node.input_ids, packets, task.bounds, node.input_lookup)
+                    if bounds is None else \
+                    _BoundInputs(node.input_ids, packets, bounds, node.input_lookup)
                 cc = CalculatorContext(node.name, inputs, node.output_ids, node.output_specs,
                                        _SideInputs(node.side_values), node.side_outputs,
                                        node.spec.options, task.ts)
                 node.context = cc
             else:
                 cc.inputs._packets = packets
+                if bounds is not None:
+                    cc.inputs._bounds = bounds  # type: ignore[attr-defined]
                 cc.timestamp = task.ts
                 for out in cc.outputs.streams:
                     out.packets = []
@@ -859,8 +881,14 @@ class Scheduler:
         its inputs are settled up to the first queued packet (or their bounds), so its outputs
         can have no packet below that plus the offset, and their bounds move there without a
         call to the calculator (a gate, say, whose input only advanced its bound)."""
-        settled = min((int(q.packets[0]._timestamp) if q.packets else q.bound)
-                      for q in node.queues)
+        settled = DONE
+        for q in node.queues:
+            if q.packets:
+                head = int(q.packets[0]._timestamp)
+                if head < settled:
+                    settled = head
+            elif q.bound < settled:
+                settled = q.bound
         if settled == DONE or not _MIN_VALUE <= settled - 1 <= _MAX_VALUE:
             return
         assert node.offset is not None

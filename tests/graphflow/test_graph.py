@@ -162,6 +162,26 @@ class GfTTimedRecorderCalculator(Calculator):
 
 
 @register_calculator
+class GfTRendezvousCalculator(Calculator):
+    """Passes packets through; at timestamp AT, the WAIT node blocks until the SET node (another
+    node of the same graph) has run that timestamp, recording whether it did in SEEN."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    input_side_packets = (Port("EVENT", threading.Event), Port("AT", int), Port("SEEN", list),
+                          Port("ROLE", str))
+
+    def process(self, cc: CalculatorContext) -> None:
+        if int(cc.timestamp) == cc.side_inputs["AT"]:
+            event = cc.side_inputs["EVENT"]
+            if cc.side_inputs["ROLE"] == "set":
+                event.set()
+            else:
+                cc.side_inputs["SEEN"].append(event.wait(WAIT))
+        cc.outputs[0].add(cc.inputs[0].payload)
+
+
+@register_calculator
 class GfTGatedConsumerCalculator(Calculator):
     """Waits for the GO event before each packet and samples graph.queue_sizes()."""
 
@@ -626,6 +646,30 @@ def test_long_fan_out_tasks_run_on_two_threads_at_once() -> None:
         (c_start, c_end, c_thread), = [e[2:] for e in log if e[:2] == ("c", t)]
         assert b_thread != c_thread
         assert b_start < c_end and c_start < b_end  # overlapping
+
+
+def test_a_short_node_that_blocks_does_not_hold_up_the_tasks_behind_it() -> None:
+    """After 20 quick calls a node counts as short, so the thread that made the next two tasks
+    ready keeps both; when the first blocks (here until the second has run), an idle thread
+    takes the second once it has waited a few milliseconds."""
+    nodes = "".join(
+        f'node {{ calculator: "GfTRendezvousCalculator" input_stream: "mid" '
+        f'output_stream: "{role}_out" input_side_packet: "EVENT:event" input_side_packet: "AT:at" '
+        f'input_side_packet: "SEEN:seen" input_side_packet: "ROLE:{role}" }}\n'
+        for role in ("wait", "set"))
+    config = f'input_stream: "in"\nnum_threads: 2\n' \
+             f'node {{ calculator: "PassThroughCalculator" input_stream: "in" ' \
+             f'output_stream: "mid" }}\n{nodes}'
+    seen: list[bool] = []
+    with gf.CalculatorGraph(config) as graph:
+        graph.start_run({"event": threading.Event(), "at": 20, "seen": seen, "wait": "wait",
+                         "set": "set"})
+        for t in range(21):
+            _add(graph, "in", t, t)
+            graph.wait_until_idle()
+        graph.close_all_input_streams()
+        graph.wait_until_done()
+    assert seen == [True]
 
 
 BACKPRESSURE = """
