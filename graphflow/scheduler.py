@@ -52,6 +52,9 @@ _WAKE_COST = 150e-6
 # has waited _STALE seconds.
 _IDLE_CHECK = 0.01
 _STALE = 0.002
+# After this many seconds with nothing running, idle threads stop looking and sleep until
+# woken; a task then left for a busy thread wakes one of them first.
+_QUIET = 1.0
 
 
 class GraphError(RuntimeError):
@@ -119,6 +122,7 @@ class _Executor:
         self.threads_wanted = threads
         self.threads: list[threading.Thread] = []
         self.idle = 0
+        self.sleepers = 0  # idle threads that are not looking for stale tasks
         self.external = external
 
 
@@ -401,11 +405,13 @@ class Scheduler:
         elif executor.idle:
             if threading.current_thread() not in executor.threads:
                 executor.cond.notify()
-            elif len(ready) > 1 and task.node.cost >= _WAKE_COST:
+            elif len(ready) > 1 and (task.node.cost >= _WAKE_COST or
+                                     executor.sleepers == executor.idle):
                 # A pool thread takes one ready task next itself (handing a chain's next hop
                 # to another thread costs more than running it here) and wakes another only
-                # for a long one: a short task waits for it. Before starting a long task
-                # itself, it wakes a thread for what is left (_worker).
+                # for a long one: a short task waits for it, under the eye of an idle thread
+                # (_idle_wait), which is woken first if all idle threads sleep. Before
+                # starting a long task itself, it wakes a thread for what is left (_worker).
                 executor.cond.notify()
 
     def _run_external(self, executor: _Executor) -> None:
@@ -435,7 +441,8 @@ class Scheduler:
                     executor.idle -= 1
                     continue
                 task = executor.ready.popleft()
-                if executor.ready and executor.idle and task.node.cost >= _WAKE_COST:
+                if executor.ready and executor.idle and (
+                        task.node.cost >= _WAKE_COST or executor.sleepers == executor.idle):
                     executor.cond.notify()
                 lock.release()
                 try:
@@ -445,13 +452,30 @@ class Scheduler:
                 self._complete(task)
 
     def _idle_wait(self, executor: _Executor) -> None:
-        """Waits (lock held) until woken, done, or a ready task was left waiting too long."""
+        """Waits (lock held) until woken, done, or a ready task was left waiting too long.
+
+        While anything runs, an idle thread looks every _IDLE_CHECK seconds for a task left to
+        a busy thread (see _schedule) that has waited _STALE seconds; after _QUIET seconds with
+        nothing running it sleeps until woken.
+        """
+        quiet_since: float | None = None
         while True:
+            if quiet_since is not None and time.perf_counter() - quiet_since >= _QUIET:
+                executor.sleepers += 1
+                try:
+                    executor.cond.wait()
+                finally:
+                    executor.sleepers -= 1
+                return
             if executor.cond.wait(_IDLE_CHECK) or self.done:
                 return
             ready = executor.ready
             if ready and time.perf_counter() - ready[0].queued >= _STALE:
                 return
+            if self.running:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.perf_counter()
 
     def run_sync(self, until: Callable[[], bool]) -> None:
         """Synchronous mode: runs ready tasks on the calling thread until ``until()``."""

@@ -648,10 +648,14 @@ def test_long_fan_out_tasks_run_on_two_threads_at_once() -> None:
         assert b_start < c_end and c_start < b_end  # overlapping
 
 
-def test_a_short_node_that_blocks_does_not_hold_up_the_tasks_behind_it() -> None:
+@pytest.mark.parametrize("pause", [0.0, 0.2])
+def test_a_short_node_that_blocks_does_not_hold_up_the_tasks_behind_it(
+        pause: float, monkeypatch: pytest.MonkeyPatch) -> None:
     """After 20 quick calls a node counts as short, so the thread that made the next two tasks
     ready keeps both; when the first blocks (here until the second has run), an idle thread
-    takes the second once it has waited a few milliseconds."""
+    takes the second once it has waited a few milliseconds. After a quiet pause (idle threads
+    asleep, 50 ms here) the busy thread wakes one first."""
+    monkeypatch.setattr(scheduler, "_QUIET", 0.05)
     nodes = "".join(
         f'node {{ calculator: "GfTRendezvousCalculator" input_stream: "mid" '
         f'output_stream: "{role}_out" input_side_packet: "EVENT:event" input_side_packet: "AT:at" '
@@ -665,6 +669,8 @@ def test_a_short_node_that_blocks_does_not_hold_up_the_tasks_behind_it() -> None
         graph.start_run({"event": threading.Event(), "at": 20, "seen": seen, "wait": "wait",
                          "set": "set"})
         for t in range(21):
+            if t == 20:
+                time.sleep(pause)
             _add(graph, "in", t, t)
             graph.wait_until_idle()
         graph.close_all_input_streams()
