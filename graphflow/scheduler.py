@@ -48,8 +48,8 @@ _MAX_BATCH = 32  # queued packets one task may process for a one-input node
 # short task saves by running beside it.
 _WAKE_COST = 150e-6
 # A task left for a busy thread can still wait behind a call that blocks far longer than its
-# node's history promised: idle threads look every _IDLE_CHECK seconds and take a task that
-# has waited _STALE seconds.
+# node's history promised: idle threads look every _IDLE_CHECK seconds and take a ready task
+# when every busy thread has been in its current call for _STALE seconds.
 _IDLE_CHECK = 0.01
 _STALE = 0.002
 # After this many seconds with nothing running, idle threads stop looking and sleep until
@@ -122,7 +122,8 @@ class _Executor:
         self.threads_wanted = threads
         self.threads: list[threading.Thread] = []
         self.idle = 0
-        self.sleepers = 0  # idle threads that are not looking for stale tasks
+        self.sleepers = 0  # idle threads that are not looking for stuck ones
+        self.started: dict[int, float] = {}  # busy pool thread -> when its call began
         self.external = external
 
 
@@ -172,8 +173,8 @@ class _Node:
 
 
 class _Task:
-    __slots__ = ("batch", "bounds", "cc", "error", "kind", "node", "packets", "queued", "seq",
-                 "stopped", "ts")
+    __slots__ = ("batch", "bounds", "cc", "error", "kind", "node", "packets", "seq", "stopped",
+                 "ts")
     seq: int  # set only for nodes with max_in_flight > 1
     stopped: bool
 
@@ -187,7 +188,6 @@ class _Task:
         self.batch = batch
         self.cc: CalculatorContext | None = None
         self.error: BaseException | None = None
-        self.queued = 0.0  # perf_counter() when it became ready
 
 
 def _input_key(name: str) -> str:
@@ -397,7 +397,6 @@ class Scheduler:
     def _schedule(self, task: _Task) -> None:
         executor = task.node.executor
         ready = executor.ready
-        task.queued = time.perf_counter()
         ready.append(task)
         self.running += 1
         if executor.external is not None:
@@ -425,6 +424,7 @@ class Scheduler:
 
     def _worker(self, executor: _Executor) -> None:
         lock = self.lock
+        me = threading.get_ident()
         with lock:
             while True:
                 if not executor.ready:
@@ -444,19 +444,22 @@ class Scheduler:
                 if executor.ready and executor.idle and (
                         task.node.cost >= _WAKE_COST or executor.sleepers == executor.idle):
                     executor.cond.notify()
+                executor.started[me] = time.perf_counter()
                 lock.release()
                 try:
                     self._execute(task)
                 finally:
                     lock.acquire()
+                del executor.started[me]
                 self._complete(task)
 
     def _idle_wait(self, executor: _Executor) -> None:
         """Waits (lock held) until woken, done, or a ready task was left waiting too long.
 
-        While anything runs, an idle thread looks every _IDLE_CHECK seconds for a task left to
-        a busy thread (see _schedule) that has waited _STALE seconds; after _QUIET seconds with
-        nothing running it sleeps until woken.
+        While anything runs, an idle thread looks every _IDLE_CHECK seconds for a task (or graph
+        inputs) left to a busy thread (see _schedule, add_graph_input) and takes it if every
+        busy thread has been in its call for _STALE seconds; after _QUIET seconds with nothing
+        running it sleeps until woken.
         """
         quiet_since: float | None = None
         while True:
@@ -469,9 +472,10 @@ class Scheduler:
                 return
             if executor.cond.wait(_IDLE_CHECK) or self.done:
                 return
-            ready = executor.ready
-            if ready and time.perf_counter() - ready[0].queued >= _STALE:
-                return
+            if executor.ready or self.inbox:
+                now = time.perf_counter()
+                if all(now - began >= _STALE for began in executor.started.values()):
+                    return
             if self.running:
                 quiet_since = None
             elif quiet_since is None:
@@ -739,9 +743,11 @@ class Scheduler:
                                   default=0) < self.max_queue - 1:
                 self.inbox.append((name, packet))
                 self.added_bound[name] = int(ts) + 1
-                # Drain now if no task will finish to do it, or if a thread is idle and could
-                # run the work at once (a long task must not hold graph inputs back).
-                if self.running == 0 or any(e.idle for e in self.executors.values()):
+                # Drain now if no task will finish to do it, or if a pool has idle threads
+                # and none busy. A busy pool thread drains it when its call ends, without a
+                # thread hand-off; an idle one does if that call takes long (_idle_wait).
+                if self.running == 0 or any(e.idle and not e.started
+                                            for e in self.executors.values()):
                     with self.lock:
                         self._after_change()
                 return True
