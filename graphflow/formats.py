@@ -30,8 +30,16 @@ FloatArray = npt.NDArray[np.float32]
 
 
 def _readonly_f32(values: npt.ArrayLike, shape_tail: tuple[int, ...], what: str) -> FloatArray:
-    """``values`` as a read-only float32 array shaped ``(-1, *shape_tail)``."""
-    arr = np.array(values, dtype=np.float32)
+    """``values`` as a read-only float32 array shaped ``(-1, *shape_tail)``.
+
+    A read-only float32 array is taken as it is (read-only views are how packets share arrays);
+    anything else is copied.
+    """
+    if isinstance(values, np.ndarray) and values.dtype == np.float32 and \
+            not values.flags.writeable:
+        arr = values
+    else:
+        arr = np.array(values, dtype=np.float32)
     if arr.size == 0:
         arr = arr.reshape((0, *shape_tail))
     if arr.ndim != 1 + len(shape_tail) or arr.shape[1:] != shape_tail:

@@ -65,9 +65,12 @@ class TensorsToLandmarksCalculator(Calculator):
             xyz[:, 1] = o.input_image_height - xyz[:, 1]
         visibility = _activate(rows[:, 3], o.visibility_activation) if rows.shape[1] > 3 else None
         presence = _activate(rows[:, 4], o.presence_activation) if rows.shape[1] > 4 else None
+        # Arrays made read-only here go into the landmark lists without a copy.
+        xyz.flags.writeable = False
         if cc.outputs.connected("LANDMARKS"):
             cc.outputs["LANDMARKS"].add(LandmarkList(xyz, visibility, presence))
         if cc.outputs.connected("NORM_LANDMARKS"):
             norm = xyz / np.array([o.input_image_width, o.input_image_height,
                                    o.input_image_width * o.normalize_z], dtype=np.float32)
+            norm.flags.writeable = False
             cc.outputs["NORM_LANDMARKS"].add(NormalizedLandmarkList(norm, visibility, presence))

@@ -10,11 +10,13 @@ from graphflow.proto.mediapipe.calculators.util import landmarks_to_detection_ca
 def landmarks_to_detection(landmarks: NormalizedLandmarkList,
                            indices: list[int] | None = None) -> Detection:
     """The detection whose keypoints are the (selected) landmarks and whose box bounds them."""
-    xy = landmarks.xyz[:, :2] if not indices else landmarks.xyz[indices, :2]
-    if len(xy) == 0:
+    xyz = landmarks.xyz if not indices else landmarks.xyz[indices]
+    if len(xyz) == 0:
         raise ValueError("cannot make a detection from an empty landmark list")
-    (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
-    return Detection(float(x0), float(y0), float(x1 - x0), float(y1 - y0), xy)
+    xyz.flags.writeable = False  # the keypoints below are a view of it (no copy)
+    lo, hi = xyz.min(axis=0), xyz.max(axis=0)
+    return Detection(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]),
+                     xyz[:, :2])
 
 
 @register_calculator
@@ -26,8 +28,11 @@ class LandmarksToDetectionCalculator(Calculator):
     options_type = landmarks_to_detection_calculator_pb2.LandmarksToDetectionCalculatorOptions
     timestamp_offset = 0
 
+    def open(self, cc: CalculatorContext) -> None:
+        self.indices = list(cc.options.selected_landmark_indices)
+
     def process(self, cc: CalculatorContext) -> None:
-        indices = list(cc.options.selected_landmark_indices)
+        indices = self.indices
         landmarks = cc.inputs["NORM_LANDMARKS"].payload
         if indices and max(indices) >= len(landmarks):
             raise ValueError(f"selected_landmark_indices go up to {max(indices)}, the list has "

@@ -139,5 +139,6 @@ class LandmarkProjectionCalculator(Calculator):
                 out = np.empty_like(xyz)
                 out[:, :2] = project_points(xyz[:, :2], matrix)
                 out[:, 2] = xyz[:, 2] * z_scale(matrix)
+            out.flags.writeable = False  # into the list without a copy
             cc.outputs["NORM_LANDMARKS", i].add(
                 NormalizedLandmarkList(out, landmarks.visibility, landmarks.presence))

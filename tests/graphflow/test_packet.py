@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from graphflow.formats import Detection, NormalizedLandmarkList
 from graphflow.packet import Packet
 from graphflow.timestamp import Timestamp
 
@@ -53,3 +54,16 @@ def test_packet_attributes_are_fixed() -> None:
         packet.payload = 3  # type: ignore[misc]
     with pytest.raises(AttributeError):
         packet.extra = 3  # type: ignore[attr-defined]
+
+
+def test_landmark_lists_copy_writable_arrays_and_share_read_only_ones() -> None:
+    xyz = np.zeros((3, 3), np.float32)
+    copied = NormalizedLandmarkList(xyz)
+    xyz[0, 0] = 5.0
+    assert copied.xyz[0, 0] == 0.0 and not copied.xyz.flags.writeable
+    frozen = np.ones((3, 3), np.float32)
+    frozen.flags.writeable = False
+    assert NormalizedLandmarkList(frozen).xyz is frozen  # no copy
+    assert NormalizedLandmarkList(frozen.astype(np.float64)).xyz.dtype == np.float32
+    detection = Detection(0.0, 0.0, 1.0, 1.0, frozen[:, :2])
+    assert np.shares_memory(detection.keypoints, frozen)
