@@ -31,6 +31,9 @@ from graphflow.calculator import (
 from graphflow.proto._pool import POOL, load_all_messages
 from graphflow.proto.mediapipe.framework import calculator_pb2
 from graphflow.proto.mediapipe.framework.stream_handler import (
+    fixed_size_input_stream_handler_pb2 as fixed_size_pb2,
+)
+from graphflow.proto.mediapipe.framework.stream_handler import (
     sync_set_input_stream_handler_pb2 as sync_pb2,
 )
 from graphflow.resources import resource_dir
@@ -44,13 +47,7 @@ _INDEX_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
 
 EXECUTOR_TYPES = ("", "ThreadPoolExecutor", "ApplicationThreadExecutor")
 HANDLERS = ("DefaultInputStreamHandler", "ImmediateInputStreamHandler",
-            "SyncSetInputStreamHandler")
-# MediaPipe handlers graphflow does not run, with what to use instead.
-_UNSUPPORTED_HANDLERS = {
-    "FixedSizeInputStreamHandler": "it drops queued packets, which graphflow's handlers never "
-                                   "do; put a FlowLimiterCalculator in front of the node to "
-                                   "drop frames, or use DefaultInputStreamHandler",
-}
+            "SyncSetInputStreamHandler", "FixedSizeInputStreamHandler")
 
 
 class ConfigError(ValueError):
@@ -685,6 +682,8 @@ class NodeSpec:
     executor: str
     max_in_flight: int
     where: NodeLocations
+    # FixedSizeInputStreamHandler: (trigger_queue_size, target_queue_size, fixed_min_size).
+    fixed_size: tuple[int, int, bool] | None = None
 
     @property
     def location(self) -> Location:
@@ -828,15 +827,12 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
         proto.HasField("input_stream_handler") else (calc.input_stream_handler
                                                      or handler_default
                                                      or "DefaultInputStreamHandler")
-    if handler in _UNSUPPORTED_HANDLERS:
-        raise ConfigError(f"input stream handler {handler!r} is not supported: "
-                          f"{_UNSUPPORTED_HANDLERS[handler]}",
-                          where.field("input_stream_handler", 0), name)
     if handler not in HANDLERS:
         raise ConfigError(f"unknown input stream handler {handler!r}"
                           + did_you_mean(handler, HANDLERS), where.field(
                               "input_stream_handler", 0), name)
     sync_sets = _sync_sets(proto, handler, streams["input_stream"], where, name)
+    fixed_size = _fixed_size(proto, handler, where, name)
     executor = _node_executor(proto, calc)
     if proto.executor and proto.executor not in executors and not _is_gl(proto.executor):
         raise ConfigError(f"executor {proto.executor!r} is not declared in the graph's executor "
@@ -853,7 +849,8 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
         raise ConfigError(f"{calc.__name__}: {exc}", node_where, name) from None
     return NodeSpec(index, name, calc, streams["input_stream"], streams["output_stream"],
                     streams["input_side_packet"], streams["output_side_packet"], back_edges,
-                    options, handler, sync_sets, executor, max(1, proto.max_in_flight), where)
+                    options, handler, sync_sets, executor, max(1, proto.max_in_flight), where,
+                    fixed_size)
 
 
 def _check_ports(specs: list[StreamSpec], ports: Sequence[Port], field: str,
@@ -917,6 +914,21 @@ def _node_options_checked(proto: Any, calc: type[Calculator], where: NodeLocatio
                 f"{calc.__name__} takes {'options ' + wanted if wanted else 'no options'}, "
                 f"not {type_name}", where.field("node_options", j), name)
     return node_options(proto, calc.options_type) if calc.options_type else None
+
+
+def _fixed_size(proto: Any, handler: str, where: NodeLocations,
+                name: str) -> tuple[int, int, bool] | None:
+    """FixedSizeInputStreamHandlerOptions of the node (MediaPipe's defaults: 2, 1, false)."""
+    if handler != "FixedSizeInputStreamHandler":
+        return None
+    opts = proto.input_stream_handler.options.Extensions[
+        fixed_size_pb2.FixedSizeInputStreamHandlerOptions.ext]
+    if opts.trigger_queue_size < 1 or opts.target_queue_size < 1:
+        raise ConfigError(f"FixedSizeInputStreamHandler needs trigger_queue_size and "
+                          f"target_queue_size of at least 1, got {opts.trigger_queue_size} and "
+                          f"{opts.target_queue_size}", where.field("input_stream_handler", 0),
+                          name)
+    return opts.trigger_queue_size, opts.target_queue_size, opts.fixed_min_size
 
 
 def _sync_sets(proto: Any, handler: str, inputs: list[StreamSpec], where: NodeLocations,

@@ -156,6 +156,8 @@ class _Node:
         self.seen_bounds: list[int] = []  # immediate handler: the bounds its last call saw
         self.handler = spec.handler
         self.sync_sets = [[self.input_ids[p] for p in group] for group in spec.sync_sets]
+        self.fixed_size = spec.fixed_size
+        self.kept = int(Timestamp.UNSET)  # FixedSizeInputStreamHandler: packets below are dropped
         self.side_values: dict[PortId, Any] = {}
         self.side_outputs = _SideOutputs({s.port: s.name for s in spec.side_outputs})
         self.upstream: frozenset[str] = frozenset()
@@ -165,8 +167,10 @@ class _Node:
         self.cost = _WAKE_COST
 
         self.open_inputs = len(self.queues)
-        # One input and nothing that needs bounds: the input set is simply the next packet.
-        self.single = len(self.queues) == 1 and not self.bounds_mode
+        # One input and nothing that needs bounds or drops: the input set is simply the next
+        # packet (and a batch of them is one task).
+        self.single = len(self.queues) == 1 and not self.bounds_mode and \
+            spec.fixed_size is None
 
     def inputs_done(self) -> bool:
         return self.open_inputs == 0 and not any(q.packets for q in self.queues)
@@ -874,6 +878,8 @@ class Scheduler:
     def _check_ready(self, node: _Node) -> None:
         if node.state != "open" or not self.all_open or self.error is not None:
             return
+        if node.fixed_size is not None:
+            self._erase_surplus(node)
         while node.in_flight < node.max_in_flight:
             task: _Task | None
             if node.single:
@@ -939,6 +945,19 @@ class Scheduler:
         handler = node.handler
         if handler == "ImmediateInputStreamHandler":
             return self._select_immediate(node)
+        if handler == "FixedSizeInputStreamHandler":
+            # MediaPipe recomputes the cut, keeping one processable timestamp, when it fills an
+            # input set: the bound of the least advanced stream, taken before the packets go.
+            least = DONE
+            for q in queues:
+                least = min(least, int(q.packets[-1]._timestamp.next_allowed_in_stream())
+                            if q.packets else q.bound)
+            task = self._select_default(node, queues)
+            if task is not None and task.packets and \
+                    any(not p.is_empty for p in task.packets):
+                node.kept = min(node.kept,
+                                least - 1 if _MIN_VALUE <= least <= _MAX_VALUE else least)
+            return task
         if handler == "SyncSetInputStreamHandler":
             best: _Task | None = None
             for group in node.sync_sets:
@@ -947,6 +966,40 @@ class Scheduler:
                     return best
             return None
         return self._select_default(node, queues)
+
+    def _erase_surplus(self, node: _Node) -> None:
+        """MediaPipe's FixedSizeInputStreamHandler: drops the oldest queued packets.
+
+        Without ``fixed_min_size``, a queue of ``trigger`` or more packets is cut to its
+        ``target`` newest, a shorter one to ``trigger - 1``; the cut timestamp only moves
+        forward and applies to every input stream (late packets below it are dropped too).
+        With ``fixed_min_size``, queues are cut, each to its ``target`` newest, only once all of
+        them hold ``trigger`` packets.
+        """
+        assert node.fixed_size is not None
+        trigger, target, fixed_min = node.fixed_size
+        queues = node.queues
+        if fixed_min:
+            cut = _MAX_VALUE
+            for q in queues:
+                if len(q.packets) < trigger:
+                    return
+                cut = min(cut, int(q.packets[max(0, len(q.packets) - target)]._timestamp))
+        else:
+            for q in queues:
+                size = len(q.packets)
+                limit = target if size >= trigger else trigger - 1
+                if size > limit:
+                    newest_dropped = q.packets[size - limit - 1]._timestamp
+                    node.kept = max(node.kept, int(newest_dropped.next_allowed_in_stream()))
+            cut = node.kept
+        for q in queues:
+            packets = q.packets
+            if packets and packets[0]._timestamp < cut:
+                while packets and packets[0]._timestamp < cut:
+                    packets.popleft()
+                if q.full:
+                    self._release_if_drained(q)
 
     def _select_default(self, node: _Node, queues: list[_Queue]) -> _Task | None:
         """MediaPipe's default handler: the packets at the smallest timestamp T once every

@@ -441,12 +441,15 @@ def test_error_contract_and_handler(tmp_path: pathlib.Path) -> None:
           calculator: "PassThroughCalculator"
           input_stream: "in"
           output_stream: "out"
-          input_stream_handler { input_stream_handler: "FixedSizeInputStreamHandler" }
+          input_stream_handler {
+            input_stream_handler: "FixedSizeInputStreamHandler"
+            options { [mediapipe.FixedSizeInputStreamHandlerOptions.ext] { target_queue_size: 0 } }
+          }
         }
         """)
-    assert str(err).startswith(
-        f"{_where(tmp_path, 6, 24)}: node PassThroughCalculator: input stream handler "
-        "'FixedSizeInputStreamHandler' is not supported: it drops queued packets")
+    assert str(err) == (
+        f"{_where(tmp_path, 6, 24)}: node PassThroughCalculator: FixedSizeInputStreamHandler "
+        "needs trigger_queue_size and target_queue_size of at least 1, got 2 and 0")
 
 
 @pytest.mark.parametrize(("text", "where", "message"), [
