@@ -181,12 +181,13 @@ class FrameProcessor:
         self._outputs.append((stream, packet))
 
     def process(self, timestamp: int, data: bytes, encode: bool = True
-                ) -> tuple[bytes | None, list[tuple[str, int, Any]]]:
+                ) -> tuple[bytes | None, list[tuple[str, int, Any]], int]:
         """Runs one JPEG frame through the graph.
 
         Returns:
             The video output of this frame as JPEG (None if ``encode`` is false or the graph
-            dropped the frame) and ``(stream, timestamp, value)`` for every result packet.
+            dropped the frame), ``(stream, timestamp, value)`` for every result packet, and the
+            process it ran in (a Ray actor restarted while idle answers from a new one).
 
         Raises:
             GraphError: If the graph failed.
@@ -203,7 +204,7 @@ class FrameProcessor:
                     video = jpeg.encode_rgb(packet.payload, self.quality)
             else:
                 results.append((stream, int(packet.timestamp), to_jsonable(packet.payload)))
-        return video, results
+        return video, results, os.getpid()
 
     def pid(self) -> int:
         """The process this runs in (to tell a restarted actor from the first)."""
@@ -264,8 +265,8 @@ class _GraphLink:
         """
         channel = self.channel
         try:
-            video, results = await self.call("process", frame.timestamp, frame.jpeg,
-                                             len(channel.processed) > 0)
+            video, results, pid = await self.call("process", frame.timestamp, frame.jpeg,
+                                                  len(channel.processed) > 0)
         except Exception as exc:
             if not self.manager.actor_lost(exc):
                 raise _StreamFailedError from exc
@@ -274,6 +275,9 @@ class _GraphLink:
             await self._actor_back()
             return
         self.frames += 1
+        if pid != self.worker_pid:  # Ray restarted the actor between two frames
+            self.worker_pid = pid
+            self.emit("actor_restarted", worker_pid=pid)
         if video is not None:
             channel.processed_rate.tick()
             channel.processed.publish(Frame(frame.timestamp, video))

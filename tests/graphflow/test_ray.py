@@ -116,6 +116,7 @@ def test_stream_actor_killed_mid_stream_is_restarted_and_the_stream_resumes(
             before = stream.frames
             await until(lambda: stream.frames >= before + 10, "frames after the restart")
             second_pid = await stream._link.call("pid")
+            assert stream.worker_pid == second_pid  # also when it died between two frames
             with stream.channel.processed.subscribe() as viewer:
                 processed = await viewer.get(30)
             assert processed is not None
@@ -129,11 +130,51 @@ def test_stream_actor_killed_mid_stream_is_restarted_and_the_stream_resumes(
     assert second != first
     assert kinds[:2] == ["added", "started"]
     assert "failed" not in kinds and described["restarts"] == 0  # Ray restarted it, not us
-    if "actor_lost" in kinds:
+    assert "actor_restarted" in kinds
+    if "actor_lost" in kinds:  # it died with a frame in flight
         assert kinds.index("actor_lost") < kinds.index("actor_restarted")
     assert described["ray"] is True
     np.testing.assert_allclose(jpeg.decode(processed).astype(float).mean(axis=(0, 1)),
                                image.astype(float).mean(axis=(0, 1)), atol=4)
+
+
+def test_an_actor_restarted_between_frames_reports_its_new_process(
+        cluster: Any, tmp_path: pathlib.Path) -> None:
+    """Killed after the sender stopped, the actor is restarted by Ray before the next frame
+    reaches it: the stream still learns its new process, from that frame. (Rarely the last frame
+    is still in flight at the kill; the stream then learns it through actor_lost.)"""
+    graph = tmp_path / "pass.pbtxt"
+    graph.write_text(PASS_THROUGH)
+
+    async def send_until(stream: Any, count: int, server: Any) -> None:
+        task = asyncio.ensure_future(
+            Sender("127.0.0.1", server.ingest_port, "cam").run(frames()))
+        await until(lambda: stream.frames >= count, f"{count} frames through the actor")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        seen = -1
+        while seen != stream.frames:  # until the frames already sent have gone through
+            seen = stream.frames
+            await asyncio.sleep(0.2)
+
+    async def main() -> tuple[int, int, int | None, list[str]]:
+        server = StreamServer(PASS_THROUGH)
+        manager = StreamManager(server, ray_address=cluster.address)
+        async with server:
+            await manager.add(StreamSpec("cam", str(graph), "push"))
+            stream = manager.streams["cam"]
+            await send_until(stream, 3, server)
+            first = stream.worker_pid
+            assert first is not None
+            os.kill(first, signal.SIGKILL)  # no frame in flight
+            await asyncio.wait_for(until_restarted(stream, first), 60)
+            second = await stream._link.call("pid")
+            await send_until(stream, stream.frames + 3, server)
+            return first, second, stream.worker_pid, [e["type"] for e in stream.history]
+
+    first, second, listed, kinds = asyncio.run(main())
+    assert second != first and listed == second
+    assert "actor_restarted" in kinds and "failed" not in kinds
 
 
 SIZED = PASS_THROUGH + """
@@ -204,9 +245,10 @@ def test_pushed_channel_runs_in_an_actor_while_watched_and_resumes_after_a_kill(
                                    IMAGE.astype(float).mean(axis=(0, 1)), atol=4)
     kinds = report["kinds"]
     assert kinds[0] == "started" and "failed" not in kinds
+    assert "actor_restarted" in kinds  # whether a frame was in flight when it died or not
     if "actor_lost" in kinds:  # a frame was in flight when the actor died (the usual case)
         assert kinds.index("actor_lost") < kinds.index("actor_restarted")
-        assert report["resumed_listed"]["worker_pid"] == report["second_pid"]
+    assert report["resumed_listed"]["worker_pid"] == report["second_pid"]
 
 
 async def until_restarted(run: Any, pid: int) -> None:
