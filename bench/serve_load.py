@@ -241,16 +241,18 @@ def main() -> None:
                                     args.soak, args.warmup, args.fps))
         print(f"\nsoak {args.soak:.0f} s, N={soak.streams}, P={soak.processed}: RSS (MiB) at "
               + ", ".join(f"{t:.0f}s {m:.0f}" for t, m in soak.rss_samples))
-        after_minute = [m for t, m in soak.rss_samples if t >= 60] or \
-            [m for _, m in soak.rss_samples]
-        print(f"soak: RSS {after_minute[0]:.0f} -> {after_minute[-1]:.0f} MiB after the first "
-              f"minute (peak {soak.peak_rss_mb:.0f}); processed fps "
+        after_minute = [m for t, m in soak.rss_samples if t >= 60]
+        span = "after the first minute" if after_minute else "over the whole soak (under a minute)"
+        rss = after_minute or [m for _, m in soak.rss_samples]
+        print(f"soak: RSS {rss[0]:.0f} -> {rss[-1]:.0f} MiB {span} "
+              f"(peak {soak.peak_rss_mb:.0f}); processed fps "
               f"{fps_text(soak.processed_fps)}, raw fps {fps_text(soak.raw_fps)}")
         print_header()
         print_row(soak)
+    processed = (f"{statistics.mean(last.processed_fps):.1f} fps/stream" if last.processed_fps
+                 else "not measured (no processed viewer)")
     print(f"\nserve_load: N={last.streams} streams ({last.processed} processed): raw "
-          f"{statistics.mean(last.raw_fps):.1f} fps/stream, processed "
-          f"{statistics.mean(last.processed_fps) if last.processed_fps else 0:.1f} fps/stream, "
+          f"{statistics.mean(last.raw_fps):.1f} fps/stream, processed {processed}, "
           f"latency p50 raw {percentile(last.raw_latency_ms, 50):.1f} ms / processed "
           f"{percentile(last.processed_latency_ms, 50):.1f} ms, server CPU "
           f"{last.cpu_percent:.0f}% of a core, peak RSS {last.peak_rss_mb:.0f} MiB")

@@ -315,6 +315,12 @@ def run_batch(graph: str | pathlib.Path, inputs: Sequence[str], output_dir: str 
     check_graph(source, input_stream, output_stream)
     planned = plan_jobs(source, find_inputs(inputs), output_dir, input_stream=input_stream,
                         output_stream=output_stream, side_packets=side_packets)
+    return _run_planned(planned, output_dir, jobs, ray_address, on_result)
+
+
+def _run_planned(planned: Sequence[BatchJob], output_dir: str | pathlib.Path, jobs: int | None,
+                 ray_address: str | None, on_result: OnResult | None) -> BatchSummary:
+    """The jobs of :func:`run_batch`, planned and checked: skips those done, runs the others."""
     pathlib.Path(output_dir).mkdir(parents=True, exist_ok=True)
     report = on_result or (lambda result: None)
     start = time.perf_counter()
@@ -425,15 +431,17 @@ def main(args: argparse.Namespace, console: object = None) -> int:
     patterns: list[str] = args.inputs
     try:
         graph = str(find_graph(args.graph))
-        total = len(find_inputs(patterns))
+        sources = find_inputs(patterns)
         side_packets = parse_side_packets(args.side_packet)
         check_graph(graph, args.input_stream, args.output_stream)
+        planned = plan_jobs(graph, sources, args.output_dir, input_stream=args.input_stream,
+                            output_stream=args.output_stream, side_packets=side_packets)
     except (ConfigError, FileNotFoundError, ValueError, ImportError) as exc:
-        out.print(f"graphflow batch: {exc}", markup=False)
+        out.print(f"graphflow batch: {exc}", markup=False, soft_wrap=True)
         return 2
     with Progress("[progress.description]{task.description}", BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=out) as progress:
-        bar = progress.add_task("files", total=total)
+        bar = progress.add_task("files", total=len(planned))
 
         def advance(result: FileResult) -> None:
             if result.status == "failed":
@@ -441,10 +449,7 @@ def main(args: argparse.Namespace, console: object = None) -> int:
                                        f"{escape(result.error)}")
             progress.advance(bar)
 
-        summary = run_batch(graph, patterns, args.output_dir, jobs=args.jobs,
-                            ray_address=args.ray, input_stream=args.input_stream,
-                            output_stream=args.output_stream, side_packets=side_packets,
-                            on_result=advance)
+        summary = _run_planned(planned, args.output_dir, args.jobs, args.ray, advance)
     table = Table("file", "status", "frames", "seconds", "error", title="graphflow batch")
     for r in summary.results:
         colour = {"done": "green", "skipped": "dim", "failed": "red"}[r.status]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from google.protobuf.message import Message
@@ -92,34 +92,18 @@ def _as_port(key: str | int | PortId) -> PortId:
     return (key, 0) if isinstance(key, str) else ("", key) if isinstance(key, int) else key
 
 
-class _Inputs:
-    """The packets of the current input set, by ``"TAG"``, ``("TAG", i)`` or index ``i``."""
+class _Ports:
+    """The ports a node connects, by ``"TAG"``, ``("TAG", i)`` or index ``i``."""
 
-    __slots__ = ("_ids", "_lookup", "_packets")
+    __slots__ = ("_ids", "_lookup")
+    _kind: ClassVar[str]
 
-    def __init__(self, ids: Mapping[PortId, int], packets: list[Packet[Any]],
-                 lookup: dict[Any, int] | None = None) -> None:
+    def __init__(self, ids: Mapping[PortId, int], lookup: dict[Any, int]) -> None:
         self._ids = ids
-        self._lookup = port_lookup(ids) if lookup is None else lookup
-        self._packets = packets
+        self._lookup = lookup
 
-    def _index(self, key: str | int | PortId) -> int:
-        try:
-            return self._lookup[key]
-        except KeyError:
-            raise KeyError(_unknown_port("input stream", _as_port(key), self._ids)) from None
-
-    def __getitem__(self, key: str | int | PortId) -> Packet[Any]:
-        """The packet on that port at the current timestamp (empty if none)."""
-        try:
-            return self._packets[self._lookup[key]]
-        except KeyError:
-            raise KeyError(_unknown_port("input stream", _as_port(key), self._ids)) from None
-
-    def has(self, key: str | int | PortId) -> bool:
-        """True if the port is connected and carries a packet at the current timestamp."""
-        i = self._lookup.get(key)
-        return i is not None and not self._packets[i].is_empty
+    def _unknown(self, key: str | int | PortId) -> KeyError:
+        return KeyError(_unknown_port(self._kind, _as_port(key), self._ids))
 
     def connected(self, key: str | int | PortId) -> bool:
         """True if the node connects a stream to that port."""
@@ -128,6 +112,36 @@ class _Inputs:
     def count(self, tag: str) -> int:
         """The number of streams connected under ``tag``."""
         return sum(1 for t, _ in self._ids if t == tag)
+
+
+class _Inputs(_Ports):
+    """The packets of the current input set, by ``"TAG"``, ``("TAG", i)`` or index ``i``."""
+
+    __slots__ = ("_packets",)
+    _kind = "input stream"
+
+    def __init__(self, ids: Mapping[PortId, int], packets: list[Packet[Any]],
+                 lookup: dict[Any, int]) -> None:
+        super().__init__(ids, lookup)
+        self._packets = packets
+
+    def _index(self, key: str | int | PortId) -> int:
+        try:
+            return self._lookup[key]
+        except KeyError:
+            raise self._unknown(key) from None
+
+    def __getitem__(self, key: str | int | PortId) -> Packet[Any]:
+        """The packet on that port at the current timestamp (empty if none)."""
+        try:  # _index inlined: this runs for every packet
+            return self._packets[self._lookup[key]]
+        except KeyError:
+            raise self._unknown(key) from None
+
+    def has(self, key: str | int | PortId) -> bool:
+        """True if the port is connected and carries a packet at the current timestamp."""
+        i = self._lookup.get(key)
+        return i is not None and not self._packets[i].is_empty
 
     def ports(self) -> list[PortId]:
         """The connected ports, in config order."""
@@ -156,18 +170,21 @@ class OutputStream:
     def add(self, payload: Any, timestamp: int | None = None) -> None:
         """Sends ``payload`` at ``timestamp`` (default: the current input timestamp)."""
         if self._type is not object and not isinstance(payload, self._type):
-            raise TypeError(
-                f"output stream {self.name!r} expects {_type_name(self._type)}, "
-                f"got {type(payload).__name__}"
-            )
+            raise self._type_error(payload)
         ts = self._cc.timestamp if timestamp is None else Timestamp(timestamp)
         self.packets.append(Packet._stamped(_frozen(payload), ts))
 
     def add_packet(self, packet: Packet[Any]) -> None:
-        """Sends an existing packet (its payload and timestamp)."""
+        """Sends an existing packet, its payload and timestamp, as it is (no copy)."""
         if packet.is_empty:
             raise ValueError(f"output stream {self.name!r}: cannot send an empty packet")
-        self.add(packet.payload, packet.timestamp)
+        if self._type is not object and not isinstance(packet._payload, self._type):
+            raise self._type_error(packet._payload)
+        self.packets.append(packet)
+
+    def _type_error(self, payload: Any) -> TypeError:
+        return TypeError(f"output stream {self.name!r} expects {_type_name(self._type)}, "
+                         f"got {type(payload).__name__}")
 
     def set_next_timestamp_bound(self, timestamp: int) -> None:
         """Promises that no packet below ``timestamp`` will follow on this stream."""
@@ -180,29 +197,21 @@ class OutputStream:
         self.closed = True
 
 
-class _Outputs:
+class _Outputs(_Ports):
     """The output ports of the current invocation, by ``"TAG"``, ``("TAG", i)`` or index."""
 
-    __slots__ = ("_ids", "_lookup", "streams")
+    __slots__ = ("streams",)
+    _kind = "output stream"
 
     def __init__(self, ids: Mapping[PortId, int], streams: list[OutputStream]) -> None:
-        self._ids = ids
-        self._lookup = port_lookup(ids)
+        super().__init__(ids, port_lookup(ids))
         self.streams = streams
 
     def __getitem__(self, key: str | int | PortId) -> OutputStream:
         try:
             return self.streams[self._lookup[key]]
         except KeyError:
-            raise KeyError(_unknown_port("output stream", _as_port(key), self._ids)) from None
-
-    def connected(self, key: str | int | PortId) -> bool:
-        """True if the node connects a stream to that port."""
-        return key in self._lookup
-
-    def count(self, tag: str) -> int:
-        """The number of streams connected under ``tag``."""
-        return sum(1 for t, _ in self._ids if t == tag)
+            raise self._unknown(key) from None
 
     def __len__(self) -> int:
         return len(self.streams)
@@ -441,7 +450,7 @@ def lookup_calculator(name: str) -> type[Calculator] | None:
     return _REGISTRY.get(name)
 
 
-def did_you_mean(name: str, candidates: Iterator[str] | Sequence[str]) -> str:
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """`` (did you mean 'X'?)`` for the closest candidate, or an empty string."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

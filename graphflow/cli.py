@@ -145,11 +145,11 @@ def _camera_options(args: argparse.Namespace) -> str | None:
              if (value := getattr(args, name)) is not None]
     if not asked:
         return args.input
-    spec = args.input or ""
-    if not (spec.isdigit() or spec.startswith(("/dev/video", "camera"))):
+    from calculators.io import camera_spec
+
+    spec = camera_spec(args.input or "")
+    if not spec.startswith("camera"):
         raise UsageError(f"--width/--height/--fps are for camera inputs, not {spec!r}")
-    if spec.isdigit() or spec.startswith("/dev/video"):
-        spec = f"camera:{spec}"
     return spec + ("&" if "?" in spec else "?") + "&".join(asked)
 
 

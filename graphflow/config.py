@@ -305,7 +305,7 @@ def _unknown_extension_hint(message: str) -> str:
             descriptor = POOL.FindMessageTypeByName(field.group(1))
         except KeyError:
             return ""
-        return did_you_mean(field.group(2), list(descriptor.fields_by_name))
+        return did_you_mean(field.group(2), descriptor.fields_by_name)
     match = re.search(r'Extension "([\w.]+)" not registered', message) or re.search(
         r'Type "([\w.]+)" not found', message)
     if not match:
@@ -613,7 +613,7 @@ def _set_path(msg: Any, path: list[str], value: Any) -> None:
     field = msg.DESCRIPTOR.fields_by_name.get(path[-1])
     if field is None:
         raise KeyError(f"no field {path[-1]!r}"
-                       + did_you_mean(path[-1], list(msg.DESCRIPTOR.fields_by_name)))
+                       + did_you_mean(path[-1], msg.DESCRIPTOR.fields_by_name))
     if field.is_repeated:
         del getattr(msg, path[-1])[:]
         if field.message_type is not None:
@@ -767,18 +767,17 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
                                   f"{first_node.name!r} at {first_node.location}",
                                   node.where.field("output_side_packet", j), node.name)
             side_producers[s.name] = node.index
-    all_streams = set(producers)
     for node in nodes:
         for j, s in enumerate(node.inputs):
             if s.name not in producers:
                 raise ConfigError(
                     f"input stream {s.name!r} has no producer: no node outputs it and it is "
-                    f"not a graph input_stream{did_you_mean(s.name, sorted(all_streams))}",
+                    f"not a graph input_stream{did_you_mean(s.name, sorted(producers))}",
                     node.where.field("input_stream", j), node.name)
     for s in graph_outputs:
         if s.name not in producers:
             raise ConfigError(f"graph output stream {s.name!r} has no producer"
-                              + did_you_mean(s.name, sorted(all_streams)), where_graph)
+                              + did_you_mean(s.name, sorted(producers)), where_graph)
     _check_cycles(nodes, producers)
     return ValidatedGraph(config, nodes, graph_inputs, graph_outputs, graph_side, producers,
                           side_producers)

@@ -165,7 +165,7 @@ class _LandmarkListBase:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> npt.NDArray[Any]:
         if copy:
             return np.array(self._xyz, dtype=dtype)
-        return self._xyz if dtype is None else self._xyz.astype(dtype)
+        return self._xyz if dtype is None else self._xyz.astype(dtype, copy=False)
 
     def __len__(self) -> int:
         return int(self._xyz.shape[0])

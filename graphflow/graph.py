@@ -200,8 +200,7 @@ class CalculatorGraph:
 
         def finish() -> None:
             scheduler = self._scheduler
-            failed = scheduler is not None and not cancelled.is_set()
-            poller._finish(scheduler.error if failed and scheduler is not None else None)
+            poller._finish(None if scheduler is None or cancelled.is_set() else scheduler.error)
 
         self._sinks.append((stream_name, lambda p: poller._put(p, cancelled), finish))
         return poller
@@ -286,7 +285,7 @@ class CalculatorGraph:
         scheduler = self._running()
         if stream_name not in scheduler.graph_inputs:
             raise ValueError(f"{stream_name!r} is not an input stream of the graph"
-                             + did_you_mean(stream_name, list(scheduler.graph_inputs)))
+                             + did_you_mean(stream_name, scheduler.graph_inputs))
         return scheduler
 
     def close_input_stream(self, stream_name: str) -> None:

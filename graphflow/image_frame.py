@@ -64,7 +64,7 @@ class ImageFrame:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> npt.NDArray[Any]:
         if copy:
             return np.array(self._array, dtype=dtype)
-        return self._array if dtype is None else self._array.astype(dtype)
+        return self._array if dtype is None else self._array.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         return f"ImageFrame({self.width}x{self.height} {self.format})"

@@ -94,7 +94,7 @@ class _Queue:
 
     def __init__(self, node: _Node, slot: int) -> None:
         self.packets: collections.deque[Packet[Any]] = collections.deque()
-        self.bound = int(Timestamp.UNSTARTED)
+        self.bound = UNSTARTED_VALUE
         self.node = node
         self.slot = slot
         self.full = False
@@ -108,7 +108,7 @@ class _Stream:
     def __init__(self, name: str) -> None:
         self.name = name
         self.consumers: list[_Queue] = []
-        self.bound = int(Timestamp.UNSTARTED)
+        self.bound = UNSTARTED_VALUE
 
 
 class _Executor:
@@ -152,7 +152,7 @@ class _Node:
         self.finished: dict[int, _Task] = {}
         self.offset = spec.calculator.timestamp_offset
         self.bounds_mode = spec.calculator.process_timestamp_bounds
-        self.last_settled = int(Timestamp.UNSTARTED)
+        self.last_settled = UNSTARTED_VALUE
         self.seen_bounds: list[int] = []  # immediate handler: the bounds its last call saw
         self.handler = spec.handler
         self.sync_sets = [[self.input_ids[p] for p in group] for group in spec.sync_sets]
@@ -192,6 +192,17 @@ class _Task:
         self.batch = batch
         self.cc: CalculatorContext | None = None
         self.error: BaseException | None = None
+
+
+def _worth_waking(executor: _Executor, task: _Task) -> bool:
+    """Whether a pool thread that cannot run every ready task itself wakes an idle one.
+
+    ``task`` is the one at issue: the one it starts (leaving the rest) or the one it just made
+    ready. Only a long task is worth it (a short one is over before a woken thread would hold
+    the GIL), unless every idle thread sleeps: otherwise one of them watches for stuck work
+    (_idle_wait).
+    """
+    return task.node.cost >= _WAKE_COST or executor.sleepers == executor.idle
 
 
 def _input_key(name: str) -> str:
@@ -295,7 +306,7 @@ class Scheduler:
             stream = _Stream(s.name)
             self.streams[s.name] = stream
             self.graph_inputs[s.name] = stream
-            self.added_bound[s.name] = int(Timestamp.UNSTARTED)
+            self.added_bound[s.name] = UNSTARTED_VALUE
             self.throttle[_input_key(s.name)] = 0
         for node in self.nodes:
             for queue, s in zip(node.queues, node.spec.inputs, strict=True):
@@ -408,13 +419,9 @@ class Scheduler:
         elif executor.idle:
             if threading.current_thread() not in executor.threads:
                 executor.cond.notify()
-            elif len(ready) > 1 and (task.node.cost >= _WAKE_COST or
-                                     executor.sleepers == executor.idle):
-                # A pool thread takes one ready task next itself (handing a chain's next hop
-                # to another thread costs more than running it here) and wakes another only
-                # for a long one: a short task waits for it, under the eye of an idle thread
-                # (_idle_wait), which is woken first if all idle threads sleep. Before
-                # starting a long task itself, it wakes a thread for what is left (_worker).
+            elif len(ready) > 1 and _worth_waking(executor, task):
+                # A pool thread takes one ready task next itself: handing a chain's next hop
+                # to another thread costs more than running it here.
                 executor.cond.notify()
 
     def _run_external(self, executor: _Executor) -> None:
@@ -445,9 +452,8 @@ class Scheduler:
                     executor.idle -= 1
                     continue
                 task = executor.ready.popleft()
-                if executor.ready and executor.idle and (
-                        task.node.cost >= _WAKE_COST or executor.sleepers == executor.idle):
-                    executor.cond.notify()
+                if executor.ready and executor.idle and _worth_waking(executor, task):
+                    executor.cond.notify()  # for what is left while this thread is busy
                 executor.started[me] = time.perf_counter()
                 lock.release()
                 try:
@@ -515,7 +521,6 @@ class Scheduler:
         try:
             if task.kind == _OPEN:
                 node.calc = node.spec.calculator()
-                node.calc.options = node.spec.options  # type: ignore[attr-defined]
             packets = task.packets
             if packets is None:
                 packets = [EMPTY_PACKET] * len(node.queues)
@@ -1016,12 +1021,8 @@ class Scheduler:
         if ts == DONE or empty_bound <= ts:
             # Every timestamp below the smaller of the two is decided on all streams.
             return self._bounds_task(node, min(ts, empty_bound))
-        packets = [EMPTY_PACKET] * len(node.queues)
-        for q in queues:
-            if q.packets and q.packets[0]._timestamp == ts:
-                packets[q.slot] = self._pop(q)
         node.last_settled = int(ts)
-        return self._task(node, Timestamp(ts), packets)
+        return self._take(node, queues, ts)
 
     def _select_immediate(self, node: _Node) -> _Task | None:
         """MediaPipe's immediate handler: the packets at the smallest queued timestamp, from
@@ -1050,8 +1051,12 @@ class Scheduler:
             if task is not None:
                 node.seen_bounds = bounds
             return task
+        return self._take(node, node.queues, ts)
+
+    def _take(self, node: _Node, queues: list[_Queue], ts: int) -> _Task:
+        """The task at ``ts`` with the packets that ``queues`` hold there (popped)."""
         packets = [EMPTY_PACKET] * len(node.queues)
-        for q in node.queues:
+        for q in queues:
             if q.packets and q.packets[0]._timestamp == ts:
                 packets[q.slot] = self._pop(q)
         return self._task(node, Timestamp(ts), packets)

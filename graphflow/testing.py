@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from graphflow.calculator import Calculator, lookup_calculator
+from graphflow.calculator import Calculator
 from graphflow.graph import CalculatorGraph
 from graphflow.packet import Packet
 
@@ -91,30 +91,25 @@ def run_calculator(
         ``{"TAG": [Packet, ...]}`` per requested output port.
     """
     name = calculator if isinstance(calculator, str) else calculator.__name__
-    if lookup_calculator(name) is None:
-        raise ValueError(f"calculator {name!r} is not registered")
+    inputs, side_packets = inputs or {}, side_packets or {}
 
     def stream(port: str, prefix: str) -> str:
         return prefix + port.lower().replace(":", "_") if port else f"{prefix}0"
 
-    lines = [f'node {{ calculator: "{name}"']
-    graph_inputs = []
-    for port in inputs or {}:
-        lines.append(f'  input_stream: "{port + ":" if port else ""}{stream(port, "in_")}"')
-        graph_inputs.append(stream(port, "in_"))
-    for port in outputs:
-        lines.append(f'  output_stream: "{port + ":" if port else ""}{stream(port, "out_")}"')
-    for port in side_packets or {}:
-        lines.append(f'  input_side_packet: "{port + ":" if port else ""}'
-                     f'{stream(port, "side_")}"')
+    lines = [f'input_stream: "{stream(port, "in_")}"' for port in inputs]
+    lines.append(f'node {{ calculator: "{name}"')
+    for field, ports, prefix in (("input_stream", inputs, "in_"),
+                                 ("output_stream", outputs, "out_"),
+                                 ("input_side_packet", side_packets, "side_")):
+        lines += [f'  {field}: "{port + ":" if port else ""}{stream(port, prefix)}"'
+                  for port in ports]
     if options:
         lines.append(f"  options {{ {options} }}")
     lines.append(f"  {node_extra} }}")
-    header = "".join(f'input_stream: "{s}"\n' for s in graph_inputs)
     result = run_graph(
-        header + "\n".join(lines),
-        inputs={stream(p, "in_"): items for p, items in (inputs or {}).items()},
-        side_packets={stream(p, "side_"): v for p, v in (side_packets or {}).items()},
+        "\n".join(lines),
+        inputs={stream(p, "in_"): items for p, items in inputs.items()},
+        side_packets={stream(p, "side_"): v for p, v in side_packets.items()},
         outputs=[stream(p, "out_") for p in outputs],
     )
     return {port: result[stream(port, "out_")] for port in outputs}

@@ -15,6 +15,7 @@ from graphflow.config import (
     ConfigError,
     GraphConfig,
     StreamSpec,
+    ValidatedGraph,
     _canonical_names,
     expand_and_validate,
     lookup_subgraph,
@@ -55,10 +56,10 @@ def _nodes_as_written(config: GraphConfig) -> list[_Node]:
     return nodes
 
 
-def _nodes_expanded(config: GraphConfig) -> list[_Node]:
+def _nodes_expanded(graph: ValidatedGraph) -> list[_Node]:
     return [_Node(n.name, n.calculator.__name__, n.inputs, n.outputs, n.side_inputs,
                   n.side_outputs, n.back_edges, False)
-            for n in expand_and_validate(config).nodes]
+            for n in graph.nodes]
 
 
 def _label(spec: StreamSpec) -> str:
@@ -79,22 +80,18 @@ def to_graphviz(config: GraphConfig, *, expand: bool = False) -> Any:
     """
     import graphviz
 
-    nodes = _nodes_expanded(config) if expand else _nodes_as_written(config)
-    if not expand:
-        expand_and_validate(config)  # the drawing of an invalid graph would mislead
-    proto = config.proto
+    validated = expand_and_validate(config)  # the drawing of an invalid graph would mislead
+    nodes = _nodes_expanded(validated) if expand else _nodes_as_written(config)
     dot = graphviz.Digraph(pathlib.Path(config.source).stem or "graph",
                            graph_attr={"rankdir": "TB", "fontname": "Helvetica"},
                            node_attr={"fontname": "Helvetica", "fontsize": "11"},
                            edge_attr={"fontname": "Helvetica", "fontsize": "9"})
     producers: dict[str, str] = {}
-    for spec in parse_stream_list(proto.input_stream):
+    for spec in validated.input_streams:
         producers[spec.name] = f"in__{spec.name}"
         dot.node(f"in__{spec.name}", spec.name, shape="oval", style="filled",
                  fillcolor="#d8ecff")
-    side_producers: dict[str, str] = {}
-    for spec in parse_stream_list(proto.input_side_packet):
-        side_producers[spec.name] = ""  # a graph side packet: drawn where it is used
+    side_producers: dict[str, str] = {}  # graph side packets are drawn where they are used
     for i, node in enumerate(nodes):
         node_id = f"n{i}"
         label = node.name if node.name == node.calculator else f"{node.name}\n{node.calculator}"
@@ -117,7 +114,7 @@ def to_graphviz(config: GraphConfig, *, expand: bool = False) -> Any:
                 drawn.add(source)
                 dot.node(source, spec.name, shape="note", style="filled", fillcolor="#fff5d6")
             dot.edge(source, f"n{i}", label=_label(spec), style="dotted")
-    for spec in parse_stream_list(proto.output_stream):
+    for spec in validated.output_streams:
         dot.node(f"out__{spec.name}", spec.name, shape="oval", style="filled",
                  fillcolor="#dcf5dc")
         dot.edge(producers.get(spec.name, f"in__{spec.name}"), f"out__{spec.name}")

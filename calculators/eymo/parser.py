@@ -12,14 +12,14 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal, cast, get_args
 
 import lark
 
 from calculators.eymo import program as ast
 from calculators.eymo.parts import PARTS
 
-FLIP_MODES: tuple[ast.FlipMode, ...] = ("horizontal", "vertical", "both")
+FLIP_MODES: tuple[ast.FlipMode, ...] = get_args(ast.FlipMode)
 DEFAULT_SPIN_RPS = 0.5
 DEFAULT_DRIFT_ANGLE = 30.0
 

@@ -14,13 +14,13 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from calculators.io.video import DEFAULT_FPS
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GpuBuffer
 from graphflow.image_frame import ImageFrame
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_FPS = 30.0
 _HINT = (
     "no virtual camera device: load the v4l2loopback kernel module, e.g. "
     "`sudo modprobe v4l2loopback devices=1 video_nr=10 card_label=graphflow "

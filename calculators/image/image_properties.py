@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.image_frame import ImageFrame
 
 
-def _image(cc: CalculatorContext, tag: str) -> ImageFrame | None:
+def image_frame(payload: Any, tag: str) -> ImageFrame:
+    """The payload of a packet on input stream ``tag``, checked to be an ImageFrame.
+
+    Raises:
+        TypeError: It is something else (a raw array, a GpuBuffer...); the message names ``tag``.
+    """
+    if not isinstance(payload, ImageFrame):
+        raise TypeError(f"{tag} must be an ImageFrame, got {type(payload).__name__}")
+    return payload
+
+
+# MediaPipe's Image-or-ImageFrame ports: a node connects one of them.
+_IMAGE_INPUTS = (Port("IMAGE", ImageFrame, optional=True),
+                 Port("IMAGE_CPU", ImageFrame, optional=True))
+
+
+def _image(cc: CalculatorContext) -> ImageFrame | None:
+    """The image on whichever of IMAGE and IMAGE_CPU is connected (None without a packet)."""
+    tag = "IMAGE" if cc.inputs.connected("IMAGE") else "IMAGE_CPU"
     image = cc.inputs[tag].get()
-    if image is not None and not isinstance(image, ImageFrame):
-        raise TypeError(f"{tag} must be an ImageFrame, got {type(image).__name__}")
-    return image
+    return None if image is None else image_frame(image, tag)
 
 
 @register_calculator
 class ImagePropertiesCalculator(Calculator):
     """Outputs ``SIZE``: the image's ``(width, height)``."""
 
-    inputs = (Port("IMAGE", ImageFrame, optional=True), Port("IMAGE_CPU", ImageFrame,
-                                                              optional=True))
+    inputs = _IMAGE_INPUTS
     outputs = (Port("SIZE", tuple, doc="(width, height)"),)
     timestamp_offset = 0
 
     def process(self, cc: CalculatorContext) -> None:
-        tag = "IMAGE" if cc.inputs.connected("IMAGE") else "IMAGE_CPU"
-        image = _image(cc, tag)
+        image = _image(cc)
         if image is not None:
             cc.outputs["SIZE"].add((image.width, image.height))
 
@@ -33,13 +49,11 @@ class ImagePropertiesCalculator(Calculator):
 class ToImageCalculator(Calculator):
     """Passes a CPU image through: graphflow's ``Image`` is the ``ImageFrame`` itself."""
 
-    inputs = (Port("IMAGE", ImageFrame, optional=True), Port("IMAGE_CPU", ImageFrame,
-                                                              optional=True))
+    inputs = _IMAGE_INPUTS
     outputs = (Port("IMAGE", ImageFrame),)
     timestamp_offset = 0
 
     def process(self, cc: CalculatorContext) -> None:
-        tag = "IMAGE" if cc.inputs.connected("IMAGE") else "IMAGE_CPU"
-        image = _image(cc, tag)
+        image = _image(cc)
         if image is not None:
             cc.outputs["IMAGE"].add(image)

@@ -9,6 +9,7 @@ calculators; :func:`open_source` / :func:`open_sink` turn ``--input`` / ``--outp
 from calculators.io.endpoints import (
     FrameSink,
     FrameSource,
+    camera_spec,
     default_endpoints,
     open_sink,
     open_source,
@@ -26,6 +27,7 @@ __all__ = [
     "VideoHeader",
     "VideoReader",
     "VideoWriter",
+    "camera_spec",
     "default_endpoints",
     "open_sink",
     "open_source",

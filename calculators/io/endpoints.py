@@ -32,6 +32,7 @@ from calculators.io.video import (
     VIDEO_EXTENSIONS,
     VideoReader,
     VideoWriter,
+    check_folder,
     read_image,
     write_image,
 )
@@ -126,9 +127,16 @@ def sink_schemes() -> list[Endpoint]:
     return [_SINKS[k] for k in sorted(_SINKS)]
 
 
+def camera_spec(spec: str) -> str:
+    """``spec`` with its camera shorthand spelt out: ``N`` and ``/dev/videoN`` are
+    ``camera:N`` and ``camera:/dev/videoN``; any other spec is returned as it is."""
+    return f"camera:{spec}" if spec.isdigit() or spec.startswith("/dev/video") else spec
+
+
 def _registered(spec: str, registry: dict[str, Endpoint]) -> tuple[Endpoint, str] | None:
-    if spec.isdigit() or spec.startswith("/dev/video"):
-        spec = f"camera:{spec}"
+    camera = camera_spec(spec)
+    if camera != spec:
+        spec = camera
     elif pathlib.Path(spec).is_dir():
         spec = f"folder:{spec}"
     scheme, _, argument = spec.partition(":")
@@ -193,8 +201,7 @@ class ImageFileSink:
     def __init__(self, path: str) -> None:
         self.path = path
         self.pattern = "%" in path
-        if not pathlib.Path(path).resolve().parent.is_dir():
-            raise ValueError(f"cannot write {path!r}: its folder does not exist")
+        check_folder(path)
         if self.pattern:
             try:
                 path % 0

@@ -168,6 +168,17 @@ class VideoReader:
         self._capture.release()
 
 
+def check_folder(path: str) -> None:
+    """Checks that the folder a file is to be written in exists.
+
+    Raises:
+        ValueError: Naming the file and the missing folder.
+    """
+    folder = pathlib.Path(path).resolve().parent
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {path!r}: folder {str(folder)!r} does not exist")
+
+
 def codec_for(path: str) -> str:
     """The default four-character codec for a video file name."""
     return _CODEC_BY_EXTENSION.get(pathlib.Path(path).suffix.lower(), _DEFAULT_CODEC)
@@ -198,9 +209,7 @@ class VideoWriter:
         if len(self.codec) != 4:
             raise ValueError(f"codec {self.codec!r} must be a four-character code such as "
                              "'mp4v' or 'MJPG'")
-        folder = pathlib.Path(self.path).resolve().parent
-        if not folder.is_dir():
-            raise ValueError(f"cannot write {self.path!r}: folder {str(folder)!r} does not exist")
+        check_folder(self.path)
         self.fps = fps
         self.size = size
         self.frames_written = 0

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from calculators.image.image_properties import image_frame
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,
@@ -230,9 +231,7 @@ class ImageToTensorCalculator(Calculator):
             rect = cc.inputs["NORM_RECT"].get()
             if rect is None or (rect.width == 0 and rect.height == 0):
                 return
-        image = image_packet.payload
-        if not isinstance(image, ImageFrame):
-            raise TypeError(f"IMAGE must be an ImageFrame, got {type(image).__name__}")
+        image = image_frame(image_packet.payload, "IMAGE")
         pixels = image.array
         tensor_w = self.width or image.width
         tensor_h = self.height or image.height

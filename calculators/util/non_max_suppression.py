@@ -116,7 +116,7 @@ class NonMaxSuppressionCalculator(Calculator):
     @classmethod
     def check_contract(cls, node: NodeContract) -> None:
         n = node.options.num_detection_streams
-        if len([p for p in node.inputs if p[0] == ""]) != n:
+        if len(node.inputs) != n:
             raise ContractError(f"num_detection_streams is {n}, the node has "
                                 f"{len(node.inputs)} input stream(s)")
         if node.options.overlap_type == _Options.UNSPECIFIED_OVERLAP_TYPE:

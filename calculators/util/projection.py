@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 
 from calculators.tensor.image_to_tensor import rect_to_image_matrix, roi_from_rect
 from graphflow.calculator import (
@@ -16,10 +15,8 @@ from graphflow.calculator import (
     Port,
     register_calculator,
 )
-from graphflow.formats import Detection, NormalizedLandmarkList, NormalizedRect
+from graphflow.formats import Detection, FloatArray, NormalizedLandmarkList, NormalizedRect
 from graphflow.proto.mediapipe.calculators.util import landmark_projection_calculator_pb2
-
-FloatArray = npt.NDArray[np.float32]
 
 
 def project_points(points: FloatArray, matrix: FloatArray) -> FloatArray:

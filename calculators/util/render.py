@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from calculators.image.image_properties import image_frame
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,
@@ -165,11 +166,10 @@ class AnnotationOverlayCalculator(Calculator):
     timestamp_offset = 0
 
     def process(self, cc: CalculatorContext) -> None:
-        frame = cc.inputs["IMAGE"].get()
-        if frame is None:
+        packet = cc.inputs["IMAGE"]
+        if packet.is_empty:
             return
-        if not isinstance(frame, ImageFrame):
-            raise TypeError(f"IMAGE must be an ImageFrame, got {type(frame).__name__}")
+        frame = image_frame(packet.payload, "IMAGE")
         layers: list[RenderData] = [p.payload for p in
                                     (cc.inputs[i] for i in range(cc.inputs.count("")))
                                     if not p.is_empty]

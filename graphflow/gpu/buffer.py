@@ -16,7 +16,6 @@ import numpy as np
 import numpy.typing as npt
 
 from graphflow.gpu.errors import GlError
-from graphflow.gpu.transfer import check_out
 
 if TYPE_CHECKING:
     from graphflow.gpu.context import GlContext
@@ -198,8 +197,6 @@ class GpuBuffer:
         """
         if out is None:
             out = np.empty((self.height, self.width, 4), np.uint8)
-        else:
-            check_out(out, self.width, self.height)
         from graphflow.gpu.context import current_context
 
         gl = current_context()

@@ -29,14 +29,9 @@ from graphflow.gpu.shader import compile_program, load_shader
 _VIDEO = "VIDEO"
 
 
-def _stream_port(ports: Sequence[tuple[str, int]], kind: str, node: str) -> str | int:
-    video = (_VIDEO, 0) in ports
-    untagged = ("", 0) in ports
-    if video == untagged:
-        raise ContractError(
-            f"node {node!r}: connect exactly one {kind} stream, tagged VIDEO:name or untagged"
-        )
-    return _VIDEO if video else 0
+def _check_one_stream(ports: Sequence[tuple[str, int]], kind: str) -> None:
+    if ((_VIDEO, 0) in ports) == (("", 0) in ports):
+        raise ContractError(f"connect exactly one {kind} stream, tagged VIDEO:name or untagged")
 
 
 class GlSimpleCalculator(Calculator):
@@ -70,8 +65,8 @@ class GlSimpleCalculator(Calculator):
     @classmethod
     def check_contract(cls, node: NodeContract) -> None:
         """Requires one input and one output stream, each ``VIDEO:`` or untagged."""
-        _stream_port(node.inputs, "input", node.name)
-        _stream_port(node.outputs, "output", node.name)
+        _check_one_stream(node.inputs, "input")
+        _check_one_stream(node.outputs, "output")
 
     # -- to override ----------------------------------------------------------------------
 

@@ -32,11 +32,6 @@ class Subscription(Generic[T]):
         self._closed = False
         self.dropped = 0
 
-    @property
-    def closed(self) -> bool:
-        """True once the publisher has ended the subscription."""
-        return self._closed
-
     def put(self, item: T) -> None:
         """Queues an item, dropping the oldest one if the mailbox is full."""
         if len(self._items) == self._items.maxlen:

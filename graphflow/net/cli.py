@@ -2,7 +2,7 @@
 
 ``graphflow.cli`` registers them with :func:`add_send_parser` and :func:`add_serve_parser`; each
 sets ``func`` on the parsed arguments to :func:`main_send` / :func:`main_serve`, called as
-``func(args, console)``; they return the exit status and raise on errors, which ``graphflow.cli``
+``func(args)``; they return the exit status and raise on errors, which ``graphflow.cli``
 reports.
 """
 
@@ -14,13 +14,11 @@ import os
 import signal
 from typing import Any
 
-from graphflow.net.protocol import DEFAULT_MAX_FRAME_BYTES, validate_channel
+from graphflow.net.protocol import DEFAULT_MAX_FRAME_BYTES, TOKEN_ENV, validate_channel
 from graphflow.net.sender import Sender, capture_frames
 from graphflow.net.server import StreamServer
 from graphflow.net.streams_api import StreamManager
 from graphflow.resources import find_graph
-
-TOKEN_ENV = "GRAPHFLOW_TOKEN"
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -107,7 +105,7 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def main_send(args: argparse.Namespace, console: object = None) -> int:
+def main_send(args: argparse.Namespace) -> int:
     """Runs ``graphflow send`` until its input ends or it is interrupted; returns 0.
 
     Raises:
@@ -126,7 +124,7 @@ def main_send(args: argparse.Namespace, console: object = None) -> int:
     return 0
 
 
-def main_serve(args: argparse.Namespace, console: object = None) -> int:
+def main_serve(args: argparse.Namespace) -> int:
     """Runs ``graphflow serve`` until SIGINT or SIGTERM; returns 0.
 
     Prints ``graphflow serve: ingest HOST:PORT, http http://HOST:PORT/`` once both sockets

@@ -28,10 +28,19 @@ def encode(image: npt.ArrayLike, quality: int = 80, colorspace: Colorspace = "RG
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != channels:
         raise ValueError(f"JPEG encode: expected an HxWx{channels} uint8 {colorspace} image, got "
                          f"shape {arr.shape} dtype {arr.dtype}")
-    if not 1 <= quality <= 100:
-        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    check_quality(quality)
     return bytes(simplejpeg.encode_jpeg(np.ascontiguousarray(arr), quality=quality,
                                         colorspace=colorspace, colorsubsampling="420"))
+
+
+def check_quality(quality: int) -> None:
+    """Checks a JPEG quality.
+
+    Raises:
+        ValueError: If ``quality`` is not in 1..100.
+    """
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
 
 
 def encode_rgb(image: npt.ArrayLike, quality: int = 80) -> bytes:

@@ -35,10 +35,14 @@ MESSAGE_NAMES = {MSG_HELLO: "HELLO", MSG_WELCOME: "WELCOME", MSG_ERROR: "ERROR",
 
 DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024
 MAX_CONTROL_BYTES = 64 * 1024
+TOKEN_ENV = "GRAPHFLOW_TOKEN"
+"""The environment variable that holds the shared token of senders, viewers and the server."""
+CHANNEL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+"""A valid channel name, as a regular expression (see :func:`validate_channel`)."""
 
 _HEADER = struct.Struct("!IB")
 _TIMESTAMP = struct.Struct("!q")
-_CHANNEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_CHANNEL_RE = re.compile(CHANNEL_PATTERN)
 
 
 class Frame(NamedTuple):
@@ -50,6 +54,11 @@ class Frame(NamedTuple):
 
 class ProtocolError(Exception):
     """A peer broke the wire protocol (bad length, kind, JSON, field or order)."""
+
+
+def message_name(kind: int) -> str:
+    """A message kind's name (``HELLO``...), or ``kind 0xNN`` for an unknown one."""
+    return MESSAGE_NAMES.get(kind, f"kind 0x{kind:02x}")
 
 
 def validate_channel(name: object) -> str:
@@ -183,9 +192,8 @@ async def read_message(reader: asyncio.StreamReader, max_payload: int) -> tuple[
     if length == 0:
         raise ProtocolError("message length 0 (it must count the kind byte)")
     if length - 1 > max_payload:
-        name = MESSAGE_NAMES.get(kind, f"kind 0x{kind:02x}")
-        raise ProtocolError(f"{name} message of {length - 1} bytes exceeds the cap of "
-                            f"{max_payload} bytes")
+        raise ProtocolError(f"{message_name(kind)} message of {length - 1} bytes exceeds the "
+                            f"cap of {max_payload} bytes")
     try:
         payload = await reader.readexactly(length - 1)
     except asyncio.IncompleteReadError as exc:

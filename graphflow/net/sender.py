@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING
 from graphflow.net import jpeg
 from graphflow.net.protocol import (
     MAX_CONTROL_BYTES,
-    MESSAGE_NAMES,
     MSG_ERROR,
     MSG_WELCOME,
     Hello,
     ProtocolError,
     decode_json,
     encode_frame,
+    message_name,
     read_message,
     validate_channel,
 )
@@ -166,14 +166,14 @@ class Sender:
             if reply is None:
                 raise ConnectionError("the server closed the connection after HELLO")
             kind, payload = reply
-            body = decode_json(payload, MESSAGE_NAMES.get(kind, f"kind 0x{kind:02x}"))
+            body = decode_json(payload, message_name(kind))
             if kind == MSG_ERROR:
                 if body.get("retry") is False:
                     raise SenderRejectedError(f"{self.host}:{self.port} refused channel "
                                          f"{self.channel!r}: {body.get('error')}")
                 raise ConnectionError(f"refused: {body.get('error')}")
             if kind != MSG_WELCOME:
-                raise ProtocolError(f"expected WELCOME, got {MESSAGE_NAMES.get(kind, kind)}")
+                raise ProtocolError(f"expected WELCOME, got {message_name(kind)}")
         except BaseException:
             writer.close()
             raise
@@ -229,8 +229,7 @@ async def capture_frames(source: str, *, fps: float | None = None, loop: bool = 
     Raises:
         ValueError: If the source cannot be opened (a missing file included) or gives no frame.
     """
-    if not 1 <= quality <= 100:
-        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    jpeg.check_quality(quality)
     frames = await asyncio.to_thread(_open_source, source)
     # Already imported by _open_source, in its thread: these do not block the event loop.
     from calculators.io.endpoints import ImageFileSource

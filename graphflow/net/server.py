@@ -50,7 +50,6 @@ from graphflow.net.jsonable import to_jsonable
 from graphflow.net.protocol import (
     DEFAULT_MAX_FRAME_BYTES,
     MAX_CONTROL_BYTES,
-    MESSAGE_NAMES,
     MSG_ERROR,
     MSG_FRAME,
     MSG_HELLO,
@@ -60,6 +59,7 @@ from graphflow.net.protocol import (
     ProtocolError,
     decode_frame,
     encode_json,
+    message_name,
     read_message,
     validate_channel,
 )
@@ -108,20 +108,8 @@ class StreamServer:
                  result_streams: Sequence[str] | None = None, quality: int = 80,
                  max_in_flight: int = 2, hello_timeout: float = 10.0) -> None:
         self.config = graph if isinstance(graph, GraphConfig) else load_config(graph)
-        probe = CalculatorGraph(self.config)
-        inputs = [s.name for s in probe.validated.input_streams]
-        outputs = [s.name for s in probe.validated.output_streams]
-        if input_stream not in inputs:
-            raise ValueError(f"graph {self.config.source}: {input_stream!r} is not one of its "
-                             f"input streams {inputs}")
-        if video_stream not in outputs:
-            raise ValueError(f"graph {self.config.source}: {video_stream!r} is not one of its "
-                             f"output streams {outputs}")
-        self.result_streams = [s for s in outputs if s != video_stream] \
-            if result_streams is None else list(result_streams)
-        for name in self.result_streams:
-            if name not in probe.stream_names:
-                raise ValueError(f"graph {self.config.source}: no stream {name!r} for results")
+        self.result_streams = video_graph_streams(CalculatorGraph(self.config), input_stream,
+                                                  video_stream, result_streams)
         if max_frame_bytes < 1:
             raise ValueError(f"max_frame_bytes must be positive, got {max_frame_bytes}")
         self.input_stream = input_stream
@@ -263,8 +251,7 @@ class StreamServer:
                          writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._track(task)
         self._senders.add(writer)
         peer = writer.get_extra_info("peername")
         where = f"sender {peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "sender"
@@ -276,8 +263,7 @@ class StreamServer:
                 return
             kind, payload = message
             if kind != MSG_HELLO:
-                raise ProtocolError("the first message must be HELLO, got "
-                                    + MESSAGE_NAMES.get(kind, f"kind 0x{kind:02x}"))
+                raise ProtocolError(f"the first message must be HELLO, got {message_name(kind)}")
             hello = Hello.decode(payload)
             where = f"{where} (channel {hello.channel!r})"
             if not self._token_ok(hello.token):
@@ -312,8 +298,7 @@ class StreamServer:
         while (message := await read_message(reader, self.max_frame_bytes + 8)) is not None:
             kind, payload = message
             if kind != MSG_FRAME:
-                raise ProtocolError("expected FRAME, got "
-                                    + MESSAGE_NAMES.get(kind, f"kind 0x{kind:02x}"))
+                raise ProtocolError(f"expected FRAME, got {message_name(kind)}")
             timestamp, data = decode_frame(payload)
             if previous is not None and timestamp <= previous:
                 raise ProtocolError(f"frame timestamp {timestamp} does not increase "
@@ -385,14 +370,7 @@ class StreamServer:
         return response
 
     async def _results(self, request: web.Request) -> web.StreamResponse:
-        channel = self._viewer_channel(request)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
-        with channel.results.subscribe() as subscription:
-            await response.prepare(request)
-            await _pump(request, response, subscription, lambda e: b"data: " + e + b"\n\n",
-                        b": keepalive\n\n")
-        return response
+        return await serve_events(request, self._viewer_channel(request).results)
 
 
 class ChannelRun(Protocol):
@@ -584,15 +562,15 @@ class _GraphRun:
 
     def _on_result(self, stream: str, packet: Packet[Any]) -> None:
         timestamp = int(packet.timestamp)
-        try:
-            value = to_jsonable(packet.payload)
-        except ValueError as exc:
-            logger.warning("channel %r: %s at %d not sent: %s", self._channel.name, stream,
-                           timestamp, exc)
-            value = None
-        event = json.dumps({"channel": self._channel.name, "stream": stream,
-                            "timestamp": timestamp, "value": value},
-                           separators=(",", ":")).encode()
+        event = None
+        if len(self._channel.results):
+            try:
+                value = to_jsonable(packet.payload)
+            except ValueError as exc:
+                logger.warning("channel %r: %s at %d not sent: %s", self._channel.name, stream,
+                               timestamp, exc)
+                value = None
+            event = result_event(self._channel.name, stream, timestamp, value)
         self._loop.call_soon_threadsafe(self._on_output, timestamp, None, event)
 
     def _on_output(self, timestamp: int, frame: Frame | None, event: bytes | None = None) -> None:
@@ -607,6 +585,57 @@ class _GraphRun:
             while self._pending and self._pending[0] <= timestamp:
                 self._pending.popleft()
             self._progress.set()
+
+
+def video_graph_streams(graph: CalculatorGraph, input_stream: str, video_stream: str,
+                        result_streams: Sequence[str] | None = None) -> list[str]:
+    """Checks the streams a graph is served by: frames in, video and results out.
+
+    Args:
+        graph: The graph.
+        input_stream: Must be one of the graph's input streams.
+        video_stream: Must be one of the graph's output streams.
+        result_streams: Must be streams of the graph (default: every graph output stream but
+            ``video_stream``).
+
+    Returns:
+        The result streams.
+
+    Raises:
+        ValueError: Naming the graph and the stream it lacks.
+    """
+    source = graph.config.source
+    inputs = [s.name for s in graph.validated.input_streams]
+    outputs = [s.name for s in graph.validated.output_streams]
+    if input_stream not in inputs:
+        raise ValueError(f"graph {source}: {input_stream!r} is not one of its input streams "
+                         f"{inputs}")
+    if video_stream not in outputs:
+        raise ValueError(f"graph {source}: {video_stream!r} is not one of its output streams "
+                         f"{outputs}")
+    if result_streams is None:
+        return [s for s in outputs if s != video_stream]
+    for name in result_streams:
+        if name not in graph.stream_names:
+            raise ValueError(f"graph {source}: no stream {name!r} for results")
+    return list(result_streams)
+
+
+def result_event(channel: str, stream: str, timestamp: int, value: Any) -> bytes:
+    """The ``/results`` event of one result packet (its payload made JSON-ready)."""
+    return json.dumps({"channel": channel, "stream": stream, "timestamp": timestamp,
+                       "value": value}, separators=(",", ":")).encode()
+
+
+async def serve_events(request: web.Request, source: Broadcaster[bytes]) -> web.StreamResponse:
+    """Serves a broadcaster's JSON items to one viewer as server-sent events until either ends."""
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+    with source.subscribe() as subscription:
+        await response.prepare(request)
+        await _pump(request, response, subscription, lambda e: b"data: " + e + b"\n\n",
+                    b": keepalive\n\n")
+    return response
 
 
 _BOUNDARY = "graphflowframe"

@@ -61,9 +61,9 @@ from graphflow.image_frame import ImageFrame
 from graphflow.net import jpeg
 from graphflow.net.broadcast import Broadcaster, Subscription
 from graphflow.net.jsonable import to_jsonable
-from graphflow.net.protocol import Frame, validate_channel
+from graphflow.net.protocol import CHANNEL_PATTERN, TOKEN_ENV, Frame, validate_channel
 from graphflow.net.sender import capture_frames
-from graphflow.net.server import StreamServer
+from graphflow.net.server import StreamServer, result_event, serve_events, video_graph_streams
 from graphflow.packet import Packet
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class FrameProcessor:
     """A graph run fed one frame at a time: runs in-process or as a Ray actor.
 
     ``process`` adds the frame, waits until the graph is idle and returns what came out: the
-    video output as JPEG (if asked for) and the result streams as JSON-ready values.
+    video output as JPEG and the result streams as JSON-ready values (each if asked for).
 
     Args:
         graph: A graph file, pbtxt text or a binary ``CalculatorGraphConfig``.
@@ -157,22 +157,12 @@ class FrameProcessor:
     def __init__(self, graph: str | bytes, side_packets: dict[str, Any], input_stream: str,
                  video_stream: str, quality: int = 80,
                  result_streams: Sequence[str] | None = None) -> None:
-        config = load_config(graph)
-        self.graph = CalculatorGraph(config)
-        inputs = [s.name for s in self.graph.validated.input_streams]
-        outputs = [s.name for s in self.graph.validated.output_streams]
-        if input_stream not in inputs:
-            raise ValueError(f"graph {config.source}: {input_stream!r} is not one of its input "
-                             f"streams {inputs}")
-        if video_stream not in outputs:
-            raise ValueError(f"graph {config.source}: {video_stream!r} is not one of its output "
-                             f"streams {outputs}")
+        self.graph = CalculatorGraph(load_config(graph))
+        results = video_graph_streams(self.graph, input_stream, video_stream, result_streams)
         self.input_stream = input_stream
         self.video_stream = video_stream
         self.quality = quality
         self._outputs: list[tuple[str, Packet[Any]]] = []
-        results = [s for s in outputs if s != video_stream] if result_streams is None \
-            else list(result_streams)
         for name in [video_stream, *results]:
             self.graph.observe_output_stream(name, self._collect)
         self.graph.start_run(side_packets)
@@ -180,14 +170,15 @@ class FrameProcessor:
     def _collect(self, stream: str, packet: Packet[Any]) -> None:
         self._outputs.append((stream, packet))
 
-    def process(self, timestamp: int, data: bytes, encode: bool = True
+    def process(self, timestamp: int, data: bytes, encode: bool = True, results: bool = True
                 ) -> tuple[bytes | None, list[tuple[str, int, Any]], int]:
         """Runs one JPEG frame through the graph.
 
         Returns:
             The video output of this frame as JPEG (None if ``encode`` is false or the graph
-            dropped the frame), ``(stream, timestamp, value)`` for every result packet, and the
-            process it ran in (a Ray actor restarted while idle answers from a new one).
+            dropped the frame), ``(stream, timestamp, value)`` for every result packet (none if
+            ``results`` is false), and the process it ran in (a Ray actor restarted while idle
+            answers from a new one).
 
         Raises:
             GraphError: If the graph failed.
@@ -197,14 +188,14 @@ class FrameProcessor:
         self.graph.wait_until_idle()
         outputs, self._outputs = self._outputs, []
         video = None
-        results = []
+        values = []
         for stream, packet in outputs:
             if stream == self.video_stream:
                 if encode:
                     video = jpeg.encode_rgb(packet.payload, self.quality)
-            else:
-                results.append((stream, int(packet.timestamp), to_jsonable(packet.payload)))
-        return video, results, os.getpid()
+            elif results:
+                values.append((stream, int(packet.timestamp), to_jsonable(packet.payload)))
+        return video, values, os.getpid()
 
     def pid(self) -> int:
         """The process this runs in (to tell a restarted actor from the first)."""
@@ -266,7 +257,8 @@ class _GraphLink:
         channel = self.channel
         try:
             video, results, pid = await self.call("process", frame.timestamp, frame.jpeg,
-                                                  len(channel.processed) > 0)
+                                                  len(channel.processed) > 0,
+                                                  len(channel.results) > 0)
         except Exception as exc:
             if not self.manager.actor_lost(exc):
                 raise _StreamFailedError from exc
@@ -282,9 +274,7 @@ class _GraphLink:
             channel.processed_rate.tick()
             channel.processed.publish(Frame(frame.timestamp, video))
         for stream, timestamp, value in results:
-            channel.results.publish(json.dumps(
-                {"channel": channel.name, "stream": stream, "timestamp": timestamp,
-                 "value": value}, separators=(",", ":")).encode())
+            channel.results.publish(result_event(channel.name, stream, timestamp, value))
 
     async def _actor_back(self) -> None:
         """Waits until Ray has restarted the actor (frames meanwhile are dropped).
@@ -682,25 +672,7 @@ class StreamManager:
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         self.server._check_viewer(request)
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
-        with self.events.subscribe() as subscription:
-            await response.prepare(request)
-            while True:
-                try:
-                    item = await subscription.get(1.0)
-                except TimeoutError:
-                    if request.transport is None or request.transport.is_closing():
-                        break
-                    item = b""
-                if item is None:
-                    break
-                data = b"data: " + item + b"\n\n" if item else b": keepalive\n\n"
-                try:
-                    await response.write(data)
-                except ConnectionError:
-                    break
-        return response
+        return await serve_events(request, self.events)
 
     async def _openapi(self, request: web.Request) -> web.Response:
         return web.json_response(OPENAPI)
@@ -715,7 +687,7 @@ _SPEC_SCHEMA: dict[str, Any] = {
     "required": ["name", "graph"],
     "additionalProperties": False,
     "properties": {
-        "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+        "name": {"type": "string", "pattern": f"^{CHANNEL_PATTERN}$"},
         "graph": {"type": "string", "description": "graph file or bundled graph name"},
         "source": {"type": "string", "default": "push",
                    "description": "push, rtsp:// or http:// URL, video file, camera[:N]"},
@@ -788,8 +760,8 @@ def add_streams_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Talk to the streams API of `graphflow serve` (see docs/operating.md).")
     parser.add_argument("--server", default=DEFAULT_SERVER, metavar="URL",
                         help=f"the server's HTTP address (default {DEFAULT_SERVER})")
-    parser.add_argument("--token", default=os.environ.get("GRAPHFLOW_TOKEN"),
-                        help="the server's token (default: $GRAPHFLOW_TOKEN)")
+    parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                        help=f"the server's token (default: ${TOKEN_ENV})")
     commands = parser.add_subparsers(dest="streams_command", required=True)
     add = commands.add_parser("add", help="create a managed stream")
     add.add_argument("name", help="stream (channel) name")
@@ -832,12 +804,13 @@ def _request(args: argparse.Namespace, method: str, path: str,
         raise RuntimeError(f"cannot reach {args.server}: {exc.reason}") from None
 
 
-def main_streams(args: argparse.Namespace, console: object = None) -> int:
+def main_streams(args: argparse.Namespace) -> int:
     """Runs ``graphflow streams``; returns the exit status.
+
+    Output goes to stdout (listings) and stderr (errors), so that it pipes.
 
     Args:
         args: The parsed command line.
-        console: Unused; output goes to stdout (listings) and stderr (errors) so that it pipes.
     """
     side_packets: dict[str, Any] = {}
     if args.streams_command == "add":

@@ -171,6 +171,15 @@ def test_command_line_reports_failures_in_its_exit_status(
                               "--output-dir", str(tmp_path / "out"), "--side-packet", "oops"])
     assert args.func(args) == 2
     assert "--side-packet 'oops': expected NAME=VALUE" in capsys.readouterr().err
+    (tmp_path / "other").mkdir()
+    write_video(tmp_path / "other" / "a.mp4", COLOURS[:2])
+    args = parser.parse_args(["batch", str(graph_file), "--inputs", str(videos / "a.mp4"),
+                              "--inputs", str(tmp_path / "other" / "a.mp4"),
+                              "--output-dir", str(tmp_path / "out2")])
+    assert args.func(args) == 2  # a usage error, reported before anything runs
+    [line] = capsys.readouterr().err.splitlines()  # one line, however long
+    assert "would both write" in line
+    assert not (tmp_path / "out2").exists()
 
 
 def test_side_packet_values_follow_one_rule() -> None:

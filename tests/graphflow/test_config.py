@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pathlib
 import subprocess
-import sys
 import sysconfig
 import textwrap
 from collections.abc import Iterable
@@ -632,7 +631,3 @@ def test_subgraph_errors() -> None:
         input_stream: "in"
         node { calculator: "GfTestBadOption" input_stream: "DATA:in" output_stream: "OUT:o" }
         """)
-
-
-def test_run_graph_in_sys_path_independent_way() -> None:
-    assert sys.modules["graphflow"] is gf

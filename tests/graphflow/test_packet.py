@@ -64,6 +64,7 @@ def test_landmark_lists_copy_writable_arrays_and_share_read_only_ones() -> None:
     frozen = np.ones((3, 3), np.float32)
     frozen.flags.writeable = False
     assert NormalizedLandmarkList(frozen).xyz is frozen  # no copy
+    assert np.asarray(NormalizedLandmarkList(frozen), dtype=np.float32) is frozen  # nor here
     assert NormalizedLandmarkList(frozen.astype(np.float64)).xyz.dtype == np.float32
     detection = Detection(0.0, 0.0, 1.0, 1.0, frozen[:, :2])
     assert np.shares_memory(detection.keypoints, frozen)

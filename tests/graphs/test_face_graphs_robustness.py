@@ -15,6 +15,21 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 GRAPHS = ROOT / "graphs"
 
 
+def _inference_graph(model_path: object) -> str:
+    """One InferenceCalculator node, named "detector", running ``model_path``."""
+    return f"""
+input_stream: "t"
+output_stream: "o"
+node {{ name: "detector" calculator: "InferenceCalculator" input_stream: "TENSORS:t"
+  output_stream: "TENSORS:o"
+  options {{ [mediapipe.InferenceCalculatorOptions.ext] {{ model_path: "{model_path}" }} }} }}
+"""
+
+
+DETECTOR_GRAPH = _inference_graph(
+    "mediapipe/modules/face_detection/face_detection_short_range.tflite")
+
+
 @pytest.fixture(scope="module")
 def face() -> np.ndarray:
     """The first demo clip frame, downsized to 640x360."""
@@ -72,13 +87,7 @@ def test_faces_at_the_border(face: np.ndarray) -> None:
 
 
 def test_missing_model_is_reported_with_the_node() -> None:
-    graph = """
-input_stream: "t"
-output_stream: "o"
-node { name: "detector" calculator: "InferenceCalculator" input_stream: "TENSORS:t"
-  output_stream: "TENSORS:o"
-  options { [mediapipe.InferenceCalculatorOptions.ext] { model_path: "nowhere/missing.tflite" } } }
-"""
+    graph = _inference_graph("nowhere/missing.tflite")
     with pytest.raises(Exception, match=r"(?s)detector.*missing\.tflite.*not found"):
         run_graph(graph, inputs={"t": [(0, [np.zeros((1, 4), np.float32)])]})
 
@@ -86,28 +95,13 @@ node { name: "detector" calculator: "InferenceCalculator" input_stream: "TENSORS
 def test_corrupt_model_is_reported(tmp_path: pathlib.Path) -> None:
     bad = tmp_path / "broken.tflite"
     bad.write_bytes(b"this is not a flatbuffer" * 10)
-    graph = f"""
-input_stream: "t"
-output_stream: "o"
-node {{ name: "detector" calculator: "InferenceCalculator" input_stream: "TENSORS:t"
-  output_stream: "TENSORS:o"
-  options {{ [mediapipe.InferenceCalculatorOptions.ext] {{ model_path: "{bad}" }} }} }}
-"""
     with pytest.raises(Exception, match=r"(?s)detector.*broken\.tflite"):
-        run_graph(graph, inputs={"t": [(0, [np.zeros((1, 4), np.float32)])]})
+        run_graph(_inference_graph(bad), inputs={"t": [(0, [np.zeros((1, 4), np.float32)])]})
 
 
 def test_wrong_tensor_shape_is_reported() -> None:
-    graph = """
-input_stream: "t"
-output_stream: "o"
-node { name: "detector" calculator: "InferenceCalculator" input_stream: "TENSORS:t"
-  output_stream: "TENSORS:o"
-  options { [mediapipe.InferenceCalculatorOptions.ext] {
-    model_path: "mediapipe/modules/face_detection/face_detection_short_range.tflite" } } }
-"""
     with pytest.raises(Exception, match=r"(?s)detector.*must have shape"):
-        run_graph(graph, inputs={"t": [(0, [np.zeros((1, 64, 64, 3), np.float32)])]})
+        run_graph(DETECTOR_GRAPH, inputs={"t": [(0, [np.zeros((1, 64, 64, 3), np.float32)])]})
 
 
 def test_raw_array_instead_of_image_is_reported(face: np.ndarray) -> None:
@@ -135,13 +129,5 @@ input_side_packet: "prev"
 @pytest.mark.parametrize("value", ["x", "0"])
 def test_bad_thread_override_is_reported(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("GRAPHFLOW_INFERENCE_THREADS", value)
-    graph = """
-input_stream: "t"
-output_stream: "o"
-node { name: "detector" calculator: "InferenceCalculator" input_stream: "TENSORS:t"
-  output_stream: "TENSORS:o"
-  options { [mediapipe.InferenceCalculatorOptions.ext] {
-    model_path: "mediapipe/modules/face_detection/face_detection_short_range.tflite" } } }
-"""
     with pytest.raises(Exception, match=rf"(?s)detector.*GRAPHFLOW_INFERENCE_THREADS.*'{value}'"):
-        run_graph(graph, inputs={"t": [(0, [np.zeros((1, 128, 128, 3), np.float32)])]})
+        run_graph(DETECTOR_GRAPH, inputs={"t": [(0, [np.zeros((1, 128, 128, 3), np.float32)])]})

@@ -48,7 +48,7 @@ node { calculator: "VirtualCameraSinkCalculator" input_stream: "%s"
 """
 
 
-@pytest.mark.parametrize(("stream", "channels"), [("gpu", 4), ("in", 3), ("in", 4)])
+@pytest.mark.parametrize(("stream", "channels"), [("gpu", 3), ("gpu", 4), ("in", 3), ("in", 4)])
 def test_frames_reach_the_camera_with_size_fps_and_format_from_the_stream(
         stream: str, channels: int) -> None:
     RecordingBackend.cameras.clear()
@@ -66,6 +66,22 @@ def test_frames_reach_the_camera_with_size_fps_and_format_from_the_stream(
                 channels == 3 else f for f in frames]
     assert len(sent) == 3
     for got, want in zip(sent, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("first", [3, 4])
+def test_later_frames_take_the_format_of_the_first(first: int) -> None:
+    RecordingBackend.cameras.clear()
+    rng = np.random.default_rng(first)
+    frames = [rng.integers(0, 256, (4, 6, c), np.uint8) for c in (first, 7 - first, first)]
+    run_graph(GRAPH % "in", inputs={"in": [(i * 40_000, ImageFrame(f))
+                                           for i, f in enumerate(frames)]},
+              side_packets={"device": "/dev/video7", "backend": "recording"})
+    (camera,) = RecordingBackend.cameras
+    sent = [f.reshape(4, 6, first) for f in camera.frames]
+    other = frames[1][..., :3] if first == 3 else np.dstack(
+        [frames[1], np.full((4, 6), 255, np.uint8)])  # alpha dropped, or opaque alpha added
+    for got, want in zip(sent, [frames[0], other, frames[2]], strict=True):
         np.testing.assert_array_equal(got, want)
 
 

@@ -6,7 +6,6 @@ import os
 import pathlib
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -113,7 +112,6 @@ def test_q_and_window_close_end_the_window(screen: pathlib.Path) -> None:
         window.close()
 
 
-
 def press_key(keysym: str) -> None:
     """Moves the pointer over the window (no window manager: focus follows it) and types."""
     x11 = ctypes.CDLL(ctypes.util.find_library("X11") or "libX11.so.6")
@@ -150,11 +148,16 @@ def test_pressing_q_or_esc_ends_the_run_cleanly(screen: pathlib.Path, key: str) 
     graph.add_packet_to_input_stream("in", gf.Packet(frame).at(0))
     graph.wait_until_idle()
     press_key(key)
-    time.sleep(0.2)  # let the X server deliver the key before the next frame polls events
-    graph.add_packet_to_input_stream("in", gf.Packet(frame).at(1))
+    # Each frame polls the window's events: frames go in until one of them sees the key.
+    sent = 1
+    while not graph.input_stream_closed("in") and sent < 10_000:
+        graph.add_packet_to_input_stream("in", gf.Packet(frame).at(sent))
+        graph.wait_until_idle()
+        sent += 1
     try:
+        assert graph.input_stream_closed("in"), f"{key} did not end the run in {sent} frames"
         graph.wait_until_done(timeout=5)  # no close_all_input_streams: the window ends it
-    except TimeoutError:
+    except (AssertionError, TimeoutError):
         graph.close_all_input_streams()  # close the window before the X server goes away
         graph.wait_until_done(timeout=10)
         raise

@@ -179,6 +179,18 @@ def test_two_contexts_in_one_graph_share_textures() -> None:
     assert TestInvertCalculator.threads == {"gl:render", "gl:default"}
 
 
+@pytest.mark.parametrize(("streams", "kind"), [
+    ('input_stream: "VIDEO:a" input_stream: "b" output_stream: "c"', "input"),
+    ('input_stream: "a" output_stream: "VIDEO:c" output_stream: "d"', "output"),
+])
+def test_a_node_must_connect_one_video_or_untagged_stream_each_way(streams: str,
+                                                                   kind: str) -> None:
+    message = rf"node TestInvertCalculator: .*connect exactly one {kind} stream, tagged VIDEO:"
+    with pytest.raises(gf.ConfigError, match=message):
+        gf.CalculatorGraph(graph_config='input_stream: "a" input_stream: "b" node { '
+                                        f'calculator: "TestInvertCalculator" {streams} }}')
+
+
 def _gl_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("gl:")}
 
