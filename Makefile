@@ -1,6 +1,6 @@
 # graphflow developer tasks.
 #   make demo   set everything up (venv .venv, Debian GL libraries) and run the eymo demo
-#   make test   ruff, mypy, generated-proto check, pytest (sets up first if needed)
+#   make test   ruff, mypy, generated-code checks, pytest (sets up first if needed)
 # Setting up is idempotent and quick once done: the venv is reinstalled only when
 # pyproject.toml or setup.py change.
 
@@ -37,6 +37,7 @@ typecheck: $(INSTALLED)
 
 protos: $(INSTALLED)
 	$(BIN)/python scripts/gen_protos.py --check
+	$(BIN)/python scripts/gen_calculator_index.py --check
 
 wheel: $(INSTALLED)
 	$(BIN)/python -m pip wheel . --no-deps --wheel-dir dist

@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT / "bench" / "mediapipe"))
 from _common import CLIP, summary_ms  # noqa: E402 - MediaPipe's side decodes and sums the same way
 from _common import read_frames as decode_frames  # noqa: E402
 
-from calculators.tensor import tflite_onnx  # noqa: E402
 from calculators.tensor.image_to_tensor import crop_to_tensor, roi_from_rect  # noqa: E402
 from calculators.tensor.model_loader import FACE_LANDMARK_MODEL  # noqa: E402
+from graphflow import tflite_onnx  # noqa: E402
 from graphflow.graph import CalculatorGraph  # noqa: E402
 from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402

@@ -1,7 +1,7 @@
 """Load on `graphflow serve` over loopback: N senders at 640x480 and 30 fps, some processed.
 
 The server runs in its own process (`graphflow serve GRAPH`, ports picked by the OS) so that its
-CPU time and peak RSS are its own. This process runs the N senders (`graphflow.net.Sender`
+CPU time and peak RSS are its own. This process runs the N senders (`graphflow.app.net.Sender`
 pushing 640x480 JPEGs of media/demo.mp4, encoded beforehand at quality 80, stamped with their
 send time) and the viewers: one raw MJPEG viewer per stream and one processed viewer
 (`/face_stream`) on the first P streams. For each N it reports, over the measured window, the
@@ -34,8 +34,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import cv2
 
-from graphflow.net import Sender, jpeg
-from graphflow.net.client import mjpeg_frames
+from graphflow.app.net import Sender, jpeg
+from graphflow.app.net.client import mjpeg_frames
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -76,7 +76,7 @@ class ServerProcess:
 
     def __init__(self, graph: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "graphflow.cli", "serve", graph, "--ingest", ":0",
+            [sys.executable, "-m", "graphflow.app.cli", "serve", graph, "--ingest", ":0",
              "--http", ":0"],
             stdout=subprocess.PIPE, text=True, cwd=ROOT)
         assert self.process.stdout is not None

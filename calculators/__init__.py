@@ -1,11 +1,7 @@
 """graphflow's calculator implementations, by theme (core, image, tensor, util, gpu, io, eymo).
 
-Importing this package imports every module under it, which registers its calculators.
+Importing this package imports nothing else: :mod:`calculators.index` lists which module
+registers each calculator, and graphflow imports a module when a graph names one of its
+calculators (``graphflow.calculator.lookup_calculator``). Regenerate the index after adding a
+calculator: ``python scripts/gen_calculator_index.py``.
 """
-
-import importlib
-import pkgutil
-
-for _module in pkgutil.walk_packages(__path__, prefix=f"{__name__}."):
-    if not _module.name.rsplit(".", 1)[-1].startswith("_"):
-        importlib.import_module(_module.name)

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
+import importlib.metadata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -439,31 +441,67 @@ def register_calculator(cls: C | None = None, *, name: str | None = None) -> Any
 
 
 def registered_calculators() -> dict[str, type[Calculator]]:
-    """All registered calculators by name (importing the built-in ones first)."""
-    _load_builtins()
+    """All calculators by name: the registered ones and every one the indexes list.
+
+    This imports every module an index names (``graphflow calculators`` uses it); a graph
+    imports only the modules of the calculators it names (:func:`lookup_calculator`).
+    """
+    for module in sorted(set(calculator_index().values())):
+        importlib.import_module(module)
     return dict(_REGISTRY)
 
 
 def lookup_calculator(name: str) -> type[Calculator] | None:
-    """The calculator registered under ``name``, or None."""
-    _load_builtins()
-    return _REGISTRY.get(name)
+    """The calculator registered under ``name``, importing the module an index lists for it.
+
+    Returns None for a name that is neither registered nor listed.
+    """
+    klass = _REGISTRY.get(name)
+    if klass is None:
+        module = calculator_index().get(name)
+        if module is not None:
+            importlib.import_module(module)
+            klass = _REGISTRY.get(name)
+            if klass is None:
+                raise LookupError(f"{module} is listed as defining the calculator {name!r} "
+                                  "but did not register it (is the index out of date?)")
+    return klass
+
+
+#: Entry-point group through which packages list their calculators without importing them.
+INDEX_ENTRY_POINT_GROUP = "graphflow.calculators"
+_INDEX: dict[str, str] | None = None
+
+
+def calculator_index() -> dict[str, str]:
+    """Calculator name -> module that registers it, from every installed package's index.
+
+    A package lists its calculators with an entry point in the group ``graphflow.calculators``
+    whose object is a ``{name: module}`` mapping (graphflow's own: ``calculators.index``), so
+    that a graph imports only the modules it needs. The engine never imports those packages
+    itself; calculators registered with :func:`register_calculator` need no index.
+    """
+    global _INDEX
+    if _INDEX is None:
+        index: dict[str, str] = {}
+        for entry in importlib.metadata.entry_points(group=INDEX_ENTRY_POINT_GROUP):
+            try:
+                listed = entry.load()
+            except (ImportError, AttributeError) as error:
+                raise ImportError(
+                    f"the calculator index {entry.value!r} (entry point {entry.name!r} of "
+                    f"{entry.dist.name if entry.dist else 'an installed package'}) cannot be "
+                    f"loaded: {error}. Another installed package named "
+                    f"{entry.value.split('.', 1)[0]!r} may shadow it") from error
+            index.update(listed)
+        _INDEX = index
+    return _INDEX
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """`` (did you mean 'X'?)`` for the closest candidate, or an empty string."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-_BUILTINS_LOADED = False
-
-
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        import calculators  # noqa: F401 - registers the built-in calculators
 
 
 def _unknown_port(kind: str, port: PortId, known: Mapping[PortId, Any]) -> str:
@@ -488,6 +526,7 @@ __all__ = [
     "Port",
     "PortId",
     "Stop",
+    "calculator_index",
     "did_you_mean",
     "lookup_calculator",
     "register_calculator",

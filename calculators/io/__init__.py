@@ -1,41 +1,11 @@
-"""Frames in and out of graphs: OpenCV video and image files, and the source/sink registry.
+"""Video and image files: MediaPipe's OpenCV file calculators and the readers/writers they use.
 
 ``OpenCvVideoDecoderCalculator`` and ``OpenCvVideoEncoderCalculator`` are MediaPipe's file
-calculators; :func:`open_source` / :func:`open_sink` turn ``--input`` / ``--output`` specs of
-``graphflow run`` into frame sources and sinks, and :func:`register_source` /
-:func:`register_sink` add schemes (camera, window, virtual camera, ...).
+calculators; :class:`VideoReader`, :class:`VideoWriter`, :func:`read_image` and
+:func:`write_image` are the file access the application's sources and sinks
+(:mod:`graphflow.app.io`) build on.
 """
 
-from calculators.io.endpoints import (
-    FrameSink,
-    FrameSource,
-    camera_spec,
-    default_endpoints,
-    open_sink,
-    open_source,
-    register_sink,
-    register_source,
-    set_default_endpoints,
-    sink_schemes,
-    source_schemes,
-)
 from calculators.io.video import VideoHeader, VideoReader, VideoWriter, read_image, write_image
 
-__all__ = [
-    "FrameSink",
-    "FrameSource",
-    "VideoHeader",
-    "VideoReader",
-    "VideoWriter",
-    "camera_spec",
-    "default_endpoints",
-    "open_sink",
-    "open_source",
-    "read_image",
-    "register_sink",
-    "register_source",
-    "set_default_endpoints",
-    "sink_schemes",
-    "source_schemes",
-    "write_image",
-]
+__all__ = ["VideoHeader", "VideoReader", "VideoWriter", "read_image", "write_image"]

@@ -3,7 +3,7 @@
 Frames in graphflow are RGB(A) :class:`~graphflow.image_frame.ImageFrame` s; the conversion
 from and to OpenCV's BGR happens here, once, at the edge. :class:`VideoReader` and
 :class:`VideoWriter` do the file work for both the calculators below and the command line's
-file sources and sinks (:mod:`calculators.io.endpoints`).
+file sources and sinks (:mod:`graphflow.app.io.registry`).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class VideoReader:
     (``CAP_PROP_POS_MSEC``); a frame whose time does not increase is skipped, as MediaPipe's
     decoder does. Image sequences, which have no times, get ``index / fps``.
 
-    A reader is a :class:`~calculators.io.endpoints.FrameSource` (not live: every frame is
+    A reader is a :class:`~graphflow.app.io.registry.FrameSource` (not live: every frame is
     read, as fast as the graph takes them).
 
     Args:
@@ -187,7 +187,7 @@ def codec_for(path: str) -> str:
 class VideoWriter:
     """Encodes RGB(A) frames into a video file through OpenCV.
 
-    A writer is a :class:`~calculators.io.endpoints.FrameSink`. The file opens at the second
+    A writer is a :class:`~graphflow.app.io.registry.FrameSink`. The file opens at the second
     frame (or at ``close`` for a one-frame video), so that the
     frame rate can come from the first two timestamps when ``fps`` is not given.
 

@@ -1,7 +1,7 @@
 """InferenceCalculator: runs a model on a tensor list with onnxruntime.
 
 ``.onnx`` models run directly; ``.tflite`` models go through graphflow's converter
-(``calculators.tensor.tflite_onnx``), so a MediaPipe graph's
+(``graphflow.tflite_onnx``), so a MediaPipe graph's
 ``model_path: "mediapipe/modules/face_detection/face_detection_short_range.tflite"`` resolves to
 the bundled model. The calculator keeps no state between timestamps and onnxruntime releases the
 GIL while it runs, so a node may set ``max_in_flight`` to overlap frames.
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from calculators.tensor import tflite_onnx
+from graphflow import tflite_onnx
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,

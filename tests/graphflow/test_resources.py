@@ -40,8 +40,10 @@ def test_the_wheel_carries_the_data_folders_and_package_data(tmp_path: pathlib.P
         assert tracked, name
         missing = [f for f in tracked if f"graphflow/_data/{f}" not in names]
         assert not missing, missing
-    assert "graphflow/cli.py" in names and "calculators/io/video.py" in names
+    assert "graphflow/app/cli.py" in names and "calculators/io/video.py" in names
+    assert "calculators/index.py" in names and "graphflow/tflite_onnx/converter.py" in names
     assert "calculators/eymo/eymo.lark" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "graphflow = graphflow.cli:main" in zipfile.ZipFile(wheel).read(
-        entry_points).decode()
+    declared = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "graphflow = graphflow.app.cli:main" in declared
+    assert "[graphflow.calculators]\nbuiltin = calculators.index:CALCULATORS" in declared

@@ -97,7 +97,7 @@ def test_landmarks_every_nth_frame_still_outputs_every_frame(
 
 
 def test_graphflow_run_turns_one_image_into_one_image(tmp_path: pathlib.Path) -> None:
-    from graphflow.cli import main
+    from graphflow.app.cli import main
 
     still = ROOT / "media/tilted/roll_p10.jpg"
     script = tmp_path / "fx.eymo"

@@ -1,7 +1,7 @@
-"""Sources and sinks for `graphflow run` (eymo's): cameras, streams, folders, the demo clip,
+"""Live sources and sinks for `graphflow run`: cameras, streams, folders, the demo clip,
 window and virtual camera; and the defaults when `--input` / `--output` are not given.
 
-Registered with `calculators.io` (`--input SPEC`, `--output SPEC`):
+Registered with `graphflow.app.io` (`--input SPEC`, `--output SPEC`):
 
 - `camera:N` or `camera:/dev/videoN` (also plain `N` and `/dev/videoN`), with optional
   `?width=W&height=H&fps=F`: a webcam through OpenCV, live;
@@ -35,8 +35,8 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
-from calculators.io import register_sink, register_source, set_default_endpoints
 from calculators.io.video import DEFAULT_FPS, IMAGE_EXTENSIONS, VideoReader, from_bgr, read_image
+from graphflow.app.io.registry import register_sink, register_source, set_default_endpoints
 from graphflow.calculator import Stop
 from graphflow.graph import CalculatorGraph
 from graphflow.image_frame import ImageFrame

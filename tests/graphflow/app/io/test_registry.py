@@ -7,8 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from calculators.io import endpoints
-from calculators.io.endpoints import (
+from calculators.io.video import VideoReader, VideoWriter
+from graphflow import ImageFrame
+from graphflow.app.io import registry as endpoints
+from graphflow.app.io.registry import (
     ImageFileSink,
     ImageFileSource,
     NullSink,
@@ -17,8 +19,6 @@ from calculators.io.endpoints import (
     register_sink,
     register_source,
 )
-from calculators.io.video import VideoReader, VideoWriter
-from graphflow import ImageFrame
 
 RNG = np.random.default_rng(7)
 

@@ -21,8 +21,8 @@ from tflite.BuiltinOptions import BuiltinOptions
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
-from calculators.tensor import tflite_onnx
-from calculators.tensor.tflite_onnx import (
+from graphflow import tflite_onnx
+from graphflow.tflite_onnx import (
     MODELS_DIR,
     ModelLoadError,
     TensorSpec,

@@ -31,7 +31,9 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from graphflow.batch import SIDE_PACKET_HELP, add_batch_parser, parse_side_packets
+from graphflow.app.batch import SIDE_PACKET_HELP, add_batch_parser, parse_side_packets
+from graphflow.app.net.cli import add_send_parser, add_serve_parser
+from graphflow.app.net.streams_api import add_streams_parser
 from graphflow.calculator import did_you_mean, registered_calculators
 from graphflow.config import (
     ConfigError,
@@ -41,8 +43,6 @@ from graphflow.config import (
     subgraph_names,
 )
 from graphflow.graph import CalculatorGraph
-from graphflow.net.cli import add_send_parser, add_serve_parser
-from graphflow.net.streams_api import add_streams_parser
 from graphflow.packet import Packet
 from graphflow.resources import find_graph
 from graphflow.scheduler import GraphError
@@ -145,7 +145,7 @@ def _camera_options(args: argparse.Namespace) -> str | None:
              if (value := getattr(args, name)) is not None]
     if not asked:
         return args.input
-    from calculators.io import camera_spec
+    from graphflow.app.io import camera_spec
 
     spec = camera_spec(args.input or "")
     if not spec.startswith("camera"):
@@ -155,7 +155,7 @@ def _camera_options(args: argparse.Namespace) -> str | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``graphflow run``: feeds --input into the graph and --output from it."""
-    from calculators.io import default_endpoints, open_sink, open_source
+    from graphflow.app.io import default_endpoints, open_sink, open_source
 
     console = _console(stderr=True)
 
@@ -304,7 +304,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_viz(args: argparse.Namespace) -> int:
     """``graphflow viz``: writes a graphviz diagram of a graph."""
     console = _console(stderr=True)
-    from graphflow.viz import write_diagram
+    from graphflow.app.viz import write_diagram
 
     path = find_graph(args.graph)
     written = write_diagram(load_config(path), args.output, expand=args.expand)
@@ -383,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _endpoint_help() -> str:
-    from calculators.io import sink_schemes, source_schemes
+    from graphflow.app.io import sink_schemes, source_schemes
 
     lines = ["inputs: a video file, an image file, an image pattern (frames/%04d.png)"]
     lines += [f"  {e.scheme}: {e.help}" for e in source_schemes()]

@@ -24,10 +24,10 @@ from streamkit import (
     until,
 )
 
-from graphflow.net import Sender, SenderRejectedError, StreamServer, jpeg
-from graphflow.net.client import mjpeg_frames, sse_events
-from graphflow.net.jsonable import to_jsonable
-from graphflow.net.protocol import (
+from graphflow.app.net import Sender, SenderRejectedError, StreamServer, jpeg
+from graphflow.app.net.client import mjpeg_frames, sse_events
+from graphflow.app.net.jsonable import to_jsonable
+from graphflow.app.net.protocol import (
     MAX_CONTROL_BYTES,
     MSG_ERROR,
     MSG_FRAME,
@@ -266,7 +266,7 @@ def test_malformed_input_closes_only_that_connection(case: str,
         assert replies[-1][0] == MSG_ERROR, replies
         assert all(good.sent[f.timestamp] == f.jpeg for f in after)
 
-    with caplog.at_level(logging.WARNING, logger="graphflow.net.server"):
+    with caplog.at_level(logging.WARNING, logger="graphflow.app.net.server"):
         run_clean(main)
     assert any("closing the connection" in r.getMessage() for r in caplog.records)
 
@@ -284,7 +284,7 @@ def test_oversized_frame_is_refused_before_its_body_arrives(
         assert [kind for kind, _ in replies] == [MSG_WELCOME, MSG_ERROR]
         assert "exceeds the cap of 8388616 bytes" in replies[1][1]["error"]
 
-    with caplog.at_level(logging.WARNING, logger="graphflow.net.server"):
+    with caplog.at_level(logging.WARNING, logger="graphflow.app.net.server"):
         run_clean(main)
     assert any("exceeds the cap" in r.getMessage() for r in caplog.records)
 
@@ -419,7 +419,7 @@ def test_a_failing_graph_ends_its_viewers_and_restarts_for_the_next(
             await channel.stop()
         assert all(channel.sent[f.timestamp] == f.jpeg for f in raw)
 
-    with caplog.at_level(logging.ERROR, logger="graphflow.net.server"):
+    with caplog.at_level(logging.ERROR, logger="graphflow.app.net.server"):
         run_clean(main)
     failures = [r.getMessage() for r in caplog.records if "the graph failed" in r.getMessage()]
     assert len(failures) == 2, failures

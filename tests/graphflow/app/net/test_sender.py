@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from streamkit import frame_source, make_image
 
-from graphflow.net import Sender, capture_frames, jpeg
+from graphflow.app.net import Sender, capture_frames, jpeg
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from graphflow.net.protocol import (
+from graphflow.app.net.protocol import (
     MSG_FRAME,
     MSG_HELLO,
     Hello,

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from graphflow.net.protocol import Frame
+from graphflow.app.net.protocol import Frame
 
 
 async def mjpeg_frames(response: aiohttp.ClientResponse) -> AsyncIterator[Frame]:

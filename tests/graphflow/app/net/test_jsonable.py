@@ -9,9 +9,9 @@ import math
 import numpy as np
 import pytest
 
+from graphflow.app.net.jsonable import to_jsonable
 from graphflow.formats import Detection, NormalizedLandmarkList, NormalizedRect
 from graphflow.image_frame import ImageFrame
-from graphflow.net.jsonable import to_jsonable
 from graphflow.proto.mediapipe.framework import calculator_pb2
 
 pytestmark = pytest.mark.timeout(10)

@@ -2,7 +2,7 @@
 
 A managed stream has its own graph, side packets and frame source, and runs its graph on every
 frame whether or not anybody watches (the raw, processed and results endpoints of
-:class:`~graphflow.net.server.StreamServer` serve it as any channel). Its source is ``"push"``
+:class:`~graphflow.app.net.server.StreamServer` serve it as any channel). Its source is ``"push"``
 (``graphflow send`` pushes frames under the stream's name) or something the server pulls, any
 ``graphflow run --input`` spec: a ``rtsp://`` / ``http://`` URL, a video file, ``camera[:N]``...
 A pulled source that cannot be opened is retried with exponential backoff. Restart policies say
@@ -54,16 +54,16 @@ from typing import Any
 
 from aiohttp import web
 
-from graphflow.batch import SIDE_PACKET_HELP, parse_side_packets
+from graphflow.app.batch import SIDE_PACKET_HELP, parse_side_packets
+from graphflow.app.net import jpeg
+from graphflow.app.net.broadcast import Broadcaster, Subscription
+from graphflow.app.net.jsonable import to_jsonable
+from graphflow.app.net.protocol import CHANNEL_PATTERN, TOKEN_ENV, Frame, validate_channel
+from graphflow.app.net.sender import capture_frames
+from graphflow.app.net.server import StreamServer, result_event, serve_events, video_graph_streams
 from graphflow.config import ConfigError, load_config
 from graphflow.graph import CalculatorGraph
 from graphflow.image_frame import ImageFrame
-from graphflow.net import jpeg
-from graphflow.net.broadcast import Broadcaster, Subscription
-from graphflow.net.jsonable import to_jsonable
-from graphflow.net.protocol import CHANNEL_PATTERN, TOKEN_ENV, Frame, validate_channel
-from graphflow.net.sender import capture_frames
-from graphflow.net.server import StreamServer, result_event, serve_events, video_graph_streams
 from graphflow.packet import Packet
 
 logger = logging.getLogger(__name__)
@@ -314,7 +314,7 @@ class _GraphLink:
 
 class ActorRun:
     """A pushed channel's graph run in a Ray actor: what ``graphflow serve --ray`` starts for a
-    channel that somebody watches (see :class:`~graphflow.net.server.ChannelRun`).
+    channel that somebody watches (see :class:`~graphflow.app.net.server.ChannelRun`).
 
     Frames go in through ``inbox`` (one waits; a newer frame replaces it) and through the actor
     one at a time. The actor runs the server's graph with its input, video and result streams.
@@ -538,7 +538,7 @@ class StreamManager:
         self.events: Broadcaster[bytes] = Broadcaster(EVENTS_DEPTH)
         self._actor_class: Any = None
         if ray_address is not None:  # connect now, on the caller's thread
-            from graphflow import ray_backend
+            from graphflow.app import ray_backend
 
             ray_backend.connect(ray_address)
             self._actor_class = ray_backend.actor_class(FrameProcessor, max_restarts)
@@ -614,14 +614,14 @@ class StreamManager:
         """True if ``exc`` says the Ray actor died or is restarting (not a graph failure)."""
         if self.ray_address is None:
             return False
-        from graphflow import ray_backend
+        from graphflow.app import ray_backend
 
         return ray_backend.is_actor_lost(exc)
 
     def release(self, processor: Any) -> None:
         """Lets a processor go (kills a Ray actor for good)."""
         if self.ray_address is not None:
-            from graphflow import ray_backend
+            from graphflow.app import ray_backend
 
             ray_backend.kill_actor(processor)
 

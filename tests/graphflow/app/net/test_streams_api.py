@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from streamkit import TEST_GRAPH, brightest_block, cancel_and_wait, make_image, run_clean, until
 
+from graphflow.app.net import Sender, StreamServer, jpeg
+from graphflow.app.net.client import mjpeg_frames, sse_events
+from graphflow.app.net.jsonable import to_jsonable
+from graphflow.app.net.streams_api import OPENAPI, StreamManager, add_streams_parser
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.image_frame import ImageFrame
-from graphflow.net import Sender, StreamServer, jpeg
-from graphflow.net.client import mjpeg_frames, sse_events
-from graphflow.net.jsonable import to_jsonable
-from graphflow.net.streams_api import OPENAPI, StreamManager, add_streams_parser
 
 pytestmark = pytest.mark.timeout(60)
 

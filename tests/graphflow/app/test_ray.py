@@ -26,10 +26,10 @@ from test_batch import (  # noqa: E402
     write_video,
 )
 
-from graphflow.batch import run_batch  # noqa: E402
-from graphflow.net import Sender, StreamServer, jpeg  # noqa: E402
-from graphflow.net.client import mjpeg_frames, sse_events  # noqa: E402
-from graphflow.net.streams_api import StreamManager, StreamSpec  # noqa: E402
+from graphflow.app.batch import run_batch  # noqa: E402
+from graphflow.app.net import Sender, StreamServer, jpeg  # noqa: E402
+from graphflow.app.net.client import mjpeg_frames, sse_events  # noqa: E402
+from graphflow.app.net.streams_api import StreamManager, StreamSpec  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 

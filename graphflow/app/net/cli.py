@@ -1,8 +1,8 @@
 """The ``graphflow send`` and ``graphflow serve`` subcommands.
 
-``graphflow.cli`` registers them with :func:`add_send_parser` and :func:`add_serve_parser`; each
+``graphflow.app.cli`` registers them with :func:`add_send_parser` and :func:`add_serve_parser`; each
 sets ``func`` on the parsed arguments to :func:`main_send` / :func:`main_serve`, called as
-``func(args)``; they return the exit status and raise on errors, which ``graphflow.cli``
+``func(args)``; they return the exit status and raise on errors, which ``graphflow.app.cli``
 reports.
 """
 
@@ -14,10 +14,10 @@ import os
 import signal
 from typing import Any
 
-from graphflow.net.protocol import DEFAULT_MAX_FRAME_BYTES, TOKEN_ENV, validate_channel
-from graphflow.net.sender import Sender, capture_frames
-from graphflow.net.server import StreamServer
-from graphflow.net.streams_api import StreamManager
+from graphflow.app.net.protocol import DEFAULT_MAX_FRAME_BYTES, TOKEN_ENV, validate_channel
+from graphflow.app.net.sender import Sender, capture_frames
+from graphflow.app.net.server import StreamServer
+from graphflow.app.net.streams_api import StreamManager
 from graphflow.resources import find_graph
 
 

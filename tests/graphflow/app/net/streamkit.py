@@ -10,10 +10,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from graphflow.app.net import jpeg
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.formats import Detection
 from graphflow.image_frame import ImageFrame
-from graphflow.net import jpeg
 
 
 @register_calculator

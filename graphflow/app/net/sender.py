@@ -1,9 +1,9 @@
 """``graphflow send``: capture frames, encode them as JPEG and push them to a stream server.
 
 :func:`capture_frames` reads a camera, a video or image file, or a stream URL (any source
-``graphflow run --input`` takes, opened by :func:`calculators.io.open_source`) and yields
+``graphflow run --input`` takes, opened by :func:`graphflow.app.io.open_source`) and yields
 ``(timestamp_us, jpeg)`` pairs stamped with their capture time. :class:`Sender` pushes
-such pairs over TCP (see :mod:`graphflow.net.protocol`) and reconnects with exponential backoff
+such pairs over TCP (see :mod:`graphflow.app.net.protocol`) and reconnects with exponential backoff
 when the server goes away; frames that arrive while it is disconnected, or while the socket is
 backed up, are dropped rather than queued.
 
@@ -22,8 +22,8 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING
 
-from graphflow.net import jpeg
-from graphflow.net.protocol import (
+from graphflow.app.net import jpeg
+from graphflow.app.net.protocol import (
     MAX_CONTROL_BYTES,
     MSG_ERROR,
     MSG_WELCOME,
@@ -37,7 +37,7 @@ from graphflow.net.protocol import (
 )
 
 if TYPE_CHECKING:
-    from calculators.io import FrameSource
+    from graphflow.app.io import FrameSource
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ async def capture_frames(source: str, *, fps: float | None = None, loop: bool = 
                          quality: int = 80) -> AsyncIterator[tuple[int, bytes]]:
     """Captures frames and yields them as ``(capture_time_us, jpeg)``.
 
-    The source is opened and read by :func:`calculators.io.open_source`, as ``graphflow run
+    The source is opened and read by :func:`graphflow.app.io.open_source`, as ``graphflow run
     --input`` opens it, so the two commands take the same spellings. Opening, reading and
     encoding run in worker threads, off the event loop.
 
@@ -220,7 +220,7 @@ async def capture_frames(source: str, *, fps: float | None = None, loop: bool = 
             ``?width=W&height=H&fps=F``, work too), a video file, an image file (sent
             repeatedly), an image pattern such as ``frames/%04d.png``, a folder of images,
             ``demo``, or a ``rtsp://``, ``http://`` or ``https://`` URL (any scheme
-            registered with :func:`calculators.io.register_source`).
+            registered with :func:`graphflow.app.io.register_source`).
         fps: Frame rate to pace a file at (default: the file's own, else 30); a camera or URL
             sets its own pace unless ``fps`` is given.
         loop: Start a file source (video, pattern, folder) again each time it ends.
@@ -232,8 +232,8 @@ async def capture_frames(source: str, *, fps: float | None = None, loop: bool = 
     jpeg.check_quality(quality)
     frames = await asyncio.to_thread(_open_source, source)
     # Already imported by _open_source, in its thread: these do not block the event loop.
-    from calculators.io.endpoints import ImageFileSource
     from calculators.io.video import DEFAULT_FPS
+    from graphflow.app.io.registry import ImageFileSource
 
     still = isinstance(frames, ImageFileSource)  # one frame, encoded once and sent repeatedly
     # File and folder sources carry their frame rate as ``fps``.
@@ -276,12 +276,12 @@ class _Pacer:
 
 
 def _open_source(spec: str) -> FrameSource:
-    """``calculators.io.open_source(spec)``, a missing file reported as ValueError too.
+    """``graphflow.app.io.open_source(spec)``, a missing file reported as ValueError too.
 
     Imports calculators (which registers the camera, stream, folder and demo sources) here, in
     the worker thread, rather than when graphflow is imported.
     """
-    from calculators.io import open_source
+    from graphflow.app.io import open_source
 
     try:
         return open_source(spec)

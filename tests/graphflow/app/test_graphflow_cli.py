@@ -1,4 +1,4 @@
-"""The graphflow command, as a subprocess and in-process (graphflow.cli.main)."""
+"""The graphflow command, as a subprocess and in-process (graphflow.app.cli.main)."""
 
 import json
 import pathlib
@@ -13,9 +13,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from calculators.io import endpoints
 from graphflow import Calculator, CalculatorContext, ImageFrame, Port, Stop, register_calculator
-from graphflow.cli import main
+from graphflow.app.cli import main
+from graphflow.app.io import registry as endpoints
 from graphflow.resources import find_graph, resource_dir
 
 PASS_GRAPH = """# a pass-through graph
@@ -51,7 +51,7 @@ FRAMES = 8
 
 
 def graphflow(*args: str, cwd: pathlib.Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "graphflow.cli", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "graphflow.app.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120, check=False)
 
 

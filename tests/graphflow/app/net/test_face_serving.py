@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 from streamkit import run_clean, until
 
+from graphflow.app.net import Sender, StreamServer, jpeg
+from graphflow.app.net.client import mjpeg_frames, sse_events
+from graphflow.app.net.jsonable import to_jsonable
+from graphflow.app.net.protocol import Frame
 from graphflow.image_frame import ImageFrame
-from graphflow.net import Sender, StreamServer, jpeg
-from graphflow.net.client import mjpeg_frames, sse_events
-from graphflow.net.jsonable import to_jsonable
-from graphflow.net.protocol import Frame
 from graphflow.testing import run_graph
 
 pytestmark = pytest.mark.timeout(120)
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
+ROOT = pathlib.Path(__file__).resolve().parents[4]
 FACE_GRAPH = ROOT / "graphs" / "face_detection.pbtxt"
 
 

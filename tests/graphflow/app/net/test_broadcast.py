@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from graphflow.net.broadcast import Broadcaster, RateMeter, Subscription
+from graphflow.app.net.broadcast import Broadcaster, RateMeter, Subscription
 
 pytestmark = pytest.mark.timeout(10)
 

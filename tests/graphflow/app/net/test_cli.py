@@ -17,9 +17,9 @@ import cv2
 import pytest
 from streamkit import TEST_GRAPH, make_image, run_clean, until
 
-from graphflow import cli
-from graphflow.net import StreamServer
-from graphflow.net.cli import parse_address
+from graphflow.app import cli
+from graphflow.app.net import StreamServer
+from graphflow.app.net.cli import parse_address
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,7 +33,7 @@ node { calculator: "PassThroughCalculator" input_stream: "input_video"
 
 @pytest.fixture(autouse=True)
 def keep_logging() -> Iterator[None]:
-    """graphflow.cli.main configures the root logger; put it back afterwards."""
+    """graphflow.app.cli.main configures the root logger; put it back afterwards."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield
@@ -101,7 +101,7 @@ def test_serve_runs_until_interrupted(tmp_path: pathlib.Path) -> None:
     graph = tmp_path / "pass.pbtxt"
     graph.write_text(PASS_GRAPH)
     process = subprocess.Popen(
-        [sys.executable, "-m", "graphflow.cli", "serve", str(graph), "--ingest", ":0",
+        [sys.executable, "-m", "graphflow.app.cli", "serve", str(graph), "--ingest", ":0",
          "--http", ":0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
     try:

@@ -1,6 +1,6 @@
 """``graphflow serve``: ingest JPEG streams over TCP, run a graph per watched channel, serve HTTP.
 
-Senders push frames under a channel name (see :mod:`graphflow.net.protocol`). For each channel
+Senders push frames under a channel name (see :mod:`graphflow.app.net.protocol`). For each channel
 the server keeps the latest frame and serves it raw; the channel's graph (one run per channel)
 runs only while somebody watches its processed video or its results, once per frame however many
 watch, and stops when the last of them leaves. HTTP endpoints (aiohttp):
@@ -13,7 +13,7 @@ watch, and stops when the last of them leaves. HTTP endpoints (aiohttp):
 - ``/healthz``: liveness.
 
 A channel's graph runs in this process unless :attr:`StreamServer.new_run` makes its runs
-elsewhere (``graphflow serve --ray``: Ray actors, :class:`graphflow.net.streams_api.ActorRun`).
+elsewhere (``graphflow serve --ray``: Ray actors, :class:`graphflow.app.net.streams_api.ActorRun`).
 
 Every MJPEG part carries ``X-Timestamp`` (the frame's capture time, microseconds since the Unix
 epoch). With a token, senders put it in their HELLO and viewers send ``Authorization: Bearer T``
@@ -41,13 +41,10 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from graphflow.config import GraphConfig, load_config
-from graphflow.graph import CalculatorGraph
-from graphflow.image_frame import ImageFrame
-from graphflow.net import jpeg
-from graphflow.net.broadcast import Broadcaster, RateMeter, Subscription
-from graphflow.net.jsonable import to_jsonable
-from graphflow.net.protocol import (
+from graphflow.app.net import jpeg
+from graphflow.app.net.broadcast import Broadcaster, RateMeter, Subscription
+from graphflow.app.net.jsonable import to_jsonable
+from graphflow.app.net.protocol import (
     DEFAULT_MAX_FRAME_BYTES,
     MAX_CONTROL_BYTES,
     MSG_ERROR,
@@ -63,6 +60,9 @@ from graphflow.net.protocol import (
     read_message,
     validate_channel,
 )
+from graphflow.config import GraphConfig, load_config
+from graphflow.graph import CalculatorGraph
+from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
 from graphflow.scheduler import GraphError
 
@@ -416,7 +416,7 @@ class _Channel:
         self.processed_rate = RateMeter()
         self.run: ChannelRun | None = None
         self.owner: Any = None
-        """The managed stream running this channel (graphflow.net.streams_api), if any."""
+        """The managed stream running this channel (graphflow.app.net.streams_api), if any."""
         self.lock = asyncio.Lock()
 
     def watchers(self) -> int:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from graphflow.batch import (
+from graphflow.app.batch import (
     BatchJob,
     FileResult,
     add_batch_parser,

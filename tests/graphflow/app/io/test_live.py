@@ -1,4 +1,5 @@
-"""eymo's sources and sinks for `graphflow run`, and the defaults without --input/--output."""
+"""Live sources and sinks of `graphflow run` (cameras, streams, folders, demo, window, virtual
+camera), and the defaults without --input/--output."""
 
 import functools
 import http.server
@@ -14,12 +15,12 @@ import pytest
 import pyvirtualcam
 
 import graphflow as gf
-from calculators.eymo import endpoints
-from calculators.io import default_endpoints, open_sink, open_source, source_schemes
+from graphflow.app.io import default_endpoints, open_sink, open_source, source_schemes
+from graphflow.app.io import live as endpoints
 from graphflow.calculator import Stop
 from graphflow.image_frame import ImageFrame
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
+ROOT = pathlib.Path(__file__).resolve().parents[4]
 
 
 def test_demo_is_the_shipped_clip_with_every_frame() -> None:

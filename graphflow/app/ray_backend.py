@@ -5,7 +5,7 @@ Every node of the cluster needs graphflow installed, and batch inputs and output
 same paths on every node (a shared file system), since tasks open files by name.
 
 Example:
-    from graphflow import ray_backend
+    from graphflow.app import ray_backend
     ray_backend.connect("")                 # RAY_ADDRESS, or a new local cluster
     results = ray_backend.run_jobs(jobs, "", None, print)
 """
@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from graphflow.batch import BatchJob, FileResult, run_job
+from graphflow.app.batch import BatchJob, FileResult, run_job
 
 logger = logging.getLogger(__name__)
 

@@ -300,7 +300,7 @@ def run_batch(graph: str | pathlib.Path, inputs: Sequence[str], output_dir: str 
             (default: as many as the cluster has CPUs).
         ray_address: None runs on local processes; otherwise the Ray cluster to use (``""``:
             the one in ``RAY_ADDRESS`` or a new local one; see
-            :func:`graphflow.ray_backend.connect`).
+            :func:`graphflow.app.ray_backend.connect`).
         input_stream: The graph input stream fed with the frames.
         output_stream: The graph stream written to the output files.
         side_packets: Input side packets of every run.
@@ -335,7 +335,7 @@ def _run_planned(planned: Sequence[BatchJob], output_dir: str | pathlib.Path, jo
     if ray_address is None:
         ran = run_local(pending, jobs or os.cpu_count() or 1, report) if pending else []
     else:
-        from graphflow import ray_backend
+        from graphflow.app import ray_backend
 
         ran = ray_backend.run_jobs(pending, ray_address, jobs, report) if pending else []
     by_source = {r.source: r for r in ran} | skipped

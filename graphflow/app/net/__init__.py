@@ -1,0 +1,17 @@
+"""Streams over the network: ``graphflow send`` pushes JPEG frames, ``graphflow serve`` runs graphs.
+
+- :mod:`graphflow.app.net.protocol`: the TCP framing between sender and server.
+- :mod:`graphflow.app.net.sender`: capture, encode and push frames; reconnect with backoff.
+- :mod:`graphflow.app.net.server`: ingest many channels; MJPEG, server-sent events and JSON
+  over HTTP.
+- :mod:`graphflow.app.net.client`: read the server's MJPEG and event streams from Python.
+
+See ``docs/streams.md``.
+"""
+
+from graphflow.app.net.protocol import Frame, Hello, ProtocolError, validate_channel
+from graphflow.app.net.sender import Sender, SenderRejectedError, SenderStats, capture_frames
+from graphflow.app.net.server import StreamServer
+
+__all__ = ["Frame", "Hello", "ProtocolError", "Sender", "SenderRejectedError", "SenderStats",
+           "StreamServer", "capture_frames", "validate_channel"]
