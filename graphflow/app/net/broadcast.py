@@ -104,6 +104,10 @@ class Broadcaster(Generic[T]):
 class RateMeter:
     """Events per second over a sliding window.
 
+    Each event may carry its own time stamp (a frame's capture time): the rate is then measured
+    on those stamps, over the events counted within the window, so it is the source's own rate
+    however the events arrive.
+
     Args:
         window: Window length in seconds.
         clock: Monotonic clock in seconds.
@@ -112,12 +116,12 @@ class RateMeter:
     def __init__(self, window: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
         self._window = window
         self._clock = clock
-        self._times: collections.deque[float] = collections.deque()
+        self._times: collections.deque[tuple[float, float]] = collections.deque()
 
-    def tick(self) -> None:
-        """Counts one event now."""
+    def tick(self, stamp: float | None = None) -> None:
+        """Counts one event now, stamped ``stamp`` seconds (default: now)."""
         now = self._clock()
-        self._times.append(now)
+        self._times.append((now, now if stamp is None else stamp))
         self._trim(now)
 
     def rate(self) -> float:
@@ -125,9 +129,9 @@ class RateMeter:
         self._trim(self._clock())
         if len(self._times) < 2:
             return 0.0
-        span = self._times[-1] - self._times[0]
+        span = self._times[-1][1] - self._times[0][1]
         return (len(self._times) - 1) / span if span > 0 else 0.0
 
     def _trim(self, now: float) -> None:
-        while self._times and self._times[0] < now - self._window:
+        while self._times and self._times[0][0] < now - self._window:
             self._times.popleft()

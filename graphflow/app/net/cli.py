@@ -16,7 +16,7 @@ from typing import Any
 
 from graphflow.app.net.protocol import DEFAULT_MAX_FRAME_BYTES, TOKEN_ENV, validate_channel
 from graphflow.app.net.sender import Sender, capture_frames
-from graphflow.app.net.server import StreamServer
+from graphflow.app.net.server import SENDER_TIMEOUT_S, StreamServer
 from graphflow.app.net.streams_api import StreamManager
 from graphflow.resources import find_graph
 
@@ -33,6 +33,12 @@ def parse_address(text: str) -> tuple[str, int]:
             f"expected HOST:PORT with a port in 0..65535, got {text!r}")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
+
+
+def browse_url(host: str, port: int) -> str:
+    """The address a browser on this machine opens for an HTTP server bound to ``host``."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def _channel(text: str) -> str:
@@ -97,6 +103,9 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="graph output stream served as /face_stream (default output_video)")
     parser.add_argument("--quality", type=int, default=80, metavar="Q",
                         help="JPEG quality of the processed video (default 80)")
+    parser.add_argument("--sender-timeout", type=float, default=SENDER_TIMEOUT_S, metavar="S",
+                        help="seconds a channel whose sender left waits for it to come back; "
+                             f"then it is gone, its viewers too (default {SENDER_TIMEOUT_S:g})")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help="run each stream's graph (pushed or managed) in a Ray actor "
                              "(ADDRESS: host:port or auto; none: $RAY_ADDRESS or a new local "
@@ -128,7 +137,7 @@ def main_serve(args: argparse.Namespace) -> int:
     """Runs ``graphflow serve`` until SIGINT or SIGTERM; returns 0.
 
     Prints ``graphflow serve: ingest HOST:PORT, http http://HOST:PORT/`` once both sockets
-    listen (with the ports the OS picked for port 0).
+    listen (with the ports the OS picked for port 0), then the console's address to open.
 
     Raises:
         FileNotFoundError: If the graph is neither a file nor a bundled graph.
@@ -139,7 +148,8 @@ def main_serve(args: argparse.Namespace) -> int:
     server = StreamServer(
         find_graph(args.graph), ingest=args.ingest, http=args.http, token=args.token,
         max_frame_bytes=args.max_frame_bytes, input_stream=args.input_stream,
-        video_stream=args.video_stream, quality=args.quality)
+        video_stream=args.video_stream, quality=args.quality,
+        sender_timeout=args.sender_timeout)
     StreamManager(server, ray_address=args.ray)
 
     async def serve() -> None:
@@ -148,7 +158,13 @@ def main_serve(args: argparse.Namespace) -> int:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         async with server:
             print(f"graphflow serve: ingest {args.ingest[0]}:{server.ingest_port}, "
-                  f"http http://{args.http[0]}:{server.http_port}/", flush=True)
+                  f"http http://{args.http[0]}:{server.http_port}/")
+            console = f"graphflow serve: open {browse_url(args.http[0], server.http_port)} " \
+                "in a browser for the console"
+            if args.token:
+                console += "; it asks for the token (the one given to --token or in " \
+                    f"${TOKEN_ENV}) and keeps it in that browser tab only"
+            print(console, flush=True)
             await server.serve_forever()
 
     try:

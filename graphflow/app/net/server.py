@@ -5,7 +5,7 @@ the server keeps the latest frame and serves it raw; the channel's graph (one ru
 runs only while somebody watches its processed video or its results, once per frame however many
 watch, and stops when the last of them leaves. HTTP endpoints (aiohttp):
 
-- ``/``: an index page of the streams.
+- ``/``: the web console (:mod:`graphflow.app.net.console`).
 - ``/streams``: JSON list of channels with their frame rates and viewers.
 - ``/stream?name=C``: the raw frames as MJPEG (``multipart/x-mixed-replace``).
 - ``/face_stream?name=C``: the graph's video output as MJPEG.
@@ -41,7 +41,7 @@ from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
-from graphflow.app.net import jpeg
+from graphflow.app.net import console, jpeg
 from graphflow.app.net.broadcast import Broadcaster, RateMeter, Subscription
 from graphflow.app.net.jsonable import to_jsonable
 from graphflow.app.net.protocol import (
@@ -77,6 +77,8 @@ IDLE_CHECK_S = 1.0
 """How often an idle viewer connection is checked for a client that went away."""
 STALL_S = 1.0
 """How long the feeder waits for the graph to show progress before it feeds the next frame."""
+SENDER_TIMEOUT_S = 10.0
+"""How long a channel whose sender left waits for one to come back (``sender_timeout``)."""
 
 
 class StreamServer:
@@ -95,6 +97,8 @@ class StreamServer:
         quality: JPEG quality of the processed video.
         max_in_flight: Frames inside one graph run at once; newer frames replace waiting ones.
         hello_timeout: Seconds a new sender has to send its HELLO.
+        sender_timeout: Seconds a channel whose sender left is kept for its viewers, waiting for
+            a sender to come back; then it is forgotten and its viewers are ended.
 
     Raises:
         ConfigError: If the graph does not load.
@@ -106,7 +110,8 @@ class StreamServer:
                  token: str | None = None, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
                  input_stream: str = "input_video", video_stream: str = "output_video",
                  result_streams: Sequence[str] | None = None, quality: int = 80,
-                 max_in_flight: int = 2, hello_timeout: float = 10.0) -> None:
+                 max_in_flight: int = 2, hello_timeout: float = 10.0,
+                 sender_timeout: float = SENDER_TIMEOUT_S) -> None:
         self.config = graph if isinstance(graph, GraphConfig) else load_config(graph)
         self.result_streams = video_graph_streams(CalculatorGraph(self.config), input_stream,
                                                   video_stream, result_streams)
@@ -119,6 +124,7 @@ class StreamServer:
         self.quality = quality
         self.max_in_flight = max(1, max_in_flight)
         self.hello_timeout = hello_timeout
+        self.sender_timeout = sender_timeout
         self._ingest_address = ingest
         self._http_address = http
         self._channels: dict[str, _Channel] = {}
@@ -143,7 +149,7 @@ class StreamServer:
         self._ingest = await asyncio.start_server(self._on_sender, *self._ingest_address)
         self.ingest_port = self._ingest.sockets[0].getsockname()[1]
         app = web.Application()
-        app.router.add_get("/", self._index)
+        console.setup(app)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/streams", self._streams)
         app.router.add_get("/stream", self._raw_stream)
@@ -169,6 +175,7 @@ class StreamServer:
                 writer.close()
             await self._ingest.wait_closed()
         for channel in self._channels.values():
+            channel.cancel_expiry()
             channel.end_viewers()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -241,9 +248,26 @@ class StreamServer:
                     logger.info("channel %r: graph stopped", channel.name)
                 else:
                     break
-            if channel.sender is None and channel.viewers() == 0 and channel.run is None \
-                    and self._channels.get(channel.name) is channel:
-                del self._channels[channel.name]
+            if channel.sender is None and self._channels.get(channel.name) is channel:
+                if channel.viewers() == 0 and channel.run is None:
+                    channel.cancel_expiry()
+                    del self._channels[channel.name]
+                elif channel.expiry is None and not self._closing:
+                    channel.expiry = asyncio.get_running_loop().call_later(
+                        self.sender_timeout, self._expire, channel)
+
+    def _expire(self, channel: _Channel) -> None:
+        """Forgets a channel whose sender stayed away ``sender_timeout`` s and ends its viewers:
+        a viewer does not keep a channel alive."""
+        channel.expiry = None
+        if channel.sender is not None or channel.owner is not None \
+                or self._channels.get(channel.name) is not channel:
+            return
+        logger.info("channel %r: no sender for %g s; forgotten, its %d viewer(s) ended",
+                    channel.name, self.sender_timeout, channel.viewers())
+        del self._channels[channel.name]
+        channel.end_viewers()
+        self._reconcile_soon(channel)
 
     # ------------------------------------------------------------------ ingest
 
@@ -338,10 +362,6 @@ class StreamServer:
             raise web.HTTPUnauthorized(text="wrong or missing token (Authorization: Bearer T, "
                                        "or ?token=T)\n", headers={"WWW-Authenticate": "Bearer"})
 
-    async def _index(self, request: web.Request) -> web.Response:
-        self._check_viewer(request)
-        return web.Response(text=_INDEX_HTML, content_type="text/html")
-
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "streams": len(self._channels)})
 
@@ -413,11 +433,14 @@ class _Channel:
         self.processed: Broadcaster[Frame] = Broadcaster(1, changed)
         self.results: Broadcaster[bytes] = Broadcaster(RESULTS_DEPTH, changed)
         self.ingest_rate = RateMeter()
+        self.capture_rate = RateMeter()  # on the frames' capture times: the sender's own rate
         self.processed_rate = RateMeter()
         self.run: ChannelRun | None = None
         self.owner: Any = None
         """The managed stream running this channel (graphflow.app.net.streams_api), if any."""
         self.lock = asyncio.Lock()
+        self.expiry: asyncio.TimerHandle | None = None
+        """Set while the channel has no sender: when it is forgotten (StreamServer._expire)."""
 
     def watchers(self) -> int:
         """Viewers of the processed video or the results: the graph runs while there are any."""
@@ -434,6 +457,13 @@ class _Channel:
             self.sender.close()
         self.hello = hello
         self.sender = writer
+        self.cancel_expiry()
+
+    def cancel_expiry(self) -> None:
+        """Keeps the channel (a sender is back, or it goes now anyway)."""
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
 
     def detach(self, writer: asyncio.StreamWriter) -> bool:
         """Forgets ``writer`` if it is still the sender; True if it was."""
@@ -451,6 +481,7 @@ class _Channel:
         self.latest = frame
         self.frames += 1
         self.ingest_rate.tick()
+        self.capture_rate.tick(frame.timestamp / 1e6)
         self.raw.publish(frame)
         if self.run is not None:
             self.run.inbox.put(frame)
@@ -473,7 +504,7 @@ class _Channel:
             "connected": self.sender is not None,
             "width": hello.width if hello else None,
             "height": hello.height if hello else None,
-            "sender_fps": hello.fps if hello else None,
+            "sender_fps": round(self.capture_rate.rate(), 2),
             "fps": round(self.ingest_rate.rate(), 2),
             "processed_fps": round(self.processed_rate.rate(), 2),
             "processing": self.run is not None,
@@ -680,58 +711,3 @@ async def _send_error(writer: asyncio.StreamWriter, text: str, retry: bool) -> N
     with contextlib.suppress(ConnectionError, TimeoutError):
         await asyncio.wait_for(writer.drain(), 1.0)
 
-
-_INDEX_HTML = """<!doctype html>
-<html><head><meta charset="utf-8"><title>graphflow streams</title>
-<style>
-body { font: 14px system-ui, sans-serif; margin: 1em; background: #fafafa; }
-.stream { display: inline-block; vertical-align: top; margin: 0 1em 1em 0; padding: .5em;
-          background: #fff; border: 1px solid #ddd; border-radius: 4px; }
-.stream img { display: block; width: 480px; background: #222; }
-.stream pre { width: 480px; height: 8em; overflow: auto; font-size: 11px; }
-</style></head>
-<body><h1>graphflow streams</h1><p id="empty">No streams yet.</p><div id="streams"></div>
-<script>
-const token = new URLSearchParams(location.search).get("token");
-const auth = (sep) => token ? sep + "token=" + encodeURIComponent(token) : "";
-const url = (path, name) => path + "?name=" + encodeURIComponent(name) + auth("&");
-const shown = new Map();
-function add(s) {
-  const box = document.createElement("div"); box.className = "stream";
-  const title = document.createElement("h3"); title.textContent = s.name;
-  const info = document.createElement("div");
-  const img = document.createElement("img"); img.src = url("stream", s.name);
-  const toggle = document.createElement("button"); toggle.textContent = "processed";
-  const results = document.createElement("pre");
-  let source = null;
-  toggle.onclick = () => {
-    const processed = toggle.textContent === "processed";
-    img.src = url(processed ? "face_stream" : "stream", s.name);
-    toggle.textContent = processed ? "raw" : "processed";
-    if (processed) {
-      source = new EventSource(url("results", s.name));
-      source.onmessage = (e) => { results.textContent = e.data; };
-    } else if (source) { source.close(); source = null; results.textContent = ""; }
-  };
-  box.append(title, img, toggle, info, results);
-  document.getElementById("streams").append(box);
-  shown.set(s.name, {box, info});
-}
-async function refresh() {
-  const streams = await (await fetch("streams" + auth("?"))).json();
-  document.getElementById("empty").hidden = streams.length > 0;
-  const names = new Set(streams.map((s) => s.name));
-  for (const [name, entry] of shown) {
-    if (!names.has(name)) { entry.box.remove(); shown.delete(name); }
-  }
-  for (const s of streams) {
-    if (!shown.has(s.name)) add(s);
-    const v = s.viewers;
-    shown.get(s.name).info.textContent = `${s.width}x${s.height}, ${s.fps} fps in, ` +
-      `${s.processed_fps} fps processed, viewers ${v.raw} raw / ${v.processed} processed / ` +
-      `${v.results} results${s.connected ? "" : " (sender away)"}`;
-  }
-}
-refresh(); setInterval(refresh, 2000);
-</script></body></html>
-"""

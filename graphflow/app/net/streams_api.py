@@ -55,7 +55,7 @@ from typing import Any
 from aiohttp import web
 
 from graphflow.app.batch import SIDE_PACKET_HELP, parse_side_packets
-from graphflow.app.net import jpeg
+from graphflow.app.net import console, jpeg
 from graphflow.app.net.broadcast import Broadcaster, Subscription
 from graphflow.app.net.jsonable import to_jsonable
 from graphflow.app.net.protocol import CHANNEL_PATTERN, TOKEN_ENV, Frame, validate_channel
@@ -421,6 +421,21 @@ class ManagedStream:
         self.channel.owner = None
         self.channel.end_processing()
 
+    async def restart(self, side_packets: dict[str, Any] | None = None) -> None:
+        """Ends the graph run now and starts a new one (with these side packets, if given); counts
+        as a restart (event ``restarting`` with ``requested: true``)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if side_packets is not None:
+            self.spec = dataclasses.replace(self.spec, side_packets=side_packets)
+            self._link.args["side_packets"] = side_packets
+        self.restarts += 1
+        self.state = "restarting"
+        self.emit("restarting", restarts=self.restarts, delay_s=0.0, requested=True)
+        self.start()
+
     def describe(self) -> dict[str, Any]:
         """The stream's state for ``GET /streams/{name}``."""
         return {**dataclasses.asdict(self.spec), "state": self.state, "restarts": self.restarts,
@@ -635,6 +650,7 @@ class StreamManager:
         app.router.add_get("/events", self._events)
         app.router.add_get("/openapi.json", self._openapi)
         app.on_shutdown.append(self.close)
+        console.setup_managed(app, self)
 
     async def _post(self, request: web.Request) -> web.Response:
         self.server._check_viewer(request)

@@ -61,3 +61,16 @@ def test_rate_meter_counts_over_its_window() -> None:
     assert meter.rate() == pytest.approx(10.0)
     now[0] = 10.0
     assert meter.rate() == 0.0
+
+
+def test_rate_meter_measures_stamped_events_on_their_stamps() -> None:
+    now = [0.0]
+    meter = RateMeter(window=2.0, clock=lambda: now[0])
+    # frames captured every 40 ms (25 fps) arrive in bursts of five every 200 ms
+    for burst in range(5):
+        for i in range(5):
+            meter.tick(stamp=100.0 + (burst * 5 + i) * 0.04)
+        now[0] += 0.2
+    assert meter.rate() == pytest.approx(25.0)
+    now[0] = 10.0
+    assert meter.rate() == 0.0

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import struct
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -311,8 +313,6 @@ def test_unknown_and_invalid_channels() -> None:
                     statuses[path] = (response.status, await response.text())
             async with session.get(http(server, "/healthz")) as response:
                 health = await response.json()
-            async with session.get(http(server, "/")) as response:
-                index = await response.text()
         assert statuses["/stream?name=nobody"][0] == 404
         assert "no stream named 'nobody'" in statuses["/stream?name=nobody"][1]
         assert statuses["/face_stream?name=nobody"][0] == 404
@@ -321,7 +321,6 @@ def test_unknown_and_invalid_channels() -> None:
         assert "invalid channel name" in statuses["/stream?name=../x"][1]
         assert statuses["/stream"] == (400, "missing ?name=CHANNEL\n")
         assert health == {"status": "ok", "streams": 0}
-        assert "<title>graphflow streams</title>" in index
 
     run_clean(main)
 
@@ -342,7 +341,7 @@ def test_token_authentication_for_senders_and_viewers() -> None:
                 "query": {"params": {"token": "s3cret"}},
                 "bearer": {"headers": {"Authorization": "Bearer s3cret"}}}
             for name, kwargs in variants.items():
-                for path in ("/streams", "/", "/stream?name=cam1"):
+                for path in ("/streams", "/", "/console/console.js", "/stream?name=cam1"):
                     async with session.get(http(server, path), **kwargs) as response:
                         status[name, path] = response.status
                         if response.status == 200 and path.startswith("/stream?"):
@@ -350,9 +349,11 @@ def test_token_authentication_for_senders_and_viewers() -> None:
             async with session.get(http(server, "/healthz")) as response:
                 status["none", "/healthz"] = response.status
             await channel.stop()
-        for path in ("/streams", "/", "/stream?name=cam1"):
+        for path in ("/streams", "/stream?name=cam1"):
             assert status["none", path] == status["wrong", path] == 401
             assert status["query", path] == status["bearer", path] == 200
+        for path in ("/", "/console/console.js"):  # the console holds no data: it asks
+            assert {status[name, path] for name in variants} == {200}
         assert status["none", "/healthz"] == 200
 
     run_clean(main)
@@ -424,3 +425,49 @@ def test_a_failing_graph_ends_its_viewers_and_restarts_for_the_next(
     failures = [r.getMessage() for r in caplog.records if "the graph failed" in r.getMessage()]
     assert len(failures) == 2, failures
     assert "this calculator always fails" in failures[0]
+
+
+def test_sender_fps_is_measured_on_capture_times() -> None:
+    async def bursts() -> AsyncIterator[tuple[int, bytes]]:
+        """Frames captured every 40 ms (25 fps), sent five at a time every 100 ms."""
+        data = jpeg.encode(make_image(0), 90)
+        start = time.time_ns() // 1000
+        for index in itertools.count():
+            yield start + index * 40_000, data
+            if index % 5 == 4:
+                await asyncio.sleep(0.1)
+
+    async def main() -> None:
+        async with StreamServer(TEST_GRAPH) as server, aiohttp.ClientSession() as session:
+            sender = Sender("127.0.0.1", server.ingest_port, "cam1")  # announces no fps
+            task = asyncio.ensure_future(sender.run(bursts()))
+            await until(lambda: server._channels.get("cam1") is not None
+                        and server._channels["cam1"].frames > 40, what="two seconds of frames")
+            listed = (await streams(session, server))["cam1"]
+            await cancel_and_wait(task)
+        assert listed["sender_fps"] == pytest.approx(25.0)  # not the rate of the bursts
+
+    run_clean(main)
+
+
+def test_a_channel_without_sender_is_forgotten_however_many_watch(counters: type) -> None:
+    async def main() -> None:
+        async with StreamServer(TEST_GRAPH, sender_timeout=0.5) as server, \
+                aiohttp.ClientSession() as session:
+            channel = Channel(server, "cam1")
+            await until(lambda: "cam1" in server.channel_names())
+            async with session.get(http(server, "/stream?name=cam1")) as raw, \
+                    session.get(http(server, "/stream?name=cam1")) as raw2, \
+                    session.get(http(server, "/face_stream?name=cam1")) as processed:
+                viewers = [mjpeg_frames(r) for r in (raw, raw2, processed)]
+                for frames in viewers:
+                    await take(frames, 1)
+                await channel.stop()
+                for frames in viewers:  # each viewer's response ends
+                    await take(frames, 100)
+                assert server.channel_names() == []
+                async with session.get(http(server, "/stream?name=cam1")) as late:
+                    assert late.status == 404
+            await until(lambda: counters.closed == 1, what="the graph run stopped")
+
+    run_clean(main)

@@ -1,0 +1,203 @@
+"""The web console of ``graphflow serve``: a single page served from the package, and the routes
+it needs beyond the streams API.
+
+The page (``index.html``, ``console.js``, ``console.css``, ``favicon.svg`` next to this module;
+plain files, no build step) shows every channel of ``/streams`` as a card with its raw and
+processed video side by side and its results, adds, restarts and removes managed streams, and
+edits a managed stream's eymo script. It reads the MJPEG and event streams with ``fetch`` so
+that a token travels in the ``Authorization`` header only, never in a URL; the token is asked
+for on a 401 and kept in the tab's session storage.
+
+Routes:
+
+- ``GET /``, ``GET /console/{file}``, ``GET /favicon.ico``: the page and its files (no token:
+  they hold no data; the page asks for the token).
+- ``GET /console/graphs``: the bundled graph names (for the page's "add stream" form).
+- ``POST /streams/{name}/restart``: ends a managed stream's graph run and starts a new one.
+- ``GET /streams/{name}/script``: the eymo script of a managed stream whose graph draws one:
+  ``{"text", "side_packet", "path", "live"}``.
+- ``PUT /streams/{name}/script``: ``{"text": ...}``; a script with a mistake answers 422 with
+  the parser's ``line``, ``column`` and ``message``. A good one is written to a copy the server
+  owns (the stream's own file is never written): the first time, the stream restarts with its
+  script side packet naming that copy; after that the running graph picks up each edit at its
+  next frame (``EymoTransformCalculator`` re-reads its script file), ``"applied": "live"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import pathlib
+import shutil
+import tempfile
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from graphflow.app.net.streams_api import ManagedStream, StreamManager
+
+logger = logging.getLogger(__name__)
+
+HERE = pathlib.Path(__file__).resolve().parent
+FILES = {"index.html": "text/html", "console.js": "text/javascript",
+         "console.css": "text/css", "favicon.svg": "image/svg+xml"}
+"""The page's files and their content types (nothing else in this folder is served)."""
+EYMO_CALCULATOR = "EymoTransformCalculator"
+"""The calculator whose ``SCRIPT`` side packet the console edits."""
+
+
+def setup(app: web.Application) -> None:
+    """Adds the page and its files to a server's application."""
+    app.router.add_get("/", _file("index.html"))
+    app.router.add_get("/favicon.ico", _file("favicon.svg"))
+    app.router.add_get("/console/graphs", _graphs)
+    for name in FILES:
+        app.router.add_get(f"/console/{name}", _file(name))
+
+
+def _file(name: str) -> Any:
+    async def handler(request: web.Request) -> web.Response:
+        # Read per request: a few KiB, and an edited page shows on reload.
+        return web.Response(body=(HERE / name).read_bytes(), content_type=FILES[name],
+                            headers={"Cache-Control": "no-cache"})
+
+    return handler
+
+
+async def _graphs(request: web.Request) -> web.Response:
+    from graphflow.resources import bundled_graphs
+
+    return web.json_response(bundled_graphs())
+
+
+def setup_managed(app: web.Application, manager: StreamManager) -> None:
+    """Adds the restart and script routes of managed streams (the streams API calls it)."""
+    ScriptEditor(manager).add_routes(app)
+
+
+class ScriptEditor:
+    """Restarts managed streams and edits their eymo scripts (copies in a folder of its own).
+
+    Args:
+        manager: The server's managed streams.
+    """
+
+    def __init__(self, manager: StreamManager) -> None:
+        self.manager = manager
+        self._folder: pathlib.Path | None = None
+        self._side_packets: dict[str, str | None] = {}  # graph file -> its script side packet
+
+    def add_routes(self, app: web.Application) -> None:
+        """Registers the routes, and the removal of the script copies at cleanup."""
+        app.router.add_post("/streams/{name}/restart", self._restart)
+        app.router.add_get("/streams/{name}/script", self._get_script)
+        app.router.add_put("/streams/{name}/script", self._put_script)
+        app.on_cleanup.append(self._cleanup)
+
+    async def _cleanup(self, app: web.Application) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+    def _stream(self, request: web.Request) -> ManagedStream:
+        self.manager.server._check_viewer(request)
+        name = request.match_info["name"]
+        stream = self.manager.streams.get(name)
+        if stream is None:
+            raise _error(web.HTTPNotFound, f"no managed stream {name!r}")
+        return stream
+
+    async def _restart(self, request: web.Request) -> web.Response:
+        stream = self._stream(request)
+        await stream.restart()
+        return web.json_response(stream.describe())
+
+    async def _script_side_packet(self, stream: ManagedStream) -> str:
+        """The side packet naming the stream's eymo script.
+
+        Raises:
+            HTTPConflict: If its graph draws no eymo script from an input side packet.
+        """
+        graph = stream.spec.graph
+        if graph not in self._side_packets:
+            self._side_packets[graph] = await asyncio.to_thread(script_side_packet, graph)
+        name = self._side_packets[graph]
+        if name is None:
+            raise _error(web.HTTPConflict, f"graph {graph} draws no eymo script (no "
+                         f"{EYMO_CALCULATOR} with a SCRIPT input side packet)")
+        return name
+
+    async def _get_script(self, request: web.Request) -> web.Response:
+        from calculators.eymo.transform import script_path
+
+        stream = self._stream(request)
+        side_packet = await self._script_side_packet(stream)
+        path = script_path(stream.spec.side_packets.get(side_packet))
+        try:
+            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _error(web.HTTPConflict, f"cannot read the script {path}: {exc}") from None
+        return web.json_response({"text": text, "side_packet": side_packet, "path": str(path),
+                                  "live": path == self._copy(stream)})
+
+    async def _put_script(self, request: web.Request) -> web.Response:
+        from calculators.eymo.parser import ParseError, parse
+
+        stream = self._stream(request)
+        side_packet = await self._script_side_packet(stream)
+        try:
+            body = await request.json()
+        except json.JSONDecodeError as exc:
+            raise _error(web.HTTPBadRequest, f"the body is not JSON: {exc}") from None
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str):
+            raise _error(web.HTTPBadRequest, 'the body must be {"text": "<the script>"}')
+        name = stream.spec.name
+        try:
+            await asyncio.to_thread(parse, text, f"{name}.eymo")
+        except ParseError as exc:
+            return web.json_response({"error": str(exc), "line": exc.line, "column": exc.column,
+                                      "message": exc.message}, status=422)
+        copy = self._copy(stream)
+        live = stream.spec.side_packets.get(side_packet) == str(copy)
+        await asyncio.to_thread(_write_atomically, copy, text)
+        if not live:
+            await stream.restart({**stream.spec.side_packets, side_packet: str(copy)})
+        logger.info("stream %r: eymo script %s (%s)", name, "updated" if live else "replaced",
+                    copy)
+        return web.json_response({"applied": "live" if live else "restarted",
+                                  "path": str(copy)})
+
+    def _copy(self, stream: ManagedStream) -> pathlib.Path:
+        """The server's copy of a stream's script (its folder is made on first use)."""
+        if self._folder is None:
+            self._folder = pathlib.Path(tempfile.mkdtemp(prefix="graphflow-scripts-"))
+        return self._folder / f"{stream.spec.name}.eymo"
+
+
+def script_side_packet(graph: str) -> str | None:
+    """The graph input side packet that names the script of the graph's eymo node, if any."""
+    from graphflow.config import load_config
+    from graphflow.graph import CalculatorGraph
+
+    validated = CalculatorGraph(load_config(graph)).validated
+    for node in validated.nodes:
+        if node.calculator.__name__ == EYMO_CALCULATOR:
+            for side in node.side_inputs:
+                if side.tag == "SCRIPT" and validated.side_producers.get(side.name, -1) < 0:
+                    return side.name
+    return None
+
+
+def _write_atomically(path: pathlib.Path, text: str) -> None:
+    """Replaces ``path`` at once: a reader never sees half a script."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+def _error(kind: type[web.HTTPException], text: str) -> web.HTTPException:
+    return kind(text=json.dumps({"error": text}), content_type="application/json")
