@@ -205,6 +205,11 @@ class FrameProcessor:
         """Ends the graph run (raises its error, if any)."""
         self.graph.close()
 
+    def cancel(self) -> None:
+        """Abandons the graph run and releases its threads (a GL context's too)."""
+        self.graph.cancel()
+        self.graph.wait_until_done()
+
 
 class _StreamFailedError(Exception):
     """The stream's graph failed (wraps the error for the restart policy)."""
@@ -578,7 +583,7 @@ class StreamManager:
         probe = await asyncio.to_thread(
             FrameProcessor, spec.graph, spec.side_packets, spec.input_stream,
             spec.video_stream)
-        await asyncio.to_thread(probe.graph.cancel)
+        await asyncio.to_thread(probe.cancel)
         stream = ManagedStream(self, spec)
         self.streams[spec.name] = stream
         stream.emit("added", source=spec.source, graph=spec.graph, restart=spec.restart)

@@ -1,0 +1,131 @@
+"""The console's files and routes on a StreamServer: real HTTP on 127.0.0.1, the eymo graph."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import aiohttp
+import cv2
+import pytest
+from streamkit import TEST_GRAPH, make_image, run_clean, until
+
+from calculators.eymo.parser import ParseError, parse
+from graphflow.app.net import StreamServer
+from graphflow.app.net.console import FILES, HERE
+from graphflow.app.net.streams_api import StreamManager, StreamSpec
+from graphflow.resources import bundled_graphs, resource_dir
+
+pytestmark = pytest.mark.timeout(120)
+
+MISTAKE = "leye: scale(2)\nmouth: scael(1.5)\n"
+GREY = "rect(0 0 1 1): saturate(0)\n"
+DARK = "rect(0 0 1 1): brighten(0.2)\n"
+
+
+def test_the_page_and_its_files_are_served() -> None:
+    async def main() -> None:
+        async with StreamServer(TEST_GRAPH, token="s3cret") as server, \
+                aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{server.http_port}"
+            got: dict[str, tuple[int, str, bytes]] = {}
+            for path in ("/", "/favicon.ico", "/console/graphs", "/console/nothing.js",
+                         *(f"/console/{name}" for name in FILES)):
+                async with session.get(base + path) as response:
+                    got[path] = (response.status, response.content_type, await response.read())
+        assert got["/"][:2] == (200, "text/html")
+        assert got["/"][2] == (HERE / "index.html").read_bytes()
+        for name, kind in FILES.items():
+            assert got[f"/console/{name}"] == (200, kind, (HERE / name).read_bytes())
+        assert got["/favicon.ico"] == got["/console/favicon.svg"]
+        assert got["/console/graphs"][0] == 200
+        assert got["/console/graphs"][2] == str(bundled_graphs()).replace("'", '"').encode()
+        assert got["/console/nothing.js"][0] == 404
+
+    run_clean(main)
+
+
+def test_restart_and_the_eymo_script_of_a_managed_stream(tmp_path: pathlib.Path) -> None:
+    default = resource_dir("examples") / "default.eymo"
+    default_text = default.read_text()
+    graph = tmp_path / "invert.pbtxt"
+    graph.write_text(TEST_GRAPH)
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 50.0, (64, 48))
+    for index in range(3):
+        writer.write(make_image(index)[..., ::-1])
+    writer.release()
+    replies: dict[str, tuple[int, Any]] = {}
+    folders: list[pathlib.Path] = []
+
+    async def main() -> None:
+        server = StreamServer(TEST_GRAPH, token="s3cret")
+        manager = StreamManager(server)
+        auth = {"Authorization": "Bearer s3cret"}
+        async with server, aiohttp.ClientSession(headers=auth) as session:
+            base = f"http://127.0.0.1:{server.http_port}/streams"
+
+            async def call(key: str, method: str, path: str, **kwargs: Any) -> None:
+                async with session.request(method, base + path, **kwargs) as response:
+                    text = await response.text()
+                    replies[key] = (response.status, json.loads(text)
+                                    if response.content_type == "application/json" else text)
+
+            # Each run plays the clip to its end: the graph has taken frames when it restarts
+            # (an eymo run that never had a frame does not finish when closed: see the report).
+            stream = await manager.add(StreamSpec("fx", "eymo", source=str(clip)))
+            await manager.add(StreamSpec("inv", str(graph)))
+
+            async def played(runs: int) -> None:
+                await until(lambda: stream.state == "finished"
+                            and sum(e["type"] == "finished" for e in stream.history) == runs,
+                            timeout=60, what=f"run {runs} of the clip")
+
+            await played(1)
+            await call("get", "GET", "/fx/script")
+            await call("not eymo", "GET", "/inv/script")
+            await manager.remove("inv")
+            await call("unknown", "GET", "/nobody/script")
+            await call("no token", "PUT", "/fx/script", json={"text": GREY}, headers={
+                "Authorization": "Bearer wrong"})
+            await call("not json", "PUT", "/fx/script", data=b"{")
+            await call("no text", "PUT", "/fx/script", json={"script": GREY})
+            await call("mistake", "PUT", "/fx/script", json={"text": MISTAKE})
+            await call("first", "PUT", "/fx/script", json={"text": GREY})
+            await played(2)
+            copy = pathlib.Path(stream.spec.side_packets["script"])
+            folders.append(copy.parent)
+            assert copy.read_text() == GREY
+            await call("second", "PUT", "/fx/script", json={"text": DARK})
+            assert copy.read_text() == DARK
+            await call("get again", "GET", "/fx/script")
+            await call("restart", "POST", "/fx/restart")
+            await played(3)
+            events = [e["type"] for e in stream.history]
+            assert stream.spec.side_packets == {"script": str(copy)}
+        assert events.count("restarting") == 2 and events.count("started") == 3
+        assert not folders[0].exists()  # the copies go with the server
+
+    run_clean(main)
+    assert replies["get"] == (200, {"text": default_text, "side_packet": "script",
+                                    "path": str(default), "live": False})
+    assert replies["not eymo"][0] == 409
+    assert "draws no eymo script" in replies["not eymo"][1]["error"]
+    assert replies["unknown"] == (404, {"error": "no managed stream 'nobody'"})
+    assert replies["no token"][0] == 401
+    assert replies["not json"][0] == replies["no text"][0] == 400
+    with pytest.raises(ParseError) as expected:
+        parse(MISTAKE, "fx.eymo")
+    assert replies["mistake"] == (422, {
+        "error": str(expected.value), "line": 2, "column": expected.value.column,
+        "message": expected.value.message})
+    assert "Did you mean 'scale'" in expected.value.message
+    copy = folders[0] / "fx.eymo"
+    assert replies["first"] == (200, {"applied": "restarted", "path": str(copy)})
+    assert replies["second"] == (200, {"applied": "live", "path": str(copy)})
+    assert replies["get again"] == (200, {"text": DARK, "side_packet": "script",
+                                          "path": str(copy), "live": True})
+    status, described = replies["restart"]
+    assert status == 200 and described["restarts"] == 2 and described["name"] == "fx"
+    assert default.read_text() == default_text  # the stream's own file is never written
