@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages graphflow needs at run time, only those that are missing:
 # EGL/GL (Mesa, for headless OpenGL), Xvfb and xauth (windows in tests), graphviz (diagrams),
-# and python3-venv when `python3 -m venv` cannot work without it. Idempotent; needs root
+# chromium (the tests of the `graphflow serve` web console drive it headless), and
+# python3-venv when `python3 -m venv` cannot work without it. Idempotent; needs root
 # (uses sudo when not root). On a system without apt-get it only reports what is missing.
 set -euo pipefail
 
-packages=(libegl1 libgl1 libgl1-mesa-dri xvfb xauth graphviz)
+packages=(libegl1 libgl1 libgl1-mesa-dri xvfb xauth graphviz chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -149,7 +149,7 @@ class StreamServer:
         self._ingest = await asyncio.start_server(self._on_sender, *self._ingest_address)
         self.ingest_port = self._ingest.sockets[0].getsockname()[1]
         app = web.Application()
-        console.setup(app)
+        console.setup(app, self)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/streams", self._streams)
         app.router.add_get("/stream", self._raw_stream)

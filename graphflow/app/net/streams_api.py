@@ -738,6 +738,13 @@ OPENAPI: dict[str, Any] = {
                     "worker_pid": {"type": "integer", "nullable": True},
                     "ray": {"type": "boolean"}}}]},
             "Error": {"type": "object", "properties": {"error": {"type": "string"}}},
+            "Script": {"type": "object", "properties": {
+                "text": {"type": "string"}, "side_packet": {"type": "string"},
+                "path": {"type": "string"},
+                "live": {"type": "boolean", "description": "edits apply without a restart"}}},
+            "ScriptError": {"type": "object", "properties": {
+                "error": {"type": "string"}, "line": {"type": "integer"},
+                "column": {"type": "integer"}, "message": {"type": "string"}}},
         },
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
     },
@@ -759,6 +766,36 @@ OPENAPI: dict[str, Any] = {
                                   "404": _ERROR}},
             "delete": {"summary": "stop and remove a managed stream",
                        "responses": {"200": {"description": "removed"}, "404": _ERROR}},
+        },
+        # Served by graphflow.app.net.console (the web console uses them).
+        "/streams/{name}/restart": {
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "post": {"summary": "end the stream's graph run now and start a new one",
+                     "responses": {"200": {"description": "restarting", **_STATE},
+                                   "404": _ERROR}},
+        },
+        "/streams/{name}/script": {
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "get": {"summary": "the eymo script of a stream whose graph draws one",
+                    "responses": {"200": {"description": "the script", "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Script"}}}},
+                        "404": _ERROR, "409": _ERROR}},
+            "put": {"summary": "apply a new eymo script (a copy the server owns: the first edit "
+                               "restarts the graph, later ones apply live)",
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["text"],
+                        "properties": {"text": {"type": "string"}}}}}},
+                    "responses": {
+                        "200": {"description": "applied", "content": {"application/json": {
+                            "schema": {"type": "object", "properties": {
+                                "applied": {"type": "string", "enum": ["live", "restarted"]},
+                                "path": {"type": "string"}}}}}},
+                        "400": _ERROR, "404": _ERROR, "409": _ERROR,
+                        "422": {"description": "the script has a mistake", "content": {
+                            "application/json": {"schema": {
+                                "$ref": "#/components/schemas/ScriptError"}}}}}},
         },
         "/events": {
             "get": {"summary": "stream events as server-sent events (one JSON object each)",

@@ -4,15 +4,18 @@ it needs beyond the streams API.
 The page (``index.html``, ``console.js``, ``console.css``, ``favicon.svg`` next to this module;
 plain files, no build step) shows every channel of ``/streams`` as a card with its raw and
 processed video side by side and its results, adds, restarts and removes managed streams, and
-edits a managed stream's eymo script. It reads the MJPEG and event streams with ``fetch`` so
-that a token travels in the ``Authorization`` header only, never in a URL; the token is asked
-for on a 401 and kept in the tab's session storage.
+edits a managed stream's eymo script. Its requests carry the token in the ``Authorization``
+header; the video and results of every card come over one websocket (a browser opens at most
+six HTTP connections to a server, fewer than two cards' MJPEG and event streams) whose first
+message carries the token: it is never in a URL. The page asks for the token on a 401 and keeps
+it in the tab's session storage.
 
 Routes:
 
 - ``GET /``, ``GET /console/{file}``, ``GET /favicon.ico``: the page and its files (no token:
   they hold no data; the page asks for the token).
 - ``GET /console/graphs``: the bundled graph names (for the page's "add stream" form).
+- ``GET /console/feed``: the websocket (:class:`Feed`).
 - ``POST /streams/{name}/restart``: ends a managed stream's graph run and starts a new one.
 - ``GET /streams/{name}/script``: the eymo script of a managed stream whose graph draws one:
   ``{"text", "side_packet", "path", "live"}``.
@@ -26,17 +29,22 @@ Routes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import pathlib
 import shutil
+import struct
 import tempfile
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from graphflow.app.net.protocol import Frame, validate_channel
 
 if TYPE_CHECKING:
+    from graphflow.app.net.server import StreamServer, _Channel
     from graphflow.app.net.streams_api import ManagedStream, StreamManager
 
 logger = logging.getLogger(__name__)
@@ -47,15 +55,27 @@ FILES = {"index.html": "text/html", "console.js": "text/javascript",
 """The page's files and their content types (nothing else in this folder is served)."""
 EYMO_CALCULATOR = "EymoTransformCalculator"
 """The calculator whose ``SCRIPT`` side packet the console edits."""
+KINDS = ("raw", "processed", "results")
+"""What a feed client may watch of a channel."""
+HELLO_TIMEOUT_S = 10.0
+"""How long a feed client has to send its token message."""
+HEARTBEAT_S = 30.0
+"""Ping interval of feed connections (a client that stops answering is dropped)."""
+REFUSED = 4401
+"""The close code of a feed connection whose token was refused (an application code)."""
+_FRAME_HEADER = struct.Struct("!BqB")  # kind (0 raw, 1 processed), capture time (us), name length
 
 
-def setup(app: web.Application) -> None:
-    """Adds the page and its files to a server's application."""
+def setup(app: web.Application, server: StreamServer) -> None:
+    """Adds the page, its files and its feed to a server's application."""
     app.router.add_get("/", _file("index.html"))
     app.router.add_get("/favicon.ico", _file("favicon.svg"))
     app.router.add_get("/console/graphs", _graphs)
     for name in FILES:
         app.router.add_get(f"/console/{name}", _file(name))
+    feed = Feed(server)
+    app.router.add_get("/console/feed", feed.handle)
+    app.on_shutdown.append(feed.close_all)
 
 
 def _file(name: str) -> Any:
@@ -71,6 +91,111 @@ async def _graphs(request: web.Request) -> web.Response:
     from graphflow.resources import bundled_graphs
 
     return web.json_response(bundled_graphs())
+
+
+class Feed:
+    """The console's websocket: the streams a page watches, all over one connection.
+
+    The client first sends ``{"token": T}`` (``null`` without one); a refused token closes the
+    connection with code :data:`REFUSED`, else the server answers ``{"ok": true}``. Then each
+    ``{"watch": NAME, "kinds": [...]}`` sets what the client watches of channel NAME (of
+    :data:`KINDS`; an empty list stops). The server sends frames as binary messages (a
+    ``!BqB`` header: kind 0 raw or 1 processed, the capture time in microseconds, the name's
+    length; the name; the JPEG), result events as text (``/results`` events), and
+    ``{"ended": NAME, "kind": K, "why": W}`` when the server ends what was watched (a failed
+    graph, a channel gone) or ``{"error": E, "channel": NAME}``. Each watched kind is one
+    viewer of the channel, with the mailbox of an HTTP viewer: a slow page gets fewer frames.
+
+    Args:
+        server: The server whose channels are watched.
+    """
+
+    def __init__(self, server: StreamServer) -> None:
+        self.server = server
+        self.sockets: set[web.WebSocketResponse] = set()
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+        """Serves one client until it leaves or the server shuts down."""
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
+        await socket.prepare(request)
+        self.sockets.add(socket)
+        pumps: dict[tuple[str, str], asyncio.Task[None]] = {}
+        try:
+            if not await self._hello(socket):
+                return socket
+            await socket.send_json({"ok": True})
+            async for message in socket:
+                if message.type != WSMsgType.TEXT:
+                    break
+                try:
+                    body = json.loads(message.data)
+                    name, kinds = validate_channel(body["watch"]), set(body["kinds"])
+                    if not kinds <= set(KINDS):
+                        raise ValueError(f"kinds must be among {list(KINDS)}")
+                except (ValueError, KeyError, TypeError) as exc:
+                    await socket.send_json({"error": f"expected {{\"watch\": NAME, \"kinds\": "
+                                                     f"[...]}}: {exc}", "channel": None})
+                    continue
+                await self._watch(socket, pumps, name, kinds)
+        finally:
+            self.sockets.discard(socket)
+            for task in pumps.values():
+                task.cancel()
+            await asyncio.gather(*pumps.values(), return_exceptions=True)
+        return socket
+
+    async def _hello(self, socket: web.WebSocketResponse) -> bool:
+        """Reads the token message; False (and the connection closed) if it is refused."""
+        try:
+            message = await socket.receive(HELLO_TIMEOUT_S)
+            offered = json.loads(message.data)["token"] if message.type == WSMsgType.TEXT \
+                else None
+        except (TimeoutError, ValueError, KeyError, TypeError):
+            offered = None
+        if isinstance(offered, (str, type(None))) and self.server._token_ok(offered):
+            return True
+        await socket.close(code=REFUSED, message=b"wrong or missing token")
+        return False
+
+    async def _watch(self, socket: web.WebSocketResponse,
+                     pumps: dict[tuple[str, str], asyncio.Task[None]], name: str,
+                     kinds: set[str]) -> None:
+        for kind in KINDS:
+            pump = pumps.get((name, kind))
+            running = pump is not None and not pump.done()
+            if kind not in kinds and pump is not None:
+                pump.cancel()
+                del pumps[name, kind]
+            elif kind in kinds and not running:
+                channel = self.server._channels.get(name)
+                if channel is None:
+                    await socket.send_json({"error": f"no stream named {name!r}",
+                                            "channel": name})
+                    return
+                pumps[name, kind] = asyncio.create_task(self._pump(socket, channel, kind))
+
+    async def _pump(self, socket: web.WebSocketResponse, channel: _Channel, kind: str) -> None:
+        """Sends what one kind of a channel publishes until either side ends."""
+        source: Any = {"raw": channel.raw, "processed": channel.processed,
+                       "results": channel.results}[kind]
+        with source.subscribe() as subscription, contextlib.suppress(ConnectionError):
+            if kind == "raw" and channel.latest is not None:
+                subscription.put(channel.latest)
+            while (item := await subscription.get()) is not None:
+                if isinstance(item, Frame):
+                    name = channel.name.encode()
+                    await socket.send_bytes(_FRAME_HEADER.pack(
+                        KINDS.index(kind), item.timestamp, len(name)) + name + item.jpeg)
+                else:
+                    await socket.send_str(item.decode())
+            if not socket.closed:
+                await socket.send_json({"ended": channel.name, "kind": kind,
+                                        "why": "ended by the server"})
+
+    async def close_all(self, app: web.Application) -> None:
+        """Closes every connection (the server shuts down)."""
+        for socket in list(self.sockets):
+            await socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
 def setup_managed(app: web.Application, manager: StreamManager) -> None:

@@ -1,10 +1,11 @@
 // The graphflow serve console: one card per channel of /streams, with its raw and processed
 // MJPEG video, its results and, for managed streams, restart, remove and the eymo script.
 //
-// Every request goes through fetch() so that the token travels in the Authorization header
-// only (an <img> or EventSource could carry it only in the URL). The token is asked for on a
-// 401 and kept in sessionStorage. /streams is polled every second; when it cannot be reached a
-// banner says so and the page retries with exponential backoff, then resumes every stream.
+// Requests go through fetch() with the token in the Authorization header, and the video and
+// results through one websocket that gets the token in its first message: the token is never
+// in a URL. It is asked for on a 401 and kept in sessionStorage. /streams is polled every
+// second; when it cannot be reached a banner says so and the page retries with exponential
+// backoff, then resumes every stream.
 "use strict";
 
 const POLL_MS = 1000;
@@ -13,7 +14,6 @@ const BACKOFF_MAX_MS = 8000;
 const RESULTS_RENDER_MS = 250;   // results are redrawn at most this often
 const LATENCY_SAMPLES = 30;      // latency shown: the median of the last frames
 const TOKEN_KEYS = {view: "graphflow.token", admin: "graphflow.adminToken"};
-const BOUNDARY_END = new Uint8Array([13, 10, 13, 10]);  // "\r\n\r\n" after a part's headers
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -233,38 +233,41 @@ class Card {
     this.root.dataset.name = name;
     $(".name", this.root).textContent = name;
     this.managed = null;
-    this.raw = new MjpegView(this, "stream", $("canvas.raw", this.root),
-                             $(".raw-meter", this.root));
-    this.processed = new MjpegView(this, "face_stream", $("canvas.processed", this.root),
+    this.raw = new VideoView($("canvas.raw", this.root), $(".raw-meter", this.root));
+    this.processed = new VideoView($("canvas.processed", this.root),
                                    $(".processed-meter", this.root));
-    this.results = new ResultsView(this);
+    this.results = new ResultsView(this.root);
     this.script = null;
-    $(".process", this.root).onchange = (event) => this.setProcessing(event.target.checked);
+    $(".process", this.root).onchange = () => this.watch();
     $(".restart", this.root).onclick = () => this.restart();
     $(".remove", this.root).onclick = (event) => this.remove(event.target);
     $(".dismiss", this.root).onclick = () => this.dismiss();
     $("#cards").append(this.root);
-    this.raw.start();
-    this.setProcessing(true);
+    this.watch();
   }
 
-  setProcessing(on) {
-    if (on) {
-      this.processed.start();
-      this.results.start();
-    } else {
-      this.processed.stop("not watched");
-      this.results.stop();
-    }
+  /** Tells the feed what this card shows: raw, and processed and results unless unticked. */
+  watch() {
+    const processing = $(".process", this.root).checked;
+    if (!processing) this.processed.idle("not watched");
+    feed.watch(this, processing ? ["raw", "processed", "results"] : ["raw"]);
+  }
+
+  frame(kind, jpeg, stamp) {
+    (kind === "raw" ? this.raw : this.processed).show(jpeg, stamp);
+  }
+
+  /** The feed ended what this card watched (its connection closed, or the stream ended). */
+  ended(kind, why) {
+    if (kind === "results") return;
+    (kind === "raw" ? this.raw : this.processed).idle(why);
   }
 
   update(entry) {
-    const wasGone = this.root.classList.contains("gone");
-    this.root.classList.remove("gone");
-    $(".dismiss", this.root).hidden = true;
-    if (wasGone) {
-      this.raw.start();
-      this.setProcessing($(".process", this.root).checked);
+    if (this.root.classList.contains("gone")) {
+      this.root.classList.remove("gone");
+      $(".dismiss", this.root).hidden = true;
+      this.watch();
     }
     const managed = entry.managed;
     const [state, tone] = managed ? [managed.state, {running: "ok", failed: "bad",
@@ -313,13 +316,15 @@ class Card {
     for (const button of [".restart", ".remove", ".script-toggle"]) {
       $(button, this.root).hidden = true;
     }
-    this.raw.stop("gone");
-    this.processed.stop("gone");
-    this.results.stop();
+    for (const cell of this.root.querySelectorAll(".stats dd")) cell.textContent = "–";
+    feed.watch(this, []);
+    this.raw.idle("gone");
+    this.processed.idle("gone");
   }
 
   dismiss() {
     this.gone();
+    feed.forget(this.name);
     this.root.remove();
     cards.delete(this.name);
     $("#empty").hidden = cards.size > 0;
@@ -359,82 +364,126 @@ function shortGraph(path) {
   return path.split("/").pop().replace(/\.pbtxt$/, "");
 }
 
-// ------------------------------------------------------------------ MJPEG over fetch
+// ------------------------------------------------------------------ the feed (one websocket)
 
-/** Reads one MJPEG endpoint of a channel with fetch() and draws its frames on a canvas. */
-class MjpegView {
-  constructor(card, endpoint, canvas, meter) {
-    this.card = card;
-    this.endpoint = endpoint;
+/**
+ * Every card's video and results over one websocket (console/feed): a browser opens at most six
+ * HTTP connections to a server, fewer than two cards' MJPEG and event streams, and a websocket
+ * can carry the token in its first message instead of its URL.
+ *
+ * To the server: {"token": T} first, then {"watch": NAME, "kinds": ["raw", ...]} (none: stop).
+ * From it: {"ok": true}; frames as binary messages (kind byte: 0 raw, 1 processed; int64
+ * capture time in microseconds; name length byte; name; JPEG); result events as text; and
+ * {"ended": NAME, "kind": K, "why": W} or {"error": E, "channel": NAME}. A refused token
+ * closes the socket with code 4401.
+ */
+class Feed {
+  constructor() {
+    this.socket = null;
+    this.ready = false;
+    this.watches = new Map();  // name -> [card, kinds]
+    this.backoff = new Backoff();
+  }
+
+  watch(card, kinds) {
+    this.watches.set(card.name, [card, kinds]);
+    this.send(card.name);
+  }
+
+  forget(name) {
+    this.watches.delete(name);
+  }
+
+  send(name) {
+    const [, kinds] = this.watches.get(name);
+    if (this.ready) this.socket.send(JSON.stringify({watch: name, kinds}));
+  }
+
+  async run() {
+    for (;;) {
+      await online.until(true);
+      await authorized.until(true);
+      const closed = await this.connect();
+      this.ready = false;
+      for (const [card, kinds] of this.watches.values()) {
+        for (const kind of kinds) card.ended(kind, "reconnecting");
+      }
+      if (closed.code === 4401) {
+        await askToken(false, closed.reason);
+        continue;
+      }
+      wake?.();  // the server may be gone: poll now
+      await Promise.race([sleep(this.backoff.next()),
+                          online.until(false).then(() => online.until(true))]);
+    }
+  }
+
+  /** Opens the socket; resolves with its close event. */
+  connect() {
+    return new Promise((resolve) => {
+      const url = new URL("console/feed", location.href);
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      const socket = new WebSocket(url);
+      socket.binaryType = "arraybuffer";
+      socket.onopen = () => socket.send(JSON.stringify({token: token(false)}));
+      socket.onmessage = (event) => this.receive(event.data);
+      socket.onclose = resolve;
+      this.socket = socket;
+      // A connection lost without a word (the network went away) is closed once the poll
+      // finds the server unreachable.
+      online.until(false).then(() => socket.close());
+    });
+  }
+
+  receive(data) {
+    if (typeof data !== "string") {
+      const view = new DataView(data);
+      const length = view.getUint8(9);
+      const name = new TextDecoder().decode(new Uint8Array(data, 10, length));
+      const card = this.watches.get(name)?.[0];
+      card?.frame(view.getUint8(0) === 0 ? "raw" : "processed",
+                  new Uint8Array(data, 10 + length), Number(view.getBigInt64(1)));
+      return;
+    }
+    const message = JSON.parse(data);
+    if (message.ok) {
+      this.ready = true;
+      this.backoff.reset();
+      for (const name of this.watches.keys()) this.send(name);
+    } else if ("stream" in message) {
+      this.watches.get(message.channel)?.[0].results.add(message);
+    } else if ("ended" in message) {
+      this.watches.get(message.ended)?.[0].ended(message.kind, message.why);
+    } else if ("error" in message) {
+      this.watches.get(message.channel)?.[0].ended("raw", message.error);
+    }
+  }
+}
+
+const feed = new Feed();
+
+// ------------------------------------------------------------------ video and results
+
+/** Draws a stream's newest JPEG frames on a canvas; measures frame rate and latency. */
+class VideoView {
+  constructor(canvas, meter) {
     this.canvas = canvas;
     this.meter = meter;
-    this.controller = null;
     this.latencies = [];
     this.frameTimes = [];
     this.drawing = false;
     this.pending = null;
   }
 
-  start() {
-    if (this.controller) return;
-    this.controller = new AbortController();
-    this.run(this.controller.signal);
-  }
-
-  stop(why) {
-    this.controller?.abort();
-    this.controller = null;
+  idle(why) {
     this.latencies = [];
     this.frameTimes = [];
+    this.pending = null;
     this.meter.textContent = why;
     this.canvas.classList.add("idle");
   }
 
-  async run(signal) {
-    const retry = new Backoff();
-    const path = `${this.endpoint}?name=${encodeURIComponent(this.card.name)}`;
-    while (!signal.aborted) {
-      await online.until(true);
-      await authorized.until(true);
-      if (signal.aborted) return;
-      try {
-        const response = await request(path, {signal});
-        await this.read(response.body.getReader(), signal, retry);
-        this.meter.textContent = "stream ended";
-      } catch (error) {
-        if (signal.aborted) return;
-        this.meter.textContent = error instanceof AuthError ? "waiting for the token"
-          : error instanceof HttpError && error.status === 404 ? "no such stream"
-          : "reconnecting";
-      }
-      this.canvas.classList.add("idle");
-      // Wait out the backoff, or less if the server comes back meanwhile.
-      await Promise.race([sleep(retry.next()), online.until(false).then(() => online.until(true))]);
-    }
-  }
-
-  async read(reader, signal, retry) {
-    let buffer = new Uint8Array(0);
-    for (;;) {
-      const {done, value} = await reader.read();
-      if (done || signal.aborted) return;
-      buffer = concat(buffer, value);
-      for (;;) {
-        const headerEnd = find(buffer, BOUNDARY_END);
-        if (headerEnd < 0) break;
-        const headers = new TextDecoder().decode(buffer.subarray(0, headerEnd));
-        const length = Number(/Content-Length:\s*(\d+)/i.exec(headers)?.[1]);
-        const stamp = Number(/X-Timestamp:\s*(\d+)/i.exec(headers)?.[1]);
-        const start = headerEnd + BOUNDARY_END.length;
-        if (buffer.length < start + length + 2) break;
-        this.frame(buffer.slice(start, start + length), stamp);
-        retry.reset();
-        buffer = buffer.subarray(start + length + 2);  // the part ends with "\r\n"
-      }
-    }
-  }
-
-  frame(jpeg, stamp) {
+  show(jpeg, stamp) {
     const now = Date.now();
     this.latencies.push(now - stamp / 1000);
     this.frameTimes.push(now);
@@ -460,12 +509,13 @@ class MjpegView {
         this.canvas.classList.remove("idle");
       } catch (error) {
         this.meter.textContent = `undecodable frame (${error.message})`;
+        continue;
       }
+      const times = this.frameTimes;
+      const fps = times.length > 1 ? (times.length - 1) * 1000 / (times.at(-1) - times[0]) : 0;
+      this.meter.textContent = `${fps.toFixed(1)} fps here, ${this.latency()} ms after capture`;
     }
     this.drawing = false;
-    const fps = this.frameTimes.length > 1
-      ? (this.frameTimes.length - 1) * 1000 / (this.frameTimes.at(-1) - this.frameTimes[0]) : 0;
-    this.meter.textContent = `${fps.toFixed(1)} fps here, ${this.latency()} ms after capture`;
   }
 
   /** The median capture-to-page latency of the last frames in ms, or null. */
@@ -476,83 +526,20 @@ class MjpegView {
   }
 }
 
-function concat(a, b) {
-  if (!a.length) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function find(haystack, needle) {
-  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
-// ------------------------------------------------------------------ results (SSE over fetch)
-
-/** Reads /results of a channel and shows the latest value of each result stream. */
+/** Shows the latest value of each result stream of a card, redrawn at most every 250 ms. */
 class ResultsView {
-  constructor(card) {
-    this.card = card;
-    this.list = $(".result-list", card.root);
-    this.json = $(".json", card.root);
-    this.age = $(".results-age", card.root);
+  constructor(root) {
+    this.list = $(".result-list", root);
+    this.json = $(".json", root);
+    this.age = $(".results-age", root);
     this.latest = new Map();  // stream -> event
-    this.controller = null;
     this.timer = null;
     this.json.ontoggle = () => this.show();
   }
 
-  start() {
-    if (this.controller) return;
-    this.controller = new AbortController();
-    this.run(this.controller.signal);
-    this.timer = setInterval(() => this.show(), RESULTS_RENDER_MS);
-  }
-
-  stop() {
-    this.controller?.abort();
-    this.controller = null;
-    clearInterval(this.timer);
-  }
-
-  async run(signal) {
-    const retry = new Backoff();
-    const path = `results?name=${encodeURIComponent(this.card.name)}`;
-    while (!signal.aborted) {
-      await online.until(true);
-      await authorized.until(true);
-      if (signal.aborted) return;
-      try {
-        const response = await request(path, {signal});
-        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-        let text = "";
-        for (;;) {
-          const {done, value} = await reader.read();
-          if (done) break;
-          text += value;
-          let end;
-          while ((end = text.indexOf("\n\n")) >= 0) {
-            const block = text.slice(0, end);
-            text = text.slice(end + 2);
-            const data = block.split("\n").filter((line) => line.startsWith("data: "))
-              .map((line) => line.slice(6)).join("\n");
-            if (data) {
-              const event = JSON.parse(data);
-              this.latest.set(event.stream, {...event, received: Date.now()});
-              retry.reset();
-            }
-          }
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-      }
-      await Promise.race([sleep(retry.next()), online.until(false).then(() => online.until(true))]);
-    }
+  add(event) {
+    this.latest.set(event.stream, {...event, received: Date.now()});
+    this.timer ??= setTimeout(() => { this.timer = null; this.show(); }, RESULTS_RENDER_MS);
   }
 
   show() {
@@ -569,12 +556,12 @@ class ResultsView {
       items.push(item);
     }
     this.list.replaceChildren(...items);
-    const newest = Math.max(...[...this.latest.values()].map((event) => event.received));
-    const latency = Math.max(0, newest - Math.max(
-      ...[...this.latest.values()].map((event) => event.timestamp / 1000)));
-    this.age.textContent = `(${Math.round(latency)} ms after capture)`;
+    const newest = byName.reduce((a, [, event]) => (event.received > a.received ? event : a),
+                                 byName[0][1]);
+    this.age.textContent =
+      `(${Math.max(0, Math.round(newest.received - newest.timestamp / 1000))} ms after capture)`;
     if (this.json.open) {
-      const events = Object.fromEntries([...this.latest].map(([stream, event]) =>
+      const events = Object.fromEntries(byName.map(([stream, event]) =>
         [stream, {timestamp: event.timestamp, value: event.value}]));
       $("pre", this.json).textContent = JSON.stringify(events, null, 2);
     }
@@ -771,6 +758,7 @@ function start() {
   $("#banner-retry").onclick = () => wake?.();
   setInterval(updateBanner, 1000);
   poll();
+  feed.run();
 }
 
 start();

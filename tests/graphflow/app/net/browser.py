@@ -54,15 +54,14 @@ class Page:
     async def __aenter__(self) -> Page:
         if CHROMIUM is None:
             raise BrowserError("no chromium executable: run scripts/setup_debian.sh")
-        log = open(self.profile / "chromium.log", "wb")  # noqa: SIM115 (the process holds it)
         args = [CHROMIUM, "--headless=new", "--disable-gpu", "--remote-debugging-port=0",
                 f"--user-data-dir={self.profile}", f"--window-size={self.size[0]},{self.size[1]}",
                 "--no-first-run", "--no-default-browser-check", "--hide-scrollbars",
                 "--force-device-scale-factor=1", "about:blank"]
         if os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
-        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
-        log.close()
+        with open(self.profile / "chromium.log", "wb") as log:
+            self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().count("\n") >= 1):

@@ -19,7 +19,7 @@ from streamkit import TEST_GRAPH, make_image, run_clean, until
 
 from graphflow.app import cli
 from graphflow.app.net import StreamServer
-from graphflow.app.net.cli import parse_address
+from graphflow.app.net.cli import browse_url, parse_address
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -53,6 +53,14 @@ def test_addresses(text: str, address: tuple[str, int]) -> None:
 def test_bad_addresses(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match="expected HOST:PORT"):
         parse_address(text)
+
+
+@pytest.mark.parametrize(("host", "url"), [
+    ("127.0.0.1", "http://127.0.0.1:80/"), ("0.0.0.0", "http://127.0.0.1:80/"),
+    ("::", "http://[::1]:80/"), ("fe80::1", "http://[fe80::1]:80/"), ("box", "http://box:80/"),
+])
+def test_the_console_address_to_open(host: str, url: str) -> None:
+    assert browse_url(host, 80) == url
 
 
 def test_defaults_bind_loopback() -> None:
@@ -109,6 +117,8 @@ def test_serve_runs_until_interrupted(tmp_path: pathlib.Path) -> None:
         line = process.stdout.readline()
         assert line.startswith("graphflow serve: ingest 127.0.0.1:"), line
         url = line.split("http ")[1].strip()
+        assert process.stdout.readline() == f"graphflow serve: open {url} in a browser for the " \
+            "console\n"
         with urllib.request.urlopen(url + "healthz", timeout=10) as response:
             assert response.read() == b'{"status": "ok", "streams": 0}'
         process.send_signal(signal.SIGINT)
