@@ -116,7 +116,8 @@ class Feed:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """Serves one client until it leaves or the server shuts down."""
-        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
+        # No permessage-deflate: JPEG does not compress, and deflating every frame costs CPU.
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False)
         await socket.prepare(request)
         self.sockets.add(socket)
         pumps: dict[tuple[str, str], asyncio.Task[None]] = {}

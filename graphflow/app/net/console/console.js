@@ -285,11 +285,6 @@ class Card {
     $(".latency", this.root).textContent =
       `${this.raw.latency() ?? "–"} / ${this.processed.latency() ?? "–"} ms`;
     $(".latency", this.root).title = "capture to this page, raw / processed (median)";
-    if (entry.width && entry.height) {
-      for (const canvas of this.root.querySelectorAll("canvas")) {
-        canvas.style.aspectRatio = `${entry.width} / ${entry.height}`;
-      }
-    }
     const v = entry.viewers;
     $(".viewers", this.root).textContent = `${v.raw} / ${v.processed} / ${v.results}`;
     $(".viewers", this.root).title = "raw / processed / results viewers, this page included";
@@ -484,6 +479,7 @@ class VideoView {
   }
 
   show(jpeg, stamp) {
+    this.canvas.classList.remove("idle");
     const now = Date.now();
     this.latencies.push(now - stamp / 1000);
     this.frameTimes.push(now);
@@ -503,14 +499,15 @@ class VideoView {
         if (this.canvas.width !== bitmap.width || this.canvas.height !== bitmap.height) {
           this.canvas.width = bitmap.width;
           this.canvas.height = bitmap.height;
+          this.canvas.style.aspectRatio = `${bitmap.width} / ${bitmap.height}`;
         }
         this.canvas.getContext("2d").drawImage(bitmap, 0, 0);
         bitmap.close();
-        this.canvas.classList.remove("idle");
       } catch (error) {
         this.meter.textContent = `undecodable frame (${error.message})`;
         continue;
       }
+      if (this.canvas.classList.contains("idle")) break;  // ended while this frame decoded
       const times = this.frameTimes;
       const fps = times.length > 1 ? (times.length - 1) * 1000 / (times.at(-1) - times[0]) : 0;
       this.meter.textContent = `${fps.toFixed(1)} fps here, ${this.latency()} ms after capture`;

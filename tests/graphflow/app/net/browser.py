@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import itertools
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import time
 from typing import Any
@@ -23,6 +25,12 @@ import numpy as np
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 """The browser executable (``apt-get install chromium``; scripts/setup_debian.sh installs it)."""
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of test children: the kernel ends them when the test process ends, even
+    one killed before its cleanup ran (Linux ``PR_SET_PDEATHSIG``)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
 class BrowserError(Exception):
@@ -61,7 +69,8 @@ class Page:
         if os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
         with open(self.profile / "chromium.log", "wb") as log:
-            self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+            self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log,
+                                             preexec_fn=die_with_parent)
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
@@ -165,7 +174,7 @@ class Page:
                                f"{details.get('exception', {}).get('description', details)}")
         return result["result"].get("value")
 
-    async def wait_for(self, expression: str, timeout: float = 30.0, what: str = "") -> Any:
+    async def wait_for(self, expression: str, timeout: float = 60.0, what: str = "") -> Any:
         """Evaluates ``expression`` until it is truthy; returns that value.
 
         Raises:
@@ -196,4 +205,6 @@ class Page:
         """The element's pixels as shown, RGB ``uint8``."""
         png = await self.screenshot(selector)
         image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            raise BrowserError(f"the screenshot of {selector!r} is not a PNG")
         return np.ascontiguousarray(image[..., ::-1])

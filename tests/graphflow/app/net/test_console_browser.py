@@ -22,7 +22,7 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
-from browser import CHROMIUM, Page
+from browser import CHROMIUM, Page, die_with_parent
 
 from calculators.eymo.parser import ParseError, parse
 from graphflow.resources import resource_dir
@@ -84,7 +84,8 @@ class Serve:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "graphflow.app.cli", "serve", *self.args,
                  "--ingest", f"127.0.0.1:{self.ingest}", "--http", self.url[7:-1]],
-                stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+                stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+                preexec_fn=die_with_parent)
         assert self.process.stdout is not None
         self.printed = [self.process.stdout.readline(), self.process.stdout.readline()]
         assert self.printed[1].startswith("graphflow serve: open"), (self.printed, self.log)
@@ -115,7 +116,8 @@ def sending(server: Serve, channel: str, source: pathlib.Path, fps: float,
     process = subprocess.Popen(
         [sys.executable, "-m", "graphflow.app.cli", "send", "--to",
          f"127.0.0.1:{server.ingest}", "--channel", channel, "--input", str(source), "--loop",
-         "--fps", str(fps)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+         "--fps", str(fps)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+        preexec_fn=die_with_parent)
     try:
         yield process
     finally:

@@ -450,7 +450,8 @@ def test_sender_fps_is_measured_on_capture_times() -> None:
     run_clean(main)
 
 
-def test_a_channel_without_sender_is_forgotten_however_many_watch(counters: type) -> None:
+def test_a_channel_without_sender_is_forgotten_however_many_watch(
+        counters: type[NetTestInvertCalculator]) -> None:
     async def main() -> None:
         async with StreamServer(TEST_GRAPH, sender_timeout=0.5) as server, \
                 aiohttp.ClientSession() as session:
