@@ -126,13 +126,14 @@ let tokenPrompt = null;  // the pending prompt's promise
 /**
  * Opens the token dialog (for the admin token if `admin`: the token of adding, restarting and
  * removing streams, when the server has one of its own); resolves once it is closed. `refusal`
- * is what the server said about the token sent, if one was sent.
+ * is what the server said about the token sent, if one was sent; `title` replaces the one
+ * that says why it is asked for.
  */
-function askToken(admin, refusal = "") {
+function askToken(admin, refusal = "", title = "") {
   if (tokenPrompt) return tokenPrompt;
   const dialog = $("#token-dialog");
-  $("#token-title").textContent = admin ? "This action needs the admin token"
-                                        : "This server needs a token";
+  $("#token-title").textContent = title || (admin ? "This action needs the admin token"
+                                                  : "This server needs a token");
   $("#token-reason").textContent = token(admin) && refusal
     ? `The server refused the token: ${refusal}` : "";
   $("#token-input").value = "";
@@ -238,6 +239,7 @@ class Card {
                                    $(".processed-meter", this.root));
     this.results = new ResultsView(this.root);
     this.script = null;
+    this.rewatch = new Backoff();  // after the server ended a stream this card still shows
     $(".process", this.root).onchange = () => this.watch();
     $(".restart", this.root).onclick = () => this.restart();
     $(".remove", this.root).onclick = (event) => this.remove(event.target);
@@ -255,12 +257,21 @@ class Card {
 
   frame(kind, jpeg, stamp) {
     (kind === "raw" ? this.raw : this.processed).show(jpeg, stamp);
+    this.rewatch.reset();
   }
 
-  /** The feed ended what this card watched (its connection closed, or the stream ended). */
-  ended(kind, why) {
-    if (kind === "results") return;
-    (kind === "raw" ? this.raw : this.processed).idle(why);
+  /**
+   * The feed ended what this card watched: its connection closed (`fromServer` false: the
+   * feed watches again once it reconnects), or the server ended the stream (a graph failed,
+   * a managed stream restarts): watched again after a backoff while the card is shown.
+   */
+  ended(kind, why, fromServer = false) {
+    if (kind !== "results") (kind === "raw" ? this.raw : this.processed).idle(why);
+    if (!fromServer || this.rewatchTimer) return;
+    this.rewatchTimer = setTimeout(() => {
+      this.rewatchTimer = null;
+      if (cards.get(this.name) === this && !this.root.classList.contains("gone")) this.watch();
+    }, this.rewatch.next());
   }
 
   update(entry) {
@@ -448,9 +459,9 @@ class Feed {
     } else if ("stream" in message) {
       this.watches.get(message.channel)?.[0].results.add(message);
     } else if ("ended" in message) {
-      this.watches.get(message.ended)?.[0].ended(message.kind, message.why);
+      this.watches.get(message.ended)?.[0].ended(message.kind, message.why, true);
     } else if ("error" in message) {
-      this.watches.get(message.channel)?.[0].ended("raw", message.error);
+      this.watches.get(message.channel)?.[0].ended("raw", message.error, true);
     }
   }
 }
@@ -748,7 +759,7 @@ function start() {
     $("#token-input").value = "";
     $("#token-dialog").close();
   };
-  $("#token-open").onclick = () => askToken(false);
+  $("#token-open").onclick = () => askToken(false, "", "Token for this server");
   $("#add-open").onclick = openAddDialog;
   $("#add-cancel").onclick = () => $("#add-dialog").close();
   $("#add-form").onsubmit = addStream;

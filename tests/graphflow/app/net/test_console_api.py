@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
+import struct
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import cv2
+import numpy as np
 import pytest
-from streamkit import TEST_GRAPH, make_image, run_clean, until
+from streamkit import TEST_GRAPH, cancel_and_wait, frame_source, make_image, run_clean, until
 
 from calculators.eymo.parser import ParseError, parse
-from graphflow.app.net import StreamServer
-from graphflow.app.net.console import FILES, HERE
+from graphflow.app.net import Sender, StreamServer, jpeg
+from graphflow.app.net.console import FILES, HERE, REFUSED
 from graphflow.app.net.streams_api import StreamManager, StreamSpec
 from graphflow.resources import bundled_graphs, resource_dir
 
@@ -44,6 +48,70 @@ def test_the_page_and_its_files_are_served() -> None:
         assert got["/console/nothing.js"][0] == 404
 
     run_clean(main)
+
+
+def test_the_feed_carries_frames_and_results_of_the_watched_channels() -> None:
+    sent: dict[int, bytes] = {}
+
+    async def remembered() -> AsyncIterator[tuple[int, bytes]]:
+        async for timestamp, data in frame_source():
+            sent[timestamp] = data
+            yield timestamp, data
+
+    got: dict[str, Any] = {"raw": [], "processed": [], "results": []}
+
+    async def main() -> None:
+        async with StreamServer(TEST_GRAPH, token="s3cret") as server, \
+                aiohttp.ClientSession() as session:
+            sender = Sender("127.0.0.1", server.ingest_port, "cam1", token="s3cret")
+            sending = asyncio.ensure_future(sender.run(remembered()))
+            await until(lambda: "cam1" in server.channel_names())
+            url = f"http://127.0.0.1:{server.http_port}/console/feed"
+            async with session.ws_connect(url) as refused:
+                await refused.send_json({"token": "wrong"})
+                closing = await refused.receive()
+                got["refused"] = (closing.type, closing.data, closing.extra)
+            async with session.ws_connect(url) as feed:
+                await feed.send_json({"token": "s3cret"})
+                got["hello"] = await feed.receive_json()
+                await feed.send_json({"watch": "nobody", "kinds": ["raw"]})
+                got["unknown"] = await feed.receive_json()
+                await feed.send_json({"watch": "cam1", "kinds": ["audio"]})
+                got["bad"] = await feed.receive_json()
+                await feed.send_json({"watch": "cam1", "kinds": ["raw", "processed", "results"]})
+                while min(len(got[kind]) for kind in ("raw", "processed", "results")) < 3:
+                    message = await feed.receive()
+                    if message.type == aiohttp.WSMsgType.BINARY:
+                        kind, timestamp, length = struct.unpack_from("!BqB", message.data)
+                        name = message.data[10:10 + length].decode()
+                        got[("raw", "processed")[kind]].append(
+                            (name, timestamp, message.data[10 + length:]))
+                    else:
+                        got["results"].append(json.loads(message.data))
+                channel = server._channels["cam1"]
+                got["viewers"] = channel.describe()["viewers"]
+                await feed.send_json({"watch": "cam1", "kinds": ["raw"]})
+                await until(lambda: channel.watchers() == 0 and channel.run is None,
+                            what="processed and results left: the graph stopped")
+                got["raw viewers"] = channel.describe()["viewers"]["raw"]
+            await until(lambda: channel.viewers() == 0, what="the feed's viewer left")
+            await cancel_and_wait(sending)
+
+    run_clean(main)
+    assert got["refused"] == (aiohttp.WSMsgType.CLOSE, REFUSED, "wrong or missing token")
+    assert got["hello"] == {"ok": True}
+    assert got["unknown"] == {"error": "no stream named 'nobody'", "channel": "nobody"}
+    assert "kinds must be among ['raw', 'processed', 'results']" in got["bad"]["error"]
+    for name, timestamp, data in got["raw"]:
+        assert name == "cam1" and sent[timestamp] == data
+    for name, timestamp, data in got["processed"]:  # the graph inverts the image
+        source = jpeg.decode(sent[timestamp]).astype(int)
+        assert name == "cam1" and np.abs(255 - source - jpeg.decode(data)).mean() < 4
+    for event in got["results"]:
+        assert event["channel"] == "cam1" and event["timestamp"] in sent
+        assert event["stream"] == "face_detections"
+    assert got["viewers"] == {"raw": 1, "processed": 1, "results": 1}
+    assert got["raw viewers"] == 1
 
 
 def test_restart_and_the_eymo_script_of_a_managed_stream(tmp_path: pathlib.Path) -> None:
