@@ -1,6 +1,7 @@
 """Data folders: found in the checkout, and carried by the wheel."""
 
 import pathlib
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -29,7 +30,16 @@ def test_graphs_by_path_or_name(tmp_path: pathlib.Path) -> None:
 
 
 def test_the_wheel_carries_the_data_folders_and_package_data(tmp_path: pathlib.Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
+    # Built from a copy of the tracked files: in the checkout, the outputs of an earlier build
+    # (build/, graphflow.egg-info/SOURCES.txt) would supply files the configuration forgets.
+    source = tmp_path / "source"
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+                           capture_output=True, text=True).stdout.split("\0")
+    for name in files:
+        if name and (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
                     "--no-build-isolation", "--quiet", "--wheel-dir", str(tmp_path)],
                    check=True, capture_output=True, timeout=300)
     [wheel] = tmp_path.glob("graphflow-*.whl")
