@@ -32,8 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graphflow.app.batch import SIDE_PACKET_HELP, add_batch_parser, parse_side_packets
-from graphflow.app.net.cli import add_send_parser, add_serve_parser
-from graphflow.app.net.streams_api import add_streams_parser
+from graphflow.app.net.cli import add_send_parser, add_serve_parser, add_streams_parser
 from graphflow.calculator import did_you_mean, registered_calculators
 from graphflow.config import (
     ConfigError,

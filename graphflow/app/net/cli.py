@@ -1,23 +1,31 @@
-"""The ``graphflow send`` and ``graphflow serve`` subcommands.
+"""The ``graphflow send``, ``graphflow serve`` and ``graphflow streams`` subcommands.
 
-``graphflow.app.cli`` registers them with :func:`add_send_parser` and :func:`add_serve_parser`; each
-sets ``func`` on the parsed arguments to :func:`main_send` / :func:`main_serve`, called as
-``func(args)``; they return the exit status and raise on errors, which ``graphflow.app.cli``
-reports.
+``graphflow.app.cli`` registers them with :func:`add_send_parser`, :func:`add_serve_parser` and
+:func:`add_streams_parser`; each sets ``func`` on the parsed arguments to :func:`main_send` /
+:func:`main_serve` / :func:`main_streams`, called as ``func(args)``; they return the exit status
+and raise on errors, which ``graphflow.app.cli`` reports.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import signal
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any
 
+from graphflow.app.batch import SIDE_PACKET_HELP, parse_side_packets
 from graphflow.app.net.protocol import DEFAULT_MAX_FRAME_BYTES, TOKEN_ENV, validate_channel
 from graphflow.app.net.sender import Sender, capture_frames
 from graphflow.app.net.server import StreamServer
 from graphflow.app.net.streams_api import StreamManager
+from graphflow.app.net.supervisor import RESTART_POLICIES
 from graphflow.resources import find_graph
 
 
@@ -155,4 +163,96 @@ def main_serve(args: argparse.Namespace) -> int:
         asyncio.run(serve())
     except (KeyboardInterrupt, asyncio.CancelledError):
         pass
+    return 0
+
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+
+
+def add_streams_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Adds ``streams add|list|rm`` to an ``argparse`` subparsers object."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "streams", help="add, list and remove managed streams on a running graphflow serve",
+        description="Talk to the streams API of `graphflow serve` (see docs/operating.md).")
+    parser.add_argument("--server", default=DEFAULT_SERVER, metavar="URL",
+                        help=f"the server's HTTP address (default {DEFAULT_SERVER})")
+    parser.add_argument("--token", default=os.environ.get(TOKEN_ENV),
+                        help=f"the server's token (default: ${TOKEN_ENV})")
+    commands = parser.add_subparsers(dest="streams_command", required=True)
+    add = commands.add_parser("add", help="create a managed stream")
+    add.add_argument("name", help="stream (channel) name")
+    add.add_argument("--graph", required=True, help="graph file or bundled graph name")
+    add.add_argument("--source", default="push",
+                     help="push (default), or what `graphflow run --input` accepts: a URL, a "
+                          "video file, camera[:N]...")
+    add.add_argument("--restart", choices=RESTART_POLICIES, default="never",
+                     help="what to do when the graph fails or the source ends")
+    add.add_argument("--side-packet", action="append", default=[], metavar="NAME=VALUE",
+                     help=SIDE_PACKET_HELP)
+    commands.add_parser("list", help="list the streams")
+    remove = commands.add_parser("rm", help="stop and remove a managed stream")
+    remove.add_argument("name")
+    parser.set_defaults(func=main_streams)
+    return parser
+
+
+def _request(args: argparse.Namespace, method: str, path: str,
+             body: dict[str, Any] | None = None) -> Any:
+    """One JSON request to the server.
+
+    Raises:
+        RuntimeError: With the server's error message, or why it could not be reached.
+    """
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(args.server.rstrip("/") + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    if args.token:
+        request.add_header("Authorization", f"Bearer {args.token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            text = json.loads(text)["error"]
+        raise RuntimeError(f"{method} {path}: HTTP {exc.code}: {text.strip()}") from None
+    except urllib.error.URLError as exc:
+        raise RuntimeError(f"cannot reach {args.server}: {exc.reason}") from None
+
+
+def main_streams(args: argparse.Namespace) -> int:
+    """Runs ``graphflow streams``; returns the exit status.
+
+    Output goes to stdout (listings) and stderr (errors), so that it pipes.
+
+    Args:
+        args: The parsed command line.
+    """
+    side_packets: dict[str, Any] = {}
+    if args.streams_command == "add":
+        try:
+            side_packets = parse_side_packets(args.side_packet)
+        except ValueError as exc:
+            print(f"graphflow streams: {exc}", file=sys.stderr)
+            return 2  # a usage error, as in `graphflow run` and `graphflow batch`
+    try:
+        if args.streams_command == "add":
+            stream = _request(args, "POST", "/streams", {
+                "name": args.name, "graph": args.graph, "source": args.source,
+                "restart": args.restart, "side_packets": side_packets})
+            print(f"added {stream['name']}: {stream['graph']} on {stream['source']} "
+                  f"(restart {stream['restart']})")
+        elif args.streams_command == "rm":
+            _request(args, "DELETE", f"/streams/{urllib.parse.quote(args.name)}")
+            print(f"removed {args.name}")
+        else:
+            for entry in _request(args, "GET", "/streams"):
+                managed = entry.get("managed")
+                what = (f"{managed['state']}, {managed['frames']} frames, restarts "
+                        f"{managed['restarts']}, {managed['source']}") if managed else \
+                    f"pushed, {'connected' if entry.get('connected') else 'sender away'}"
+                print(f"{entry['name']}\t{entry.get('fps', 0)} fps\t{what}")
+    except (RuntimeError, ValueError) as exc:
+        print(f"graphflow streams: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -419,7 +419,7 @@ def test_a_failing_graph_ends_its_viewers_and_restarts_for_the_next(
             await channel.stop()
         assert all(channel.sent[f.timestamp] == f.jpeg for f in raw)
 
-    with caplog.at_level(logging.ERROR, logger="graphflow.app.net.server"):
+    with caplog.at_level(logging.ERROR, logger="graphflow.app.net.runner"):
         run_clean(main)
     failures = [r.getMessage() for r in caplog.records if "the graph failed" in r.getMessage()]
     assert len(failures) == 2, failures

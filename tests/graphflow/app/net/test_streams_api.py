@@ -15,9 +15,10 @@ import pytest
 from streamkit import TEST_GRAPH, brightest_block, cancel_and_wait, make_image, run_clean, until
 
 from graphflow.app.net import Sender, StreamServer, jpeg
+from graphflow.app.net.cli import add_streams_parser
 from graphflow.app.net.client import mjpeg_frames, sse_events
 from graphflow.app.net.jsonable import to_jsonable
-from graphflow.app.net.streams_api import OPENAPI, StreamManager, add_streams_parser
+from graphflow.app.net.streams_api import OPENAPI, StreamManager
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.image_frame import ImageFrame
 
