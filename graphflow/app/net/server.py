@@ -64,7 +64,7 @@ from graphflow.config import GraphConfig, load_config
 from graphflow.graph import CalculatorGraph
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
-from graphflow.scheduler import GraphError
+from graphflow.runtime import GraphError
 
 logger = logging.getLogger(__name__)
 
