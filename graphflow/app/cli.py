@@ -387,7 +387,7 @@ def _endpoint_help() -> str:
 
     lines = ["inputs: a video file, an image file, an image pattern (frames/%04d.png)"]
     lines += [f"  {e.scheme}: {e.help}" for e in source_schemes()]
-    lines.append("outputs: a video file (.mp4: mp4v, .avi: MJPG), an image file or pattern")
+    lines.append("outputs: a video file (.mp4: H.264, .avi: MJPG), an image file or pattern")
     lines += [f"  {e.scheme}: {e.help}" for e in sink_schemes()]
     return "\n".join(lines)
 
