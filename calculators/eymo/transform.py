@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pathlib
@@ -23,6 +24,7 @@ import numpy.typing as npt
 
 from calculators.eymo.geometry import draw_items
 from calculators.eymo.renderer import GlItemRenderer
+from calculators.eymo.tracking import FaceNumbering
 from calculators.eymo.watcher import ScriptWatcher
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GlSimpleCalculator
@@ -150,13 +152,14 @@ class EymoEveryNthCalculator(Calculator):
 
 @register_calculator
 class EymoLandmarkFillCalculator(Calculator):
-    """Landmarks for every frame when the face mesh only ran on some of them.
+    """Numbered landmarks for every frame when the face mesh only ran on some of them.
 
     Inputs: `FRAME`, every frame (only its timestamp is used); `MEASURED`, the frames the face
     mesh ran on; `LANDMARKS`, its output (no packet at a measured frame: no face). Output
-    `LANDMARKS` at every frame: the measurement where there is one; in between, each face
-    moved on at the velocity between the last two measurements (when both found as many
-    faces; else the last one held), for at most one measurement interval.
+    `LANDMARKS` at every frame, the faces in number order (`FaceNumbering`: a face keeps its
+    number while it moves): the measurement where there is one; in between, each face moved
+    on at its velocity between the last two measurements (a face new in the last one is
+    held), for at most one measurement interval.
     """
 
     inputs = (
@@ -169,8 +172,9 @@ class EymoLandmarkFillCalculator(Calculator):
 
     def open(self, cc: CalculatorContext) -> None:
         """Starts without measurements."""
-        self._last: tuple[int, list[FaceArray]] | None = None
-        self._previous: tuple[int, list[FaceArray]] | None = None
+        self._numbering = FaceNumbering()
+        self._last: _Measurement | None = None
+        self._previous: _Measurement | None = None
 
     def process(self, cc: CalculatorContext) -> None:
         """Sends the measured or predicted faces."""
@@ -178,27 +182,32 @@ class EymoLandmarkFillCalculator(Calculator):
             return
         now = int(cc.timestamp)
         if not cc.inputs["MEASURED"].is_empty:
-            faces = face_arrays(cc.inputs["LANDMARKS"].get(None))
-            self._previous, self._last = self._last, (now, faces)
+            faces, ids = self._numbering.number(face_arrays(cc.inputs["LANDMARKS"].get(None)))
+            self._previous, self._last = self._last, _Measurement(now, faces, ids)
             cc.outputs["LANDMARKS"].add(faces)
             return
         cc.outputs["LANDMARKS"].add(self._predict(now))
 
     def _predict(self, now: int) -> list[FaceArray]:
-        if self._last is None:
+        last, previous = self._last, self._previous
+        if last is None:
             return []
-        t1, faces1 = self._last
-        if self._previous is None or len(self._previous[1]) != len(faces1):
-            return faces1
-        t0, faces0 = self._previous
-        step = min(now - t1, t1 - t0) / (t1 - t0)
-        # Faces come in the face mesh's order; match them by position, left to right.
-        order0 = sorted(range(len(faces0)), key=lambda i: float(faces0[i][:, 0].mean()))
-        order1 = sorted(range(len(faces1)), key=lambda i: float(faces1[i][:, 0].mean()))
-        return [
-            (faces1[b] + (faces1[b] - faces0[a]) * step).astype(np.float32)
-            for a, b in zip(order0, order1, strict=True)
-        ]
+        if previous is None:
+            return last.faces
+        step = min(now - last.time, last.time - previous.time) / (last.time - previous.time)
+        before = dict(zip(previous.ids, previous.faces, strict=True))
+        return [face if (old := before.get(face_id)) is None
+                else (face + (face - old) * step).astype(np.float32)
+                for face, face_id in zip(last.faces, last.ids, strict=True)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Measurement:
+    """The numbered faces the face mesh found at one timestamp."""
+
+    time: int
+    faces: list[FaceArray]
+    ids: list[int]
 
 
 __all__ = [

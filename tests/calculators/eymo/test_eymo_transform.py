@@ -250,8 +250,7 @@ def test_a_broken_script_stops_the_graph_with_its_position(tmp_path: pathlib.Pat
         run_transform(script, [synthetic_frame(0)], [[]], [0])
 
 
-def test_every_nth_frame_goes_to_the_face_mesh_and_landmarks_are_predicted_between() -> None:
-    graph = """
+FILL_GRAPH = """
         input_stream: "frames"
         input_stream: "mesh_landmarks"
         output_stream: "measured"
@@ -263,11 +262,20 @@ def test_every_nth_frame_goes_to_the_face_mesh_and_landmarks_are_predicted_betwe
                input_stream: "MEASURED:measured" input_stream: "LANDMARKS:mesh_landmarks"
                output_stream: "LANDMARKS:landmarks" }
     """
+
+
+def mesh_face(left: float, top: float = 0.3) -> np.ndarray:
+    """(468, 3) landmarks spread over a 0.1 x 0.1 box whose top left corner is (left, top)."""
+    spread = np.linspace(0.0, 0.1, 468, dtype=np.float32)
+    return np.column_stack([left + spread, top + spread[::-1], np.zeros(468, np.float32)])
+
+
+def test_every_nth_frame_goes_to_the_face_mesh_and_landmarks_are_predicted_between() -> None:
     ts = [0, 10, 20, 30, 40, 50, 60, 70]
-    base = np.zeros((468, 3), np.float32)
+    base = mesh_face(0.0)
     # Measured at 0, 30, 60: one face moving right by 0.03 per measurement, none at 60.
     mesh = [(0, [base]), (30, [base + np.array([0.03, 0, 0], np.float32)])]
-    out = run_graph(graph, inputs={"frames": [(t, t) for t in ts], "mesh_landmarks": mesh},
+    out = run_graph(FILL_GRAPH, inputs={"frames": [(t, t) for t in ts], "mesh_landmarks": mesh},
                     side_packets={"every": 3})
     assert [int(p.timestamp) for p in out["measured"]] == [0, 30, 60]
     assert [int(p.timestamp) for p in out["landmarks"]] == ts
@@ -276,6 +284,20 @@ def test_every_nth_frame_goes_to_the_face_mesh_and_landmarks_are_predicted_betwe
     # 10, 20: only one measurement, held; 40, 50: moving on at 0.001/us; 70: no face at 60.
     assert counts == [1, 1, 1, 1, 1, 1, 0, 0]
     assert xs == pytest.approx([0, 0, 0, 0.03, 0.04, 0.05])
+
+
+def test_filled_faces_keep_their_numbers_and_move_on_at_their_own_speed() -> None:
+    ts = [0, 10, 20, 30, 40, 50]
+    left, right = mesh_face(0.2), mesh_face(0.6)
+    step = np.array([0.03, 0, 0], np.float32)
+    # The tracker lists the faces in another order at 30; the left one moves right, the
+    # right one stays; at 30 a third face appears between them.
+    mesh = [(0, [left, right]), (30, [right, mesh_face(0.45, 0.6), left + step])]
+    out = run_graph(FILL_GRAPH, inputs={"frames": [(t, t) for t in ts], "mesh_landmarks": mesh},
+                    side_packets={"every": 3})
+    lefts = [[round(float(f[0, 0]), 4) for f in p.payload] for p in out["landmarks"]]
+    # Numbered left to right; face 1 from 30 on is the new one (held: one measurement).
+    assert lefts == [[0.2, 0.6]] * 3 + [[0.23, 0.45, 0.6], [0.24, 0.45, 0.6], [0.25, 0.45, 0.6]]
 
 
 def test_every_nth_rejects_bad_values() -> None:
