@@ -17,6 +17,10 @@ Runs, in one process and one session:
 Prints a table and, last, one line: ``eymo_e2e: graphflow X fps, baseline Y fps, ratio R;
 live p95 L ms``.
 
+``--faces 2`` runs both sides on media/two_faces.mp4 (two faces, 1280x720, made by
+scripts/make_demo_media.py) instead, the baseline with FaceMesh's max_num_faces=2 and graphflow
+with the graph's defaults (up to 4 faces).
+
 ``--gl-only`` times just the GL side instead: a 1080p frame (the clip's first frame, scaled)
 with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
 draw_items (CPU geometry), the transform (one frame copy and the items), upload and readback
@@ -25,7 +29,7 @@ frames with moving timestamps; GL work is finished (glFinish) before each clock 
 
 Usage:
     .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
-        [--no-baseline]
+        [--no-baseline] [--faces 2]
     .venv/bin/python bench/eymo_e2e.py --gl-only [--frames 300]
 """
 
@@ -62,6 +66,8 @@ from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402
 
 CLIP = ROOT / "media/demo.mp4"
+TWO_FACES_CLIP = ROOT / "media/two_faces.mp4"
+BASELINE_ARGS: list[str] = []  # the clip and face count of --faces, for the baseline
 GRAPH = ROOT / "graphs/eymo.pbtxt"
 SCRIPT = ROOT / "examples/default.eymo"
 LANDMARKS = ROOT / "tests/fixtures/face/clip_tracking.npz"
@@ -188,7 +194,8 @@ def run_baseline(frames: int) -> dict[str, Any] | None:
         print(f"({MP_PYTHON} missing: make it with `bash scripts/mp_venv.sh`; no baseline)")
         return None
     cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([str(MP_PYTHON), str(BASELINE), "--frames", str(frames)],
+    out = subprocess.run([str(MP_PYTHON), str(BASELINE), "--frames", str(frames),
+                          *BASELINE_ARGS],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["cpu_ms"] = (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) * 1e3 / frames
@@ -313,6 +320,14 @@ def gl_only(args: argparse.Namespace) -> None:
           f"{renderer_name}")
 
 
+def select_faces(faces: int) -> None:
+    """Benches a clip with that many faces: media/demo.mp4 (1) or media/two_faces.mp4 (2);
+    the baseline follows as many faces."""
+    global CLIP
+    CLIP = TWO_FACES_CLIP if faces == 2 else CLIP
+    BASELINE_ARGS[:] = ["--clip", str(CLIP), "--faces", str(faces)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=None,
@@ -325,12 +340,15 @@ def main() -> None:
                         help="skip the MediaPipe baseline")
     parser.add_argument("--gl-only", action="store_true",
                         help="time the GL side of a 1080p frame only")
+    parser.add_argument("--faces", type=int, choices=(1, 2), default=1,
+                        help="2: the two-face clip, the baseline with max_num_faces=2")
     args = parser.parse_args()
     if args.gl_only:
         args.frames = args.frames or 300
         gl_only(args)
     else:
         args.frames = args.frames or 600
+        select_faces(args.faces)
         e2e(args)
 
 
