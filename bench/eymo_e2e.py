@@ -11,8 +11,9 @@ Runs, in one process and one session:
    OpenCV crop/HSV/warp/paste of the same script), on the same clip and frame count. The two
    alternate for ``--rounds`` rounds (default 2) and each side's best round is reported: the
    machine is shared, and the best round is the least disturbed one.
-3. graphflow with a live-paced source: frames added at the clip's 30 fps with ``max_in_flight``
-   1 (stale frames dropped); latency from adding a frame to its output, median and p95.
+3. graphflow with a live-paced source: frames added at the clip's 30 fps (``--live-fps``, and
+   ``--live-size`` to resize them, e.g. 60 and 1920x1080) with ``max_in_flight`` 1 (stale
+   frames dropped); latency from adding a frame to its output, median and p95.
 
 Prints a table and, last, one line: ``eymo_e2e: graphflow X fps, baseline Y fps, ratio R;
 live p95 L ms``.
@@ -29,7 +30,7 @@ frames with moving timestamps; GL work is finished (glFinish) before each clock 
 
 Usage:
     .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
-        [--no-baseline] [--faces 2]
+        [--no-baseline] [--faces 2] [--live-fps 60 --live-size 1920x1080]
     .venv/bin/python bench/eymo_e2e.py --gl-only [--frames 300]
 """
 
@@ -159,8 +160,10 @@ def _cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_live(frames: int) -> dict[str, Any]:
-    """graphflow with frames added at 30 fps, max_in_flight 1: latency of each output frame."""
+def run_live(frames: int, size: tuple[int, int] | None = None, fps: float = FPS,
+             ) -> dict[str, Any]:
+    """graphflow with frames added at `fps` (the clip's frames resized to `size`, if given),
+    max_in_flight 1: latency of each output frame and the frames dropped."""
     graph = gf.CalculatorGraph(graph_config(None))
     sent: dict[int, float] = {}
     latencies: list[float] = []
@@ -172,16 +175,18 @@ def run_live(frames: int) -> dict[str, Any]:
             latencies.append(now - sent[int(packet.timestamp)])
 
     graph.observe_output_stream("output_video", arrived)
-    decoded = [rgb for _, rgb in clip_frames(min(frames, 120))]
+    decoded = [rgb if size is None else np.ascontiguousarray(cv2.resize(rgb, size))
+               for _, rgb in clip_frames(min(frames, 120))]
+    frame_us = round(1e6 / fps)
     graph.start_run({"script": str(SCRIPT), "max_in_flight": 1})
     start = time.perf_counter()
     for i in range(frames):
-        due = start + i / FPS
+        due = start + i / fps
         time.sleep(max(0.0, due - time.perf_counter()))
         with lock:
-            sent[i * FRAME_US] = time.perf_counter()
+            sent[i * frame_us] = time.perf_counter()
         graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(
-            decoded[i % len(decoded)])).at(i * FRAME_US))
+            decoded[i % len(decoded)])).at(i * frame_us))
     graph.close_all_input_streams()
     graph.wait_until_done()
     ms = sorted(x * 1e3 for x in latencies)
@@ -216,8 +221,9 @@ def e2e(args: argparse.Namespace) -> None:
     ours = max((r[0] for r in rounds), key=lambda r: float(r["fps"]))
     bases = [r[1] for r in rounds if r[1] is not None]
     base = max(bases, key=lambda r: float(r["fps"])) if bases else None
-    live = run_live(args.live_frames)
+    live = run_live(args.live_frames, args.live_size, args.live_fps)
     fmt = "{:.2f}".format
+    live_size = "" if args.live_size is None else " {}x{}".format(*args.live_size)
     rows = [("per frame, ms", "graphflow eymo", "MediaPipe + OpenCV")]
     for stage, ms in ours["stages"].items():
         rows.append((stage, fmt(ms), ""))
@@ -229,7 +235,8 @@ def e2e(args: argparse.Namespace) -> None:
                  "" if base is None else fmt(base["cpu_ms"])))
     rows.append(("frames per second", f"{ours['fps']:.1f}",
                  "" if base is None else f"{base['fps']:.1f}"))
-    rows.append((f"live 30 fps, latency median / p95 ({live['frames_out']}/"
+    rows.append((f"live {args.live_fps:g} fps{live_size}, latency median / p95 "
+                 f"({live['frames_out']}/"
                  f"{args.live_frames} frames out)",
                  f"{live['median_ms']:.1f} / {live['p95_ms']:.1f}", ""))
     print(f"eymo, {CLIP.name} 1280x720 looped to {args.frames} frames, {SCRIPT.name}, "
@@ -340,6 +347,10 @@ def main() -> None:
                         help="skip the MediaPipe baseline")
     parser.add_argument("--gl-only", action="store_true",
                         help="time the GL side of a 1080p frame only")
+    parser.add_argument("--live-fps", type=float, default=FPS,
+                        help="frame rate of the live-paced run (default 30)")
+    parser.add_argument("--live-size", type=lambda text: tuple(map(int, text.split("x"))),
+                        default=None, help="WxH: the live run's frames resized (e.g. 1920x1080)")
     parser.add_argument("--faces", type=int, choices=(1, 2), default=1,
                         help="2: the two-face clip, the baseline with max_num_faces=2")
     args = parser.parse_args()
