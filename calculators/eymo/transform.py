@@ -75,15 +75,27 @@ def script_path(value: str | os.PathLike[str] | None) -> pathlib.Path:
     return pathlib.Path(value)
 
 
+def script_status(watcher: ScriptWatcher) -> str:
+    """What runs, in a line: the script's name, its reloads, an error that keeps the file on
+    disk from running."""
+    name = os.path.basename(watcher.path)
+    if watcher.error is not None:
+        return f"{name}: {watcher.error} (running the last good version)"
+    return name if watcher.version == 0 else f"{name} (reload {watcher.version})"
+
+
 @register_calculator
 class EymoTransformCalculator(GlSimpleCalculator):
     """Draws an eymo script on each GPU frame (`GlSimpleCalculator`; runs on a GL context).
 
     Inputs: `VIDEO` (or untagged) GpuBuffer frames; `LANDMARKS` (optional) the faces at the
-    same timestamp, a list of landmark lists (no packet: no face). Output: `VIDEO` (or
-    untagged) GpuBuffer. Side packet `SCRIPT` (optional): the .eymo file, default
-    `examples/default.eymo`; it is watched and a changed file takes effect at the next frame
-    (a script with a mistake keeps the last good one and logs the error).
+    same timestamp, a list of landmark lists in number order (face 0 first; no packet: no
+    face). Outputs: `VIDEO` (or untagged) GpuBuffer; `STATUS` (optional) a line of text at
+    the first frame and whenever it changes: the script's file name, then `NAME (reload N)`
+    after the Nth reload, or `NAME: <error> (running the last good version)`. Side packet
+    `SCRIPT` (optional): the .eymo file, default `examples/default.eymo`; it is watched and a
+    changed file takes effect at the next frame (a script with a mistake keeps the last good
+    one and logs the error).
 
     Animations (spin, drift) are functions of the packet timestamp, so a frame gives the same
     output however and whenever it is processed.
@@ -92,6 +104,10 @@ class EymoTransformCalculator(GlSimpleCalculator):
     inputs: ClassVar[Sequence[Port]] = (
         *GlSimpleCalculator.inputs,
         Port("LANDMARKS", object, optional=True, doc="faces: list of (468, 3) landmark lists"),
+    )
+    outputs: ClassVar[Sequence[Port]] = (
+        *GlSimpleCalculator.outputs,
+        Port("STATUS", str, optional=True, doc="which script runs, when that changes"),
     )
     input_side_packets: ClassVar[Sequence[Port]] = (
         Port("SCRIPT", (str, os.PathLike), optional=True, doc="path of the .eymo script"),
@@ -102,6 +118,7 @@ class EymoTransformCalculator(GlSimpleCalculator):
         path = script_path(self.cc.side_inputs.get("SCRIPT"))
         self._watcher = ScriptWatcher(path, check_interval_ms=0.0)
         self._renderer = GlItemRenderer(ctx)
+        self._status = ""
         logger.info("eymo: node %r runs script %s", self.cc.node_name, path)
 
     def gl_render(
@@ -113,6 +130,11 @@ class EymoTransformCalculator(GlSimpleCalculator):
         faces = face_arrays(None if landmarks is None else landmarks.get(None))
         items = draw_items(self._watcher.current(), faces, src.size, int(cc.timestamp))
         self._renderer.render(src, dst, items)
+        if cc.outputs.connected("STATUS"):
+            status = script_status(self._watcher)
+            if status != self._status:
+                self._status = status
+                cc.outputs["STATUS"].add(status)
 
     def gl_teardown(self, ctx: moderngl.Context) -> None:
         """Releases the renderer's GL objects."""

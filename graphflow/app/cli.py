@@ -49,6 +49,9 @@ from graphflow.scheduler import GraphError
 
 logger = logging.getLogger(__name__)
 
+# A graph's output stream of this name carries status lines (text; eymo: which script runs): the
+# live view shows the latest, and a sink that has `show_status` (a window) gets them.
+STATUS_STREAM = "status"
 # File inputs must not lose frames: graphs that take a `max_in_flight` side packet (a
 # FlowLimiterCalculator's MAX_IN_FLIGHT, as graphs/eymo.pbtxt has) get this for them, so that
 # back pressure, not dropping, paces the reader.
@@ -103,6 +106,7 @@ class _Progress:
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0
+    status: str = ""
     arrivals: collections.deque[float] = dataclasses.field(
         default_factory=lambda: collections.deque(maxlen=256))
 
@@ -125,6 +129,8 @@ class _Progress:
                 f"out {self.frames_out}   [bold]{self.fps():6.1f} fps[/]")
         if self.dropped:
             head += f"   dropped {self.dropped}"
+        if self.status:
+            head += f"   {escape(self.status)}"
         try:
             queues = self.graph.queue_sizes()
         except RuntimeError:  # not started yet
@@ -209,6 +215,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.output()
 
             graph.observe_output_stream(counted, observe)
+        if counted != STATUS_STREAM and any(s.name == STATUS_STREAM
+                                            for s in validated.output_streams):
+            graph.observe_output_stream(STATUS_STREAM, _status_observer(progress, sink))
         live = Live(get_renderable=progress.render, console=console, transient=True,
                     refresh_per_second=_REFRESH_PER_SECOND) \
             if console.is_terminal and not args.quiet else None
@@ -230,6 +239,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             sink.close()
     _summary(console, progress, args, graph)
     return 0
+
+
+def _status_observer(progress: _Progress, sink: Any) -> Callable[[str, Packet[Any]], None]:
+    """Shows each status line in the live view and the log, and hands it to the sink."""
+    show = getattr(sink, "show_status", None)
+
+    def observe(_: str, packet: Packet[Any]) -> None:
+        progress.status = str(packet.payload)
+        logger.info("%s: %s", progress.name, progress.status)
+        if show is not None:
+            show(int(packet.timestamp), progress.status)
+
+    return observe
 
 
 def _open_endpoint(opener: Callable[[str], Any], spec: str | None) -> Any:

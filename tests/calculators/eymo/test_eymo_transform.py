@@ -215,8 +215,14 @@ def test_the_script_reloads_in_a_running_graph(
         results.append(np.asarray(packet.payload))
         arrived.release()
 
-    graph = gf.CalculatorGraph(GRAPH)
+    graph = gf.CalculatorGraph(GRAPH.replace('output_stream: "VIDEO:gpu_out"',
+                                             'output_stream: "VIDEO:gpu_out" '
+                                             'output_stream: "STATUS:status"')
+                               + 'output_stream: "status"')
+    statuses: list[tuple[int, str]] = []
     graph.observe_output_stream("out", collect)
+    graph.observe_output_stream("status", lambda _, p: statuses.append((int(p.timestamp),
+                                                                           p.payload)))
     graph.start_run({"script": script})
 
     def frame(t_us: int) -> np.ndarray:
@@ -232,6 +238,7 @@ def test_the_script_reloads_in_a_running_graph(
         with caplog.at_level(logging.ERROR):
             pathlib.Path(script).write_text("rect(0.25 0.25 0.5 0.5): chanels(1, 1, 0)\n")
             third = frame(2000)
+        fourth = frame(3000)  # no change: no status
     finally:
         graph.close_all_input_streams()
         graph.wait_until_done()
@@ -240,7 +247,13 @@ def test_the_script_reloads_in_a_running_graph(
     assert (second[centre][..., 0] == 0).all()
     np.testing.assert_array_equal(second[centre][..., 1:], image[centre][..., 1:])
     np.testing.assert_array_equal(third, second)  # the broken script keeps the last good one
+    np.testing.assert_array_equal(fourth, second)
     assert "Did you mean 'channels'?" in caplog.text
+    name = pathlib.Path(script).name
+    assert statuses[:2] == [(0, name), (1000, f"{name} (reload 1)")]
+    ((when, text),) = statuses[2:]
+    assert when == 2000 and text.startswith(f"{name}: ") and "unknown operation 'chanels'" in \
+        text and text.endswith("(running the last good version)")
 
 
 def test_a_broken_script_stops_the_graph_with_its_position(tmp_path: pathlib.Path) -> None:
