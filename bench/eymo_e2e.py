@@ -26,7 +26,9 @@ with the graph's defaults (up to 4 faces).
 with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
 draw_items (CPU geometry), the transform (one frame copy and the items), upload and readback
 (graphflow.gpu's transfers), and a whole frame as the graph does it, each over ``--frames``
-frames with moving timestamps; GL work is finished (glFinish) before each clock read.
+frames with moving timestamps; GL work is finished (glFinish) before each clock read. With
+mapped transfers (a GPU), also a steady stream of whole frames whose readbacks finish one frame
+later (the time per frame over the stream).
 
 Usage:
     .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
@@ -63,6 +65,7 @@ import graphflow as gf  # noqa: E402
 from calculators.eymo import draw_items, parse_file  # noqa: E402
 from calculators.eymo.renderer import GlItemRenderer  # noqa: E402
 from graphflow.gpu import GlContext, GpuBuffer, upload  # noqa: E402
+from graphflow.gpu.transfer import MappedTransfers, ReadTicket  # noqa: E402
 from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402
 
@@ -299,6 +302,30 @@ def gl_only(args: argparse.Namespace) -> None:
             renderer.render(source.texture_in(gl), output, items(i))
             GpuBuffer(gl, surface).read(pixels)
 
+        def streamed(frames: int) -> list[float]:
+            # A steady stream as the graph runs it, but each readback finished one frame
+            # later (mapped transfers only): milliseconds per frame over the whole stream.
+            transfers = gl.transfers
+            if not isinstance(transfers, MappedTransfers):
+                return []
+            pending: tuple[ReadTicket, GpuBuffer] | None = None
+            start = time.perf_counter()
+            for i in range(frames + 1):
+                source = upload(gl, rgba)
+                output = GpuBuffer(gl, gl.pool.acquire(1920, 1080))
+                framebuffer = output._surface.framebuffer(gl.ctx)
+                framebuffer.use()
+                renderer.render(source.texture_in(gl), framebuffer, items(i))
+                ticket = transfers.start_read(output._surface.texture)
+                if pending is not None:
+                    transfers.finish_read(pending[0], pixels)
+                pending = (ticket, output)
+                if i == 0:
+                    start = time.perf_counter()  # the first frame warms up
+            assert pending is not None
+            transfers.finish_read(pending[0], pixels)
+            return [(time.perf_counter() - start) * 1e3 / frames]
+
         precomputed = [items(i) for i in range(len(faces))]
         results = {
             "geometry, draw_items (CPU)": timed(gl, items, args.frames),
@@ -309,6 +336,9 @@ def gl_only(args: argparse.Namespace) -> None:
             "readback (GpuBuffer.read)": timed(gl, lambda i: result.read(pixels), args.frames),
             "whole frame": timed(gl, whole_frame, args.frames),
         }
+        stream = gl.run(lambda: streamed(args.frames))
+        if stream:
+            results["whole frame, streamed, readback finished a frame later"] = stream
         renderer_name = gl.renderer
         gl.run(renderer.release)
     finally:
@@ -322,9 +352,10 @@ def gl_only(args: argparse.Namespace) -> None:
     transform = statistics.median(results["transform (GL)"])
     geometry = statistics.median(results["geometry, draw_items (CPU)"])
     whole = statistics.median(results["whole frame"])
+    stream_ms = results.get("whole frame, streamed, readback finished a frame later")
     print(f"eymo_e2e --gl-only: transform {transform:.3f} ms per 1080p frame, with the geometry "
-          f"{transform + geometry:.3f} ms, with upload and readback {whole:.3f} ms, on "
-          f"{renderer_name}")
+          f"{transform + geometry:.3f} ms, with upload and readback {whole:.3f} ms"
+          + (f" ({stream_ms[0]:.3f} streamed)" if stream_ms else "") + f", on {renderer_name}")
 
 
 def select_faces(faces: int) -> None:
