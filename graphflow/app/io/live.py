@@ -10,7 +10,9 @@ Registered with `graphflow.app.io` (`--input SPEC`, `--output SPEC`):
 - `folder:PATH` (also a plain folder path): the folder's images in name order, at `?fps=F`
   (default 30), every one processed;
 - `demo`: media/demo.mp4, a short clip of a real moving face, every frame processed;
-- sinks `window[:TITLE]` (a glfw window; closing it stops the run) and
+- sinks `window[:TITLE]` (a glfw window titled with the frame rate and the latest line of the
+  graph's `status` output stream, which `graphflow run` hands to a sink's `show_status`;
+  closing it stops the run) and
   `virtualcam[:/dev/videoN]` (pyvirtualcam; v4l2loopback on Linux), which run graphflow's
   `WindowSinkCalculator` / `VirtualCameraSinkCalculator` in a one-node graph of their own;
 - the defaults of `graphflow run` for video graphs (`defaults`): a camera if this machine has
@@ -23,6 +25,7 @@ buffer is one frame), so a busy graph gets fresh frames instead of a backlog.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pathlib
@@ -166,16 +169,22 @@ class CalculatorSink:
     Args:
         calculator: The registered calculator name.
         side_packets: Its input side packets by tag.
+        status_tag: The calculator's input port for status lines (`show_status`), if any.
 
     Raises:
         Stop: From `write`, once the calculator ended its run (e.g. its window was closed).
         GraphError: From `write` or `close`, if the calculator failed.
     """
 
-    def __init__(self, calculator: str, side_packets: dict[str, Any]) -> None:
+    def __init__(self, calculator: str, side_packets: dict[str, Any],
+                 status_tag: str | None = None) -> None:
         lines = [f'input_stream: "frames"\nnode {{ calculator: "{calculator}" '
                  'input_stream: "frames"']
         lines += [f' input_side_packet: "{tag}:{tag.lower()}"' for tag in side_packets]
+        if status_tag is not None:
+            lines.insert(0, 'input_stream: "status"\n')
+            lines.append(f' input_stream: "{status_tag}:status"')
+        self._has_status = status_tag is not None
         self._graph = CalculatorGraph("".join(lines) + " }")
         self._graph.start_run({tag.lower(): v for tag, v in side_packets.items()})
         self._calculator = calculator
@@ -191,6 +200,12 @@ class CalculatorSink:
             logger.info("%s ended: stopping", self._calculator)
             self._closed.set()
             raise Stop() from None
+
+    def show_status(self, timestamp: int, text: str) -> None:
+        """Hands a status line (e.g. which script runs) to the calculator, if it takes them."""
+        if self._has_status and not self._closed.is_set():
+            with contextlib.suppress(ValueError):  # the calculator already ended its run
+                self._graph.add_packet_to_input_stream("status", Packet(text).at(timestamp))
 
     def close(self) -> None:
         """Ends the calculator's run (raises its error, if it failed)."""
@@ -266,8 +281,9 @@ for _scheme in ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "
 register_source("demo", lambda _: VideoReader(resource_dir("media") / DEMO_CLIP_NAME),
                 "media/demo.mp4, a short clip of a real moving face")
 register_sink("window", lambda title: CalculatorSink(
-    "WindowSinkCalculator", {"TITLE": title} if title else {}),
-    "a desktop window (glfw): window[:TITLE]; Esc, q or closing it stops the run")
+    "WindowSinkCalculator", {"TITLE": title or "graphflow"}, status_tag="STATUS"),
+    "a desktop window (glfw): window[:TITLE], titled with the frame rate and the graph's "
+    "status (eymo: the script); Esc, q or closing it stops the run")
 register_sink("virtualcam", lambda device: CalculatorSink(
     "VirtualCameraSinkCalculator", {"DEVICE": device} if device else {}),
     "a virtual webcam (pyvirtualcam, v4l2loopback): virtualcam[:/dev/videoN]")
