@@ -206,11 +206,7 @@ def main_serve(args: argparse.Namespace) -> int:
         ValueError: If the graph lacks the named streams, or a limit is not positive.
         OSError: If an address cannot be bound.
     """
-    limits = Limits(**{name: getattr(args, name) for name in LIMIT_FLAGS})
-    access = Access(token=args.token, admin_token=args.admin_token,
-                    allowed_hosts=tuple(args.allowed_hosts), graphs_dir=args.graphs_dir,
-                    allow_local_sources=args.allow_local_sources,
-                    allow_private_hosts=args.allow_private_hosts)
+    access, limits = serve_settings(args)
     for what, (host, _) in (("--ingest", args.ingest), ("--http", args.http)):
         if access.token is None and not _loopback(host):
             logger.warning("%s %s is reachable from other machines and there is no --token: "
@@ -230,6 +226,19 @@ def main_serve(args: argparse.Namespace) -> int:
           flush=True)
     sys.stdout.flush()
     os._exit(EXIT_ABANDONED)  # threads stuck in a calculator cannot be joined: do not try
+
+
+def serve_settings(args: argparse.Namespace) -> tuple[Access, Limits]:
+    """The access settings and limits of parsed ``graphflow serve`` arguments.
+
+    Raises:
+        ValueError: If a limit is not positive.
+    """
+    access = Access(token=args.token, admin_token=args.admin_token,
+                    allowed_hosts=tuple(args.allowed_hosts), graphs_dir=args.graphs_dir,
+                    allow_local_sources=args.allow_local_sources,
+                    allow_private_hosts=args.allow_private_hosts)
+    return access, Limits(**{name: getattr(args, name) for name in LIMIT_FLAGS})
 
 
 async def _serve(server: StreamServer, ingest_host: str, http_host: str) -> bool:

@@ -2,6 +2,7 @@
 
 :class:`Limits` holds them (each is a ``graphflow serve`` flag, docs/security.md lists them);
 :class:`ByteBudget` bounds the frame bytes the server holds from senders at once;
+:class:`LogThrottle` bounds the warnings clients can make it write;
 :class:`DaemonPool` runs blocking calls on a bounded set of daemon threads, so that a call stuck
 in a library (a network source that never answers, a calculator that hangs) can neither take
 every thread nor keep the process from exiting.
@@ -12,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -102,6 +105,39 @@ class ByteBudget:
     def release(self, count: int) -> None:
         """Gives ``count`` bytes back."""
         self.used = max(0, self.used - count)
+
+
+class LogThrottle:
+    """Warnings at most ``per_second`` a second; the rest are counted and reported as one line.
+
+    A client that misbehaves on purpose, over many connections, would otherwise make the server
+    spend its time (and disk) writing a line for each.
+
+    Args:
+        logger: Where the warnings go.
+        per_second: Warnings written in any one second.
+    """
+
+    def __init__(self, logger: logging.Logger, per_second: int = 5) -> None:
+        self._logger = logger
+        self._per_second = per_second
+        self._window = 0.0
+        self._written = 0
+        self._dropped = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        """Logs ``message % args`` as a warning unless this second's share is used up."""
+        now = time.monotonic()
+        if now - self._window >= 1.0:
+            if self._dropped:
+                self._logger.warning("%d more warnings like the above in the last second(s)",
+                                     self._dropped)
+            self._window, self._written, self._dropped = now, 0, 0
+        if self._written < self._per_second:
+            self._written += 1
+            self._logger.warning(message, *args)
+        else:
+            self._dropped += 1
 
 
 class DaemonPool:

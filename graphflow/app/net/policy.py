@@ -199,12 +199,10 @@ class Access:
             RefusedError: If an address is not public and private hosts are not allowed.
             ValueError: If the name does not resolve.
         """
-        if self.allow_private_hosts or "://" not in source:
+        if self.allow_private_hosts or not self.needs_lookup(source):
             return
-        parsed = urllib.parse.urlsplit(source)
-        host = parsed.hostname
-        if host is None:
-            return
+        host = urllib.parse.urlsplit(source).hostname
+        assert host is not None
         try:
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         except OSError as exc:
@@ -212,6 +210,23 @@ class Access:
                              f"({exc})") from None
         for info in infos:
             self._check_address(source, ipaddress.ip_address(info[4][0]))
+
+    @staticmethod
+    def needs_lookup(source: str) -> bool:
+        """True if the source is a network stream whose host is a name (not an IP address)."""
+        if source.partition("://")[0].lower() not in NETWORK_SCHEMES:
+            return False
+        try:
+            host = urllib.parse.urlsplit(source).hostname
+        except ValueError:
+            return False
+        if not host:
+            return False
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return True
+        return False
 
     def _check_address(self, source: str, address: ipaddress.IPv4Address |
                        ipaddress.IPv6Address) -> None:

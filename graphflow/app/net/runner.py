@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
@@ -399,8 +400,16 @@ class LocalGraph:
         return os.getpid()
 
     async def open(self) -> None:
-        """Loads the graph and starts its run."""
-        self._graph = await self._run(self._start)
+        """Loads the graph and starts its run (a run started while this was cancelled is
+        closed again)."""
+        starting = asyncio.ensure_future(self._run(self._start))
+        try:
+            self._graph = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self._graph = await starting  # it runs on a thread: let it end, then close
+                await self.close()
+            raise
 
     def _start(self) -> CalculatorGraph:
         graph, results = self._spec.load()
@@ -687,7 +696,7 @@ class ActorGraph:
             else None, max_pixels=spec.max_pixels)
         try:
             self._pid = await self.call("pid")
-        except Exception:
+        except BaseException:  # cancelled too: the actor must not outlive its worker
             self._release()
             raise
 

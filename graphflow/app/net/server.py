@@ -55,7 +55,7 @@ from graphflow.app.io.urls import redact_urls
 from graphflow.app.net import jpeg
 from graphflow.app.net.broadcast import Broadcaster, Subscription
 from graphflow.app.net.channel import Channel
-from graphflow.app.net.limits import ByteBudget, DaemonPool, Limits
+from graphflow.app.net.limits import ByteBudget, DaemonPool, Limits, LogThrottle
 from graphflow.app.net.policy import Access
 from graphflow.app.net.protocol import (
     MAX_CONTROL_BYTES,
@@ -145,6 +145,7 @@ class StreamServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._senders: set[asyncio.StreamWriter] = set()
         self._peers: collections.Counter[str] = collections.Counter()
+        self._warnings = LogThrottle(logger)  # what senders do wrong: they must not flood it
         self._graph_pool = DaemonPool(GRAPH_THREADS, "graphflow-serve")
         self.sources = DaemonPool(self.limits.source_threads, "graphflow-source")
         self._ingest: asyncio.Server | None = None
@@ -335,8 +336,8 @@ class StreamServer:
         where = f"sender {address}:{peer[1]}" if isinstance(peer, tuple) else "sender"
         if len(self._senders) >= self.limits.max_connections or \
                 self._peers[address] >= self.limits.max_connections_per_address:
-            logger.warning("%s: refused, too many connections (%d, %d from its address)", where,
-                           len(self._senders), self._peers[address])
+            self._warnings.warning("%s: refused, too many connections (%d, %d from its "
+                                   "address)", where, len(self._senders), self._peers[address])
             writer.write(encode_json(MSG_ERROR, {
                 "error": "too many connections (--max-connections, "
                          "--max-connections-per-address); try again later", "retry": True}))
@@ -358,7 +359,7 @@ class StreamServer:
             refusal = self._refuse_sender(hello)
             if refusal is not None:
                 text, retry = refusal
-                logger.warning("%s: refused, %s", where, text)
+                self._warnings.warning("%s: refused, %s", where, text)
                 await _send_error(writer, text, retry=retry)
                 return
             channel = self.channel(hello.channel)
@@ -369,17 +370,17 @@ class StreamServer:
             await self._receive_frames(reader, channel, hello)
             logger.info("%s: disconnected", where)
         except ProtocolError as exc:
-            logger.warning("%s: %s; closing the connection", where, exc)
+            self._warnings.warning("%s: %s; closing the connection", where, exc)
             await _send_error(writer, str(exc), retry=True)
         except LimitError as exc:
-            logger.warning("%s: refused, %s", where, exc)
+            self._warnings.warning("%s: refused, %s", where, exc)
             await _send_error(writer, str(exc), retry=True)
         except TimeoutError:
             if channel is None:
                 what = f"no HELLO within {self.limits.hello_timeout:g} s"
             else:
                 what = f"no frame within {self.limits.sender_timeout:g} s"
-            logger.warning("%s: %s; closing the connection", where, what)
+            self._warnings.warning("%s: %s; closing the connection", where, what)
             await _send_error(writer, what, retry=True)
         except ConnectionError as exc:
             logger.info("%s: connection lost (%s)", where, exc)

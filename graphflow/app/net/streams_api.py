@@ -43,6 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
+from graphflow.app.net.limits import DaemonPool
 from graphflow.app.net.policy import RefusedError
 from graphflow.app.net.protocol import CHANNEL_PATTERN
 from graphflow.app.net.runner import MAX_RESTARTS, RayBackend
@@ -53,6 +54,9 @@ from graphflow.config import ConfigError
 logger = logging.getLogger(__name__)
 
 __all__ = ["OPENAPI", "StreamManager", "StreamSpec"]
+
+LOOKUP_THREADS = 2
+"""Threads that resolve the host names of new streams' sources (a slow DNS holds one)."""
 
 
 class StreamManager:
@@ -71,6 +75,7 @@ class StreamManager:
         self.server = server
         self.streams: dict[str, ManagedStream] = {}
         self._reserved: set[str] = set()  # names of streams being created
+        self._lookups = DaemonPool(LOOKUP_THREADS, "graphflow-lookup")  # of source host names
         if ray_address is not None:
             server.backend = RayBackend(ray_address, max_restarts, server.limits.stop_timeout)
         server.app_setup.append(self.setup)
@@ -106,14 +111,15 @@ class StreamManager:
         server = self.server
         spec = dataclasses.replace(spec, graph=str(server.access.graph_file(spec.graph)))
         server.access.check_source(spec.source)
-        try:  # a name that resolves to a private address is refused now; one that does not
-            # resolve yet (or slowly) is checked again each time the stream opens it
-            await server.sources.run(server.access.check_source_host, spec.source,
-                                     timeout=server.limits.source_timeout)
-        except RefusedError:
-            raise
-        except (ValueError, TimeoutError):
-            pass
+        if server.access.needs_lookup(spec.source):
+            try:  # a name that resolves to a private address is refused now; one that does
+                # not resolve yet (or slowly) is checked again each time the stream opens it
+                await self._lookups.run(server.access.check_source_host, spec.source,
+                                        timeout=server.limits.source_timeout)
+            except RefusedError:
+                raise
+            except (ValueError, TimeoutError):
+                pass
         await server.run_blocking(spec.graph_spec(server.quality).load)
         stream = ManagedStream(server, spec,
                                lambda kind, **fields: server.emit(spec.name, kind, **fields))
@@ -136,6 +142,7 @@ class StreamManager:
     async def close(self, app: web.Application | None = None) -> None:
         """Stops every stream, all at once (the server calls it on shutdown)."""
         await asyncio.gather(*(self.remove(name) for name in list(self.streams)))
+        self._lookups.shutdown()
 
     # ------------------------------------------------------------------ HTTP
 
