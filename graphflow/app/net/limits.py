@@ -49,7 +49,9 @@ class Limits:
             one frame.
         max_clock_skew: Frames stamped further than this from the server's clock (seconds)
             are refused; 0 turns the check off.
-        source_threads: Threads that open and read pulled sources (more wait their turn).
+        source_threads: Threads that open and read pulled sources (more wait their turn); a
+            pulled stream makes one blocking call at a time, so as many as ``max_streams``
+            keep one stream from waiting for another's.
         source_timeout: Seconds a pulled source may take to open, and then to give a frame.
         stop_timeout: Seconds a graph run may take to finish once its inputs are closed; then
             it is cancelled, and abandoned if it still does not end (a hung calculator).
@@ -69,7 +71,7 @@ class Limits:
     hello_timeout: float = 10.0
     sender_timeout: float = 20.0
     max_clock_skew: float = 300.0
-    source_threads: int = 8
+    source_threads: int = 16
     source_timeout: float = 10.0
     stop_timeout: float = 1.5
 
