@@ -463,9 +463,10 @@ class LocalGraph:
         graph, self._graph = self._graph, None
         if graph is None:
             return
-        closing = in_daemon_thread(graph.close, f"graphflow-stop {self._channel.name}")
+        closing, thread = in_daemon_thread(graph.close, f"graphflow-stop {self._channel.name}")
         try:
             await asyncio.wait_for(asyncio.shield(closing), self._backend.stop_timeout)
+            thread.join()  # it has handed its outcome over: it is returning
         except TimeoutError:
             logger.warning("channel %r: the graph did not finish within %g s of closing its "
                            "inputs; cancelling it", self._channel.name,
@@ -473,6 +474,7 @@ class LocalGraph:
             graph.cancel()
             try:
                 await asyncio.wait_for(asyncio.shield(closing), CANCEL_WAIT_S)
+                thread.join()
             except TimeoutError:
                 self._backend.abandoned.append(self._channel.name)
                 error = TimeoutError("the graph run did not end when cancelled (a calculator "
@@ -517,8 +519,10 @@ class LocalGraph:
             self._progress.set()
 
 
-def in_daemon_thread(fn: Callable[[], Any], name: str) -> asyncio.Future[Any]:
-    """Runs ``fn()`` on a new daemon thread; its outcome as a future of the running loop.
+def in_daemon_thread(fn: Callable[[], Any], name: str
+                     ) -> tuple[asyncio.Future[Any], threading.Thread]:
+    """Runs ``fn()`` on a new daemon thread: its outcome as a future of the running loop, and
+    the thread (which ends right after it settles the future).
 
     Nothing waits for the thread: if ``fn`` never returns, the thread is left behind and the
     future never completes.
@@ -544,8 +548,9 @@ def in_daemon_thread(fn: Callable[[], Any], name: str) -> asyncio.Future[Any]:
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             pass
 
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return future
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return future, thread
 
 
 # ---------------------------------------------------------------------- Ray actors

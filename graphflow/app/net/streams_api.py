@@ -92,10 +92,12 @@ class StreamManager:
         Raises:
             KeyError: If a stream of that name exists or is being created.
             LimitError: If there are ``limits.max_streams`` streams, or as many channels as
-                allowed.
+                allowed, or the server is shutting down.
             RefusedError: If the access settings do not allow the graph or the source.
             ConfigError, ValueError: If the graph does not load or lacks the streams.
         """
+        if self.server.closing:
+            raise LimitError("the server is shutting down")
         if spec.name in self.streams or spec.name in self._reserved:
             raise KeyError(f"a stream named {spec.name!r} exists; DELETE it first")
         limit = self.server.limits.max_streams
@@ -134,14 +136,18 @@ class StreamManager:
         Raises:
             KeyError: If there is none of that name.
         """
-        stream = self.streams.pop(name)
+        await self._stop(self.streams.pop(name))
+
+    async def _stop(self, stream: ManagedStream) -> None:
         await stream.stop()
         stream.emit("removed")
         self.server.release(stream.channel)
 
     async def close(self, app: web.Application | None = None) -> None:
         """Stops every stream, all at once (the server calls it on shutdown)."""
-        await asyncio.gather(*(self.remove(name) for name in list(self.streams)))
+        streams = list(self.streams.values())
+        self.streams.clear()
+        await asyncio.gather(*(self._stop(stream) for stream in streams))
         self._lookups.shutdown()
 
     # ------------------------------------------------------------------ HTTP
