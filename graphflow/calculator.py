@@ -119,13 +119,26 @@ class _Ports:
 class _Inputs(_Ports):
     """The packets of the current input set, by ``"TAG"``, ``("TAG", i)`` or index ``i``."""
 
-    __slots__ = ("_packets",)
+    __slots__ = ("_bounds", "_packets")
     _kind = "input stream"
 
     def __init__(self, ids: Mapping[PortId, int], packets: list[Packet[Any]],
-                 lookup: dict[Any, int]) -> None:
+                 lookup: dict[Any, int], bounds: list[int] | None = None) -> None:
         super().__init__(ids, lookup)
         self._packets = packets
+        self._bounds = bounds
+
+    def bound(self, key: str | int | PortId) -> Timestamp:
+        """The stream's next possible timestamp as of this call (MediaPipe's
+        ``Value().Timestamp().NextAllowedInStream()`` of an empty input).
+
+        Raises:
+            RuntimeError: Unless the calculator sets ``process_timestamp_bounds``.
+        """
+        if self._bounds is None:
+            raise RuntimeError("cc.inputs.bound() needs process_timestamp_bounds = True on the "
+                               "calculator")
+        return Timestamp(self._bounds[self._index(key)])
 
     def _index(self, key: str | int | PortId) -> int:
         try:

@@ -44,7 +44,7 @@ from graphflow.config import (
 from graphflow.graph import CalculatorGraph
 from graphflow.packet import Packet
 from graphflow.resources import find_graph
-from graphflow.scheduler import GraphError
+from graphflow.runtime import GraphError
 
 logger = logging.getLogger(__name__)
 

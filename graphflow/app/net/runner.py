@@ -43,7 +43,7 @@ from graphflow.config import GraphConfig, load_config
 from graphflow.graph import CalculatorGraph
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
-from graphflow.scheduler import GraphError
+from graphflow.runtime import GraphError
 
 if TYPE_CHECKING:
     from graphflow.app.net.channel import Channel
