@@ -84,7 +84,7 @@ node { calculator: "AttackHangCalculator" input_stream: "IMAGE:input_video"
 """
 
 LOCKED = ["--token", TOKEN, "--admin-token", ADMIN_TOKEN, "--header-timeout",
-          str(SHORT_TIMEOUT_S), "--hello-timeout", str(SHORT_TIMEOUT_S), "--sender-timeout",
+          str(SHORT_TIMEOUT_S), "--hello-timeout", str(SHORT_TIMEOUT_S), "--frame-timeout",
           str(SHORT_TIMEOUT_S), "--source-timeout", str(SHORT_TIMEOUT_S)]
 """The default server: the defaults of ``graphflow serve`` but tokens and short timeouts."""
 OPEN = [*LOCKED, "--allow-local-sources", "--allow-private-hosts"]

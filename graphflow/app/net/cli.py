@@ -105,7 +105,7 @@ LIMIT_FLAGS = {
     "max_viewers_per_stream": "viewers of one channel at once",
     "header_timeout": "seconds an HTTP client has to send its request headers",
     "hello_timeout": "seconds a new sender has to send its HELLO",
-    "sender_timeout": "seconds a sender may stay silent after HELLO, or take to send a frame",
+    "frame_timeout": "seconds a sender may stay silent after HELLO, or take to send a frame",
     "max_clock_skew": "frames stamped further than this from the server's clock are refused "
                       "(seconds; 0: no check)",
     "source_threads": "threads that open and read pulled sources",

@@ -45,7 +45,7 @@ class Limits:
         max_viewers_per_stream: Viewers of one channel at once.
         header_timeout: Seconds an HTTP client has to send a request's headers.
         hello_timeout: Seconds a new sender has to send its HELLO.
-        sender_timeout: Seconds a sender may stay silent after its HELLO, or take to send
+        frame_timeout: Seconds a sender may stay silent after its HELLO, or take to send
             one frame.
         max_clock_skew: Frames stamped further than this from the server's clock (seconds)
             are refused; 0 turns the check off.
@@ -69,7 +69,7 @@ class Limits:
     max_viewers_per_stream: int = 64
     header_timeout: float = 10.0
     hello_timeout: float = 10.0
-    sender_timeout: float = 20.0
+    frame_timeout: float = 20.0
     max_clock_skew: float = 300.0
     source_threads: int = 16
     source_timeout: float = 10.0

@@ -379,7 +379,7 @@ class StreamServer:
             if channel is None:
                 what = f"no HELLO within {self.limits.hello_timeout:g} s"
             else:
-                what = f"no frame within {self.limits.sender_timeout:g} s"
+                what = f"no frame within {self.limits.frame_timeout:g} s"
             self._warnings.warning("%s: %s; closing the connection", where, what)
             await _send_error(writer, what, retry=True)
         except ConnectionError as exc:
@@ -416,7 +416,7 @@ class StreamServer:
                               hello: Hello) -> None:
         """Takes the sender's frames until it disconnects.
 
-        Each message must arrive within ``limits.sender_timeout``, and its bytes must fit in
+        Each message must arrive within ``limits.frame_timeout``, and its bytes must fit in
         the server's frame budget before they are read. Timestamps are judged per connection
         (strictly increasing, near the server's clock); the JPEG header's size against the
         pixel cap and the HELLO's size.
@@ -436,7 +436,7 @@ class StreamServer:
         try:
             while (message := await asyncio.wait_for(
                     read_message(reader, limits.max_frame_bytes + 8, reserve),
-                    limits.sender_timeout)) is not None:
+                    limits.frame_timeout)) is not None:
                 kind, payload = message
                 if kind != MSG_FRAME:
                     raise ProtocolError(f"expected FRAME, got {message_name(kind)}")
