@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from graphflow.app.net.broadcast import Broadcaster, RateMeter
+from graphflow.app.net.limits import ByteBudget
 from graphflow.app.net.protocol import Frame, Hello
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ RESULTS_DEPTH = 64
 class ChannelOwner(Protocol):
     """What runs a managed channel's graph instead of the server (a managed stream)."""
 
+    @property
+    def pulled(self) -> bool:
+        """True if the stream reads its own source (then senders may not push to it)."""
+
     def viewers_changed(self) -> None:
         """Called when a viewer joins or leaves the channel."""
 
@@ -42,9 +47,11 @@ class Channel:
     Args:
         name: The channel name.
         on_viewers: Called with the channel after a viewer joins or leaves.
+        budget: Accounts for the bytes of the latest frame, which the channel holds.
     """
 
-    def __init__(self, name: str, on_viewers: Callable[[Channel], None]) -> None:
+    def __init__(self, name: str, on_viewers: Callable[[Channel], None],
+                 budget: ByteBudget) -> None:
         def changed() -> None:
             on_viewers(self)
 
@@ -52,9 +59,9 @@ class Channel:
         self.hello: Hello | None = None
         self.sender: asyncio.StreamWriter | None = None
         self.latest: Frame | None = None
-        self.last_timestamp = -1
         self.frames = 0
-        self.stale = 0
+        self._budget = budget
+        self._held = 0  # bytes of ``latest`` counted in the budget
         self.raw: Broadcaster[Frame] = Broadcaster(1, changed)
         self.processed: Broadcaster[Frame] = Broadcaster(1, changed)
         self.results: Broadcaster[bytes] = Broadcaster(RESULTS_DEPTH, changed)
@@ -90,12 +97,21 @@ class Channel:
         self.sender = None
         return True
 
-    def ingest(self, frame: Frame) -> None:
-        """Takes a frame: keeps it as the latest, shows it raw, and offers it to the runner."""
-        if frame.timestamp <= self.last_timestamp:
-            self.stale += 1
-            return
-        self.last_timestamp = frame.timestamp
+    def ingest(self, frame: Frame, reserved: int | None = None) -> None:
+        """Takes a frame: keeps it as the latest, shows it raw, and offers it to the runner.
+
+        Timestamps are checked where frames come from (each sender connection, each pulled
+        source), not here: a new sender that takes the channel over starts its own timeline.
+
+        Args:
+            frame: The frame.
+            reserved: Bytes already reserved in the budget for it (None: counted now).
+        """
+        if reserved is None:
+            reserved = len(frame.jpeg)
+            self._budget.add(reserved)
+        self._budget.release(self._held)
+        self._held = reserved
         self.latest = frame
         self.frames += 1
         self.ingest_rate.tick()
@@ -122,6 +138,12 @@ class Channel:
         self.raw.close_all()
         self.end_processing()
 
+    def forget(self) -> None:
+        """Lets go of the latest frame (the server forgets the channel)."""
+        self._budget.release(self._held)
+        self._held = 0
+        self.latest = None
+
     def idle(self) -> bool:
         """True when nothing needs the channel: no sender, viewer, runner or owner."""
         return self.sender is None and self.viewers() == 0 and self.runner is None \
@@ -143,7 +165,6 @@ class Channel:
             "worker_pid": runner.worker_pid if runner is not None else None,
             "managed": self.owner.describe() if self.owner is not None else None,
             "frames": self.frames,
-            "stale_frames": self.stale,  # dropped: timestamp not after the previous frame's
             "viewers": {"raw": len(self.raw), "processed": len(self.processed),
                         "results": len(self.results)},
         }

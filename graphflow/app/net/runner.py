@@ -8,22 +8,29 @@ as JPEG and the other outputs as result events on the channel:
 
 - :class:`LocalGraph` runs the graph in this process, pipelined: up to ``max_in_flight`` frames
   are inside the graph at once, counted from the timestamps seen on its observed outputs, and
-  observers encode the video output on the graph's threads, once per frame.
+  observers encode the video output on the graph's threads, once per frame. A run that does not
+  finish within ``stop_timeout`` of being closed is cancelled, and abandoned if even that does
+  not end it (a calculator that hangs): its threads are daemons and are left behind.
 - :class:`ActorGraph` runs a :class:`FrameProcessor` in a Ray actor, one frame per call; when the
   actor dies, the frame in flight is lost and the worker waits for Ray to restart it (events
   ``actor_lost`` and ``actor_restarted``).
 
 A backend (:class:`LocalBackend`, :class:`RayBackend`) makes the workers; the server holds one.
+
+Graph timestamps must increase. A frame that is not after the previous one (a new sender took
+the channel over with a clock behind the old one's) ends the run and starts a fresh one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -51,6 +58,8 @@ ACTOR_POLL_S = 0.2
 """How often a restarting actor is asked whether it is back."""
 MAX_RESTARTS = 5
 """Restarts Ray grants an actor (``max_restarts``)."""
+CANCEL_WAIT_S = 0.5
+"""How long a cancelled graph run may take to end before it is abandoned."""
 
 Emit = Callable[..., None]
 """Reports an event about the channel: ``emit(kind, **fields)``."""
@@ -71,6 +80,10 @@ class RunFailedError(Exception):
         self.error = error
 
 
+class GraphHungError(RunFailedError):
+    """A graph run did not end when closed, nor when cancelled: it was abandoned."""
+
+
 def describe_error(error: BaseException) -> str:
     """``Type: message``, as events and ``last_error`` show an error."""
     return f"{type(error).__name__}: {error}"
@@ -89,6 +102,7 @@ class GraphSpec:
         result_streams: Outputs served as result events (None: every graph output stream but
             ``video_stream``).
         quality: JPEG quality of the processed video.
+        max_pixels: JPEGs over this many pixels are skipped undecoded (None: no cap).
     """
 
     graph: GraphConfig | str | bytes
@@ -97,6 +111,7 @@ class GraphSpec:
     video_stream: str = "output_video"
     result_streams: tuple[str, ...] | None = None
     quality: int = 80
+    max_pixels: int | None = None
 
     def load(self) -> tuple[CalculatorGraph, list[str]]:
         """The graph and its result streams, checked.
@@ -191,6 +206,8 @@ class Backend(Protocol):
 
     remote: bool
     """True if graphs run outside this process (Ray actors)."""
+    abandoned: list[str]
+    """Channels whose graph run had to be abandoned (it hung when stopped)."""
 
     def worker(self, spec: GraphSpec, channel: Channel, emit: Emit) -> GraphWorker:
         """A worker that runs ``spec`` for ``channel`` (not yet opened)."""
@@ -202,7 +219,7 @@ class ChannelRunner:
     Args:
         channel: The channel whose frames come in (through :attr:`inbox`) and whose processed
             video and results the worker publishes.
-        worker: Where the graph runs.
+        make_worker: Makes a worker: where the graph runs (a new one for a new timeline).
         emit: Reports the run's events (``started``, ``failed``, and the worker's own).
         on_failed: Called with the error once the graph failed (after ``failed`` is emitted).
 
@@ -213,11 +230,13 @@ class ChannelRunner:
         error: The graph's error, once the run failed.
     """
 
-    def __init__(self, channel: Channel, worker: GraphWorker, emit: Emit,
+    def __init__(self, channel: Channel, make_worker: Callable[[], GraphWorker], emit: Emit,
                  on_failed: Callable[[BaseException], None] | None = None) -> None:
         self.channel = channel
-        self.worker = worker
+        self.worker = make_worker()
         self.inbox: Subscription[Frame] = Subscription(1)
+        self._make_worker = make_worker
+        self._last = -1  # the timestamp of the last frame fed
         self.frames = 0
         self.frames_lost = 0
         self.error: BaseException | None = None
@@ -236,17 +255,25 @@ class ChannelRunner:
         Returns:
             False if the graph did not start (the error is reported and kept in ``error``).
         """
+        if not await self._open():
+            return False
+        self._feeder = asyncio.create_task(self._feed(), name=f"feed {self.channel.name}")
+        return True
+
+    async def _open(self) -> bool:
         try:
             await self.worker.open()
         except Exception as exc:
             self._failed(exc)
             return False
         self._emit("started", worker_pid=self.worker_pid)
-        self._feeder = asyncio.create_task(self._feed(), name=f"feed {self.channel.name}")
         return True
 
     async def _feed(self) -> None:
         while (frame := await self.inbox.get()) is not None:
+            if frame.timestamp <= self._last and not await self._new_timeline(frame):
+                return
+            self._last = frame.timestamp
             try:
                 outcome = await self.worker.process(frame)
             except RunFailedError as exc:
@@ -256,6 +283,19 @@ class ChannelRunner:
                 self.frames += 1
             elif outcome == "lost":
                 self.frames_lost += 1
+
+    async def _new_timeline(self, frame: Frame) -> bool:
+        """Ends the run and starts a fresh one for frames that go back in time; False if that
+        failed (reported)."""
+        logger.info("channel %r: frame at %d is not after %d (a new sender's clock): the graph "
+                    "starts a new run", self.channel.name, frame.timestamp, self._last)
+        try:
+            await self.worker.close()
+        except RunFailedError as exc:
+            self._failed(exc.error)
+            return False
+        self.worker = self._make_worker()
+        return await self._open()
 
     def _failed(self, error: BaseException) -> None:
         if self.error is not None:
@@ -313,17 +353,21 @@ class LocalBackend:
     Args:
         run_blocking: Runs the graph's blocking calls off the event loop.
         max_in_flight: Frames inside one graph run at once.
+        stop_timeout: Seconds a run may take to end once closed before it is cancelled.
     """
 
     remote = False
 
-    def __init__(self, run_blocking: RunBlocking, max_in_flight: int = 2) -> None:
+    def __init__(self, run_blocking: RunBlocking, max_in_flight: int = 2,
+                 stop_timeout: float = 1.5) -> None:
         self.run_blocking = run_blocking
         self.max_in_flight = max(1, max_in_flight)
+        self.stop_timeout = stop_timeout
+        self.abandoned: list[str] = []
 
     def worker(self, spec: GraphSpec, channel: Channel, emit: Emit) -> LocalGraph:
         """A :class:`LocalGraph` of ``spec`` for ``channel``."""
-        return LocalGraph(spec, channel, self.run_blocking, self.max_in_flight)
+        return LocalGraph(spec, channel, self)
 
 
 class LocalGraph:
@@ -332,17 +376,18 @@ class LocalGraph:
     Args:
         spec: The graph.
         channel: Where the outputs go.
-        run_blocking: Runs blocking graph calls off the event loop.
-        max_in_flight: Frames inside the graph at once; the next waits for progress (at most
-            ``STALL_S``, after which the frames in flight count as dropped by the graph).
+        backend: Runs blocking graph calls off the event loop, and sets ``max_in_flight``
+            (frames inside the graph at once; the next waits for progress, at most
+            ``STALL_S``, after which the frames in flight count as dropped by the graph) and
+            the stop timeout.
     """
 
-    def __init__(self, spec: GraphSpec, channel: Channel, run_blocking: RunBlocking,
-                 max_in_flight: int) -> None:
+    def __init__(self, spec: GraphSpec, channel: Channel, backend: LocalBackend) -> None:
         self._spec = spec
         self._channel = channel
-        self._run = run_blocking
-        self._max_in_flight = max_in_flight
+        self._backend = backend
+        self._run = backend.run_blocking
+        self._max_in_flight = backend.max_in_flight
         self._loop = asyncio.get_running_loop()
         self._graph: CalculatorGraph | None = None
         self._pending: collections.deque[int] = collections.deque()
@@ -355,8 +400,16 @@ class LocalGraph:
         return os.getpid()
 
     async def open(self) -> None:
-        """Loads the graph and starts its run."""
-        self._graph = await self._run(self._start)
+        """Loads the graph and starts its run (a run started while this was cancelled is
+        closed again)."""
+        starting = asyncio.ensure_future(self._run(self._start))
+        try:
+            self._graph = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                self._graph = await starting  # it runs on a thread: let it end, then close
+                await self.close()
+            raise
 
     def _start(self) -> CalculatorGraph:
         graph, results = self._spec.load()
@@ -394,17 +447,40 @@ class LocalGraph:
 
     def _add(self, frame: Frame) -> bool:
         assert self._graph is not None
-        image = ImageFrame(jpeg.decode(frame.jpeg))
+        image = ImageFrame(jpeg.decode(frame.jpeg, self._spec.max_pixels))
         return self._graph.try_add_packet_to_input_stream(
             self._spec.input_stream, Packet(image).at(frame.timestamp))
 
     async def close(self) -> None:
-        """Closes the graph's inputs and waits for the run to finish."""
+        """Closes the graph's inputs and waits for the run to finish, on a thread of its own
+        (a hung run must not hold one of the server's); cancels the run after the backend's
+        ``stop_timeout``.
+
+        Raises:
+            RunFailedError: With the run's error.
+            GraphHungError: If even the cancelled run did not end (it is abandoned).
+        """
         graph, self._graph = self._graph, None
         if graph is None:
             return
+        closing, thread = in_daemon_thread(graph.close, f"graphflow-stop {self._channel.name}")
         try:
-            await self._run(graph.close)
+            await asyncio.wait_for(asyncio.shield(closing), self._backend.stop_timeout)
+            thread.join()  # it has handed its outcome over: it is returning
+        except TimeoutError:
+            logger.warning("channel %r: the graph did not finish within %g s of closing its "
+                           "inputs; cancelling it", self._channel.name,
+                           self._backend.stop_timeout)
+            graph.cancel()
+            try:
+                await asyncio.wait_for(asyncio.shield(closing), CANCEL_WAIT_S)
+                thread.join()
+            except TimeoutError:
+                self._backend.abandoned.append(self._channel.name)
+                error = TimeoutError("the graph run did not end when cancelled (a calculator "
+                                     "hangs); abandoned with its threads")
+                logger.error("channel %r: %s", self._channel.name, error)
+                raise GraphHungError(error) from None
         except GraphError as exc:
             raise RunFailedError(exc) from exc
 
@@ -443,6 +519,40 @@ class LocalGraph:
             self._progress.set()
 
 
+def in_daemon_thread(fn: Callable[[], Any], name: str
+                     ) -> tuple[asyncio.Future[Any], threading.Thread]:
+    """Runs ``fn()`` on a new daemon thread: its outcome as a future of the running loop, and
+    the thread (which ends right after it settles the future).
+
+    Nothing waits for the thread: if ``fn`` never returns, the thread is left behind and the
+    future never completes.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        try:
+            result, error = fn(), None
+        except BaseException as exc:
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return future, thread
+
+
 # ---------------------------------------------------------------------- Ray actors
 
 
@@ -460,6 +570,7 @@ class FrameProcessor:
         quality: JPEG quality of the video output.
         result_streams: Streams returned as values (default: every graph output stream but
             ``video_stream``).
+        max_pixels: JPEGs over this many pixels are refused undecoded (None: no cap).
 
     Raises:
         ConfigError: If the graph does not load.
@@ -468,12 +579,14 @@ class FrameProcessor:
 
     def __init__(self, graph: str | bytes, side_packets: dict[str, Any], input_stream: str,
                  video_stream: str, quality: int = 80,
-                 result_streams: Sequence[str] | None = None) -> None:
+                 result_streams: Sequence[str] | None = None,
+                 max_pixels: int | None = None) -> None:
         self.graph = CalculatorGraph(load_config(graph))
         results = video_graph_streams(self.graph, input_stream, video_stream, result_streams)
         self.input_stream = input_stream
         self.video_stream = video_stream
         self.quality = quality
+        self.max_pixels = max_pixels
         self._outputs: list[tuple[str, Packet[Any]]] = []
         for name in [video_stream, *results]:
             self.graph.observe_output_stream(name, self._collect)
@@ -494,9 +607,10 @@ class FrameProcessor:
 
         Raises:
             GraphError: If the graph failed.
+            ValueError: If the JPEG does not decode or is over ``max_pixels``.
         """
         self.graph.add_packet_to_input_stream(
-            self.input_stream, Packet(ImageFrame(jpeg.decode(data))).at(timestamp))
+            self.input_stream, Packet(ImageFrame(jpeg.decode(data, self.max_pixels))).at(timestamp))
         self.graph.wait_until_idle()
         outputs, self._outputs = self._outputs, []
         video = None
@@ -526,15 +640,20 @@ class RayBackend:
     Args:
         address: The cluster (see :func:`graphflow.app.ray_backend.connect`).
         max_restarts: Restarts Ray grants each actor.
+        stop_timeout: Seconds an actor's run may take to end once closed; then the actor is
+            killed all the same.
     """
 
     remote = True
 
-    def __init__(self, address: str, max_restarts: int = MAX_RESTARTS) -> None:
+    def __init__(self, address: str, max_restarts: int = MAX_RESTARTS,
+                 stop_timeout: float = 1.5) -> None:
         from graphflow.app import ray_backend
 
         ray_backend.connect(address)
         self.actor_class = ray_backend.actor_class(FrameProcessor, max_restarts)
+        self.stop_timeout = stop_timeout
+        self.abandoned: list[str] = []  # an actor is killed, never abandoned
 
     def worker(self, spec: GraphSpec, channel: Channel, emit: Emit) -> ActorGraph:
         """An :class:`ActorGraph` of ``spec`` for ``channel``."""
@@ -579,10 +698,10 @@ class ActorGraph:
             graph=spec.graph, side_packets=spec.side_packets, input_stream=spec.input_stream,
             video_stream=spec.video_stream, quality=spec.quality,
             result_streams=list(spec.result_streams) if spec.result_streams is not None
-            else None)
+            else None, max_pixels=spec.max_pixels)
         try:
             self._pid = await self.call("pid")
-        except Exception:
+        except BaseException:  # cancelled too: the actor must not outlive its worker
             self._release()
             raise
 
@@ -600,6 +719,10 @@ class ActorGraph:
             video, results, pid = await self.call("process", frame.timestamp, frame.jpeg,
                                                   len(channel.processed) > 0,
                                                   len(channel.results) > 0)
+        except ValueError as exc:  # the JPEG: the graph is fine
+            logger.warning("channel %r: frame at %d skipped: %s", channel.name, frame.timestamp,
+                           exc)
+            return "skipped"
         except Exception as exc:
             if not _actor_lost(exc):
                 raise RunFailedError(exc) from exc
@@ -634,11 +757,12 @@ class ActorGraph:
                 return
 
     async def close(self) -> None:
-        """Ends the graph run and kills the actor for good."""
+        """Ends the graph run (waiting at most the backend's ``stop_timeout``) and kills the
+        actor for good."""
         if self.handle is None:
             return
         try:
-            await self.call("close")
+            await asyncio.wait_for(self.call("close"), self._backend.stop_timeout)
         except Exception as exc:
             raise RunFailedError(exc) from exc
         finally:

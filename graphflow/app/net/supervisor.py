@@ -2,11 +2,14 @@
 
 A managed stream has its own graph, side packets and frame source, and runs its graph on every
 frame whether or not anybody watches. Its source is ``"push"`` (``graphflow send`` pushes frames
-under the stream's name) or something the server pulls, any ``graphflow run --input`` spec: a
-``rtsp://`` / ``http://`` URL, a video file, ``camera[:N]``... A pulled source that cannot be
-opened is retried with exponential backoff. Restart policies say what happens when the graph
-fails (``on_error``), when a pulled source ends (``on_eos``, a file played to its end), both
-(``always``) or neither (``never``).
+under the stream's name) or something the server pulls, any ``graphflow run --input`` spec that
+the server's access settings allow (:class:`~graphflow.app.net.policy.Access`): a ``rtsp://`` /
+``http://`` URL, ``demo``, or with ``--allow-local-sources`` a video file, ``camera[:N]``...
+Pulled sources are opened and read on the server's source threads, with timeouts and the pixel
+cap; one that cannot be opened is retried with exponential backoff. Restart policies say what
+happens when the graph fails (``on_error``), when a pulled source ends (``on_eos``, a file played
+to its end), both (``always``) or neither (``never``); a server that is shutting down restarts
+nothing.
 """
 
 from __future__ import annotations
@@ -14,15 +17,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from graphflow.app.io.urls import NETWORK_SCHEMES, redact_urls
+from graphflow.app.net.limits import Limits
+from graphflow.app.net.policy import Access
 from graphflow.app.net.protocol import Frame, validate_channel
 from graphflow.app.net.runner import ChannelRunner, GraphSpec, cancel_and_wait, describe_error
-from graphflow.app.net.sender import capture_frames
+from graphflow.app.net.sender import SourceReading, capture_frames, open_source_spec
 
 if TYPE_CHECKING:
+    from graphflow.app.io import FrameSource
     from graphflow.app.net.server import StreamServer
 
 logger = logging.getLogger(__name__)
@@ -89,10 +97,27 @@ class StreamSpec:
         """True if the server reads the source itself (anything but ``push``)."""
         return self.source != "push"
 
-    def graph_spec(self, quality: int) -> GraphSpec:
+    def graph_spec(self, quality: int, max_pixels: int | None = None) -> GraphSpec:
         """What each run of the stream runs."""
         return GraphSpec(self.graph, self.side_packets, self.input_stream, self.video_stream,
-                         quality=quality)
+                         quality=quality, max_pixels=max_pixels)
+
+
+def open_pulled(source: str, access: Access, limits: Limits) -> FrameSource:
+    """Opens a managed stream's source (blocking): its host's addresses are checked again
+    (DNS may answer differently than when the stream was created), and a network stream is
+    opened with the source timeout and refused if its frames are over the pixel cap.
+
+    Raises:
+        ValueError: If it is refused, does not resolve or does not open.
+    """
+    access.check_source(source)
+    access.check_source_host(source)
+    if source.partition("://")[0].lower() in NETWORK_SCHEMES:
+        from graphflow.app.io.live import LiveCapture
+
+        return LiveCapture(source, timeout=limits.source_timeout, max_pixels=limits.max_pixels)
+    return open_source_spec(source)
 
 
 class ManagedStream:
@@ -115,6 +140,8 @@ class ManagedStream:
         self.viewer_count = 0
         self.channel = server.channel(spec.name)
         self.channel.owner = self
+        if spec.pulled and self.channel.sender is not None:
+            self.channel.sender.close()  # a pulled stream takes no pushes
         self.runner: ChannelRunner | None = None
         """The current run (the last one once the stream ended)."""
         self._emit = emit
@@ -136,6 +163,11 @@ class ManagedStream:
         """The process the graph runs in (a Ray worker with ``--ray``)."""
         return self.runner.worker_pid if self.runner else None
 
+    @property
+    def pulled(self) -> bool:
+        """True if the server reads the stream's source (senders may not push to it)."""
+        return self.spec.pulled
+
     def start(self) -> None:
         """Starts the stream's task."""
         self._task = asyncio.create_task(self._run(), name=f"stream {self.spec.name}")
@@ -150,7 +182,8 @@ class ManagedStream:
 
     def describe(self) -> dict[str, Any]:
         """The stream's state for ``GET /streams/{name}``."""
-        return {**dataclasses.asdict(self.spec), "state": self.state, "restarts": self.restarts,
+        return {**dataclasses.asdict(self.spec), "source": redact_urls(self.spec.source),
+                "state": self.state, "restarts": self.restarts,
                 "frames": self.frames, "frames_lost": self.frames_lost,
                 "last_error": self.last_error, "worker_pid": self.worker_pid,
                 "ray": self.server.backend.remote}
@@ -179,7 +212,7 @@ class ManagedStream:
                 again = policy in ("always", "on_eos")
             else:
                 again = policy in ("always", "on_error")
-            if not again:
+            if not again or self.server.closing:
                 self.state = "finished" if outcome == "eos" else "failed"
                 self.channel.end_processing()
                 return
@@ -193,9 +226,10 @@ class ManagedStream:
         """Runs the graph until the source ends (``"eos"``) or the graph fails (``"error"``)."""
         if self.runner is not None:
             self._counted = (self.frames, self.frames_lost)
+        spec = self.spec.graph_spec(self.server.quality, self.server.limits.max_pixels)
         runner = self.runner = ChannelRunner(
-            self.channel, self.server.backend.worker(self.spec.graph_spec(self.server.quality),
-                                                     self.channel, self.emit), self.emit)
+            self.channel, lambda: self.server.backend.worker(spec, self.channel, self.emit),
+            self.emit)
         if not await runner.start():
             return self._failed(runner.error)
         self.state = "running"
@@ -219,22 +253,28 @@ class ManagedStream:
         return await runner.stop(report=report)
 
     def _failed(self, error: BaseException | None) -> str:
-        self.last_error = describe_error(error) if error is not None else "failed"
+        self.last_error = redact_urls(describe_error(error)) if error is not None else "failed"
         self.state = "failed"
         return "error"
 
     async def _pull(self, ended: Callable[[], None]) -> None:
         """Feeds the pulled source into the channel; retries with backoff until it opens."""
+        server = self.server
+        reading = SourceReading(
+            open=functools.partial(open_pulled, access=server.access, limits=server.limits),
+            run=server.sources.run, timeout=server.limits.source_timeout,
+            max_pixels=server.limits.max_pixels)
         backoff = BACKOFF_START_S
         while True:
             try:
                 async for timestamp, data in capture_frames(self.spec.source,
-                                                            quality=self.server.quality):
+                                                            quality=server.quality,
+                                                            reading=reading):
                     self.channel.ingest(Frame(timestamp, data))
                     backoff = BACKOFF_START_S
                 break
             except ValueError as exc:
-                self.emit("source_retry", error=str(exc), delay_s=backoff)
+                self.emit("source_retry", error=redact_urls(str(exc)), delay_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
         ended()

@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -29,6 +30,7 @@ from test_batch import (  # noqa: E402
 from graphflow.app.batch import run_batch  # noqa: E402
 from graphflow.app.net import Sender, StreamServer, jpeg  # noqa: E402
 from graphflow.app.net.client import mjpeg_frames, sse_events  # noqa: E402
+from graphflow.app.net.policy import Access  # noqa: E402
 from graphflow.app.net.runner import ActorGraph  # noqa: E402
 from graphflow.app.net.streams_api import StreamManager, StreamSpec  # noqa: E402
 
@@ -78,8 +80,9 @@ IMAGE[:, :32] = (250, 20, 20)
 async def frames() -> AsyncIterator[tuple[int, bytes]]:
     """IMAGE as JPEG at 50 fps."""
     data = jpeg.encode(IMAGE, 95)
-    for timestamp in range(1, 100_000):
-        yield timestamp, data
+    start = time.time_ns() // 1000  # near the server's clock
+    for index in range(100_000):
+        yield start + index, data
         await asyncio.sleep(0.02)
 
 
@@ -109,7 +112,7 @@ def test_stream_actor_killed_mid_stream_is_restarted_and_the_stream_resumes(
     image = IMAGE
 
     async def main() -> tuple[int, int, list[str], bytes, dict[str, Any]]:
-        server = StreamServer(PASS_THROUGH)
+        server = StreamServer(PASS_THROUGH, access=Access(graphs_dir=tmp_path))
         manager = StreamManager(server, ray_address=cluster.address)
         async with server:
             await manager.add(StreamSpec("cam", str(graph), "push"))
@@ -165,7 +168,7 @@ def test_an_actor_restarted_between_frames_reports_its_new_process(
             await asyncio.sleep(0.2)
 
     async def main() -> tuple[int, int, int | None, list[str]]:
-        server = StreamServer(PASS_THROUGH)
+        server = StreamServer(PASS_THROUGH, access=Access(graphs_dir=tmp_path))
         manager = StreamManager(server, ray_address=cluster.address)
         async with server:
             await manager.add(StreamSpec("cam", str(graph), "push"))
@@ -289,7 +292,7 @@ def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
     head_raylet = cluster.head_node.all_processes["raylet"][0].process.pid
 
     async def main() -> dict[str, Any]:
-        server = StreamServer(PASS_THROUGH)
+        server = StreamServer(PASS_THROUGH, access=Access(graphs_dir=tmp_path))
         manager = StreamManager(server, ray_address=cluster.address)
         report: dict[str, Any] = {}
         async with server:
