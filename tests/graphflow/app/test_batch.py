@@ -6,6 +6,7 @@ import argparse
 import io
 import os
 import pathlib
+import re
 import resource
 import signal
 import subprocess
@@ -307,7 +308,9 @@ def test_a_failed_write_fails_the_job_and_its_exit_status(graph_file: pathlib.Pa
                              preexec_fn=_limit_file_size)
     assert limited.returncode == 1, limited.stderr
     assert "0 done, 0 skipped, 1 failed" in limited.stderr, limited.stderr
-    assert "a failed write" in limited.stderr, limited.stderr
+    # PyAV's H.264 writer reports the write's own error; OpenCV's writers fail silently and the
+    # read-back check names the failed write.
+    assert re.search(r"File too large|a failed write", limited.stderr), limited.stderr
     assert list(out.iterdir()) == []  # no output, no partial: the next run tries again
     again = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert again.returncode == 0, again.stderr
