@@ -42,6 +42,7 @@ def test_the_wheel_carries_the_data_folders_and_package_data(tmp_path: pathlib.P
         assert not missing, missing
     assert "graphflow/cli.py" in names and "calculators/io/video.py" in names
     assert "calculators/eymo/eymo.lark" in names
+    assert "graphflow/solutions/face_mesh_connections.json" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "graphflow = graphflow.cli:main" in zipfile.ZipFile(wheel).read(
         entry_points).decode()

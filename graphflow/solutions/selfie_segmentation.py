@@ -1,0 +1,1 @@
+"""MediaPipe Selfie Segmentation on graphflow (filled in with its model's operators)."""
