@@ -8,6 +8,9 @@ Writes, deterministically:
                          face 0.5-0.7 or misses it, hence 28% at the smallest.
     media/tilted/*.jpg   640x480 stills: the head rolled by -35, -15, 10 and 30 degrees at different
                          sizes and positions, and two faces side by side (one mirrored).
+    media/group.jpg      1280x720: a composed group photograph (the repository has no real one):
+                         eight copies of the face, 36 to 120 px tall, some mirrored and rolled,
+                         in two rows, for the full-range face detector.
 
 ``skimage.data.astronaut()`` reads a PNG shipped inside the scikit-image wheel; nothing is
 downloaded. scikit-image is a development dependency of this script only. Re-running gives
@@ -157,6 +160,32 @@ STILLS: dict[str, list[Placement]] = {
 }
 
 
+GROUP_SIZE = (1280, 720)
+# Two rows of four, near to far; each pasted photo is about 5x its face height, so the copies in
+# a row and the rows overlap only in their feathered, featureless margins.
+GROUP: list[Placement] = [
+    Placement((170.0, 190.0), 120.0, 8.0),
+    Placement((480.0, 170.0), 84.0, -12.0, mirrored=True),
+    Placement((740.0, 200.0), 64.0, 0.0),
+    Placement((960.0, 180.0), 52.0, 18.0, mirrored=True),
+    Placement((200.0, 520.0), 44.0, -6.0, mirrored=True),
+    Placement((470.0, 540.0), 100.0, 4.0),
+    Placement((800.0, 520.0), 72.0, -25.0),
+    Placement((1120.0, 500.0), 36.0, 10.0),
+]
+
+
+def write_group(photo: np.ndarray, path: pathlib.Path) -> None:
+    """Writes the composed group photograph as a JPEG file.
+
+    Raises:
+        RuntimeError: If OpenCV cannot write the file.
+    """
+    image = compose(photo, blurred_background(photo, GROUP_SIZE), GROUP)
+    if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]):
+        raise RuntimeError(f"OpenCV cannot write {path}")
+
+
 def write_video(photo: np.ndarray, path: pathlib.Path) -> None:
     """Writes the demo clip with OpenCV's 'mp4v' writer.
 
@@ -212,7 +241,9 @@ def main() -> None:
     photo = load_photo()
     video = args.out / "demo.mp4"
     write_video(photo, video)
-    for path in [video, *write_stills(photo, args.out / "tilted")]:
+    group = args.out / "group.jpg"
+    write_group(photo, group)
+    for path in [video, group, *write_stills(photo, args.out / "tilted")]:
         print(f"wrote {path} ({path.stat().st_size} bytes)")
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import tflite
+from flatbuffers import flexbuffers
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from tflite.ActivationFunctionType import ActivationFunctionType
@@ -395,6 +396,15 @@ class _Converter:
             BuiltinOperator.MAX_POOL_2D: self._max_pool,
             BuiltinOperator.RESHAPE: self._reshape,
             BuiltinOperator.CONCATENATION: self._concatenation,
+            BuiltinOperator.MUL: self._mul,
+            BuiltinOperator.MEAN: self._mean,
+            BuiltinOperator.STRIDED_SLICE: self._strided_slice,
+        }
+        # MediaPipe's custom operators: name -> (supported version, handler).
+        self.custom_handlers: dict[str, tuple[int, Callable[[tflite.Operator], None]]] = {
+            "Landmarks2TransformMatrix": (2, self._landmarks_to_transform_matrix),
+            "TransformTensorBilinear": (2, self._transform_tensor_bilinear),
+            "TransformLandmarks": (2, self._transform_landmarks),
         }
 
     def run(self) -> onnx.ModelProto:
@@ -409,14 +419,7 @@ class _Converter:
             op = graph.Operators(i)
             name = self._op_name(op)
             self.where = f"operator #{i} ({name})"
-            handler = self.handlers.get(self._op_code(op))
-            if handler is None:
-                supported = ", ".join(sorted(_OP_NAMES[code] for code in self.handlers))
-                raise UnsupportedOpError(
-                    f"{self.source}: {self.where} is not supported by graphflow's TFLite to ONNX "
-                    f"converter (supported: {supported})"
-                )
-            handler(op)
+            self._handler(op)(op)
         self.where = "outputs"
         for i in range(graph.OutputsLength()):
             index = graph.Outputs(i)
@@ -442,6 +445,28 @@ class _Converter:
             ir_version=_ONNX_IR_VERSION,
         )
 
+    def _handler(self, op: tflite.Operator) -> Callable[[tflite.Operator], None]:
+        code = self._op_code(op)
+        handler = self.handlers.get(code)
+        if code == BuiltinOperator.CUSTOM:
+            op_code = self.model.OperatorCodes(op.OpcodeIndex())
+            custom = (op_code.CustomCode() or b"").decode(errors="replace")
+            version, handler = self.custom_handlers.get(custom, (0, None))
+            if handler is not None and op_code.Version() != version:
+                raise UnsupportedOpError(
+                    f"{self.source}: {self.where} is version {op_code.Version()}; the converter "
+                    f"implements version {version} of MediaPipe's {custom}"
+                )
+        if handler is None:
+            supported = ", ".join(
+                sorted(_OP_NAMES[code] for code in self.handlers) + sorted(self.custom_handlers)
+            )
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where} is not supported by graphflow's TFLite to ONNX "
+                f"converter (supported: {supported})"
+            )
+        return handler
+
     # --- model reading -------------------------------------------------------------------------
 
     def _op_code(self, op: tflite.Operator) -> int:
@@ -461,6 +486,16 @@ class _Converter:
             raise ModelLoadError(f"{self.source}: {self.where} has no options")
         options = cls()
         options.Init(table.Bytes, table.Pos)  # type: ignore[attr-defined]
+        return options
+
+    def _custom_options(self, op: tflite.Operator) -> dict[str, Any]:
+        """A custom operator's options (a FlexBuffers map; empty when it has none)."""
+        data = op.CustomOptionsAsNumpy()
+        if isinstance(data, int) or data.size == 0:
+            return {}
+        options = flexbuffers.Loads(data.tobytes())
+        if not isinstance(options, dict):
+            raise ModelLoadError(f"{self.source}: {self.where}: custom options are not a map")
         return options
 
     def _shape(self, index: int) -> tuple[int, ...]:
@@ -514,6 +549,17 @@ class _Converter:
             self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
             self.cached_initializers[key] = name
         return name
+
+    def _const(self, value: np.ndarray, hint: str) -> str:
+        """An initializer holding ``value`` (shared by every use of the same value)."""
+        key = ("array", value.dtype.str, value.shape, value.tobytes())
+        return self._initializer(key, hint, value)
+
+    def _op(self, op_type: str, inputs: Sequence[str], hint: str, **attrs: Any) -> str:
+        """Emits one node with a fresh output name and returns that name."""
+        output = self._fresh_name(hint)
+        self._node(op_type, inputs, output, **attrs)
+        return output
 
     def _int64(self, values: Sequence[int]) -> str:
         key = ("int64", tuple(values))
@@ -811,3 +857,337 @@ class _Converter:
             nchw,
             axis=_NCHW_AXIS[axis] if nchw else axis,
         )
+
+    def _mul(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.MulOptions)
+        a, b = op.Inputs(0), op.Inputs(1)
+        nchw = self._prefers_nchw([a, b])
+        self._emit(
+            "Mul",
+            [self._value(a, nchw), self._value(b, nchw)],
+            op.Outputs(0),
+            nchw,
+            activation=options.FusedActivationFunction(),
+        )
+
+    def _mean(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.ReducerOptions)
+        x, out = op.Inputs(0), op.Outputs(0)
+        rank = len(self._shape(x))
+        axes = sorted({int(a) % rank for a in self._required_constant(op.Inputs(1), "the axes")
+                       .reshape(-1)})
+        keep = bool(options.KeepDims())
+        # A kept-rank image reduction stays NCHW; anything else is computed in TFLite's layout.
+        nchw = keep and rank == 4 and self._prefers_nchw([x])
+        self._emit(
+            "ReduceMean",
+            [self._value(x, nchw)],
+            out,
+            nchw,
+            axes=[_NCHW_AXIS[a] for a in axes] if nchw else axes,
+            keepdims=int(keep),
+        )
+
+    def _strided_slice(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.StridedSliceOptions)
+        x, out = op.Inputs(0), op.Outputs(0)
+        shape = self._shape(x)
+        begin = self._required_constant(op.Inputs(1), "begin").astype(np.int64)
+        end = self._required_constant(op.Inputs(2), "end").astype(np.int64)
+        strides = self._required_constant(op.Inputs(3), "strides").astype(np.int64)
+        if options.EllipsisMask() or options.NewAxisMask() or options.Offset():
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: ellipsis, new-axis and offset slices are not "
+                f"supported"
+            )
+        starts, ends = [], []
+        for axis, (b, e, step) in enumerate(zip(begin, end, strides, strict=True)):
+            if options.ShrinkAxisMask() >> axis & 1:
+                # One element, TFLite's begin (negative counts from the end).
+                b = b % shape[axis]
+                starts.append(int(b))
+                ends.append(int(b) + 1)
+                continue
+            # A masked bound is the whole axis in the stride's direction; ONNX's Slice clamps
+            # out-of-range bounds as TFLite does.
+            lowest, highest = (0, shape[axis]) if step > 0 else (shape[axis] - 1, -shape[axis] - 1)
+            starts.append(lowest if options.BeginMask() >> axis & 1 else int(b))
+            ends.append(highest if options.EndMask() >> axis & 1 else int(e))
+        axes = list(range(len(shape)))
+        sliced = self._op(
+            "Slice",
+            [
+                self._value(x, nchw=False),
+                self._int64(starts),
+                self._int64(ends),
+                self._int64(axes),
+                self._int64([int(v) for v in strides]),
+            ],
+            self.names[out],
+        )
+        # Shrunk axes disappear; the declared output shape says what is left.
+        self._emit("Reshape", [sliced, self._int64(self._shape(out))], out, nchw=False)
+
+    # --- MediaPipe's custom operators (mediapipe/util/tflite/operations/) -----------------------
+
+    def _landmarks_to_transform_matrix(self, op: tflite.Operator) -> None:
+        """Landmarks2TransformMatrix v2: the 4x4 matrix mapping a crop's pixels to the features.
+
+        The crop is the box of a landmark subset in a frame rotated so that the line from the
+        left to the right rotation landmark has ``target_rotation_radians``; scaled by
+        ``scale_x/y`` and sampled at ``output_width`` x ``output_height``. With ``c, s`` the
+        cosine and sine of that rotation (taken from the landmarks' difference vector, so no
+        atan2 is needed), the matrix is ``shift(center) @ R(-r) @ scale @ shift(-size / 2)``.
+        """
+        attrs = self._custom_options(op)
+        x, out = op.Inputs(0), op.Outputs(0)
+        shape = self._shape(x)
+        if len(shape) != 3 or shape[0] != 1 or shape[2] < 2:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: landmarks of shape {shape}; expected (1, N, 2+)"
+            )
+        count = shape[1]
+        left, right = int(attrs["left_rotation_idx"]), int(attrs["right_rotation_idx"])
+        subset = [int(i) for i in attrs["subset_idxs"]]
+        width, height = int(attrs["output_width"]), int(attrs["output_height"])
+        target = float(attrs.get("target_rotation_radians", 0.0))
+        if min([left, right, *subset]) < 0 or max([left, right, *subset]) >= count:
+            raise ModelLoadError(f"{self.source}: {self.where}: landmark index out of range")
+        hint = self.names[out]
+        xy = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Slice",
+                    [
+                        self._value(x, nchw=False),
+                        self._int64([0]),
+                        self._int64([2]),
+                        self._int64([2]),
+                    ],
+                    hint,
+                ),
+                self._int64([count, 2]),
+            ],
+            hint,
+        )  # (N, 2)
+        # (dx, dy) from the left to the right landmark, then its direction (cos, sin).
+        pick = np.zeros((1, count), dtype=np.float32)
+        pick[0, left] -= 1.0
+        pick[0, right] += 1.0
+        delta = self._op("MatMul", [self._const(pick, "pick"), xy], hint)  # (1, 2)
+        length = self._op("ReduceL2", [delta], hint, axes=[1], keepdims=1)
+        direction = self._op(
+            "Where",
+            [
+                self._op("Equal", [length, self._scalar(0.0)], hint),
+                self._const(np.array([[1.0, 0.0]], np.float32), "no_rotation"),
+                self._op("Div", [delta, length], hint),
+            ],
+            hint,
+        )
+        # r = target - angle: (cos r, sin r) = (cos a, sin a) @ [[cos t, sin t], [sin t, -cos t]].
+        ct, st = np.cos(target), np.sin(target)
+        turn = np.array([[ct, st], [st, -ct]], dtype=np.float32)
+        cos_sin = self._op("MatMul", [direction, self._const(turn, "turn")], hint)  # (1, 2)
+        # rot = R(-r) = [[c, s], [-s, c]]: row 0 is (c, s), row 1 is (c, s) @ [[0, 1], [-1, 0]].
+        quarter = np.array([[0.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
+        rot = self._op(
+            "Concat",
+            [cos_sin, self._op("MatMul", [cos_sin, self._const(quarter, "quarter")], hint)],
+            hint,
+            axis=0,
+        )
+        # Subset points rotated by r (row vectors times R(r)^T = R(-r)), their box.
+        points = self._op(
+            "Gather", [xy, self._const(np.array(subset, np.int64), "subset")], hint, axis=0
+        )
+        rotated = self._op("MatMul", [points, rot], hint)
+        high = self._op("ReduceMax", [rotated], hint, axes=[0], keepdims=1)
+        low = self._op("ReduceMin", [rotated], hint, axes=[0], keepdims=1)
+        size = self._op("Sub", [high, low], hint)
+        middle = self._op("Mul", [self._op("Add", [high, low], hint), self._scalar(0.5)], hint)
+        # The box centre back in the landmarks' frame: middle times R(r) (row vector).
+        center = self._op("MatMul", [middle, self._op("Transpose", [rot], hint)], hint)
+        per_pixel = np.array(
+            [[float(attrs["scale_x"]) / width, float(attrs["scale_y"]) / height]], np.float32
+        )
+        scale = self._op("Mul", [size, self._const(per_pixel, "crop_scale")], hint)
+        linear = self._op("Mul", [rot, scale], hint)  # R(-r) @ diag(scale): scales columns
+        half = np.array([[-width / 2.0, -height / 2.0]], dtype=np.float32)
+        shift = self._op(
+            "Add",
+            [
+                self._op(
+                    "MatMul",
+                    [self._const(half, "half_size"), self._op("Transpose", [linear], hint)],
+                    hint,
+                ),
+                center,
+            ],
+            hint,
+        )  # (1, 2)
+        top = self._op(
+            "Concat",
+            [
+                linear,
+                self._const(np.zeros((2, 1), np.float32), "zero_column"),
+                self._op("Transpose", [shift], hint),
+            ],
+            hint,
+            axis=1,
+        )
+        bottom = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]], dtype=np.float32)
+        matrix = self._op("Concat", [top, self._const(bottom, "matrix_bottom")], hint, axis=0)
+        self._emit("Reshape", [matrix, self._int64([1, 4, 4])], out, nchw=False)
+
+    def _transform_tensor_bilinear(self, op: tflite.Operator) -> None:
+        """TransformTensorBilinear v2: samples an NHWC tensor at matrix-mapped output pixels.
+
+        Output pixel (x, y) reads input position ``M @ (x + 0.5, y + 0.5, 0, 1) - 0.5``
+        bilinearly, neighbours outside the input reading 0; a position outside
+        ``[0, W - 1] x [0, H - 1]`` gives 0. GridSample with ``align_corners`` and zero padding
+        does the reading; a mask zeroes the positions outside.
+        """
+        attrs = self._custom_options(op)
+        x, matrix, out = op.Inputs(0), op.Inputs(1), op.Outputs(0)
+        _, in_h, in_w, _ = self._shape(x)
+        _, out_h, out_w, _ = self._shape(out)
+        if (int(attrs["output_height"]), int(attrs["output_width"])) != (out_h, out_w):
+            raise ModelLoadError(
+                f"{self.source}: {self.where}: output size {out_h}x{out_w} does not match the "
+                f"options' {attrs['output_height']}x{attrs['output_width']}"
+            )
+        hint = self.names[out]
+        ys, xs = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
+        pixels = np.stack(
+            [xs.ravel() + 0.5, ys.ravel() + 0.5, np.zeros(xs.size), np.ones(xs.size)], axis=1
+        ).astype(np.float32)  # (out_h * out_w, 4)
+        rows = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Slice",
+                    [
+                        self._value(matrix, nchw=False),
+                        self._int64([0]),
+                        self._int64([2]),
+                        self._int64([1]),
+                    ],
+                    hint,
+                ),
+                self._int64([2, 4]),
+            ],
+            hint,
+        )
+        position = self._op(
+            "Sub",
+            [
+                self._op(
+                    "MatMul",
+                    [self._const(pixels, "pixel_centers"), self._op("Transpose", [rows], hint)],
+                    hint,
+                ),
+                self._scalar(0.5),
+            ],
+            hint,
+        )  # (out_h * out_w, 2) input x, y
+        limits = np.array([[in_w - 1, in_h - 1]], dtype=np.float32)
+        grid = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Sub",
+                    [
+                        self._op("Mul", [position, self._const(2.0 / limits, "grid_scale")], hint),
+                        self._scalar(1.0),
+                    ],
+                    hint,
+                ),
+                self._int64([1, out_h, out_w, 2]),
+            ],
+            hint,
+        )
+        sampled = self._op(
+            "GridSample",
+            [self._value(x, nchw=True), grid],
+            hint,
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=1,
+        )
+        inside = self._op(
+            "And",
+            [
+                self._op("GreaterOrEqual", [position, self._scalar(0.0)], hint),
+                self._op("LessOrEqual", [position, self._const(limits, "limits")], hint),
+            ],
+            hint,
+        )
+        mask = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "ReduceMin",
+                    [self._op("Cast", [inside], hint, to=TensorProto.FLOAT)],
+                    hint,
+                    axes=[1],
+                    keepdims=1,
+                ),
+                self._int64([1, 1, out_h, out_w]),
+            ],
+            hint,
+        )
+        self._emit("Mul", [sampled, mask], out, nchw=True)
+
+    def _transform_landmarks(self, op: tflite.Operator) -> None:
+        """TransformLandmarks v2: x, y of each landmark through the matrix's first two rows
+        (``M @ (x, y, 0, 1)``); a third coordinate passes through unchanged."""
+        x, matrix, out = op.Inputs(0), op.Inputs(1), op.Outputs(0)
+        shape = self._shape(x)
+        if len(shape) != 3 or shape[2] not in (2, 3):
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: landmarks of shape {shape}; expected (1, N, 2|3)"
+            )
+        hint = self.names[out]
+        rows = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Slice",
+                    [
+                        self._value(matrix, nchw=False),
+                        self._int64([0]),
+                        self._int64([2]),
+                        self._int64([1]),
+                    ],
+                    hint,
+                ),
+                self._int64([2, 4]),
+            ],
+            hint,
+        )
+        # Row vectors (x, y, 0, 1) times rows^T: pad each landmark's x, y with 0 and 1.
+        landmarks = self._value(x, nchw=False)
+        xy = landmarks
+        if shape[2] == 3:
+            xy = self._op(
+                "Slice", [landmarks, self._int64([0]), self._int64([2]), self._int64([2])], hint
+            )
+        homogeneous = self._op(
+            "Pad",
+            [xy, self._int64([0, 0, 0, 0, 0, 2]), self._scalar(0.0)],
+            hint,
+            mode="constant",
+        )
+        ones = np.zeros((1, 1, 4), dtype=np.float32)
+        ones[0, 0, 3] = 1.0
+        homogeneous = self._op("Add", [homogeneous, self._const(ones, "w_one")], hint)
+        moved = self._op("MatMul", [homogeneous, self._op("Transpose", [rows], hint)], hint)
+        if shape[2] == 3:
+            z = self._op(
+                "Slice", [landmarks, self._int64([2]), self._int64([3]), self._int64([2])], hint
+            )
+            self._emit("Concat", [moved, z], out, nchw=False, axis=2)
+        else:
+            self._emit("Identity", [moved], out, nchw=False)
