@@ -9,7 +9,7 @@ Writes, deterministically:
     media/tilted/*.jpg   640x480 stills: the head rolled by -35, -15, 10 and 30 degrees at different
                          sizes and positions, and two faces side by side (one mirrored).
     media/group.jpg      1280x720: a composed group photograph (the repository has no real one):
-                         eight copies of the face, 36 to 120 px tall, some mirrored and rolled,
+                         six copies of the face, 125 to 160 px tall, some mirrored and rolled,
                          in two rows, for the full-range face detector.
 
 ``skimage.data.astronaut()`` reads a PNG shipped inside the scikit-image wheel; nothing is
@@ -161,17 +161,17 @@ STILLS: dict[str, list[Placement]] = {
 
 
 GROUP_SIZE = (1280, 720)
-# Two rows of four, near to far; each pasted photo is about 5x its face height, so the copies in
-# a row and the rows overlap only in their feathered, featureless margins.
+# Two rows of three, 125 to 160 px tall: the full-range detector's scores on these are 0.69 to
+# 0.93 (its threshold is 0.6; smaller faces in a 720p frame score below it or are missed). Each
+# pasted photo is about 5x its face height, so the copies overlap only in their feathered,
+# featureless margins and bodies, never on a face.
 GROUP: list[Placement] = [
-    Placement((170.0, 190.0), 120.0, 8.0),
-    Placement((480.0, 170.0), 84.0, -12.0, mirrored=True),
-    Placement((740.0, 200.0), 64.0, 0.0),
-    Placement((960.0, 180.0), 52.0, 18.0, mirrored=True),
-    Placement((200.0, 520.0), 44.0, -6.0, mirrored=True),
-    Placement((470.0, 540.0), 100.0, 4.0),
-    Placement((800.0, 520.0), 72.0, -25.0),
-    Placement((1120.0, 500.0), 36.0, 10.0),
+    Placement((220.0, 200.0), 160.0, 5.0),
+    Placement((640.0, 180.0), 130.0, -8.0, mirrored=True),
+    Placement((1060.0, 200.0), 145.0, 10.0),
+    Placement((220.0, 540.0), 140.0, -4.0, mirrored=True),
+    Placement((640.0, 545.0), 155.0, 2.0),
+    Placement((1060.0, 530.0), 125.0, -10.0),
 ]
 
 

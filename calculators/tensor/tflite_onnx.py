@@ -2,9 +2,14 @@
 
 The converter reads the .tflite flatbuffer with the ``tflite`` package and writes an
 ``onnx.ModelProto`` with ``onnx.helper``; TensorFlow is not needed. It covers the operators of
-MediaPipe's face models (``face_detection_short_range.tflite``, ``face_landmark.tflite``):
-CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE (float16 constants), PRELU, ADD, RELU, PAD, MAX_POOL_2D,
-RESHAPE and CONCATENATION, with fused activations and TFLite's SAME/VALID padding.
+MediaPipe's face and selfie models (``face_detection_short_range.tflite``,
+``face_detection_full_range_sparse.tflite``, ``face_landmark.tflite``,
+``face_landmark_with_attention.tflite``, ``selfie_segmentation(_landscape).tflite``): CONV_2D,
+DEPTHWISE_CONV_2D, DEQUANTIZE (float16 constants), DENSIFY (sparse constants), PRELU, ADD, MUL,
+RELU, HARD_SWISH, LOGISTIC, PAD, MAX_POOL_2D, AVERAGE_POOL_2D, MEAN, RESHAPE, CONCATENATION,
+STRIDED_SLICE, RESIZE_BILINEAR and DEPTH_TO_SPACE, with fused activations and TFLite's SAME/VALID
+padding, and MediaPipe's custom operators Landmarks2TransformMatrix, TransformTensorBilinear,
+TransformLandmarks and Convolution2DTransposeBias, written with standard ONNX operators.
 
 The converted model keeps TFLite's interface: the same input and output names, shapes (NHWC) and
 order, so callers see exactly the tensors the TFLite interpreter would give them. Inside, 4-D
@@ -393,11 +398,17 @@ class _Converter:
             BuiltinOperator.ADD: self._add,
             BuiltinOperator.RELU: self._relu,
             BuiltinOperator.PAD: self._pad,
-            BuiltinOperator.MAX_POOL_2D: self._max_pool,
+            BuiltinOperator.MAX_POOL_2D: self._pool,
             BuiltinOperator.RESHAPE: self._reshape,
             BuiltinOperator.CONCATENATION: self._concatenation,
             BuiltinOperator.MUL: self._mul,
             BuiltinOperator.MEAN: self._mean,
+            BuiltinOperator.DENSIFY: self._densify,
+            BuiltinOperator.RESIZE_BILINEAR: self._resize_bilinear,
+            BuiltinOperator.DEPTH_TO_SPACE: self._depth_to_space,
+            BuiltinOperator.HARD_SWISH: self._unary,
+            BuiltinOperator.LOGISTIC: self._unary,
+            BuiltinOperator.AVERAGE_POOL_2D: self._pool,
             BuiltinOperator.STRIDED_SLICE: self._strided_slice,
         }
         # MediaPipe's custom operators: name -> (supported version, handler).
@@ -405,6 +416,7 @@ class _Converter:
             "Landmarks2TransformMatrix": (2, self._landmarks_to_transform_matrix),
             "TransformTensorBilinear": (2, self._transform_tensor_bilinear),
             "TransformLandmarks": (2, self._transform_landmarks),
+            "Convolution2DTransposeBias": (1, self._transpose_conv_bias),
         }
 
     def run(self) -> onnx.ModelProto:
@@ -518,6 +530,11 @@ class _Converter:
         data = self.model.Buffers(tensor.Buffer()).DataAsNumpy()
         if isinstance(data, int) or data.size == 0:
             return None
+        if tensor.Sparsity() is not None:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: {self.names[index]!r} is a sparse constant; only "
+                f"DENSIFY can read it"
+            )
         dtype = _NUMPY_TYPES.get(tensor.Type())
         if dtype is None:
             raise UnsupportedOpError(
@@ -716,7 +733,8 @@ class _Converter:
             group=group,
         )
 
-    def _max_pool(self, op: tflite.Operator) -> None:
+    def _pool(self, op: tflite.Operator) -> None:
+        average = self._op_code(op) == BuiltinOperator.AVERAGE_POOL_2D
         options = self._options(op, tflite.Pool2DOptions)
         x, out = op.Inputs(0), op.Outputs(0)
         kernel = (options.FilterHeight(), options.FilterWidth())
@@ -731,9 +749,10 @@ class _Converter:
             options.Padding(),
             self._shape(out)[1:3],
         )
-        # ONNX MaxPool ignores padded cells, as TFLite does.
+        # ONNX's pools leave padded cells out (AveragePool's count_include_pad defaults to 0),
+        # as TFLite does.
         self._emit(
-            "MaxPool",
+            "AveragePool" if average else "MaxPool",
             [self._value(x, nchw=True)],
             out,
             nchw=True,
@@ -752,6 +771,106 @@ class _Converter:
                 f"{self.names[x]!r} is {value.dtype}"
             )
         self.constants[op.Outputs(0)] = value.astype(np.float32)
+
+    def _densify(self, op: tflite.Operator) -> None:
+        """A sparse constant (TFLite's DimensionMetadata: DENSE or CSR per dimension) made
+        dense once, at conversion."""
+        x = op.Inputs(0)
+        tensor = self.graph.Tensors(x)
+        sparsity = tensor.Sparsity()
+        data = self.model.Buffers(tensor.Buffer()).DataAsNumpy()
+        dtype = _NUMPY_TYPES.get(tensor.Type())
+        if sparsity is None or isinstance(data, int) or dtype is None:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: {self.names[x]!r} is not a sparse constant"
+            )
+        if not isinstance(sparsity.BlockMapAsNumpy(), int):
+            raise UnsupportedOpError(f"{self.source}: {self.where}: block-sparse tensors are not "
+                                     f"supported")
+        values = np.frombuffer(data.tobytes(), dtype=dtype)
+        shape = self._shape(x)
+        order = [int(d) for d in sparsity.TraversalOrderAsNumpy()]
+        # Walk the dimensions in traversal order: each level turns the positions of the level
+        # above into positions (dense: parent * size + i; CSR: the parent's segment) and
+        # coordinates along its dimension. The last level's positions index the values.
+        positions = np.zeros(1, dtype=np.int64)
+        coords = np.zeros((1, 0), dtype=np.int64)
+        for level in range(sparsity.DimMetadataLength()):
+            meta = sparsity.DimMetadata(level)
+            if meta.Format() == tflite.DimensionType.DENSE:
+                size = meta.DenseSize()
+                along = np.tile(np.arange(size), len(positions))
+                positions = np.repeat(positions * size, size) + along
+                coords = np.column_stack([np.repeat(coords, size, axis=0), along])
+            else:
+                segments = self._sparse_index_vector(meta, "ArraySegments")
+                indices = self._sparse_index_vector(meta, "ArrayIndices")
+                counts = segments[positions + 1] - segments[positions]
+                starts = np.repeat(segments[positions], counts)
+                offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+                positions = starts + offsets
+                coords = np.column_stack([np.repeat(coords, counts, axis=0), indices[positions]])
+        if len(order) != len(shape) or positions.size != values.size:
+            raise ModelLoadError(f"{self.source}: {self.where}: sparse tensor "
+                                 f"{self.names[x]!r} does not match its shape {shape}")
+        dense = np.zeros(shape, dtype=dtype)
+        dense[tuple(coords[:, order.index(axis)] for axis in range(len(shape)))] = \
+            values[positions]
+        self.constants[op.Outputs(0)] = dense
+
+    def _sparse_index_vector(self, meta: Any, field: str) -> np.ndarray:
+        """A CSR dimension's segments or indices (a union of int32/uint16/uint8 vectors)."""
+        kinds = {
+            tflite.SparseIndexVector.Int32Vector: tflite.Int32Vector,
+            tflite.SparseIndexVector.Uint16Vector: tflite.Uint16Vector,
+            tflite.SparseIndexVector.Uint8Vector: tflite.Uint8Vector,
+        }
+        kind = kinds.get(getattr(meta, f"{field}Type")())
+        table = getattr(meta, field)()
+        if kind is None or table is None:
+            raise ModelLoadError(f"{self.source}: {self.where}: a CSR dimension has no {field}")
+        vector = kind()
+        vector.Init(table.Bytes, table.Pos)
+        return np.asarray(vector.ValuesAsNumpy(), dtype=np.int64)
+
+    def _unary(self, op: tflite.Operator) -> None:
+        """Element-wise activations, in whatever layout their input has."""
+        op_type = {BuiltinOperator.HARD_SWISH: "HardSwish", BuiltinOperator.LOGISTIC: "Sigmoid"}
+        x = op.Inputs(0)
+        nchw = self._prefers_nchw([x])
+        self._emit(op_type[self._op_code(op)], [self._value(x, nchw)], op.Outputs(0), nchw)
+
+    def _resize_bilinear(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.ResizeBilinearOptions)
+        x, out = op.Inputs(0), op.Outputs(0)
+        if options.AlignCorners() and options.HalfPixelCenters():
+            raise UnsupportedOpError(f"{self.source}: {self.where}: align_corners together "
+                                     f"with half_pixel_centers is not supported")
+        # TFLite's three sampling grids are ONNX Resize's coordinate transformations.
+        mode = "align_corners" if options.AlignCorners() else (
+            "half_pixel" if options.HalfPixelCenters() else "asymmetric")
+        out_shape = self._shape(out)
+        sizes = [out_shape[0], out_shape[3], out_shape[1], out_shape[2]]
+        self._emit(
+            "Resize",
+            [self._value(x, nchw=True), "", "", self._int64(sizes)],
+            out,
+            nchw=True,
+            mode="linear",
+            coordinate_transformation_mode=mode,
+        )
+
+    def _depth_to_space(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.DepthToSpaceOptions)
+        # TFLite's channel order is (row, column, channel): ONNX's DCR mode.
+        self._emit(
+            "DepthToSpace",
+            [self._value(op.Inputs(0), nchw=True)],
+            op.Outputs(0),
+            nchw=True,
+            blocksize=options.BlockSize(),
+            mode="DCR",
+        )
 
     def _prelu(self, op: tflite.Operator) -> None:
         x, out = op.Inputs(0), op.Outputs(0)
@@ -1046,12 +1165,13 @@ class _Converter:
 
         Output pixel (x, y) reads input position ``M @ (x + 0.5, y + 0.5, 0, 1) - 0.5``
         bilinearly, neighbours outside the input reading 0; a position outside
-        ``[0, W - 1] x [0, H - 1]`` gives 0. GridSample with ``align_corners`` and zero padding
-        does the reading; a mask zeroes the positions outside.
+        ``[0, W - 1] x [0, H - 1]`` gives 0. The four neighbours of every output pixel are
+        gathered as rows of the NHWC input and summed with their weights (onnxruntime's
+        GridSample took about 3x longer on the attention model's 16x16 crops).
         """
         attrs = self._custom_options(op)
         x, matrix, out = op.Inputs(0), op.Inputs(1), op.Outputs(0)
-        _, in_h, in_w, _ = self._shape(x)
+        _, in_h, in_w, channels = self._shape(x)
         _, out_h, out_w, _ = self._shape(out)
         if (int(attrs["output_height"]), int(attrs["output_width"])) != (out_h, out_w):
             raise ModelLoadError(
@@ -1062,7 +1182,7 @@ class _Converter:
         ys, xs = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
         pixels = np.stack(
             [xs.ravel() + 0.5, ys.ravel() + 0.5, np.zeros(xs.size), np.ones(xs.size)], axis=1
-        ).astype(np.float32)  # (out_h * out_w, 4)
+        ).astype(np.float32)  # (P, 4), P = out_h * out_w
         rows = self._op(
             "Reshape",
             [
@@ -1091,54 +1211,122 @@ class _Converter:
                 self._scalar(0.5),
             ],
             hint,
-        )  # (out_h * out_w, 2) input x, y
-        limits = np.array([[in_w - 1, in_h - 1]], dtype=np.float32)
-        grid = self._op(
+        )  # (P, 2): input x, y
+        limits = self._const(np.array([[in_w - 1, in_h - 1]], dtype=np.float32), "limits")
+        zero = self._scalar(0.0)
+        inside = self._op(
+            "ReduceMin",
+            [
+                self._op(
+                    "Cast",
+                    [
+                        self._op(
+                            "And",
+                            [
+                                self._op("GreaterOrEqual", [position, zero], hint),
+                                self._op("LessOrEqual", [position, limits], hint),
+                            ],
+                            hint,
+                        )
+                    ],
+                    hint,
+                    to=TensorProto.FLOAT,
+                )
+            ],
+            hint,
+            axes=[1],
+            keepdims=1,
+        )  # (P, 1): 1 where the position lies in the input
+        # The four neighbours (dx, dy) of each position: their row-major indices, clamped into
+        # the input (an index outside it only comes with a zero weight or outside the mask),
+        # and their bilinear weights; all gathered at once from the NHWC rows.
+        offsets = np.array([[[0, 0]], [[1, 0]], [[0, 1]], [[1, 1]]], dtype=np.float32)
+        corner = self._op("Floor", [position], hint)
+        cells = self._op(
+            "Min",
+            [
+                self._op(
+                    "Max",
+                    [self._op("Add", [corner, self._const(offsets, "neighbours")], hint), zero],
+                    hint,
+                ),
+                limits,
+            ],
+            hint,
+        )  # (4, P, 2)
+        flat = self._op(
             "Reshape",
             [
                 self._op(
-                    "Sub",
+                    "Cast",
                     [
-                        self._op("Mul", [position, self._const(2.0 / limits, "grid_scale")], hint),
-                        self._scalar(1.0),
+                        self._op(
+                            "MatMul",
+                            [cells, self._const(np.array([[1.0], [in_w]], np.float32), "rows")],
+                            hint,
+                        )
+                    ],
+                    hint,
+                    to=TensorProto.INT64,
+                ),
+                self._int64([-1]),
+            ],
+            hint,
+        )  # (4P,)
+        fraction = self._op("Sub", [position, corner], hint)  # (P, 2)
+        rest = self._op("Sub", [self._scalar(1.0), fraction], hint)
+        weights = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Mul",
+                    [
+                        self._op(
+                            "ReduceProd",
+                            [
+                                self._op(
+                                    "Add",
+                                    [
+                                        self._op(
+                                            "Mul", [fraction, self._const(offsets, "pick")], hint
+                                        ),
+                                        self._op(
+                                            "Mul",
+                                            [rest, self._const(1.0 - offsets, "pick_rest")],
+                                            hint,
+                                        ),
+                                    ],
+                                    hint,
+                                )
+                            ],
+                            hint,
+                            axes=[2],
+                            keepdims=1,
+                        ),
+                        inside,
                     ],
                     hint,
                 ),
-                self._int64([1, out_h, out_w, 2]),
+                self._int64([-1, 1]),
             ],
             hint,
+        )  # (4P, 1)
+        rows_of = self._op(
+            "Reshape", [self._value(x, nchw=False), self._int64([in_h * in_w, channels])], hint
         )
-        sampled = self._op(
-            "GridSample",
-            [self._value(x, nchw=True), grid],
-            hint,
-            mode="bilinear",
-            padding_mode="zeros",
-            align_corners=1,
-        )
-        inside = self._op(
-            "And",
+        picked = self._op("Mul", [self._op("Gather", [rows_of, flat], hint, axis=0), weights],
+                          hint)  # (4P, C)
+        summed = self._op(
+            "ReduceSum",
             [
-                self._op("GreaterOrEqual", [position, self._scalar(0.0)], hint),
-                self._op("LessOrEqual", [position, self._const(limits, "limits")], hint),
+                self._op("Reshape", [picked, self._int64([4, out_h * out_w, channels])], hint),
+                self._int64([0]),
             ],
             hint,
+            keepdims=0,
         )
-        mask = self._op(
-            "Reshape",
-            [
-                self._op(
-                    "ReduceMin",
-                    [self._op("Cast", [inside], hint, to=TensorProto.FLOAT)],
-                    hint,
-                    axes=[1],
-                    keepdims=1,
-                ),
-                self._int64([1, 1, out_h, out_w]),
-            ],
-            hint,
-        )
-        self._emit("Mul", [sampled, mask], out, nchw=True)
+        self._emit("Reshape", [summed, self._int64([1, out_h, out_w, channels])], out,
+                   nchw=False)
 
     def _transform_landmarks(self, op: tflite.Operator) -> None:
         """TransformLandmarks v2: x, y of each landmark through the matrix's first two rows
@@ -1191,3 +1379,46 @@ class _Converter:
             self._emit("Concat", [moved, z], out, nchw=False, axis=2)
         else:
             self._emit("Identity", [moved], out, nchw=False)
+
+    def _transpose_conv_bias(self, op: tflite.Operator) -> None:
+        """Convolution2DTransposeBias: TFLite's transposed convolution plus a bias, with
+        TfLiteTransposeConvParams (padding, stride width, stride height) as raw options."""
+        raw = op.CustomOptionsAsNumpy()
+        if isinstance(raw, int) or raw.size < 12:
+            raise ModelLoadError(f"{self.source}: {self.where}: missing transposed convolution "
+                                 f"parameters")
+        padding, stride_w, stride_h = struct.unpack_from("<iii", raw.tobytes())
+        x, w, b, out = op.Inputs(0), op.Inputs(1), op.Inputs(2), op.Outputs(0)
+        weights = self._required_constant(w, "the filter").astype(np.float32)  # OHWI
+        bias = self._required_constant(b, "the bias").astype(np.float32)
+        _, in_h, in_w, _ = self._shape(x)
+        _, kernel_h, kernel_w, _ = weights.shape
+        pads_hw = []
+        for size, kernel, stride in ((in_h, kernel_h, stride_h), (in_w, kernel_w, stride_w)):
+            # TfLitePadding: 1 SAME, 2 VALID. SAME trims what overhangs the input's last step.
+            total = max(0, kernel - (size - 1) % stride - 1) if padding == 1 else 0
+            if padding not in (1, 2):
+                raise UnsupportedOpError(f"{self.source}: {self.where}: unknown padding "
+                                         f"{padding}")
+            pads_hw.append((total // 2, total - total // 2, (size - 1) * stride + kernel - total))
+        declared = self._shape(out)[1:3]
+        if tuple(p[2] for p in pads_hw) != tuple(declared):
+            raise ModelLoadError(
+                f"{self.source}: {self.where}: output size {declared} does not match the "
+                f"transposed convolution's {tuple(p[2] for p in pads_hw)}"
+            )
+        self._emit(
+            "ConvTranspose",
+            [
+                self._value(x, nchw=True),
+                # OHWI -> ONNX's (in, out, kh, kw).
+                self._initializer(("transpose weights", w), self.names[w],
+                                  weights.transpose(3, 0, 1, 2)),
+                self._initializer(("bias", b), self.names[b], bias),
+            ],
+            out,
+            nchw=True,
+            kernel_shape=[kernel_h, kernel_w],
+            strides=[stride_h, stride_w],
+            pads=[pads_hw[0][0], pads_hw[1][0], pads_hw[0][1], pads_hw[1][1]],
+        )

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 #: Microseconds between two ``process`` calls' timestamps: MediaPipe's simulated 30 fps.
 FRAME_INTERVAL_US = 33_333
 
-Converter = Callable[[Any], Any]
+Converter = Callable[[Any], Any] | None
 
 
 def graph_path(binary_graph_path: str) -> pathlib.Path:
@@ -73,7 +73,8 @@ class SolutionBase:
     Args:
         binary_graph_path: The graph's path in MediaPipe's wheel (see `graph_path`).
         outputs: Output stream name -> function turning its packet payload into what the
-            solution returns (e.g. graphflow landmark lists into protobuf messages).
+            solution returns (e.g. graphflow landmark lists into protobuf messages), or None
+            for the payload itself.
         side_inputs: Input side packets of the run.
         calculator_params: ``"node_name.options_field"`` -> value, set on the expanded graph's
             node options before the run, as MediaPipe's ``calculator_params``; a callable value
@@ -131,8 +132,8 @@ class SolutionBase:
         with self._lock:
             latest = dict(self._latest)
         return self._results_type(**{
-            name: None if name not in latest else convert(latest[name])
-            for name, convert in self._outputs.items()})
+            name: latest.get(name) if convert is None or name not in latest
+            else convert(latest[name]) for name, convert in self._outputs.items()})
 
     def _running(self) -> CalculatorGraph:
         if self._graph is None:

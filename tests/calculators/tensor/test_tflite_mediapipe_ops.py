@@ -1,19 +1,23 @@
 """MediaPipe's custom TFLite operators in the converter, against numpy references.
 
-ai_edge_litert cannot run these operators (they live in MediaPipe's op resolver, which its
-Python wheel does not expose), so each reference below follows MediaPipe's C++ kernels
-(mediapipe/util/tflite/operations/*.cc, version 2 of each) step by step, in float64 loops.
+ai_edge_litert cannot run the face mesh's operators (they live in MediaPipe's op resolver, which
+its Python wheel does not expose), so each reference below follows MediaPipe's C++ kernels
+(mediapipe/util/tflite/operations/*.cc) step by step, in float64 loops. Its XNNPACK delegate does
+run Convolution2DTransposeBias (the selfie segmentation models' last layer): that one is checked
+against both.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from ai_edge_litert.interpreter import Interpreter
 from tflite.BuiltinOperator import BuiltinOperator as Op
 from tflitekit import TinyModel
 
@@ -100,6 +104,25 @@ def _landmarks_reference(landmarks: np.ndarray, matrix: np.ndarray) -> np.ndarra
     for i, point in enumerate(landmarks[0]):
         v = np.array([point[0], point[1], 0.0, 1.0])
         out[0, i, 0], out[0, i, 1] = m[0] @ v, m[1] @ v
+    return out.astype(np.float32)
+
+
+def _transpose_conv_reference(data: np.ndarray, weights: np.ndarray, bias: np.ndarray,
+                              stride: tuple[int, int], pad: tuple[int, int],
+                              out_hw: tuple[int, int]) -> np.ndarray:
+    """Convolution2DTransposeBias: the bias, then each input value scattered through the OHWI
+    filter to ``in * stride - pad + filter offset``, dropping what falls outside."""
+    _, in_h, in_w, _ = data.shape
+    out_c, k_h, k_w, _ = weights.shape
+    out = np.broadcast_to(bias.astype(np.float64), (1, *out_hw, out_c)).copy()
+    for y in range(in_h):
+        for x in range(in_w):
+            for fy in range(k_h):
+                for fx in range(k_w):
+                    oy, ox = y * stride[0] - pad[0] + fy, x * stride[1] - pad[1] + fx
+                    if 0 <= oy < out_hw[0] and 0 <= ox < out_hw[1]:
+                        out[0, oy, ox] += weights[:, fy, fx, :].astype(np.float64) @ \
+                            data[0, y, x].astype(np.float64)
     return out.astype(np.float32)
 
 
@@ -206,3 +229,36 @@ def test_other_versions_are_named(tmp_path: Path) -> None:
                        r"TransformTensorBilinear\) is version 1; the converter implements "
                        r"version 2"):
         convert_tflite(path)
+
+
+@pytest.mark.parametrize(("in_hw", "kernel", "stride", "padding"), [
+    ((6, 5), (2, 2), (2, 2), 1),  # the selfie models' 2x upsampling
+    ((5, 4), (3, 3), (2, 2), 1),  # SAME with an odd overhang: asymmetric trim
+    ((4, 3), (3, 2), (1, 2), 2),  # VALID
+])
+def test_transpose_conv_bias(tmp_path: Path, in_hw: tuple[int, int], kernel: tuple[int, int],
+                             stride: tuple[int, int], padding: int) -> None:
+    totals = [max(0, k - (n - 1) % s - 1) if padding == 1 else 0
+              for n, k, s in zip(in_hw, kernel, stride, strict=True)]
+    out_hw = ((in_hw[0] - 1) * stride[0] + kernel[0] - totals[0],
+              (in_hw[1] - 1) * stride[1] + kernel[1] - totals[1])
+    weights = RNG.uniform(-1, 1, (3, *kernel, 4)).astype(np.float32)
+    bias = RNG.uniform(-1, 1, 3).astype(np.float32)
+    m = TinyModel()
+    x, y = m.tensor((1, *in_hw, 4)), m.tensor((1, *out_hw, 3))
+    # TfLiteTransposeConvParams: padding (1 SAME, 2 VALID), stride width, stride height.
+    params = struct.pack("<iii", padding, stride[1], stride[0])
+    m.op(Op.CUSTOM, [x, m.tensor(weights.shape, weights), m.tensor((3,), bias)], [y],
+         custom="Convolution2DTransposeBias", raw_options=params)
+    data = m.build([x], [y])
+    features = RNG.uniform(-1, 1, (1, *in_hw, 4)).astype(np.float32)
+    [got] = _run(tmp_path, data, features)
+    expected = _transpose_conv_reference(features, weights, bias, stride,
+                                         (totals[0] // 2, totals[1] // 2), out_hw)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    interpreter = Interpreter(model_content=data, num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], features)
+    interpreter.invoke()
+    litert = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, litert, rtol=0, atol=1e-5)

@@ -31,6 +31,10 @@ from calculators.tensor.tflite_onnx import (
 
 DETECTOR = MODELS_DIR / "face_detection_short_range.tflite"
 LANDMARKS = MODELS_DIR / "face_landmark.tflite"
+# Models ai_edge_litert runs too (its XNNPACK delegate has the selfie models' custom layer).
+FULL_RANGE = MODELS_DIR / "face_detection_full_range_sparse.tflite"
+SELFIE = MODELS_DIR / "selfie_segmentation.tflite"
+SELFIE_LANDSCAPE = MODELS_DIR / "selfie_segmentation_landscape.tflite"
 ATOL = 1e-3
 
 
@@ -71,8 +75,9 @@ def _structured_inputs(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     return {name: image.astype(np.float32) for name, image in images.items()}
 
 
-@pytest.mark.parametrize("path", [DETECTOR, LANDMARKS], ids=lambda p: p.stem)
-def test_face_models_match_tflite(path: Path) -> None:
+@pytest.mark.parametrize("path", [DETECTOR, LANDMARKS, FULL_RANGE, SELFIE, SELFIE_LANDSCAPE],
+                         ids=lambda p: p.stem)
+def test_models_match_tflite(path: Path) -> None:
     model = convert_tflite(path)
     inputs, outputs = tflite_io(path)
     assert [i.name for i in model.graph.input] == [spec.name for spec in inputs]
@@ -575,3 +580,56 @@ def test_mean(tmp_path: Path, axes: list[int], keep: int, shape: tuple[int, ...]
     m.op(Op.MEAN, [h, m.tensor((len(axes),), axes, TensorType.INT32)], [y], "ReducerOptions",
          KeepDims=keep)
     _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 5, 2))
+
+
+@pytest.mark.parametrize("formats", ["DDDC", "DCDC", "CDDD", "CCCC"])
+def test_densify_sparse_float16_weights(tmp_path: Path, formats: str) -> None:
+    """The sparse full-range detector's pattern: sparse float16 filter -> DENSIFY ->
+    DEQUANTIZE -> CONV_2D."""
+    weights = _uniform(6, 1, 2, 5)
+    weights[np.abs(weights) < 0.6] = 0.0  # about 60% zeros
+    weights[2] = 0.0  # a whole output channel of zeros
+    m = TinyModel()
+    x = m.tensor((1, 4, 4, 5))
+    sparse = m.tensor((6, 1, 2, 5), weights, TensorType.FLOAT16, sparse=formats)
+    half, w, y = m.tensor((6, 1, 2, 5), dtype=TensorType.FLOAT16), m.tensor((6, 1, 2, 5)), \
+        m.tensor((1, 4, 4, 6))
+    m.op(Op.DENSIFY, [sparse], [half], "DensifyOptions")
+    m.op(Op.DEQUANTIZE, [half], [w])
+    m.op(Op.CONV_2D, [x, w, m.tensor((6,), _uniform(6))], [y], "Conv2DOptions",
+         Padding=Padding.SAME, StrideH=1, StrideW=1, DilationHFactor=1, DilationWFactor=1)
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 4, 5))
+
+
+@pytest.mark.parametrize(("align", "half"), [(0, 1), (1, 0), (0, 0)])
+@pytest.mark.parametrize("out_hw", [(8, 10), (5, 7), (3, 2)])
+def test_resize_bilinear(tmp_path: Path, align: int, half: int, out_hw: tuple[int, int]) -> None:
+    m = TinyModel()
+    x = m.tensor((1, 4, 5, 2))
+    h = _conv_1x1(m, x, (1, 4, 5, 2), 3)
+    y = m.tensor((1, *out_hw, 3))
+    m.op(Op.RESIZE_BILINEAR, [h, m.tensor((2,), out_hw, TensorType.INT32)], [y],
+         "ResizeBilinearOptions", AlignCorners=align, HalfPixelCenters=half)
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 5, 2))
+
+
+def test_depth_to_space(tmp_path: Path) -> None:
+    m = TinyModel()
+    x = m.tensor((1, 3, 4, 2))
+    h = _conv_1x1(m, x, (1, 3, 4, 2), 12)
+    y = m.tensor((1, 6, 8, 3))
+    m.op(Op.DEPTH_TO_SPACE, [h], [y], "DepthToSpaceOptions", BlockSize=2)
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 3, 4, 2))
+
+
+def test_hard_swish_logistic_and_average_pool(tmp_path: Path) -> None:
+    m = TinyModel()
+    x = m.tensor((1, 7, 6, 2))
+    h = _conv_1x1(m, x, (1, 7, 6, 2), 3)
+    swished, pooled, gate = m.tensor((1, 7, 6, 3)), m.tensor((1, 4, 3, 3)), m.tensor((1, 4, 3, 3))
+    m.op(Op.HARD_SWISH, [h], [swished])
+    # SAME padding on odd sizes: TFLite averages over the cells inside the input only.
+    m.op(Op.AVERAGE_POOL_2D, [swished], [pooled], "Pool2DOptions", Padding=Padding.SAME,
+         StrideH=2, StrideW=2, FilterHeight=3, FilterWidth=3)
+    m.op(Op.LOGISTIC, [pooled], [gate])
+    _check_tiny(tmp_path, m.build([x], [gate]), _uniform(1, 7, 6, 2) * 6)

@@ -19,11 +19,13 @@ class TinyModel:
 
     ``op(code, inputs, outputs, "XOptions", Field=value)`` adds a builtin operator with its
     options table; ``op(Op.CUSTOM, ..., custom="Name", custom_options={...})`` a custom one with
-    FlexBuffers options.
+    FlexBuffers options (or ``raw_options`` bytes). ``tensor(..., sparse="DDC")`` stores a
+    constant in TFLite's sparse format, one letter per dimension: D dense, C compressed (CSR).
     """
 
     def __init__(self) -> None:
         self.tensors: list[tuple[str, tuple[int, ...], int, np.ndarray | None]] = []
+        self.sparse: dict[int, str] = {}
         self.ops: list[
             tuple[
                 int,
@@ -37,7 +39,11 @@ class TinyModel:
         ] = []
 
     def tensor(
-        self, shape: tuple[int, ...], data: Any = None, dtype: int = TensorType.FLOAT32
+        self,
+        shape: tuple[int, ...],
+        data: Any = None,
+        dtype: int = TensorType.FLOAT32,
+        sparse: str = "",
     ) -> int:
         name = f"t{len(self.tensors)}"
         array = None
@@ -49,6 +55,9 @@ class TinyModel:
             }[dtype]
             array = np.asarray(data, dtype=numpy_type).reshape(shape)
         self.tensors.append((name, shape, dtype, array))
+        if sparse:
+            assert array is not None and len(sparse) == len(shape), sparse
+            self.sparse[len(self.tensors) - 1] = sparse
         return len(self.tensors) - 1
 
     def op(
@@ -59,6 +68,7 @@ class TinyModel:
         options: str | None = None,
         custom: str = "",
         custom_options: dict[str, Any] | None = None,
+        raw_options: bytes = b"",
         version: int = 1,
         **fields: int,
     ) -> None:
@@ -73,21 +83,29 @@ class TinyModel:
                 return int(module.End(builder))
 
             built = (getattr(BuiltinOptions, options), build)
-        flex = flexbuffers.Dumps(custom_options) if custom_options is not None else b""
+        flex = flexbuffers.Dumps(custom_options) if custom_options is not None else raw_options
         self.ops.append((code, custom, version, inputs, outputs, built, flex))
 
     def build(self, inputs: list[int], outputs: list[int]) -> bytes:
         b = flatbuffers.Builder(1024)
         buffers = [self._buffer(b, None)]
         tensors = []
-        for name, shape, dtype, array in self.tensors:
+        for index, (name, shape, dtype, array) in enumerate(self.tensors):
             buffer = 0
-            if array is not None:
+            sparsity = None
+            if array is not None and index in self.sparse:
+                values, levels = _sparse_encode(array, self.sparse[index])
+                buffers.append(self._buffer(b, values))
+                buffer = len(buffers) - 1
+                sparsity = self._sparsity(b, levels)
+            elif array is not None:
                 buffers.append(self._buffer(b, array))
                 buffer = len(buffers) - 1
             name_offset = b.CreateString(name)
             shape_offset = b.CreateNumpyVector(np.asarray(shape, dtype=np.int32))
             tflite.TensorStart(b)
+            if sparsity is not None:
+                tflite.TensorAddSparsity(b, sparsity)
             tflite.TensorAddShape(b, shape_offset)
             tflite.TensorAddType(b, dtype)
             tflite.TensorAddBuffer(b, buffer)
@@ -146,6 +164,37 @@ class TinyModel:
         return bytes(b.Output())
 
     @staticmethod
+    def _sparsity(b: Any, levels: list[Level]) -> int:
+        """SparsityParameters: identity traversal order, one DimensionMetadata per level."""
+        metas = []
+        for size, segments, indices in levels:
+            vectors = []
+            for values in (segments, indices):
+                data = b.CreateNumpyVector(np.asarray(values, dtype=np.int32))
+                tflite.Int32VectorStart(b)
+                tflite.Int32VectorAddValues(b, data)
+                vectors.append(tflite.Int32VectorEnd(b))
+            tflite.DimensionMetadataStart(b)
+            compressed = size < 0
+            tflite.DimensionMetadataAddFormat(
+                b, tflite.DimensionType.SPARSE_CSR if compressed else tflite.DimensionType.DENSE)
+            if compressed:
+                kind = tflite.SparseIndexVector.Int32Vector
+                tflite.DimensionMetadataAddArraySegmentsType(b, kind)
+                tflite.DimensionMetadataAddArraySegments(b, vectors[0])
+                tflite.DimensionMetadataAddArrayIndicesType(b, kind)
+                tflite.DimensionMetadataAddArrayIndices(b, vectors[1])
+            else:
+                tflite.DimensionMetadataAddDenseSize(b, size)
+            metas.append(tflite.DimensionMetadataEnd(b))
+        order = b.CreateNumpyVector(np.arange(len(levels), dtype=np.int32))
+        meta_vector = TinyModel._offsets(b, metas)
+        tflite.SparsityParametersStart(b)
+        tflite.SparsityParametersAddTraversalOrder(b, order)
+        tflite.SparsityParametersAddDimMetadata(b, meta_vector)
+        return int(tflite.SparsityParametersEnd(b))
+
+    @staticmethod
     def _buffer(b: Any, array: np.ndarray | None) -> int:
         data = (
             b.CreateNumpyVector(np.frombuffer(array.tobytes(), np.uint8))
@@ -163,3 +212,31 @@ class TinyModel:
         for offset in reversed(offsets):
             b.PrependUOffsetTRelative(offset)
         return int(b.EndVector())
+
+
+Level = tuple[int, list[int], list[int]]
+
+
+def _sparse_encode(dense: np.ndarray, formats: str) -> tuple[np.ndarray, list[Level]]:
+    """TFLite's sparse encoding in identity traversal order: the stored values, and per level
+    (dense size, [], []) for D or (-1, segments, indices) for C, where a compressed level keeps
+    the coordinates whose sub-tensor has a non-zero value."""
+    parents: list[np.ndarray] = [dense]
+    levels: list[Level] = []
+    for axis, kind in enumerate(formats):
+        children: list[np.ndarray] = []
+        if kind == "D":
+            for sub in parents:
+                children.extend(sub)
+            levels.append((dense.shape[axis], [], []))
+        else:
+            segments, indices = [0], []
+            for sub in parents:
+                for i, child in enumerate(sub):
+                    if np.any(child != 0):
+                        indices.append(i)
+                        children.append(child)
+                segments.append(len(indices))
+            levels.append((-1, segments, indices))
+        parents = children
+    return np.array(parents, dtype=dense.dtype), levels
