@@ -1,7 +1,7 @@
 """Shared pieces of the solutions tests: MediaPipe 0.10.21 reference media and metrics.
 
-The references are tests/fixtures/face/ (scripts/make_face_fixtures.py, run in .venv-mp); their
-README says how each array was made.
+The references are tests/fixtures/face/ and tests/fixtures/solutions/ (scripts/make_face_fixtures.py
+and scripts/make_solution_fixtures.py, run in .venv-mp); their READMEs say how each array was made.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "face"
+SOLUTION_FIXTURES = ROOT / "tests" / "fixtures" / "solutions"
 
 
 def read_rgb(path: pathlib.Path) -> np.ndarray:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from face_reference import FIXTURES, ROOT, box_iou, detection_box, read_clip, read_rgb
+from face_reference import (
+    FIXTURES,
+    ROOT,
+    SOLUTION_FIXTURES,
+    box_iou,
+    detection_box,
+    read_clip,
+    read_rgb,
+)
 
 from graphflow.proto.mediapipe.framework.formats import detection_pb2, location_data_pb2
 from graphflow.solutions import face_detection
@@ -35,6 +43,23 @@ def test_short_range_matches_mediapipe_on_photos_and_clip() -> None:
             n = static["det_count"][k]
             _match(detector.process(clip[i]).detections, static["det_bbox"][k, :n],
                    static["det_score"][k, :n], static["det_keypoints"][k, :n])
+
+
+def test_full_range_matches_mediapipe_on_the_group_photo_stills_and_clip() -> None:
+    ref = np.load(SOLUTION_FIXTURES / "face_detection_full_range.npz")
+    clip = read_clip(ROOT / "media" / "demo.mp4")
+    assert ref["names"][0] == "group.jpg" and ref["det_count"][0] == 6
+    with face_detection.FaceDetection(model_selection=1) as detector:
+        for k, name in enumerate(ref["names"].tolist()):
+            if name.startswith("clip:"):
+                image = clip[int(name.removeprefix("clip:"))]
+            elif name == "group.jpg":
+                image = read_rgb(ROOT / "media" / "group.jpg")
+            else:
+                image = read_rgb(ROOT / "media" / "tilted" / name)
+            n = ref["det_count"][k]
+            _match(detector.process(image).detections or [], ref["det_bbox"][k, :n],
+                   ref["det_score"][k, :n], ref["det_keypoints"][k, :n])
 
 
 def test_detection_messages_are_mediapipes() -> None:
