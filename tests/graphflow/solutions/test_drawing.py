@@ -72,5 +72,5 @@ def test_detection_partly_outside_is_drawn_without_failing() -> None:
     canvas = np.zeros((40, 40, 3), np.uint8)
     drawing_utils.draw_detection(canvas, detection)
     assert canvas[24, 24].any()  # the keypoint inside; the box and the outer keypoint skipped
-    assert face_detection.get_key_point(detection, face_detection.FaceKeyPoint.LEFT_EYE).x == \
-        pytest.approx(1.4)
+    left_eye = face_detection.get_key_point(detection, face_detection.FaceKeyPoint.LEFT_EYE)
+    assert left_eye is not None and left_eye.x == pytest.approx(1.4)
