@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from face_reference import ROOT, read_rgb
 
-from graphflow.solutions import face_detection
+from graphflow.solutions import face_detection, face_mesh, selfie_segmentation
 from graphflow.solutions.solution_base import SolutionBase, graph_path
 
 IMAGE = ROOT / "media" / "tilted" / "roll_p10.jpg"
@@ -77,3 +79,16 @@ def test_calculator_params_name_nodes_and_fields() -> None:
 def test_unknown_graph_is_named() -> None:
     with pytest.raises(FileNotFoundError, match=r"no graph 'mediapipe/modules/x\.binarypb'"):
         graph_path("mediapipe/modules/x.binarypb")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: face_mesh.FaceMesh(), lambda: face_mesh.FaceMesh(refine_landmarks=True),
+    lambda: face_detection.FaceDetection(model_selection=1),
+    lambda: selfie_segmentation.SelfieSegmentation()])
+def test_closing_or_resetting_before_any_image_ends_the_run(make: Any,
+                                                            no_thread_leak: None) -> None:
+    with make():
+        pass
+    solution = make()
+    solution.reset()
+    solution.close()
