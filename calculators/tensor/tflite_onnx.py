@@ -1239,21 +1239,24 @@ class _Converter:
         )  # (P, 1): 1 where the position lies in the input
         # The four neighbours (dx, dy) of each position: their row-major indices, clamped into
         # the input (an index outside it only comes with a zero weight or outside the mask),
-        # and their bilinear weights; all gathered at once from the NHWC rows.
-        offsets = np.array([[[0, 0]], [[1, 0]], [[0, 1]], [[1, 1]]], dtype=np.float32)
-        corner = self._op("Floor", [position], hint)
-        cells = self._op(
-            "Min",
+        # gathered at once as NHWC rows, and summed with their bilinear weights by one batched
+        # MatMul (P of 1x4 by 4xC). Arrays are laid out position first.
+        points = out_h * out_w
+        offsets = np.array([[[0, 0], [1, 0], [0, 1], [1, 1]]], dtype=np.float32)  # (1, 4, 2)
+        corner = self._op("Floor", [position], hint)  # (P, 2)
+        shifted = self._op(
+            "Add",
             [
-                self._op(
-                    "Max",
-                    [self._op("Add", [corner, self._const(offsets, "neighbours")], hint), zero],
-                    hint,
-                ),
-                limits,
+                self._op("Reshape", [corner, self._int64([points, 1, 2])], hint),
+                self._const(offsets, "neighbours"),
             ],
             hint,
-        )  # (4, P, 2)
+        )  # (P, 4, 2)
+        cells = (
+            self._op("Clip", [shifted, zero, self._scalar(float(in_w - 1))], hint)
+            if in_w == in_h  # one bound for x and y: a single Clip
+            else self._op("Min", [self._op("Max", [shifted, zero], hint), limits], hint)
+        )
         flat = self._op(
             "Reshape",
             [
@@ -1273,8 +1276,17 @@ class _Converter:
             ],
             hint,
         )  # (4P,)
+        # Weights: with F = (1 - fx, 1 - fy, fx, fy), neighbour k's is F[x pick] * F[y pick].
         fraction = self._op("Sub", [position, corner], hint)  # (P, 2)
-        rest = self._op("Sub", [self._scalar(1.0), fraction], hint)
+        spans = self._op(
+            "Concat", [self._op("Sub", [self._scalar(1.0), fraction], hint), fraction], hint,
+            axis=1,
+        )  # (P, 4)
+        pick_x = np.zeros((4, 4), np.float32)
+        pick_y = np.zeros((4, 4), np.float32)
+        for k, (dx, dy) in enumerate(offsets[0].astype(int)):
+            pick_x[2 * dx, k] = 1.0
+            pick_y[1 + 2 * dy, k] = 1.0
         weights = self._op(
             "Reshape",
             [
@@ -1282,49 +1294,37 @@ class _Converter:
                     "Mul",
                     [
                         self._op(
-                            "ReduceProd",
+                            "Mul",
                             [
-                                self._op(
-                                    "Add",
-                                    [
-                                        self._op(
-                                            "Mul", [fraction, self._const(offsets, "pick")], hint
-                                        ),
-                                        self._op(
-                                            "Mul",
-                                            [rest, self._const(1.0 - offsets, "pick_rest")],
-                                            hint,
-                                        ),
-                                    ],
-                                    hint,
-                                )
+                                self._op("MatMul", [spans, self._const(pick_x, "pick_x")], hint),
+                                self._op("MatMul", [spans, self._const(pick_y, "pick_y")], hint),
                             ],
                             hint,
-                            axes=[2],
-                            keepdims=1,
                         ),
                         inside,
                     ],
                     hint,
                 ),
-                self._int64([-1, 1]),
+                self._int64([points, 1, 4]),
             ],
             hint,
-        )  # (4P, 1)
+        )
         rows_of = self._op(
             "Reshape", [self._value(x, nchw=False), self._int64([in_h * in_w, channels])], hint
         )
-        picked = self._op("Mul", [self._op("Gather", [rows_of, flat], hint, axis=0), weights],
-                          hint)  # (4P, C)
         summed = self._op(
-            "ReduceSum",
+            "MatMul",
             [
-                self._op("Reshape", [picked, self._int64([4, out_h * out_w, channels])], hint),
-                self._int64([0]),
+                weights,
+                self._op(
+                    "Reshape",
+                    [self._op("Gather", [rows_of, flat], hint, axis=0),
+                     self._int64([points, 4, channels])],
+                    hint,
+                ),
             ],
             hint,
-            keepdims=0,
-        )
+        )  # (P, 1, C)
         self._emit("Reshape", [summed, self._int64([1, out_h, out_w, channels])], out,
                    nchw=False)
 
