@@ -1237,45 +1237,52 @@ class _Converter:
             axes=[1],
             keepdims=1,
         )  # (P, 1): 1 where the position lies in the input
-        # The four neighbours (dx, dy) of each position: their row-major indices, clamped into
-        # the input (an index outside it only comes with a zero weight or outside the mask),
-        # gathered at once as NHWC rows, and summed with their bilinear weights by one batched
-        # MatMul (P of 1x4 by 4xC). Arrays are laid out position first.
+        # The four neighbours (dx, dy) of each position: their row-major indices, from the
+        # clamped coordinates (x0, y0, x1, y1) (an index outside the input only comes with a
+        # zero weight or outside the mask); gathered at once as NHWC rows, neighbour first,
+        # and summed with their bilinear weights.
         points = out_h * out_w
-        offsets = np.array([[[0, 0], [1, 0], [0, 1], [1, 1]]], dtype=np.float32)  # (1, 4, 2)
+        neighbours = ((0, 0), (1, 0), (0, 1), (1, 1))
         corner = self._op("Floor", [position], hint)  # (P, 2)
-        shifted = self._op(
-            "Add",
-            [
-                self._op("Reshape", [corner, self._int64([points, 1, 2])], hint),
-                self._const(offsets, "neighbours"),
-            ],
-            hint,
-        )  # (P, 4, 2)
-        cells = (
-            self._op("Clip", [shifted, zero, self._scalar(float(in_w - 1))], hint)
+        coords = self._op(
+            "Concat", [corner, self._op("Add", [corner, self._scalar(1.0)], hint)], hint, axis=1
+        )  # (P, 4): x0, y0, x1, y1
+        coords = (
+            self._op("Clip", [coords, zero, self._scalar(float(in_w - 1))], hint)
             if in_w == in_h  # one bound for x and y: a single Clip
-            else self._op("Min", [self._op("Max", [shifted, zero], hint), limits], hint)
+            else self._op(
+                "Min",
+                [
+                    self._op("Max", [coords, zero], hint),
+                    self._const(np.array([[in_w - 1, in_h - 1] * 2], np.float32), "limits4"),
+                ],
+                hint,
+            )
         )
+        to_index = np.zeros((4, 4), np.float32)  # column k: x_dx + W * y_dy
+        for k, (dx, dy) in enumerate(neighbours):
+            to_index[2 * dx, k] = 1.0
+            to_index[1 + 2 * dy, k] = in_w
         flat = self._op(
             "Reshape",
             [
                 self._op(
-                    "Cast",
+                    "Transpose",
                     [
                         self._op(
-                            "MatMul",
-                            [cells, self._const(np.array([[1.0], [in_w]], np.float32), "rows")],
+                            "Cast",
+                            [self._op("MatMul", [coords, self._const(to_index, "to_index")],
+                                      hint)],
                             hint,
+                            to=TensorProto.INT64,
                         )
                     ],
                     hint,
-                    to=TensorProto.INT64,
                 ),
                 self._int64([-1]),
             ],
             hint,
-        )  # (4P,)
+        )  # (4P,), neighbour first
         # Weights: with F = (1 - fx, 1 - fy, fx, fy), neighbour k's is F[x pick] * F[y pick].
         fraction = self._op("Sub", [position, corner], hint)  # (P, 2)
         spans = self._op(
@@ -1284,47 +1291,54 @@ class _Converter:
         )  # (P, 4)
         pick_x = np.zeros((4, 4), np.float32)
         pick_y = np.zeros((4, 4), np.float32)
-        for k, (dx, dy) in enumerate(offsets[0].astype(int)):
+        for k, (dx, dy) in enumerate(neighbours):
             pick_x[2 * dx, k] = 1.0
             pick_y[1 + 2 * dy, k] = 1.0
         weights = self._op(
             "Reshape",
             [
                 self._op(
-                    "Mul",
+                    "Transpose",
                     [
                         self._op(
                             "Mul",
                             [
-                                self._op("MatMul", [spans, self._const(pick_x, "pick_x")], hint),
-                                self._op("MatMul", [spans, self._const(pick_y, "pick_y")], hint),
+                                self._op(
+                                    "Mul",
+                                    [
+                                        self._op("MatMul",
+                                                 [spans, self._const(pick_x, "pick_x")], hint),
+                                        self._op("MatMul",
+                                                 [spans, self._const(pick_y, "pick_y")], hint),
+                                    ],
+                                    hint,
+                                ),
+                                inside,
                             ],
                             hint,
-                        ),
-                        inside,
+                        )
                     ],
                     hint,
                 ),
-                self._int64([points, 1, 4]),
+                self._int64([4 * points, 1]),
             ],
             hint,
-        )
+        )  # (4P, 1), neighbour first
         rows_of = self._op(
             "Reshape", [self._value(x, nchw=False), self._int64([in_h * in_w, channels])], hint
         )
+        picked = self._op("Mul", [self._op("Gather", [rows_of, flat], hint, axis=0), weights],
+                          hint)  # (4P, C)
+        # The four neighbours' sum as one small MatMul (onnxruntime's ReduceSum over a
+        # leading axis, or a batched 1x4 by 4xC MatMul, took 2-5x longer).
         summed = self._op(
             "MatMul",
             [
-                weights,
-                self._op(
-                    "Reshape",
-                    [self._op("Gather", [rows_of, flat], hint, axis=0),
-                     self._int64([points, 4, channels])],
-                    hint,
-                ),
+                self._const(np.ones((1, 4), np.float32), "four_ones"),
+                self._op("Reshape", [picked, self._int64([4, points * channels])], hint),
             ],
             hint,
-        )  # (P, 1, C)
+        )
         self._emit("Reshape", [summed, self._int64([1, out_h, out_w, channels])], out,
                    nchw=False)
 
