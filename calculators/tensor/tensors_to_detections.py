@@ -151,6 +151,7 @@ class TensorsToDetectionsCalculator(Calculator):
             keypoints[:, :, 1] = 1.0 - keypoints[:, :, 1]
         width, height = xmax - xmin, ymax - ymin
         valid = (width >= 0) & (height >= 0)
+        keypoints.flags.writeable = False  # each Detection then keeps a view, not a copy
         detections: list[Detection] = []
         for i in np.flatnonzero(valid):
             if 0 < o.max_results == len(detections):
