@@ -10,6 +10,7 @@ mp_drawing_styles = mp.solutions.drawing_styles
 mp_face_mesh = mp.solutions.face_mesh
 
 image = cv2.imread(str(resource_dir("media") / "tilted" / "roll_p10.jpg"))
+assert image is not None, "the bundled photo is missing"
 with mp_face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
                            min_detection_confidence=0.5) as face_mesh:
     results = face_mesh.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
