@@ -115,6 +115,10 @@ class _Ports:
         """The number of streams connected under ``tag``."""
         return sum(1 for t, _ in self._ids if t == tag)
 
+    def ports(self) -> list[PortId]:
+        """The connected ports, in config order."""
+        return list(self._ids)
+
 
 class _Inputs(_Ports):
     """The packets of the current input set, by ``"TAG"``, ``("TAG", i)`` or index ``i``."""
@@ -157,10 +161,6 @@ class _Inputs(_Ports):
         """True if the port is connected and carries a packet at the current timestamp."""
         i = self._lookup.get(key)
         return i is not None and not self._packets[i].is_empty
-
-    def ports(self) -> list[PortId]:
-        """The connected ports, in config order."""
-        return list(self._ids)
 
     def __len__(self) -> int:
         return len(self._packets)
@@ -284,6 +284,10 @@ class _SideOutputs:
         """True if the node connects that output side packet."""
         port = _as_port(key)
         return port in self._names
+
+    def ports(self) -> list[PortId]:
+        """The connected output side packet ports."""
+        return list(self._names)
 
 
 class _SideOutput:
