@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from calculators.tensor.tflite_onnx import resolve_model_path
-from graphflow.scheduler import GraphError
+from graphflow.runtime import GraphError
 from graphflow.testing import run_graph
+from graphflow.tflite_onnx import resolve_model_path
 
 
 def _side_packet(calculator: str, side_in: str, value: object, side_out: str = "MODEL") -> str:

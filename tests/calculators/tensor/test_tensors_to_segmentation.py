@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from graphflow.scheduler import GraphError
+from graphflow.runtime import GraphError
 from graphflow.testing import run_graph
 
 RNG = np.random.default_rng(4)

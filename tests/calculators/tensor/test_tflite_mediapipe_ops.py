@@ -21,7 +21,7 @@ from ai_edge_litert.interpreter import Interpreter
 from tflite.BuiltinOperator import BuiltinOperator as Op
 from tflitekit import TinyModel
 
-from calculators.tensor.tflite_onnx import UnsupportedOpError, convert_tflite
+from graphflow.tflite_onnx import UnsupportedOpError, convert_tflite
 
 RNG = np.random.default_rng(11)
 

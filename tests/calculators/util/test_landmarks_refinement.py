@@ -7,7 +7,7 @@ import pytest
 
 from graphflow.config import ConfigError
 from graphflow.formats import NormalizedLandmarkList
-from graphflow.scheduler import GraphError
+from graphflow.runtime import GraphError
 from graphflow.testing import run_graph
 
 GRAPH = """
