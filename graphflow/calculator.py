@@ -474,15 +474,21 @@ def lookup_calculator(name: str) -> type[Calculator] | None:
     Returns None for a name that is neither registered nor listed.
     """
     klass = _REGISTRY.get(name)
-    if klass is None:
-        module = calculator_index().get(name)
-        if module is not None:
-            importlib.import_module(module)
-            klass = _REGISTRY.get(name)
-            if klass is None:
-                raise LookupError(f"{module} is listed as defining the calculator {name!r} "
-                                  "but did not register it (is the index out of date?)")
+    if klass is None and import_listed(name):
+        klass = _REGISTRY.get(name)
     return klass
+
+
+def import_listed(name: str) -> bool:
+    """Imports the module an index lists for ``name`` (a calculator or a subgraph generator).
+
+    Returns False when no index lists ``name``.
+    """
+    module = calculator_index().get(name)
+    if module is None:
+        return False
+    importlib.import_module(module)
+    return True
 
 
 #: Entry-point group through which packages list their calculators without importing them.
@@ -491,7 +497,9 @@ _INDEX: dict[str, str] | None = None
 
 
 def calculator_index() -> dict[str, str]:
-    """Calculator name -> module that registers it, from every installed package's index.
+    """Node name -> module that registers it, from every installed package's index.
+
+    A node name is a calculator's or a subgraph generator's (such as ``SwitchContainer``).
 
     A package lists its calculators with an entry point in the group ``graphflow.calculators``
     whose object is a ``{name: module}`` mapping (graphflow's own: ``calculators.index``), so
@@ -545,6 +553,7 @@ __all__ = [
     "Stop",
     "calculator_index",
     "did_you_mean",
+    "import_listed",
     "lookup_calculator",
     "register_calculator",
     "registered_calculators",

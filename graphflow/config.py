@@ -25,6 +25,7 @@ from graphflow.calculator import (
     Port,
     PortId,
     did_you_mean,
+    import_listed,
     lookup_calculator,
     registered_calculators,
 )
@@ -461,6 +462,8 @@ def _expand_nodes(nodes: list[ExpandedNode], parent: Any, stack: tuple[str, ...]
 def _subgraph_of(node: ExpandedNode, canonical: str) -> GraphConfig | None:
     """The config of the subgraph a node names (generated from the node, or registered)."""
     generator = _SUBGRAPH_GENERATORS.get(node.proto.calculator)
+    if generator is None and import_listed(node.proto.calculator):
+        generator = _SUBGRAPH_GENERATORS.get(node.proto.calculator)
     if generator is None:
         return lookup_subgraph(node.proto.calculator)
     try:
