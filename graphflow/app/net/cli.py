@@ -20,10 +20,11 @@ import pathlib
 import resource
 import signal
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, NoReturn
 
 from graphflow.app.batch import SIDE_PACKET_HELP, parse_side_packets
 from graphflow.app.net.limits import Limits
@@ -219,13 +220,27 @@ def main_serve(args: argparse.Namespace) -> int:
     _raise_open_files_limit()
     finished = asyncio.run(_serve(server, args.ingest[0], args.http[0]))
     if finished and not server.abandoned:
-        return 0
+        stuck = [t.name for t in threading.enumerate() if t.daemon and t.is_alive()]
+        if not stuck:
+            return 0
+        # Threads still inside a native call (a source's open in OpenCV/FFmpeg) can abort the
+        # interpreter's finalization (SIGABRT, seen under load): leave without it.
+        logger.info("leaving %d threads in blocking calls behind: %s", len(stuck),
+                    ", ".join(stuck))
+        _leave(0)
     what = f"the graph runs of {', '.join(server.abandoned)} hung and were abandoned" \
         if server.abandoned else f"it did not finish stopping within {SHUTDOWN_S:g} s"
     print(f"graphflow serve: stopped; {what} (exit status {EXIT_ABANDONED})", file=sys.stderr,
           flush=True)
+    _leave(EXIT_ABANDONED)  # threads stuck in a calculator cannot be joined: do not try
+
+
+def _leave(status: int) -> NoReturn:
+    """Exits at once with ``status`` after flushing the output, without joining threads."""
+    logging.shutdown()
     sys.stdout.flush()
-    os._exit(EXIT_ABANDONED)  # threads stuck in a calculator cannot be joined: do not try
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def serve_settings(args: argparse.Namespace) -> tuple[Access, Limits]:
