@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from google.protobuf import text_format
@@ -25,18 +25,15 @@ from graphflow.calculator import (
     Port,
     PortId,
     did_you_mean,
+    import_listed,
     lookup_calculator,
     registered_calculators,
 )
 from graphflow.proto._pool import POOL, load_all_messages
 from graphflow.proto.mediapipe.framework import calculator_pb2
-from graphflow.proto.mediapipe.framework.stream_handler import (
-    fixed_size_input_stream_handler_pb2 as fixed_size_pb2,
-)
-from graphflow.proto.mediapipe.framework.stream_handler import (
-    sync_set_input_stream_handler_pb2 as sync_pb2,
-)
 from graphflow.resources import resource_dir
+from graphflow.runtime.executors import executor_kind, node_executor
+from graphflow.runtime.handlers import handler_class, handler_names
 
 GraphConfigProto = calculator_pb2.CalculatorGraphConfig
 NodeProto = calculator_pb2.CalculatorGraphConfig.Node
@@ -46,8 +43,6 @@ _TAG_RE = re.compile(r"[A-Z_][A-Z0-9_]*\Z")
 _INDEX_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
 
 EXECUTOR_TYPES = ("", "ThreadPoolExecutor", "ApplicationThreadExecutor")
-HANDLERS = ("DefaultInputStreamHandler", "ImmediateInputStreamHandler",
-            "SyncSetInputStreamHandler", "FixedSizeInputStreamHandler")
 
 
 class ConfigError(ValueError):
@@ -369,6 +364,8 @@ def _locate_nodes(text: str, path: str) -> list[NodeLocations]:
 _GRAPH_FOLDERS: list[pathlib.Path] = [resource_dir("graphs")]
 _SUBGRAPHS: dict[str, GraphConfig] = {}
 _SUBGRAPH_FILES: dict[str, pathlib.Path] | None = None
+#: Subgraphs whose config depends on their node (MediaPipe's ``Subgraph::GetConfig``).
+_SUBGRAPH_GENERATORS: dict[str, Callable[[Any], GraphConfig]] = {}
 _TYPE_RE = re.compile(r'^\s*type\s*:\s*"([A-Za-z_][\w.]*)"', re.M)
 
 
@@ -401,6 +398,16 @@ def _subgraph_files() -> dict[str, pathlib.Path]:
     return _SUBGRAPH_FILES
 
 
+def register_subgraph_generator(name: str, generator: Callable[[Any], GraphConfig]) -> None:
+    """Registers a subgraph type whose config is made from each node that uses it.
+
+    ``generator(node)`` gets the node's ``CalculatorGraphConfig.Node`` message and returns the
+    subgraph config (MediaPipe's ``SwitchContainer`` builds its nodes from its options this
+    way); a ValueError it raises becomes a ConfigError at the node.
+    """
+    _SUBGRAPH_GENERATORS[name] = generator
+
+
 def lookup_subgraph(name: str) -> GraphConfig | None:
     """The subgraph config registered under ``name``, or None."""
     if name not in _SUBGRAPHS:
@@ -413,7 +420,7 @@ def lookup_subgraph(name: str) -> GraphConfig | None:
 
 def subgraph_names() -> list[str]:
     """Every known subgraph type name."""
-    return sorted(set(_SUBGRAPHS) | set(_subgraph_files()))
+    return sorted(set(_SUBGRAPHS) | set(_subgraph_files()) | set(_SUBGRAPH_GENERATORS))
 
 
 # --------------------------------------------------------------------------------------------
@@ -439,8 +446,7 @@ def _expand_nodes(nodes: list[ExpandedNode], parent: Any, stack: tuple[str, ...]
     names = _canonical_names([n.proto for n in nodes])
     result: list[ExpandedNode] = []
     for node, canonical in zip(nodes, names, strict=True):
-        sub = None if lookup_calculator(node.proto.calculator) else lookup_subgraph(
-            node.proto.calculator)
+        sub = None if lookup_calculator(node.proto.calculator) else _subgraph_of(node, canonical)
         if sub is None:
             result.append(node)
             continue
@@ -451,6 +457,21 @@ def _expand_nodes(nodes: list[ExpandedNode], parent: Any, stack: tuple[str, ...]
         inner = _instantiate_subgraph(node, sub, canonical)
         result.extend(_expand_nodes(inner, sub.proto, (*stack, node.proto.calculator)))
     return result
+
+
+def _subgraph_of(node: ExpandedNode, canonical: str) -> GraphConfig | None:
+    """The config of the subgraph a node names (generated from the node, or registered)."""
+    generator = _SUBGRAPH_GENERATORS.get(node.proto.calculator)
+    if generator is None and import_listed(node.proto.calculator):
+        generator = _SUBGRAPH_GENERATORS.get(node.proto.calculator)
+    if generator is None:
+        return lookup_subgraph(node.proto.calculator)
+    try:
+        generated = generator(node.proto)
+    except ValueError as exc:
+        raise ConfigError(str(exc), node.where.node, canonical) from None
+    # Errors inside the generated nodes point at the node that made them.
+    return dataclasses.replace(generated, node_locations=[node.where] * len(generated.proto.node))
 
 
 def _canonical_names(nodes: Sequence[Any]) -> list[str]:
@@ -678,12 +699,11 @@ class NodeSpec:
     back_edges: set[PortId]
     options: Any
     handler: str
-    sync_sets: list[list[PortId]]
     executor: str
     max_in_flight: int
     where: NodeLocations
-    # FixedSizeInputStreamHandler: (trigger_queue_size, target_queue_size, fixed_min_size).
-    fixed_size: tuple[int, int, bool] | None = None
+    # What the handler's parse_options made of its options (sync sets, queue sizes).
+    handler_options: Any = None
 
     @property
     def location(self) -> Location:
@@ -826,14 +846,20 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
         proto.HasField("input_stream_handler") else (calc.input_stream_handler
                                                      or handler_default
                                                      or "DefaultInputStreamHandler")
-    if handler not in HANDLERS:
+    handler_type = handler_class(handler)
+    if handler_type is None:
         raise ConfigError(f"unknown input stream handler {handler!r}"
-                          + did_you_mean(handler, HANDLERS), where.field(
+                          + did_you_mean(handler, handler_names()), where.field(
                               "input_stream_handler", 0), name)
-    sync_sets = _sync_sets(proto, handler, streams["input_stream"], where, name)
-    fixed_size = _fixed_size(proto, handler, where, name)
-    executor = _node_executor(proto, calc)
-    if proto.executor and proto.executor not in executors and not _is_gl(proto.executor):
+    try:
+        handler_options = handler_type.parse_options(
+            proto.input_stream_handler.options, [s.port for s in streams["input_stream"]],
+            parse_tag_index)
+    except ValueError as exc:
+        raise ConfigError(str(exc), where.field("input_stream_handler", 0), name) from None
+    executor = node_executor(proto, calc)
+    if proto.executor and proto.executor not in executors and \
+            executor_kind(proto.executor) is None:
         raise ConfigError(f"executor {proto.executor!r} is not declared in the graph's executor "
                           "list" + did_you_mean(proto.executor, sorted(executors)),
                           where.field("executor", 0), name)
@@ -848,8 +874,8 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
         raise ConfigError(f"{calc.__name__}: {exc}", node_where, name) from None
     return NodeSpec(index, name, calc, streams["input_stream"], streams["output_stream"],
                     streams["input_side_packet"], streams["output_side_packet"], back_edges,
-                    options, handler, sync_sets, executor, max(1, proto.max_in_flight), where,
-                    fixed_size)
+                    options, handler, executor, max(1, proto.max_in_flight), where,
+                    handler_options)
 
 
 def _check_ports(specs: list[StreamSpec], ports: Sequence[Port], field: str,
@@ -879,28 +905,13 @@ def _check_ports(specs: list[StreamSpec], ports: Sequence[Port], field: str,
                               "not connect", where.node, name)
 
 
-def _is_gl(executor: str | None) -> bool:
-    """True for the executors of GL contexts: ``gl`` and ``gl:<gl_context_name>``."""
-    return bool(executor) and str(executor).split(":", 1)[0] == "gl"
-
-
-def _node_executor(proto: Any, calc: type[Calculator]) -> str:
-    """The node's executor: its config's, else its calculator's (GL nodes: by context name)."""
-    if not proto.executor and _is_gl(calc.executor):
-        from graphflow.gpu import node_executor_name
-
-        return node_executor_name(calc.executor, proto) or ""
-    return str(proto.executor or calc.executor or "")
-
-
-_GL_CONTEXT_OPTIONS = "mediapipe.GlContextOptions"
-
-
 def _node_options_checked(proto: Any, calc: type[Calculator], where: NodeLocations,
                           name: str) -> Any:
     wanted = calc.options_type.DESCRIPTOR.full_name if calc.options_type else None
-    # A GL node may also say which GL context it runs on.
-    also = _GL_CONTEXT_OPTIONS if _is_gl(calc.executor) else None
+    # A node of an external executor kind may also say which executor it runs on (a GL
+    # node's GlContextOptions).
+    kind = executor_kind(calc.executor)
+    also = kind.node_options if kind is not None else None
     for ext in _set_extensions(proto.options):
         if ext.DESCRIPTOR.full_name not in (wanted, also):
             raise ConfigError(
@@ -913,52 +924,6 @@ def _node_options_checked(proto: Any, calc: type[Calculator], where: NodeLocatio
                 f"{calc.__name__} takes {'options ' + wanted if wanted else 'no options'}, "
                 f"not {type_name}", where.field("node_options", j), name)
     return node_options(proto, calc.options_type) if calc.options_type else None
-
-
-def _fixed_size(proto: Any, handler: str, where: NodeLocations,
-                name: str) -> tuple[int, int, bool] | None:
-    """FixedSizeInputStreamHandlerOptions of the node (MediaPipe's defaults: 2, 1, false)."""
-    if handler != "FixedSizeInputStreamHandler":
-        return None
-    opts = proto.input_stream_handler.options.Extensions[
-        fixed_size_pb2.FixedSizeInputStreamHandlerOptions.ext]
-    if opts.trigger_queue_size < 1 or opts.target_queue_size < 1:
-        raise ConfigError(f"FixedSizeInputStreamHandler needs trigger_queue_size and "
-                          f"target_queue_size of at least 1, got {opts.trigger_queue_size} and "
-                          f"{opts.target_queue_size}", where.field("input_stream_handler", 0),
-                          name)
-    return opts.trigger_queue_size, opts.target_queue_size, opts.fixed_min_size
-
-
-def _sync_sets(proto: Any, handler: str, inputs: list[StreamSpec], where: NodeLocations,
-               name: str) -> list[list[PortId]]:
-    if handler != "SyncSetInputStreamHandler":
-        return []
-    ext = sync_pb2.SyncSetInputStreamHandlerOptions.ext
-    opts = proto.input_stream_handler.options
-    sets: list[list[PortId]] = []
-    used: set[PortId] = set()
-    ports = {s.port for s in inputs}
-    if opts.HasExtension(ext):
-        for sync_set in opts.Extensions[ext].sync_set:
-            group = []
-            for tag_index in sync_set.tag_index:
-                try:
-                    port = parse_tag_index(tag_index)
-                except ValueError as exc:
-                    raise ConfigError(str(exc), where.field("input_stream_handler", 0),
-                                      name) from None
-                if port not in ports or port in used:
-                    raise ConfigError(f"sync_set names {tag_index!r}, which is not an unused "
-                                      "input stream of the node",
-                                      where.field("input_stream_handler", 0), name)
-                used.add(port)
-                group.append(port)
-            sets.append(group)
-    rest = [s.port for s in inputs if s.port not in used]
-    if rest:
-        sets.append(rest)
-    return sets
 
 
 def _check_cycles(nodes: list[NodeSpec], producers: dict[str, int]) -> None:

@@ -24,7 +24,7 @@ from graphflow.config import (
 )
 from graphflow.packet import Packet
 from graphflow.proto.mediapipe.framework import thread_pool_executor_pb2
-from graphflow.scheduler import GraphError, Scheduler, Tracer, default_num_threads
+from graphflow.runtime import Clock, GraphError, Scheduler, default_num_threads
 from graphflow.timestamp import Timestamp
 
 Observer = Callable[[str, Packet[Any]], None]
@@ -127,6 +127,9 @@ class CalculatorGraph:
         synchronous: Run every CPU calculator on the calling thread (inside
             ``add_packet_to_input_stream``, ``wait_until_idle`` and ``wait_until_done``), which
             makes stepping through calculators with pdb possible.
+        clock: The scheduler's clock; tests pass a
+            :class:`~graphflow.testing.SimulationClock` to control the time its thread
+            placement rules see (default: the wall clock).
 
     Raises:
         ConfigError: If the config does not parse or validate (with file:line:col).
@@ -145,7 +148,7 @@ class CalculatorGraph:
     """
 
     def __init__(self, graph_config: str | GraphConfig | Any = None, *,
-                 synchronous: bool = False) -> None:
+                 synchronous: bool = False, clock: Clock | None = None) -> None:
         if graph_config is None:
             raise ValueError("CalculatorGraph needs a graph_config (pbtxt text, a "
                              "CalculatorGraphConfig, or use CalculatorGraph.from_file(path))")
@@ -156,6 +159,7 @@ class CalculatorGraph:
         self.synchronous = synchronous or any(
             e.type == "ApplicationThreadExecutor" for e in config.proto.executor if not e.name)
         self._sinks: list[tuple[str, Callable[[Packet[Any]], None], Callable[[], None]]] = []
+        self._clock = clock
         self._scheduler: Scheduler | None = None
         self._cancelled = threading.Event()
         self._trace_path: str | None = None
@@ -238,10 +242,11 @@ class CalculatorGraph:
             elif threads:
                 num_threads = threads
         max_queue = proto.max_queue_size if proto.max_queue_size else 100
-        tracer = Tracer() if self._trace_path else None
         scheduler = Scheduler(graph, values, synchronous=self.synchronous,
                               max_queue_size=max_queue, num_threads=num_threads,
-                              executor_threads=executor_threads, tracer=tracer)
+                              executor_threads=executor_threads,
+                              trace=self._trace_path is not None,
+                              **({"clock": self._clock} if self._clock is not None else {}))
         self._scheduler = scheduler
         scheduler.start()
 
@@ -253,9 +258,10 @@ class CalculatorGraph:
             calc = _sink_calculator(stream, deliver, finish)
             index = len(nodes)
             nodes.append(NodeSpec(
-                index, f"__sink_{index}_{stream}", calc, [StreamSpec("", 0, stream)], [], [], [],
-                set(), None, "DefaultInputStreamHandler", [], "", 1,
-                NodeLocations(Location("<observer>"))))
+                index, f"__sink_{index}_{stream}", calc, inputs=[StreamSpec("", 0, stream)],
+                outputs=[], side_inputs=[], side_outputs=[], back_edges=set(), options=None,
+                handler="DefaultInputStreamHandler", executor="", max_in_flight=1,
+                where=NodeLocations(Location("<observer>"))))
         return dataclasses.replace(self.validated, nodes=nodes)
 
     def _running(self) -> Scheduler:
@@ -270,7 +276,7 @@ class CalculatorGraph:
             GraphError: If the graph has failed.
             ValueError: For an unknown stream or a timestamp that does not increase.
         """
-        self._input_stream(stream_name).add_graph_input(stream_name, packet, block=True)
+        self._input_stream(stream_name).add_packet(stream_name, packet, block=True)
 
     def try_add_packet_to_input_stream(self, stream_name: str, packet: Packet[Any]) -> bool:
         """Adds a packet unless the stream's consumers are full (MediaPipe's add-if-not-full).
@@ -278,30 +284,27 @@ class CalculatorGraph:
         Returns:
             True if added, False if dropped because the graph is throttled.
         """
-        return self._input_stream(stream_name).add_graph_input(stream_name, packet, block=False)
+        return self._input_stream(stream_name).add_packet(stream_name, packet, block=False)
 
     def _input_stream(self, stream_name: str) -> Scheduler:
         """The running scheduler, once ``stream_name`` is known to be a graph input stream."""
         scheduler = self._running()
-        if stream_name not in scheduler.graph_inputs:
+        if stream_name not in scheduler.input_names:
             raise ValueError(f"{stream_name!r} is not an input stream of the graph"
-                             + did_you_mean(stream_name, scheduler.graph_inputs))
+                             + did_you_mean(stream_name, scheduler.input_names))
         return scheduler
 
     def close_input_stream(self, stream_name: str) -> None:
         """Closes one graph input stream: no packet will follow."""
-        scheduler = self._input_stream(stream_name)
-        with scheduler.lock:
-            if stream_name not in scheduler.closed_inputs:
-                scheduler.close_graph_input(stream_name)
+        self._input_stream(stream_name).close_input(stream_name)
 
     def input_stream_closed(self, stream_name: str) -> bool:
         """True once the graph input stream is closed (by the caller, or by a node's Stop)."""
-        return stream_name in self._running().closed_inputs
+        return self._running().input_closed(stream_name)
 
     def close_all_input_streams(self) -> None:
         """Closes every graph input stream."""
-        for name in list(self._running().graph_inputs):
+        for name in self._running().input_names:
             self.close_input_stream(name)
 
     def wait_until_idle(self, timeout: float | None = None) -> None:
@@ -312,24 +315,9 @@ class CalculatorGraph:
             TimeoutError: If ``timeout`` seconds pass first.
         """
         scheduler = self._running()
-        self._wait(lambda: scheduler.is_idle() and not self._sources_pending(scheduler),
-                   timeout)
+        scheduler.wait_idle(timeout)
         if scheduler.error is not None:
             raise scheduler.error
-
-    @staticmethod
-    def _sources_pending(scheduler: Scheduler) -> bool:
-        return any(n.is_source and n.state == "open" and not n.throttled
-                   for n in scheduler.nodes)
-
-    def _wait(self, predicate: Callable[[], bool], timeout: float | None) -> None:
-        scheduler = self._running()
-        if scheduler.synchronous:
-            scheduler.run_sync(lambda: predicate() or scheduler.done)
-        with scheduler.lock:
-            ok = scheduler.changed.wait_for(lambda: predicate() or scheduler.done, timeout)
-        if not ok:
-            raise TimeoutError(f"the graph did not get there within {timeout} s")
 
     def wait_until_done(self, timeout: float | None = None) -> None:
         """Waits until every node has closed, then releases the run's threads.
@@ -341,19 +329,20 @@ class CalculatorGraph:
             TimeoutError: If ``timeout`` seconds pass first.
         """
         scheduler = self._running()
-        self._wait(lambda: scheduler.done, timeout)
+        scheduler.wait_done(timeout)
         self._finish(scheduler)
         if scheduler.error is not None and not self._cancelled.is_set():
             raise scheduler.error
 
     def _finish(self, scheduler: Scheduler) -> None:
         scheduler.shutdown()
-        if scheduler.tracer is not None and self._trace_path:
+        trace = scheduler.trace()
+        if trace is not None and self._trace_path:
             path = pathlib.Path(self._trace_path)
             if path.suffix != ".json":
                 path = path / "graphflow_trace.json" if path.is_dir() else \
                     path.with_name(path.name + "trace.json")
-            path.write_text(json.dumps(scheduler.tracer.chrome_trace()))
+            path.write_text(json.dumps(trace))
             self.trace_file = path
 
     def close(self) -> None:
@@ -365,11 +354,12 @@ class CalculatorGraph:
         self.wait_until_done()
 
     def cancel(self) -> None:
-        """Aborts the run: pending packets are dropped, nodes are closed, threads end."""
+        """Aborts the run: pending packets are dropped, nodes are closed, threads end.
+
+        After the run is over, only its error is no longer raised."""
         scheduler = self._running()
         self._cancelled.set()
-        with scheduler.lock:
-            scheduler.cancel()
+        scheduler.cancel()
 
     def has_error(self) -> bool:
         """True if a node has failed in this run."""
@@ -381,10 +371,8 @@ class CalculatorGraph:
 
     def queue_sizes(self) -> dict[str, int]:
         """Packets waiting at each node's inputs (for progress displays)."""
-        scheduler = self._running()
-        with scheduler.lock:
-            return {n.name: sum(len(q.packets) for q in n.queues) for n in scheduler.nodes
-                    if not n.name.startswith("__sink_")}
+        return {name: size for name, size in self._running().queue_sizes().items()
+                if not name.startswith("__sink_")}
 
     def __enter__(self) -> CalculatorGraph:
         return self

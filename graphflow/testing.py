@@ -19,6 +19,7 @@ from typing import Any
 from graphflow.calculator import Calculator
 from graphflow.graph import CalculatorGraph
 from graphflow.packet import Packet
+from graphflow.runtime.clock import SimulationClock
 
 
 def run_graph(
@@ -60,9 +61,8 @@ def run_graph(
         graph.close_all_input_streams()
         graph.wait_until_done(timeout=timeout)
     except BaseException:
-        if graph.has_error() or not graph._running().done:
-            graph.cancel()
-            graph.wait_until_done(timeout=timeout)
+        graph.cancel()  # a run that is over stays as it is
+        graph.wait_until_done(timeout=timeout)
         raise
     return collected
 
@@ -123,3 +123,6 @@ def payloads(packets: Iterable[Packet[Any]]) -> list[Any]:
 def timestamps(packets: Iterable[Packet[Any]]) -> list[int]:
     """The timestamps of a packet list, as ints."""
     return [int(p.timestamp) for p in packets]
+
+
+__all__ = ["SimulationClock", "payloads", "run_calculator", "run_graph", "timestamps"]

@@ -99,7 +99,7 @@ class FlowLimiterCalculator(Calculator):
         if cc.inputs.has("OPTIONS"):
             self._use_options(cc.inputs["OPTIONS"].payload)
         if self.has_finished:
-            finished_bound = cc.inputs.bound("FINISHED")  # type: ignore[attr-defined]
+            finished_bound = cc.inputs.bound("FINISHED")
             finished = cc.inputs["FINISHED"]
             while self.in_flight and (self.in_flight[0] < finished_bound or (
                     not finished.is_empty and self.in_flight[0] <= finished.timestamp)):
@@ -125,7 +125,7 @@ class FlowLimiterCalculator(Calculator):
                 allow.add(False, dropped.timestamp)
         # Everything up to the oldest waiting frame (or the current input) is decided.
         settled = self.waiting[0].timestamp if self.waiting else \
-            cc.inputs.bound(0)  # type: ignore[attr-defined]
+            cc.inputs.bound(0)
         out.set_next_timestamp_bound(settled)
         if allow is not None:
             allow.set_next_timestamp_bound(settled)
@@ -153,7 +153,7 @@ class PreviousLoopbackCalculator(Calculator):
         loop = cc.inputs["LOOP"]
         if not loop.is_empty:
             self.loop = loop
-        loop_bound = cc.inputs.bound("LOOP")  # type: ignore[attr-defined]
+        loop_bound = cc.inputs.bound("LOOP")
         out = cc.outputs["PREV_LOOP"]
         while self.mains:
             ts = self.mains[0]
@@ -167,7 +167,7 @@ class PreviousLoopbackCalculator(Calculator):
             self.mains.popleft()
             self.prev_main = ts
         if not self.mains:
-            main_bound = cc.inputs.bound("MAIN")  # type: ignore[attr-defined]
+            main_bound = cc.inputs.bound("MAIN")
             out.set_next_timestamp_bound(main_bound)
 
 

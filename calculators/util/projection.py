@@ -131,7 +131,8 @@ class LandmarkProjectionCalculator(Calculator):
                 continue
             xyz = landmarks.xyz
             if matrix is None:
-                out = project_landmarks_in_rect(xyz, rect, ignore_rotation)  # type: ignore[arg-type]
+                assert rect is not None  # no matrix: NORM_RECT without IMAGE_DIMENSIONS
+                out = project_landmarks_in_rect(xyz, rect, ignore_rotation)
             else:
                 out = np.empty_like(xyz)
                 out[:, :2] = project_points(xyz[:, :2], matrix)

@@ -177,10 +177,10 @@ class DetectionsToRectsCalculator(Calculator):
             cc.outputs["NORM_RECT"].add(rects[0])
         if cc.outputs.connected("NORM_RECTS"):
             cc.outputs["NORM_RECTS"].add(rects)
-        if cc.outputs.connected("RECT"):
-            cc.outputs["RECT"].add(_to_pixels(rects[0], size))  # type: ignore[arg-type]
-        if cc.outputs.connected("RECTS"):
-            cc.outputs["RECTS"].add([_to_pixels(r, size) for r in rects])  # type: ignore[arg-type]
+        if size is not None and cc.outputs.connected("RECT"):
+            cc.outputs["RECT"].add(_to_pixels(rects[0], size))
+        if size is not None and cc.outputs.connected("RECTS"):
+            cc.outputs["RECTS"].add([_to_pixels(r, size) for r in rects])
 
 
 @register_calculator

@@ -1,11 +1,13 @@
 """graphflow's GPU layer: GL context threads, GpuBuffer, GL calculators, shader loading.
 
-Importing it registers the ``"gl"`` executor with the scheduler: a node whose executor is
-``"gl"`` or ``"gl:<gl_context_name>"`` runs on that GL context's thread.
+Importing it registers the ``"gl"`` executor kind with the engine: a node whose executor is
+``"gl"`` or ``"gl:<gl_context_name>"`` runs on that GL context's thread, and a GL calculator's
+node picks its context with ``GlContextOptions`` (:func:`node_executor_name`).
 """
 
 from graphflow.gpu.buffer import RGBA8, GpuBuffer, TexturePool, upload
 from graphflow.gpu.context import (
+    GL_CONTEXT_OPTIONS,
     GL_EXECUTOR,
     GlContext,
     current_context,
@@ -29,9 +31,10 @@ from graphflow.gpu.shader import (
     shader_from_string,
 )
 from graphflow.gpu.simple import GlShaderCalculator, GlSimpleCalculator
-from graphflow.scheduler import register_executor_factory
+from graphflow.runtime import ExecutorKind, register_executor_kind
 
-register_executor_factory(GL_EXECUTOR, executor_factory)
+register_executor_kind(ExecutorKind(GL_EXECUTOR, executor_factory, node_executor_name,
+                                    GL_CONTEXT_OPTIONS))
 
 __all__ = [
     "GLSL_DIR",

@@ -50,6 +50,8 @@ T = TypeVar("T")
 
 #: The executor name of GPU nodes on the default context; ``"gl:<name>"`` picks context name.
 GL_EXECUTOR = "gl"
+#: The options message a GL node may carry to name its context (``gl_context_name``).
+GL_CONTEXT_OPTIONS = pb.GlContextOptions.DESCRIPTOR.full_name
 
 _tls = threading.local()
 _group_ids = itertools.count(1)

@@ -88,6 +88,10 @@ class GfTHeldCalculator(Calculator):
 @pytest.mark.parametrize(("trigger", "target", "expected"), [
     (2, 1, [0, 9]),  # MediaPipe's defaults: only the newest packet waits
     (3, 2, [0, 8, 9]),
+    # A queue under the trigger keeps trigger - 1 packets: 1-3 stay, 4 cuts to 3-4, 5 stays,
+    # 6 cuts to 5-6, 7 stays, 8 cuts to 7-8, 9 stays (cutting to the target every time would
+    # leave 8-9).
+    (4, 2, [0, 7, 8, 9]),
 ])
 def test_a_busy_node_keeps_only_the_newest_packets(trigger: int, target: int,
                                                    expected: list[int]) -> None:

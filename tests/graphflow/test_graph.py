@@ -12,9 +12,8 @@ from typing import Any, ClassVar
 import pytest
 
 import graphflow as gf
-from graphflow import scheduler
 from graphflow.calculator import Calculator, CalculatorContext, Port, Stop, register_calculator
-from graphflow.testing import payloads, run_graph, timestamps
+from graphflow.testing import SimulationClock, payloads, run_graph, timestamps
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
 
@@ -146,30 +145,39 @@ class GfTSleepCalculator(Calculator):
 @register_calculator
 class GfTTimedRecorderCalculator(Calculator):
     """Passes packets through after SLEEP_S seconds (default none), recording
-    ``(node name, timestamp, start, end, thread)`` in the LOG side packet."""
+    ``(node name, timestamp, start, end, thread)`` in the LOG side packet. With a CLOCK, each
+    call also takes COST_S seconds of that simulated clock's time (which the scheduler's rules
+    see), and start and end are read from it."""
 
     inputs = (Port(""),)
     outputs = (Port(""),)
-    input_side_packets = (Port("LOG", list), Port("SLEEP_S", float, optional=True))
+    input_side_packets = (Port("LOG", list), Port("SLEEP_S", float, optional=True),
+                          Port("CLOCK", SimulationClock, optional=True),
+                          Port("COST_S", float, optional=True))
 
     def process(self, cc: CalculatorContext) -> None:
-        start = time.perf_counter()
+        clock = cc.side_inputs.get("CLOCK")
+        now = time.perf_counter if clock is None else clock.now
+        start = now()
         if "SLEEP_S" in cc.side_inputs:
             time.sleep(cc.side_inputs["SLEEP_S"])
+        if clock is not None:
+            clock.advance(cc.side_inputs["COST_S"])
         cc.outputs[0].add(cc.inputs[0].payload)
-        cc.side_inputs["LOG"].append((cc.node_name, int(cc.timestamp), start,
-                                      time.perf_counter(), threading.get_ident()))
+        cc.side_inputs["LOG"].append((cc.node_name, int(cc.timestamp), start, now(),
+                                      threading.get_ident()))
 
 
 @register_calculator
 class GfTRendezvousCalculator(Calculator):
     """Passes packets through; at timestamp AT, the WAIT node blocks until the SET node (another
-    node of the same graph) has run that timestamp, recording whether it did in SEEN."""
+    node of the same graph) has run that timestamp, recording whether it did in SEEN. While it
+    waits, the simulated CLOCK moves on a millisecond per real millisecond."""
 
     inputs = (Port(""),)
     outputs = (Port(""),)
     input_side_packets = (Port("EVENT", threading.Event), Port("AT", int), Port("SEEN", list),
-                          Port("ROLE", str))
+                          Port("ROLE", str), Port("CLOCK", SimulationClock))
 
     def process(self, cc: CalculatorContext) -> None:
         if int(cc.timestamp) == cc.side_inputs["AT"]:
@@ -177,7 +185,10 @@ class GfTRendezvousCalculator(Calculator):
             if cc.side_inputs["ROLE"] == "set":
                 event.set()
             else:
-                cc.side_inputs["SEEN"].append(event.wait(WAIT))
+                deadline = time.monotonic() + WAIT
+                while not event.wait(0.001) and time.monotonic() < deadline:
+                    cc.side_inputs["CLOCK"].advance(0.001)
+                cc.side_inputs["SEEN"].append(event.is_set())
         cc.outputs[0].add(cc.inputs[0].payload)
 
 
@@ -614,10 +625,11 @@ def _fan_out(sleep_side_packet: str) -> str:
            f'num_threads: 2\n{nodes}'
 
 
-def _record(config: str, side_packets: dict[str, Any], count: int) -> list[tuple[Any, ...]]:
+def _record(config: str, side_packets: dict[str, Any], count: int,
+            clock: SimulationClock | None = None) -> list[tuple[Any, ...]]:
     """Runs ``count`` timestamps one at a time (idle in between); returns the LOG."""
     log: list[tuple[Any, ...]] = []
-    with gf.CalculatorGraph(config) as graph:
+    with gf.CalculatorGraph(config, clock=clock) as graph:
         graph.start_run({"log": log, **side_packets})
         for t in range(count):
             _add(graph, "in", t, t)
@@ -627,14 +639,16 @@ def _record(config: str, side_packets: dict[str, Any], count: int) -> list[tuple
     return log
 
 
-def test_short_tasks_stay_on_the_thread_that_made_them_ready(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Waking a second thread for a short task costs more than it saves: b and c (1 ms each,
-    under a 10 ms threshold here) run one after the other on a's thread, where a thread woken
-    for c would have had a whole millisecond to take it."""
-    monkeypatch.setattr(scheduler, "_WAKE_COST", 0.01)
-    log = _record(_fan_out('input_side_packet: "SLEEP_S:sleep"'), {"sleep": 0.001}, 8)
-    for t in range(2, 8):  # once each node's cost is measured
+def test_short_tasks_stay_on_the_thread_that_made_them_ready() -> None:
+    """Waking a second thread for a short task costs more than it saves: b and c (50 us each
+    on a simulated clock, under the 150 us rule) run one after the other on a's thread, where a
+    thread woken for c would have had a whole (real) millisecond to take it. The idle thread
+    sees no time pass, so it never takes over a task left to a busy one either."""
+    clock = SimulationClock()
+    log = _record(_fan_out('input_side_packet: "SLEEP_S:sleep" input_side_packet: "CLOCK:clock" '
+                           'input_side_packet: "COST_S:cost"'),
+                  {"sleep": 0.001, "clock": clock, "cost": 50e-6}, 8, clock)
+    for t in range(1, 8):  # once each node's cost is measured
         threads = {thread for _, ts, _, _, thread in log if ts == t}
         assert len(threads) == 1, f"timestamp {t} ran on {len(threads)} threads"
 
@@ -648,29 +662,29 @@ def test_long_fan_out_tasks_run_on_two_threads_at_once() -> None:
         assert b_start < c_end and c_start < b_end  # overlapping
 
 
-@pytest.mark.parametrize("pause", [0.0, 0.2])
-def test_a_short_node_that_blocks_does_not_hold_up_the_tasks_behind_it(
-        pause: float, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("pause", [0.0, 2.0])
+def test_a_short_node_that_blocks_does_not_hold_up_the_tasks_behind_it(pause: float) -> None:
     """After 20 quick calls a node counts as short, so the thread that made the next two tasks
-    ready keeps both; when the first blocks (here until the second has run), an idle thread
-    takes the second once it has waited a few milliseconds. After a quiet pause (idle threads
-    asleep, 50 ms here) the busy thread wakes one first."""
-    monkeypatch.setattr(scheduler, "_QUIET", 0.05)
+    ready keeps both; when the first blocks (here until the second has run, while simulated
+    time passes), an idle thread takes the second once it has waited a few milliseconds. After
+    a quiet pause (2 simulated seconds: idle threads asleep) the busy thread wakes one first."""
+    clock = SimulationClock()
     nodes = "".join(
         f'node {{ calculator: "GfTRendezvousCalculator" input_stream: "mid" '
         f'output_stream: "{role}_out" input_side_packet: "EVENT:event" input_side_packet: "AT:at" '
-        f'input_side_packet: "SEEN:seen" input_side_packet: "ROLE:{role}" }}\n'
+        f'input_side_packet: "SEEN:seen" input_side_packet: "ROLE:{role}" '
+        f'input_side_packet: "CLOCK:clock" }}\n'
         for role in ("wait", "set"))
     config = f'input_stream: "in"\nnum_threads: 2\n' \
              f'node {{ calculator: "PassThroughCalculator" input_stream: "in" ' \
              f'output_stream: "mid" }}\n{nodes}'
     seen: list[bool] = []
-    with gf.CalculatorGraph(config) as graph:
+    with gf.CalculatorGraph(config, clock=clock) as graph:
         graph.start_run({"event": threading.Event(), "at": 20, "seen": seen, "wait": "wait",
-                         "set": "set"})
+                         "set": "set", "clock": clock})
         for t in range(21):
             if t == 20:
-                time.sleep(pause)
+                clock.advance(pause)
             _add(graph, "in", t, t)
             graph.wait_until_idle()
         graph.close_all_input_streams()
@@ -788,11 +802,11 @@ node {
 
 
 @pytest.mark.parametrize(("method", "message"), [
-    ("open", "node 'failer' (GfTFailingCalculator) failed in open (<string>:10:1): "
+    ("open", "node 'failer' (GfTFailingCalculator) at <string>:10:1: failed in open: "
              "RuntimeError: cannot open"),
-    ("process", "node 'failer' (GfTFailingCalculator) failed in process at timestamp 2 "
-                "(<string>:10:1): ValueError: bad packet"),
-    ("close", "node 'failer' (GfTFailingCalculator) failed in close (<string>:10:1): "
+    ("process", "node 'failer' (GfTFailingCalculator) at <string>:10:1: failed in process at "
+                "timestamp 2: ValueError: bad packet"),
+    ("close", "node 'failer' (GfTFailingCalculator) at <string>:10:1: failed in close: "
               "OSError: cannot close"),
 ])
 def test_errors_name_node_method_timestamp_and_line(method: str, message: str) -> None:
@@ -830,7 +844,7 @@ def test_error_in_source_and_adding_after_failure() -> None:
     graph = _graph(config)
     graph.start_run({"errors": 3})
     with pytest.raises(gf.GraphError, match="node 'CountingSourceCalculator' "
-                       r"\(CountingSourceCalculator\) failed in process \(<string>:3:5\): "
+                       r"\(CountingSourceCalculator\) at <string>:3:5: failed in process: "
                        "RuntimeError: CountingSourceCalculator: error after 3 packets"):
         graph.wait_until_done(WAIT)
     with pytest.raises(RuntimeError):  # the run is over
@@ -891,8 +905,8 @@ def test_errors_in_synchronous_mode() -> None:
         for t in range(5):
             _add(graph, "in", t, t)
         graph.close()
-    assert str(info.value) == ("node 'failer' (GfTFailingCalculator) failed in process at "
-                               "timestamp 2 (<string>:10:1): ValueError: bad packet")
+    assert str(info.value) == ("node 'failer' (GfTFailingCalculator) at <string>:10:1: failed "
+                               "in process at timestamp 2: ValueError: bad packet")
 
 
 @register_calculator

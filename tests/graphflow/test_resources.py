@@ -53,6 +53,7 @@ def test_the_wheel_carries_the_data_folders_and_package_data(tmp_path: pathlib.P
     assert "graphflow/app/cli.py" in names and "calculators/io/video.py" in names
     assert "calculators/index.py" in names and "graphflow/tflite_onnx/converter.py" in names
     assert "calculators/eymo/eymo.lark" in names
+    assert "graphflow/solutions/face_mesh_connections.json" in names
     console = subprocess.run(["git", "ls-files", "graphflow/app/net/console"], cwd=ROOT,
                              check=True, capture_output=True, text=True).stdout.split()
     assert "graphflow/app/net/console/console.js" in console  # the web console's files

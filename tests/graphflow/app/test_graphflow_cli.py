@@ -318,8 +318,8 @@ def test_a_failing_node_is_one_line_with_status_1(tmp_path: pathlib.Path,
     """)
     assert main(["run", str(graph), "-s", f"path={tmp_path / 'gone.mp4'}"]) == 1
     [line] = capsys.readouterr().err.strip().splitlines()
-    assert "node 'OpenCvVideoDecoderCalculator' (OpenCvVideoDecoderCalculator) failed in open" \
-        in line
+    assert "node 'OpenCvVideoDecoderCalculator' (OpenCvVideoDecoderCalculator) at " in line
+    assert ": failed in open: " in line
     assert "gone.mp4' does not exist" in line
 
 

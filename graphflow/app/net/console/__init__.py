@@ -16,14 +16,21 @@ Routes:
   they hold no data; the page asks for the token).
 - ``GET /console/graphs``: the bundled graph names (for the page's "add stream" form).
 - ``GET /console/feed``: the websocket (:class:`Feed`).
-- ``POST /streams/{name}/restart``: ends a managed stream's graph run and starts a new one.
+- ``POST /streams/{name}/restart``: ends a managed stream's graph run and starts a new one
+  (the admin token).
 - ``GET /streams/{name}/script``: the eymo script of a managed stream whose graph draws one:
   ``{"text", "side_packet", "path", "live"}``.
-- ``PUT /streams/{name}/script``: ``{"text": ...}``; a script with a mistake answers 422 with
-  the parser's ``line``, ``column`` and ``message``. A good one is written to a copy the server
-  owns (the stream's own file is never written): the first time, the stream restarts with its
-  script side packet naming that copy; after that the running graph picks up each edit at its
-  next frame (``EymoTransformCalculator`` re-reads its script file), ``"applied": "live"``.
+- ``PUT /streams/{name}/script``: ``{"text": ...}`` (the admin token; a JSON body); a script
+  with a mistake answers 422 with the parser's ``line``, ``column`` and ``message``. A good one
+  is written to a copy the server owns (the stream's own file is never written): the first
+  time, the stream restarts with its script side packet naming that copy; after that the
+  running graph picks up each edit at its next frame (``EymoTransformCalculator`` re-reads its
+  script file), ``"applied": "live"``.
+
+Access is the server's (:class:`~graphflow.app.net.policy.Access`): reading takes the token,
+changing a stream the admin token (the token when there is none), as in the streams API; every
+request passes the server's ``Host`` and ``Origin`` checks, websocket handshakes included; each
+kind a feed client watches is a viewer under the server's viewer limits.
 """
 
 from __future__ import annotations
@@ -41,10 +48,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from graphflow.app.net.broadcast import Subscription
 from graphflow.app.net.protocol import Frame, validate_channel
 
 if TYPE_CHECKING:
-    from graphflow.app.net.server import StreamServer, _Channel
+    from graphflow.app.net.channel import Channel
+    from graphflow.app.net.server import StreamServer
     from graphflow.app.net.streams_api import ManagedStream, StreamManager
 
 logger = logging.getLogger(__name__)
@@ -57,8 +66,8 @@ EYMO_CALCULATOR = "EymoTransformCalculator"
 """The calculator whose ``SCRIPT`` side packet the console edits."""
 KINDS = ("raw", "processed", "results")
 """What a feed client may watch of a channel."""
-HELLO_TIMEOUT_S = 10.0
-"""How long a feed client has to send its token message."""
+MAX_MESSAGE_BYTES = 64 * 1024
+"""Largest message a feed client may send (its messages are small JSON objects)."""
 HEARTBEAT_S = 30.0
 """Ping interval of feed connections (a client that stops answering is dropped)."""
 REFUSED = 4401
@@ -70,9 +79,16 @@ def setup(app: web.Application, server: StreamServer) -> None:
     """Adds the page, its files and its feed to a server's application."""
     app.router.add_get("/", _file("index.html"))
     app.router.add_get("/favicon.ico", _file("favicon.svg"))
-    app.router.add_get("/console/graphs", _graphs)
     for name in FILES:
         app.router.add_get(f"/console/{name}", _file(name))
+
+    async def graphs(request: web.Request) -> web.Response:
+        from graphflow.resources import bundled_graphs
+
+        server.check_viewer(request)
+        return web.json_response(bundled_graphs())
+
+    app.router.add_get("/console/graphs", graphs)
     feed = Feed(server)
     app.router.add_get("/console/feed", feed.handle)
     app.on_shutdown.append(feed.close_all)
@@ -87,12 +103,6 @@ def _file(name: str) -> Any:
     return handler
 
 
-async def _graphs(request: web.Request) -> web.Response:
-    from graphflow.resources import bundled_graphs
-
-    return web.json_response(bundled_graphs())
-
-
 class Feed:
     """The console's websocket: the streams a page watches, all over one connection.
 
@@ -103,8 +113,10 @@ class Feed:
     ``!BqB`` header: kind 0 raw or 1 processed, the capture time in microseconds, the name's
     length; the name; the JPEG), result events as text (``/results`` events), and
     ``{"ended": NAME, "kind": K, "why": W}`` when the server ends what was watched (a failed
-    graph, a channel gone) or ``{"error": E, "channel": NAME}``. Each watched kind is one
-    viewer of the channel, with the mailbox of an HTTP viewer: a slow page gets fewer frames.
+    graph, a channel gone) or ``{"error": E, "channel": NAME}`` (an unknown channel, one more
+    viewer than the server's limits allow). Each watched kind is one viewer of the channel,
+    with the mailbox of an HTTP viewer: a slow page gets fewer frames. The token message is due
+    within the server's ``limits.header_timeout``.
 
     Args:
         server: The server whose channels are watched.
@@ -117,7 +129,8 @@ class Feed:
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """Serves one client until it leaves or the server shuts down."""
         # No permessage-deflate: JPEG does not compress, and deflating every frame costs CPU.
-        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False)
+        socket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, compress=False,
+                                       max_msg_size=MAX_MESSAGE_BYTES)
         await socket.prepare(request)
         self.sockets.add(socket)
         pumps: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -133,7 +146,7 @@ class Feed:
                     name, kinds = validate_channel(body["watch"]), set(body["kinds"])
                     if not kinds <= set(KINDS):
                         raise ValueError(f"kinds must be among {list(KINDS)}")
-                except (ValueError, KeyError, TypeError) as exc:
+                except (ValueError, KeyError, TypeError, RecursionError) as exc:
                     await socket.send_json({"error": f"expected {{\"watch\": NAME, \"kinds\": "
                                                      f"[...]}}: {exc}", "channel": None})
                     continue
@@ -148,12 +161,12 @@ class Feed:
     async def _hello(self, socket: web.WebSocketResponse) -> bool:
         """Reads the token message; False (and the connection closed) if it is refused."""
         try:
-            message = await socket.receive(HELLO_TIMEOUT_S)
+            message = await socket.receive(self.server.limits.header_timeout)
             offered = json.loads(message.data)["token"] if message.type == WSMsgType.TEXT \
                 else None
-        except (TimeoutError, ValueError, KeyError, TypeError):
+        except (TimeoutError, ValueError, KeyError, TypeError, RecursionError):
             offered = None
-        if isinstance(offered, (str, type(None))) and self.server._token_ok(offered):
+        if isinstance(offered, (str, type(None))) and self.server.access.viewer_ok(offered):
             return True
         await socket.close(code=REFUSED, message=b"wrong or missing token")
         return False
@@ -168,20 +181,41 @@ class Feed:
                 pump.cancel()
                 del pumps[name, kind]
             elif kind in kinds and not running:
-                channel = self.server._channels.get(name)
+                channel = self.server.get_channel(name)
                 if channel is None:
                     await socket.send_json({"error": f"no stream named {name!r}",
                                             "channel": name})
                     return
-                pumps[name, kind] = asyncio.create_task(self._pump(socket, channel, kind))
+                try:
+                    self.server.admit_viewer(channel)
+                except web.HTTPTooManyRequests as exc:
+                    await socket.send_json({"error": exc.text.strip() if exc.text else exc.reason,
+                                            "channel": name})
+                    return
+                pumps[name, kind] = self._start_pump(socket, channel, kind)
 
-    async def _pump(self, socket: web.WebSocketResponse, channel: _Channel, kind: str) -> None:
-        """Sends what one kind of a channel publishes until either side ends."""
+    def _start_pump(self, socket: web.WebSocketResponse, channel: Channel,
+                    kind: str) -> asyncio.Task[None]:
+        """Subscribes to one kind of a channel and starts sending it.
+
+        The subscription is made now, not when the pump first runs, so that the admission of
+        the next viewer counts this one; it ends with the pump (even one cancelled before it
+        ran).
+        """
         source: Any = {"raw": channel.raw, "processed": channel.processed,
                        "results": channel.results}[kind]
-        with source.subscribe() as subscription, contextlib.suppress(ConnectionError):
-            if kind == "raw" and channel.latest is not None:
-                subscription.put(channel.latest)
+        subscribed = contextlib.ExitStack()
+        subscription = subscribed.enter_context(source.subscribe())
+        if kind == "raw" and channel.latest is not None:
+            subscription.put(channel.latest)
+        pump = asyncio.create_task(self._pump(socket, channel, kind, subscription))
+        pump.add_done_callback(lambda _: subscribed.close())
+        return pump
+
+    async def _pump(self, socket: web.WebSocketResponse, channel: Channel, kind: str,
+                    subscription: Subscription[Any]) -> None:
+        """Sends what one kind of a channel publishes until either side ends."""
+        with contextlib.suppress(ConnectionError):
             while (item := await subscription.get()) is not None:
                 if isinstance(item, Frame):
                     name = channel.name.encode()
@@ -228,8 +262,11 @@ class ScriptEditor:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
 
-    def _stream(self, request: web.Request) -> ManagedStream:
-        self.manager.server._check_viewer(request)
+    def _stream(self, request: web.Request, admin: bool = False) -> ManagedStream:
+        if admin:
+            self.manager.server.check_admin(request)
+        else:
+            self.manager.server.check_viewer(request)
         name = request.match_info["name"]
         stream = self.manager.streams.get(name)
         if stream is None:
@@ -237,9 +274,15 @@ class ScriptEditor:
         return stream
 
     async def _restart(self, request: web.Request) -> web.Response:
-        stream = self._stream(request)
+        stream = self._stream(request, admin=True)
+        self._check_running()
         await stream.restart()
         return web.json_response(stream.describe())
+
+    def _check_running(self) -> None:
+        """Raises 503 once the server is shutting down (nothing is restarted then)."""
+        if self.manager.server.closing:
+            raise _error(web.HTTPServiceUnavailable, "the server is shutting down")
 
     async def _script_side_packet(self, stream: ManagedStream) -> str:
         """The side packet naming the stream's eymo script.
@@ -272,12 +315,10 @@ class ScriptEditor:
     async def _put_script(self, request: web.Request) -> web.Response:
         from calculators.eymo.parser import ParseError, parse
 
-        stream = self._stream(request)
+        stream = self._stream(request, admin=True)
+        body = await self.manager.server.read_json(request)
+        self._check_running()
         side_packet = await self._script_side_packet(stream)
-        try:
-            body = await request.json()
-        except json.JSONDecodeError as exc:
-            raise _error(web.HTTPBadRequest, f"the body is not JSON: {exc}") from None
         text = body.get("text") if isinstance(body, dict) else None
         if not isinstance(text, str):
             raise _error(web.HTTPBadRequest, 'the body must be {"text": "<the script>"}')

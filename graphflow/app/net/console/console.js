@@ -185,7 +185,8 @@ async function poll() {
   for (;;) {
     let delay = POLL_MS;
     try {
-      render(await api("streams"));
+      const asked = performance.now();
+      render(await api("streams"), asked);
       backoff.reset();
       setOnline(true);
     } catch (error) {
@@ -206,12 +207,16 @@ async function poll() {
 // ------------------------------------------------------------------ cards
 
 const cards = new Map();  // channel name -> Card
+const dismissed = new Map();  // channel name -> when its card was dismissed (performance.now())
 
-function render(list) {
+/** Shows the channels of a /streams answer to a request sent at `asked`. */
+function render(list, asked) {
   const names = new Set(list.map((entry) => entry.name));
   for (const entry of list) {
     let card = cards.get(entry.name);
     if (!card) {
+      // An answer sent before the card was dismissed (its stream removed) is out of date.
+      if (dismissed.get(entry.name) > asked) continue;
       card = new Card(entry.name);
       cards.set(entry.name, card);
     }
@@ -330,6 +335,7 @@ class Card {
 
   dismiss() {
     this.gone();
+    dismissed.set(this.name, performance.now());
     feed.forget(this.name);
     this.root.remove();
     cards.delete(this.name);

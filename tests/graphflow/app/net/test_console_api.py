@@ -18,6 +18,8 @@ from streamkit import TEST_GRAPH, cancel_and_wait, frame_source, make_image, run
 from calculators.eymo.parser import ParseError, parse
 from graphflow.app.net import Sender, StreamServer, jpeg
 from graphflow.app.net.console import FILES, HERE, REFUSED
+from graphflow.app.net.limits import Limits
+from graphflow.app.net.policy import Access
 from graphflow.app.net.streams_api import StreamManager, StreamSpec
 from graphflow.resources import bundled_graphs, resource_dir
 
@@ -30,7 +32,7 @@ DARK = "rect(0 0 1 1): brighten(0.2)\n"
 
 def test_the_page_and_its_files_are_served() -> None:
     async def main() -> None:
-        async with StreamServer(TEST_GRAPH, token="s3cret") as server, \
+        async with StreamServer(TEST_GRAPH, access=Access(token="s3cret")) as server, \
                 aiohttp.ClientSession() as session:
             base = f"http://127.0.0.1:{server.http_port}"
             got: dict[str, tuple[int, str, bytes]] = {}
@@ -38,13 +40,17 @@ def test_the_page_and_its_files_are_served() -> None:
                          *(f"/console/{name}" for name in FILES)):
                 async with session.get(base + path) as response:
                     got[path] = (response.status, response.content_type, await response.read())
+            async with session.get(base + "/console/graphs",
+                                   headers={"Authorization": "Bearer s3cret"}) as response:
+                got["graphs"] = (response.status, response.content_type, await response.read())
         assert got["/"][:2] == (200, "text/html")
         assert got["/"][2] == (HERE / "index.html").read_bytes()
         for name, kind in FILES.items():
             assert got[f"/console/{name}"] == (200, kind, (HERE / name).read_bytes())
         assert got["/favicon.ico"] == got["/console/favicon.svg"]
-        assert got["/console/graphs"][0] == 200
-        assert got["/console/graphs"][2] == str(bundled_graphs()).replace("'", '"').encode()
+        assert got["/console/graphs"][0] == 401  # the server's configuration: the token
+        assert got["graphs"][0] == 200
+        assert json.loads(got["graphs"][2]) == bundled_graphs()
         assert got["/console/nothing.js"][0] == 404
 
     run_clean(main)
@@ -61,7 +67,7 @@ def test_the_feed_carries_frames_and_results_of_the_watched_channels() -> None:
     got: dict[str, Any] = {"raw": [], "processed": [], "results": []}
 
     async def main() -> None:
-        async with StreamServer(TEST_GRAPH, token="s3cret") as server, \
+        async with StreamServer(TEST_GRAPH, access=Access(token="s3cret")) as server, \
                 aiohttp.ClientSession() as session:
             sender = Sender("127.0.0.1", server.ingest_port, "cam1", token="s3cret")
             sending = asyncio.ensure_future(sender.run(remembered()))
@@ -88,10 +94,11 @@ def test_the_feed_carries_frames_and_results_of_the_watched_channels() -> None:
                             (name, timestamp, message.data[10 + length:]))
                     else:
                         got["results"].append(json.loads(message.data))
-                channel = server._channels["cam1"]
+                channel = server.get_channel("cam1")
+                assert channel is not None
                 got["viewers"] = channel.describe()["viewers"]
                 await feed.send_json({"watch": "cam1", "kinds": ["raw"]})
-                await until(lambda: channel.watchers() == 0 and channel.run is None,
+                await until(lambda: channel.watchers() == 0 and channel.runner is None,
                             what="processed and results left: the graph stopped")
                 got["raw viewers"] = channel.describe()["viewers"]["raw"]
             await until(lambda: channel.viewers() == 0, what="the feed's viewer left")
@@ -114,6 +121,44 @@ def test_the_feed_carries_frames_and_results_of_the_watched_channels() -> None:
     assert got["raw viewers"] == 1
 
 
+def test_the_feed_keeps_to_the_servers_access_and_viewer_limits() -> None:
+    got: dict[str, Any] = {}
+
+    async def main() -> None:
+        access = Access(token="s3cret", admin_token="admin")
+        async with StreamServer(TEST_GRAPH, access=access,
+                                limits=Limits(max_viewers_per_stream=2)) as server, \
+                aiohttp.ClientSession() as session:
+            sender = Sender("127.0.0.1", server.ingest_port, "cam1", token="s3cret")
+            sending = asyncio.ensure_future(sender.run(frame_source()))
+            await until(lambda: "cam1" in server.channel_names())
+            url = f"http://127.0.0.1:{server.http_port}/console/feed"
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(url, origin="http://evil.example")
+            got["cross-site"] = refused.value.status
+            async with session.ws_connect(url, origin=f"http://127.0.0.1:{server.http_port}") \
+                    as feed:
+                await feed.send_json({"token": "admin"})  # the admin token may watch too
+                got["hello"] = await feed.receive_json()
+                await feed.send_json({"watch": "cam1", "kinds": ["raw", "processed", "results"]})
+                while "third" not in got:  # frames of the two kinds admitted, then the refusal
+                    message = await feed.receive()
+                    if message.type == aiohttp.WSMsgType.TEXT and "error" in message.data:
+                        got["third"] = json.loads(message.data)
+                channel = server.get_channel("cam1")
+                assert channel is not None
+                got["viewers"] = channel.viewers()
+            await until(lambda: channel.viewers() == 0, what="the feed's viewers left")
+            await cancel_and_wait(sending)
+
+    run_clean(main)
+    assert got["cross-site"] == 403
+    assert got["hello"] == {"ok": True}
+    assert got["third"] == {"channel": "cam1", "error": "stream 'cam1' has 2 viewers, the limit "
+                                                       "(--max-viewers-per-stream)"}
+    assert got["viewers"] == 2
+
+
 def test_restart_and_the_eymo_script_of_a_managed_stream(tmp_path: pathlib.Path) -> None:
     default = resource_dir("examples") / "default.eymo"
     default_text = default.read_text()
@@ -128,9 +173,11 @@ def test_restart_and_the_eymo_script_of_a_managed_stream(tmp_path: pathlib.Path)
     folders: list[pathlib.Path] = []
 
     async def main() -> None:
-        server = StreamServer(TEST_GRAPH, token="s3cret")
+        server = StreamServer(TEST_GRAPH, access=Access(
+            token="s3cret", admin_token="admin", graphs_dir=tmp_path, allow_local_sources=True))
         manager = StreamManager(server)
-        auth = {"Authorization": "Bearer s3cret"}
+        auth = {"Authorization": "Bearer admin"}
+        viewer = {"Authorization": "Bearer s3cret"}
         async with server, aiohttp.ClientSession(headers=auth) as session:
             base = f"http://127.0.0.1:{server.http_port}/streams"
 
@@ -151,13 +198,17 @@ def test_restart_and_the_eymo_script_of_a_managed_stream(tmp_path: pathlib.Path)
                             timeout=60, what=f"run {runs} of the clip")
 
             await played(1)
-            await call("get", "GET", "/fx/script")
+            await call("get", "GET", "/fx/script", headers=viewer)
             await call("not eymo", "GET", "/inv/script")
             await manager.remove("inv")
             await call("unknown", "GET", "/nobody/script")
             await call("no token", "PUT", "/fx/script", json={"text": GREY}, headers={
                 "Authorization": "Bearer wrong"})
-            await call("not json", "PUT", "/fx/script", data=b"{")
+            await call("viewer put", "PUT", "/fx/script", json={"text": GREY}, headers=viewer)
+            await call("viewer restart", "POST", "/fx/restart", headers=viewer)
+            await call("form", "PUT", "/fx/script", data={"text": GREY})
+            await call("not json", "PUT", "/fx/script", data=b"{",
+                       headers={"Content-Type": "application/json"})
             await call("no text", "PUT", "/fx/script", json={"script": GREY})
             await call("mistake", "PUT", "/fx/script", json={"text": MISTAKE})
             await call("first", "PUT", "/fx/script", json={"text": GREY})
@@ -181,7 +232,9 @@ def test_restart_and_the_eymo_script_of_a_managed_stream(tmp_path: pathlib.Path)
     assert replies["not eymo"][0] == 409
     assert "draws no eymo script" in replies["not eymo"][1]["error"]
     assert replies["unknown"] == (404, {"error": "no managed stream 'nobody'"})
-    assert replies["no token"][0] == 401
+    assert replies["no token"][0] == replies["viewer put"][0] == 401
+    assert replies["viewer restart"][0] == 401
+    assert replies["form"][0] == 415
     assert replies["not json"][0] == replies["no text"][0] == 400
     with pytest.raises(ParseError) as expected:
         parse(MISTAKE, "fx.eymo")

@@ -66,9 +66,10 @@ def free_port() -> int:
 class Serve:
     """``graphflow serve`` in a child process, on ports of its own that outlive a restart."""
 
-    def __init__(self, log: pathlib.Path, *args: str, token: str | None = None) -> None:
+    def __init__(self, log: pathlib.Path, *args: str, token: str | None = None,
+                 admin_token: str | None = None) -> None:
         self.args = args
-        self.token = token
+        self.tokens = {"GRAPHFLOW_TOKEN": token, "GRAPHFLOW_ADMIN_TOKEN": admin_token}
         self.log = log
         self.ingest = free_port()
         self.url = f"http://127.0.0.1:{free_port()}/"
@@ -77,9 +78,9 @@ class Serve:
 
     def start(self) -> None:
         """Starts the server; returns once it printed that it listens."""
-        env = {**os.environ, "GRAPHFLOW_TOKEN": self.token or ""}
-        if self.token is None:
-            del env["GRAPHFLOW_TOKEN"]
+        env = {**os.environ, **{k: v for k, v in self.tokens.items() if v is not None}}
+        for variable in [k for k, v in self.tokens.items() if v is None and k in env]:
+            del env[variable]
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "graphflow.app.cli", "serve", *self.args,
@@ -99,8 +100,9 @@ class Serve:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: pathlib.Path, *args: str, token: str | None = None) -> Iterator[Serve]:
-    server = Serve(tmp_path / "serve.log", *args, token=token)
+def serving(tmp_path: pathlib.Path, *args: str, token: str | None = None,
+            admin_token: str | None = None) -> Iterator[Serve]:
+    server = Serve(tmp_path / "serve.log", *args, token=token, admin_token=admin_token)
     server.start()
     try:
         yield server
@@ -194,6 +196,51 @@ async def save(page: Page, path: pathlib.Path) -> None:
     path.write_bytes(await page.screenshot())
 
 
+async def enter_token(page: Page, value: str) -> None:
+    """Waits for the token prompt and answers it."""
+    await page.wait_for("document.querySelector('#token-dialog').open", what="the token prompt")
+    await page.eval(f"""(() => {{
+        document.querySelector('#token-input').value = {value!r};
+        document.querySelector('#token-form').requestSubmit(); }})()""")
+
+
+async def managed(session: aiohttp.ClientSession, server: Serve, name: str) -> dict[str, Any]:
+    """``GET /streams/NAME``: the managed stream with its recent events."""
+    async with session.get(server.url + f"streams/{name}") as response:
+        stream: dict[str, Any] = await response.json()
+        return stream
+
+
+async def requested_restarts(session: aiohttp.ClientSession, server: Serve, name: str) -> int:
+    """Restarts asked for (the Restart button, a script applied), from the stream's events."""
+    events = (await managed(session, server, name))["events"]
+    return sum(1 for e in events if e["type"] == "restarting" and e.get("requested"))
+
+
+async def new_run_has_frames(session: aiohttp.ClientSession, server: Serve, name: str) -> None:
+    """Waits until the run started last has processed frames (an eymo run closed before its
+    first frame does not finish: see the report)."""
+    frames = None
+    for _ in range(300):
+        stream = await managed(session, server, name)
+        if stream["events"][-1]["type"] == "started" and frames is None:
+            frames = stream["frames"]
+        if frames is not None and stream["frames"] > frames + 2:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the restarted run took no frames")
+
+
+async def add_stream(page: Page, name: str, graph: str, source: str, restart: str) -> None:
+    """Fills in and submits the page's "add stream" form."""
+    await click(page, "#add-open")
+    await page.eval(f"""(() => {{
+        const form = document.querySelector('#add-form');
+        form.name.value = {name!r}; form.graph.value = {graph!r};
+        form.source.value = {source!r}; form.restart.value = {restart!r};
+        form.requestSubmit(); }})()""")
+
+
 def test_streams_play_raw_and_processed_side_by_side_with_results(
         tmp_path: pathlib.Path, media: dict[str, pathlib.Path]) -> None:
     async def main() -> None:
@@ -250,35 +297,11 @@ def test_streams_play_raw_and_processed_side_by_side_with_results(
 
 def test_a_managed_stream_is_added_scripted_restarted_and_removed(
         tmp_path: pathlib.Path, media: dict[str, pathlib.Path]) -> None:
-    async def requested_restarts(session: aiohttp.ClientSession, server: Serve) -> int:
-        async with session.get(server.url + "streams/fx") as response:
-            events = (await response.json())["events"]
-        return sum(1 for e in events if e["type"] == "restarting" and e.get("requested"))
-
-    async def new_run_has_frames(session: aiohttp.ClientSession, server: Serve) -> None:
-        """Waits until the run started last has processed frames (an eymo run closed before
-        its first frame does not finish: see the report)."""
-        frames = None
-        for _ in range(300):
-            async with session.get(server.url + "streams/fx") as response:
-                stream = await response.json()
-            if stream["events"][-1]["type"] == "started" and frames is None:
-                frames = stream["frames"]
-            if frames is not None and stream["frames"] > frames + 2:
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError("the restarted run took no frames")
-
     async def main() -> None:
-        with serving(tmp_path, "face_detection") as server:
+        with serving(tmp_path, "face_detection", "--allow-local-sources") as server:
             async with browser(tmp_path, server.url) as page, aiohttp.ClientSession() as session:
                 await page.wait_for("!document.querySelector('#empty').hidden", what="no streams")
-                await click(page, "#add-open")
-                await page.eval(f"""(() => {{
-                    const form = document.querySelector('#add-form');
-                    form.name.value = 'fx'; form.graph.value = 'eymo';
-                    form.source.value = {str(media['long'])!r}; form.restart.value = 'on_eos';
-                    form.requestSubmit(); }})()""")
+                await add_stream(page, "fx", "eymo", str(media["long"]), "on_eos")
                 await page.wait_for("!document.querySelector('#add-dialog').open")
                 await playing(page, "fx", "processed")
                 origin = await text(page, card("fx", ".origin"))
@@ -309,7 +332,7 @@ def test_a_managed_stream_is_added_scripted_restarted_and_removed(
                     await asyncio.sleep(0.1)
                 grey = await page.pixels(card("fx", "canvas.processed"))
                 raw = await page.pixels(card("fx", "canvas.raw"))
-                after_first = await requested_restarts(session, server)
+                after_first = await requested_restarts(session, server, "fx")
                 await apply(DARK, "applied live")
                 for _ in range(100):  # until the processed frames are dark
                     dark = await page.pixels(card("fx", "canvas.processed"))
@@ -317,14 +340,14 @@ def test_a_managed_stream_is_added_scripted_restarted_and_removed(
                     if center(dark).mean() < 0.4 * center(raw_now).mean():
                         break
                     await asyncio.sleep(0.1)
-                after_live = await requested_restarts(session, server)
+                after_live = await requested_restarts(session, server, "fx")
                 await click(page, card("fx", ".restart"))
                 for _ in range(100):
-                    if await requested_restarts(session, server) == after_live + 1:
+                    if await requested_restarts(session, server, "fx") == after_live + 1:
                         break
                     await asyncio.sleep(0.1)
-                after_button = await requested_restarts(session, server)
-                await new_run_has_frames(session, server)
+                after_button = await requested_restarts(session, server, "fx")
+                await new_run_has_frames(session, server, "fx")
                 await click(page, card("fx", ".remove"))
                 first_click = await text(page, card("fx", ".remove"))
                 await click(page, card("fx", ".remove"))
@@ -423,20 +446,12 @@ def test_a_wrong_token_prompts_again_and_the_token_stays_out_of_urls(
         with serving(tmp_path, "face_detection", token=token) as server, \
                 sending(server, "demo", media["clip"], 15, token=token):
             async with browser(tmp_path, server.url) as page:
-
-                async def enter(value: str) -> None:
-                    await page.wait_for("document.querySelector('#token-dialog').open",
-                                        what="the token prompt")
-                    await page.eval(f"""(() => {{
-                        document.querySelector('#token-input').value = {value!r};
-                        document.querySelector('#token-form').requestSubmit(); }})()""")
-
-                await enter("wrong")
+                await enter_token(page, "wrong")
                 await page.wait_for("document.querySelector('#token-reason').textContent",
                                     what="the refusal")
                 refusal = await text(page, "#token-reason")
                 await save(page, tmp_path / "console-token.png")
-                await enter(token)
+                await enter_token(page, token)
                 await playing(page, "demo", "processed")
                 await page.goto(server.url)  # a reload keeps the tab's token
                 await playing(page, "demo", "raw")
@@ -458,5 +473,60 @@ def test_a_wrong_token_prompts_again_and_the_token_stays_out_of_urls(
         # The refused requests were logged by the browser as failed loads (401), nothing else.
         assert {e["kind"] for e in errors} == {"log.network"}, errors
         assert all("401" in e["text"] for e in errors), errors
+
+    asyncio.run(main())
+
+
+def test_changing_streams_asks_for_the_admin_token(tmp_path: pathlib.Path) -> None:
+    token, admin = "viewer-token", "admin-token"
+
+    async def main() -> None:
+        with serving(tmp_path, "face_detection", token=token, admin_token=admin) as server:
+            async with browser(tmp_path, server.url) as page, \
+                    aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+                await enter_token(page, token)
+                await page.wait_for("!document.querySelector('#empty').hidden", what="no streams")
+                await add_stream(page, "dm", "face_detection", "demo", "always")
+                await page.wait_for("document.querySelector('#token-title').textContent"
+                                    ".includes('admin')", what="the admin token prompt")
+                title = await text(page, "#token-title")
+                refusal = await text(page, "#token-reason")
+                adding = await page.eval("document.querySelector('#add-dialog').open")
+                await enter_token(page, admin)
+                await page.wait_for("!document.querySelector('#add-dialog').open",
+                                    what="the stream added")
+                await playing(page, "dm", "processed")
+                await new_run_has_frames(session, server, "dm")
+                await click(page, card("dm", ".restart"))
+                for _ in range(100):
+                    if await requested_restarts(session, server, "dm") == 1:
+                        break
+                    await asyncio.sleep(0.1)
+                restarted = await requested_restarts(session, server, "dm")
+                prompted = await page.eval("document.querySelector('#token-dialog').open")
+                await new_run_has_frames(session, server, "dm")
+                await click(page, card("dm", ".remove"))
+                await click(page, card("dm", ".remove"))
+                await page.wait_for(f"!document.querySelector({card('dm')!r})", what="card gone")
+                async with session.get(server.url + "streams") as response:
+                    listed = await response.json()
+                stored = await page.eval("[sessionStorage.getItem('graphflow.token'), "
+                                         "sessionStorage.getItem('graphflow.adminToken')]")
+                errors = page.errors
+        assert server.printed[1].strip().endswith(
+            "; changing streams asks for the admin token (the one given to --admin-token or in "
+            "$GRAPHFLOW_ADMIN_TOKEN), kept in that browser tab only")
+        assert title == "This action needs the admin token"
+        assert refusal.startswith("The server refused the token: wrong or missing token")
+        assert adding  # the form stays open while the token is asked for
+        assert restarted == 1 and not prompted  # the admin token is kept for the next action
+        assert listed == []
+        assert stored == [token, admin]
+        # The browser logged as failed loads the refused requests (401: the first /streams,
+        # the first POST) and the question whether the graph draws an eymo script (409: no).
+        failed = sorted((e["kind"], e["url"].removeprefix(server.url), e["text"].split(
+            "status of ")[1][:3]) for e in errors)
+        assert failed == [("log.network", "streams", "401")] * 2 + [
+            ("log.network", "streams/dm/script", "409")], errors
 
     asyncio.run(main())

@@ -1,0 +1,291 @@
+"""Executors: where tasks run. A thread pool, the caller's thread (synchronous mode), or an
+external executor such as a GL context's thread; and the registry of external executor kinds.
+
+An executor holds the ready tasks of the nodes assigned to it; the scheduler appends to
+``ready`` and calls :meth:`Executor.dispatch` with its lock held. Whoever runs a task calls
+``Scheduler.execute`` without the lock, then ``Scheduler.complete`` with it.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from graphflow.runtime.node import INITIAL_COST, Task
+
+if TYPE_CHECKING:
+    from graphflow.calculator import Calculator
+    from graphflow.runtime.scheduler import Scheduler
+
+# A task expected to run at least this long (seconds) is worth a second pool thread: waking one
+# and handing the GIL over costs tens of microseconds on the critical thread, more than a short
+# task saves by running beside it.
+WAKE_COST = INITIAL_COST
+# A task left for a busy thread can still wait behind a call that blocks far longer than its
+# node's history promised: idle threads look every IDLE_CHECK seconds and take a ready task
+# when every busy thread has been in its current call for STALE seconds.
+IDLE_CHECK = 0.01
+STALE = 0.002
+# Once nothing has run for QUIET seconds, idle threads stop looking and sleep until woken; a task
+# then left for a busy thread wakes one of them first.
+QUIET = 1.0
+
+
+class ExternalExecutor(Protocol):
+    """An executor owned outside the pool, such as a GL context thread."""
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        """Runs ``fn`` on the executor's thread, in submission order, without blocking."""
+
+    def shutdown(self) -> None:
+        """Finishes queued work, releases resources and joins the thread."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutorKind:
+    """A kind of external executor that nodes name as ``prefix`` or ``prefix:<name>``.
+
+    Attributes:
+        prefix: The name's first part (``"gl"``).
+        factory: Makes the executor for one full name (one per name and graph run).
+        node_executor: For a calculator whose default executor is of this kind: the executor
+            name of one node, from the calculator's default and the node's config message (a
+            GL node's context comes from its ``GlContextOptions``).
+        node_options: The full name of an options message that such nodes may carry besides
+            their calculator's own (``"mediapipe.GlContextOptions"``).
+    """
+
+    prefix: str
+    factory: Callable[[str], ExternalExecutor]
+    node_executor: Callable[[str, Any], str | None] | None = None
+    node_options: str | None = None
+
+
+_KINDS: dict[str, ExecutorKind] = {}
+
+
+def register_executor_kind(kind: ExecutorKind) -> None:
+    """Lets nodes run on executors named ``kind.prefix`` or ``kind.prefix:<name>``.
+
+    A layer above the engine registers its kind when imported (``graphflow.gpu`` registers
+    ``"gl"``); the calculators that need it import that layer, so the kind is known before
+    their nodes are validated.
+    """
+    _KINDS[kind.prefix] = kind
+
+
+def executor_kind(name: str | None) -> ExecutorKind | None:
+    """The registered kind of an executor name (``"gl:render"`` -> the ``"gl"`` kind)."""
+    return _KINDS.get(name.split(":", 1)[0]) if name else None
+
+
+def node_executor(node: Any, calculator: type[Calculator]) -> str:
+    """Which executor a node runs on ("" for the default pool): the one place that decides.
+
+    The node config's ``executor``, else its calculator's default, which an executor kind may
+    refine from the node's config (a GL calculator's context name).
+    """
+    if node.executor:
+        return str(node.executor)
+    kind = executor_kind(calculator.executor)
+    if kind is not None and kind.node_executor is not None:
+        return kind.node_executor(str(calculator.executor), node) or ""
+    return calculator.executor or ""
+
+
+class Executor:
+    """The ready tasks of the nodes that run on one executor.
+
+    Attributes:
+        name: The executor's name (``"default"`` for the graph's pool).
+        ready: Tasks ready to run, oldest first (scheduler lock).
+        external: The external executor that runs them, if any.
+    """
+
+    external: ExternalExecutor | None = None
+
+    def __init__(self, name: str, scheduler: Scheduler) -> None:
+        self.name = name
+        self.scheduler = scheduler
+        self.ready: collections.deque[Task] = collections.deque()
+
+    def dispatch(self, task: Task) -> None:
+        """``task`` was just appended to ``ready`` (lock held): see that it will run."""
+
+    def start(self) -> None:
+        """Starts the executor's threads (no lock held)."""
+
+    def wake_all(self) -> None:
+        """Wakes every waiting thread to look at the state again (lock held)."""
+
+    def shutdown(self) -> None:
+        """Joins the executor's threads once the run is done (no lock held)."""
+
+
+class CallerThread(Executor):
+    """Synchronous mode: the caller's thread runs the tasks (:func:`run_here`)."""
+
+
+class ThreadPool(Executor):
+    """A pool of threads that share the scheduler lock.
+
+    A pool thread keeps the lock between finishing one task and taking the next, and takes
+    the tasks that its own task made ready, so a chain of cheap nodes costs one lock round
+    trip per hop and no thread switch. It wakes an idle thread only for a long task
+    (:meth:`worth_waking`); idle threads look for tasks left behind a call that blocks.
+    """
+
+    def __init__(self, name: str, scheduler: Scheduler, threads: int) -> None:
+        super().__init__(name, scheduler)
+        self.cond = threading.Condition(scheduler.lock)
+        self.threads_wanted = threads
+        self.threads: list[threading.Thread] = []
+        self.idle = 0
+        self.sleepers = 0  # idle threads that are not looking for stuck tasks
+        self.started: dict[int, float] = {}  # busy thread -> when its current call began
+
+    def start(self) -> None:
+        for i in range(self.threads_wanted):
+            thread = threading.Thread(target=self._work, name=f"graphflow-{self.name}-{i}",
+                                      daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def dispatch(self, task: Task) -> None:
+        if self.idle:
+            if threading.current_thread() not in self.threads:
+                self.cond.notify()
+            elif len(self.ready) > 1 and self.worth_waking(task):
+                # A pool thread takes one ready task next itself: handing a chain's next hop
+                # to another thread costs more than running it here.
+                self.cond.notify()
+
+    def worth_waking(self, task: Task) -> bool:
+        """Whether a pool thread that cannot run every ready task itself wakes an idle one.
+
+        ``task`` is the one at issue: the one it starts (leaving the rest) or the one it just
+        made ready. Only a long task is worth it (a short one is over before a woken thread
+        would hold the GIL), unless every idle thread sleeps: otherwise one of them watches for
+        stuck work (:meth:`_idle_wait`).
+        """
+        return task.node.cost >= WAKE_COST or self.sleepers == self.idle
+
+    def wake_all(self) -> None:
+        self.cond.notify_all()
+
+    def shutdown(self) -> None:
+        for thread in self.threads:
+            thread.join()
+
+    def _work(self) -> None:
+        scheduler = self.scheduler
+        lock = scheduler.lock
+        ready = self.ready
+        now = scheduler.clock.now
+        execute, complete = scheduler.execute, scheduler.complete
+        me = threading.get_ident()
+        with lock:
+            while True:
+                if not ready:
+                    if scheduler.done:
+                        return
+                    self.idle += 1
+                    if scheduler.inbox and scheduler.error is None:
+                        # Graph inputs came in after the last drain: add_packet reads `idle`
+                        # after appending, so either it drains or this thread does.
+                        self.idle -= 1
+                        scheduler.after_change()
+                        continue
+                    self._idle_wait()
+                    self.idle -= 1
+                    continue
+                task = ready.popleft()
+                if ready and self.idle and self.worth_waking(task):
+                    self.cond.notify()  # for what is left while this thread is busy
+                self.started[me] = now()
+                lock.release()
+                try:
+                    execute(task)
+                finally:
+                    lock.acquire()
+                del self.started[me]
+                complete(task)
+
+    def _idle_wait(self) -> None:
+        """Waits (lock held) until woken, done, or a ready task was left waiting too long.
+
+        While anything runs, an idle thread looks every IDLE_CHECK seconds for a task (or graph
+        inputs) left to a busy thread (see dispatch, Scheduler.add_packet) and takes it if every
+        busy thread has been in its call for STALE seconds; once nothing has run for QUIET
+        seconds it sleeps until woken.
+        """
+        scheduler = self.scheduler
+        clock = scheduler.clock
+        while True:
+            if not scheduler.running and clock.now() - scheduler.idle_since >= QUIET:
+                self.sleepers += 1
+                try:
+                    clock.wait(self.cond, None)
+                finally:
+                    self.sleepers -= 1
+                return
+            if clock.wait(self.cond, IDLE_CHECK) or scheduler.done:
+                return
+            if self.ready or scheduler.inbox:
+                now = clock.now()
+                if all(now - began >= STALE for began in self.started.values()):
+                    return
+
+
+class External(Executor):
+    """Tasks run by an :class:`ExternalExecutor` (a GL context's thread), one submission each."""
+
+    def __init__(self, name: str, scheduler: Scheduler, external: ExternalExecutor) -> None:
+        super().__init__(name, scheduler)
+        self.external = self._external = external
+
+    def dispatch(self, task: Task) -> None:
+        self._external.submit(self._run_one)
+
+    def _run_one(self) -> None:
+        scheduler = self.scheduler
+        with scheduler.lock:
+            if not self.ready:
+                return  # dropped when the run failed or was cancelled
+            task = self.ready.popleft()
+        scheduler.execute(task)
+        with scheduler.lock:
+            scheduler.complete(task)
+
+    def shutdown(self) -> None:
+        self._external.shutdown()
+
+
+def run_here(scheduler: Scheduler, until: Callable[[], bool]) -> None:
+    """Synchronous mode: runs ready tasks on the calling thread until ``until()`` (no lock
+    held; ``until`` is called with it).
+
+    Tasks of external executors still run on their threads; this thread waits for them.
+    """
+    lock = scheduler.lock
+    with lock:
+        while not until():
+            task = None
+            for executor in scheduler.executors.values():
+                if executor.external is None and executor.ready:
+                    task = executor.ready.popleft()
+                    break
+            if task is None:
+                if scheduler.running == 0 and not scheduler.unthrottle_if_stalled():
+                    return
+                scheduler.changed.wait(0.05)
+                continue
+            lock.release()
+            try:
+                scheduler.execute(task)
+            finally:
+                lock.acquire()
+            scheduler.complete(task)

@@ -1,0 +1,821 @@
+"""The coordinator of a graph run: one object owns all scheduling state behind one lock.
+
+A task (open, process or close of one node) is handed to the node's executor; whoever runs it (a
+pool thread, a GL context thread, or the caller in synchronous mode) calls :meth:`Scheduler.
+execute` without the lock, then :meth:`Scheduler.complete` with it, which propagates packets and
+bounds, updates throttling and hands out the tasks that became ready.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from graphflow.calculator import (
+    EMPTY_PACKET,
+    CalculatorContext,
+    Stop,
+    _Inputs,
+    _SideInputs,
+)
+from graphflow.packet import Packet
+from graphflow.runtime.clock import REAL_CLOCK, Clock
+from graphflow.runtime.errors import GraphError, node_error
+from graphflow.runtime.executors import (
+    CallerThread,
+    Executor,
+    External,
+    ThreadPool,
+    executor_kind,
+    run_here,
+)
+from graphflow.runtime.handlers import handler_class
+from graphflow.runtime.node import (
+    DONE,
+    MAX,
+    MIN,
+    ONE_OVER_POSTSTREAM,
+    UNSTARTED,
+    InputQueue,
+    Node,
+    NodeState,
+    Stream,
+    Task,
+    TaskKind,
+)
+from graphflow.runtime.trace import Tracer
+from graphflow.timestamp import Timestamp
+
+if TYPE_CHECKING:
+    from graphflow.config import NodeSpec, ValidatedGraph
+
+logger = logging.getLogger(__name__)
+
+_OPEN, _PROCESS, _CLOSE = TaskKind.OPEN, TaskKind.PROCESS, TaskKind.CLOSE
+_NEW, _OPENING, _OPEN_STATE = NodeState.NEW, NodeState.OPENING, NodeState.OPEN
+_CLOSING_PENDING, _CLOSING, _CLOSED = (NodeState.CLOSING_PENDING, NodeState.CLOSING,
+                                       NodeState.CLOSED)
+_MAX_BATCH = 32  # queued packets one task may process for a one-input node
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _locked(method: F) -> F:
+    """Marks a method that reads and changes the scheduling state: call it with the lock held."""
+    return method
+
+
+def _input_key(name: str) -> str:
+    """Graph input stream ``name``'s key in Scheduler.throttle (a source's: Node.throttle_key)."""
+    return f"input:{name}"
+
+
+class Scheduler:
+    """Runs one graph run.
+
+    The graph API (:class:`~graphflow.graph.CalculatorGraph`) uses only the public methods:
+    :meth:`start`, :meth:`add_packet`, :meth:`close_input`, :meth:`input_closed`,
+    :meth:`wait_idle`, :meth:`wait_done`, :meth:`cancel`, :meth:`shutdown`,
+    :meth:`queue_sizes`, :meth:`trace`, and the ``error``, ``done`` and ``input_names``
+    attributes. Each takes the lock itself.
+
+    The scheduling state, all guarded by ``lock`` (methods marked ``@_locked`` read and change
+    it and are called with the lock held):
+
+    - ``nodes``: each node's state (:class:`NodeState`), input queues and their bounds, calls
+      in flight, and its input stream handler's own state.
+    - ``streams``: each stream's bound and consumer queues; ``graph_inputs`` the graph's.
+    - ``executors``: each executor's ready tasks; ``running`` counts tasks ready or running.
+    - ``throttle``: per source node and graph input, how many of the queues downstream are
+      full (``max_queue``); ``closed_inputs`` and ``added_bound`` per graph input.
+    - ``side_packets``: the run's side packets, as nodes publish them.
+    - ``inbox``: graph input packets not yet delivered (appended under ``input_lock`` alone).
+    - ``error``, ``done``, ``all_open``, ``idle_since``.
+    """
+
+    def __init__(self, graph: ValidatedGraph, side_packets: dict[str, Any], *,
+                 synchronous: bool, max_queue_size: int, num_threads: int,
+                 executor_threads: dict[str, int], trace: bool = False,
+                 clock: Clock = REAL_CLOCK) -> None:
+        self.graph = graph
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.synchronous = synchronous
+        self.max_queue = max_queue_size if max_queue_size > 0 else 1 << 62
+        # A batch never holds more than half a queue, so that batching keeps within the
+        # memory that max_queue_size promises.
+        self.max_batch = max(1, min(_MAX_BATCH, self.max_queue // 2))
+        self.tracer = Tracer(clock.now()) if trace else None
+        self.error: GraphError | None = None
+        self.running = 0
+        self.idle_since = clock.now()  # when `running` last dropped to 0
+        self.all_open = False
+        self.done = False
+        self._shut_down = False
+        self.side_packets: dict[str, Any] = dict(side_packets)
+        self.throttle: dict[str, int] = collections.defaultdict(int)
+        self.executors: dict[str, Executor] = {}
+        self.executors[""] = self._local_executor("default", num_threads)
+        for name, threads in executor_threads.items():
+            self.executors[name] = self._local_executor(name, threads)
+        self.pools = [e for e in self.executors.values() if isinstance(e, ThreadPool)]
+        self.nodes = [self._node(spec) for spec in graph.nodes]
+        self.streams: dict[str, Stream] = {}
+        for node in self.nodes:
+            for s in node.spec.outputs:
+                stream = Stream(s.name)
+                self.streams[s.name] = stream
+                node.streams.append(stream)
+        self.graph_inputs: dict[str, Stream] = {}
+        self.inbox: collections.deque[tuple[str, Packet[Any]]] = collections.deque()
+        self.input_lock = threading.Lock()
+        self.closed_inputs: set[str] = set()
+        self.added_bound: dict[str, int] = {}
+        for s in graph.input_streams:
+            stream = Stream(s.name)
+            self.streams[s.name] = stream
+            self.graph_inputs[s.name] = stream
+            self.added_bound[s.name] = UNSTARTED
+            self.throttle[_input_key(s.name)] = 0
+        self.input_names = tuple(self.graph_inputs)
+        for node in self.nodes:
+            for queue, s in zip(node.queues, node.spec.inputs, strict=True):
+                self.streams[s.name].consumers.append(queue)
+        self._compute_upstream()
+
+    # ---------------------------------------------------------------- setup
+
+    def _local_executor(self, name: str, threads: int) -> Executor:
+        if self.synchronous:
+            return CallerThread(name, self)
+        return ThreadPool(name, self, threads)
+
+    def _node(self, spec: NodeSpec) -> Node:
+        node = Node(spec, self._executor_for(spec))
+        handler = handler_class(spec.handler)
+        assert handler is not None, spec.handler  # the config was validated against them
+        node.handler = handler(node, spec.handler_options, self._release_if_drained)
+        node.single = len(node.queues) == 1 and not node.bounds_mode and handler.batchable
+        return node
+
+    def _executor_for(self, spec: NodeSpec) -> Executor:
+        name = spec.executor
+        if name in self.executors:
+            return self.executors[name]
+        kind = executor_kind(name)
+        if kind is None:
+            raise node_error(spec, f"unknown executor {name!r}")
+        executor = External(name, self, kind.factory(name))
+        self.executors[name] = executor
+        return executor
+
+    def _compute_upstream(self) -> None:
+        """For each node, the graph inputs and sources upstream of it (back edges excluded)."""
+        producers = self.graph.producers
+        memo: dict[int, frozenset[str]] = {}
+
+        def upstream(index: int) -> frozenset[str]:
+            if index in memo:
+                return memo[index]
+            memo[index] = frozenset()
+            node = self.nodes[index]
+            result: set[str] = set()
+            if node.is_source:
+                result.add(node.throttle_key)
+            for s in node.spec.inputs:
+                if s.port in node.spec.back_edges:
+                    continue
+                src = producers[s.name]
+                result |= {_input_key(s.name)} if src < 0 else upstream(src)
+            memo[index] = frozenset(result)
+            return memo[index]
+
+        for node in self.nodes:
+            node.upstream = upstream(node.spec.index)
+
+    # ---------------------------------------------------------------- the graph API's calls
+
+    def start(self) -> None:
+        """Starts executor threads and opens the nodes whose side packets are available."""
+        for executor in self.executors.values():
+            executor.start()
+        with self.lock:
+            self._open_ready_nodes()
+        if self.synchronous:
+            run_here(self, lambda: self.all_open or self.error is not None)
+
+    def add_packet(self, name: str, packet: Packet[Any], block: bool) -> bool:
+        """Adds a packet to a graph input stream (called without the lock).
+
+        While the graph is not throttled, the packet goes into an inbox that whichever thread
+        finishes the next task drains, so that the adding thread does not fight the workers for
+        the scheduler lock on every packet.
+
+        Returns:
+            False if ``block`` is False and the stream's consumers are full.
+
+        Raises:
+            ValueError: For a closed stream or a timestamp that does not increase.
+            GraphError: If the run has failed.
+        """
+        key = _input_key(name)
+        with self.input_lock:
+            if name in self.closed_inputs:
+                raise ValueError(f"graph input stream {name!r} is closed")
+            ts = self._validate_input(name, packet)
+            # The inbox counts against max_queue_size: it is read first, since a worker may
+            # move its packets into the consumer queues meanwhile.
+            pending = len(self.inbox)
+            if not self.synchronous and self.error is None and not self.throttle[key] and \
+                    pending + max((len(q.packets) for q in self.graph_inputs[name].consumers),
+                                  default=0) < self.max_queue - 1:
+                self.inbox.append((name, packet))
+                self.added_bound[name] = int(ts) + 1
+                # Drain now if no task will finish to do it, or if a pool has idle threads
+                # and none busy. A busy pool thread drains it when its call ends, without a
+                # thread hand-off; an idle one does if that call takes long (_idle_wait).
+                if self.running == 0 or any(p.idle and not p.started for p in self.pools):
+                    with self.lock:
+                        self.after_change()
+                return True
+            with self.lock:
+                self._drain_inbox()
+                added = self._add_throttled(name, packet, block)
+            if added:
+                self.added_bound[name] = int(ts) + 1
+            return added
+
+    def close_input(self, name: str) -> None:
+        """Closes one graph input stream (nothing if it is closed already)."""
+        with self.lock:
+            if name not in self.closed_inputs:
+                self._close_graph_input(name)
+
+    def input_closed(self, name: str) -> bool:
+        """True once the graph input stream is closed (by the caller, or by a node's Stop)."""
+        return name in self.closed_inputs
+
+    def wait_idle(self, timeout: float | None) -> None:
+        """Waits until nothing is ready or running and no source can run, or the run is done.
+
+        Raises:
+            TimeoutError: If ``timeout`` seconds pass first.
+        """
+        self._wait_for(self._idle, timeout)
+
+    def wait_done(self, timeout: float | None) -> None:
+        """Waits until every node has closed.
+
+        Raises:
+            TimeoutError: If ``timeout`` seconds pass first.
+        """
+        self._wait_for(lambda: self.done, timeout)
+
+    def cancel(self) -> None:
+        """Stops the run: pending work is dropped and open nodes are closed."""
+        with self.lock:
+            if not self.done:
+                self._fail(GraphError("the graph run was cancelled"))
+                self.after_change()
+
+    def shutdown(self) -> None:
+        """Joins pool threads and shuts external executors down (once done)."""
+        with self.lock:
+            self.done = True
+            for executor in self.executors.values():
+                executor.wake_all()
+            if self._shut_down:
+                return
+            self._shut_down = True
+        for executor in self.executors.values():
+            executor.shutdown()
+
+    def queue_sizes(self) -> dict[str, int]:
+        """Packets waiting at each node's inputs, by node name."""
+        with self.lock:
+            return {n.name: sum(len(q.packets) for q in n.queues) for n in self.nodes}
+
+    def trace(self) -> dict[str, Any] | None:
+        """The run's Chrome trace document, if tracing was on."""
+        return self.tracer.chrome_trace() if self.tracer is not None else None
+
+    # ---------------------------------------------------------------- waiting
+
+    @_locked
+    def _idle(self) -> bool:
+        return self.running == 0 and not self.inbox and not any(
+            n.is_source and n.state is _OPEN_STATE and not n.throttled for n in self.nodes)
+
+    def _wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> None:
+        """Waits for ``predicate()`` or the end of the run; ``timeout`` is in real seconds
+        (whatever the scheduler's clock)."""
+        if self.synchronous:
+            run_here(self, lambda: predicate() or self.done)
+        with self.lock:
+            if not self.changed.wait_for(lambda: predicate() or self.done, timeout):
+                raise TimeoutError(f"the graph did not get there within {timeout} s")
+
+    # ---------------------------------------------------------------- opening
+
+    @_locked
+    def _open_ready_nodes(self) -> None:
+        opening = False
+        for node in self.nodes:
+            if node.state is not _NEW:
+                if node.state is _OPENING:
+                    opening = True
+                continue
+            values = {}
+            for s in node.spec.side_inputs:
+                if s.name in self.side_packets:
+                    values[s.port] = self.side_packets[s.name]
+                elif s.name in self.graph.side_producers and \
+                        self.graph.side_producers[s.name] >= 0:
+                    break
+            else:
+                node.side_values = values
+                node.state = _OPENING
+                opening = True
+                self._schedule(Task(node, _OPEN, Timestamp.UNSTARTED, None))
+        if not opening and not self.all_open:
+            waiting = [n for n in self.nodes if n.state is _NEW]
+            if waiting:
+                missing = [s.name for s in waiting[0].spec.side_inputs
+                           if s.name not in self.side_packets]
+                self._fail(node_error(waiting[0].spec, f"input side packet(s) "
+                                      f"{', '.join(map(repr, missing))} were never produced"))
+                return
+            self.all_open = True
+            for node in self.nodes:
+                if node.is_source:
+                    self._schedule_source(node)
+                elif not node.spec.inputs:
+                    self._begin_close(node)
+                else:
+                    self._check_ready(node)
+            self._check_done()
+
+    # ---------------------------------------------------------------- running tasks
+
+    @_locked
+    def _schedule(self, task: Task) -> None:
+        executor = task.node.executor
+        executor.ready.append(task)
+        self.running += 1
+        executor.dispatch(task)
+
+    def execute(self, task: Task) -> None:
+        """Runs one task's calculator method (no lock held)."""
+        node = task.node
+        clock = self.clock
+        start = clock.now()
+        task.stopped = False
+        try:
+            if task.kind is _OPEN:
+                node.calc = node.spec.calculator()
+            packets = task.packets
+            if packets is None:
+                packets = [EMPTY_PACKET] * len(node.queues)
+            cc = node.context
+            bounds = task.bounds
+            # One call at a time (max_in_flight 1): the last call's context is reused, its
+            # outputs having been taken by complete() before this task could start.
+            if cc is None or node.max_in_flight > 1:
+                cc = CalculatorContext(
+                    node.name, _Inputs(node.input_ids, packets, node.input_lookup, bounds),
+                    node.output_ids, node.output_specs, _SideInputs(node.side_values),
+                    node.side_outputs, node.spec.options, task.ts)
+                node.context = cc
+            else:
+                inputs = cc.inputs
+                inputs._packets = packets
+                inputs._bounds = bounds
+                cc.timestamp = task.ts
+                for out in cc.outputs.streams:
+                    out.packets = []
+                    out.bound = None
+            task.cc = cc
+            calc = node.calc
+            assert calc is not None
+            if task.batch is not None:
+                # Several queued packets of a one-input node in one task: outputs accumulate
+                # in order; the task's timestamp follows the packet being processed.
+                for packet in task.batch:
+                    packets[0] = packet
+                    cc.timestamp = task.ts = packet._timestamp
+                    calc.process(cc)
+            elif task.kind is _PROCESS:
+                calc.process(cc)
+            elif task.kind is _OPEN:
+                calc.open(cc)
+            else:
+                calc.close(cc)
+        except Stop:
+            task.stopped = True
+        except Exception as exc:
+            task.error = exc
+        end = clock.now()
+        node.cost += 0.25 * ((end - start) / (len(task.batch) if task.batch else 1) - node.cost)
+        if self.tracer is not None:
+            self.tracer.record(node.name, node.spec.calculator.__name__, task.kind.value,
+                               task.ts, start, end)
+
+    @_locked
+    def complete(self, task: Task) -> None:
+        """Takes a finished task's results."""
+        node = task.node
+        self.running -= 1
+        if not self.running:
+            self.idle_since = self.clock.now()
+        if task.error is not None:
+            if task.kind is _PROCESS:
+                node.in_flight -= 1
+            else:  # a failed open or close: the node is finished (close is not called)
+                node.state = _CLOSED
+            self._fail(self._node_error(node, task))
+            self.after_change()
+            return
+        if task.kind is _PROCESS:
+            node.in_flight -= 1
+            if self.error is not None:
+                pass  # the run failed elsewhere: results are dropped, the node is closing
+            elif node.max_in_flight > 1:
+                node.finished[task.seq] = task
+                while node.apply_seq in node.finished:
+                    done = node.finished.pop(node.apply_seq)
+                    node.apply_seq += 1
+                    self._apply_outputs(node, done)
+            else:
+                self._apply_outputs(node, task)
+            if task.stopped and node.is_source:
+                self._begin_close(node)
+            elif task.stopped:
+                self._stop_sources()
+            elif self.error is None:
+                if node.is_source:
+                    self._schedule_source(node)
+                else:
+                    self._check_ready(node)
+            if node.state is _CLOSING_PENDING and node.in_flight == 0:
+                if node.bounds_mode and not node.is_source and self.error is None:
+                    # Its inputs closed while it ran: it may still owe its handler's last
+                    # call (immediate handler), which _check_ready makes before closing it.
+                    node.state = _OPEN_STATE
+                    self._check_ready(node)
+                else:
+                    self._begin_close(node)
+        elif task.kind is _OPEN:
+            node.state = _OPEN_STATE
+            if self.error is not None:
+                self._begin_close(node)
+            else:
+                self._apply_outputs(node, task)  # packets sent in open(), e.g. headers
+                self._publish_side_outputs(node)
+                self._open_ready_nodes()
+        else:
+            self._apply_outputs(node, task)
+            node.state = _CLOSED
+            for stream in node.streams:
+                self._advance_stream(stream, DONE)
+            self._publish_side_outputs(node)
+        self.after_change()
+
+    @_locked
+    def after_change(self) -> None:
+        """Delivers waiting graph inputs, notices the end of the run, wakes waiters."""
+        if self.inbox and self.error is None:
+            self._drain_inbox()
+        self._check_done()
+        # Waiters want the graph idle or done (wait_*), or a throttled input released
+        # (_release_if_drained notifies them): waking them for every finished task would cost
+        # a thread switch each time. The synchronous caller runs the tasks external executors
+        # make ready, so it hears of every change.
+        if self.changed._waiters and (  # type: ignore[attr-defined]
+                self.running == 0 or self.done or self.error is not None or self.synchronous):
+            self.changed.notify_all()
+
+    @_locked
+    def _publish_side_outputs(self, node: Node) -> None:
+        for name, value in node.side_outputs.values.items():
+            self.side_packets.setdefault(name, value)
+
+    def _node_error(self, node: Node, task: Task) -> GraphError:
+        exc = task.error
+        assert exc is not None
+        when = f" at timestamp {task.ts}" if task.kind is _PROCESS and \
+            task.ts.is_range_value() else ""
+        error = node_error(node.spec, f"failed in {task.kind.value}{when}: "
+                           f"{type(exc).__name__}: {exc}", task.kind.value, task.ts)
+        error.__cause__ = exc
+        return error
+
+    # ---------------------------------------------------------------- packets and bounds
+
+    @_locked
+    def _apply_outputs(self, node: Node, task: Task) -> None:
+        cc = task.cc
+        if cc is None:
+            return
+        offset_bound = UNSTARTED  # below every packet timestamp: no bound to apply
+        if node.offset is not None and task.kind is _PROCESS and MIN <= task.ts <= MAX:
+            offset_bound = int(task.ts) + node.offset + 1
+            if offset_bound > MAX:  # MediaPipe clamps T + offset to MAX: nothing follows
+                offset_bound = ONE_OVER_POSTSTREAM
+        max_queue = self.max_queue
+        for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
+            if out.packets:
+                consumers = stream.consumers
+                for packet in out.packets:
+                    ts = packet._timestamp
+                    if ts < stream.bound:
+                        self._fail(node_error(
+                            node.spec, f"output stream {stream.name!r} got a packet at "
+                            f"{packet.timestamp}, but the stream is already at "
+                            f"{Timestamp(stream.bound)} (timestamps must increase)",
+                            task.kind.value, task.ts))
+                        return
+                    bound = int(ts) + 1
+                    stream.bound = bound
+                    for queue in consumers:
+                        queue.packets.append(packet)
+                        queue.bound = bound
+                        if len(queue.packets) >= max_queue and not queue.full:
+                            self._set_full(queue, True)
+                for queue in consumers:
+                    self._check_ready(queue.node)
+            bound = offset_bound
+            if out.closed:
+                bound = DONE
+            elif out.bound is not None and out.bound > bound:
+                bound = int(out.bound)
+            if bound > stream.bound:
+                self._advance_stream(stream, bound)
+
+    @_locked
+    def _advance_stream(self, stream: Stream, bound: int) -> None:
+        if bound <= stream.bound:
+            return
+        stream.bound = bound
+        for queue in stream.consumers:
+            if bound > queue.bound:
+                queue.bound = bound
+                if bound == DONE:
+                    queue.node.open_inputs -= 1
+                self._check_ready(queue.node)
+
+    @_locked
+    def _set_full(self, queue: InputQueue, full: bool) -> None:
+        queue.full = full
+        step = 1 if full else -1
+        for source in queue.node.upstream:
+            self.throttle[source] += step
+
+    @_locked
+    def _release_if_drained(self, queue: InputQueue) -> None:
+        # Hysteresis: release throttled producers only once the queue has drained to half, so
+        # that a full queue does not wake its producer for every single packet.
+        if len(queue.packets) <= self.max_queue >> 1:
+            self._set_full(queue, False)
+            self.changed.notify_all()
+            for node in self.nodes:
+                if node.is_source and node.throttled and not self.throttle[node.throttle_key]:
+                    node.throttled = False
+                    self._schedule_source(node)
+
+    def _validate_input(self, name: str, packet: Packet[Any]) -> Timestamp:
+        ts = packet._timestamp
+        if not ts.is_range_value() and ts not in (Timestamp.PRESTREAM, Timestamp.POSTSTREAM):
+            raise ValueError(f"graph input stream {name!r}: packet timestamp {ts} is not a valid "
+                             "packet timestamp")
+        if self.added_bound[name] == MIN:  # the previous packet was at PRESTREAM
+            raise ValueError(f"graph input stream {name!r}: no packet may follow one at "
+                             f"{Timestamp.PRESTREAM} (got one at {ts})")
+        if ts < self.added_bound[name]:
+            raise ValueError(f"graph input stream {name!r}: timestamp {ts} is not greater than "
+                             f"the previous one ({Timestamp(self.added_bound[name] - 1)})")
+        if self.error is not None:
+            raise self.error
+        return ts
+
+    @_locked
+    def _add_throttled(self, name: str, packet: Packet[Any], block: bool) -> bool:
+        """Waits (or gives up) while the stream's consumers are full."""
+        key = _input_key(name)
+        while self.throttle[key] and self.error is None:
+            if not block:
+                return False
+            if self.synchronous:
+                self.lock.release()
+                try:
+                    run_here(self, lambda: not self.throttle[key] or self.error is not None)
+                finally:
+                    self.lock.acquire()
+                if self.throttle[key] and not self.unthrottle_if_stalled():
+                    break
+                continue
+            if self.unthrottle_if_stalled():
+                break
+            self.changed.wait(0.1)
+        if self.error is not None:
+            raise self.error
+        self._deliver_input(name, packet)
+        return True
+
+    @_locked
+    def _drain_inbox(self) -> None:
+        # Deliver everything before checking readiness, so that packets added at one
+        # timestamp on several streams reach a node together, as if added directly.
+        inbox = self.inbox
+        touched: dict[Node, None] = {}
+        while inbox:
+            name, packet = inbox.popleft()
+            self._deliver_input(name, packet, touched)
+        for node in touched:
+            self._check_ready(node)
+
+    @_locked
+    def _deliver_input(self, name: str, packet: Packet[Any],
+                       touched: dict[Node, None] | None = None) -> None:
+        """Queues a graph input packet; checks the consumers now, or adds them to ``touched``."""
+        stream = self.graph_inputs[name]
+        bound = int(packet._timestamp) + 1
+        stream.bound = bound
+        for queue in stream.consumers:
+            queue.packets.append(packet)
+            queue.bound = bound
+            if len(queue.packets) >= self.max_queue and not queue.full:
+                self._set_full(queue, True)
+            if touched is None or queue.node.handler.drops_packets:
+                # A handler that drops packets looks at every packet added, as MediaPipe's
+                # FixedSizeInputStreamHandler::AddPackets does.
+                self._check_ready(queue.node)
+            else:
+                touched[queue.node] = None
+
+    @_locked
+    def unthrottle_if_stalled(self) -> bool:
+        """If throttling blocks everything (nothing runs), lift it, as MediaPipe does."""
+        if self.running or any(e.ready for e in self.executors.values()):
+            return False
+        full = [q for n in self.nodes for q in n.queues if q.full]
+        if not full:
+            return False
+        for queue in full:
+            self._set_full(queue, False)
+        logger.warning("graph throttled with nothing running; raising the queue limit from %d "
+                       "to %d", self.max_queue, self.max_queue * 2)
+        self.max_queue *= 2
+        for node in self.nodes:
+            if node.is_source and node.throttled:
+                node.throttled = False
+                self._schedule_source(node)
+        return True
+
+    @_locked
+    def _stop_sources(self) -> None:
+        """A non-source raised Stop: end every source and graph input, as MediaPipe does."""
+        for node in self.nodes:
+            if node.is_source and node.state is _OPEN_STATE:
+                if node.in_flight:
+                    node.state = _CLOSING_PENDING
+                else:
+                    self._begin_close(node)
+        for name in self.graph_inputs:
+            if name not in self.closed_inputs:
+                self._close_graph_input(name)
+
+    @_locked
+    def _close_graph_input(self, name: str) -> None:
+        self.closed_inputs.add(name)
+        self._drain_inbox()
+        self._advance_stream(self.graph_inputs[name], DONE)
+        self.after_change()
+
+    # ---------------------------------------------------------------- readiness
+
+    @_locked
+    def _schedule_source(self, node: Node) -> None:
+        if node.state is not _OPEN_STATE or node.in_flight or self.error is not None:
+            return
+        if self.throttle[node.throttle_key]:
+            node.throttled = True
+            return
+        node.in_flight += 1
+        self._schedule(Task(node, _PROCESS, Timestamp.UNSTARTED, None))
+
+    @_locked
+    def _check_ready(self, node: Node) -> None:
+        if node.state is not _OPEN_STATE or not self.all_open or self.error is not None:
+            return
+        handler = node.handler
+        if handler.drops_packets:
+            handler.erase_surplus()
+        while node.in_flight < node.max_in_flight:
+            task: Task | None
+            if node.single:
+                queue = node.queues[0]
+                if not queue.packets:
+                    break
+                if node.max_in_flight == 1 and len(queue.packets) > 1:
+                    batch = [queue.packets.popleft()
+                             for _ in range(min(len(queue.packets), self.max_batch))]
+                    if queue.full:
+                        self._release_if_drained(queue)
+                    task = Task(node, _PROCESS, batch[0]._timestamp, [batch[0]], None, batch)
+                else:
+                    packet = queue.packets.popleft()
+                    if queue.full:
+                        self._release_if_drained(queue)
+                    task = Task(node, _PROCESS, packet._timestamp, [packet])
+            else:
+                task = handler.select()
+                if task is None:
+                    break
+            if node.max_in_flight > 1:
+                task.seq = node.next_seq
+                node.next_seq += 1
+            node.in_flight += 1
+            self._schedule(task)
+        if node.offset is not None and not node.bounds_mode and not node.in_flight:
+            self._propagate_offset_bound(node)
+        if node.open_inputs == 0 and node.state is _OPEN_STATE and node.inputs_done():
+            if node.in_flight:
+                node.state = _CLOSING_PENDING
+            else:
+                self._begin_close(node)
+
+    @_locked
+    def _propagate_offset_bound(self, node: Node) -> None:
+        """MediaPipe's bound propagation for a node with a timestamp offset and nothing to run:
+        its inputs are settled up to the first queued packet (or their bounds), so its outputs
+        can have no packet below that plus the offset, and their bounds move there without a
+        call to the calculator (a gate, say, whose input only advanced its bound)."""
+        settled = DONE
+        for q in node.queues:
+            if q.packets:
+                head = int(q.packets[0]._timestamp)
+                if head < settled:
+                    settled = head
+            elif q.bound < settled:
+                settled = q.bound
+        if settled == DONE or not MIN <= settled - 1 <= MAX:
+            return
+        assert node.offset is not None
+        bound = settled + node.offset
+        if bound > MAX:  # as in _apply_outputs
+            bound = ONE_OVER_POSTSTREAM
+        for stream in node.streams:
+            if bound > stream.bound:
+                self._advance_stream(stream, bound)
+
+    @_locked
+    def _begin_close(self, node: Node) -> None:
+        node.state = _CLOSING
+        self._schedule(Task(node, _CLOSE, Timestamp.DONE, None))
+
+    # ---------------------------------------------------------------- ending
+
+    @_locked
+    def _fail(self, error: GraphError) -> None:
+        if self.error is None:
+            self.error = error
+            logger.debug("graph failed: %s", error)
+        for executor in self.executors.values():
+            ready = executor.ready
+            kept = [t for t in ready if t.kind is _CLOSE]
+            for task in ready:
+                if task.kind is _PROCESS:
+                    task.node.in_flight -= 1
+                elif task.kind is _OPEN:
+                    task.node.state = _CLOSED  # never opened: nothing to close
+            self.running -= len(ready) - len(kept)
+            ready.clear()
+            ready.extend(kept)
+        if not self.running:
+            self.idle_since = self.clock.now()
+        for node in self.nodes:
+            if node.state in (_OPEN_STATE, _CLOSING_PENDING) and node.in_flight == 0:
+                self._begin_close(node)
+            elif node.state is _OPEN_STATE:
+                node.state = _CLOSING_PENDING
+            elif node.state is _NEW:
+                node.state = _CLOSED
+
+    @_locked
+    def _check_done(self) -> None:
+        if self.done:
+            return
+        if self.running == 0 and all(n.state in (_CLOSED, _NEW) for n in self.nodes) and (
+                self.error is not None or self.all_open):
+            self.done = True
+            for executor in self.executors.values():
+                executor.wake_all()
+
+
+def default_num_threads() -> int:
+    """MediaPipe's default pool size: the number of CPU cores."""
+    return max(1, os.cpu_count() or 1)
