@@ -26,6 +26,7 @@ from graphflow.packet import Packet
 from graphflow.runtime.clock import REAL_CLOCK, Clock
 from graphflow.runtime.errors import GraphError, node_error
 from graphflow.runtime.executors import (
+    WAKE_COST,
     CallerThread,
     Executor,
     External,
@@ -145,6 +146,8 @@ class Scheduler:
         for node in self.nodes:
             for queue, s in zip(node.queues, node.spec.inputs, strict=True):
                 self.streams[s.name].consumers.append(queue)
+        for node in self.nodes:
+            node.fuse_next = self._fusable_next(node)
         self._compute_upstream()
 
     # ---------------------------------------------------------------- setup
@@ -172,6 +175,27 @@ class Scheduler:
         executor = External(name, self, kind.factory(name))
         self.executors[name] = executor
         return executor
+
+    @staticmethod
+    def _fusable_next(node: Node) -> Node | None:
+        """The node that can run in ``node``'s tasks, right after it, over its packets.
+
+        ``node`` calls one timestamp at a time and has one output stream, whose only consumer
+        is a node of the same executor that takes one packet at a time on that one input (no
+        bounds, no drops, no back edge) and also calls one timestamp at a time. Nothing else
+        can feed the consumer, so running it in the producer's task changes no order.
+        """
+        if node.max_in_flight != 1 or len(node.streams) != 1:
+            return None
+        consumers = node.streams[0].consumers
+        if len(consumers) != 1:
+            return None
+        consumer = consumers[0].node
+        if consumer is node or not consumer.single or consumer.max_in_flight != 1 or \
+                consumer.executor is not node.executor or \
+                consumer.spec.inputs[0].port in consumer.spec.back_edges:
+            return None
+        return consumer
 
     def _compute_upstream(self) -> None:
         """For each node, the graph inputs and sources upstream of it (back edges excluded)."""
@@ -373,7 +397,6 @@ class Scheduler:
         node = task.node
         clock = self.clock
         start = clock.now()
-        task.stopped = False
         try:
             if task.kind is _OPEN:
                 node.calc = node.spec.calculator()
@@ -423,21 +446,67 @@ class Scheduler:
         if self.tracer is not None:
             self.tracer.record(node.name, node.spec.calculator.__name__, task.kind.value,
                                task.ts, start, end)
+        if task.chain is not None:
+            self._run_chain(task)
+
+    def _run_chain(self, task: Task) -> None:
+        """Runs the nodes fused to ``task``'s (no lock held), each over the packets the one
+        before it sent, until one sends none, fails or stops.
+
+        Only this task touches the streams between them, so their bounds can be read here.
+        Packets whose timestamps do not increase stop the chain where they were sent: the
+        producer's completion reports them, as without fusion, and no consumer sees them.
+        """
+        prev = task
+        assert task.chain is not None
+        for sub in task.chain:
+            if prev.error is not None or prev.stopped:
+                return
+            cc = prev.cc
+            assert cc is not None
+            packets = cc.outputs.streams[0].packets
+            if not packets:
+                return
+            last = prev.node.streams[0].bound - 1
+            for packet in packets:
+                if packet._timestamp <= last:
+                    return
+                last = packet._timestamp
+            sub.packets = [packets[0]]
+            sub.batch = packets
+            self.execute(sub)
+            task.ran += 1
+            prev = sub
 
     @_locked
     def complete(self, task: Task) -> None:
-        """Takes a finished task's results."""
-        node = task.node
+        """Takes a finished task's results (and those of the tasks fused to it)."""
         self.running -= 1
         if not self.running:
             self.idle_since = self.clock.now()
+        chain = task.chain
+        if chain is None:
+            self._settle(task, False)
+            self._follow_up(task)
+        else:
+            tasks = [task, *chain]
+            for i, done in enumerate(tasks):
+                self._settle(done, i < task.ran)  # the next ran: it consumed the packets
+            for done in tasks:
+                self._follow_up(done)
+        self.after_change()
+
+    @_locked
+    def _settle(self, task: Task, consumed: bool) -> None:
+        """Applies a finished task's outputs and state change (``consumed``: the packets of
+        its one output stream were processed already, by the consumer fused to it)."""
+        node = task.node
         if task.error is not None:
             if task.kind is _PROCESS:
                 node.in_flight -= 1
             else:  # a failed open or close: the node is finished (close is not called)
                 node.state = _CLOSED
             self._fail(self._node_error(node, task))
-            self.after_change()
             return
         if task.kind is _PROCESS:
             node.in_flight -= 1
@@ -448,41 +517,47 @@ class Scheduler:
                 while node.apply_seq in node.finished:
                     done = node.finished.pop(node.apply_seq)
                     node.apply_seq += 1
-                    self._apply_outputs(node, done)
+                    self._apply_outputs(node, done, False)
             else:
-                self._apply_outputs(node, task)
-            if task.stopped and node.is_source:
-                self._begin_close(node)
-            elif task.stopped:
-                self._stop_sources()
-            elif self.error is None:
-                if node.is_source:
-                    self._schedule_source(node)
-                else:
-                    self._check_ready(node)
-            if node.state is _CLOSING_PENDING and node.in_flight == 0:
-                if node.bounds_mode and not node.is_source and self.error is None:
-                    # Its inputs closed while it ran: it may still owe its handler's last
-                    # call (immediate handler), which _check_ready makes before closing it.
-                    node.state = _OPEN_STATE
-                    self._check_ready(node)
-                else:
-                    self._begin_close(node)
+                self._apply_outputs(node, task, consumed)
         elif task.kind is _OPEN:
             node.state = _OPEN_STATE
             if self.error is not None:
                 self._begin_close(node)
             else:
-                self._apply_outputs(node, task)  # packets sent in open(), e.g. headers
+                self._apply_outputs(node, task, False)  # packets sent in open(), e.g. headers
                 self._publish_side_outputs(node)
                 self._open_ready_nodes()
         else:
-            self._apply_outputs(node, task)
+            self._apply_outputs(node, task, False)
             node.state = _CLOSED
             for stream in node.streams:
                 self._advance_stream(stream, DONE)
             self._publish_side_outputs(node)
-        self.after_change()
+
+    @_locked
+    def _follow_up(self, task: Task) -> None:
+        """After a process task settled: what the node does next (stop, run again, close)."""
+        if task.kind is not _PROCESS or task.error is not None:
+            return
+        node = task.node
+        if task.stopped and node.is_source:
+            self._begin_close(node)
+        elif task.stopped:
+            self._stop_sources()
+        elif self.error is None:
+            if node.is_source:
+                self._schedule_source(node)
+            else:
+                self._check_ready(node)
+        if node.state is _CLOSING_PENDING and node.in_flight == 0:
+            if node.bounds_mode and not node.is_source and self.error is None:
+                # Its inputs closed while it ran: it may still owe its handler's last
+                # call (immediate handler), which _check_ready makes before closing it.
+                node.state = _OPEN_STATE
+                self._check_ready(node)
+            else:
+                self._begin_close(node)
 
     @_locked
     def after_change(self) -> None:
@@ -516,7 +591,10 @@ class Scheduler:
     # ---------------------------------------------------------------- packets and bounds
 
     @_locked
-    def _apply_outputs(self, node: Node, task: Task) -> None:
+    def _apply_outputs(self, node: Node, task: Task, consumed: bool) -> None:
+        """Sends a task's packets on and advances its streams' bounds (``consumed``: the
+        consumer fused to the node processed the packets already, see _run_chain, which
+        checked their timestamps: only the bounds move)."""
         cc = task.cc
         if cc is None:
             return
@@ -527,7 +605,10 @@ class Scheduler:
                 offset_bound = ONE_OVER_POSTSTREAM
         max_queue = self.max_queue
         for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
-            if out.packets:
+            if consumed:
+                bound = int(out.packets[-1]._timestamp) + 1
+                stream.bound = stream.consumers[0].bound = bound
+            elif out.packets:
                 consumers = stream.consumers
                 for packet in out.packets:
                     ts = packet._timestamp
@@ -705,7 +786,10 @@ class Scheduler:
             node.throttled = True
             return
         node.in_flight += 1
-        self._schedule(Task(node, _PROCESS, Timestamp.UNSTARTED, None))
+        task = Task(node, _PROCESS, Timestamp.UNSTARTED, None)
+        if node.fuse_next is not None:
+            self._fuse(task)
+        self._schedule(task)
 
     @_locked
     def _check_ready(self, node: Node) -> None:
@@ -738,6 +822,8 @@ class Scheduler:
             if node.max_in_flight > 1:
                 task.seq = node.next_seq
                 node.next_seq += 1
+            elif node.fuse_next is not None:
+                self._fuse(task)
             node.in_flight += 1
             self._schedule(task)
         if node.offset is not None and not node.bounds_mode and not node.in_flight:
@@ -747,6 +833,30 @@ class Scheduler:
                 node.state = _CLOSING_PENDING
             else:
                 self._begin_close(node)
+
+    @_locked
+    def _fuse(self, task: Task) -> None:
+        """Operator chaining: lets the nodes after ``task``'s run in it, each right after the
+        one before, over the packets it sent (_run_chain), with no queue, task or lock round
+        trip between them.
+
+        Only short nodes are fused (the same rule as the pool's wake rule: a short call is not
+        worth a second thread), so long calls, which release the GIL, still overlap on two
+        threads. A node joins only while it is idle with nothing queued; it is counted in
+        flight until the task completes, so nothing else schedules it meanwhile.
+        """
+        node = task.node
+        if node.cost >= WAKE_COST:
+            return
+        chain = []
+        nxt = node.fuse_next
+        while nxt is not None and nxt.in_flight == 0 and nxt.cost < WAKE_COST and \
+                nxt.state is _OPEN_STATE and not nxt.queues[0].packets:
+            nxt.in_flight = 1
+            chain.append(Task(nxt, _PROCESS, task.ts, None))
+            nxt = nxt.fuse_next
+        if chain:
+            task.chain = chain
 
     @_locked
     def _propagate_offset_bound(self, node: Node) -> None:
@@ -790,6 +900,8 @@ class Scheduler:
             for task in ready:
                 if task.kind is _PROCESS:
                     task.node.in_flight -= 1
+                    for fused in task.chain or ():
+                        fused.node.in_flight -= 1
                 elif task.kind is _OPEN:
                     task.node.state = _CLOSED  # never opened: nothing to close
             self.running -= len(ready) - len(kept)
