@@ -92,8 +92,8 @@ def test_backwards_timestamps_in_a_fused_chain_reach_no_consumer() -> None:
     """The second packet (at 100 - 1 = 99, after 100) fails the graph at the node that sent it;
     the node after it, fused into the same task, never gets it."""
     seen: list[tuple[int, Any]] = []
-    with pytest.raises(gf.GraphError, match="node 'mirror' .* output stream 's1' got a packet at "
-                       "99, but the stream is already at 101"):
+    with pytest.raises(gf.GraphError, match=r"node 'mirror' .* output stream 's1' got a packet at "
+                       r"99, but the stream is already at 101"):
         _run_one_at_a_time(_chain(("first", "PassThroughCalculator"),
                                   ("mirror", "GfTMirrorCalculator"),
                                   ("last", "PassThroughCalculator")), 3, seen)
