@@ -112,8 +112,12 @@ class Node:
         # One input and no bounds to report: the input set is simply the next packet, and a
         # run of queued packets is one task (unless the handler drops packets).
         self.single = False
-        # The node that may run in this node's tasks, over its packets (Scheduler._fuse).
+        # The node that may run in this node's tasks, over the packets of its output stream
+        # fuse_stream (Scheduler._fuse).
         self.fuse_next: Node | None = None
+        self.fuse_stream = 0
+        # Several ready input sets of a node with more inputs may run as one task.
+        self.batch_sets = False
 
     def inputs_done(self) -> bool:
         """True once every input stream is done and drained."""
@@ -129,7 +133,7 @@ class Task:
     """
 
     __slots__ = ("batch", "bounds", "cc", "chain", "error", "kind", "node", "packets", "ran",
-                 "seq", "stopped", "ts")
+                 "seq", "sets", "stopped", "ts")
     seq: int  # set only for nodes with max_in_flight > 1
 
     def __init__(self, node: Node, kind: TaskKind, ts: Timestamp,
@@ -141,6 +145,8 @@ class Task:
         self.packets = packets
         self.bounds = bounds  # each input's bound, for process_timestamp_bounds
         self.batch = batch  # several packets of a one-input node, processed in order
+        # Several input sets of a node with more inputs, (timestamp, packets) each, in order.
+        self.sets: list[tuple[Timestamp, list[Packet[Any]]]] | None = None
         self.cc: CalculatorContext | None = None
         self.error: BaseException | None = None
         self.stopped = False  # the calculator raised Stop

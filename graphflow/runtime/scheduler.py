@@ -34,7 +34,7 @@ from graphflow.runtime.executors import (
     executor_kind,
     run_here,
 )
-from graphflow.runtime.handlers import handler_class
+from graphflow.runtime.handlers import InputStreamHandler, handler_class
 from graphflow.runtime.node import (
     DONE,
     MAX,
@@ -148,6 +148,8 @@ class Scheduler:
                 self.streams[s.name].consumers.append(queue)
         for node in self.nodes:
             node.fuse_next = self._fusable_next(node)
+            node.batch_sets = node.max_in_flight == 1 and not node.bounds_mode and \
+                not node.single and node.handler.sets_batchable
         self._compute_upstream()
 
     # ---------------------------------------------------------------- setup
@@ -180,14 +182,17 @@ class Scheduler:
     def _fusable_next(node: Node) -> Node | None:
         """The node that can run in ``node``'s tasks, right after it, over its packets.
 
-        ``node`` calls one timestamp at a time and has one output stream, whose only consumer
-        is a node of the same executor that takes one packet at a time on that one input (no
-        bounds, no drops, no back edge) and also calls one timestamp at a time. Nothing else
-        can feed the consumer, so running it in the producer's task changes no order.
+        ``node`` calls one timestamp at a time and has one output stream with consumers (the
+        others have none), whose only consumer is a node of the same executor that takes one
+        packet at a time on that one input (no bounds, no drops, no back edge) and also calls
+        one timestamp at a time. Nothing else can feed the consumer, so running it in the
+        producer's task changes no order.
         """
-        if node.max_in_flight != 1 or len(node.streams) != 1:
+        used = [i for i, stream in enumerate(node.streams) if stream.consumers]
+        if node.max_in_flight != 1 or len(used) != 1:
             return None
-        consumers = node.streams[0].consumers
+        node.fuse_stream = used[0]
+        consumers = node.streams[used[0]].consumers
         if len(consumers) != 1:
             return None
         consumer = consumers[0].node
@@ -431,6 +436,12 @@ class Scheduler:
                     packets[0] = packet
                     cc.timestamp = task.ts = packet._timestamp
                     calc.process(cc)
+            elif task.sets is not None:
+                inputs = cc.inputs
+                for ts, packets in task.sets:
+                    inputs._packets = packets
+                    cc.timestamp = task.ts = ts
+                    calc.process(cc)
             elif task.kind is _PROCESS:
                 calc.process(cc)
             elif task.kind is _OPEN:
@@ -442,7 +453,8 @@ class Scheduler:
         except Exception as exc:
             task.error = exc
         end = clock.now()
-        node.cost += 0.25 * ((end - start) / (len(task.batch) if task.batch else 1) - node.cost)
+        calls = len(task.batch) if task.batch else len(task.sets) if task.sets else 1
+        node.cost += 0.25 * ((end - start) / calls - node.cost)
         if self.tracer is not None:
             self.tracer.record(node.name, node.spec.calculator.__name__, task.kind.value,
                                task.ts, start, end)
@@ -464,10 +476,11 @@ class Scheduler:
                 return
             cc = prev.cc
             assert cc is not None
-            packets = cc.outputs.streams[0].packets
+            stream = prev.node.fuse_stream
+            packets = cc.outputs.streams[stream].packets
             if not packets:
                 return
-            last = prev.node.streams[0].bound - 1
+            last = prev.node.streams[stream].bound - 1
             for packet in packets:
                 if packet._timestamp <= last:
                     return
@@ -604,8 +617,9 @@ class Scheduler:
             if offset_bound > MAX:  # MediaPipe clamps T + offset to MAX: nothing follows
                 offset_bound = ONE_OVER_POSTSTREAM
         max_queue = self.max_queue
+        fused = node.streams[node.fuse_stream] if consumed else None
         for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
-            if consumed:
+            if stream is fused:
                 bound = int(out.packets[-1]._timestamp) + 1
                 stream.bound = stream.consumers[0].bound = bound
             elif out.packets:
@@ -819,6 +833,8 @@ class Scheduler:
                 task = handler.select()
                 if task is None:
                     break
+                if node.batch_sets:
+                    self._add_sets(task, handler)
             if node.max_in_flight > 1:
                 task.seq = node.next_seq
                 node.next_seq += 1
@@ -833,6 +849,19 @@ class Scheduler:
                 node.state = _CLOSING_PENDING
             else:
                 self._begin_close(node)
+
+    @_locked
+    def _add_sets(self, task: Task, handler: InputStreamHandler) -> None:
+        """Adds the input sets that are ready after ``task``'s to it (max_batch in all)."""
+        more = handler.select()
+        if more is None:
+            return
+        assert task.packets is not None and more.packets is not None
+        sets = [(task.ts, task.packets), (more.ts, more.packets)]
+        while len(sets) < self.max_batch and (more := handler.select()) is not None:
+            assert more.packets is not None
+            sets.append((more.ts, more.packets))
+        task.sets = sets
 
     @_locked
     def _fuse(self, task: Task) -> None:

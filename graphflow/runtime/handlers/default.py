@@ -14,6 +14,7 @@ class DefaultInputStreamHandler(InputStreamHandler):
     at T or is known to have none (its bound is above T)."""
 
     name = "DefaultInputStreamHandler"
+    sets_batchable = True
 
     def select(self) -> Task | None:
         return self.select_from(self.queues)
