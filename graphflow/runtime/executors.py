@@ -205,6 +205,7 @@ class ThreadPool(Executor):
                 task = ready.popleft()
                 if ready and self.idle and self.worth_waking(task):
                     self.cond.notify()  # for what is left while this thread is busy
+                scheduler.kicked = False
                 self.started[me] = now()
                 lock.release()
                 try:

@@ -94,7 +94,7 @@ class Scheduler:
       full (``max_queue``); ``closed_inputs`` and ``added_bound`` per graph input.
     - ``side_packets``: the run's side packets, as nodes publish them.
     - ``inbox``: graph input packets not yet delivered (appended under ``input_lock`` alone).
-    - ``error``, ``done``, ``all_open``, ``idle_since``.
+    - ``error``, ``done``, ``all_open``, ``idle_since``, ``kicked``.
     """
 
     def __init__(self, graph: ValidatedGraph, side_packets: dict[str, Any], *,
@@ -114,6 +114,9 @@ class Scheduler:
         self.error: GraphError | None = None
         self.running = 0
         self.idle_since = clock.now()  # when `running` last dropped to 0
+        # add_packet handed work to an idle pool thread that has not started it yet: that
+        # thread delivers the inbox after its task, so further inputs need not wake it again.
+        self.kicked = False
         self.all_open = False
         self.done = False
         self._shut_down = False
@@ -265,11 +268,14 @@ class Scheduler:
                 self.inbox.append((name, packet))
                 self.added_bound[name] = int(ts) + 1
                 # Drain now if no task will finish to do it, or if a pool has idle threads
-                # and none busy. A busy pool thread drains it when its call ends, without a
-                # thread hand-off; an idle one does if that call takes long (_idle_wait).
-                if self.running == 0 or any(p.idle and not p.started for p in self.pools):
+                # and none busy (unless one was just woken for work: it drains the inbox when
+                # done). A busy pool thread drains it when its call ends, without a thread
+                # hand-off; an idle one does if that call takes long (_idle_wait).
+                if self.running == 0 or (not self.kicked and any(
+                        p.idle and not p.started for p in self.pools)):
                     with self.lock:
                         self.after_change()
+                        self.kicked = self.running > 0
                 return True
             with self.lock:
                 self._drain_inbox()
