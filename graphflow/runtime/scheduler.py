@@ -128,6 +128,7 @@ class Scheduler:
             self.executors[name] = self._local_executor(name, threads)
         self.pools = [e for e in self.executors.values() if isinstance(e, ThreadPool)]
         self.nodes = [self._node(spec) for spec in graph.nodes]
+        self.sources = [n for n in self.nodes if n.is_source]
         self.streams: dict[str, Stream] = {}
         for node in self.nodes:
             for s in node.spec.outputs:
@@ -343,7 +344,7 @@ class Scheduler:
     @_locked
     def _idle(self) -> bool:
         return self.running == 0 and not self.inbox and not any(
-            n.is_source and n.state is _OPEN_STATE and not n.throttled for n in self.nodes)
+            n.state is _OPEN_STATE and not n.throttled for n in self.sources)
 
     def _wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> None:
         """Waits for ``predicate()`` or the end of the run; ``timeout`` is in real seconds
@@ -567,7 +568,11 @@ class Scheduler:
         elif self.error is None:
             if node.is_source:
                 self._schedule_source(node)
-            else:
+            elif not node.single or node.queues[0].packets or not node.open_inputs or \
+                    node.queues[0].bound - 1 > task.ts:
+                # (A one-input node that has taken all its input up to its bound has nothing
+                # to do: the offset bound that _check_ready would propagate is the one its
+                # outputs have just applied.)
                 self._check_ready(node)
         if node.state is _CLOSING_PENDING and node.in_flight == 0:
             if node.bounds_mode and not node.is_source and self.error is None:
@@ -859,6 +864,8 @@ class Scheduler:
     @_locked
     def _add_sets(self, task: Task, handler: InputStreamHandler) -> None:
         """Adds the input sets that are ready after ``task``'s to it (max_batch in all)."""
+        if not any(q.packets for q in handler.queues):
+            return  # (without bounds to report, a set needs a packet)
         more = handler.select()
         if more is None:
             return
