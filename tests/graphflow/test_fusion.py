@@ -163,3 +163,52 @@ def test_which_nodes_can_run_in_the_task_before_them() -> None:
       node { name: "d" calculator: "PassThroughCalculator" input_stream: "z" output_stream: "o"
              max_in_flight: 3 }
     """) == {"a": None, "b": "c", "c": None, "d": None}
+
+
+@register_calculator
+class GfTEvenOnlyCalculator(Calculator):
+    """Passes packets at even timestamps; its offset tells that odd ones have none."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    timestamp_offset = 0
+
+    def process(self, cc: CalculatorContext) -> None:
+        if cc.timestamp % 2 == 0:
+            cc.outputs[0].add(cc.inputs[0].payload)
+
+
+@register_calculator
+class GfTJoinCalculator(Calculator):
+    """Outputs (A payload or None, B payload or None) for every input set."""
+
+    inputs = (Port("A"), Port("B"))
+    outputs = (Port(""),)
+
+    def process(self, cc: CalculatorContext) -> None:
+        cc.outputs[0].add((cc.inputs["A"].get(), cc.inputs["B"].get()))
+
+
+def test_a_fused_node_that_gets_no_packet_still_moves_its_bound() -> None:
+    """At odd timestamps the filter sends nothing, so the node fused after it is not called;
+    its offset must still tell the join that it has nothing there, at once."""
+    config = """
+      input_stream: "in"
+      output_stream: "out"
+      node { name: "even" calculator: "GfTEvenOnlyCalculator" input_stream: "in"
+             output_stream: "evens" }
+      node { name: "pass" calculator: "PassThroughCalculator" input_stream: "evens"
+             output_stream: "passed" }
+      node { name: "join" calculator: "GfTJoinCalculator" input_stream: "A:passed"
+             input_stream: "B:in" output_stream: "out" }
+    """
+    graph = gf.CalculatorGraph(config, clock=SimulationClock())
+    seen: list[tuple[int, Any]] = []
+    graph.observe_output_stream("out", lambda _, p: seen.append((int(p.timestamp), p.payload)))
+    graph.start_run()
+    for t in range(6):
+        graph.add_packet_to_input_stream("in", gf.Packet(t).at(t))
+        graph.wait_until_idle(WAIT)
+        assert [ts for ts, _ in seen] == list(range(t + 1))  # joined now, not at the next one
+    graph.close()
+    assert [payload for _, payload in seen] == [(t if t % 2 == 0 else None, t) for t in range(6)]
