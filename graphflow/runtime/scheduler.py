@@ -864,7 +864,10 @@ class Scheduler:
     @_locked
     def _add_sets(self, task: Task, handler: InputStreamHandler) -> None:
         """Adds the input sets that are ready after ``task``'s to it (max_batch in all)."""
-        if not any(q.packets for q in handler.queues):
+        for q in handler.queues:
+            if q.packets:
+                break
+        else:
             return  # (without bounds to report, a set needs a packet)
         more = handler.select()
         if more is None:

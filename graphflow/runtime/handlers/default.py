@@ -32,6 +32,6 @@ class DefaultInputStreamHandler(InputStreamHandler):
                 empty_bound = q.bound
         if ts == DONE or empty_bound <= ts:
             # Every timestamp below the smaller of the two is decided on all streams.
-            return self.bounds_task(min(ts, empty_bound))
+            return self.bounds_task(min(ts, empty_bound)) if self.node.bounds_mode else None
         self.last_settled = int(ts)
         return self.take(queues, ts)
