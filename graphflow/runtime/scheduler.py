@@ -276,7 +276,7 @@ class Scheduler:
                         p.idle and not p.started for p in self.pools)):
                     with self.lock:
                         self.after_change()
-                        self.kicked = self.running > 0
+                        self.kicked = any(p.ready for p in self.pools)
                 return True
             with self.lock:
                 self._drain_inbox()
