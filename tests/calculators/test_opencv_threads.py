@@ -23,7 +23,7 @@ def _threads(setting: str | None) -> tuple[int, int]:
     return int(default), int(after)
 
 
-@pytest.mark.parametrize(("setting", "expected"), [(None, 1), ("3", 3)])
+@pytest.mark.parametrize(("setting", "expected"), [(None, 2), ("1", 1), ("3", 3)])
 def test_importing_a_calculator_caps_opencv_threads(setting: str | None, expected: int) -> None:
     assert _threads(setting)[1] == expected
 
