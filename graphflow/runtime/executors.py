@@ -106,6 +106,7 @@ class Executor:
     """
 
     external: ExternalExecutor | None = None
+    idle = 0  # threads of its own waiting for work (a pool's)
 
     def __init__(self, name: str, scheduler: Scheduler) -> None:
         self.name = name
@@ -113,7 +114,8 @@ class Executor:
         self.ready: collections.deque[Task] = collections.deque()
 
     def dispatch(self, task: Task) -> None:
-        """``task`` was just appended to ``ready`` (lock held): see that it will run."""
+        """``task`` was just appended to ``ready`` (lock held): see that it will run. Called
+        only for an executor with idle threads or an external one."""
 
     def start(self) -> None:
         """Starts the executor's threads (no lock held)."""
@@ -157,13 +159,12 @@ class ThreadPool(Executor):
             thread.start()
 
     def dispatch(self, task: Task) -> None:
-        if self.idle:
-            if threading.current_thread() not in self.threads:
-                self.wake_one()
-            elif len(self.ready) > 1 and self.worth_waking(task):
-                # A pool thread takes one ready task next itself: handing a chain's next hop
-                # to another thread costs more than running it here.
-                self.wake_one()
+        if threading.current_thread() not in self.threads:
+            self.wake_one()
+        elif len(self.ready) > 1 and self.worth_waking(task):
+            # A pool thread takes one ready task next itself: handing a chain's next hop to
+            # another thread costs more than running it here.
+            self.wake_one()
 
     def wake_one(self) -> None:
         """Wakes an idle thread (lock held): a sleeping one, so that the watching one goes on

@@ -402,7 +402,8 @@ class Scheduler:
         executor = task.node.executor
         executor.ready.append(task)
         self.running += 1
-        executor.dispatch(task)
+        if executor.idle or executor.external is not None:
+            executor.dispatch(task)
 
     def execute(self, task: Task) -> None:
         """Runs one task's calculator method (no lock held)."""
@@ -588,7 +589,8 @@ class Scheduler:
         """Delivers waiting graph inputs, notices the end of the run, wakes waiters."""
         if self.inbox and self.error is None:
             self._drain_inbox()
-        self._check_done()
+        if not self.running:
+            self._check_done()
         # Waiters want the graph idle or done (wait_*), or a throttled input released
         # (_release_if_drained notifies them): waking them for every finished task would cost
         # a thread switch each time. The synchronous caller runs the tasks external executors
