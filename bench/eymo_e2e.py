@@ -11,21 +11,28 @@ Runs, in one process and one session:
    OpenCV crop/HSV/warp/paste of the same script), on the same clip and frame count. The two
    alternate for ``--rounds`` rounds (default 2) and each side's best round is reported: the
    machine is shared, and the best round is the least disturbed one.
-3. graphflow with a live-paced source: frames added at the clip's 30 fps with ``max_in_flight``
-   1 (stale frames dropped); latency from adding a frame to its output, median and p95.
+3. graphflow with a live-paced source: frames added at the clip's 30 fps (``--live-fps``, and
+   ``--live-size`` to resize them, e.g. 60 and 1920x1080) with ``max_in_flight`` 1 (stale
+   frames dropped); latency from adding a frame to its output, median and p95.
 
 Prints a table and, last, one line: ``eymo_e2e: graphflow X fps, baseline Y fps, ratio R;
 live p95 L ms``.
+
+``--faces 2`` runs both sides on media/two_faces.mp4 (two faces, 1280x720, made by
+scripts/make_demo_media.py) instead, the baseline with FaceMesh's max_num_faces=2 and graphflow
+with the graph's defaults (up to 4 faces).
 
 ``--gl-only`` times just the GL side instead: a 1080p frame (the clip's first frame, scaled)
 with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
 draw_items (CPU geometry), the transform (one frame copy and the items), upload and readback
 (graphflow.gpu's transfers), and a whole frame as the graph does it, each over ``--frames``
-frames with moving timestamps; GL work is finished (glFinish) before each clock read.
+frames with moving timestamps; GL work is finished (glFinish) before each clock read. With
+mapped transfers (a GPU), also a steady stream of whole frames whose readbacks finish one frame
+later (the time per frame over the stream).
 
 Usage:
     .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
-        [--no-baseline]
+        [--no-baseline] [--faces 2] [--live-fps 60 --live-size 1920x1080]
     .venv/bin/python bench/eymo_e2e.py --gl-only [--frames 300]
 """
 
@@ -58,10 +65,13 @@ import graphflow as gf  # noqa: E402
 from calculators.eymo import draw_items, parse_file  # noqa: E402
 from calculators.eymo.renderer import GlItemRenderer  # noqa: E402
 from graphflow.gpu import GlContext, GpuBuffer, upload  # noqa: E402
+from graphflow.gpu.transfer import MappedTransfers, ReadTicket  # noqa: E402
 from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402
 
 CLIP = ROOT / "media/demo.mp4"
+TWO_FACES_CLIP = ROOT / "media/two_faces.mp4"
+BASELINE_ARGS: list[str] = []  # the clip and face count of --faces, for the baseline
 GRAPH = ROOT / "graphs/eymo.pbtxt"
 SCRIPT = ROOT / "examples/default.eymo"
 LANDMARKS = ROOT / "tests/fixtures/face/clip_tracking.npz"
@@ -153,8 +163,10 @@ def _cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_live(frames: int) -> dict[str, Any]:
-    """graphflow with frames added at 30 fps, max_in_flight 1: latency of each output frame."""
+def run_live(frames: int, size: tuple[int, int] | None = None, fps: float = FPS,
+             ) -> dict[str, Any]:
+    """graphflow with frames added at `fps` (the clip's frames resized to `size`, if given),
+    max_in_flight 1: latency of each output frame and the frames dropped."""
     graph = gf.CalculatorGraph(graph_config(None))
     sent: dict[int, float] = {}
     latencies: list[float] = []
@@ -166,16 +178,18 @@ def run_live(frames: int) -> dict[str, Any]:
             latencies.append(now - sent[int(packet.timestamp)])
 
     graph.observe_output_stream("output_video", arrived)
-    decoded = [rgb for _, rgb in clip_frames(min(frames, 120))]
+    decoded = [rgb if size is None else np.ascontiguousarray(cv2.resize(rgb, size))
+               for _, rgb in clip_frames(min(frames, 120))]
+    frame_us = round(1e6 / fps)
     graph.start_run({"script": str(SCRIPT), "max_in_flight": 1})
     start = time.perf_counter()
     for i in range(frames):
-        due = start + i / FPS
+        due = start + i / fps
         time.sleep(max(0.0, due - time.perf_counter()))
         with lock:
-            sent[i * FRAME_US] = time.perf_counter()
+            sent[i * frame_us] = time.perf_counter()
         graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(
-            decoded[i % len(decoded)])).at(i * FRAME_US))
+            decoded[i % len(decoded)])).at(i * frame_us))
     graph.close_all_input_streams()
     graph.wait_until_done()
     ms = sorted(x * 1e3 for x in latencies)
@@ -188,7 +202,8 @@ def run_baseline(frames: int) -> dict[str, Any] | None:
         print(f"({MP_PYTHON} missing: make it with `bash scripts/mp_venv.sh`; no baseline)")
         return None
     cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([str(MP_PYTHON), str(BASELINE), "--frames", str(frames)],
+    out = subprocess.run([str(MP_PYTHON), str(BASELINE), "--frames", str(frames),
+                          *BASELINE_ARGS],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["cpu_ms"] = (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) * 1e3 / frames
@@ -209,8 +224,9 @@ def e2e(args: argparse.Namespace) -> None:
     ours = max((r[0] for r in rounds), key=lambda r: float(r["fps"]))
     bases = [r[1] for r in rounds if r[1] is not None]
     base = max(bases, key=lambda r: float(r["fps"])) if bases else None
-    live = run_live(args.live_frames)
+    live = run_live(args.live_frames, args.live_size, args.live_fps)
     fmt = "{:.2f}".format
+    live_size = "" if args.live_size is None else " {}x{}".format(*args.live_size)
     rows = [("per frame, ms", "graphflow eymo", "MediaPipe + OpenCV")]
     for stage, ms in ours["stages"].items():
         rows.append((stage, fmt(ms), ""))
@@ -222,7 +238,8 @@ def e2e(args: argparse.Namespace) -> None:
                  "" if base is None else fmt(base["cpu_ms"])))
     rows.append(("frames per second", f"{ours['fps']:.1f}",
                  "" if base is None else f"{base['fps']:.1f}"))
-    rows.append((f"live 30 fps, latency median / p95 ({live['frames_out']}/"
+    rows.append((f"live {args.live_fps:g} fps{live_size}, latency median / p95 "
+                 f"({live['frames_out']}/"
                  f"{args.live_frames} frames out)",
                  f"{live['median_ms']:.1f} / {live['p95_ms']:.1f}", ""))
     print(f"eymo, {CLIP.name} 1280x720 looped to {args.frames} frames, {SCRIPT.name}, "
@@ -285,6 +302,30 @@ def gl_only(args: argparse.Namespace) -> None:
             renderer.render(source.texture_in(gl), output, items(i))
             GpuBuffer(gl, surface).read(pixels)
 
+        def streamed(frames: int) -> list[float]:
+            # A steady stream as the graph runs it, but each readback finished one frame
+            # later (mapped transfers only): milliseconds per frame over the whole stream.
+            transfers = gl.transfers
+            if not isinstance(transfers, MappedTransfers):
+                return []
+            pending: tuple[ReadTicket, GpuBuffer] | None = None
+            start = time.perf_counter()
+            for i in range(frames + 1):
+                source = upload(gl, rgba)
+                output = GpuBuffer(gl, gl.pool.acquire(1920, 1080))
+                framebuffer = output._surface.framebuffer(gl.ctx)
+                framebuffer.use()
+                renderer.render(source.texture_in(gl), framebuffer, items(i))
+                ticket = transfers.start_read(output._surface.texture)
+                if pending is not None:
+                    transfers.finish_read(pending[0], pixels)
+                pending = (ticket, output)
+                if i == 0:
+                    start = time.perf_counter()  # the first frame warms up
+            assert pending is not None
+            transfers.finish_read(pending[0], pixels)
+            return [(time.perf_counter() - start) * 1e3 / frames]
+
         precomputed = [items(i) for i in range(len(faces))]
         results = {
             "geometry, draw_items (CPU)": timed(gl, items, args.frames),
@@ -295,6 +336,9 @@ def gl_only(args: argparse.Namespace) -> None:
             "readback (GpuBuffer.read)": timed(gl, lambda i: result.read(pixels), args.frames),
             "whole frame": timed(gl, whole_frame, args.frames),
         }
+        stream = gl.run(lambda: streamed(args.frames))
+        if stream:
+            results["whole frame, streamed, readback finished a frame later"] = stream
         renderer_name = gl.renderer
         gl.run(renderer.release)
     finally:
@@ -308,9 +352,18 @@ def gl_only(args: argparse.Namespace) -> None:
     transform = statistics.median(results["transform (GL)"])
     geometry = statistics.median(results["geometry, draw_items (CPU)"])
     whole = statistics.median(results["whole frame"])
+    stream_ms = results.get("whole frame, streamed, readback finished a frame later")
     print(f"eymo_e2e --gl-only: transform {transform:.3f} ms per 1080p frame, with the geometry "
-          f"{transform + geometry:.3f} ms, with upload and readback {whole:.3f} ms, on "
-          f"{renderer_name}")
+          f"{transform + geometry:.3f} ms, with upload and readback {whole:.3f} ms"
+          + (f" ({stream_ms[0]:.3f} streamed)" if stream_ms else "") + f", on {renderer_name}")
+
+
+def select_faces(faces: int) -> None:
+    """Benches a clip with that many faces: media/demo.mp4 (1) or media/two_faces.mp4 (2);
+    the baseline follows as many faces."""
+    global CLIP
+    CLIP = TWO_FACES_CLIP if faces == 2 else CLIP
+    BASELINE_ARGS[:] = ["--clip", str(CLIP), "--faces", str(faces)]
 
 
 def main() -> None:
@@ -325,12 +378,19 @@ def main() -> None:
                         help="skip the MediaPipe baseline")
     parser.add_argument("--gl-only", action="store_true",
                         help="time the GL side of a 1080p frame only")
+    parser.add_argument("--live-fps", type=float, default=FPS,
+                        help="frame rate of the live-paced run (default 30)")
+    parser.add_argument("--live-size", type=lambda text: tuple(map(int, text.split("x"))),
+                        default=None, help="WxH: the live run's frames resized (e.g. 1920x1080)")
+    parser.add_argument("--faces", type=int, choices=(1, 2), default=1,
+                        help="2: the two-face clip, the baseline with max_num_faces=2")
     args = parser.parse_args()
     if args.gl_only:
         args.frames = args.frames or 300
         gl_only(args)
     else:
         args.frames = args.frames or 600
+        select_faces(args.faces)
         e2e(args)
 
 

@@ -48,7 +48,7 @@ from graphflow.graph import CalculatorGraph  # noqa: E402
 from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402
 
-GRAPH = ROOT / "tests/fixtures/mediapipe/modules/face_landmark/face_landmark_front_cpu.binarypb"
+GRAPH = ROOT / "graphs/mediapipe/modules/face_landmark/face_landmark_front_cpu.binarypb"
 MP_PYTHON = ROOT / ".venv-mp" / "bin" / "python"
 MP_BENCH = ROOT / "bench" / "mediapipe" / "face_mesh.py"
 SIZE = (640, 480)

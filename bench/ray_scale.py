@@ -1,7 +1,7 @@
 """Streams and batch jobs through Ray versus in-process, on this machine.
 
 Streams: N streams each push JPEG frames (640x480) through their own graph run as fast as it
-takes them, in this process (a :class:`~graphflow.app.net.streams_api.FrameProcessor` per stream,
+takes them, in this process (a :class:`~graphflow.app.net.runner.FrameProcessor` per stream,
 called from a thread per stream, as ``graphflow serve`` does) or in a Ray actor per stream (as
 ``graphflow serve --ray`` does). Per stream: frames per second, and the mean time from handing
 a frame over to getting its outputs back; the difference between the two is what Ray adds.
@@ -37,7 +37,7 @@ import numpy as np
 from graphflow.app import ray_backend
 from graphflow.app.batch import run_batch
 from graphflow.app.net import jpeg
-from graphflow.app.net.streams_api import FrameProcessor
+from graphflow.app.net.runner import FrameProcessor
 
 PASS_THROUGH = """
 input_stream: "input_video"

@@ -115,6 +115,10 @@ class _Ports:
         """The number of streams connected under ``tag``."""
         return sum(1 for t, _ in self._ids if t == tag)
 
+    def ports(self) -> list[PortId]:
+        """The connected ports, in config order."""
+        return list(self._ids)
+
 
 class _Inputs(_Ports):
     """The packets of the current input set, by ``"TAG"``, ``("TAG", i)`` or index ``i``."""
@@ -157,10 +161,6 @@ class _Inputs(_Ports):
         """True if the port is connected and carries a packet at the current timestamp."""
         i = self._lookup.get(key)
         return i is not None and not self._packets[i].is_empty
-
-    def ports(self) -> list[PortId]:
-        """The connected ports, in config order."""
-        return list(self._ids)
 
     def __len__(self) -> int:
         return len(self._packets)
@@ -284,6 +284,10 @@ class _SideOutputs:
         """True if the node connects that output side packet."""
         port = _as_port(key)
         return port in self._names
+
+    def ports(self) -> list[PortId]:
+        """The connected output side packet ports."""
+        return list(self._names)
 
 
 class _SideOutput:
@@ -470,15 +474,21 @@ def lookup_calculator(name: str) -> type[Calculator] | None:
     Returns None for a name that is neither registered nor listed.
     """
     klass = _REGISTRY.get(name)
-    if klass is None:
-        module = calculator_index().get(name)
-        if module is not None:
-            importlib.import_module(module)
-            klass = _REGISTRY.get(name)
-            if klass is None:
-                raise LookupError(f"{module} is listed as defining the calculator {name!r} "
-                                  "but did not register it (is the index out of date?)")
+    if klass is None and import_listed(name):
+        klass = _REGISTRY.get(name)
     return klass
+
+
+def import_listed(name: str) -> bool:
+    """Imports the module an index lists for ``name`` (a calculator or a subgraph generator).
+
+    Returns False when no index lists ``name``.
+    """
+    module = calculator_index().get(name)
+    if module is None:
+        return False
+    importlib.import_module(module)
+    return True
 
 
 #: Entry-point group through which packages list their calculators without importing them.
@@ -487,7 +497,9 @@ _INDEX: dict[str, str] | None = None
 
 
 def calculator_index() -> dict[str, str]:
-    """Calculator name -> module that registers it, from every installed package's index.
+    """Node name -> module that registers it, from every installed package's index.
+
+    A node name is a calculator's or a subgraph generator's (such as ``SwitchContainer``).
 
     A package lists its calculators with an entry point in the group ``graphflow.calculators``
     whose object is a ``{name: module}`` mapping (graphflow's own: ``calculators.index``), so
@@ -541,6 +553,7 @@ __all__ = [
     "Stop",
     "calculator_index",
     "did_you_mean",
+    "import_listed",
     "lookup_calculator",
     "register_calculator",
     "registered_calculators",

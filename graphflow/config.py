@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from google.protobuf import text_format
@@ -25,6 +25,7 @@ from graphflow.calculator import (
     Port,
     PortId,
     did_you_mean,
+    import_listed,
     lookup_calculator,
     registered_calculators,
 )
@@ -363,6 +364,8 @@ def _locate_nodes(text: str, path: str) -> list[NodeLocations]:
 _GRAPH_FOLDERS: list[pathlib.Path] = [resource_dir("graphs")]
 _SUBGRAPHS: dict[str, GraphConfig] = {}
 _SUBGRAPH_FILES: dict[str, pathlib.Path] | None = None
+#: Subgraphs whose config depends on their node (MediaPipe's ``Subgraph::GetConfig``).
+_SUBGRAPH_GENERATORS: dict[str, Callable[[Any], GraphConfig]] = {}
 _TYPE_RE = re.compile(r'^\s*type\s*:\s*"([A-Za-z_][\w.]*)"', re.M)
 
 
@@ -395,6 +398,16 @@ def _subgraph_files() -> dict[str, pathlib.Path]:
     return _SUBGRAPH_FILES
 
 
+def register_subgraph_generator(name: str, generator: Callable[[Any], GraphConfig]) -> None:
+    """Registers a subgraph type whose config is made from each node that uses it.
+
+    ``generator(node)`` gets the node's ``CalculatorGraphConfig.Node`` message and returns the
+    subgraph config (MediaPipe's ``SwitchContainer`` builds its nodes from its options this
+    way); a ValueError it raises becomes a ConfigError at the node.
+    """
+    _SUBGRAPH_GENERATORS[name] = generator
+
+
 def lookup_subgraph(name: str) -> GraphConfig | None:
     """The subgraph config registered under ``name``, or None."""
     if name not in _SUBGRAPHS:
@@ -407,7 +420,7 @@ def lookup_subgraph(name: str) -> GraphConfig | None:
 
 def subgraph_names() -> list[str]:
     """Every known subgraph type name."""
-    return sorted(set(_SUBGRAPHS) | set(_subgraph_files()))
+    return sorted(set(_SUBGRAPHS) | set(_subgraph_files()) | set(_SUBGRAPH_GENERATORS))
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,8 +446,7 @@ def _expand_nodes(nodes: list[ExpandedNode], parent: Any, stack: tuple[str, ...]
     names = _canonical_names([n.proto for n in nodes])
     result: list[ExpandedNode] = []
     for node, canonical in zip(nodes, names, strict=True):
-        sub = None if lookup_calculator(node.proto.calculator) else lookup_subgraph(
-            node.proto.calculator)
+        sub = None if lookup_calculator(node.proto.calculator) else _subgraph_of(node, canonical)
         if sub is None:
             result.append(node)
             continue
@@ -445,6 +457,21 @@ def _expand_nodes(nodes: list[ExpandedNode], parent: Any, stack: tuple[str, ...]
         inner = _instantiate_subgraph(node, sub, canonical)
         result.extend(_expand_nodes(inner, sub.proto, (*stack, node.proto.calculator)))
     return result
+
+
+def _subgraph_of(node: ExpandedNode, canonical: str) -> GraphConfig | None:
+    """The config of the subgraph a node names (generated from the node, or registered)."""
+    generator = _SUBGRAPH_GENERATORS.get(node.proto.calculator)
+    if generator is None and import_listed(node.proto.calculator):
+        generator = _SUBGRAPH_GENERATORS.get(node.proto.calculator)
+    if generator is None:
+        return lookup_subgraph(node.proto.calculator)
+    try:
+        generated = generator(node.proto)
+    except ValueError as exc:
+        raise ConfigError(str(exc), node.where.node, canonical) from None
+    # Errors inside the generated nodes point at the node that made them.
+    return dataclasses.replace(generated, node_locations=[node.where] * len(generated.proto.node))
 
 
 def _canonical_names(nodes: Sequence[Any]) -> list[str]:

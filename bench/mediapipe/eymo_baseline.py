@@ -1,10 +1,11 @@
 """What a user would write instead of graphflow's eymo filter: MediaPipe FaceMesh + OpenCV edits.
 
-Reads media/demo.mp4 (1280x720) with OpenCV, runs MediaPipe 0.10.21 FaceMesh (tracking mode, one
-face) on every frame, then applies DESIGN.md's example eymo script with plain OpenCV:
+Reads media/demo.mp4 (1280x720; ``--clip`` another) with OpenCV, runs MediaPipe 0.10.21 FaceMesh
+(tracking mode, ``--faces`` faces, default 1) on every frame, then applies DESIGN.md's example eymo
+script with plain OpenCV to each face found (``+1`` is the next face, the face itself when alone):
     leye: scale(4), saturate(1.2), brighten(1.4), spin(0.3)
-    mouth: copy_to(reye_region), scale(1.5), brighten(1.2), saturate(1.3)
-    leye_region: swap_with(mouth), scale(1.5)
+    mouth: copy_to(reye_region+1), scale(1.5), brighten(1.2), saturate(1.3)
+    leye_region: swap_with(mouth+1), scale(1.5)
 Each feature is the bounding box of its landmarks, masked by their convex hull, recolored in HSV,
 scaled and rotated with one cv2.warpAffine, and pasted hard-edged centred on its target. All crops
 come from the unedited frame. (drift, which only moves the left eye, is left out.) Loops the clip
@@ -12,6 +13,7 @@ to ``--frames`` frames and prints one JSON line: fps over the whole run and ms p
 
 Usage:
     .venv-mp/bin/python bench/mediapipe/eymo_baseline.py [--frames 600] [--write out.mp4]
+        [--clip media/two_faces.mp4 --faces 2]
 """
 
 from __future__ import annotations
@@ -114,15 +116,20 @@ def paste(
         cv2.copyTo(patch[src], patch_mask[src], frame[fy0:fy1, fx0:fx1])
 
 
-def edit(frame: np.ndarray, points: np.ndarray, t: float) -> None:
-    """Applies the example eymo script in place, given landmarks in pixels and time in s."""
-    grabbed = {name: grab(frame, points[idx]) for name, idx in PARTS.items()}
-    leye_region, mouth = grabbed["leye_region"], grabbed["mouth"]
-    paste(frame, leye_region[0], leye_region[1], mouth[2], 1.5)
-    paste(frame, mouth[0], mouth[1], leye_region[2], 1.5)
-    paste(frame, recolor(mouth[0], 1.3, 1.2), mouth[1], grabbed["reye_region"][2], 1.5)
-    leye = grabbed["leye"]
-    paste(frame, recolor(leye[0], 1.2, 1.4), leye[1], leye[2], 4.0, 360.0 * SPIN_RPS * t)
+def edit(frame: np.ndarray, faces: list[np.ndarray], t: float) -> None:
+    """Applies the example eymo script in place, given each face's landmarks in pixels and the
+    time in s; all crops come from the unedited frame."""
+    grabbed = [{name: grab(frame, points[idx]) for name, idx in PARTS.items()} for points in faces]
+    for i, parts in enumerate(grabbed):
+        following = grabbed[(i + 1) % len(grabbed)]
+        leye_region, mouth = parts["leye_region"], following["mouth"]
+        paste(frame, leye_region[0], leye_region[1], mouth[2], 1.5)
+        paste(frame, mouth[0], mouth[1], leye_region[2], 1.5)
+        own_mouth = parts["mouth"]
+        paste(frame, recolor(own_mouth[0], 1.3, 1.2), own_mouth[1],
+              following["reye_region"][2], 1.5)
+        leye = parts["leye"]
+        paste(frame, recolor(leye[0], 1.2, 1.4), leye[1], leye[2], 4.0, 360.0 * SPIN_RPS * t)
 
 
 def main() -> None:
@@ -130,30 +137,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=600, help="frames to process (default 600)")
     parser.add_argument("--write", help="also write the edited frames to this .mp4 (slows it)")
+    parser.add_argument("--clip", default=str(CLIP), help="the video (default media/demo.mp4)")
+    parser.add_argument("--faces", type=int, default=1, help="FaceMesh's max_num_faces")
     args = parser.parse_args()
-    if args.frames < 1:
-        parser.error("--frames must be positive")
+    if args.frames < 1 or args.faces < 1:
+        parser.error("--frames and --faces must be positive")
+    clip = args.clip
     stages = {"decode": 0, "face_mesh": 0, "edit": 0}
-    capture, writer, faces = cv2.VideoCapture(str(CLIP)), None, 0
-    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1)
+    capture, writer, with_face, faces = cv2.VideoCapture(clip), None, 0, 0
+    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=args.faces)
     start = time.perf_counter_ns()
     for i in range(args.frames):
         t0 = time.perf_counter_ns()
         ok, frame = capture.read()
         if not ok:
             capture.release()
-            capture = cv2.VideoCapture(str(CLIP))
+            capture = cv2.VideoCapture(clip)
             ok, frame = capture.read()
         if not ok:
-            raise RuntimeError(f"OpenCV cannot decode {CLIP}")
+            raise RuntimeError(f"OpenCV cannot decode {clip}")
         t1 = time.perf_counter_ns()
         result = mesh.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         t2 = time.perf_counter_ns()
         if result.multi_face_landmarks:
-            faces += 1
-            lm = result.multi_face_landmarks[0].landmark
+            with_face += 1
+            faces += len(result.multi_face_landmarks)
             size = np.array([frame.shape[1], frame.shape[0]], np.float32)
-            points = (np.array([(p.x, p.y) for p in lm], np.float32) * size).astype(np.int32)
+            points = [
+                (np.array([(p.x, p.y) for p in face.landmark], np.float32) * size).astype(np.int32)
+                for face in result.multi_face_landmarks
+            ]
             edit(frame, points, i / FPS)
         t3 = time.perf_counter_ns()
         stages["decode"] += t1 - t0
@@ -174,7 +187,8 @@ def main() -> None:
         {
             "size": [1280, 720],
             "frames": args.frames,
-            "frames_with_face": faces,
+            "frames_with_face": with_face,
+            "faces_found": faces,
             "fps": round(args.frames / (elapsed / 1e9), 1),
             **{f"{k}_ms": round(v / 1e6 / args.frames, 3) for k, v in stages.items()},
         },

@@ -2,7 +2,8 @@
 
 Semantics (what each statement draws):
 
-* Faces are numbered from 0, left to right by the mean x of their landmarks. A statement
+* Faces are numbered from 0 in the order given (the graph numbers them with
+  `calculators.eymo.tracking.FaceNumbering`: left to right, kept while they move). A statement
   `part#N: ...` runs for face N (and draws nothing while there is no face N); any other
   statement runs once for each face in turn. That face is the *current face*: a bare part
   name is that part of the current face, `part#N` is face N, `part+N` / `part-N` is the face
@@ -233,7 +234,7 @@ def _triangulate(ring: FloatArray) -> npt.NDArray[np.int32]:
 
 
 def _faces_px(faces: Sequence[npt.ArrayLike], width: int, height: int) -> list[FloatArray]:
-    """Validates the faces' landmarks; returns them in pixels, ordered left to right."""
+    """Validates the faces' landmarks; returns them in pixels, in the same order."""
     out = []
     for i, face in enumerate(faces):
         landmarks = np.asarray(face, dtype=np.float64)
@@ -245,7 +246,7 @@ def _faces_px(faces: Sequence[npt.ArrayLike], width: int, height: int) -> list[F
         if not np.isfinite(landmarks[:, :2]).all():
             raise ValueError(f"face {i}: landmarks contain NaN or infinite values")
         out.append(landmarks[:, :2] * (width, height))
-    return sorted(out, key=lambda px: float(px[:NUM_LANDMARKS, 0].mean()))
+    return out
 
 
 def _statement_shapes(statement: ast.Statement) -> list[ast.Shape]:
@@ -302,7 +303,8 @@ def draw_items(
 
     Args:
         program: The parsed script.
-        faces: Each face's landmarks, (468, 3) (or more rows) normalized x, y, z, in any order.
+        faces: Each face's landmarks, (468, 3) (or more rows) normalized x, y, z, face 0
+            first.
         frame_size: (width, height) of the frame in pixels.
         timestamp_us: The packet timestamp in microseconds; animations are a function of it.
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pathlib
@@ -23,6 +24,7 @@ import numpy.typing as npt
 
 from calculators.eymo.geometry import draw_items
 from calculators.eymo.renderer import GlItemRenderer
+from calculators.eymo.tracking import FaceNumbering
 from calculators.eymo.watcher import ScriptWatcher
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GlSimpleCalculator
@@ -73,15 +75,27 @@ def script_path(value: str | os.PathLike[str] | None) -> pathlib.Path:
     return pathlib.Path(value)
 
 
+def script_status(watcher: ScriptWatcher) -> str:
+    """What runs, in a line: the script's name, its reloads, an error that keeps the file on
+    disk from running."""
+    name = os.path.basename(watcher.path)
+    if watcher.error is not None:
+        return f"{name}: {watcher.error} (running the last good version)"
+    return name if watcher.version == 0 else f"{name} (reload {watcher.version})"
+
+
 @register_calculator
 class EymoTransformCalculator(GlSimpleCalculator):
     """Draws an eymo script on each GPU frame (`GlSimpleCalculator`; runs on a GL context).
 
     Inputs: `VIDEO` (or untagged) GpuBuffer frames; `LANDMARKS` (optional) the faces at the
-    same timestamp, a list of landmark lists (no packet: no face). Output: `VIDEO` (or
-    untagged) GpuBuffer. Side packet `SCRIPT` (optional): the .eymo file, default
-    `examples/default.eymo`; it is watched and a changed file takes effect at the next frame
-    (a script with a mistake keeps the last good one and logs the error).
+    same timestamp, a list of landmark lists in number order (face 0 first; no packet: no
+    face). Outputs: `VIDEO` (or untagged) GpuBuffer; `STATUS` (optional) a line of text at
+    the first frame and whenever it changes: the script's file name, then `NAME (reload N)`
+    after the Nth reload, or `NAME: <error> (running the last good version)`. Side packet
+    `SCRIPT` (optional): the .eymo file, default `examples/default.eymo`; it is watched and a
+    changed file takes effect at the next frame (a script with a mistake keeps the last good
+    one and logs the error).
 
     Animations (spin, drift) are functions of the packet timestamp, so a frame gives the same
     output however and whenever it is processed.
@@ -90,6 +104,10 @@ class EymoTransformCalculator(GlSimpleCalculator):
     inputs: ClassVar[Sequence[Port]] = (
         *GlSimpleCalculator.inputs,
         Port("LANDMARKS", object, optional=True, doc="faces: list of (468, 3) landmark lists"),
+    )
+    outputs: ClassVar[Sequence[Port]] = (
+        *GlSimpleCalculator.outputs,
+        Port("STATUS", str, optional=True, doc="which script runs, when that changes"),
     )
     input_side_packets: ClassVar[Sequence[Port]] = (
         Port("SCRIPT", (str, os.PathLike), optional=True, doc="path of the .eymo script"),
@@ -100,6 +118,7 @@ class EymoTransformCalculator(GlSimpleCalculator):
         path = script_path(self.cc.side_inputs.get("SCRIPT"))
         self._watcher = ScriptWatcher(path, check_interval_ms=0.0)
         self._renderer = GlItemRenderer(ctx)
+        self._status = ""
         logger.info("eymo: node %r runs script %s", self.cc.node_name, path)
 
     def gl_render(
@@ -111,6 +130,11 @@ class EymoTransformCalculator(GlSimpleCalculator):
         faces = face_arrays(None if landmarks is None else landmarks.get(None))
         items = draw_items(self._watcher.current(), faces, src.size, int(cc.timestamp))
         self._renderer.render(src, dst, items)
+        if cc.outputs.connected("STATUS"):
+            status = script_status(self._watcher)
+            if status != self._status:
+                self._status = status
+                cc.outputs["STATUS"].add(status)
 
     def gl_teardown(self, ctx: moderngl.Context) -> None:
         """Releases the renderer's GL objects."""
@@ -150,13 +174,14 @@ class EymoEveryNthCalculator(Calculator):
 
 @register_calculator
 class EymoLandmarkFillCalculator(Calculator):
-    """Landmarks for every frame when the face mesh only ran on some of them.
+    """Numbered landmarks for every frame when the face mesh only ran on some of them.
 
     Inputs: `FRAME`, every frame (only its timestamp is used); `MEASURED`, the frames the face
     mesh ran on; `LANDMARKS`, its output (no packet at a measured frame: no face). Output
-    `LANDMARKS` at every frame: the measurement where there is one; in between, each face
-    moved on at the velocity between the last two measurements (when both found as many
-    faces; else the last one held), for at most one measurement interval.
+    `LANDMARKS` at every frame, the faces in number order (`FaceNumbering`: a face keeps its
+    number while it moves): the measurement where there is one; in between, each face moved
+    on at its velocity between the last two measurements (a face new in the last one is
+    held), for at most one measurement interval.
     """
 
     inputs = (
@@ -169,8 +194,9 @@ class EymoLandmarkFillCalculator(Calculator):
 
     def open(self, cc: CalculatorContext) -> None:
         """Starts without measurements."""
-        self._last: tuple[int, list[FaceArray]] | None = None
-        self._previous: tuple[int, list[FaceArray]] | None = None
+        self._numbering = FaceNumbering()
+        self._last: _Measurement | None = None
+        self._previous: _Measurement | None = None
 
     def process(self, cc: CalculatorContext) -> None:
         """Sends the measured or predicted faces."""
@@ -178,27 +204,32 @@ class EymoLandmarkFillCalculator(Calculator):
             return
         now = int(cc.timestamp)
         if not cc.inputs["MEASURED"].is_empty:
-            faces = face_arrays(cc.inputs["LANDMARKS"].get(None))
-            self._previous, self._last = self._last, (now, faces)
+            faces, ids = self._numbering.number(face_arrays(cc.inputs["LANDMARKS"].get(None)))
+            self._previous, self._last = self._last, _Measurement(now, faces, ids)
             cc.outputs["LANDMARKS"].add(faces)
             return
         cc.outputs["LANDMARKS"].add(self._predict(now))
 
     def _predict(self, now: int) -> list[FaceArray]:
-        if self._last is None:
+        last, previous = self._last, self._previous
+        if last is None:
             return []
-        t1, faces1 = self._last
-        if self._previous is None or len(self._previous[1]) != len(faces1):
-            return faces1
-        t0, faces0 = self._previous
-        step = min(now - t1, t1 - t0) / (t1 - t0)
-        # Faces come in the face mesh's order; match them by position, left to right.
-        order0 = sorted(range(len(faces0)), key=lambda i: float(faces0[i][:, 0].mean()))
-        order1 = sorted(range(len(faces1)), key=lambda i: float(faces1[i][:, 0].mean()))
-        return [
-            (faces1[b] + (faces1[b] - faces0[a]) * step).astype(np.float32)
-            for a, b in zip(order0, order1, strict=True)
-        ]
+        if previous is None:
+            return last.faces
+        step = min(now - last.time, last.time - previous.time) / (last.time - previous.time)
+        before = dict(zip(previous.ids, previous.faces, strict=True))
+        return [face if (old := before.get(face_id)) is None
+                else (face + (face - old) * step).astype(np.float32)
+                for face, face_id in zip(last.faces, last.ids, strict=True)]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Measurement:
+    """The numbered faces the face mesh found at one timestamp."""
+
+    time: int
+    faces: list[FaceArray]
+    ids: list[int]
 
 
 __all__ = [

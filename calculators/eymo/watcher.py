@@ -22,7 +22,9 @@ class ScriptWatcher:
     `current()` costs a clock read; at most every `check_interval_ms` it also stats the file,
     and when the modification time or size changed it reads the file, and re-parses it when
     the text changed. A script with a mistake keeps the previous program and logs the error
-    once per broken version; a file that disappears keeps it too (logged once).
+    once per broken version; a file that disappears keeps it too (logged once). `version`
+    counts the reloads and `error` says why the file on disk is not running, so that a live
+    view can say what runs.
 
     Args:
         path: The script file.
@@ -49,11 +51,24 @@ class ScriptWatcher:
         self._text = text
         self._program = parse(text, self._path)
         self._last_check = clock()
+        self._good_text = text
+        self._version = 0
+        self._error: str | None = None
 
     @property
     def path(self) -> str:
         """The watched file."""
         return self._path
+
+    @property
+    def version(self) -> int:
+        """How many times the script was reloaded (0: the version it started with)."""
+        return self._version
+
+    @property
+    def error(self) -> str | None:
+        """The first line of the error that keeps the file on disk from running, or None."""
+        return self._error
 
     def current(self) -> Program:
         """Returns the latest program that parsed, looking at the file if it is time to."""
@@ -86,14 +101,21 @@ class ScriptWatcher:
                     error,
                 )
                 self._stat = (-1, -1)
+                self._error = f"cannot read it ({error})"
             return
         self._stat = stat
         if text == self._text:
+            if text == self._good_text:
+                self._error = None  # readable again, and what runs
             return
         self._text = text
         try:
             self._program = parse(text, self._path)
         except ParseError as error:
             logger.error("%s\nkeeping the last good version of the script", error)
+            self._error = str(error).splitlines()[0]
             return
+        self._good_text = text
+        self._version += 1
+        self._error = None
         logger.info("reloaded eymo script %s", self._path)

@@ -4,14 +4,17 @@ The window's GL context (GLX/WGL/CGL, from glfw) cannot share textures with grap
 headless EGL contexts, so each frame is read back (GpuBuffer) and uploaded into the window's
 context: the documented copy. All glfw calls run on one dedicated thread. The image keeps its
 aspect ratio (black bars), and Esc, q or closing the window stops the graph cleanly
-(``Stop``, MediaPipe's ``tool::StatusStop()`` from a sink).
+(``Stop``, MediaPipe's ``tool::StatusStop()`` from a sink). The title shows the frame rate
+and the latest line of an optional ``STATUS`` stream (eymo: which script runs, its reloads).
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import logging
 import os
+import time
 from typing import Any, ClassVar
 
 import moderngl
@@ -101,6 +104,9 @@ class _Window:
         glfw.poll_events()
         return not (self.quit or glfw.window_should_close(self.window))
 
+    def set_title(self, title: str) -> None:
+        self.glfw.set_window_title(self.window, title)
+
     def close(self) -> None:
         if self.texture is not None:
             self.texture.release()
@@ -111,34 +117,75 @@ class _Window:
         self.glfw.terminate()
 
 
+#: Seconds between two updates of the frame rate in the title.
+TITLE_INTERVAL_S = 0.5
+
+
 @register_calculator
 class WindowSinkCalculator(Calculator):
     """Shows frames in a desktop window sized like the first frame (resizable).
 
-    Input side packet ``TITLE`` (optional) names the window. Stops the graph on Esc, q or
-    window close.
+    Input side packet ``TITLE`` (optional) names the window; the title also shows the latest
+    ``STATUS`` text (optional input stream, e.g. ``EymoTransformCalculator``'s) and the frames
+    shown per second over the last second: ``TITLE - STATUS - 29.9 fps``. Stops the graph on
+    Esc, q or window close.
     """
 
-    inputs = (Port("", (GpuBuffer, ImageFrame), doc="frames to show"),)
+    inputs = (Port("", (GpuBuffer, ImageFrame), doc="frames to show"),
+              Port("STATUS", str, optional=True, doc="a line of text for the title"))
     input_side_packets = (Port("TITLE", str, optional=True, doc="window title"),)
+    # Status lines come now and then: each packet is handled as it arrives.
+    input_stream_handler: ClassVar[str | None] = "ImmediateInputStreamHandler"
     timestamp_offset: ClassVar[int | None] = 0
 
     def open(self, cc: CalculatorContext) -> None:
         """Starts the window thread (the window opens with the first frame)."""
-        self._title = cc.side_inputs.get("TITLE", f"graphflow: {cc.node_name}")
+        self._name = cc.side_inputs.get("TITLE", f"graphflow: {cc.node_name}")
+        self._status = ""
+        self._shown: collections.deque[float] = collections.deque()
+        self._titled = 0.0
         self._thread = concurrent.futures.ThreadPoolExecutor(1, f"window:{cc.node_name}")
         self._window: _Window | None = None
 
-    def _show(self, pixels: npt.NDArray[np.uint8]) -> bool:
+    def title(self, now: float) -> str:
+        """``TITLE - STATUS - N fps`` (the parts there are), frames per second over the last
+        second before ``now``."""
+        while self._shown and now - self._shown[0] > 1.0:
+            self._shown.popleft()
+        parts = [self._name, self._status]
+        if len(self._shown) >= 2 and self._shown[-1] > self._shown[0]:
+            fps = (len(self._shown) - 1) / (self._shown[-1] - self._shown[0])
+            parts.append(f"{fps:.1f} fps")
+        return " - ".join(p for p in parts if p)
+
+    def _show(self, pixels: npt.NDArray[np.uint8], title: str | None) -> bool:
         if self._window is None:
-            self._window = _Window(self._title, pixels.shape[1], pixels.shape[0])
+            self._window = _Window(title or self._name, pixels.shape[1], pixels.shape[0])
+        elif title is not None:
+            self._window.set_title(title)
         return self._window.show(pixels)
 
     def process(self, cc: CalculatorContext) -> None:
-        """Shows the frame; raises Stop once the user closed the window."""
-        payload = cc.inputs[0].payload
+        """Shows the frame (or takes the status line); raises Stop once the user closed the
+        window."""
+        retitle = False
+        if cc.inputs.has("STATUS"):
+            self._status = cc.inputs["STATUS"].payload
+            retitle = True
+        packet = cc.inputs[0]
+        if packet.is_empty:
+            if retitle and self._window is not None:
+                window = self._window
+                self._thread.submit(window.set_title, self.title(time.monotonic())).result()
+            return
+        payload = packet.payload
         pixels = payload.read() if isinstance(payload, GpuBuffer) else payload.array
-        if not self._thread.submit(self._show, pixels).result():
+        now = time.monotonic()
+        self._shown.append(now)
+        title = None
+        if retitle or now - self._titled >= TITLE_INTERVAL_S:
+            title, self._titled = self.title(now), now
+        if not self._thread.submit(self._show, pixels, title).result():
             logger.info("window of node %r closed: stopping the graph", cc.node_name)
             raise Stop()
 

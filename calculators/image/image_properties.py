@@ -1,8 +1,10 @@
-"""ImagePropertiesCalculator and ToImageCalculator."""
+"""ImagePropertiesCalculator, ToImageCalculator and FromImageCalculator."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.image_frame import ImageFrame
@@ -57,3 +59,22 @@ class ToImageCalculator(Calculator):
         image = _image(cc)
         if image is not None:
             cc.outputs["IMAGE"].add(image)
+
+
+@register_calculator
+class FromImageCalculator(Calculator):
+    """Passes a CPU image through as ``IMAGE_CPU``: an ImageFrame, or a float32 mask array
+    (MediaPipe's VEC32F1 image, as TensorsToSegmentationCalculator gives it)."""
+
+    inputs = (Port("IMAGE", object),)
+    outputs = (Port("IMAGE_CPU", object),)
+    timestamp_offset = 0
+
+    def process(self, cc: CalculatorContext) -> None:
+        packet = cc.inputs["IMAGE"]
+        if packet.is_empty:
+            return
+        if not isinstance(packet.payload, (ImageFrame, np.ndarray)):
+            raise TypeError(f"IMAGE must be an ImageFrame or a mask array, got "
+                            f"{type(packet.payload).__name__}")
+        cc.outputs["IMAGE_CPU"].add_packet(packet)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -120,9 +121,16 @@ class TensorsToDetectionsCalculator(Calculator):
         raw_scores = np.asarray(tensors[self.score_index], dtype=np.float32)
         _check_shape(raw_boxes, o.num_boxes, o.num_coords, "box")
         _check_shape(raw_scores, o.num_boxes, o.num_classes, "score")
-        boxes, keypoints = decode_boxes(raw_boxes.reshape(o.num_boxes, o.num_coords),
-                                        self.anchors, o)
-        scores = raw_scores.reshape(o.num_boxes, o.num_classes).astype(np.float64)
+        logits = raw_scores.reshape(o.num_boxes, o.num_classes)
+        rows = np.arange(o.num_boxes)
+        if o.sigmoid_score and o.HasField("min_score_thresh") and 0.0 < o.min_score_thresh < 1.0:
+            # The sigmoid only grows: a box can pass only with a logit at least the threshold's
+            # (less a margin, leaving the boundary to the exact test below). Few of the 896 or
+            # 2304 anchors do, and only those are scored and decoded.
+            threshold = o.min_score_thresh
+            cut = math.log(threshold / (1.0 - threshold)) - 1e-3
+            rows = np.flatnonzero((logits >= cut).any(axis=1))
+        scores = logits[rows].astype(np.float64)
         if o.sigmoid_score:
             if o.HasField("score_clipping_thresh"):
                 scores = np.clip(scores, -o.score_clipping_thresh, o.score_clipping_thresh)
@@ -133,15 +141,19 @@ class TensorsToDetectionsCalculator(Calculator):
         keep = np.isfinite(best)
         if o.HasField("min_score_thresh"):
             keep &= best >= o.min_score_thresh
+        rows, classes, best = rows[keep], classes[keep], best[keep]
+        boxes, keypoints = decode_boxes(raw_boxes.reshape(o.num_boxes, o.num_coords)[rows],
+                                        self.anchors[rows], o)
         ymin, xmin, ymax, xmax = (boxes[:, c] for c in self.box_cols)
         if o.flip_vertically:
             ymin, ymax = 1.0 - ymax, 1.0 - ymin
             keypoints = keypoints.copy()
             keypoints[:, :, 1] = 1.0 - keypoints[:, :, 1]
         width, height = xmax - xmin, ymax - ymin
-        keep &= (width >= 0) & (height >= 0)
+        valid = (width >= 0) & (height >= 0)
+        keypoints.flags.writeable = False  # each Detection then keeps a view, not a copy
         detections: list[Detection] = []
-        for i in np.flatnonzero(keep):
+        for i in np.flatnonzero(valid):
             if 0 < o.max_results == len(detections):
                 break
             detections.append(Detection(float(xmin[i]), float(ymin[i]), float(width[i]),

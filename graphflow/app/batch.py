@@ -5,10 +5,12 @@ Each input file gets its own graph run: its frames go into the graph's input str
 :class:`calculators.io.video.VideoReader`) and the packets of its output stream are written to
 ``OUTPUT_DIR/<input stem>.mp4`` by :class:`calculators.io.video.VideoWriter` at the input's
 frame rate. An output is first
-written under a hidden temporary name and renamed when the run succeeds, so an output that exists
-is complete: a second batch over the same inputs skips it. A file that fails (it does not decode,
-the graph fails on it, it produces no frames) is reported in the summary and does not stop the
-others.
+written under a hidden temporary name; when the run succeeds it is read back (it must open, hold
+every frame written and decode its last one), flushed to disk and renamed, so an output that
+exists is complete: a second batch over the same inputs skips it. A file that fails (it does not
+decode, the graph fails on it, it produces no frames, its output does not read back, as after a
+full disk) is reported in the summary and does not stop the others; the exit status says so.
+An output folder that is, or lies inside, a folder of the inputs is refused.
 
 Example:
     summary = run_batch("graphs/face_detection.pbtxt", ["videos/*.mp4"], "out/", jobs=2)
@@ -147,9 +149,17 @@ def plan_jobs(graph: str, sources: Sequence[pathlib.Path], output_dir: str | pat
     """One job per source, writing ``output_dir/<stem>.mp4``.
 
     Raises:
-        ValueError: If two sources would write the same output file.
+        ValueError: If two sources would write the same output file, or the output folder is
+            (or lies inside) a folder of the sources.
     """
     out_dir = pathlib.Path(output_dir)
+    resolved = out_dir.resolve()
+    for folder in sorted({source.resolve().parent for source in sources}):
+        if resolved.is_relative_to(folder):
+            where = "is" if resolved == folder else "lies inside"
+            raise ValueError(f"--output-dir {out_dir} {where} the input folder {folder}: its "
+                             "outputs could be taken for inputs or overwrite them; choose a "
+                             "folder outside the inputs")
     jobs: list[BatchJob] = []
     claimed: dict[pathlib.Path, pathlib.Path] = {}
     for source in sources:
@@ -221,7 +231,10 @@ def run_job(job: BatchJob) -> FileResult:
         if sink.frames_written == 0:
             raise ValueError(f"the graph wrote no frame to {job.output_stream!r} "
                              f"({frames_in} frames in)")
+        verify_video(partial, sink.frames_written)
+        _sync(partial)
         os.replace(partial, output)
+        _sync(output.parent)  # the rename itself
     except Exception as exc:  # one file's failure is a result, not the batch's end
         written = sink.frames_written if sink is not None else 0
         if sink is not None:
@@ -233,6 +246,43 @@ def run_job(job: BatchJob) -> FileResult:
                           time.perf_counter() - start, f"{type(exc).__name__}: {exc}", worker)
     return FileResult(job.source, job.output, "done", frames_in, sink.frames_written,
                       time.perf_counter() - start, worker=worker)
+
+
+def verify_video(path: pathlib.Path, frames: int) -> None:
+    """Reads a written video back: it must open, hold ``frames`` frames and decode its last.
+
+    OpenCV's writer reports no failed write (a full disk, a file size limit): this is how one
+    is found.
+
+    Raises:
+        ValueError: Saying what did not read back.
+    """
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise ValueError(f"the output written to {path} does not open again (a failed "
+                             "write: is the disk full?)")
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if count != frames:
+            raise ValueError(f"the output written to {path} holds {count} frames, not the "
+                             f"{frames} written (a failed write: is the disk full?)")
+        capture.set(cv2.CAP_PROP_POS_FRAMES, frames - 1)
+        if not capture.grab():
+            raise ValueError(f"the last frame of the output written to {path} does not decode "
+                             "(a failed write: is the disk full?)")
+    finally:
+        capture.release()
+
+
+def _sync(path: pathlib.Path) -> None:
+    """Flushes a file, or a folder's entries, to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 OnResult = Callable[[FileResult], None]
@@ -308,7 +358,8 @@ def run_batch(graph: str | pathlib.Path, inputs: Sequence[str], output_dir: str 
 
     Raises:
         ConfigError: If the graph does not load.
-        ValueError: If the graph lacks the streams, or two inputs share an output name.
+        ValueError: If the graph lacks the streams, two inputs share an output name, or the
+            output folder is (or lies inside) an input folder.
         FileNotFoundError: If a pattern matches no file.
     """
     source = str(graph)

@@ -32,8 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from graphflow.app.batch import SIDE_PACKET_HELP, add_batch_parser, parse_side_packets
-from graphflow.app.net.cli import add_send_parser, add_serve_parser
-from graphflow.app.net.streams_api import add_streams_parser
+from graphflow.app.net.cli import add_send_parser, add_serve_parser, add_streams_parser
 from graphflow.calculator import did_you_mean, registered_calculators
 from graphflow.config import (
     ConfigError,
@@ -49,6 +48,9 @@ from graphflow.runtime import GraphError
 
 logger = logging.getLogger(__name__)
 
+# A graph's output stream of this name carries status lines (text; eymo: which script runs): the
+# live view shows the latest, and a sink that has `show_status` (a window) gets them.
+STATUS_STREAM = "status"
 # File inputs must not lose frames: graphs that take a `max_in_flight` side packet (a
 # FlowLimiterCalculator's MAX_IN_FLIGHT, as graphs/eymo.pbtxt has) get this for them, so that
 # back pressure, not dropping, paces the reader.
@@ -103,6 +105,7 @@ class _Progress:
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0
+    status: str = ""
     arrivals: collections.deque[float] = dataclasses.field(
         default_factory=lambda: collections.deque(maxlen=256))
 
@@ -125,6 +128,8 @@ class _Progress:
                 f"out {self.frames_out}   [bold]{self.fps():6.1f} fps[/]")
         if self.dropped:
             head += f"   dropped {self.dropped}"
+        if self.status:
+            head += f"   {escape(self.status)}"
         try:
             queues = self.graph.queue_sizes()
         except RuntimeError:  # not started yet
@@ -209,6 +214,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 progress.output()
 
             graph.observe_output_stream(counted, observe)
+        if counted != STATUS_STREAM and any(s.name == STATUS_STREAM
+                                            for s in validated.output_streams):
+            graph.observe_output_stream(STATUS_STREAM, _status_observer(progress, sink))
         live = Live(get_renderable=progress.render, console=console, transient=True,
                     refresh_per_second=_REFRESH_PER_SECOND) \
             if console.is_terminal and not args.quiet else None
@@ -230,6 +238,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             sink.close()
     _summary(console, progress, args, graph)
     return 0
+
+
+def _status_observer(progress: _Progress, sink: Any) -> Callable[[str, Packet[Any]], None]:
+    """Shows each status line in the live view and the log, and hands it to the sink."""
+    show = getattr(sink, "show_status", None)
+
+    def observe(_: str, packet: Packet[Any]) -> None:
+        progress.status = str(packet.payload)
+        logger.info("%s: %s", progress.name, progress.status)
+        if show is not None:
+            show(int(packet.timestamp), progress.status)
+
+    return observe
 
 
 def _open_endpoint(opener: Callable[[str], Any], spec: str | None) -> Any:
@@ -387,7 +408,7 @@ def _endpoint_help() -> str:
 
     lines = ["inputs: a video file, an image file, an image pattern (frames/%04d.png)"]
     lines += [f"  {e.scheme}: {e.help}" for e in source_schemes()]
-    lines.append("outputs: a video file (.mp4: mp4v, .avi: MJPG), an image file or pattern")
+    lines.append("outputs: a video file (.mp4: H.264, .avi: MJPG), an image file or pattern")
     lines += [f"  {e.scheme}: {e.help}" for e in sink_schemes()]
     return "\n".join(lines)
 

@@ -2,9 +2,14 @@
 
 The converter reads the .tflite flatbuffer with the ``tflite`` package and writes an
 ``onnx.ModelProto`` with ``onnx.helper``; TensorFlow is not needed. It covers the operators of
-MediaPipe's face models (``face_detection_short_range.tflite``, ``face_landmark.tflite``):
-CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE (float16 constants), PRELU, ADD, RELU, PAD, MAX_POOL_2D,
-RESHAPE and CONCATENATION, with fused activations and TFLite's SAME/VALID padding.
+MediaPipe's face and selfie models (``face_detection_short_range.tflite``,
+``face_detection_full_range_sparse.tflite``, ``face_landmark.tflite``,
+``face_landmark_with_attention.tflite``, ``selfie_segmentation(_landscape).tflite``): CONV_2D,
+DEPTHWISE_CONV_2D, DEQUANTIZE (float16 constants), DENSIFY (sparse constants), PRELU, ADD, MUL,
+RELU, HARD_SWISH, LOGISTIC, PAD, MAX_POOL_2D, AVERAGE_POOL_2D, MEAN, RESHAPE, CONCATENATION,
+STRIDED_SLICE, RESIZE_BILINEAR and DEPTH_TO_SPACE, with fused activations and TFLite's SAME/VALID
+padding, and MediaPipe's custom operators Landmarks2TransformMatrix, TransformTensorBilinear,
+TransformLandmarks and Convolution2DTransposeBias, written with standard ONNX operators.
 
 The converted model keeps TFLite's interface: the same input and output names, shapes (NHWC) and
 order, so callers see exactly the tensors the TFLite interpreter would give them. Inside, 4-D
@@ -30,6 +35,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import tflite
+from flatbuffers import flexbuffers
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from tflite.ActivationFunctionType import ActivationFunctionType
@@ -392,9 +398,25 @@ class _Converter:
             BuiltinOperator.ADD: self._add,
             BuiltinOperator.RELU: self._relu,
             BuiltinOperator.PAD: self._pad,
-            BuiltinOperator.MAX_POOL_2D: self._max_pool,
+            BuiltinOperator.MAX_POOL_2D: self._pool,
             BuiltinOperator.RESHAPE: self._reshape,
             BuiltinOperator.CONCATENATION: self._concatenation,
+            BuiltinOperator.MUL: self._mul,
+            BuiltinOperator.MEAN: self._mean,
+            BuiltinOperator.DENSIFY: self._densify,
+            BuiltinOperator.RESIZE_BILINEAR: self._resize_bilinear,
+            BuiltinOperator.DEPTH_TO_SPACE: self._depth_to_space,
+            BuiltinOperator.HARD_SWISH: self._unary,
+            BuiltinOperator.LOGISTIC: self._unary,
+            BuiltinOperator.AVERAGE_POOL_2D: self._pool,
+            BuiltinOperator.STRIDED_SLICE: self._strided_slice,
+        }
+        # MediaPipe's custom operators: name -> (supported version, handler).
+        self.custom_handlers: dict[str, tuple[int, Callable[[tflite.Operator], None]]] = {
+            "Landmarks2TransformMatrix": (2, self._landmarks_to_transform_matrix),
+            "TransformTensorBilinear": (2, self._transform_tensor_bilinear),
+            "TransformLandmarks": (2, self._transform_landmarks),
+            "Convolution2DTransposeBias": (1, self._transpose_conv_bias),
         }
 
     def run(self) -> onnx.ModelProto:
@@ -409,14 +431,7 @@ class _Converter:
             op = graph.Operators(i)
             name = self._op_name(op)
             self.where = f"operator #{i} ({name})"
-            handler = self.handlers.get(self._op_code(op))
-            if handler is None:
-                supported = ", ".join(sorted(_OP_NAMES[code] for code in self.handlers))
-                raise UnsupportedOpError(
-                    f"{self.source}: {self.where} is not supported by graphflow's TFLite to ONNX "
-                    f"converter (supported: {supported})"
-                )
-            handler(op)
+            self._handler(op)(op)
         self.where = "outputs"
         for i in range(graph.OutputsLength()):
             index = graph.Outputs(i)
@@ -442,6 +457,28 @@ class _Converter:
             ir_version=_ONNX_IR_VERSION,
         )
 
+    def _handler(self, op: tflite.Operator) -> Callable[[tflite.Operator], None]:
+        code = self._op_code(op)
+        handler = self.handlers.get(code)
+        if code == BuiltinOperator.CUSTOM:
+            op_code = self.model.OperatorCodes(op.OpcodeIndex())
+            custom = (op_code.CustomCode() or b"").decode(errors="replace")
+            version, handler = self.custom_handlers.get(custom, (0, None))
+            if handler is not None and op_code.Version() != version:
+                raise UnsupportedOpError(
+                    f"{self.source}: {self.where} is version {op_code.Version()}; the converter "
+                    f"implements version {version} of MediaPipe's {custom}"
+                )
+        if handler is None:
+            supported = ", ".join(
+                sorted(_OP_NAMES[code] for code in self.handlers) + sorted(self.custom_handlers)
+            )
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where} is not supported by graphflow's TFLite to ONNX "
+                f"converter (supported: {supported})"
+            )
+        return handler
+
     # --- model reading -------------------------------------------------------------------------
 
     def _op_code(self, op: tflite.Operator) -> int:
@@ -461,6 +498,16 @@ class _Converter:
             raise ModelLoadError(f"{self.source}: {self.where} has no options")
         options = cls()
         options.Init(table.Bytes, table.Pos)  # type: ignore[attr-defined]
+        return options
+
+    def _custom_options(self, op: tflite.Operator) -> dict[str, Any]:
+        """A custom operator's options (a FlexBuffers map; empty when it has none)."""
+        data = op.CustomOptionsAsNumpy()
+        if isinstance(data, int) or data.size == 0:
+            return {}
+        options = flexbuffers.Loads(data.tobytes())
+        if not isinstance(options, dict):
+            raise ModelLoadError(f"{self.source}: {self.where}: custom options are not a map")
         return options
 
     def _shape(self, index: int) -> tuple[int, ...]:
@@ -483,6 +530,11 @@ class _Converter:
         data = self.model.Buffers(tensor.Buffer()).DataAsNumpy()
         if isinstance(data, int) or data.size == 0:
             return None
+        if tensor.Sparsity() is not None:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: {self.names[index]!r} is a sparse constant; only "
+                f"DENSIFY can read it"
+            )
         dtype = _NUMPY_TYPES.get(tensor.Type())
         if dtype is None:
             raise UnsupportedOpError(
@@ -514,6 +566,17 @@ class _Converter:
             self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
             self.cached_initializers[key] = name
         return name
+
+    def _const(self, value: np.ndarray, hint: str) -> str:
+        """An initializer holding ``value`` (shared by every use of the same value)."""
+        key = ("array", value.dtype.str, value.shape, value.tobytes())
+        return self._initializer(key, hint, value)
+
+    def _op(self, op_type: str, inputs: Sequence[str], hint: str, **attrs: Any) -> str:
+        """Emits one node with a fresh output name and returns that name."""
+        output = self._fresh_name(hint)
+        self._node(op_type, inputs, output, **attrs)
+        return output
 
     def _int64(self, values: Sequence[int]) -> str:
         key = ("int64", tuple(values))
@@ -670,7 +733,8 @@ class _Converter:
             group=group,
         )
 
-    def _max_pool(self, op: tflite.Operator) -> None:
+    def _pool(self, op: tflite.Operator) -> None:
+        average = self._op_code(op) == BuiltinOperator.AVERAGE_POOL_2D
         options = self._options(op, tflite.Pool2DOptions)
         x, out = op.Inputs(0), op.Outputs(0)
         kernel = (options.FilterHeight(), options.FilterWidth())
@@ -685,9 +749,10 @@ class _Converter:
             options.Padding(),
             self._shape(out)[1:3],
         )
-        # ONNX MaxPool ignores padded cells, as TFLite does.
+        # ONNX's pools leave padded cells out (AveragePool's count_include_pad defaults to 0),
+        # as TFLite does.
         self._emit(
-            "MaxPool",
+            "AveragePool" if average else "MaxPool",
             [self._value(x, nchw=True)],
             out,
             nchw=True,
@@ -706,6 +771,106 @@ class _Converter:
                 f"{self.names[x]!r} is {value.dtype}"
             )
         self.constants[op.Outputs(0)] = value.astype(np.float32)
+
+    def _densify(self, op: tflite.Operator) -> None:
+        """A sparse constant (TFLite's DimensionMetadata: DENSE or CSR per dimension) made
+        dense once, at conversion."""
+        x = op.Inputs(0)
+        tensor = self.graph.Tensors(x)
+        sparsity = tensor.Sparsity()
+        data = self.model.Buffers(tensor.Buffer()).DataAsNumpy()
+        dtype = _NUMPY_TYPES.get(tensor.Type())
+        if sparsity is None or isinstance(data, int) or dtype is None:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: {self.names[x]!r} is not a sparse constant"
+            )
+        if not isinstance(sparsity.BlockMapAsNumpy(), int):
+            raise UnsupportedOpError(f"{self.source}: {self.where}: block-sparse tensors are not "
+                                     f"supported")
+        values = np.frombuffer(data.tobytes(), dtype=dtype)
+        shape = self._shape(x)
+        order = [int(d) for d in sparsity.TraversalOrderAsNumpy()]
+        # Walk the dimensions in traversal order: each level turns the positions of the level
+        # above into positions (dense: parent * size + i; CSR: the parent's segment) and
+        # coordinates along its dimension. The last level's positions index the values.
+        positions = np.zeros(1, dtype=np.int64)
+        coords = np.zeros((1, 0), dtype=np.int64)
+        for level in range(sparsity.DimMetadataLength()):
+            meta = sparsity.DimMetadata(level)
+            if meta.Format() == tflite.DimensionType.DENSE:
+                size = meta.DenseSize()
+                along = np.tile(np.arange(size), len(positions))
+                positions = np.repeat(positions * size, size) + along
+                coords = np.column_stack([np.repeat(coords, size, axis=0), along])
+            else:
+                segments = self._sparse_index_vector(meta, "ArraySegments")
+                indices = self._sparse_index_vector(meta, "ArrayIndices")
+                counts = segments[positions + 1] - segments[positions]
+                starts = np.repeat(segments[positions], counts)
+                offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+                positions = starts + offsets
+                coords = np.column_stack([np.repeat(coords, counts, axis=0), indices[positions]])
+        if len(order) != len(shape) or positions.size != values.size:
+            raise ModelLoadError(f"{self.source}: {self.where}: sparse tensor "
+                                 f"{self.names[x]!r} does not match its shape {shape}")
+        dense = np.zeros(shape, dtype=dtype)
+        dense[tuple(coords[:, order.index(axis)] for axis in range(len(shape)))] = \
+            values[positions]
+        self.constants[op.Outputs(0)] = dense
+
+    def _sparse_index_vector(self, meta: Any, field: str) -> np.ndarray:
+        """A CSR dimension's segments or indices (a union of int32/uint16/uint8 vectors)."""
+        kinds = {
+            tflite.SparseIndexVector.Int32Vector: tflite.Int32Vector,
+            tflite.SparseIndexVector.Uint16Vector: tflite.Uint16Vector,
+            tflite.SparseIndexVector.Uint8Vector: tflite.Uint8Vector,
+        }
+        kind = kinds.get(getattr(meta, f"{field}Type")())
+        table = getattr(meta, field)()
+        if kind is None or table is None:
+            raise ModelLoadError(f"{self.source}: {self.where}: a CSR dimension has no {field}")
+        vector = kind()
+        vector.Init(table.Bytes, table.Pos)
+        return np.asarray(vector.ValuesAsNumpy(), dtype=np.int64)
+
+    def _unary(self, op: tflite.Operator) -> None:
+        """Element-wise activations, in whatever layout their input has."""
+        op_type = {BuiltinOperator.HARD_SWISH: "HardSwish", BuiltinOperator.LOGISTIC: "Sigmoid"}
+        x = op.Inputs(0)
+        nchw = self._prefers_nchw([x])
+        self._emit(op_type[self._op_code(op)], [self._value(x, nchw)], op.Outputs(0), nchw)
+
+    def _resize_bilinear(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.ResizeBilinearOptions)
+        x, out = op.Inputs(0), op.Outputs(0)
+        if options.AlignCorners() and options.HalfPixelCenters():
+            raise UnsupportedOpError(f"{self.source}: {self.where}: align_corners together "
+                                     f"with half_pixel_centers is not supported")
+        # TFLite's three sampling grids are ONNX Resize's coordinate transformations.
+        mode = "align_corners" if options.AlignCorners() else (
+            "half_pixel" if options.HalfPixelCenters() else "asymmetric")
+        out_shape = self._shape(out)
+        sizes = [out_shape[0], out_shape[3], out_shape[1], out_shape[2]]
+        self._emit(
+            "Resize",
+            [self._value(x, nchw=True), "", "", self._int64(sizes)],
+            out,
+            nchw=True,
+            mode="linear",
+            coordinate_transformation_mode=mode,
+        )
+
+    def _depth_to_space(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.DepthToSpaceOptions)
+        # TFLite's channel order is (row, column, channel): ONNX's DCR mode.
+        self._emit(
+            "DepthToSpace",
+            [self._value(op.Inputs(0), nchw=True)],
+            op.Outputs(0),
+            nchw=True,
+            blocksize=options.BlockSize(),
+            mode="DCR",
+        )
 
     def _prelu(self, op: tflite.Operator) -> None:
         x, out = op.Inputs(0), op.Outputs(0)
@@ -810,4 +975,464 @@ class _Converter:
             out,
             nchw,
             axis=_NCHW_AXIS[axis] if nchw else axis,
+        )
+
+    def _mul(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.MulOptions)
+        a, b = op.Inputs(0), op.Inputs(1)
+        nchw = self._prefers_nchw([a, b])
+        self._emit(
+            "Mul",
+            [self._value(a, nchw), self._value(b, nchw)],
+            op.Outputs(0),
+            nchw,
+            activation=options.FusedActivationFunction(),
+        )
+
+    def _mean(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.ReducerOptions)
+        x, out = op.Inputs(0), op.Outputs(0)
+        rank = len(self._shape(x))
+        axes = sorted({int(a) % rank for a in self._required_constant(op.Inputs(1), "the axes")
+                       .reshape(-1)})
+        keep = bool(options.KeepDims())
+        # A kept-rank image reduction stays NCHW; anything else is computed in TFLite's layout.
+        nchw = keep and rank == 4 and self._prefers_nchw([x])
+        self._emit(
+            "ReduceMean",
+            [self._value(x, nchw)],
+            out,
+            nchw,
+            axes=[_NCHW_AXIS[a] for a in axes] if nchw else axes,
+            keepdims=int(keep),
+        )
+
+    def _strided_slice(self, op: tflite.Operator) -> None:
+        options = self._options(op, tflite.StridedSliceOptions)
+        x, out = op.Inputs(0), op.Outputs(0)
+        shape = self._shape(x)
+        begin = self._required_constant(op.Inputs(1), "begin").astype(np.int64)
+        end = self._required_constant(op.Inputs(2), "end").astype(np.int64)
+        strides = self._required_constant(op.Inputs(3), "strides").astype(np.int64)
+        if options.EllipsisMask() or options.NewAxisMask() or options.Offset():
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: ellipsis, new-axis and offset slices are not "
+                f"supported"
+            )
+        starts, ends = [], []
+        for axis, (b, e, step) in enumerate(zip(begin, end, strides, strict=True)):
+            if options.ShrinkAxisMask() >> axis & 1:
+                # One element, TFLite's begin (negative counts from the end).
+                b = b % shape[axis]
+                starts.append(int(b))
+                ends.append(int(b) + 1)
+                continue
+            # A masked bound is the whole axis in the stride's direction; ONNX's Slice clamps
+            # out-of-range bounds as TFLite does.
+            lowest, highest = (0, shape[axis]) if step > 0 else (shape[axis] - 1, -shape[axis] - 1)
+            starts.append(lowest if options.BeginMask() >> axis & 1 else int(b))
+            ends.append(highest if options.EndMask() >> axis & 1 else int(e))
+        axes = list(range(len(shape)))
+        sliced = self._op(
+            "Slice",
+            [
+                self._value(x, nchw=False),
+                self._int64(starts),
+                self._int64(ends),
+                self._int64(axes),
+                self._int64([int(v) for v in strides]),
+            ],
+            self.names[out],
+        )
+        # Shrunk axes disappear; the declared output shape says what is left.
+        self._emit("Reshape", [sliced, self._int64(self._shape(out))], out, nchw=False)
+
+    # --- MediaPipe's custom operators (mediapipe/util/tflite/operations/) -----------------------
+
+    def _landmarks_to_transform_matrix(self, op: tflite.Operator) -> None:
+        """Landmarks2TransformMatrix v2: the 4x4 matrix mapping a crop's pixels to the features.
+
+        The crop is the box of a landmark subset in a frame rotated so that the line from the
+        left to the right rotation landmark has ``target_rotation_radians``; scaled by
+        ``scale_x/y`` and sampled at ``output_width`` x ``output_height``. With ``c, s`` the
+        cosine and sine of that rotation (taken from the landmarks' difference vector, so no
+        atan2 is needed), the matrix is ``shift(center) @ R(-r) @ scale @ shift(-size / 2)``.
+        """
+        attrs = self._custom_options(op)
+        x, out = op.Inputs(0), op.Outputs(0)
+        shape = self._shape(x)
+        if len(shape) != 3 or shape[0] != 1 or shape[2] < 2:
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: landmarks of shape {shape}; expected (1, N, 2+)"
+            )
+        count = shape[1]
+        left, right = int(attrs["left_rotation_idx"]), int(attrs["right_rotation_idx"])
+        subset = [int(i) for i in attrs["subset_idxs"]]
+        width, height = int(attrs["output_width"]), int(attrs["output_height"])
+        target = float(attrs.get("target_rotation_radians", 0.0))
+        if min([left, right, *subset]) < 0 or max([left, right, *subset]) >= count:
+            raise ModelLoadError(f"{self.source}: {self.where}: landmark index out of range")
+        hint = self.names[out]
+        xy = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Slice",
+                    [
+                        self._value(x, nchw=False),
+                        self._int64([0]),
+                        self._int64([2]),
+                        self._int64([2]),
+                    ],
+                    hint,
+                ),
+                self._int64([count, 2]),
+            ],
+            hint,
+        )  # (N, 2)
+        # (dx, dy) from the left to the right landmark, then its direction (cos, sin).
+        pick = np.zeros((1, count), dtype=np.float32)
+        pick[0, left] -= 1.0
+        pick[0, right] += 1.0
+        delta = self._op("MatMul", [self._const(pick, "pick"), xy], hint)  # (1, 2)
+        length = self._op("ReduceL2", [delta], hint, axes=[1], keepdims=1)
+        direction = self._op(
+            "Where",
+            [
+                self._op("Equal", [length, self._scalar(0.0)], hint),
+                self._const(np.array([[1.0, 0.0]], np.float32), "no_rotation"),
+                self._op("Div", [delta, length], hint),
+            ],
+            hint,
+        )
+        # r = target - angle: (cos r, sin r) = (cos a, sin a) @ [[cos t, sin t], [sin t, -cos t]].
+        ct, st = np.cos(target), np.sin(target)
+        turn = np.array([[ct, st], [st, -ct]], dtype=np.float32)
+        cos_sin = self._op("MatMul", [direction, self._const(turn, "turn")], hint)  # (1, 2)
+        # rot = R(-r) = [[c, s], [-s, c]]: row 0 is (c, s), row 1 is (c, s) @ [[0, 1], [-1, 0]].
+        quarter = np.array([[0.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
+        rot = self._op(
+            "Concat",
+            [cos_sin, self._op("MatMul", [cos_sin, self._const(quarter, "quarter")], hint)],
+            hint,
+            axis=0,
+        )
+        # Subset points rotated by r (row vectors times R(r)^T = R(-r)), their box.
+        points = self._op(
+            "Gather", [xy, self._const(np.array(subset, np.int64), "subset")], hint, axis=0
+        )
+        rotated = self._op("MatMul", [points, rot], hint)
+        high = self._op("ReduceMax", [rotated], hint, axes=[0], keepdims=1)
+        low = self._op("ReduceMin", [rotated], hint, axes=[0], keepdims=1)
+        size = self._op("Sub", [high, low], hint)
+        middle = self._op("Mul", [self._op("Add", [high, low], hint), self._scalar(0.5)], hint)
+        # The box centre back in the landmarks' frame: middle times R(r) (row vector).
+        center = self._op("MatMul", [middle, self._op("Transpose", [rot], hint)], hint)
+        per_pixel = np.array(
+            [[float(attrs["scale_x"]) / width, float(attrs["scale_y"]) / height]], np.float32
+        )
+        scale = self._op("Mul", [size, self._const(per_pixel, "crop_scale")], hint)
+        linear = self._op("Mul", [rot, scale], hint)  # R(-r) @ diag(scale): scales columns
+        half = np.array([[-width / 2.0, -height / 2.0]], dtype=np.float32)
+        shift = self._op(
+            "Add",
+            [
+                self._op(
+                    "MatMul",
+                    [self._const(half, "half_size"), self._op("Transpose", [linear], hint)],
+                    hint,
+                ),
+                center,
+            ],
+            hint,
+        )  # (1, 2)
+        top = self._op(
+            "Concat",
+            [
+                linear,
+                self._const(np.zeros((2, 1), np.float32), "zero_column"),
+                self._op("Transpose", [shift], hint),
+            ],
+            hint,
+            axis=1,
+        )
+        bottom = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]], dtype=np.float32)
+        matrix = self._op("Concat", [top, self._const(bottom, "matrix_bottom")], hint, axis=0)
+        self._emit("Reshape", [matrix, self._int64([1, 4, 4])], out, nchw=False)
+
+    def _transform_tensor_bilinear(self, op: tflite.Operator) -> None:
+        """TransformTensorBilinear v2: samples an NHWC tensor at matrix-mapped output pixels.
+
+        Output pixel (x, y) reads input position ``M @ (x + 0.5, y + 0.5, 0, 1) - 0.5``
+        bilinearly, neighbours outside the input reading 0; a position outside
+        ``[0, W - 1] x [0, H - 1]`` gives 0. The four neighbours of every output pixel are
+        gathered as rows of the NHWC input and summed with their weights (onnxruntime's
+        GridSample took about 3x longer on the attention model's 16x16 crops).
+        """
+        attrs = self._custom_options(op)
+        x, matrix, out = op.Inputs(0), op.Inputs(1), op.Outputs(0)
+        _, in_h, in_w, channels = self._shape(x)
+        _, out_h, out_w, _ = self._shape(out)
+        if (int(attrs["output_height"]), int(attrs["output_width"])) != (out_h, out_w):
+            raise ModelLoadError(
+                f"{self.source}: {self.where}: output size {out_h}x{out_w} does not match the "
+                f"options' {attrs['output_height']}x{attrs['output_width']}"
+            )
+        hint = self.names[out]
+        ys, xs = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
+        pixels = np.stack(
+            [xs.ravel() + 0.5, ys.ravel() + 0.5, np.zeros(xs.size), np.ones(xs.size)], axis=1
+        ).astype(np.float32)  # (P, 4), P = out_h * out_w
+        rows = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Slice",
+                    [
+                        self._value(matrix, nchw=False),
+                        self._int64([0]),
+                        self._int64([2]),
+                        self._int64([1]),
+                    ],
+                    hint,
+                ),
+                self._int64([2, 4]),
+            ],
+            hint,
+        )
+        position = self._op(
+            "Sub",
+            [
+                self._op(
+                    "MatMul",
+                    [self._const(pixels, "pixel_centers"), self._op("Transpose", [rows], hint)],
+                    hint,
+                ),
+                self._scalar(0.5),
+            ],
+            hint,
+        )  # (P, 2): input x, y
+        limits = self._const(np.array([[in_w - 1, in_h - 1]], dtype=np.float32), "limits")
+        zero = self._scalar(0.0)
+        inside = self._op(
+            "ReduceMin",
+            [
+                self._op(
+                    "Cast",
+                    [
+                        self._op(
+                            "And",
+                            [
+                                self._op("GreaterOrEqual", [position, zero], hint),
+                                self._op("LessOrEqual", [position, limits], hint),
+                            ],
+                            hint,
+                        )
+                    ],
+                    hint,
+                    to=TensorProto.FLOAT,
+                )
+            ],
+            hint,
+            axes=[1],
+            keepdims=1,
+        )  # (P, 1): 1 where the position lies in the input
+        # The four neighbours (dx, dy) of each position: their row-major indices, from the
+        # clamped coordinates (x0, y0, x1, y1) (an index outside the input only comes with a
+        # zero weight or outside the mask); gathered at once as NHWC rows, neighbour first,
+        # and summed with their bilinear weights.
+        points = out_h * out_w
+        neighbours = ((0, 0), (1, 0), (0, 1), (1, 1))
+        corner = self._op("Floor", [position], hint)  # (P, 2)
+        coords = self._op(
+            "Concat", [corner, self._op("Add", [corner, self._scalar(1.0)], hint)], hint, axis=1
+        )  # (P, 4): x0, y0, x1, y1
+        coords = (
+            self._op("Clip", [coords, zero, self._scalar(float(in_w - 1))], hint)
+            if in_w == in_h  # one bound for x and y: a single Clip
+            else self._op(
+                "Min",
+                [
+                    self._op("Max", [coords, zero], hint),
+                    self._const(np.array([[in_w - 1, in_h - 1] * 2], np.float32), "limits4"),
+                ],
+                hint,
+            )
+        )
+        to_index = np.zeros((4, 4), np.float32)  # column k: x_dx + W * y_dy
+        for k, (dx, dy) in enumerate(neighbours):
+            to_index[2 * dx, k] = 1.0
+            to_index[1 + 2 * dy, k] = in_w
+        flat = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Transpose",
+                    [
+                        self._op(
+                            "Cast",
+                            [self._op("MatMul", [coords, self._const(to_index, "to_index")],
+                                      hint)],
+                            hint,
+                            to=TensorProto.INT64,
+                        )
+                    ],
+                    hint,
+                ),
+                self._int64([-1]),
+            ],
+            hint,
+        )  # (4P,), neighbour first
+        # Weights: with F = (1 - fx, 1 - fy, fx, fy), neighbour k's is F[x pick] * F[y pick].
+        fraction = self._op("Sub", [position, corner], hint)  # (P, 2)
+        spans = self._op(
+            "Concat", [self._op("Sub", [self._scalar(1.0), fraction], hint), fraction], hint,
+            axis=1,
+        )  # (P, 4)
+        pick_x = np.zeros((4, 4), np.float32)
+        pick_y = np.zeros((4, 4), np.float32)
+        for k, (dx, dy) in enumerate(neighbours):
+            pick_x[2 * dx, k] = 1.0
+            pick_y[1 + 2 * dy, k] = 1.0
+        weights = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Transpose",
+                    [
+                        self._op(
+                            "Mul",
+                            [
+                                self._op(
+                                    "Mul",
+                                    [
+                                        self._op("MatMul",
+                                                 [spans, self._const(pick_x, "pick_x")], hint),
+                                        self._op("MatMul",
+                                                 [spans, self._const(pick_y, "pick_y")], hint),
+                                    ],
+                                    hint,
+                                ),
+                                inside,
+                            ],
+                            hint,
+                        )
+                    ],
+                    hint,
+                ),
+                self._int64([4 * points, 1]),
+            ],
+            hint,
+        )  # (4P, 1), neighbour first
+        rows_of = self._op(
+            "Reshape", [self._value(x, nchw=False), self._int64([in_h * in_w, channels])], hint
+        )
+        picked = self._op("Mul", [self._op("Gather", [rows_of, flat], hint, axis=0), weights],
+                          hint)  # (4P, C)
+        # The four neighbours' sum as one small MatMul (onnxruntime's ReduceSum over a
+        # leading axis, or a batched 1x4 by 4xC MatMul, took 2-5x longer).
+        summed = self._op(
+            "MatMul",
+            [
+                self._const(np.ones((1, 4), np.float32), "four_ones"),
+                self._op("Reshape", [picked, self._int64([4, points * channels])], hint),
+            ],
+            hint,
+        )
+        self._emit("Reshape", [summed, self._int64([1, out_h, out_w, channels])], out,
+                   nchw=False)
+
+    def _transform_landmarks(self, op: tflite.Operator) -> None:
+        """TransformLandmarks v2: x, y of each landmark through the matrix's first two rows
+        (``M @ (x, y, 0, 1)``); a third coordinate passes through unchanged."""
+        x, matrix, out = op.Inputs(0), op.Inputs(1), op.Outputs(0)
+        shape = self._shape(x)
+        if len(shape) != 3 or shape[2] not in (2, 3):
+            raise UnsupportedOpError(
+                f"{self.source}: {self.where}: landmarks of shape {shape}; expected (1, N, 2|3)"
+            )
+        hint = self.names[out]
+        rows = self._op(
+            "Reshape",
+            [
+                self._op(
+                    "Slice",
+                    [
+                        self._value(matrix, nchw=False),
+                        self._int64([0]),
+                        self._int64([2]),
+                        self._int64([1]),
+                    ],
+                    hint,
+                ),
+                self._int64([2, 4]),
+            ],
+            hint,
+        )
+        # Row vectors (x, y, 0, 1) times rows^T: pad each landmark's x, y with 0 and 1.
+        landmarks = self._value(x, nchw=False)
+        xy = landmarks
+        if shape[2] == 3:
+            xy = self._op(
+                "Slice", [landmarks, self._int64([0]), self._int64([2]), self._int64([2])], hint
+            )
+        homogeneous = self._op(
+            "Pad",
+            [xy, self._int64([0, 0, 0, 0, 0, 2]), self._scalar(0.0)],
+            hint,
+            mode="constant",
+        )
+        ones = np.zeros((1, 1, 4), dtype=np.float32)
+        ones[0, 0, 3] = 1.0
+        homogeneous = self._op("Add", [homogeneous, self._const(ones, "w_one")], hint)
+        moved = self._op("MatMul", [homogeneous, self._op("Transpose", [rows], hint)], hint)
+        if shape[2] == 3:
+            z = self._op(
+                "Slice", [landmarks, self._int64([2]), self._int64([3]), self._int64([2])], hint
+            )
+            self._emit("Concat", [moved, z], out, nchw=False, axis=2)
+        else:
+            self._emit("Identity", [moved], out, nchw=False)
+
+    def _transpose_conv_bias(self, op: tflite.Operator) -> None:
+        """Convolution2DTransposeBias: TFLite's transposed convolution plus a bias, with
+        TfLiteTransposeConvParams (padding, stride width, stride height) as raw options."""
+        raw = op.CustomOptionsAsNumpy()
+        if isinstance(raw, int) or raw.size < 12:
+            raise ModelLoadError(f"{self.source}: {self.where}: missing transposed convolution "
+                                 f"parameters")
+        padding, stride_w, stride_h = struct.unpack_from("<iii", raw.tobytes())
+        x, w, b, out = op.Inputs(0), op.Inputs(1), op.Inputs(2), op.Outputs(0)
+        weights = self._required_constant(w, "the filter").astype(np.float32)  # OHWI
+        bias = self._required_constant(b, "the bias").astype(np.float32)
+        _, in_h, in_w, _ = self._shape(x)
+        _, kernel_h, kernel_w, _ = weights.shape
+        pads_hw = []
+        for size, kernel, stride in ((in_h, kernel_h, stride_h), (in_w, kernel_w, stride_w)):
+            # TfLitePadding: 1 SAME, 2 VALID. SAME trims what overhangs the input's last step.
+            total = max(0, kernel - (size - 1) % stride - 1) if padding == 1 else 0
+            if padding not in (1, 2):
+                raise UnsupportedOpError(f"{self.source}: {self.where}: unknown padding "
+                                         f"{padding}")
+            pads_hw.append((total // 2, total - total // 2, (size - 1) * stride + kernel - total))
+        declared = self._shape(out)[1:3]
+        if tuple(p[2] for p in pads_hw) != tuple(declared):
+            raise ModelLoadError(
+                f"{self.source}: {self.where}: output size {declared} does not match the "
+                f"transposed convolution's {tuple(p[2] for p in pads_hw)}"
+            )
+        self._emit(
+            "ConvTranspose",
+            [
+                self._value(x, nchw=True),
+                # OHWI -> ONNX's (in, out, kh, kw).
+                self._initializer(("transpose weights", w), self.names[w],
+                                  weights.transpose(3, 0, 1, 2)),
+                self._initializer(("bias", b), self.names[b], bias),
+            ],
+            out,
+            nchw=True,
+            kernel_shape=[kernel_h, kernel_w],
+            strides=[stride_h, stride_w],
+            pads=[pads_hw[0][0], pads_hw[1][0], pads_hw[0][1], pads_hw[1][1]],
         )

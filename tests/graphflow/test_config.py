@@ -371,7 +371,7 @@ def test_error_bad_option_field(tmp_path: pathlib.Path, block: str) -> None:
 
 @pytest.mark.parametrize(("name", "hint"), [
     ("GateCalculatorOptons", "(did you mean 'GateCalculatorOptions'?)"),
-    ("NoSuchThingOptions", "(no calculator in graphflow defines these options)"),
+    ("NoSuchOptions", "(no calculator in graphflow defines these options)"),
 ])
 def test_error_unknown_options_extension(tmp_path: pathlib.Path, name: str, hint: str) -> None:
     err = _error(tmp_path, f"""

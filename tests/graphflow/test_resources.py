@@ -43,6 +43,7 @@ def test_the_wheel_carries_the_data_folders_and_package_data(tmp_path: pathlib.P
     assert "graphflow/app/cli.py" in names and "calculators/io/video.py" in names
     assert "calculators/index.py" in names and "graphflow/tflite_onnx/converter.py" in names
     assert "calculators/eymo/eymo.lark" in names
+    assert "graphflow/solutions/face_mesh_connections.json" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     declared = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "graphflow = graphflow.app.cli:main" in declared

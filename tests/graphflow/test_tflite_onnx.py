@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import flatbuffers
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-import tflite
 from ai_edge_litert.interpreter import Interpreter
 from tflite.ActivationFunctionType import ActivationFunctionType as Act
 from tflite.BuiltinOperator import BuiltinOperator as Op
-from tflite.BuiltinOptions import BuiltinOptions
 from tflite.Padding import Padding
 from tflite.TensorType import TensorType
+from tflitekit import TinyModel
 
 from graphflow import tflite_onnx
 from graphflow.tflite_onnx import (
@@ -36,6 +31,10 @@ from graphflow.tflite_onnx import (
 
 DETECTOR = MODELS_DIR / "face_detection_short_range.tflite"
 LANDMARKS = MODELS_DIR / "face_landmark.tflite"
+# Models ai_edge_litert runs too (its XNNPACK delegate has the selfie models' custom layer).
+FULL_RANGE = MODELS_DIR / "face_detection_full_range_sparse.tflite"
+SELFIE = MODELS_DIR / "selfie_segmentation.tflite"
+SELFIE_LANDSCAPE = MODELS_DIR / "selfie_segmentation_landscape.tflite"
 ATOL = 1e-3
 
 
@@ -76,8 +75,9 @@ def _structured_inputs(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     return {name: image.astype(np.float32) for name, image in images.items()}
 
 
-@pytest.mark.parametrize("path", [DETECTOR, LANDMARKS], ids=lambda p: p.stem)
-def test_face_models_match_tflite(path: Path) -> None:
+@pytest.mark.parametrize("path", [DETECTOR, LANDMARKS, FULL_RANGE, SELFIE, SELFIE_LANDSCAPE],
+                         ids=lambda p: p.stem)
+def test_models_match_tflite(path: Path) -> None:
     model = convert_tflite(path)
     inputs, outputs = tflite_io(path)
     assert [i.name for i in model.graph.input] == [spec.name for spec in inputs]
@@ -124,138 +124,6 @@ def test_layout_is_transposed_once_at_each_end() -> None:
 # --- tiny single-purpose models ------------------------------------------------------------------
 
 
-class _TinyModel:
-    """Builds small .tflite flatbuffers, to test operators one at a time against the interpreter."""
-
-    def __init__(self) -> None:
-        self.tensors: list[tuple[str, tuple[int, ...], int, np.ndarray | None]] = []
-        self.ops: list[
-            tuple[int, str, list[int], list[int], tuple[int, Callable[[Any], int]] | None]
-        ] = []
-
-    def tensor(
-        self, shape: tuple[int, ...], data: Any = None, dtype: int = TensorType.FLOAT32
-    ) -> int:
-        name = f"t{len(self.tensors)}"
-        array = None
-        if data is not None:
-            numpy_type = {
-                TensorType.FLOAT32: np.float32,
-                TensorType.FLOAT16: np.float16,
-                TensorType.INT32: np.int32,
-            }[dtype]
-            array = np.asarray(data, dtype=numpy_type).reshape(shape)
-        self.tensors.append((name, shape, dtype, array))
-        return len(self.tensors) - 1
-
-    def op(
-        self,
-        code: int,
-        inputs: list[int],
-        outputs: list[int],
-        options: str | None = None,
-        custom: str = "",
-        **fields: int,
-    ) -> None:
-        built = None
-        if options is not None:
-            module = importlib.import_module(f"tflite.{options}")
-
-            def build(builder: Any) -> int:
-                module.Start(builder)
-                for field, value in fields.items():
-                    getattr(module, f"Add{field}")(builder, value)
-                return int(module.End(builder))
-
-            built = (getattr(BuiltinOptions, options), build)
-        self.ops.append((code, custom, inputs, outputs, built))
-
-    def build(self, inputs: list[int], outputs: list[int]) -> bytes:
-        b = flatbuffers.Builder(1024)
-        buffers = [self._buffer(b, None)]
-        tensors = []
-        for name, shape, dtype, array in self.tensors:
-            buffer = 0
-            if array is not None:
-                buffers.append(self._buffer(b, array))
-                buffer = len(buffers) - 1
-            name_offset = b.CreateString(name)
-            shape_offset = b.CreateNumpyVector(np.asarray(shape, dtype=np.int32))
-            tflite.TensorStart(b)
-            tflite.TensorAddShape(b, shape_offset)
-            tflite.TensorAddType(b, dtype)
-            tflite.TensorAddBuffer(b, buffer)
-            tflite.TensorAddName(b, name_offset)
-            tensors.append(tflite.TensorEnd(b))
-        codes: list[tuple[int, str]] = []
-        operators = []
-        for code, custom, op_inputs, op_outputs, built in self.ops:
-            if (code, custom) not in codes:
-                codes.append((code, custom))
-            options = built[1](b) if built else None
-            in_offset = b.CreateNumpyVector(np.asarray(op_inputs, dtype=np.int32))
-            out_offset = b.CreateNumpyVector(np.asarray(op_outputs, dtype=np.int32))
-            tflite.OperatorStart(b)
-            tflite.OperatorAddOpcodeIndex(b, codes.index((code, custom)))
-            tflite.OperatorAddInputs(b, in_offset)
-            tflite.OperatorAddOutputs(b, out_offset)
-            if built:
-                tflite.OperatorAddBuiltinOptionsType(b, built[0])
-                tflite.OperatorAddBuiltinOptions(b, options)
-            operators.append(tflite.OperatorEnd(b))
-        code_offsets = []
-        for code, custom in codes:
-            custom_offset = b.CreateString(custom) if custom else None
-            tflite.OperatorCodeStart(b)
-            tflite.OperatorCodeAddBuiltinCode(b, code)
-            tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
-            tflite.OperatorCodeAddVersion(b, 1)
-            if custom_offset is not None:
-                tflite.OperatorCodeAddCustomCode(b, custom_offset)
-            code_offsets.append(tflite.OperatorCodeEnd(b))
-        graph_inputs = b.CreateNumpyVector(np.asarray(inputs, dtype=np.int32))
-        graph_outputs = b.CreateNumpyVector(np.asarray(outputs, dtype=np.int32))
-        tensor_vector = self._offsets(b, tensors)
-        operator_vector = self._offsets(b, operators)
-        tflite.SubGraphStart(b)
-        tflite.SubGraphAddTensors(b, tensor_vector)
-        tflite.SubGraphAddInputs(b, graph_inputs)
-        tflite.SubGraphAddOutputs(b, graph_outputs)
-        tflite.SubGraphAddOperators(b, operator_vector)
-        subgraph = tflite.SubGraphEnd(b)
-        subgraphs = self._offsets(b, [subgraph])
-        code_vector = self._offsets(b, code_offsets)
-        buffer_vector = self._offsets(b, buffers)
-        description = b.CreateString("tiny")
-        tflite.ModelStart(b)
-        tflite.ModelAddVersion(b, 3)
-        tflite.ModelAddOperatorCodes(b, code_vector)
-        tflite.ModelAddSubgraphs(b, subgraphs)
-        tflite.ModelAddBuffers(b, buffer_vector)
-        tflite.ModelAddDescription(b, description)
-        b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
-        return bytes(b.Output())
-
-    @staticmethod
-    def _buffer(b: Any, array: np.ndarray | None) -> int:
-        data = (
-            b.CreateNumpyVector(np.frombuffer(array.tobytes(), np.uint8))
-            if array is not None
-            else None
-        )
-        tflite.BufferStart(b)
-        if data is not None:
-            tflite.BufferAddData(b, data)
-        return int(tflite.BufferEnd(b))
-
-    @staticmethod
-    def _offsets(b: Any, offsets: list[int]) -> int:
-        b.StartVector(4, len(offsets), 4)
-        for offset in reversed(offsets):
-            b.PrependUOffsetTRelative(offset)
-        return int(b.EndVector())
-
-
 def _check_tiny(tmp_path: Path, data: bytes, x: np.ndarray) -> onnx.ModelProto:
     """Converts a tiny model and checks it against the interpreter; returns the ONNX model."""
     path = tmp_path / "tiny.tflite"
@@ -299,7 +167,7 @@ def test_conv_2d(
         return -(-n // s) if padding == Padding.SAME else -(-(n - (k - 1) * d) // s)
 
     oh, ow = (out(n, k, s, d) for n, k, s, d in zip(size, kernel, stride, dilation, strict=True))
-    m = _TinyModel()
+    m = TinyModel()
     x = m.tensor((1, *size, 3))
     w = m.tensor((4, *kernel, 3), _uniform(4, *kernel, 3) * 3)
     bias = m.tensor((4,), _uniform(4))
@@ -323,7 +191,7 @@ def test_conv_2d(
 def test_depthwise_conv_2d_with_float16_weights(
     tmp_path: Path, multiplier: int, stride: int
 ) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x = m.tensor((1, 9, 8, 2))
     w16 = m.tensor((1, 3, 3, 2 * multiplier), _uniform(1, 3, 3, 2 * multiplier), TensorType.FLOAT16)
     b16 = m.tensor((2 * multiplier,), _uniform(2 * multiplier), TensorType.FLOAT16)
@@ -350,7 +218,7 @@ def test_depthwise_conv_2d_with_float16_weights(
 @pytest.mark.parametrize(("size", "padding"), [((5, 7), Padding.SAME), ((6, 9), Padding.VALID)])
 def test_max_pool_ignores_padding(tmp_path: Path, size: tuple[int, int], padding: int) -> None:
     out = [-(-n // 2) if padding == Padding.SAME else (n - 3) // 2 + 1 for n in size]
-    m = _TinyModel()
+    m = TinyModel()
     x, y = m.tensor((1, *size, 3)), m.tensor((1, *out, 3))
     m.op(
         Op.MAX_POOL_2D,
@@ -367,7 +235,7 @@ def test_max_pool_ignores_padding(tmp_path: Path, size: tuple[int, int], padding
     _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, *size, 3) - 2.0)
 
 
-def _conv_1x1(m: _TinyModel, x: int, shape: tuple[int, ...], channels: int) -> int:
+def _conv_1x1(m: TinyModel, x: int, shape: tuple[int, ...], channels: int) -> int:
     """A 1x1 convolution, so that what follows it runs on NCHW tensors inside the ONNX model."""
     w = m.tensor((channels, 1, 1, shape[3]), _uniform(channels, 1, 1, shape[3]))
     bias = m.tensor((channels,), _uniform(channels))
@@ -388,7 +256,7 @@ def _conv_1x1(m: _TinyModel, x: int, shape: tuple[int, ...], channels: int) -> i
 
 @pytest.mark.parametrize("alpha_shape", [(1, 1, 4), (4,), (1,), (5, 6, 4)])
 def test_prelu(tmp_path: Path, alpha_shape: tuple[int, ...]) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x = m.tensor((1, 5, 6, 3))
     h = _conv_1x1(m, x, (1, 5, 6, 3), 4)
     # Slopes below 0, between 0 and 1, and above 1, as face_landmark.tflite has.
@@ -400,7 +268,7 @@ def test_prelu(tmp_path: Path, alpha_shape: tuple[int, ...]) -> None:
 
 
 def test_prelu_on_a_matrix(tmp_path: Path) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x, alpha, y = m.tensor((3, 4)), m.tensor((4,), [-0.5, 0.0, 0.25, 1.5]), m.tensor((3, 4))
     m.op(Op.PRELU, [x, alpha], [y])
     _check_tiny(tmp_path, m.build([x], [y]), _uniform(3, 4))
@@ -416,7 +284,7 @@ def test_prelu_on_a_matrix(tmp_path: Path) -> None:
     ],
 )
 def test_pad(tmp_path: Path, paddings: list[list[int]]) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x = m.tensor((1, 4, 5, 2))
     h = _conv_1x1(m, x, (1, 4, 5, 2), 3)
     shape = tuple(
@@ -433,7 +301,7 @@ def test_pad(tmp_path: Path, paddings: list[list[int]]) -> None:
 
 
 def test_add_relu_broadcast_and_fused_activation(tmp_path: Path) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x = m.tensor((1, 3, 4, 2))
     h = _conv_1x1(m, x, (1, 3, 4, 2), 3)
     bias, lifted, summed, y = (
@@ -450,7 +318,7 @@ def test_add_relu_broadcast_and_fused_activation(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("axis", [3, -1, 1])
 def test_concatenation_of_images(tmp_path: Path, axis: int) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x = m.tensor((1, 4, 4, 2))
     a, b = _conv_1x1(m, x, (1, 4, 4, 2), 3), _conv_1x1(m, x, (1, 4, 4, 2), 3)
     shape = [1, 4, 4, 3]
@@ -464,7 +332,7 @@ def test_concatenation_of_images(tmp_path: Path, axis: int) -> None:
 
 def test_reshape_and_concatenate_heads(tmp_path: Path) -> None:
     """The detector's head pattern: NHWC element order survives the internal NCHW layout."""
-    m = _TinyModel()
+    m = TinyModel()
     x = m.tensor((1, 4, 4, 3))
     a = _conv_1x1(m, x, (1, 4, 4, 3), 6)
     b = _conv_1x1(m, x, (1, 4, 4, 3), 2)
@@ -476,7 +344,7 @@ def test_reshape_and_concatenate_heads(tmp_path: Path) -> None:
 
 
 def test_concatenation_with_fused_activation_is_rejected(tmp_path: Path) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     a, b, y = m.tensor((1, 2)), m.tensor((1, 2)), m.tensor((1, 4))
     m.op(
         Op.CONCATENATION,
@@ -495,7 +363,7 @@ def test_concatenation_with_fused_activation_is_rejected(tmp_path: Path) -> None
 
 
 def test_unsupported_builtin_op_is_named(tmp_path: Path) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x, h, y = m.tensor((1, 4)), m.tensor((1, 4)), m.tensor((1, 4))
     m.op(Op.RELU, [x], [h])
     m.op(Op.SOFTMAX, [h], [y], "SoftmaxOptions")
@@ -508,7 +376,7 @@ def test_unsupported_builtin_op_is_named(tmp_path: Path) -> None:
 
 
 def test_unsupported_custom_op_is_named(tmp_path: Path) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x, y = m.tensor((1, 4)), m.tensor((1, 4))
     m.op(Op.CUSTOM, [x], [y], custom="MyMagic")
     path = tmp_path / "custom.tflite"
@@ -520,7 +388,7 @@ def test_unsupported_custom_op_is_named(tmp_path: Path) -> None:
 
 
 def test_unsupported_fused_activation_is_named(tmp_path: Path) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x, y = m.tensor((1, 2, 2, 1)), m.tensor((1, 2, 2, 1))
     m.op(Op.ADD, [x, x], [y], "AddOptions", FusedActivationFunction=Act.TANH)
     path = tmp_path / "tanh.tflite"
@@ -532,7 +400,7 @@ def test_unsupported_fused_activation_is_named(tmp_path: Path) -> None:
 
 
 def test_non_float16_dequantize_is_rejected(tmp_path: Path) -> None:
-    m = _TinyModel()
+    m = TinyModel()
     x, w32, w, y = m.tensor((1, 2)), m.tensor((2,), [1, 2]), m.tensor((2,)), m.tensor((1, 2))
     m.op(Op.DEQUANTIZE, [w32], [w])
     m.op(Op.ADD, [x, w], [y], "AddOptions")
@@ -662,3 +530,106 @@ def test_create_session_runs_converted_tflite(
     ]
     with pytest.raises(ValueError, match="num_threads must be at least 1"):
         create_session(onnx_path, num_threads=0)
+
+
+def test_mul_broadcast_and_fused_activation(tmp_path: Path) -> None:
+    m = TinyModel()
+    x = m.tensor((1, 3, 4, 2))
+    h = _conv_1x1(m, x, (1, 3, 4, 2), 3)
+    gate, scaled, y = m.tensor((1, 1, 1, 3)), m.tensor((1, 3, 4, 3)), m.tensor((1, 3, 4, 3))
+    m.op(Op.MUL, [h, m.tensor((3,), [0.5, -2.0, 1.5])], [scaled], "MulOptions",
+         FusedActivationFunction=Act.RELU6)
+    # Per-channel gate from a pooled branch (the selfie model's squeeze-and-excite pattern).
+    m.op(Op.MEAN, [h, m.tensor((2,), [1, 2], TensorType.INT32)], [gate], "ReducerOptions",
+         KeepDims=1)
+    m.op(Op.MUL, [scaled, gate], [y], "MulOptions")
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 3, 4, 2) * 4)
+
+
+@pytest.mark.parametrize(
+    ("begin", "end", "strides", "masks", "shape"),
+    [
+        ([0, 0, 0, 0], [1, 1, 1, 1404], [1, 1, 1, 1], {}, (1, 1, 1, 1404)),  # the mesh identity
+        ([0, 1, 0, 2], [1, 5, 6, 7], [1, 2, 3, 1], {}, (1, 2, 2, 5)),
+        ([0, -1, 0, 6], [0, 0, 0, 0], [1, -1, 1, -2], {"BeginMask": 0b0101, "EndMask": 0b1111},
+         (1, 5, 6, 4)),
+        ([0, 2, 0, 1], [1, 3, 6, 4], [1, 1, 1, 1], {"ShrinkAxisMask": 0b0011}, (6, 3)),
+    ],
+)
+def test_strided_slice(tmp_path: Path, begin: list[int], end: list[int], strides: list[int],
+                       masks: dict[str, int], shape: tuple[int, ...]) -> None:
+    in_shape = (1, 1, 1, 1404) if shape == (1, 1, 1, 1404) else (1, 5, 6, 7)
+    m = TinyModel()
+    x, y = m.tensor(in_shape), m.tensor(shape)
+    m.op(Op.STRIDED_SLICE,
+         [x, m.tensor((4,), begin, TensorType.INT32), m.tensor((4,), end, TensorType.INT32),
+          m.tensor((4,), strides, TensorType.INT32)],
+         [y], "StridedSliceOptions", **masks)
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(*in_shape))
+
+
+@pytest.mark.parametrize(
+    ("axes", "keep", "shape"),
+    [([1, 2], 1, (1, 1, 1, 3)), ([1, 2], 0, (1, 3)), ([-1], 1, (1, 4, 5, 1)), ([3], 0, (1, 4, 5))],
+)
+def test_mean(tmp_path: Path, axes: list[int], keep: int, shape: tuple[int, ...]) -> None:
+    m = TinyModel()
+    x = m.tensor((1, 4, 5, 2))
+    h = _conv_1x1(m, x, (1, 4, 5, 2), 3)
+    y = m.tensor(shape)
+    m.op(Op.MEAN, [h, m.tensor((len(axes),), axes, TensorType.INT32)], [y], "ReducerOptions",
+         KeepDims=keep)
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 5, 2))
+
+
+@pytest.mark.parametrize("formats", ["DDDC", "DCDC", "CDDD", "CCCC"])
+def test_densify_sparse_float16_weights(tmp_path: Path, formats: str) -> None:
+    """The sparse full-range detector's pattern: sparse float16 filter -> DENSIFY ->
+    DEQUANTIZE -> CONV_2D."""
+    weights = _uniform(6, 1, 2, 5)
+    weights[np.abs(weights) < 0.6] = 0.0  # about 60% zeros
+    weights[2] = 0.0  # a whole output channel of zeros
+    m = TinyModel()
+    x = m.tensor((1, 4, 4, 5))
+    sparse = m.tensor((6, 1, 2, 5), weights, TensorType.FLOAT16, sparse=formats)
+    half, w, y = m.tensor((6, 1, 2, 5), dtype=TensorType.FLOAT16), m.tensor((6, 1, 2, 5)), \
+        m.tensor((1, 4, 4, 6))
+    m.op(Op.DENSIFY, [sparse], [half], "DensifyOptions")
+    m.op(Op.DEQUANTIZE, [half], [w])
+    m.op(Op.CONV_2D, [x, w, m.tensor((6,), _uniform(6))], [y], "Conv2DOptions",
+         Padding=Padding.SAME, StrideH=1, StrideW=1, DilationHFactor=1, DilationWFactor=1)
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 4, 5))
+
+
+@pytest.mark.parametrize(("align", "half"), [(0, 1), (1, 0), (0, 0)])
+@pytest.mark.parametrize("out_hw", [(8, 10), (5, 7), (3, 2)])
+def test_resize_bilinear(tmp_path: Path, align: int, half: int, out_hw: tuple[int, int]) -> None:
+    m = TinyModel()
+    x = m.tensor((1, 4, 5, 2))
+    h = _conv_1x1(m, x, (1, 4, 5, 2), 3)
+    y = m.tensor((1, *out_hw, 3))
+    m.op(Op.RESIZE_BILINEAR, [h, m.tensor((2,), out_hw, TensorType.INT32)], [y],
+         "ResizeBilinearOptions", AlignCorners=align, HalfPixelCenters=half)
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 5, 2))
+
+
+def test_depth_to_space(tmp_path: Path) -> None:
+    m = TinyModel()
+    x = m.tensor((1, 3, 4, 2))
+    h = _conv_1x1(m, x, (1, 3, 4, 2), 12)
+    y = m.tensor((1, 6, 8, 3))
+    m.op(Op.DEPTH_TO_SPACE, [h], [y], "DepthToSpaceOptions", BlockSize=2)
+    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 3, 4, 2))
+
+
+def test_hard_swish_logistic_and_average_pool(tmp_path: Path) -> None:
+    m = TinyModel()
+    x = m.tensor((1, 7, 6, 2))
+    h = _conv_1x1(m, x, (1, 7, 6, 2), 3)
+    swished, pooled, gate = m.tensor((1, 7, 6, 3)), m.tensor((1, 4, 3, 3)), m.tensor((1, 4, 3, 3))
+    m.op(Op.HARD_SWISH, [h], [swished])
+    # SAME padding on odd sizes: TFLite averages over the cells inside the input only.
+    m.op(Op.AVERAGE_POOL_2D, [swished], [pooled], "Pool2DOptions", Padding=Padding.SAME,
+         StrideH=2, StrideW=2, FilterHeight=3, FilterWidth=3)
+    m.op(Op.LOGISTIC, [pooled], [gate])
+    _check_tiny(tmp_path, m.build([x], [gate]), _uniform(1, 7, 6, 2) * 6)

@@ -1,6 +1,9 @@
 """graphs/eymo.pbtxt end to end on the demo clip: every frame out, pixels change only where told."""
 
+import importlib.util
 import pathlib
+import sys
+from typing import Any
 
 import cv2
 import numpy as np
@@ -94,6 +97,48 @@ def test_landmarks_every_nth_frame_still_outputs_every_frame(
             near = cv2.dilate(may.astype(np.uint8), np.ones((61, 61), np.uint8)).astype(bool)
             assert not changed[~near].any(), i
             assert changed.sum() > 2000, i
+
+
+def make_demo_media() -> Any:
+    """scripts/make_demo_media.py as a module: where it put the faces of its clips."""
+    spec = importlib.util.spec_from_file_location("make_demo_media",
+                                                  ROOT / "scripts/make_demo_media.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_default_graph_follows_both_faces_of_the_two_face_clip(tmp_path: pathlib.Path,
+                                                                    ) -> None:
+    # Every mouth loses red; the forehead of face 1 (the right one) only loses green.
+    script = tmp_path / "fx.eymo"
+    script.write_text("mouth: channels(0.2, 1, 1)\nforehead#1: channels(1, 0.2, 1)\n")
+    capture = cv2.VideoCapture(str(ROOT / "media/two_faces.mp4"))
+    frames = []
+    for _ in range(FRAMES):
+        ok, bgr = capture.read()
+        assert ok
+        frames.append(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8))
+    capture.release()
+    out = run_eymo(frames, {"script": str(script), "max_in_flight": 1 << 30})
+    assert len(out) == FRAMES
+    media = make_demo_media()
+    ys, xs = np.mgrid[0:720, 0:1280]
+    for i, ((_, pixels), frame) in enumerate(zip(out, frames, strict=True)):
+        before, after = frame.astype(int), pixels[..., :3].astype(int)
+        kept = np.abs(after - before) <= 3
+        red_lost = (after[..., 0] < before[..., 0] - 20) & kept[..., 1]
+        green_lost = (after[..., 1] < before[..., 1] - 20) & kept[..., 0]
+        left, right = xs < 640, xs >= 640
+        assert (red_lost & left).sum() > 300 and (red_lost & right).sum() > 300, i
+        assert (green_lost & right).sum() > 300 and not (green_lost & left).any(), i
+        # Nothing changes away from the two heads (where the clip's maker put them).
+        near = np.zeros((720, 1280), bool)
+        for place in media.two_faces_path(i):
+            near |= np.hypot(xs - place.center[0], ys - place.center[1]) < place.face_height
+        assert kept.all(axis=2)[~near].all(), i
 
 
 def test_graphflow_run_turns_one_image_into_one_image(tmp_path: pathlib.Path) -> None:

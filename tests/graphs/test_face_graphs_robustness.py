@@ -110,7 +110,7 @@ def test_raw_array_instead_of_image_is_reported(face: np.ndarray) -> None:
                   inputs={"input_video": [(0, face)]})
 
 
-def test_attention_model_is_refused(face: np.ndarray) -> None:
+def test_attention_model_gives_478_landmarks(face: np.ndarray) -> None:
     graph = """
 input_stream: "image"
 output_stream: "landmarks"
@@ -121,9 +121,11 @@ input_side_packet: "num_faces"
 input_side_packet: "attention"
 input_side_packet: "prev"
 """
-    with pytest.raises(Exception, match="with_attention=true"):
-        run_graph(graph, inputs={"image": [(0, ImageFrame(face))]},
-                  side_packets={"num_faces": 1, "attention": True, "prev": True})
+    for attention, count in ((True, 478), (False, 468)):
+        out = run_graph(graph, inputs={"image": [(0, ImageFrame(face))]},
+                        side_packets={"num_faces": 1, "attention": attention, "prev": True})
+        [faces] = [p.payload for p in out["landmarks"]]
+        assert [len(f) for f in faces] == [count]
 
 
 @pytest.mark.parametrize("value", ["x", "0"])

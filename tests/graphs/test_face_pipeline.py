@@ -20,7 +20,7 @@ from graphflow.testing import run_graph
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "face"
-FRONT_CPU = ROOT / "tests/fixtures/mediapipe/modules/face_landmark/face_landmark_front_cpu.binarypb"
+FRONT_CPU = ROOT / "graphs/mediapipe/modules/face_landmark/face_landmark_front_cpu.binarypb"
 FRAME_US = 33_333
 
 DETECT = """

@@ -10,7 +10,9 @@ Registered with `graphflow.app.io` (`--input SPEC`, `--output SPEC`):
 - `folder:PATH` (also a plain folder path): the folder's images in name order, at `?fps=F`
   (default 30), every one processed;
 - `demo`: media/demo.mp4, a short clip of a real moving face, every frame processed;
-- sinks `window[:TITLE]` (a glfw window; closing it stops the run) and
+- sinks `window[:TITLE]` (a glfw window titled with the frame rate and the latest line of the
+  graph's `status` output stream, which `graphflow run` hands to a sink's `show_status`;
+  closing it stops the run) and
   `virtualcam[:/dev/videoN]` (pyvirtualcam; v4l2loopback on Linux), which run graphflow's
   `WindowSinkCalculator` / `VirtualCameraSinkCalculator` in a one-node graph of their own;
 - the defaults of `graphflow run` for video graphs (`defaults`): a camera if this machine has
@@ -23,6 +25,7 @@ buffer is one frame), so a busy graph gets fresh frames instead of a backlog.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pathlib
@@ -37,6 +40,7 @@ import numpy as np
 
 from calculators.io.video import DEFAULT_FPS, IMAGE_EXTENSIONS, VideoReader, from_bgr, read_image
 from graphflow.app.io.registry import register_sink, register_source, set_default_endpoints
+from graphflow.app.io.urls import NETWORK_SCHEMES, SOCKET_SCHEMES, redact_urls
 from graphflow.calculator import Stop
 from graphflow.graph import CalculatorGraph
 from graphflow.image_frame import ImageFrame
@@ -74,28 +78,46 @@ class LiveCapture:
         width: Frame width to ask the camera for (the camera may pick another).
         height: Frame height to ask for.
         fps: Frame rate to ask for.
+        timeout: For a URL: seconds that opening it, and then each read, may take (FFmpeg's
+            open and read timeouts); None leaves OpenCV's defaults.
+        max_pixels: Refuse a stream whose frames would be larger (width x height), or whose
+            frame size OpenCV cannot tell, before any frame is read.
 
     Raises:
-        ValueError: If OpenCV cannot open it.
+        ValueError: If OpenCV cannot open it, or its frames are over ``max_pixels``.
     """
 
     live: ClassVar[bool] = True
 
     def __init__(self, target: int | str, width: float | None = None,
-                 height: float | None = None, fps: float | None = None) -> None:
+                 height: float | None = None, fps: float | None = None, *,
+                 timeout: float | None = None, max_pixels: int | None = None) -> None:
         self.target = target
-        self._capture = cv2.VideoCapture(target)
+        shown = redact_urls(str(target))  # URLs may carry credentials: never logged
+        if timeout is not None and isinstance(target, str):
+            milliseconds = int(timeout * 1000)
+            self._capture = cv2.VideoCapture(target, cv2.CAP_FFMPEG, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds])
+        else:
+            self._capture = cv2.VideoCapture(target)
         if not self._capture.isOpened():
-            raise ValueError(f"OpenCV cannot open {target!r} (no such camera or stream?)")
+            raise ValueError(f"OpenCV cannot open {shown!r} (no such camera or stream?)")
         for prop, value in ((cv2.CAP_PROP_FRAME_WIDTH, width),
                             (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, fps)):
             if value is not None:
                 self._capture.set(prop, value)
         self._capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-        logger.info("input %s: %dx%d at %.1f fps", target,
-                    int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                    int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        frame_width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        frame_height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if max_pixels is not None and not 0 < frame_width * frame_height <= max_pixels:
+            self._capture.release()
+            raise ValueError(f"input {shown}: frames of {frame_width}x{frame_height} (0: not "
+                             f"known before decoding) are not within the cap of {max_pixels} "
+                             "pixels")
+        logger.info("input %s: %dx%d at %.1f fps", shown, frame_width, frame_height,
                     self._capture.get(cv2.CAP_PROP_FPS))
+        self._shown = shown
 
     def __iter__(self) -> Iterator[tuple[int, ImageFrame]]:
         """Yields (microseconds since the first frame, RGB frame) until the stream ends."""
@@ -105,7 +127,7 @@ class LiveCapture:
             ok, bgr = self._capture.read()
             now = time.monotonic_ns() // 1000
             if not ok or bgr is None:
-                logger.info("input %s: no more frames", self.target)
+                logger.info("input %s: no more frames", self._shown)
                 return
             start = now if start is None else start
             last = max(now - start, last + 1)
@@ -166,16 +188,22 @@ class CalculatorSink:
     Args:
         calculator: The registered calculator name.
         side_packets: Its input side packets by tag.
+        status_tag: The calculator's input port for status lines (`show_status`), if any.
 
     Raises:
         Stop: From `write`, once the calculator ended its run (e.g. its window was closed).
         GraphError: From `write` or `close`, if the calculator failed.
     """
 
-    def __init__(self, calculator: str, side_packets: dict[str, Any]) -> None:
+    def __init__(self, calculator: str, side_packets: dict[str, Any],
+                 status_tag: str | None = None) -> None:
         lines = [f'input_stream: "frames"\nnode {{ calculator: "{calculator}" '
                  'input_stream: "frames"']
         lines += [f' input_side_packet: "{tag}:{tag.lower()}"' for tag in side_packets]
+        if status_tag is not None:
+            lines.insert(0, 'input_stream: "status"\n')
+            lines.append(f' input_stream: "{status_tag}:status"')
+        self._has_status = status_tag is not None
         self._graph = CalculatorGraph("".join(lines) + " }")
         self._graph.start_run({tag.lower(): v for tag, v in side_packets.items()})
         self._calculator = calculator
@@ -191,6 +219,12 @@ class CalculatorSink:
             logger.info("%s ended: stopping", self._calculator)
             self._closed.set()
             raise Stop() from None
+
+    def show_status(self, timestamp: int, text: str) -> None:
+        """Hands a status line (e.g. which script runs) to the calculator, if it takes them."""
+        if self._has_status and not self._closed.is_set():
+            with contextlib.suppress(ValueError):  # the calculator already ended its run
+                self._graph.add_packet_to_input_stream("status", Packet(text).at(timestamp))
 
     def close(self) -> None:
         """Ends the calculator's run (raises its error, if it failed)."""
@@ -260,14 +294,15 @@ def _stream_source(scheme: str) -> Callable[[str], LiveCapture]:
 
 
 # The network protocols of OpenCV's FFmpeg backend that carry live video.
-for _scheme in ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https"):
+for _scheme in NETWORK_SCHEMES + SOCKET_SCHEMES:
     register_source(_scheme, _stream_source(_scheme),
                     f"a network stream through OpenCV: {_scheme}://... (live)")
 register_source("demo", lambda _: VideoReader(resource_dir("media") / DEMO_CLIP_NAME),
                 "media/demo.mp4, a short clip of a real moving face")
 register_sink("window", lambda title: CalculatorSink(
-    "WindowSinkCalculator", {"TITLE": title} if title else {}),
-    "a desktop window (glfw): window[:TITLE]; Esc, q or closing it stops the run")
+    "WindowSinkCalculator", {"TITLE": title or "graphflow"}, status_tag="STATUS"),
+    "a desktop window (glfw): window[:TITLE], titled with the frame rate and the graph's "
+    "status (eymo: the script); Esc, q or closing it stops the run")
 register_sink("virtualcam", lambda device: CalculatorSink(
     "VirtualCameraSinkCalculator", {"DEVICE": device} if device else {}),
     "a virtual webcam (pyvirtualcam, v4l2loopback): virtualcam[:/dev/videoN]")

@@ -7,7 +7,7 @@ same way), a number ``N`` (short for ``camera:N``), or a file path:
 
 - sources: a video file (OpenCV), an image-sequence pattern such as ``frames/%04d.png``, or
   one image file (a single frame at timestamp 0);
-- sinks: a video file (``.mp4`` with codec mp4v, ``.avi``/``.mkv`` with MJPG), an image file
+- sinks: a video file (``.mp4`` in H.264 through PyAV, ``.avi``/``.mkv`` with MJPG), an image file
   (each frame overwrites it; the last one stays), or an image pattern such as
   ``out/%04d.png`` (one file per frame, numbered from 0).
 

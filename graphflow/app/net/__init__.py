@@ -4,6 +4,11 @@
 - :mod:`graphflow.app.net.sender`: capture, encode and push frames; reconnect with backoff.
 - :mod:`graphflow.app.net.server`: ingest many channels; MJPEG, server-sent events and JSON
   over HTTP.
+- :mod:`graphflow.app.net.channel`: one channel's sender, latest frame, viewers and runner.
+- :mod:`graphflow.app.net.runner`: a channel's frames through its graph (in this process or in
+  a Ray actor), for pushed channels and managed streams alike.
+- :mod:`graphflow.app.net.supervisor`: managed streams, their sources and restart policies.
+- :mod:`graphflow.app.net.streams_api`: the managed streams' HTTP API, events and OpenAPI.
 - :mod:`graphflow.app.net.client`: read the server's MJPEG and event streams from Python.
 
 See ``docs/streams.md``.

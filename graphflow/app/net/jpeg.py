@@ -49,12 +49,33 @@ def encode_rgb(image: npt.ArrayLike, quality: int = 80) -> bytes:
     return encode(arr, quality, "RGBA" if arr.ndim == 3 and arr.shape[2] == 4 else "RGB")
 
 
-def decode(data: bytes) -> npt.NDArray[np.uint8]:
-    """Decodes a JPEG into an ``HxWx3`` RGB uint8 array.
+DEFAULT_MAX_PIXELS = 4096 * 4096
+"""The largest image (width x height) the stream server decodes by default (16.8 MP)."""
+
+
+def check_pixels(width: int, height: int, max_pixels: int, what: str) -> None:
+    """Refuses an image over the pixel cap before anything is allocated for it.
 
     Raises:
-        ValueError: If ``data`` is not a decodable JPEG.
+        ValueError: Naming ``what``, its size and the cap.
     """
+    if width * height > max_pixels:
+        raise ValueError(f"{what} is {width}x{height} = {width * height} pixels, over the cap "
+                         f"of {max_pixels} (--max-pixels)")
+
+
+def decode(data: bytes, max_pixels: int | None = None) -> npt.NDArray[np.uint8]:
+    """Decodes a JPEG into an ``HxWx3`` RGB uint8 array.
+
+    Args:
+        data: The JPEG.
+        max_pixels: If given, a JPEG whose header claims more pixels is refused undecoded.
+
+    Raises:
+        ValueError: If ``data`` is not a decodable JPEG, or is over ``max_pixels``.
+    """
+    if max_pixels is not None:
+        check_pixels(*size(data), max_pixels, f"JPEG of {len(data)} bytes")
     try:
         return simplejpeg.decode_jpeg(data, colorspace="RGB")  # type: ignore[no-any-return]
     except ValueError as exc:

@@ -23,6 +23,7 @@ import dataclasses
 import json
 import re
 import struct
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 PROTOCOL = "graphflow-stream/1"
@@ -37,6 +38,8 @@ DEFAULT_MAX_FRAME_BYTES = 8 * 1024 * 1024
 MAX_CONTROL_BYTES = 64 * 1024
 TOKEN_ENV = "GRAPHFLOW_TOKEN"
 """The environment variable that holds the shared token of senders, viewers and the server."""
+ADMIN_TOKEN_ENV = "GRAPHFLOW_ADMIN_TOKEN"
+"""The environment variable that holds the token of stream administration."""
 CHANNEL_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 """A valid channel name, as a regular expression (see :func:`validate_channel`)."""
 
@@ -150,6 +153,8 @@ def decode_json(payload: bytes, what: str) -> dict[str, Any]:
         body = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(f"{what}: payload is not UTF-8 JSON ({exc})") from None
+    except RecursionError:  # json raises it for deeply nested arrays or objects
+        raise ProtocolError(f"{what}: payload nests too deeply") from None
     if not isinstance(body, dict):
         raise ProtocolError(f"{what}: payload must be a JSON object, got {type(body).__name__}")
     return body
@@ -172,8 +177,16 @@ def decode_frame(payload: bytes) -> tuple[int, bytes]:
     return _TIMESTAMP.unpack_from(payload)[0], payload[_TIMESTAMP.size:]
 
 
-async def read_message(reader: asyncio.StreamReader, max_payload: int) -> tuple[int, bytes] | None:
+async def read_message(reader: asyncio.StreamReader, max_payload: int,
+                       reserve: Callable[[int], None] | None = None
+                       ) -> tuple[int, bytes] | None:
     """Reads one message, refusing payloads over ``max_payload`` bytes before reading them.
+
+    Args:
+        reader: The connection.
+        max_payload: The largest payload accepted.
+        reserve: Called with the payload's length before the payload is read (to account for
+            the memory it will take); may raise ProtocolError to refuse it.
 
     Returns:
         ``(kind, payload)``, or None when the peer closed the connection between messages.
@@ -194,6 +207,8 @@ async def read_message(reader: asyncio.StreamReader, max_payload: int) -> tuple[
     if length - 1 > max_payload:
         raise ProtocolError(f"{message_name(kind)} message of {length - 1} bytes exceeds the "
                             f"cap of {max_payload} bytes")
+    if reserve is not None:
+        reserve(length - 1)
     try:
         payload = await reader.readexactly(length - 1)
     except asyncio.IncompleteReadError as exc:

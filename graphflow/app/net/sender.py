@@ -19,9 +19,10 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
+from graphflow.app.io.urls import redact_urls
 from graphflow.app.net import jpeg
 from graphflow.app.net.protocol import (
     MAX_CONTROL_BYTES,
@@ -206,8 +207,46 @@ class Sender:
             await asyncio.gather(watcher, return_exceptions=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class SourceReading:
+    """How :func:`capture_frames` opens and reads its source.
+
+    ``graphflow send`` uses the defaults; ``graphflow serve`` reads the sources of managed
+    streams on its own bounded thread pool, with timeouts and a pixel cap.
+
+    Attributes:
+        open: Opens a source spec (blocking; runs through ``run``).
+        run: Runs a blocking call off the event loop: ``await run(fn, *args)``.
+        timeout: Seconds that opening, and then each frame, may take (None: no limit). A read
+            that takes longer is abandoned in its thread, with the source left unclosed.
+        max_pixels: Frames over this many pixels end the capture (None: no cap).
+    """
+
+    open: Callable[[str], FrameSource] = dataclasses.field(
+        default_factory=lambda: open_source_spec)
+    run: Callable[..., Awaitable[Any]] = asyncio.to_thread
+    timeout: float | None = None
+    max_pixels: int | None = None
+
+    async def call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """``run(fn, *args)`` within ``timeout``.
+
+        Raises:
+            SourceStuckError: If it takes longer, naming ``what``.
+        """
+        try:
+            return await asyncio.wait_for(self.run(fn, *args), self.timeout)
+        except TimeoutError:
+            raise SourceStuckError(f"{what} took longer than {self.timeout} s") from None
+
+
+class SourceStuckError(ValueError):
+    """Opening or reading a source took longer than its timeout (the call was abandoned)."""
+
+
 async def capture_frames(source: str, *, fps: float | None = None, loop: bool = False,
-                         quality: int = 80) -> AsyncIterator[tuple[int, bytes]]:
+                         quality: int = 80, reading: SourceReading | None = None
+                         ) -> AsyncIterator[tuple[int, bytes]]:
     """Captures frames and yields them as ``(capture_time_us, jpeg)``.
 
     The source is opened and read by :func:`graphflow.app.io.open_source`, as ``graphflow run
@@ -225,13 +264,18 @@ async def capture_frames(source: str, *, fps: float | None = None, loop: bool = 
             sets its own pace unless ``fps`` is given.
         loop: Start a file source (video, pattern, folder) again each time it ends.
         quality: JPEG quality, 1..100.
+        reading: How the source is opened and read (default: in ``asyncio`` worker threads,
+            without limits).
 
     Raises:
-        ValueError: If the source cannot be opened (a missing file included) or gives no frame.
+        ValueError: If the source cannot be opened (a missing file included), gives no frame,
+            gives one over the pixel cap, or takes longer than the timeout
+            (:class:`SourceStuckError`).
     """
     jpeg.check_quality(quality)
-    frames = await asyncio.to_thread(_open_source, source)
-    # Already imported by _open_source, in its thread: these do not block the event loop.
+    how = reading or SourceReading()
+    frames = await how.call(f"opening {redact_urls(source)!r}", how.open, source)
+    # Already imported by the opener, in its thread: these do not block the event loop.
     from calculators.io.video import DEFAULT_FPS
     from graphflow.app.io.registry import ImageFileSource
 
@@ -240,24 +284,35 @@ async def capture_frames(source: str, *, fps: float | None = None, loop: bool = 
     pacer = _Pacer(fps if fps or frames.live else getattr(frames, "fps", DEFAULT_FPS))
     last = 0
     data = b""
+    stuck = False
     try:
         items = iter(frames)
         while True:
             await pacer.wait()
             if not (still and data):
-                item = await asyncio.to_thread(next, items, None)
-                if item is None and loop and not frames.live:
-                    frames.close()
-                    frames = await asyncio.to_thread(_open_source, source)
-                    items = iter(frames)
-                    item = await asyncio.to_thread(next, items, None)
+                what = f"reading a frame of {redact_urls(source)!r}"
+                try:
+                    item = await how.call(what, next, items, None)
+                    if item is None and loop and not frames.live:
+                        frames.close()
+                        frames = await how.call(what, how.open, source)
+                        items = iter(frames)
+                        item = await how.call(what, next, items, None)
+                except SourceStuckError:
+                    stuck = True  # its thread may still be inside a read: not closed under it
+                    raise
                 if item is None:
                     return
-                data = await asyncio.to_thread(jpeg.encode_rgb, item[1].array, quality)
+                image = item[1].array
+                if how.max_pixels is not None:
+                    jpeg.check_pixels(image.shape[1], image.shape[0], how.max_pixels,
+                                      f"a frame of {redact_urls(source)!r}")
+                data = await how.run(jpeg.encode_rgb, image, quality)
             last = max(time.time_ns() // 1000, last + 1)
             yield last, data
     finally:
-        frames.close()
+        if not stuck:
+            frames.close()
 
 
 class _Pacer:
@@ -275,11 +330,14 @@ class _Pacer:
         await asyncio.sleep(max(0.0, self._due - now))
 
 
-def _open_source(spec: str) -> FrameSource:
+def open_source_spec(spec: str) -> FrameSource:
     """``graphflow.app.io.open_source(spec)``, a missing file reported as ValueError too.
 
     Imports calculators (which registers the camera, stream, folder and demo sources) here, in
     the worker thread, rather than when graphflow is imported.
+
+    Raises:
+        ValueError: If the source does not open.
     """
     from graphflow.app.io import open_source
 

@@ -1,9 +1,10 @@
 """``graphflow serve``: ingest JPEG streams over TCP, run a graph per watched channel, serve HTTP.
 
 Senders push frames under a channel name (see :mod:`graphflow.app.net.protocol`). For each channel
-the server keeps the latest frame and serves it raw; the channel's graph (one run per channel)
-runs only while somebody watches its processed video or its results, once per frame however many
-watch, and stops when the last of them leaves. HTTP endpoints (aiohttp):
+(:class:`~graphflow.app.net.channel.Channel`) the server keeps the latest frame and serves it raw;
+the channel's graph runs only while somebody watches its processed video or its results, once per
+frame however many watch, and stops when the last of them leaves
+(a :class:`~graphflow.app.net.runner.ChannelRunner`). HTTP endpoints (aiohttp):
 
 - ``/``: an index page of the streams.
 - ``/streams``: JSON list of channels with their frame rates and viewers.
@@ -12,8 +13,17 @@ watch, and stops when the last of them leaves. HTTP endpoints (aiohttp):
 - ``/results?name=C``: the graph's other outputs as JSON server-sent events.
 - ``/healthz``: liveness.
 
-A channel's graph runs in this process unless :attr:`StreamServer.new_run` makes its runs
-elsewhere (``graphflow serve --ray``: Ray actors, :class:`graphflow.app.net.streams_api.ActorRun`).
+Graphs run in this process unless :attr:`StreamServer.backend` is replaced (``graphflow serve
+--ray``: Ray actors, :class:`graphflow.app.net.runner.RayBackend`). More routes come through
+:attr:`StreamServer.app_setup` (the streams API, :mod:`graphflow.app.net.streams_api`), which
+uses the server's public hooks: :meth:`~StreamServer.channel`, :meth:`~StreamServer.release`,
+:meth:`~StreamServer.check_viewer`, :meth:`~StreamServer.check_admin`,
+:meth:`~StreamServer.admit_viewer`, :meth:`~StreamServer.emit`,
+:meth:`~StreamServer.run_blocking` and :attr:`~StreamServer.sources`.
+
+Every resource a client can make the server spend is capped (:class:`~graphflow.app.net.limits.
+Limits`), and what clients may ask for is decided by :class:`~graphflow.app.net.policy.Access`
+(tokens, Host and Origin, graphs, sources); docs/security.md describes both.
 
 Every MJPEG part carries ``X-Timestamp`` (the frame's capture time, microseconds since the Unix
 epoch). With a token, senders put it in their HELLO and viewers send ``Authorization: Bearer T``
@@ -29,23 +39,25 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
 import contextlib
-import hmac
+import dataclasses
+import functools
 import json
 import logging
-import os
 import pathlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 
+from graphflow.app.io.urls import redact_urls
 from graphflow.app.net import jpeg
-from graphflow.app.net.broadcast import Broadcaster, RateMeter, Subscription
-from graphflow.app.net.jsonable import to_jsonable
+from graphflow.app.net.broadcast import Broadcaster, Subscription
+from graphflow.app.net.channel import Channel
+from graphflow.app.net.limits import ByteBudget, DaemonPool, Limits, LogThrottle
+from graphflow.app.net.policy import Access
 from graphflow.app.net.protocol import (
-    DEFAULT_MAX_FRAME_BYTES,
     MAX_CONTROL_BYTES,
     MSG_ERROR,
     MSG_FRAME,
@@ -60,23 +72,26 @@ from graphflow.app.net.protocol import (
     read_message,
     validate_channel,
 )
+from graphflow.app.net.runner import Backend, ChannelRunner, GraphSpec, LocalBackend
 from graphflow.config import GraphConfig, load_config
-from graphflow.graph import CalculatorGraph
-from graphflow.image_frame import ImageFrame
-from graphflow.packet import Packet
-from graphflow.runtime import GraphError
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Address = tuple[str, int]
 
-RESULTS_DEPTH = 64
-"""Result events a slow ``/results`` viewer may have pending before the oldest are dropped."""
 IDLE_CHECK_S = 1.0
 """How often an idle viewer connection is checked for a client that went away."""
-STALL_S = 1.0
-"""How long the feeder waits for the graph to show progress before it feeds the next frame."""
+EVENTS_DEPTH = 256
+"""Events a slow ``/events`` viewer may have pending before the oldest are dropped."""
+GRAPH_THREADS = 4
+"""Threads for the graphs' blocking calls (starting runs, decoding and adding frames)."""
+HTTP_SHUTDOWN_S = 1.0
+"""How long closing waits for HTTP handlers to finish before cancelling them."""
+
+
+class LimitError(Exception):
+    """A cap of :class:`~graphflow.app.net.limits.Limits` was reached (the message names it)."""
 
 
 class StreamServer:
@@ -86,15 +101,21 @@ class StreamServer:
         graph: The graph to run per watched channel: a file path, pbtxt text or a loaded config.
         ingest: TCP address for senders (port 0 picks a free one).
         http: HTTP address for viewers (port 0 picks a free one).
-        token: Shared secret that senders and viewers must present (None: no authentication).
-        max_frame_bytes: Largest JPEG a sender may send; a bigger one closes its connection.
+        access: Tokens, allowed hosts, graphs and sources (default: no token, loopback use).
+        limits: Caps and timeouts.
         input_stream: The graph input stream that receives RGB ``ImageFrame`` packets.
         video_stream: The graph output stream served as ``/face_stream``.
         result_streams: Output streams served on ``/results`` (default: every graph output
             stream but ``video_stream``).
         quality: JPEG quality of the processed video.
         max_in_flight: Frames inside one graph run at once; newer frames replace waiting ones.
-        hello_timeout: Seconds a new sender has to send its HELLO.
+
+    Attributes:
+        backend: Where channel graphs run (in this process by default).
+        app_setup: Called with the HTTP application before it starts (more routes).
+        events: Stream events (``started``, ``failed``...), as JSON, for ``/events``.
+        sources: The threads that open and read the pulled sources of managed streams.
+        budget: The frame bytes held from senders (``limits.max_buffered_bytes``).
 
     Raises:
         ConfigError: If the graph does not load.
@@ -103,46 +124,64 @@ class StreamServer:
 
     def __init__(self, graph: str | pathlib.Path | GraphConfig, *,
                  ingest: Address = ("127.0.0.1", 0), http: Address = ("127.0.0.1", 0),
-                 token: str | None = None, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 access: Access | None = None, limits: Limits | None = None,
                  input_stream: str = "input_video", video_stream: str = "output_video",
                  result_streams: Sequence[str] | None = None, quality: int = 80,
-                 max_in_flight: int = 2, hello_timeout: float = 10.0) -> None:
+                 max_in_flight: int = 2) -> None:
         self.config = graph if isinstance(graph, GraphConfig) else load_config(graph)
-        self.result_streams = video_graph_streams(CalculatorGraph(self.config), input_stream,
-                                                  video_stream, result_streams)
-        if max_frame_bytes < 1:
-            raise ValueError(f"max_frame_bytes must be positive, got {max_frame_bytes}")
-        self.input_stream = input_stream
-        self.video_stream = video_stream
-        self.token = token
-        self.max_frame_bytes = max_frame_bytes
+        self.access = access or Access()
+        self.limits = limits or Limits()
+        spec = GraphSpec(self.config, {}, input_stream, video_stream,
+                         tuple(result_streams) if result_streams is not None else None, quality,
+                         self.limits.max_pixels)
+        _, results = spec.load()
+        self.graph_spec = dataclasses.replace(spec, result_streams=tuple(results))
+        """What a pushed channel's runner runs."""
         self.quality = quality
-        self.max_in_flight = max(1, max_in_flight)
-        self.hello_timeout = hello_timeout
+        self.budget = ByteBudget(self.limits.max_buffered_bytes)
         self._ingest_address = ingest
         self._http_address = http
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, Channel] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._senders: set[asyncio.StreamWriter] = set()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._ingest: asyncio.AbstractServer | None = None
+        self._peers: collections.Counter[str] = collections.Counter()
+        self._warnings = LogThrottle(logger)  # what senders do wrong: they must not flood it
+        self._graph_pool = DaemonPool(GRAPH_THREADS, "graphflow-serve")
+        self.sources = DaemonPool(self.limits.source_threads, "graphflow-source")
+        self._ingest: asyncio.Server | None = None
+        self._http: asyncio.Server | None = None
         self._runner: web.AppRunner | None = None
+        self._awaiting_headers: set[Any] = set()
         self._closing = False
+        self.backend: Backend = LocalBackend(self.run_blocking, max_in_flight,
+                                             self.limits.stop_timeout)
         self.app_setup: list[Callable[[web.Application], None]] = []
-        """Called with the HTTP application before it starts (more routes: streams_api)."""
-        self.new_run: Callable[[_Channel], ChannelRun] = lambda channel: _GraphRun(self, channel)
-        """Makes a pushed channel's graph run (streams_api puts Ray actors here for --ray)."""
+        self.events: Broadcaster[bytes] = Broadcaster(EVENTS_DEPTH)
         self.ingest_port = 0
         self.http_port = 0
+
+    @property
+    def result_streams(self) -> list[str]:
+        """The graph outputs served on ``/results``."""
+        return list(self.graph_spec.result_streams or ())
+
+    @property
+    def closing(self) -> bool:
+        """True once :meth:`close` has begun (nothing is started or restarted any more)."""
+        return self._closing
+
+    @property
+    def abandoned(self) -> list[str]:
+        """Channels whose graph run hung when stopped and was abandoned (with its threads)."""
+        return list(self.backend.abandoned)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Binds both sockets and starts serving."""
-        self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="graphflow-serve")
         self._ingest = await asyncio.start_server(self._on_sender, *self._ingest_address)
         self.ingest_port = self._ingest.sockets[0].getsockname()[1]
-        app = web.Application()
+        app = web.Application(middlewares=[self._guard])
         app.router.add_get("/", self._index)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/streams", self._streams)
@@ -151,33 +190,41 @@ class StreamServer:
         app.router.add_get("/results", self._results)
         for setup in self.app_setup:
             setup(app)
+        # keepalive_timeout: an idle connection between requests gets as long as one that
+        # has not sent its first request's headers (_http_connection) has.
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                                     shutdown_timeout=2.0)
+                                     shutdown_timeout=HTTP_SHUTDOWN_S,
+                                     keepalive_timeout=self.limits.header_timeout)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, *self._http_address)
-        await site.start()
-        self.http_port = self._runner.addresses[0][1]
+        self._http = await asyncio.get_running_loop().create_server(
+            self._http_connection, *self._http_address)
+        self.http_port = self._http.sockets[0].getsockname()[1]
         logger.info("serving: ingest on %s:%d, http on http://%s:%d/", self._ingest_address[0],
                     self.ingest_port, self._http_address[0], self.http_port)
 
     async def close(self) -> None:
-        """Disconnects senders and viewers, stops every graph run and releases all threads."""
+        """Disconnects senders and viewers, stops every graph run and releases all threads.
+
+        Graph runs that hang are abandoned after ``limits.stop_timeout`` (see
+        :attr:`abandoned`); nothing waits for a thread stuck in a pulled source.
+        """
         self._closing = True
-        if self._ingest is not None:
-            self._ingest.close()
-            for writer in list(self._senders):
-                writer.close()
-            await self._ingest.wait_closed()
+        for server in (self._ingest, self._http):
+            if server is not None:
+                server.close()
+        for writer in list(self._senders):
+            writer.close()
         for channel in self._channels.values():
             channel.end_viewers()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        self.events.close_all()
         for channel in list(self._channels.values()):
-            self._reconcile_soon(channel)
+            self.release(channel)
+        if self._runner is not None:  # its on_shutdown stops the managed streams
+            await self._runner.cleanup()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        self._graph_pool.shutdown()
+        self.sources.shutdown()
 
     async def serve_forever(self) -> None:
         """Serves until cancelled."""
@@ -196,54 +243,86 @@ class StreamServer:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def run_in_pool(self, fn: Callable[..., T], *args: Any) -> T:
-        """Runs ``fn(*args)`` on the server's worker threads."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+    async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Runs ``fn(*args)`` on the server's graph threads (graph calls, frame decoding)."""
+        return await self._graph_pool.run(fn, *args)
+
+    def emit(self, stream: str, kind: str, **fields: Any) -> dict[str, Any]:
+        """Broadcasts an event about a stream (managed or pushed) on ``/events``; returns it.
+
+        Text fields are redacted (:func:`~graphflow.app.io.urls.redact_urls`): an event may
+        name a source URL or quote an error about one.
+        """
+        event = {"type": kind, "stream": stream, "time": time.time(),
+                 **{k: redact_urls(v) if isinstance(v, str) else v for k, v in fields.items()}}
+        logger.info("stream event %s", event)
+        self.events.publish(json.dumps(event, separators=(",", ":")).encode())
+        return event
 
     # ------------------------------------------------------------------ channels
 
     def channel_names(self) -> list[str]:
-        """The channels known now (with a sender or viewers)."""
+        """The channels known now (with a sender, viewers or a managed stream)."""
         return sorted(self._channels)
 
-    def _channel(self, name: str) -> _Channel:
+    def get_channel(self, name: str) -> Channel | None:
+        """The channel of that name, if there is one."""
+        return self._channels.get(name)
+
+    def channel(self, name: str) -> Channel:
+        """The channel of that name, created if needed (forgotten again once idle).
+
+        Raises:
+            LimitError: If it would be one channel more than ``limits.max_channels``.
+        """
         channel = self._channels.get(name)
         if channel is None:
-            channel = _Channel(name, self._reconcile_soon)
+            if len(self._channels) >= self.limits.max_channels:
+                raise LimitError(f"the server has {len(self._channels)} channels, its limit "
+                                 "(--max-channels)")
+            channel = Channel(name, self.release, self.budget)
             self._channels[name] = channel
         return channel
 
-    def _reconcile_soon(self, channel: _Channel) -> None:
+    def release(self, channel: Channel) -> None:
+        """Brings the channel's graph run in line with its watchers soon (a managed stream's
+        owner hears of the change instead), and forgets the channel once idle."""
         self._track(self._reconcile(channel))
 
-    async def _reconcile(self, channel: _Channel) -> None:
-        """Starts or stops the channel's graph run to match its watchers; forgets idle channels."""
+    async def _reconcile(self, channel: Channel) -> None:
         if channel.owner is not None:  # a managed stream runs its graph itself
-            channel.owner.viewers_changed(channel)
+            channel.owner.viewers_changed()
             return
         async with channel.lock:
             while True:
                 want = channel.watchers() > 0 and not self._closing
-                if want and channel.run is None:
-                    run = self.new_run(channel)
-                    try:
-                        await run.start()
-                    except Exception:
-                        logger.exception("channel %r: the graph did not start", channel.name)
+                runner = channel.runner
+                if want and runner is None:
+                    emit = self._emitter(channel)
+                    runner = ChannelRunner(
+                        channel, functools.partial(self.backend.worker, self.graph_spec, channel,
+                                                   emit),
+                        emit, on_failed=lambda _: channel.end_processing())
+                    if not await runner.start():
                         channel.end_processing()
                         break
-                    channel.run = run
+                    channel.runner = runner
                     logger.info("channel %r: graph started in process %d (%d watching)",
-                                channel.name, run.worker_pid, channel.watchers())
-                elif channel.run is not None and (not want or channel.run.failed):
-                    run, channel.run = channel.run, None
-                    await run.stop()
+                                channel.name, runner.worker_pid, channel.watchers())
+                elif runner is not None and (not want or runner.error is not None):
+                    channel.runner = None
+                    await runner.stop()
                     logger.info("channel %r: graph stopped", channel.name)
                 else:
                     break
-            if channel.sender is None and channel.viewers() == 0 and channel.run is None \
-                    and self._channels.get(channel.name) is channel:
+            if channel.idle() and self._channels.get(channel.name) is channel:
                 del self._channels[channel.name]
+                channel.forget()
+
+    def _emitter(self, channel: Channel) -> Callable[..., None]:
+        def emit(kind: str, **fields: Any) -> None:
+            self.emit(channel.name, kind, **fields)
+        return emit
 
     # ------------------------------------------------------------------ ingest
 
@@ -252,13 +331,24 @@ class StreamServer:
         task = asyncio.current_task()
         if task is not None:
             self._track(task)
-        self._senders.add(writer)
         peer = writer.get_extra_info("peername")
-        where = f"sender {peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "sender"
-        channel: _Channel | None = None
+        address = str(peer[0]) if isinstance(peer, tuple) else "?"
+        where = f"sender {address}:{peer[1]}" if isinstance(peer, tuple) else "sender"
+        if len(self._senders) >= self.limits.max_connections or \
+                self._peers[address] >= self.limits.max_connections_per_address:
+            self._warnings.warning("%s: refused, too many connections (%d, %d from its "
+                                   "address)", where, len(self._senders), self._peers[address])
+            writer.write(encode_json(MSG_ERROR, {
+                "error": "too many connections (--max-connections, "
+                         "--max-connections-per-address); try again later", "retry": True}))
+            writer.close()
+            return
+        self._senders.add(writer)
+        self._peers[address] += 1
+        channel: Channel | None = None
         try:
             message = await asyncio.wait_for(read_message(reader, MAX_CONTROL_BYTES),
-                                             self.hello_timeout)
+                                             self.limits.hello_timeout)
             if message is None:
                 return
             kind, payload = message
@@ -266,59 +356,156 @@ class StreamServer:
                 raise ProtocolError(f"the first message must be HELLO, got {message_name(kind)}")
             hello = Hello.decode(payload)
             where = f"{where} (channel {hello.channel!r})"
-            if not self._token_ok(hello.token):
-                logger.warning("%s: rejected, wrong or missing token", where)
-                await _send_error(writer, "wrong or missing token", retry=False)
+            refusal = self._refuse_sender(hello)
+            if refusal is not None:
+                text, retry = refusal
+                self._warnings.warning("%s: refused, %s", where, text)
+                await _send_error(writer, text, retry=retry)
                 return
-            channel = self._channel(hello.channel)
+            channel = self.channel(hello.channel)
             channel.attach(hello, writer)
             writer.write(encode_json(MSG_WELCOME, {"ok": True}))
             logger.info("%s: connected, %dx%d at %g fps", where, hello.width, hello.height,
                         hello.fps)
-            await self._receive_frames(reader, channel)
+            await self._receive_frames(reader, channel, hello)
             logger.info("%s: disconnected", where)
         except ProtocolError as exc:
-            logger.warning("%s: %s; closing the connection", where, exc)
+            self._warnings.warning("%s: %s; closing the connection", where, exc)
+            await _send_error(writer, str(exc), retry=True)
+        except LimitError as exc:
+            self._warnings.warning("%s: refused, %s", where, exc)
             await _send_error(writer, str(exc), retry=True)
         except TimeoutError:
-            logger.warning("%s: no HELLO within %g s; closing the connection", where,
-                           self.hello_timeout)
+            if channel is None:
+                what = f"no HELLO within {self.limits.hello_timeout:g} s"
+            else:
+                what = f"no frame within {self.limits.frame_timeout:g} s"
+            self._warnings.warning("%s: %s; closing the connection", where, what)
+            await _send_error(writer, what, retry=True)
         except ConnectionError as exc:
             logger.info("%s: connection lost (%s)", where, exc)
+        except Exception as exc:  # a bug: it must not outlive this connection or go unseen
+            logger.exception("%s: internal error; closing the connection", where)
+            await _send_error(writer, f"internal error ({type(exc).__name__})", retry=True)
         finally:
             self._senders.discard(writer)
+            self._peers[address] -= 1
+            if self._peers[address] <= 0:
+                del self._peers[address]
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
             if channel is not None and channel.detach(writer):
-                self._reconcile_soon(channel)
+                self.release(channel)
 
-    async def _receive_frames(self, reader: asyncio.StreamReader, channel: _Channel) -> None:
+    def _refuse_sender(self, hello: Hello) -> tuple[str, bool] | None:
+        """Why a sender with this HELLO may not connect, and whether it may retry; or None."""
+        if not self.access.viewer_ok(hello.token):
+            return "wrong or missing token", False
+        try:
+            jpeg.check_pixels(hello.width, hello.height, self.limits.max_pixels, "HELLO's size")
+        except ValueError as exc:
+            return str(exc), False
+        channel = self._channels.get(hello.channel)
+        if channel is not None and channel.owner is not None and channel.owner.pulled:
+            return (f"channel {hello.channel!r} is a managed stream that pulls its own source; "
+                    "it takes no pushes"), False
+        return None
+
+    async def _receive_frames(self, reader: asyncio.StreamReader, channel: Channel,
+                              hello: Hello) -> None:
+        """Takes the sender's frames until it disconnects.
+
+        Each message must arrive within ``limits.frame_timeout``, and its bytes must fit in
+        the server's frame budget before they are read. Timestamps are judged per connection
+        (strictly increasing, near the server's clock); the JPEG header's size against the
+        pixel cap and the HELLO's size.
+        """
+        limits = self.limits
+        reserved = 0
+
+        def reserve(count: int) -> None:
+            nonlocal reserved
+            if not self.budget.reserve(count):
+                raise ProtocolError(f"server busy: it holds {self.budget.used} of "
+                                    f"{self.budget.limit} frame bytes (--max-buffered-bytes); "
+                                    "try again later")
+            reserved = count
+
         previous: int | None = None
-        while (message := await read_message(reader, self.max_frame_bytes + 8)) is not None:
-            kind, payload = message
-            if kind != MSG_FRAME:
-                raise ProtocolError(f"expected FRAME, got {message_name(kind)}")
-            timestamp, data = decode_frame(payload)
-            if previous is not None and timestamp <= previous:
-                raise ProtocolError(f"frame timestamp {timestamp} does not increase "
-                                    f"(previous {previous})")
-            try:
-                jpeg.size(data)
-            except ValueError as exc:
-                raise ProtocolError(f"FRAME at {timestamp}: {exc}") from None
-            previous = timestamp
-            channel.ingest(Frame(timestamp, data))
-
-    def _token_ok(self, offered: str | None) -> bool:
-        return self.token is None or (
-            offered is not None and hmac.compare_digest(offered.encode(), self.token.encode()))
+        try:
+            while (message := await asyncio.wait_for(
+                    read_message(reader, limits.max_frame_bytes + 8, reserve),
+                    limits.frame_timeout)) is not None:
+                kind, payload = message
+                if kind != MSG_FRAME:
+                    raise ProtocolError(f"expected FRAME, got {message_name(kind)}")
+                timestamp, data = decode_frame(payload)
+                if previous is not None and timestamp <= previous:
+                    raise ProtocolError(f"frame timestamp {timestamp} does not increase "
+                                        f"(previous {previous})")
+                skew = abs(timestamp - time.time_ns() // 1000) / 1e6
+                if limits.max_clock_skew and skew > limits.max_clock_skew:
+                    raise ProtocolError(f"FRAME at {timestamp}: {skew:.0f} s away from the "
+                                        f"server's clock (at most {limits.max_clock_skew:g} s, "
+                                        "--max-clock-skew)")
+                try:
+                    width, height = jpeg.size(data)
+                    jpeg.check_pixels(width, height, limits.max_pixels, "the JPEG")
+                except ValueError as exc:
+                    raise ProtocolError(f"FRAME at {timestamp}: {exc}") from None
+                if width > hello.width or height > hello.height:
+                    raise ProtocolError(f"FRAME at {timestamp}: the JPEG is {width}x{height}, "
+                                        f"larger than the HELLO's {hello.width}x{hello.height}")
+                previous = timestamp
+                channel.ingest(Frame(timestamp, data), reserved)
+                reserved = 0
+        finally:
+            self.budget.release(reserved)
 
     # ------------------------------------------------------------------ HTTP
 
-    def _viewer_channel(self, request: web.Request) -> _Channel:
+    def _http_connection(self) -> asyncio.BaseProtocol:
+        """The protocol of a new HTTP connection: aiohttp's, unless there are too many.
+
+        A connection that has not sent its first request's headers within
+        ``limits.header_timeout`` is closed (later requests on it get the same time through
+        aiohttp's keep-alive timeout).
+        """
+        assert self._runner is not None and self._runner.server is not None
+        server = self._runner.server
+        if len(server.connections) >= self.limits.max_http_connections:
+            return _Refused(b"too many connections (--max-http-connections)\n")
+        handler = server()
+        self._awaiting_headers.add(handler)
+        asyncio.get_running_loop().call_later(self.limits.header_timeout,
+                                              self._headers_due, handler)
+        return handler
+
+    def _headers_due(self, handler: Any) -> None:
+        if handler in self._awaiting_headers:
+            self._awaiting_headers.discard(handler)
+            handler.force_close()
+
+    @web.middleware
+    async def _guard(self, request: web.Request,
+                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                     ) -> web.StreamResponse:
+        """Every request: headers arrived in time; ``Host`` and ``Origin`` are ones served."""
+        self._awaiting_headers.discard(request.protocol)
+        host = request.headers.get("Host")
+        if not self.access.host_ok(host):
+            raise web.HTTPForbidden(text=f"Host {host!r} is not served here (an IP address, "
+                                    "localhost or a name given with --allowed-hosts)\n")
+        origin = request.headers.get("Origin")
+        if not self.access.origin_ok(origin, host):
+            raise web.HTTPForbidden(text=f"cross-site request from Origin {origin!r} refused "
+                                    "(allow a site's host with --allowed-hosts)\n")
+        return await handler(request)
+
+    def _viewer_channel(self, request: web.Request) -> Channel:
         """The channel a viewer asks for, after authentication and name checks."""
-        self._check_viewer(request)
+        self.check_viewer(request)
         name = request.query.get("name")
         if name is None:
             raise web.HTTPBadRequest(text="missing ?name=CHANNEL\n")
@@ -331,34 +518,51 @@ class StreamServer:
             raise web.HTTPNotFound(text=f"no stream named {name!r}; see /streams\n")
         return channel
 
-    def _check_viewer(self, request: web.Request) -> None:
-        header = request.headers.get("Authorization", "")
-        offered = header[7:] if header.startswith("Bearer ") else request.query.get("token")
-        if not self._token_ok(offered):
-            raise web.HTTPUnauthorized(text="wrong or missing token (Authorization: Bearer T, "
-                                       "or ?token=T)\n", headers={"WWW-Authenticate": "Bearer"})
+    def check_viewer(self, request: web.Request) -> None:
+        """Raises 401 unless the request carries the token (or none is needed)."""
+        if not self.access.viewer_ok(_offered_token(request)):
+            raise _unauthorized()
+
+    def check_admin(self, request: web.Request) -> None:
+        """Raises 401 unless the request may administer streams (the admin token, or the
+        token when there is no admin token)."""
+        if not self.access.admin_ok(_offered_token(request)):
+            raise _unauthorized()
+
+    def admit_viewer(self, channel: Channel | None) -> None:
+        """Raises 429 if one more viewer (of ``channel``, or of ``/events``) would go over the
+        viewer limits."""
+        total = sum(c.viewers() for c in self._channels.values()) + len(self.events)
+        if total >= self.limits.max_viewers:
+            raise web.HTTPTooManyRequests(text=f"the server has {total} viewers, its limit "
+                                          "(--max-viewers)\n")
+        if channel is not None and channel.viewers() >= self.limits.max_viewers_per_stream:
+            raise web.HTTPTooManyRequests(
+                text=f"stream {channel.name!r} has {channel.viewers()} viewers, the limit "
+                     "(--max-viewers-per-stream)\n")
 
     async def _index(self, request: web.Request) -> web.Response:
-        self._check_viewer(request)
+        self.check_viewer(request)
         return web.Response(text=_INDEX_HTML, content_type="text/html")
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "streams": len(self._channels)})
 
     async def _streams(self, request: web.Request) -> web.Response:
-        self._check_viewer(request)
+        self.check_viewer(request)
         return web.json_response([self._channels[n].describe() for n in self.channel_names()])
 
     async def _raw_stream(self, request: web.Request) -> web.StreamResponse:
         channel = self._viewer_channel(request)
-        return await self._mjpeg(request, channel.raw, channel.latest)
+        return await self._mjpeg(request, channel, channel.raw, channel.latest)
 
     async def _face_stream(self, request: web.Request) -> web.StreamResponse:
         channel = self._viewer_channel(request)
-        return await self._mjpeg(request, channel.processed, None)
+        return await self._mjpeg(request, channel, channel.processed, None)
 
-    async def _mjpeg(self, request: web.Request, source: Broadcaster[Frame],
+    async def _mjpeg(self, request: web.Request, channel: Channel, source: Broadcaster[Frame],
                      first: Frame | None) -> web.StreamResponse:
+        self.admit_viewer(channel)
         response = web.StreamResponse(headers={
             "Content-Type": f"multipart/x-mixed-replace; boundary={_BOUNDARY}",
             "Cache-Control": "no-cache, no-store", "Pragma": "no-cache"})
@@ -370,261 +574,32 @@ class StreamServer:
         return response
 
     async def _results(self, request: web.Request) -> web.StreamResponse:
-        return await serve_events(request, self._viewer_channel(request).results)
+        channel = self._viewer_channel(request)
+        self.admit_viewer(channel)
+        return await serve_events(request, channel.results)
 
 
-class ChannelRun(Protocol):
-    """A pushed channel's graph run, as the server starts, feeds and stops it.
-
-    Attributes:
-        inbox: Where the channel puts its newest frames (a newer one replaces a waiting one).
-        failed: Set once the graph failed; the server then stops the run.
-    """
-
-    inbox: Subscription[Frame]
-    failed: bool
-
-    @property
-    def worker_pid(self) -> int | None:
-        """The process the graph runs in."""
-
-    async def start(self) -> None:
-        """Starts the graph and begins taking frames from ``inbox``."""
-
-    async def stop(self) -> None:
-        """Closes ``inbox``, finishes the graph run and releases what it held."""
+def _offered_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    return header[7:] if header.startswith("Bearer ") else request.query.get("token")
 
 
-class _Channel:
-    """One named stream: its sender, latest frame, viewers and graph run (loop thread only)."""
-
-    def __init__(self, name: str, on_viewers: Callable[[_Channel], None]) -> None:
-        def changed() -> None:
-            on_viewers(self)
-
-        self.name = name
-        self.hello: Hello | None = None
-        self.sender: asyncio.StreamWriter | None = None
-        self.latest: Frame | None = None
-        self.last_timestamp = -1
-        self.frames = 0
-        self.stale = 0
-        self.raw: Broadcaster[Frame] = Broadcaster(1, changed)
-        self.processed: Broadcaster[Frame] = Broadcaster(1, changed)
-        self.results: Broadcaster[bytes] = Broadcaster(RESULTS_DEPTH, changed)
-        self.ingest_rate = RateMeter()
-        self.processed_rate = RateMeter()
-        self.run: ChannelRun | None = None
-        self.owner: Any = None
-        """The managed stream running this channel (graphflow.app.net.streams_api), if any."""
-        self.lock = asyncio.Lock()
-
-    def watchers(self) -> int:
-        """Viewers of the processed video or the results: the graph runs while there are any."""
-        return len(self.processed) + len(self.results)
-
-    def viewers(self) -> int:
-        """Every viewer, raw ones included."""
-        return len(self.raw) + self.watchers()
-
-    def attach(self, hello: Hello, writer: asyncio.StreamWriter) -> None:
-        """Makes ``writer`` the channel's sender; an earlier sender is disconnected."""
-        if self.sender is not None:
-            logger.info("channel %r: a new sender replaces the connected one", self.name)
-            self.sender.close()
-        self.hello = hello
-        self.sender = writer
-
-    def detach(self, writer: asyncio.StreamWriter) -> bool:
-        """Forgets ``writer`` if it is still the sender; True if it was."""
-        if self.sender is not writer:
-            return False
-        self.sender = None
-        return True
-
-    def ingest(self, frame: Frame) -> None:
-        """Takes a frame from the sender: keeps it, shows it raw, and feeds a running graph."""
-        if frame.timestamp <= self.last_timestamp:
-            self.stale += 1
-            return
-        self.last_timestamp = frame.timestamp
-        self.latest = frame
-        self.frames += 1
-        self.ingest_rate.tick()
-        self.raw.publish(frame)
-        if self.run is not None:
-            self.run.inbox.put(frame)
-
-    def end_processing(self) -> None:
-        """Ends the processed and results viewers (after a graph failure)."""
-        self.processed.close_all()
-        self.results.close_all()
-
-    def end_viewers(self) -> None:
-        """Ends every viewer (server shutdown)."""
-        self.raw.close_all()
-        self.end_processing()
-
-    def describe(self) -> dict[str, Any]:
-        """The channel's ``/streams`` entry."""
-        hello = self.hello
-        return {
-            "name": self.name,
-            "connected": self.sender is not None,
-            "width": hello.width if hello else None,
-            "height": hello.height if hello else None,
-            "sender_fps": hello.fps if hello else None,
-            "fps": round(self.ingest_rate.rate(), 2),
-            "processed_fps": round(self.processed_rate.rate(), 2),
-            "processing": self.run is not None,
-            "worker_pid": self.run.worker_pid if self.run is not None else None,
-            "managed": self.owner.describe() if self.owner is not None else None,
-            "frames": self.frames,
-            "stale_frames": self.stale,  # dropped: timestamp not after the previous frame's
-            "viewers": {"raw": len(self.raw), "processed": len(self.processed),
-                        "results": len(self.results)},
-        }
+def _unauthorized() -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(text="wrong or missing token (Authorization: Bearer T, or "
+                                "?token=T)\n", headers={"WWW-Authenticate": "Bearer"})
 
 
-class _GraphRun:
-    """One run of the graph for one channel, fed with its newest frames.
+class _Refused(asyncio.Protocol):
+    """An HTTP connection over the limit: answered 503 and closed at once."""
 
-    Frames go in through ``inbox`` (it holds one: a newer frame replaces a waiting one); at most
-    ``max_in_flight`` frames are inside the graph at once, counted from the timestamps seen on
-    its observed outputs. Observers run on graph threads: they encode the video output once per
-    frame and hand results to the loop.
-    """
+    def __init__(self, text: bytes) -> None:
+        self._response = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                          b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(text)) + text
 
-    def __init__(self, server: StreamServer, channel: _Channel) -> None:
-        self._server = server
-        self._channel = channel
-        self._loop = asyncio.get_running_loop()
-        self.graph = CalculatorGraph(server.config)
-        self.graph.observe_output_stream(server.video_stream, self._on_video)
-        for name in server.result_streams:
-            self.graph.observe_output_stream(name, self._on_result)
-        self.inbox: Subscription[Frame] = Subscription(1)
-        self._pending: collections.deque[int] = collections.deque()
-        self._done = -1
-        self._progress = asyncio.Event()
-        self._feeder: asyncio.Task[None] | None = None
-        self.failed = False
-        self.worker_pid: int | None = os.getpid()
-
-    async def start(self) -> None:
-        """Starts the run and its feeder."""
-        await self._server.run_in_pool(self.graph.start_run)
-        self._feeder = asyncio.create_task(self._feed(), name=f"feed {self._channel.name}")
-
-    async def stop(self) -> None:
-        """Stops feeding, closes the graph's inputs and waits for the run to finish."""
-        self.inbox.close()
-        if self._feeder is not None:
-            await self._feeder
-        try:
-            await self._server.run_in_pool(self.graph.close)
-        except GraphError as exc:
-            logger.debug("channel %r: run ended with %s", self._channel.name, exc)
-
-    async def _feed(self) -> None:
-        while (frame := await self.inbox.get()) is not None:
-            while len(self._pending) >= self._server.max_in_flight:
-                self._progress.clear()
-                try:
-                    await asyncio.wait_for(self._progress.wait(), STALL_S)
-                except TimeoutError:
-                    self._pending.clear()  # the graph produced nothing for them: dropped
-            try:
-                added = await self._server.run_in_pool(self._add, frame)
-            except GraphError as exc:
-                logger.error("channel %r: the graph failed: %s", self._channel.name, exc)
-                self.failed = True
-                self._channel.end_processing()
-                return
-            except ValueError as exc:
-                logger.warning("channel %r: frame at %d skipped: %s", self._channel.name,
-                               frame.timestamp, exc)
-                continue
-            if added and frame.timestamp > self._done:
-                self._pending.append(frame.timestamp)
-
-    def _add(self, frame: Frame) -> bool:
-        image = ImageFrame(jpeg.decode(frame.jpeg))
-        return self.graph.try_add_packet_to_input_stream(
-            self._server.input_stream, Packet(image).at(frame.timestamp))
-
-    def _on_video(self, stream: str, packet: Packet[Any]) -> None:
-        timestamp = int(packet.timestamp)
-        frame = None
-        if len(self._channel.processed):
-            frame = Frame(timestamp, jpeg.encode_rgb(packet.payload, self._server.quality))
-        self._loop.call_soon_threadsafe(self._on_output, timestamp, frame)
-
-    def _on_result(self, stream: str, packet: Packet[Any]) -> None:
-        timestamp = int(packet.timestamp)
-        event = None
-        if len(self._channel.results):
-            try:
-                value = to_jsonable(packet.payload)
-            except ValueError as exc:
-                logger.warning("channel %r: %s at %d not sent: %s", self._channel.name, stream,
-                               timestamp, exc)
-                value = None
-            event = result_event(self._channel.name, stream, timestamp, value)
-        self._loop.call_soon_threadsafe(self._on_output, timestamp, None, event)
-
-    def _on_output(self, timestamp: int, frame: Frame | None, event: bytes | None = None) -> None:
-        """Loop side of the observers: publish, and count the graph's progress."""
-        if frame is not None:
-            self._channel.processed_rate.tick()
-            self._channel.processed.publish(frame)
-        if event is not None:
-            self._channel.results.publish(event)
-        if timestamp > self._done:
-            self._done = timestamp
-            while self._pending and self._pending[0] <= timestamp:
-                self._pending.popleft()
-            self._progress.set()
-
-
-def video_graph_streams(graph: CalculatorGraph, input_stream: str, video_stream: str,
-                        result_streams: Sequence[str] | None = None) -> list[str]:
-    """Checks the streams a graph is served by: frames in, video and results out.
-
-    Args:
-        graph: The graph.
-        input_stream: Must be one of the graph's input streams.
-        video_stream: Must be one of the graph's output streams.
-        result_streams: Must be streams of the graph (default: every graph output stream but
-            ``video_stream``).
-
-    Returns:
-        The result streams.
-
-    Raises:
-        ValueError: Naming the graph and the stream it lacks.
-    """
-    source = graph.config.source
-    inputs = [s.name for s in graph.validated.input_streams]
-    outputs = [s.name for s in graph.validated.output_streams]
-    if input_stream not in inputs:
-        raise ValueError(f"graph {source}: {input_stream!r} is not one of its input streams "
-                         f"{inputs}")
-    if video_stream not in outputs:
-        raise ValueError(f"graph {source}: {video_stream!r} is not one of its output streams "
-                         f"{outputs}")
-    if result_streams is None:
-        return [s for s in outputs if s != video_stream]
-    for name in result_streams:
-        if name not in graph.stream_names:
-            raise ValueError(f"graph {source}: no stream {name!r} for results")
-    return list(result_streams)
-
-
-def result_event(channel: str, stream: str, timestamp: int, value: Any) -> bytes:
-    """The ``/results`` event of one result packet (its payload made JSON-ready)."""
-    return json.dumps({"channel": channel, "stream": stream, "timestamp": timestamp,
-                       "value": value}, separators=(",", ":")).encode()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(self._response)
+        transport.close()
 
 
 async def serve_events(request: web.Request, source: Broadcaster[bytes]) -> web.StreamResponse:

@@ -215,8 +215,14 @@ def test_the_script_reloads_in_a_running_graph(
         results.append(np.asarray(packet.payload))
         arrived.release()
 
-    graph = gf.CalculatorGraph(GRAPH)
+    graph = gf.CalculatorGraph(GRAPH.replace('output_stream: "VIDEO:gpu_out"',
+                                             'output_stream: "VIDEO:gpu_out" '
+                                             'output_stream: "STATUS:status"')
+                               + 'output_stream: "status"')
+    statuses: list[tuple[int, str]] = []
     graph.observe_output_stream("out", collect)
+    graph.observe_output_stream("status", lambda _, p: statuses.append((int(p.timestamp),
+                                                                           p.payload)))
     graph.start_run({"script": script})
 
     def frame(t_us: int) -> np.ndarray:
@@ -232,6 +238,7 @@ def test_the_script_reloads_in_a_running_graph(
         with caplog.at_level(logging.ERROR):
             pathlib.Path(script).write_text("rect(0.25 0.25 0.5 0.5): chanels(1, 1, 0)\n")
             third = frame(2000)
+        fourth = frame(3000)  # no change: no status
     finally:
         graph.close_all_input_streams()
         graph.wait_until_done()
@@ -240,7 +247,13 @@ def test_the_script_reloads_in_a_running_graph(
     assert (second[centre][..., 0] == 0).all()
     np.testing.assert_array_equal(second[centre][..., 1:], image[centre][..., 1:])
     np.testing.assert_array_equal(third, second)  # the broken script keeps the last good one
+    np.testing.assert_array_equal(fourth, second)
     assert "Did you mean 'channels'?" in caplog.text
+    name = pathlib.Path(script).name
+    assert statuses[:2] == [(0, name), (1000, f"{name} (reload 1)")]
+    ((when, text),) = statuses[2:]
+    assert when == 2000 and text.startswith(f"{name}: ") and "unknown operation 'chanels'" in \
+        text and text.endswith("(running the last good version)")
 
 
 def test_a_broken_script_stops_the_graph_with_its_position(tmp_path: pathlib.Path) -> None:
@@ -250,8 +263,7 @@ def test_a_broken_script_stops_the_graph_with_its_position(tmp_path: pathlib.Pat
         run_transform(script, [synthetic_frame(0)], [[]], [0])
 
 
-def test_every_nth_frame_goes_to_the_face_mesh_and_landmarks_are_predicted_between() -> None:
-    graph = """
+FILL_GRAPH = """
         input_stream: "frames"
         input_stream: "mesh_landmarks"
         output_stream: "measured"
@@ -263,11 +275,20 @@ def test_every_nth_frame_goes_to_the_face_mesh_and_landmarks_are_predicted_betwe
                input_stream: "MEASURED:measured" input_stream: "LANDMARKS:mesh_landmarks"
                output_stream: "LANDMARKS:landmarks" }
     """
+
+
+def mesh_face(left: float, top: float = 0.3) -> np.ndarray:
+    """(468, 3) landmarks spread over a 0.1 x 0.1 box whose top left corner is (left, top)."""
+    spread = np.linspace(0.0, 0.1, 468, dtype=np.float32)
+    return np.column_stack([left + spread, top + spread[::-1], np.zeros(468, np.float32)])
+
+
+def test_every_nth_frame_goes_to_the_face_mesh_and_landmarks_are_predicted_between() -> None:
     ts = [0, 10, 20, 30, 40, 50, 60, 70]
-    base = np.zeros((468, 3), np.float32)
+    base = mesh_face(0.0)
     # Measured at 0, 30, 60: one face moving right by 0.03 per measurement, none at 60.
     mesh = [(0, [base]), (30, [base + np.array([0.03, 0, 0], np.float32)])]
-    out = run_graph(graph, inputs={"frames": [(t, t) for t in ts], "mesh_landmarks": mesh},
+    out = run_graph(FILL_GRAPH, inputs={"frames": [(t, t) for t in ts], "mesh_landmarks": mesh},
                     side_packets={"every": 3})
     assert [int(p.timestamp) for p in out["measured"]] == [0, 30, 60]
     assert [int(p.timestamp) for p in out["landmarks"]] == ts
@@ -276,6 +297,20 @@ def test_every_nth_frame_goes_to_the_face_mesh_and_landmarks_are_predicted_betwe
     # 10, 20: only one measurement, held; 40, 50: moving on at 0.001/us; 70: no face at 60.
     assert counts == [1, 1, 1, 1, 1, 1, 0, 0]
     assert xs == pytest.approx([0, 0, 0, 0.03, 0.04, 0.05])
+
+
+def test_filled_faces_keep_their_numbers_and_move_on_at_their_own_speed() -> None:
+    ts = [0, 10, 20, 30, 40, 50]
+    left, right = mesh_face(0.2), mesh_face(0.6)
+    step = np.array([0.03, 0, 0], np.float32)
+    # The tracker lists the faces in another order at 30; the left one moves right, the
+    # right one stays; at 30 a third face appears between them.
+    mesh = [(0, [left, right]), (30, [right, mesh_face(0.45, 0.6), left + step])]
+    out = run_graph(FILL_GRAPH, inputs={"frames": [(t, t) for t in ts], "mesh_landmarks": mesh},
+                    side_packets={"every": 3})
+    lefts = [[round(float(f[0, 0]), 4) for f in p.payload] for p in out["landmarks"]]
+    # Numbered left to right; face 1 from 30 on is the new one (held: one measurement).
+    assert lefts == [[0.2, 0.6]] * 3 + [[0.23, 0.45, 0.6], [0.24, 0.45, 0.6], [0.25, 0.45, 0.6]]
 
 
 def test_every_nth_rejects_bad_values() -> None:

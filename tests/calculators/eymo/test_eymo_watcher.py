@@ -37,17 +37,22 @@ def test_picks_up_edits_and_keeps_the_last_good_program(
 ) -> None:
     watcher = ScriptWatcher(script, check_interval_ms=0)
     assert watcher.current() == parse("leye: scale(2)")
+    assert (watcher.version, watcher.error) == (0, None)
     write(script, "mouth: spin(1)\n", 2_000_000_000)
     assert watcher.current() == parse("mouth: spin(1)")
+    assert (watcher.version, watcher.error) == (1, None)
     with caplog.at_level(logging.ERROR, logger="calculators.eymo.watcher"):
         write(script, "mouth: spin(1), scael(2)\n", 3_000_000_000)
         assert watcher.current() == parse("mouth: spin(1)")
         assert watcher.current() == parse("mouth: spin(1)")
     (record,) = caplog.records  # logged once for this broken version
-    assert f"{script}:1:17: unknown operation 'scael'. Did you mean 'scale'?" in record.getMessage()
+    message = f"{script}:1:17: unknown operation 'scael'. Did you mean 'scale'?"
+    assert message in record.getMessage()
+    assert watcher.version == 1 and message in str(watcher.error)
     write(script, "nose: tile\n", 4_000_000_000)
     assert watcher.current() == parse("nose: tile")
     assert watcher.current().source == str(script)
+    assert (watcher.version, watcher.error) == (2, None)
 
 
 def test_same_size_edit_is_seen_through_the_modification_time(script: Path) -> None:
@@ -88,6 +93,10 @@ def test_a_vanished_file_keeps_the_program_and_logs_once(
         assert watcher.current() == parse("leye: scale(2)")
     (record,) = caplog.records
     assert record.getMessage().startswith(f"cannot read eymo script {script}")
+    assert str(watcher.error).startswith("cannot read it")
+    write(script, "leye: scale(2)\n", 8_000_000_000)  # back as it was: what runs
+    assert watcher.current() == parse("leye: scale(2)")
+    assert (watcher.version, watcher.error) == (0, None)
     write(script, "face: flip(both)\n", 9_000_000_000)
     assert watcher.current().statements[0].ops == (ast.Flip("both"),)
 

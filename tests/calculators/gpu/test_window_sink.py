@@ -4,8 +4,11 @@ import ctypes
 import ctypes.util
 import os
 import pathlib
+import re
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -161,3 +164,50 @@ def test_pressing_q_or_esc_ends_the_run_cleanly(screen: pathlib.Path, key: str) 
         graph.close_all_input_streams()  # close the window before the X server goes away
         graph.wait_until_done(timeout=10)
         raise
+
+
+def window_titles() -> list[str]:
+    """The names of the X server's top-level windows (no window manager: glfw's own)."""
+    # Not checked: xwininfo fails when a window goes away while it looks at it.
+    tree = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True,
+                          check=False).stdout
+    return re.findall(r'^\s+0x[0-9a-f]+ "(.*)": \(', tree, re.M)
+
+
+def wait_for_title(pattern: str, run: threading.Thread) -> str:
+    """The first window title that matches, while the run goes on."""
+    while run.is_alive():
+        found = [t for t in window_titles() if re.search(pattern, t)]
+        if found:
+            return found[0]
+        time.sleep(0.02)
+    raise AssertionError(f"the run ended before a window title matched {pattern!r}: "
+                         f"{window_titles()}")
+
+
+@pytest.mark.skipif(shutil.which("xwininfo") is None, reason="needs xwininfo (x11-utils)")
+def test_graphflow_run_to_a_window_titles_it_with_the_script_and_the_frame_rate(
+        screen: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    from calculators.io.video import VideoWriter
+    from graphflow.app.cli import main
+
+    clip = tmp_path / "long.avi"  # long enough to edit the script while it plays
+    writer = VideoWriter(clip, fps=30)
+    for i in range(900):
+        writer.write(i * 33_333, np.full((120, 160, 3), (i * 7) % 256, np.uint8))
+    writer.close()
+    script = tmp_path / "fx.eymo"
+    script.write_text("rect(0.1 0.1 0.3 0.3): brighten(1.5)\n")
+    status: list[int] = []
+    run = threading.Thread(target=lambda: status.append(main(
+        ["run", "eymo", "--input", str(clip), "--output", "window", "--quiet",
+         "-s", f"script={script}"])))
+    run.start()
+    try:
+        first = wait_for_title(r"fx\.eymo - \d+\.\d fps$", run)
+        assert first.startswith("graphflow - fx.eymo - ")
+        script.write_text("rect(0.1 0.1 0.3 0.3): brighten(0.5)\n")
+        wait_for_title(r"^graphflow - fx\.eymo \(reload 1\) - \d+\.\d fps$", run)
+    finally:
+        run.join(timeout=120)
+    assert status == [0]

@@ -1,4 +1,4 @@
-"""ImagePropertiesCalculator and ToImageCalculator."""
+"""ImagePropertiesCalculator, ToImageCalculator and FromImageCalculator."""
 
 from __future__ import annotations
 
@@ -28,3 +28,15 @@ def test_a_raw_array_is_refused_with_the_port() -> None:
     with pytest.raises(Exception, match="IMAGE must be an ImageFrame, got ndarray"):
         run_calculator("ImagePropertiesCalculator", {"IMAGE": [(0, np.zeros((2, 2, 3)))]},
                        outputs=["SIZE"])
+
+
+def test_from_image_passes_frames_and_masks_and_refuses_others() -> None:
+    frame = ImageFrame(np.zeros((4, 6, 3), np.uint8))
+    mask = np.zeros((4, 6), np.float32)
+    out = run_calculator("FromImageCalculator", {"IMAGE": [(1, frame), (2, mask)]},
+                         outputs=["IMAGE_CPU"])
+    assert out["IMAGE_CPU"][0].payload is frame
+    np.testing.assert_array_equal(out["IMAGE_CPU"][1].payload, mask)
+    with pytest.raises(Exception, match="IMAGE must be an ImageFrame or a mask array, got str"):
+        run_calculator("FromImageCalculator", {"IMAGE": [(0, "not an image")]},
+                       outputs=["IMAGE_CPU"])

@@ -149,7 +149,15 @@ def test_encoder_rejects_a_path_that_does_not_match_video_format(
                   side_packets={"in_path": str(clip), "out_path": str(tmp_path / "x.avi")})
 
 
-def test_writer_fps_from_timestamps_and_rgba_frames(tmp_path: pathlib.Path) -> None:
+def stream_codec(path: pathlib.Path) -> str:
+    """The codec of the file's video stream, as FFmpeg (PyAV) names it."""
+    import av
+
+    with av.open(str(path)) as container:
+        return str(container.streams.video[0].codec_context.name)
+
+
+def test_writer_fps_from_timestamps_and_rgba_frames_in_h264(tmp_path: pathlib.Path) -> None:
     target = tmp_path / "rgba.mp4"
     rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in smooth_frames(4)]
     writer = VideoWriter(target)
@@ -157,12 +165,32 @@ def test_writer_fps_from_timestamps_and_rgba_frames(tmp_path: pathlib.Path) -> N
         rgba = np.dstack([frame, np.full((H, W), 255, np.uint8)])
         writer.write(i * 33_367, ImageFrame(rgba))  # NTSC 29.97 fps
     writer.close()
-    assert writer.codec == "mp4v"
+    assert writer.codec == "avc1"
+    assert stream_codec(target) == "h264"
     assert cv2.VideoCapture(str(target)).get(cv2.CAP_PROP_FPS) == pytest.approx(29.97, abs=1e-3)
     times, frames = opencv_decode(target)
     assert [round(t * 1000) for t in times] == [round(i * 1e6 / 29.97) for i in range(4)]
     for a, b in zip(rgb, frames, strict=True):
-        assert np.abs(a.astype(np.int16) - b).mean() < 6.0  # mp4v at 64x48
+        assert np.abs(a.astype(np.int16) - b).mean() < 6.0  # H.264 (yuv420p) at 64x48
+
+
+@pytest.mark.parametrize("why", ["no PyAV", "odd size"])
+def test_h264_falls_back_to_mp4v_and_says_so(tmp_path: pathlib.Path, why: str,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    if why == "no PyAV":
+        monkeypatch.setitem(__import__("sys").modules, "av", None)  # import av raises
+    width = W - 1 if why == "odd size" else W
+    target = tmp_path / "fallback.mp4"
+    writer = VideoWriter(target)
+    for i, frame in enumerate(smooth_frames(3)):
+        writer.write(i * FRAME_US, np.ascontiguousarray(frame[:, :width]))
+    writer.close()
+    monkeypatch.undo()
+    assert writer.codec == "mp4v"
+    assert stream_codec(target) == "mpeg4"
+    assert len(opencv_decode(target)[1]) == 3
+    assert any("mp4v" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
 
 def test_writer_rejects_a_frame_of_another_size(tmp_path: pathlib.Path) -> None:

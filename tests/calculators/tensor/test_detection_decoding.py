@@ -157,3 +157,22 @@ node { calculator: "TensorsToLandmarksCalculator" input_stream: "TENSORS:t"
     lm = out["lm"][0].payload
     assert lm.visibility.tolist() == pytest.approx([0.5, 1 / (1 + math.exp(3.0))])
     assert lm.presence.tolist() == pytest.approx([1 / (1 + math.exp(-2.0)), 0.0])
+
+
+def test_only_boxes_whose_sigmoid_reaches_the_threshold_pass() -> None:
+    """Logits scattered around the threshold's (0 for 0.5), down to a few ulps of it: the
+    boxes kept are exactly those whose float64 sigmoid is at least 0.5, in order."""
+    rng = np.random.default_rng(9)
+    frames = []
+    for t in range(20):
+        scores = rng.normal(0.0, 2e-3 if t % 2 else 1.0, (1, 2, 1)).astype(np.float32)
+        if t == 0:
+            scores[0, :, 0] = (0.0, -1e-7)  # at the threshold, just below it
+        boxes = rng.uniform(0, 10, (1, 2, 6)).astype(np.float32)
+        frames.append((t, [boxes, scores]))
+    out = run_graph(DECODE, inputs={"tensors": frames})
+    for (t, (_, scores)), packet in zip(frames, out["detections"], strict=True):
+        expected = [float(s) for s in 1 / (1 + np.exp(-scores[0, :, 0].astype(np.float64)))
+                    if s >= 0.5]
+        assert [d.score for d in packet.payload] == pytest.approx(expected, abs=1e-12), t
+    assert len(out["detections"][0].payload) == 1

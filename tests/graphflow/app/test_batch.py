@@ -6,6 +6,11 @@ import argparse
 import io
 import os
 import pathlib
+import re
+import resource
+import signal
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -22,6 +27,7 @@ from graphflow.app.batch import (
     run_batch,
     run_job,
     run_local,
+    verify_video,
 )
 
 PASS_THROUGH = """
@@ -243,3 +249,70 @@ def test_a_worker_that_dies_fails_only_its_file(videos: pathlib.Path, graph_file
     assert "worker process died" in results[1].error
     assert sorted(pathlib.Path(r.source).name for r in seen) == ["a.mp4", "b.mp4", "d.mp4"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4", "d.mp4"]
+
+
+def test_an_output_folder_in_an_input_folder_is_refused(
+        videos: pathlib.Path, graph_file: pathlib.Path, tmp_path: pathlib.Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    before = sorted(p.name for p in videos.iterdir())
+    for out, why in ((videos, "is the input folder"), (videos / "out", "lies inside")):
+        with pytest.raises(ValueError, match=why):
+            run_batch(graph_file, [str(videos / "*.mp4")], out)
+    parser = argparse.ArgumentParser(prog="graphflow")
+    add_batch_parser(parser.add_subparsers())
+    args = parser.parse_args(["batch", str(graph_file), "--inputs", str(videos / "a.mp4"),
+                              "--output-dir", str(videos / "out")])
+    assert args.func(args) == 2
+    assert "lies inside the input folder" in capsys.readouterr().err
+    assert sorted(p.name for p in videos.iterdir()) == before  # nothing written, nothing moved
+
+
+def test_an_output_that_does_not_read_back_is_refused(tmp_path: pathlib.Path) -> None:
+    good = tmp_path / "good.avi"
+    writer = cv2.VideoWriter(str(good), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (64, 48))
+    noise = np.random.default_rng(1).integers(0, 256, (6, 48, 64, 3), dtype=np.uint8)
+    for frame in noise:
+        writer.write(frame)
+    writer.release()
+    verify_video(good, 6)
+    with pytest.raises(ValueError, match="holds 6 frames, not the 7 written"):
+        verify_video(good, 7)
+    cut = tmp_path / "cut.avi"  # the header says 6 frames; the data of the last is missing
+    cut.write_bytes(good.read_bytes()[:good.stat().st_size * 2 // 3])
+    with pytest.raises(ValueError, match=r"last frame .* does not decode"):
+        verify_video(cut, 6)
+
+
+def _limit_file_size() -> None:
+    """In the child: files of at most 64 KiB, and EFBIG (not SIGXFSZ) beyond, as a full disk
+    gives ENOSPC."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_a_failed_write_fails_the_job_and_its_exit_status(graph_file: pathlib.Path,
+                                                          tmp_path: pathlib.Path) -> None:
+    videos = tmp_path / "in"
+    videos.mkdir()
+    writer = cv2.VideoWriter(str(videos / "big.avi"), cv2.VideoWriter.fourcc(*"MJPG"), 10.0,
+                             (320, 240))
+    noise = np.random.default_rng(2).integers(0, 256, (20, 240, 320, 3), dtype=np.uint8)
+    for frame in noise:  # about 1.5 MB of output: over the child's file size limit
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "graphflow.app.cli", "batch", str(graph_file),
+               "--inputs", str(videos / "*.avi"), "--output-dir", str(out), "--jobs", "1"]
+    env = {**os.environ, "COLUMNS": "300"}
+    limited = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env,
+                             preexec_fn=_limit_file_size)
+    assert limited.returncode == 1, limited.stderr
+    assert "0 done, 0 skipped, 1 failed" in limited.stderr, limited.stderr
+    # PyAV's H.264 writer reports the write's own error; OpenCV's writers fail silently and the
+    # read-back check names the failed write.
+    assert re.search(r"File too large|a failed write", limited.stderr), limited.stderr
+    assert list(out.iterdir()) == []  # no output, no partial: the next run tries again
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "1 done, 0 skipped, 0 failed" in again.stderr
+    assert len(read_video(out / "big.mp4")[1]) == 20

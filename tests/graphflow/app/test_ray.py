@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -29,6 +30,8 @@ from test_batch import (  # noqa: E402
 from graphflow.app.batch import run_batch  # noqa: E402
 from graphflow.app.net import Sender, StreamServer, jpeg  # noqa: E402
 from graphflow.app.net.client import mjpeg_frames, sse_events  # noqa: E402
+from graphflow.app.net.policy import Access  # noqa: E402
+from graphflow.app.net.runner import ActorGraph  # noqa: E402
 from graphflow.app.net.streams_api import StreamManager, StreamSpec  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
@@ -77,8 +80,9 @@ IMAGE[:, :32] = (250, 20, 20)
 async def frames() -> AsyncIterator[tuple[int, bytes]]:
     """IMAGE as JPEG at 50 fps."""
     data = jpeg.encode(IMAGE, 95)
-    for timestamp in range(1, 100_000):
-        yield timestamp, data
+    start = time.time_ns() // 1000  # near the server's clock
+    for index in range(100_000):
+        yield start + index, data
         await asyncio.sleep(0.02)
 
 
@@ -88,6 +92,12 @@ async def until(predicate: Any, what: str) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"still waiting: {what}")
+
+
+def actor(runner: Any) -> ActorGraph:
+    """The Ray worker of a channel runner."""
+    assert runner is not None and isinstance(runner.worker, ActorGraph)
+    return runner.worker
 
 
 def parent_pid(pid: int) -> int:
@@ -102,7 +112,7 @@ def test_stream_actor_killed_mid_stream_is_restarted_and_the_stream_resumes(
     image = IMAGE
 
     async def main() -> tuple[int, int, list[str], bytes, dict[str, Any]]:
-        server = StreamServer(PASS_THROUGH)
+        server = StreamServer(PASS_THROUGH, access=Access(graphs_dir=tmp_path))
         manager = StreamManager(server, ray_address=cluster.address)
         async with server:
             await manager.add(StreamSpec("cam", str(graph), "push"))
@@ -115,7 +125,7 @@ def test_stream_actor_killed_mid_stream_is_restarted_and_the_stream_resumes(
             os.kill(first_pid, signal.SIGKILL)  # the actor's worker process dies mid-stream
             before = stream.frames
             await until(lambda: stream.frames >= before + 10, "frames after the restart")
-            second_pid = await stream._link.call("pid")
+            second_pid = await actor(stream.runner).call("pid")
             assert stream.worker_pid == second_pid  # also when it died between two frames
             with stream.channel.processed.subscribe() as viewer:
                 processed = await viewer.get(30)
@@ -158,7 +168,7 @@ def test_an_actor_restarted_between_frames_reports_its_new_process(
             await asyncio.sleep(0.2)
 
     async def main() -> tuple[int, int, int | None, list[str]]:
-        server = StreamServer(PASS_THROUGH)
+        server = StreamServer(PASS_THROUGH, access=Access(graphs_dir=tmp_path))
         manager = StreamManager(server, ray_address=cluster.address)
         async with server:
             await manager.add(StreamSpec("cam", str(graph), "push"))
@@ -167,8 +177,8 @@ def test_an_actor_restarted_between_frames_reports_its_new_process(
             first = stream.worker_pid
             assert first is not None
             os.kill(first, signal.SIGKILL)  # no frame in flight
-            await asyncio.wait_for(until_restarted(stream, first), 60)
-            second = await stream._link.call("pid")
+            await asyncio.wait_for(until_restarted(stream.runner, first), 60)
+            second = await actor(stream.runner).call("pid")
             await send_until(stream, stream.frames + 3, server)
             return first, second, stream.worker_pid, [e["type"] for e in stream.history]
 
@@ -210,16 +220,16 @@ def test_pushed_channel_runs_in_an_actor_while_watched_and_resumes_after_a_kill(
                     first = await anext(processed)
                     async with session.get(f"{base}/results?name=cam") as results:
                         report["result"] = await anext(sse_events(results))
-                    run = server._channels["cam"].run
+                    run = server._channels["cam"].runner
                     assert run is not None
                     report["first_pid"] = (await listed())["worker_pid"]
-                    handle = run._link.processor  # type: ignore[attr-defined]
+                    handle = actor(run).handle
                     os.kill(report["first_pid"], signal.SIGKILL)  # the actor dies mid-stream
                     await asyncio.wait_for(until_restarted(run, report["first_pid"]), 60)
-                    report["second_pid"] = await run._link.call("pid")  # type: ignore
+                    report["second_pid"] = await actor(run).call("pid")
                     after = [await asyncio.wait_for(anext(processed), 30) for _ in range(5)]
                     report["resumed_listed"] = await listed()
-                await until(lambda: server._channels["cam"].run is None, "the run stopped")
+                await until(lambda: server._channels["cam"].runner is None, "the run stopped")
                 report["unwatched_again"] = await listed()
                 await asyncio.wait_for(until_dead(handle), 60)  # killed when the last one left
                 kinds = []
@@ -255,7 +265,7 @@ async def until_restarted(run: Any, pid: int) -> None:
     """Until the run's actor answers from a process other than ``pid``."""
     while True:
         try:
-            if await run._link.call("pid") != pid:
+            if await actor(run).call("pid") != pid:
                 return
         except ray.exceptions.RayError:
             pass
@@ -282,7 +292,7 @@ def test_a_node_lost_moves_its_stream_and_leaves_the_other_alone(
     head_raylet = cluster.head_node.all_processes["raylet"][0].process.pid
 
     async def main() -> dict[str, Any]:
-        server = StreamServer(PASS_THROUGH)
+        server = StreamServer(PASS_THROUGH, access=Access(graphs_dir=tmp_path))
         manager = StreamManager(server, ray_address=cluster.address)
         report: dict[str, Any] = {}
         async with server:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -46,8 +47,9 @@ def test_face_stream_and_results_equal_a_direct_run_of_the_graph() -> None:
     videos: list[Frame] = []
 
     async def source() -> AsyncIterator[tuple[int, bytes]]:
+        start = time.time_ns() // 1000  # near the server's clock
         for i in range(10_000):
-            timestamp = 1_000_000 + i * 33_333
+            timestamp = start + i * 33_333
             sent[timestamp] = frames[i % len(frames)]
             yield timestamp, sent[timestamp]
             await asyncio.sleep(1 / 30)

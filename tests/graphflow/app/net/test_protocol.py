@@ -6,8 +6,10 @@ import asyncio
 import json
 import struct
 
+import numpy as np
 import pytest
 
+from graphflow.app.net import jpeg
 from graphflow.app.net.protocol import (
     MSG_FRAME,
     MSG_HELLO,
@@ -74,6 +76,8 @@ def test_hello_round_trip_and_json_fields() -> None:
      "fps must be a number"),
     (b'{"protocol": "graphflow-stream/1", "channel": "a", "width": 2, "height": 1, "token": 3}',
      "token must be a string"),
+    (b"[" * 60000, "payload nests too deeply"),
+    (b'{"a": ' * 5000 + b"1" + b"}" * 5000, "payload nests too deeply"),
 ])
 def test_bad_hello_says_what_is_wrong(body: bytes, message: str) -> None:
     with pytest.raises(ProtocolError, match="HELLO: .*" + message.replace(".", r"\.")
@@ -112,3 +116,11 @@ def test_broken_framing(data: bytes, message: str) -> None:
 def test_frame_without_jpeg_bytes() -> None:
     with pytest.raises(ProtocolError, match="payload of 8 bytes holds no JPEG"):
         decode_frame(b"\x00" * 8)
+
+
+def test_jpeg_over_the_pixel_cap_is_refused_from_its_header() -> None:
+    image = np.zeros((48, 64, 3), np.uint8)
+    data = jpeg.encode(image, 90)
+    assert jpeg.decode(data, 64 * 48).shape == (48, 64, 3)
+    with pytest.raises(ValueError, match=r"64x48 = 3072 pixels, over the cap of 3071"):
+        jpeg.decode(data, 64 * 48 - 1)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import struct
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,6 +28,8 @@ from streamkit import (
 from graphflow.app.net import Sender, SenderRejectedError, StreamServer, jpeg
 from graphflow.app.net.client import mjpeg_frames, sse_events
 from graphflow.app.net.jsonable import to_jsonable
+from graphflow.app.net.limits import Limits
+from graphflow.app.net.policy import Access
 from graphflow.app.net.protocol import (
     MAX_CONTROL_BYTES,
     MSG_ERROR,
@@ -231,17 +234,19 @@ async def server_reply(reader: asyncio.StreamReader) -> list[tuple[int, dict[str
 
 GOOD_JPEG = jpeg.encode(make_image(0), 90)
 HELLO = Hello("bad", 64, 48, 30.0).encode()
+NOW = time.time_ns() // 1000  # frame timestamps must be near the server's clock
 MALFORMED = {
-    "frame before hello": encode_frame(1, GOOD_JPEG),
+    "frame before hello": encode_frame(NOW, GOOD_JPEG),
     "zero length": struct.pack("!IB", 0, 0x01),
     "hello is not json": encode_message(0x01, b"{not json"),
     "hello without protocol": encode_message(0x01, b'{"channel": "bad"}'),
     "invalid channel name": encode_message(0x01, b'{"protocol": "graphflow-stream/1", '
                                                   b'"channel": "../etc", "width": 4, "height": 4}'),
     "unknown kind": HELLO + encode_message(0x7F, b"x"),
-    "not a jpeg": HELLO + encode_frame(1, b"\x00" * 100),
-    "timestamps go back": HELLO + encode_frame(5, GOOD_JPEG) + encode_frame(4, GOOD_JPEG),
-    "cut inside a message": HELLO + encode_frame(1, GOOD_JPEG)[:-10],
+    "not a jpeg": HELLO + encode_frame(NOW, b"\x00" * 100),
+    "timestamps go back": HELLO + encode_frame(NOW + 5, GOOD_JPEG) + encode_frame(NOW + 4,
+                                                                                  GOOD_JPEG),
+    "cut inside a message": HELLO + encode_frame(NOW, GOOD_JPEG)[:-10],
 }
 
 
@@ -291,9 +296,10 @@ def test_oversized_frame_is_refused_before_its_body_arrives(
 
 def test_frame_size_cap_is_configurable() -> None:
     async def main() -> None:
-        async with StreamServer(TEST_GRAPH, max_frame_bytes=len(GOOD_JPEG) - 1) as server:
+        limits = Limits(max_frame_bytes=len(GOOD_JPEG) - 1)
+        async with StreamServer(TEST_GRAPH, limits=limits) as server:
             reader, writer = await raw_connection(server)
-            writer.write(HELLO + encode_frame(1, GOOD_JPEG))
+            writer.write(HELLO + encode_frame(NOW, GOOD_JPEG))
             replies = await server_reply(reader)
             writer.close()
         assert replies[-1][0] == MSG_ERROR and "exceeds the cap" in replies[-1][1]["error"]
@@ -328,7 +334,7 @@ def test_unknown_and_invalid_channels() -> None:
 
 def test_token_authentication_for_senders_and_viewers() -> None:
     async def main() -> None:
-        async with StreamServer(TEST_GRAPH, token="s3cret") as server, \
+        async with StreamServer(TEST_GRAPH, access=Access(token="s3cret")) as server, \
                 aiohttp.ClientSession() as session:
             intruder = Sender("127.0.0.1", server.ingest_port, "cam1", token="wrong")
             with pytest.raises(SenderRejectedError, match="wrong or missing token"):
@@ -419,7 +425,7 @@ def test_a_failing_graph_ends_its_viewers_and_restarts_for_the_next(
             await channel.stop()
         assert all(channel.sent[f.timestamp] == f.jpeg for f in raw)
 
-    with caplog.at_level(logging.ERROR, logger="graphflow.app.net.server"):
+    with caplog.at_level(logging.ERROR, logger="graphflow.app.net.runner"):
         run_clean(main)
     failures = [r.getMessage() for r in caplog.records if "the graph failed" in r.getMessage()]
     assert len(failures) == 2, failures

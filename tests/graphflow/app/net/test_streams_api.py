@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import pathlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -15,9 +16,11 @@ import pytest
 from streamkit import TEST_GRAPH, brightest_block, cancel_and_wait, make_image, run_clean, until
 
 from graphflow.app.net import Sender, StreamServer, jpeg
+from graphflow.app.net.cli import add_streams_parser
 from graphflow.app.net.client import mjpeg_frames, sse_events
 from graphflow.app.net.jsonable import to_jsonable
-from graphflow.app.net.streams_api import OPENAPI, StreamManager, add_streams_parser
+from graphflow.app.net.policy import Access
+from graphflow.app.net.streams_api import OPENAPI, StreamManager
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.image_frame import ImageFrame
 
@@ -65,6 +68,11 @@ def files(tmp_path: pathlib.Path) -> dict[str, str]:
             "clip": str(clip), "later": str(tmp_path / "later.avi"), "dir": str(tmp_path)}
 
 
+def local(files: dict[str, str]) -> Access:
+    """Access for the tests' graphs and clips: files under their folder."""
+    return Access(graphs_dir=pathlib.Path(files["dir"]), allow_local_sources=True)
+
+
 def url(server: StreamServer, path: str) -> str:
     return f"http://127.0.0.1:{server.http_port}{path}"
 
@@ -93,7 +101,7 @@ async def post(session: aiohttp.ClientSession, server: StreamServer,
 
 def test_file_source_restarts_on_eos_and_serves_processed_frames(files: dict[str, str]) -> None:
     async def main() -> None:
-        server = StreamServer(TEST_GRAPH)
+        server = StreamServer(TEST_GRAPH, access=local(files))
         manager = StreamManager(server)
         async with server, aiohttp.ClientSession() as session:
             events = Events(session, server)
@@ -138,7 +146,7 @@ def test_file_source_restarts_on_eos_and_serves_processed_frames(files: dict[str
 
 def test_graph_failure_is_reported_and_restarted_on_error(files: dict[str, str]) -> None:
     async def main() -> None:
-        server = StreamServer(TEST_GRAPH)
+        server = StreamServer(TEST_GRAPH, access=local(files))
         manager = StreamManager(server)
         async with server, aiohttp.ClientSession() as session:
             events = Events(session, server)
@@ -163,7 +171,7 @@ def test_graph_failure_is_reported_and_restarted_on_error(files: dict[str, str])
 
 def test_pulled_source_is_retried_with_backoff_until_it_opens(files: dict[str, str]) -> None:
     async def main() -> None:
-        server = StreamServer(TEST_GRAPH)
+        server = StreamServer(TEST_GRAPH, access=local(files))
         manager = StreamManager(server)
         async with server, aiohttp.ClientSession() as session:
             status, _ = await post(session, server, {
@@ -183,12 +191,13 @@ def test_pulled_source_is_retried_with_backoff_until_it_opens(files: dict[str, s
 def test_push_stream_api_errors_and_delete(files: dict[str, str]) -> None:
     async def frames() -> AsyncIterator[tuple[int, bytes]]:
         data = jpeg.encode(make_image(5), 95)
-        for timestamp in range(1, 10_000):
-            yield timestamp, data
+        start = time.time_ns() // 1000  # near the server's clock
+        for index in range(10_000):
+            yield start + index, data
             await asyncio.sleep(0.02)
 
     async def main() -> None:
-        server = StreamServer(TEST_GRAPH)
+        server = StreamServer(TEST_GRAPH, access=local(files))
         manager = StreamManager(server)
         async with server, aiohttp.ClientSession() as session:
             body = {"name": "cam", "graph": files["invert"], "source": "push"}
@@ -256,7 +265,7 @@ def test_streams_command_line_adds_lists_and_removes(files: dict[str, str],
     add_streams_parser(parser.add_subparsers())
 
     async def main() -> list[int]:
-        server = StreamServer(TEST_GRAPH)
+        server = StreamServer(TEST_GRAPH, access=local(files))
         manager = StreamManager(server)
         async with server:
             base = ["streams", "--server", url(server, "")]

@@ -1,0 +1,192 @@
+"""Drawing landmarks and detections on images, as MediaPipe's ``drawing_utils`` does.
+
+Same functions, arguments and pixels as ``mediapipe.python.solutions.drawing_utils`` (0.10.21):
+`draw_landmarks`, `draw_detection`, `draw_axis` and `DrawingSpec`. Images are BGR ``uint8``
+``HxWx3`` arrays, drawn on in place with OpenCV. Landmarks outside the image, or with a
+visibility or presence below 0.5, are not drawn, nor are the connections that touch them; so
+are detection keypoints and boxes outside the image (MediaPipe's OpenCV calls fail on those).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+
+from graphflow.proto.mediapipe.framework.formats import location_data_pb2
+
+_PRESENCE_THRESHOLD = 0.5
+_VISIBILITY_THRESHOLD = 0.5
+_BGR_CHANNELS = 3
+
+WHITE_COLOR = (224, 224, 224)
+BLACK_COLOR = (0, 0, 0)
+RED_COLOR = (0, 0, 255)
+GREEN_COLOR = (0, 128, 0)
+BLUE_COLOR = (255, 0, 0)
+
+
+@dataclasses.dataclass
+class DrawingSpec:
+    """How to draw: BGR color, line thickness (-1 fills circles) and circle radius in pixels."""
+
+    color: tuple[int, int, int] = WHITE_COLOR
+    thickness: int = 2
+    circle_radius: int = 2
+
+
+def _normalized_to_pixel_coordinates(normalized_x: float, normalized_y: float,
+                                     image_width: int, image_height: int
+                                     ) -> tuple[int, int] | None:
+    """The pixel of a normalized point, or None when it lies outside [0, 1] x [0, 1]."""
+
+    def inside(value: float) -> bool:
+        return (value > 0 or math.isclose(0, value)) and (value < 1 or math.isclose(1, value))
+
+    if not (inside(normalized_x) and inside(normalized_y)):
+        return None
+    return (min(math.floor(normalized_x * image_width), image_width - 1),
+            min(math.floor(normalized_y * image_height), image_height - 1))
+
+
+def _check_bgr(image: np.ndarray) -> tuple[int, int]:
+    if image.ndim != 3 or image.shape[2] != _BGR_CHANNELS:
+        raise ValueError(f"Input image must contain three channel bgr data, got shape "
+                         f"{image.shape}")
+    return int(image.shape[0]), int(image.shape[1])
+
+
+def draw_detection(image: np.ndarray, detection: Any,
+                   keypoint_drawing_spec: DrawingSpec = DrawingSpec(color=RED_COLOR),  # noqa: B008
+                   bbox_drawing_spec: DrawingSpec = DrawingSpec()) -> None:  # noqa: B008
+    """Draws a detection's keypoints (circles) and relative bounding box on a BGR image.
+
+    Args:
+        image: ``HxWx3`` BGR uint8 image, drawn on in place.
+        detection: A ``Detection`` message with relative location data.
+        keypoint_drawing_spec: How to draw the keypoints.
+        bbox_drawing_spec: How to draw the box.
+
+    Raises:
+        ValueError: The image is not three-channel, or the location data is not relative.
+    """
+    if not detection.location_data:
+        return
+    rows, cols = _check_bgr(image)
+    location = detection.location_data
+    if location.format != location_data_pb2.LocationData.RELATIVE_BOUNDING_BOX:
+        raise ValueError("LocationData must be relative for this drawing function to work.")
+    for keypoint in location.relative_keypoints:
+        point = _normalized_to_pixel_coordinates(keypoint.x, keypoint.y, cols, rows)
+        if point is not None:
+            cv2.circle(image, point, keypoint_drawing_spec.circle_radius,
+                       keypoint_drawing_spec.color, keypoint_drawing_spec.thickness)
+    if not location.HasField("relative_bounding_box"):
+        return
+    box = location.relative_bounding_box
+    start = _normalized_to_pixel_coordinates(box.xmin, box.ymin, cols, rows)
+    end = _normalized_to_pixel_coordinates(box.xmin + box.width, box.ymin + box.height, cols,
+                                           rows)
+    if start is not None and end is not None:
+        cv2.rectangle(image, start, end, bbox_drawing_spec.color, bbox_drawing_spec.thickness)
+
+
+def draw_landmarks(
+        image: np.ndarray, landmark_list: Any,
+        connections: Iterable[tuple[int, int]] | None = None,
+        landmark_drawing_spec: DrawingSpec | Mapping[int, DrawingSpec] | None
+        = DrawingSpec(color=RED_COLOR),  # noqa: B008
+        connection_drawing_spec: DrawingSpec | Mapping[tuple[int, int], DrawingSpec]
+        = DrawingSpec(),  # noqa: B008
+        is_drawing_landmarks: bool = True) -> None:
+    """Draws landmarks (circles) and the connections between them on a BGR image.
+
+    Args:
+        image: ``HxWx3`` BGR uint8 image, drawn on in place.
+        landmark_list: A ``NormalizedLandmarkList`` message.
+        connections: ``(start, end)`` landmark index pairs to join with lines.
+        landmark_drawing_spec: One spec for all landmarks, or one per landmark index; None
+            draws no landmarks.
+        connection_drawing_spec: One spec for all connections, or one per connection.
+        is_drawing_landmarks: False draws the connections only.
+
+    Raises:
+        ValueError: The image is not three-channel, or a connection names a landmark index
+            out of range.
+    """
+    if not landmark_list:
+        return
+    rows, cols = _check_bgr(image)
+    points: dict[int, tuple[int, int]] = {}
+    for index, landmark in enumerate(landmark_list.landmark):
+        if ((landmark.HasField("visibility") and landmark.visibility < _VISIBILITY_THRESHOLD)
+                or (landmark.HasField("presence") and landmark.presence < _PRESENCE_THRESHOLD)):
+            continue
+        point = _normalized_to_pixel_coordinates(landmark.x, landmark.y, cols, rows)
+        if point:
+            points[index] = point
+    if connections:
+        count = len(landmark_list.landmark)
+        # One spec for all: one polylines call (same pixels as a cv2.line per connection).
+        segments: list[np.ndarray] = []
+        for connection in connections:
+            start, end = connection[0], connection[1]
+            if not (0 <= start < count and 0 <= end < count):
+                raise ValueError(f"Landmark index is out of range. Invalid connection from "
+                                 f"landmark #{start} to landmark #{end}.")
+            if start not in points or end not in points:
+                continue
+            if isinstance(connection_drawing_spec, Mapping):
+                spec = connection_drawing_spec[connection]
+                cv2.line(image, points[start], points[end], spec.color, spec.thickness)
+            else:
+                segments.append(np.array([points[start], points[end]], dtype=np.int32))
+        if segments and isinstance(connection_drawing_spec, DrawingSpec):
+            cv2.polylines(image, segments, False, connection_drawing_spec.color,
+                          connection_drawing_spec.thickness)
+    # Points after lines, as MediaPipe draws them.
+    if is_drawing_landmarks and landmark_drawing_spec:
+        for index, point in points.items():
+            spec = landmark_drawing_spec[index] if isinstance(landmark_drawing_spec, Mapping) \
+                else landmark_drawing_spec
+            border = max(spec.circle_radius + 1, int(spec.circle_radius * 1.2))
+            cv2.circle(image, point, border, WHITE_COLOR, spec.thickness)
+            cv2.circle(image, point, spec.circle_radius, spec.color, spec.thickness)
+
+
+def draw_axis(image: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
+              focal_length: tuple[float, float] = (1.0, 1.0),
+              principal_point: tuple[float, float] = (0.0, 0.0), axis_length: float = 0.1,
+              axis_drawing_spec: DrawingSpec = DrawingSpec()) -> None:  # noqa: B008
+    """Draws an object's x (red), y (green) and z (blue) axes, projected with a pinhole camera.
+
+    Args:
+        image: ``HxWx3`` BGR uint8 image, drawn on in place.
+        rotation: 3x3 rotation from object to camera coordinates.
+        translation: Translation from object to camera coordinates.
+        focal_length: Camera focal lengths in x and y (normalized device units).
+        principal_point: Camera principal point (normalized device units).
+        axis_length: Axis length in object units.
+        axis_drawing_spec: Line thickness of the axes.
+
+    Raises:
+        ValueError: The image is not three-channel.
+    """
+    rows, cols = _check_bgr(image)
+    axes = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    camera = np.matmul(rotation, axis_length * axes.T).T + translation
+    x, y, z = camera[..., 0], camera[..., 1], camera[..., 2]
+    fx, fy = focal_length
+    px, py = principal_point
+    x_ndc = np.clip(-fx * x / (z + 1e-5) + px, -1.0, 1.0)
+    y_ndc = np.clip(-fy * y / (z + 1e-5) + py, -1.0, 1.0)
+    x_im = ((1 + x_ndc) * 0.5 * cols).astype(np.int32)
+    y_im = ((1 - y_ndc) * 0.5 * rows).astype(np.int32)
+    origin = (int(x_im[0]), int(y_im[0]))
+    for k, color in ((1, RED_COLOR), (2, GREEN_COLOR), (3, BLUE_COLOR)):
+        cv2.arrowedLine(image, origin, (int(x_im[k]), int(y_im[k])), color,
+                        axis_drawing_spec.thickness)
