@@ -468,6 +468,11 @@ KNOWN_DIVERGENCES = {
         "with max_in_flight 0 whose FINISHED is its own ALLOW); graphflow waits for every node "
         "to close and hangs. The generator gives FlowLimiter a max_in_flight of at least 1 and "
         "back edges that end with the node's first output."),
+    "past-max-is-done": (
+        "MediaPipe counts an input stream as ended once its bound passes Timestamp::Max "
+        "(OneOverPostStream: no timestamp is left); graphflow only at Timestamp::Done, so a node "
+        "whose inputs' bounds went past MAX without closing is not closed until they close. "
+        "Nodes of the generated graphs end their outputs by closing them."),
     "after-prestream": (
         "A node output that carried a packet at Timestamp::PreStream accepts later packets in "
         "graphflow; MediaPipe fails the run (nothing may follow PreStream on a stream). The "
