@@ -639,3 +639,32 @@ def test_subgraph_errors() -> None:
         input_stream: "in"
         node { calculator: "GfTestBadOption" input_stream: "DATA:in" output_stream: "OUT:o" }
         """)
+
+
+def test_validation_reports_every_error_with_its_location() -> None:
+    text = (
+        'input_stream: "in"\n'
+        'node { calculator: "PassThroughCalulator" input_stream: "in" output_stream: "a" }\n'
+        'node { calculator: "GateCalculator" input_stream: "missing" output_stream: "b"\n'
+        '       input_stream: "NOPE:in" }\n'
+        'node { calculator: "PassThroughCalculator" input_stream: "a" output_stream: "b" }\n'
+        'node { calculator: "MergeCalculator" output_stream: "c" }\n')
+    with pytest.raises(ConfigError) as info:
+        gf.CalculatorGraph(graph_config=text)
+    errors = info.value.errors
+    found = [(str(e.where), e.node, e.reason.split(" (did you")[0].split(" (it declares")[0])
+             for e in errors]
+    # Each located at the value it is about (the column of its opening quote).
+    assert found == [
+        ("<string>:2:20", "PassThroughCalulator", "unknown calculator 'PassThroughCalulator'"),
+        ("<string>:4:22", "GateCalculator",
+         "GateCalculator has no input stream with tag 'NOPE'"),
+        ("<string>:6:1", "MergeCalculator",
+         "MergeCalculator needs the input stream (untagged), which the node does not connect"),
+        ("<string>:5:77", "PassThroughCalculator",
+         "output stream 'b' is already produced by node 'GateCalculator' at <string>:3:1"),
+        ("<string>:3:51", "GateCalculator", "input stream 'missing' has no producer: no node "
+                                            "outputs it and it is not a graph input_stream"),
+    ]
+    assert str(info.value).startswith("5 errors in the graph config:\n  <string>:2:20: node ")
+    assert str(info.value).count("\n") == 5
