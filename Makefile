@@ -1,6 +1,8 @@
 # graphflow developer tasks.
 #   make demo   set everything up (venv .venv, Debian GL libraries) and run the eymo demo
-#   make test   ruff, mypy, generated-code checks, pytest (sets up first if needed)
+#   make test   ruff, mypy, generated-code checks, pytest (sets up first if needed, including
+#               the MediaPipe 0.10.21 reference venv .venv-mp that conformance tests compare with)
+#   make fuzz   the differential suite against MediaPipe with FUZZ_EXAMPLES examples (10000)
 # Setting up is idempotent and quick once done: the venv is reinstalled only when
 # pyproject.toml or setup.py change.
 
@@ -9,8 +11,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.graphflow-installed
 DEMO_OUTPUT := eymo-demo.mp4
+FUZZ_EXAMPLES ?= 10000
+FUZZ_SEED ?= 0
 
-.PHONY: setup system demo test lint typecheck protos wheel clean
+.PHONY: setup system mpvenv demo test fuzz lint typecheck protos wheel clean
 
 setup: system $(INSTALLED)
 
@@ -22,12 +26,23 @@ $(INSTALLED): pyproject.toml setup.py Makefile
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $@
 
+# The reference environment: scripts/mp_venv.sh checks it (a second) and builds it only when
+# it is missing or broken.
+mpvenv:
+	bash scripts/mp_venv.sh
+
 demo: setup
 	$(BIN)/graphflow run eymo --input media/demo.mp4 --output $(DEMO_OUTPUT)
 	@echo "wrote $(DEMO_OUTPUT)"
 
-test: setup lint typecheck protos
-	$(BIN)/python -m pytest -q
+# GRAPHFLOW_REQUIRE_MEDIAPIPE turns a missing reference venv into a failure instead of a skip.
+test: setup lint typecheck protos mpvenv
+	GRAPHFLOW_REQUIRE_MEDIAPIPE=1 $(BIN)/python -m pytest -q
+
+fuzz: setup mpvenv
+	GRAPHFLOW_REQUIRE_MEDIAPIPE=1 GRAPHFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		GRAPHFLOW_FUZZ_SEED=$(FUZZ_SEED) $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/conformance/test_differential.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -190,9 +190,14 @@ class OutputStream:
         self.packets.append(Packet._stamped(_frozen(payload), ts))
 
     def add_packet(self, packet: Packet[Any]) -> None:
-        """Sends an existing packet, its payload and timestamp, as it is (no copy)."""
+        """Sends an existing packet, its payload and timestamp, as it is (no copy).
+
+        An empty packet sends nothing but moves the bound past its timestamp, as in MediaPipe:
+        ``add_packet(Packet().at(ts))`` says that no packet at ``ts`` will follow.
+        """
         if packet.is_empty:
-            raise ValueError(f"output stream {self.name!r}: cannot send an empty packet")
+            self.set_next_timestamp_bound(packet.timestamp.next_allowed_in_stream())
+            return
         if self._type is not object and not isinstance(packet._payload, self._type):
             raise self._type_error(packet._payload)
         self.packets.append(packet)

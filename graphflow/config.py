@@ -13,7 +13,7 @@ import dataclasses
 import pathlib
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf import text_format
 from google.protobuf.message import DecodeError, Message
@@ -46,15 +46,33 @@ EXECUTOR_TYPES = ("", "ThreadPoolExecutor", "ApplicationThreadExecutor")
 
 
 class ConfigError(ValueError):
-    """A mistake in a graph config, located as ``file:line:col`` where possible."""
+    """A mistake in a graph config, located as ``file:line:col`` where possible.
+
+    Validation reports every mistake it finds at once: ``errors`` holds them all (each a
+    ConfigError with its own location), and the message lists them one a line. ``where``,
+    ``node`` and ``reason`` are those of the first.
+    """
 
     def __init__(self, message: str, where: Location | None = None, node: str | None = None):
         self.where = where
         self.node = node
         self.reason = message
+        self.errors: list[ConfigError] = [self]
         prefix = f"{where}: " if where else ""
         node_part = f"node {node}: " if node else ""
         super().__init__(f"{prefix}{node_part}{message}")
+
+    @classmethod
+    def of(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """One error for several: the first, with a message that lists them all."""
+        if len(errors) == 1:
+            return errors[0]
+        first = errors[0]
+        combined = cls(first.reason, first.where, first.node)
+        combined.errors = list(errors)
+        combined.args = (f"{len(errors)} errors in the graph config:\n"
+                         + "\n".join(f"  {e}" for e in errors),)
+        return combined
 
 
 @dataclasses.dataclass(frozen=True)
@@ -742,80 +760,105 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
     """Expands subgraphs and checks everything that can be checked before a run.
 
     Raises:
-        ConfigError: The first problem found, with file:line:col and the node.
+        ConfigError: Every problem found (``errors``), each with file:line:col and the node.
     """
     proto = config.proto
     where_graph = Location(config.source)
-    try:
-        graph_inputs = parse_stream_list(proto.input_stream)
-        graph_outputs = parse_stream_list(proto.output_stream)
-        graph_side = parse_stream_list(proto.input_side_packet)
-    except ValueError as exc:
-        raise ConfigError(str(exc), where_graph) from None
+    errors: list[ConfigError] = []
+    lists = {}
+    for field in ("input_stream", "output_stream", "input_side_packet"):
+        try:
+            lists[field] = parse_stream_list(getattr(proto, field))
+        except ValueError as exc:
+            errors.append(ConfigError(str(exc), where_graph))
+            lists[field] = []
+    graph_inputs, graph_outputs = lists["input_stream"], lists["output_stream"]
+    graph_side = lists["input_side_packet"]
     handler_default = proto.input_stream_handler.input_stream_handler if \
         proto.HasField("input_stream_handler") else ""
     executors = {e.name for e in proto.executor if e.name}
     for e in proto.executor:
         if e.type not in EXECUTOR_TYPES:
-            raise ConfigError(f"executor {e.name or '(default)'!r}: unknown type {e.type!r}, "
-                              f"expected one of {', '.join(EXECUTOR_TYPES[1:])}"
-                              + did_you_mean(e.type, EXECUTOR_TYPES[1:]), where_graph)
+            errors.append(ConfigError(
+                f"executor {e.name or '(default)'!r}: unknown type {e.type!r}, expected one of "
+                f"{', '.join(EXECUTOR_TYPES[1:])}" + did_you_mean(e.type, EXECUTOR_TYPES[1:]),
+                where_graph))
     expanded = expand(config)
     names = _canonical_names([n.proto for n in expanded])
     nodes: list[NodeSpec] = []
     for i, (item, name) in enumerate(zip(expanded, names, strict=True)):
-        nodes.append(_validate_node(i, item, name, handler_default, executors))
+        node = _validate_node(i, item, name, handler_default, executors, errors)
+        if node is not None:
+            nodes.append(node)
     producers: dict[str, int] = {}
     for s in graph_inputs:
         if s.name in producers:
-            raise ConfigError(f"graph input stream {s.name!r} is listed twice", where_graph)
+            errors.append(ConfigError(f"graph input stream {s.name!r} is listed twice",
+                                      where_graph))
         producers[s.name] = -1
     side_producers: dict[str, int] = {s.name: -1 for s in graph_side}
-    for node in nodes:
-        for j, s in enumerate(node.outputs):
+    # Every node's streams count, valid or not, so that one mistake is reported once.
+    for index, (item, name) in enumerate(zip(expanded, names, strict=True)):
+        where = item.where
+        for j, s in enumerate(_parsed(item.proto.output_stream)):
             if s.name in producers:
                 other = producers[s.name]
                 first = "the graph's input_stream" if other < 0 else \
-                    f"node {nodes[other].name!r} at {nodes[other].location}"
-                raise ConfigError(f"output stream {s.name!r} is already produced by {first}",
-                                  node.where.field("output_stream", j), node.name)
-            producers[s.name] = node.index
-        for j, s in enumerate(node.side_outputs):
+                    f"node {names[other]!r} at {expanded[other].where.node}"
+                errors.append(ConfigError(f"output stream {s.name!r} is already produced by "
+                                          f"{first}", where.field("output_stream", j), name))
+            producers[s.name] = index
+        for j, s in enumerate(_parsed(item.proto.output_side_packet)):
             if s.name in side_producers and side_producers[s.name] >= 0:
-                first_node = nodes[side_producers[s.name]]
-                raise ConfigError(f"output side packet {s.name!r} is already produced by node "
-                                  f"{first_node.name!r} at {first_node.location}",
-                                  node.where.field("output_side_packet", j), node.name)
-            side_producers[s.name] = node.index
-    for node in nodes:
-        for j, s in enumerate(node.inputs):
+                other = side_producers[s.name]
+                errors.append(ConfigError(
+                    f"output side packet {s.name!r} is already produced by node "
+                    f"{names[other]!r} at {expanded[other].where.node}",
+                    where.field("output_side_packet", j), name))
+            side_producers[s.name] = index
+    for item, name in zip(expanded, names, strict=True):
+        for j, s in enumerate(_parsed(item.proto.input_stream)):
             if s.name not in producers:
-                raise ConfigError(
+                errors.append(ConfigError(
                     f"input stream {s.name!r} has no producer: no node outputs it and it is "
                     f"not a graph input_stream{did_you_mean(s.name, sorted(producers))}",
-                    node.where.field("input_stream", j), node.name)
+                    item.where.field("input_stream", j), name))
     for s in graph_outputs:
         if s.name not in producers:
-            raise ConfigError(f"graph output stream {s.name!r} has no producer"
-                              + did_you_mean(s.name, sorted(producers)), where_graph)
+            errors.append(ConfigError(f"graph output stream {s.name!r} has no producer"
+                                      + did_you_mean(s.name, sorted(producers)), where_graph))
+    if errors:
+        raise ConfigError.of(errors)
     _check_cycles(nodes, producers)
     return ValidatedGraph(config, nodes, graph_inputs, graph_outputs, graph_side, producers,
                           side_producers)
 
 
+def _parsed(specs: Iterable[str]) -> list[StreamSpec]:
+    """The stream list, or none if it does not parse (its node reports why)."""
+    try:
+        return parse_stream_list(specs)
+    except ValueError:
+        return []
+
+
 def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: str,
-                   executors: set[str]) -> NodeSpec:
+                   executors: set[str], errors: list[ConfigError]) -> NodeSpec | None:
+    """The node, checked; or None, with its problems added to ``errors``."""
     proto = item.proto
     where = item.where
     node_where = where.node
+    before = len(errors)
     calc = lookup_calculator(proto.calculator)
     if calc is None:
         if not proto.calculator:
-            raise ConfigError("the node has no `calculator` field", node_where, name)
-        known = list(registered_calculators()) + subgraph_names()
-        raise ConfigError(f"unknown calculator {proto.calculator!r}"
-                          + did_you_mean(proto.calculator, known),
-                          where.field("calculator", 0), name)
+            errors.append(ConfigError("the node has no `calculator` field", node_where, name))
+        else:
+            known = list(registered_calculators()) + subgraph_names()
+            errors.append(ConfigError(f"unknown calculator {proto.calculator!r}"
+                                      + did_you_mean(proto.calculator, known),
+                                      where.field("calculator", 0), name))
+        return None
     streams: dict[str, list[StreamSpec]] = {}
     for field in _STREAM_FIELDS:
         try:
@@ -823,23 +866,25 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
         except ValueError as exc:
             bad = next((i for i, s in enumerate(getattr(proto, field))
                         if str(exc).startswith(f"{s!r}:")), 0)
-            raise ConfigError(str(exc), where.field(field, bad), name) from None
+            errors.append(ConfigError(str(exc), where.field(field, bad), name))
+            streams[field] = []
     for field, ports in (("input_stream", calc.inputs), ("output_stream", calc.outputs),
                          ("input_side_packet", calc.input_side_packets),
                          ("output_side_packet", calc.output_side_packets)):
-        _check_ports(streams[field], ports, field, calc, where, name)
-    options = _node_options_checked(proto, calc, where, name)
+        errors.extend(_check_ports(streams[field], ports, field, calc, where, name))
+    options = _collect(errors, _node_options_checked, proto, calc, where, name)
     back_edges: set[PortId] = set()
     input_ports = {s.port for s in streams["input_stream"]}
-    for info in proto.input_stream_info:
+    for j, info in enumerate(proto.input_stream_info):
         try:
             port = parse_tag_index(info.tag_index)
         except ValueError as exc:
-            raise ConfigError(str(exc), where.field("input_stream_info", 0), name) from None
+            errors.append(ConfigError(str(exc), where.field("input_stream_info", j), name))
+            continue
         if port not in input_ports:
-            raise ConfigError(f"input_stream_info names {info.tag_index!r}, which is not one of "
-                              "the node's input streams", where.field("input_stream_info", 0),
-                              name)
+            errors.append(ConfigError(f"input_stream_info names {info.tag_index!r}, which is "
+                                      "not one of the node's input streams",
+                                      where.field("input_stream_info", j), name))
         if info.back_edge:
             back_edges.add(port)
     handler = proto.input_stream_handler.input_stream_handler if \
@@ -847,22 +892,27 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
                                                      or handler_default
                                                      or "DefaultInputStreamHandler")
     handler_type = handler_class(handler)
+    handler_options = None
     if handler_type is None:
-        raise ConfigError(f"unknown input stream handler {handler!r}"
-                          + did_you_mean(handler, handler_names()), where.field(
-                              "input_stream_handler", 0), name)
-    try:
-        handler_options = handler_type.parse_options(
-            proto.input_stream_handler.options, [s.port for s in streams["input_stream"]],
-            parse_tag_index)
-    except ValueError as exc:
-        raise ConfigError(str(exc), where.field("input_stream_handler", 0), name) from None
+        errors.append(ConfigError(f"unknown input stream handler {handler!r}"
+                                  + did_you_mean(handler, handler_names()),
+                                  where.field("input_stream_handler", 0), name))
+    else:
+        try:
+            handler_options = handler_type.parse_options(
+                proto.input_stream_handler.options, [s.port for s in streams["input_stream"]],
+                parse_tag_index)
+        except ValueError as exc:
+            errors.append(ConfigError(str(exc), where.field("input_stream_handler", 0), name))
     executor = node_executor(proto, calc)
     if proto.executor and proto.executor not in executors and \
             executor_kind(proto.executor) is None:
-        raise ConfigError(f"executor {proto.executor!r} is not declared in the graph's executor "
-                          "list" + did_you_mean(proto.executor, sorted(executors)),
-                          where.field("executor", 0), name)
+        errors.append(ConfigError(f"executor {proto.executor!r} is not declared in the graph's "
+                                  "executor list" + did_you_mean(proto.executor,
+                                                                 sorted(executors)),
+                                  where.field("executor", 0), name))
+    if len(errors) > before:
+        return None  # the contract check needs a well-formed node
     contract = NodeContract(
         name, tuple(s.port for s in streams["input_stream"]),
         tuple(s.port for s in streams["output_stream"]),
@@ -871,38 +921,54 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
     try:
         calc.check_contract(contract)
     except ContractError as exc:
-        raise ConfigError(f"{calc.__name__}: {exc}", node_where, name) from None
+        errors.append(ConfigError(f"{calc.__name__}: {exc}", node_where, name))
+        return None
     return NodeSpec(index, name, calc, streams["input_stream"], streams["output_stream"],
                     streams["input_side_packet"], streams["output_side_packet"], back_edges,
                     options, handler, executor, max(1, proto.max_in_flight), where,
                     handler_options)
 
 
+T = TypeVar("T")
+
+
+def _collect(errors: list[ConfigError], check: Callable[..., T], *args: Any) -> T | None:
+    """``check(*args)``, or None with its ConfigError added to ``errors``."""
+    try:
+        return check(*args)
+    except ConfigError as exc:
+        errors.append(exc)
+        return None
+
+
 def _check_ports(specs: list[StreamSpec], ports: Sequence[Port], field: str,
-                 calc: type[Calculator], where: NodeLocations, name: str) -> None:
+                 calc: type[Calculator], where: NodeLocations, name: str) -> list[ConfigError]:
+    """What is wrong with the node's ``field`` entries for the calculator's ``ports``."""
     by_tag = {p.tag: p for p in ports}
     kind = field.replace("_", " ")
     if "*" in by_tag:
-        return
+        return []
+    errors = []
     for j, s in enumerate(specs):
         port = by_tag.get(s.tag)
         if port is None:
             declared = ", ".join(repr(p.tag) if p.tag else "untagged" for p in ports) or "none"
             label = f"tag {s.tag!r}" if s.tag else "an untagged stream"
-            raise ConfigError(
+            errors.append(ConfigError(
                 f"{calc.__name__} has no {kind} with {label} (it declares: {declared})"
                 + did_you_mean(s.tag, [p.tag for p in ports if p.tag]),
-                where.field(field, j), name)
-        if s.index > 0 and not port.repeated:
-            raise ConfigError(f"{calc.__name__}'s {kind} {s.tag or 'untagged'} takes one "
-                              f"stream, but index {s.index} is given", where.field(field, j),
-                              name)
+                where.field(field, j), name))
+        elif s.index > 0 and not port.repeated:
+            errors.append(ConfigError(f"{calc.__name__}'s {kind} {s.tag or 'untagged'} takes "
+                                      f"one stream, but index {s.index} is given",
+                                      where.field(field, j), name))
     given = {s.tag for s in specs}
     for p in ports:
         if not p.optional and p.tag not in given:
             label = f"{p.tag!r}" if p.tag else "(untagged)"
-            raise ConfigError(f"{calc.__name__} needs the {kind} {label}, which the node does "
-                              "not connect", where.node, name)
+            errors.append(ConfigError(f"{calc.__name__} needs the {kind} {label}, which the "
+                                      "node does not connect", where.node, name))
+    return errors
 
 
 def _node_options_checked(proto: Any, calc: type[Calculator], where: NodeLocations,

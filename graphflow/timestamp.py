@@ -59,6 +59,16 @@ class Timestamp(int):
             return Timestamp.MIN
         return Timestamp(int(self) + 1)
 
+    def previous_allowed_in_stream(self) -> Timestamp:
+        """The settled timestamp of a stream whose bound is this one (MediaPipe's
+        ``PreviousAllowedInStream``): UNSTARTED at or below MIN and at POSTSTREAM, MAX above
+        MAX (a finished stream), else one less."""
+        if self <= _MIN_VALUE or self == _POSTSTREAM_VALUE:
+            return Timestamp.UNSTARTED
+        if self > _MAX_VALUE:
+            return Timestamp.MAX
+        return Timestamp(int(self) - 1)
+
     def __add__(self, other: int) -> Timestamp:  # type: ignore[override]
         """Adds microseconds, clamped to [MIN, MAX] as MediaPipe does."""
         return Timestamp(min(max(int(self) + int(other), _MIN_VALUE), _MAX_VALUE))
@@ -91,3 +101,4 @@ for _name, _value in _SPECIAL.items():
 _MIN_VALUE: Final = _SPECIAL["MIN"]
 _MAX_VALUE: Final = _SPECIAL["MAX"]
 _PRESTREAM_VALUE: Final = _SPECIAL["PRESTREAM"]
+_POSTSTREAM_VALUE: Final = _SPECIAL["POSTSTREAM"]

@@ -10,6 +10,7 @@ from graphflow.calculator import (
     CalculatorContext,
     ContractError,
     NodeContract,
+    OutputStream,
     Port,
     Stop,
     register_calculator,
@@ -60,6 +61,25 @@ def _ports(ports: tuple[tuple[str, int], ...]) -> str:
     return "[" + ", ".join(f"{t}:{i}" if t else str(i) for t, i in ports) + "]"
 
 
+def settled_timestamp(cc: CalculatorContext, key: str | int) -> Timestamp:
+    """The timestamp MediaPipe gives an input in a timestamp-bounds call (its
+    ``Value().Timestamp()``): its packet's, or for an empty input the last timestamp its bound
+    settles (MAX once the stream is done). Only for calculators with process_timestamp_bounds.
+    """
+    packet = cc.inputs[key]
+    if not packet.is_empty:
+        return packet.timestamp
+    return cc.inputs.bound(key).previous_allowed_in_stream()
+
+
+def _bound_or_close(stream: OutputStream, bound: Timestamp) -> None:
+    """Moves an output's bound, closing it when no timestamp is left (bound past MAX)."""
+    if bound > Timestamp.MAX:
+        stream.close()
+    else:
+        stream.set_next_timestamp_bound(bound)
+
+
 @register_calculator
 class FlowLimiterCalculator(Calculator):
     """Drops frames while ``max_in_flight`` earlier ones are still being processed downstream.
@@ -68,73 +88,110 @@ class FlowLimiterCalculator(Calculator):
     finished when a FINISHED packet or bound reaches its timestamp. Frames that arrive while the
     limit is reached wait in a queue of ``max_in_queue`` (default 0: dropped, keeping the
     newest). Dropped frames advance the output bound, so downstream nodes do not wait for them.
-    Optional ALLOW output: for each input frame, whether it went through.
+    Optional ALLOW output: for each input frame, whether it went through. Further untagged
+    inputs are auxiliary: their packets pass at the timestamps the first input let through.
     """
 
-    inputs = (Port("", doc="frames"), Port("FINISHED", optional=True),
-              Port("OPTIONS", optional=True))
-    outputs = (Port("", doc="frames let through"), Port("ALLOW", bool, optional=True))
+    inputs = (Port("", repeated=True, doc="frames, then auxiliary streams"),
+              Port("FINISHED", optional=True), Port("OPTIONS", optional=True))
+    outputs = (Port("", repeated=True, doc="frames let through"),
+               Port("ALLOW", bool, optional=True))
     input_side_packets = (Port("OPTIONS", optional=True), Port("MAX_IN_FLIGHT", int,
                                                                 optional=True))
     options_type = flow_limiter_calculator_pb2.FlowLimiterCalculatorOptions
     input_stream_handler = "ImmediateInputStreamHandler"
     process_timestamp_bounds = True
 
-    def open(self, cc: CalculatorContext) -> None:
-        self.max_in_flight_side = cc.side_inputs.get("MAX_IN_FLIGHT")
-        self._use_options(cc.side_inputs.get("OPTIONS", cc.options))
-        self.in_flight: collections.deque[int] = collections.deque()
-        self.waiting: collections.deque[Packet[Any]] = collections.deque()
-        self.has_finished = cc.inputs.connected("FINISHED")
+    @classmethod
+    def check_contract(cls, node: NodeContract) -> None:
+        """One output per untagged input."""
+        count = sum(1 for tag, _ in node.inputs if not tag)
+        if count != sum(1 for tag, _ in node.outputs if not tag):
+            raise ContractError("needs one untagged output per untagged input")
 
-    def _use_options(self, options: Any) -> None:
-        """Takes options from the node, or the OPTIONS side packet or stream (MediaPipe's
-        RetrieveOptions); the MAX_IN_FLIGHT side packet wins over all of them."""
-        self.max_in_flight = int(options.max_in_flight if self.max_in_flight_side is None
-                                 else self.max_in_flight_side)
-        self.max_in_queue = options.max_in_queue
-        self.timeout = options.in_flight_timeout
+    def open(self, cc: CalculatorContext) -> None:
+        options = flow_limiter_calculator_pb2.FlowLimiterCalculatorOptions()
+        options.CopyFrom(cc.options)
+        if "OPTIONS" in cc.side_inputs:
+            options.MergeFrom(cc.side_inputs["OPTIONS"])
+        if "MAX_IN_FLIGHT" in cc.side_inputs:
+            options.max_in_flight = int(cc.side_inputs["MAX_IN_FLIGHT"])
+        self.options = options
+        self.count = cc.inputs.count("")
+        self.queues: list[collections.deque[Packet[Any]]] = [
+            collections.deque() for _ in range(self.count)]
+        self.in_flight: collections.deque[Timestamp] = collections.deque()
+        # Whether each range of timestamps was let through, from its first timestamp on.
+        self.allowed: dict[Timestamp, bool] = {Timestamp.UNSET: True}
 
     def process(self, cc: CalculatorContext) -> None:
+        # MediaPipe's FlowLimiterCalculator::Process, step by step.
         if cc.inputs.has("OPTIONS"):
-            self._use_options(cc.inputs["OPTIONS"].payload)
-        if self.has_finished:
-            finished_bound = cc.inputs.bound("FINISHED")
-            finished = cc.inputs["FINISHED"]
-            while self.in_flight and (self.in_flight[0] < finished_bound or (
-                    not finished.is_empty and self.in_flight[0] <= finished.timestamp)):
+            self.options.MergeFrom(cc.inputs["OPTIONS"].payload)
+        if cc.inputs.connected("FINISHED"):
+            finished = settled_timestamp(cc, "FINISHED")
+            if finished == cc.timestamp:
+                while self.in_flight and self.in_flight[0] <= finished:
+                    self.in_flight.popleft()
+        for i, queue in enumerate(self.queues):
+            if cc.inputs.has(i):
+                queue.append(cc.inputs[i])
+        latest = settled_timestamp(cc, 0)
+        timeout = self.options.in_flight_timeout
+        if timeout > 0 and latest == cc.timestamp and latest < Timestamp.MAX:
+            while self.in_flight and latest - self.in_flight[0] > timeout:
                 self.in_flight.popleft()
-        frame = cc.inputs[0]
-        if not frame.is_empty:
-            self.waiting.append(frame)
-            # Abandon frames in flight for longer than in_flight_timeout (in timestamps).
-            while self.timeout > 0 and self.in_flight and \
-                    int(frame.timestamp) - self.in_flight[0] > self.timeout:
-                self.in_flight.popleft()
-        out = cc.outputs[0]
-        allow = cc.outputs["ALLOW"] if cc.outputs.connected("ALLOW") else None
-        while self.waiting and len(self.in_flight) < self.max_in_flight:
-            packet = self.waiting.popleft()
+        frames, out = self.queues[0], cc.outputs[0]
+        while len(self.in_flight) < self.options.max_in_flight and frames:
+            packet = frames.popleft()
             out.add_packet(packet)
-            self.in_flight.append(int(packet.timestamp))
-            if allow is not None:
-                allow.add(True, packet.timestamp)
-        while len(self.waiting) > self.max_in_queue:
-            dropped = self.waiting.popleft()
-            if allow is not None:
-                allow.add(False, dropped.timestamp)
-        # Everything up to the oldest waiting frame (or the current input) is decided.
-        settled = self.waiting[0].timestamp if self.waiting else \
-            cc.inputs.bound(0)
-        out.set_next_timestamp_bound(settled)
-        if allow is not None:
-            allow.set_next_timestamp_bound(settled)
+            self._send_allow(cc, True, packet.timestamp)
+            self.in_flight.append(packet.timestamp)
+        while len(frames) > self.options.max_in_queue:
+            self._send_allow(cc, False, frames.popleft().timestamp)
+        if frames:
+            settled = frames[0].timestamp
+            _bound_or_close(out, settled)
+        else:
+            settled = latest.next_allowed_in_stream()
+            _bound_or_close(out, settled)
+            if cc.outputs.connected("ALLOW"):
+                _bound_or_close(cc.outputs["ALLOW"], settled)
+        self._auxiliary(cc, Timestamp.DONE if settled > Timestamp.MAX else settled)
+        # Forget the ranges below the lowest timestamp still to come on any input.
+        lowest = min(queue[0].timestamp if queue else
+                     settled_timestamp(cc, i).next_allowed_in_stream()
+                     for i, queue in enumerate(self.queues))
+        starts = sorted(self.allowed)
+        keep = max((t for t in starts if t <= lowest), default=starts[0])
+        for start in starts:
+            if start < keep:
+                del self.allowed[start]
+
+    def _send_allow(self, cc: CalculatorContext, allow: bool, ts: Timestamp) -> None:
+        if cc.outputs.connected("ALLOW"):
+            cc.outputs["ALLOW"].add(allow, ts)
+        self.allowed[ts] = allow
+
+    def _auxiliary(self, cc: CalculatorContext, settled: Timestamp) -> None:
+        """Lets the auxiliary inputs' packets through below ``settled`` where the first input's
+        frames went through."""
+        for i in range(1, self.count):
+            queue, out = self.queues[i], cc.outputs[i]
+            while queue and queue[0].timestamp < settled:
+                packet = queue.popleft()
+                if self.allowed[max(t for t in self.allowed if t <= packet.timestamp)]:
+                    out.add_packet(packet)
+            _bound_or_close(out, queue[0].timestamp if queue else
+                            settled_timestamp(cc, i).next_allowed_in_stream())
 
 
 @register_calculator
 class PreviousLoopbackCalculator(Calculator):
-    """For each MAIN packet at T, outputs on PREV_LOOP the LOOP packet of the previous MAIN
-    timestamp (empty for the first one, or when there was none). LOOP is a back edge."""
+    """For each MAIN packet, outputs on PREV_LOOP (at the MAIN timestamp) the LOOP packet of the
+    previous MAIN packet; for the first one, or when that LOOP had no packet, only the bound
+    moves. LOOP is usually a back edge. LOOP packets are queued, so LOOP may run ahead of MAIN.
+    """
 
     inputs = (Port("MAIN"), Port("LOOP"))
     outputs = (Port("PREV_LOOP"),)
@@ -142,33 +199,48 @@ class PreviousLoopbackCalculator(Calculator):
     process_timestamp_bounds = True
 
     def open(self, cc: CalculatorContext) -> None:
-        self.mains: collections.deque[int] = collections.deque()
-        self.prev_main: int | None = None
-        self.loop: Packet[Any] | None = None
+        # MediaPipe's queues: MAIN timestamps (packets and bound moves) with the LOOP timestamp
+        # each one waits for (UNSET for a bound move), and LOOP packets or bound moves.
+        self.mains: collections.deque[tuple[Timestamp, Timestamp]] = collections.deque()
+        self.prev_main = Timestamp.UNSTARTED
+        self.prev_packet_main = Timestamp.UNSTARTED
+        self.loops: collections.deque[tuple[Timestamp, Packet[Any]]] = collections.deque()
+        # UNSET, below UNSTARTED, so that LOOP's very first (empty) state is queued too.
+        self.prev_loop = Timestamp.UNSET
+        self.closed = False
 
     def process(self, cc: CalculatorContext) -> None:
-        main = cc.inputs["MAIN"]
-        if not main.is_empty:
-            self.mains.append(int(main.timestamp))
-        loop = cc.inputs["LOOP"]
-        if not loop.is_empty:
-            self.loop = loop
-        loop_bound = cc.inputs.bound("LOOP")
-        out = cc.outputs["PREV_LOOP"]
-        while self.mains:
-            ts = self.mains[0]
-            prev = self.prev_main
-            if prev is not None and loop_bound <= prev:
-                break  # the LOOP value for the previous frame may still come
-            if prev is not None and self.loop is not None and self.loop.timestamp == prev:
-                out.add(self.loop.payload, ts)
+        main_ts = settled_timestamp(cc, "MAIN")
+        if self.prev_main < main_ts:
+            if cc.inputs.has("MAIN"):
+                self.mains.append((main_ts, self.prev_packet_main))
+                self.prev_packet_main = main_ts
             else:
+                self.mains.append((main_ts, Timestamp.UNSET))
+            self.prev_main = main_ts
+        loop_ts = settled_timestamp(cc, "LOOP")
+        if self.prev_loop < loop_ts:
+            self.loops.append((loop_ts, cc.inputs["LOOP"]))
+            self.prev_loop = loop_ts
+        out = cc.outputs["PREV_LOOP"]
+        while self.mains and self.loops:
+            ts, wanted = self.mains[0]
+            loop_ts, loop = self.loops[0]
+            if wanted < loop_ts:  # no LOOP packet can match this MAIN one
                 out.set_next_timestamp_bound(ts + 1)
-            self.mains.popleft()
-            self.prev_main = ts
-        if not self.mains:
-            main_bound = cc.inputs.bound("MAIN")
-            out.set_next_timestamp_bound(main_bound)
+                self.mains.popleft()
+            elif wanted > loop_ts:  # no MAIN packet can match this LOOP one
+                self.loops.popleft()
+            else:
+                if loop.is_empty:
+                    out.set_next_timestamp_bound(ts + 1)
+                elif not self.closed:
+                    out.add(loop.payload, ts)
+                self.loops.popleft()
+                self.mains.popleft()
+            if ts == Timestamp.MAX:  # the last MAIN timestamp there can be
+                out.close()
+                self.closed = True
 
 
 @register_calculator
@@ -203,10 +275,9 @@ class GateCalculator(Calculator):
 
     def open(self, cc: CalculatorContext) -> None:
         opts = cc.options
-        states = gate_calculator_pb2.GateCalculatorOptions
-        self.last_state: bool | None = None if \
-            opts.initial_gate_state == states.GATE_UNINITIALIZED else \
-            opts.initial_gate_state == states.GATE_ALLOW
+        # MediaPipe compares the state enum itself: only GATE_UNINITIALIZED (the default)
+        # keeps the first call from reporting a change (UNSPECIFIED differs from both states).
+        self.last_state = opts.initial_gate_state
         self.empty_as_allow = opts.empty_packets_as_allow
         self.allow = opts.allow
         self.side_decided = False
@@ -226,10 +297,12 @@ class GateCalculator(Calculator):
                 allow = self.empty_as_allow
             else:
                 allow = bool(control.payload) == (self.stream_tag == "ALLOW")
-        if cc.outputs.connected("STATE_CHANGE") and allow != self.last_state and \
-                self.last_state is not None:
+        states = gate_calculator_pb2.GateCalculatorOptions
+        state = states.GATE_ALLOW if allow else states.GATE_DISALLOW
+        if cc.outputs.connected("STATE_CHANGE") and self.last_state not in (
+                states.GATE_UNINITIALIZED, state):
             cc.outputs["STATE_CHANGE"].add(allow)
-        self.last_state = allow
+        self.last_state = state
         if not allow and self.side_decided:
             for i in range(self.count):  # closed for good: downstream need not wait
                 cc.outputs[i].close()
@@ -238,6 +311,33 @@ class GateCalculator(Calculator):
                 packet = cc.inputs[i]
                 if not packet.is_empty:
                     cc.outputs[i].add_packet(packet)
+
+
+@register_calculator
+class MergeCalculator(Calculator):
+    """Outputs, at each input timestamp, the packet of the first input that has one there."""
+
+    inputs = (Port("", repeated=True),)
+    outputs = (Port(""),)
+
+    def process(self, cc: CalculatorContext) -> None:
+        for packet in cc.inputs:
+            if not packet.is_empty:
+                cc.outputs[0].add_packet(packet)
+                return
+
+
+@register_calculator
+class PacketPresenceCalculator(Calculator):
+    """Outputs PRESENCE true for each PACKET packet, false where only the bound moved."""
+
+    inputs = (Port("PACKET"),)
+    outputs = (Port("PRESENCE", bool),)
+    timestamp_offset = 0
+    process_timestamp_bounds = True
+
+    def process(self, cc: CalculatorContext) -> None:
+        cc.outputs["PRESENCE"].add(cc.inputs.has("PACKET"))
 
 
 @register_calculator
@@ -293,26 +393,71 @@ class ConstantSidePacketCalculator(Calculator):
         """Never called: the node has no streams."""
 
 
+# SidePacketToStreamCalculator's output tags and the timestamps they send at (None: at the TICK
+# packet's, or at the TIMESTAMP side packet's).
+_SIDE_PACKET_TIMESTAMPS: dict[str, Timestamp | None] = {
+    "AT_PRESTREAM": Timestamp.PRESTREAM, "AT_POSTSTREAM": Timestamp.POSTSTREAM,
+    "AT_ZERO": Timestamp(0), "AT_TICK": None, "AT_FIRST_TICK": None, "AT_TIMESTAMP": None}
+
+
 @register_calculator
 class SidePacketToStreamCalculator(Calculator):
-    """Outputs its side packet once on its stream, at the first input's timestamp (TICK) or
-    at ``Timestamp.PRESTREAM`` (AT_PRESTREAM)."""
+    """Sends side packet ``i`` on output ``TAG:i``, where one tag says when.
+
+    AT_TICK: at every TICK packet's timestamp; AT_FIRST_TICK: at the first one, then the
+    outputs close; AT_PRESTREAM, AT_POSTSTREAM, AT_ZERO: once, at that timestamp;
+    AT_TIMESTAMP: once, at the TIMESTAMP side packet's.
+    """
 
     inputs = (Port("TICK", optional=True),)
-    outputs = (Port("AT_TICK", optional=True), Port("AT_PRESTREAM", optional=True))
-    input_side_packets = (Port(""),)
-    timestamp_offset = 0
+    outputs = tuple(Port(tag, repeated=True, optional=True) for tag in _SIDE_PACKET_TIMESTAMPS)
+    input_side_packets = (Port("", repeated=True), Port("TIMESTAMP", int, optional=True))
+    timestamp_offset = 0  # with TICK: the outputs follow TICK's bound
+
+    @classmethod
+    def check_contract(cls, node: NodeContract) -> None:
+        """One output tag; TICK with the tick tags only; TIMESTAMP with AT_TIMESTAMP only; one
+        untagged side packet per output."""
+        tags = {tag for tag, _ in node.outputs}
+        if len(tags) != 1:
+            raise ContractError("needs outputs under exactly one of "
+                                + ", ".join(_SIDE_PACKET_TIMESTAMPS))
+        tag = tags.pop()
+        ticks = tag in ("AT_TICK", "AT_FIRST_TICK")
+        if ticks != (("TICK", 0) in node.inputs):
+            raise ContractError("the TICK input goes with AT_TICK or AT_FIRST_TICK outputs, and "
+                                "only with them")
+        if (tag == "AT_TIMESTAMP") != (("TIMESTAMP", 0) in node.input_side_packets):
+            raise ContractError("the TIMESTAMP side packet goes with AT_TIMESTAMP outputs, and "
+                                "only with them")
+        values = sum(1 for t, _ in node.input_side_packets if not t)
+        if values != len(node.outputs):
+            raise ContractError(f"{len(node.outputs)} outputs but {values} untagged side "
+                                "packets")
 
     def open(self, cc: CalculatorContext) -> None:
-        if cc.outputs.connected("AT_PRESTREAM"):
-            cc.outputs["AT_PRESTREAM"].add(cc.side_inputs[0], Timestamp.PRESTREAM)
-            cc.outputs["AT_PRESTREAM"].close()
+        self.tag = next(t for t in _SIDE_PACKET_TIMESTAMPS if cc.outputs.connected(t))
+        self.count = cc.outputs.count(self.tag)
+        self.done = False
 
     def process(self, cc: CalculatorContext) -> None:
         if not cc.inputs.connected("TICK"):
-            raise Stop()  # a source (AT_PRESTREAM only): everything was sent in open()
-        if cc.outputs.connected("AT_TICK") and cc.inputs.has("TICK"):
-            cc.outputs["AT_TICK"].add(cc.side_inputs[0])
+            raise Stop()  # a source: close() sends the packets
+        if self.done:
+            return
+        for i in range(self.count):
+            cc.outputs[self.tag, i].add(cc.side_inputs[i])
+            if self.tag == "AT_FIRST_TICK":
+                cc.outputs[self.tag, i].close()
+        self.done = self.tag == "AT_FIRST_TICK"
+
+    def close(self, cc: CalculatorContext) -> None:
+        ts = _SIDE_PACKET_TIMESTAMPS[self.tag]
+        if self.tag == "AT_TIMESTAMP":
+            ts = Timestamp(cc.side_inputs["TIMESTAMP"])
+        if ts is not None:
+            for i in range(self.count):
+                cc.outputs[self.tag, i].add(cc.side_inputs[i], ts)
 
 
 @register_calculator

@@ -190,7 +190,7 @@ class SwitchDemuxCalculator(Calculator):
             target = self.selected.get(port)
             if target is not None and not packet.is_empty:
                 outputs[target].add_packet(packet)
-            bound = int(inputs.bound(port))  # type: ignore[attr-defined]
+            bound = int(inputs.bound(port))
             for other in self.every.get(port, ()):
                 outputs[other].set_next_timestamp_bound(bound)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
+from calculators._opencv import cv2
 from calculators.eymo.geometry import DrawItem
 
 _INSIDE_SLACK = 1e-9  # barycentric tolerance, so that pixels on a shared triangle edge count

@@ -18,10 +18,10 @@ import pathlib
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
+from calculators._opencv import cv2
 from graphflow.calculator import Calculator, CalculatorContext, Port, Stop, register_calculator
 from graphflow.image_frame import ImageFrame
 from graphflow.proto.mediapipe.calculators.video import opencv_video_encoder_calculator_pb2

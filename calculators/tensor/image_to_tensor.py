@@ -15,10 +15,10 @@ import dataclasses
 import math
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
+from calculators._opencv import cv2
 from calculators.image.image_properties import image_frame
 from graphflow.calculator import (
     Calculator,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from calculators._opencv import cv2
 from calculators.tensor.activation import sigmoid
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.proto.mediapipe.calculators.tensor import tensors_to_segmentation_calculator_pb2

@@ -106,6 +106,7 @@ class Executor:
     """
 
     external: ExternalExecutor | None = None
+    idle = 0  # threads of its own waiting for work (a pool's)
 
     def __init__(self, name: str, scheduler: Scheduler) -> None:
         self.name = name
@@ -113,7 +114,8 @@ class Executor:
         self.ready: collections.deque[Task] = collections.deque()
 
     def dispatch(self, task: Task) -> None:
-        """``task`` was just appended to ``ready`` (lock held): see that it will run."""
+        """``task`` was just appended to ``ready`` (lock held): see that it will run. Called
+        only for an executor with idle threads or an external one."""
 
     def start(self) -> None:
         """Starts the executor's threads (no lock held)."""
@@ -140,11 +142,13 @@ class ThreadPool(Executor):
 
     def __init__(self, name: str, scheduler: Scheduler, threads: int) -> None:
         super().__init__(name, scheduler)
-        self.cond = threading.Condition(scheduler.lock)
+        self.cond = threading.Condition(scheduler.lock)  # where sleeping idle threads wait
+        self.watch = threading.Condition(scheduler.lock)  # where the watching one waits
         self.threads_wanted = threads
         self.threads: list[threading.Thread] = []
         self.idle = 0
-        self.sleepers = 0  # idle threads that are not looking for stuck tasks
+        self.sleepers = 0  # idle threads asleep on `cond` and not yet woken
+        self.watching = False  # an idle thread looks for stuck tasks (_idle_wait)
         self.started: dict[int, float] = {}  # busy thread -> when its current call began
 
     def start(self) -> None:
@@ -155,13 +159,21 @@ class ThreadPool(Executor):
             thread.start()
 
     def dispatch(self, task: Task) -> None:
-        if self.idle:
-            if threading.current_thread() not in self.threads:
-                self.cond.notify()
-            elif len(self.ready) > 1 and self.worth_waking(task):
-                # A pool thread takes one ready task next itself: handing a chain's next hop
-                # to another thread costs more than running it here.
-                self.cond.notify()
+        if threading.current_thread() not in self.threads:
+            self.wake_one()
+        elif len(self.ready) > 1 and self.worth_waking(task):
+            # A pool thread takes one ready task next itself: handing a chain's next hop to
+            # another thread costs more than running it here.
+            self.wake_one()
+
+    def wake_one(self) -> None:
+        """Wakes an idle thread (lock held): a sleeping one, so that the watching one goes on
+        watching, else the watching one."""
+        if self.sleepers:
+            self.sleepers -= 1
+            self.cond.notify()
+        else:
+            self.watch.notify()
 
     def worth_waking(self, task: Task) -> bool:
         """Whether a pool thread that cannot run every ready task itself wakes an idle one.
@@ -174,7 +186,9 @@ class ThreadPool(Executor):
         return task.node.cost >= WAKE_COST or self.sleepers == self.idle
 
     def wake_all(self) -> None:
+        self.sleepers = 0
         self.cond.notify_all()
+        self.watch.notify_all()
 
     def shutdown(self) -> None:
         for thread in self.threads:
@@ -204,7 +218,8 @@ class ThreadPool(Executor):
                     continue
                 task = ready.popleft()
                 if ready and self.idle and self.worth_waking(task):
-                    self.cond.notify()  # for what is left while this thread is busy
+                    self.wake_one()  # for what is left while this thread is busy
+                scheduler.kicked = False
                 self.started[me] = now()
                 lock.release()
                 try:
@@ -217,27 +232,29 @@ class ThreadPool(Executor):
     def _idle_wait(self) -> None:
         """Waits (lock held) until woken, done, or a ready task was left waiting too long.
 
-        While anything runs, an idle thread looks every IDLE_CHECK seconds for a task (or graph
-        inputs) left to a busy thread (see dispatch, Scheduler.add_packet) and takes it if every
-        busy thread has been in its call for STALE seconds; once nothing has run for QUIET
-        seconds it sleeps until woken.
+        One idle thread of the pool watches while anything runs: every IDLE_CHECK seconds it
+        looks for a task (or graph inputs) left to a busy thread (see dispatch,
+        Scheduler.add_packet) and takes it if every busy thread has been in its call for STALE
+        seconds. The other idle threads, and the watcher once nothing has run for QUIET
+        seconds, sleep until woken (on a many-core machine, a pool of idle threads polling
+        would cost CPU time for nothing).
         """
         scheduler = self.scheduler
         clock = scheduler.clock
-        while True:
-            if not scheduler.running and clock.now() - scheduler.idle_since >= QUIET:
-                self.sleepers += 1
-                try:
-                    clock.wait(self.cond, None)
-                finally:
-                    self.sleepers -= 1
-                return
-            if clock.wait(self.cond, IDLE_CHECK) or scheduler.done:
-                return
-            if self.ready or scheduler.inbox:
-                now = clock.now()
-                if all(now - began >= STALE for began in self.started.values()):
-                    return
+        if not self.watching:
+            self.watching = True
+            try:
+                while scheduler.running or clock.now() - scheduler.idle_since < QUIET:
+                    if clock.wait(self.watch, IDLE_CHECK) or scheduler.done:
+                        return
+                    if self.ready or scheduler.inbox:
+                        now = clock.now()
+                        if all(now - began >= STALE for began in self.started.values()):
+                            return
+            finally:
+                self.watching = False
+        self.sleepers += 1  # (whoever wakes it takes it off the count)
+        clock.wait(self.cond, None)
 
 
 class External(Executor):

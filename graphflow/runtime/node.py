@@ -112,6 +112,12 @@ class Node:
         # One input and no bounds to report: the input set is simply the next packet, and a
         # run of queued packets is one task (unless the handler drops packets).
         self.single = False
+        # The node that may run in this node's tasks, over the packets of its output stream
+        # fuse_stream (Scheduler._fuse).
+        self.fuse_next: Node | None = None
+        self.fuse_stream = 0
+        # Several ready input sets of a node with more inputs may run as one task.
+        self.batch_sets = False
 
     def inputs_done(self) -> bool:
         """True once every input stream is done and drained."""
@@ -119,12 +125,16 @@ class Node:
 
 
 class Task:
-    """One call (or, for a batch, a run of calls) of a node's calculator."""
+    """One call (or, for a batch, a run of calls) of a node's calculator.
 
-    __slots__ = ("batch", "bounds", "cc", "error", "kind", "node", "packets", "seq", "stopped",
-                 "ts")
+    A process task may carry a ``chain``: tasks of the nodes downstream that run, in the same
+    task, over the packets each one before produced (see ``Scheduler._fuse``); ``ran`` counts
+    those that did.
+    """
+
+    __slots__ = ("batch", "bounds", "cc", "chain", "error", "kind", "node", "packets", "ran",
+                 "seq", "sets", "stopped", "ts")
     seq: int  # set only for nodes with max_in_flight > 1
-    stopped: bool
 
     def __init__(self, node: Node, kind: TaskKind, ts: Timestamp,
                  packets: list[Packet[Any]] | None, bounds: list[int] | None = None,
@@ -135,8 +145,13 @@ class Task:
         self.packets = packets
         self.bounds = bounds  # each input's bound, for process_timestamp_bounds
         self.batch = batch  # several packets of a one-input node, processed in order
+        # Several input sets of a node with more inputs, (timestamp, packets) each, in order.
+        self.sets: list[tuple[Timestamp, list[Packet[Any]]]] | None = None
         self.cc: CalculatorContext | None = None
         self.error: BaseException | None = None
+        self.stopped = False  # the calculator raised Stop
+        self.chain: list[Task] | None = None
+        self.ran = 0
 
 
 def _port_type(ports: Any, tag: str) -> Any:

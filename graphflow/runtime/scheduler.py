@@ -26,6 +26,7 @@ from graphflow.packet import Packet
 from graphflow.runtime.clock import REAL_CLOCK, Clock
 from graphflow.runtime.errors import GraphError, node_error
 from graphflow.runtime.executors import (
+    WAKE_COST,
     CallerThread,
     Executor,
     External,
@@ -33,7 +34,7 @@ from graphflow.runtime.executors import (
     executor_kind,
     run_here,
 )
-from graphflow.runtime.handlers import handler_class
+from graphflow.runtime.handlers import InputStreamHandler, handler_class
 from graphflow.runtime.node import (
     DONE,
     MAX,
@@ -93,7 +94,7 @@ class Scheduler:
       full (``max_queue``); ``closed_inputs`` and ``added_bound`` per graph input.
     - ``side_packets``: the run's side packets, as nodes publish them.
     - ``inbox``: graph input packets not yet delivered (appended under ``input_lock`` alone).
-    - ``error``, ``done``, ``all_open``, ``idle_since``.
+    - ``error``, ``done``, ``all_open``, ``idle_since``, ``kicked``.
     """
 
     def __init__(self, graph: ValidatedGraph, side_packets: dict[str, Any], *,
@@ -113,6 +114,9 @@ class Scheduler:
         self.error: GraphError | None = None
         self.running = 0
         self.idle_since = clock.now()  # when `running` last dropped to 0
+        # add_packet handed work to an idle pool thread that has not started it yet: that
+        # thread delivers the inbox after its task, so further inputs need not wake it again.
+        self.kicked = False
         self.all_open = False
         self.done = False
         self._shut_down = False
@@ -124,6 +128,7 @@ class Scheduler:
             self.executors[name] = self._local_executor(name, threads)
         self.pools = [e for e in self.executors.values() if isinstance(e, ThreadPool)]
         self.nodes = [self._node(spec) for spec in graph.nodes]
+        self.sources = [n for n in self.nodes if n.is_source]
         self.streams: dict[str, Stream] = {}
         for node in self.nodes:
             for s in node.spec.outputs:
@@ -145,6 +150,10 @@ class Scheduler:
         for node in self.nodes:
             for queue, s in zip(node.queues, node.spec.inputs, strict=True):
                 self.streams[s.name].consumers.append(queue)
+        for node in self.nodes:
+            node.fuse_next = self._fusable_next(node)
+            node.batch_sets = node.max_in_flight == 1 and not node.bounds_mode and \
+                not node.single and node.handler.sets_batchable
         self._compute_upstream()
 
     # ---------------------------------------------------------------- setup
@@ -172,6 +181,30 @@ class Scheduler:
         executor = External(name, self, kind.factory(name))
         self.executors[name] = executor
         return executor
+
+    @staticmethod
+    def _fusable_next(node: Node) -> Node | None:
+        """The node that can run in ``node``'s tasks, right after it, over its packets.
+
+        ``node`` calls one timestamp at a time and has one output stream with consumers (the
+        others have none), whose only consumer is a node of the same executor that takes one
+        packet at a time on that one input (no bounds, no drops, no back edge) and also calls
+        one timestamp at a time. Nothing else can feed the consumer, so running it in the
+        producer's task changes no order.
+        """
+        used = [i for i, stream in enumerate(node.streams) if stream.consumers]
+        if node.max_in_flight != 1 or len(used) != 1:
+            return None
+        node.fuse_stream = used[0]
+        consumers = node.streams[used[0]].consumers
+        if len(consumers) != 1:
+            return None
+        consumer = consumers[0].node
+        if consumer is node or not consumer.single or consumer.max_in_flight != 1 or \
+                consumer.executor is not node.executor or \
+                consumer.spec.inputs[0].port in consumer.spec.back_edges:
+            return None
+        return consumer
 
     def _compute_upstream(self) -> None:
         """For each node, the graph inputs and sources upstream of it (back edges excluded)."""
@@ -236,11 +269,14 @@ class Scheduler:
                 self.inbox.append((name, packet))
                 self.added_bound[name] = int(ts) + 1
                 # Drain now if no task will finish to do it, or if a pool has idle threads
-                # and none busy. A busy pool thread drains it when its call ends, without a
-                # thread hand-off; an idle one does if that call takes long (_idle_wait).
-                if self.running == 0 or any(p.idle and not p.started for p in self.pools):
+                # and none busy (unless one was just woken for work: it drains the inbox when
+                # done). A busy pool thread drains it when its call ends, without a thread
+                # hand-off; an idle one does if that call takes long (_idle_wait).
+                if self.running == 0 or (not self.kicked and any(
+                        p.idle and not p.started for p in self.pools)):
                     with self.lock:
                         self.after_change()
+                        self.kicked = any(p.ready for p in self.pools)
                 return True
             with self.lock:
                 self._drain_inbox()
@@ -308,7 +344,7 @@ class Scheduler:
     @_locked
     def _idle(self) -> bool:
         return self.running == 0 and not self.inbox and not any(
-            n.is_source and n.state is _OPEN_STATE and not n.throttled for n in self.nodes)
+            n.state is _OPEN_STATE and not n.throttled for n in self.sources)
 
     def _wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> None:
         """Waits for ``predicate()`` or the end of the run; ``timeout`` is in real seconds
@@ -366,14 +402,14 @@ class Scheduler:
         executor = task.node.executor
         executor.ready.append(task)
         self.running += 1
-        executor.dispatch(task)
+        if executor.idle or executor.external is not None:
+            executor.dispatch(task)
 
     def execute(self, task: Task) -> None:
         """Runs one task's calculator method (no lock held)."""
         node = task.node
         clock = self.clock
         start = clock.now()
-        task.stopped = False
         try:
             if task.kind is _OPEN:
                 node.calc = node.spec.calculator()
@@ -408,6 +444,12 @@ class Scheduler:
                     packets[0] = packet
                     cc.timestamp = task.ts = packet._timestamp
                     calc.process(cc)
+            elif task.sets is not None:
+                inputs = cc.inputs
+                for ts, packets in task.sets:
+                    inputs._packets = packets
+                    cc.timestamp = task.ts = ts
+                    calc.process(cc)
             elif task.kind is _PROCESS:
                 calc.process(cc)
             elif task.kind is _OPEN:
@@ -419,25 +461,73 @@ class Scheduler:
         except Exception as exc:
             task.error = exc
         end = clock.now()
-        node.cost += 0.25 * ((end - start) / (len(task.batch) if task.batch else 1) - node.cost)
+        calls = len(task.batch) if task.batch else len(task.sets) if task.sets else 1
+        node.cost += 0.25 * ((end - start) / calls - node.cost)
         if self.tracer is not None:
             self.tracer.record(node.name, node.spec.calculator.__name__, task.kind.value,
                                task.ts, start, end)
+        if task.chain is not None:
+            self._run_chain(task)
+
+    def _run_chain(self, task: Task) -> None:
+        """Runs the nodes fused to ``task``'s (no lock held), each over the packets the one
+        before it sent, until one sends none, fails or stops.
+
+        Only this task touches the streams between them, so their bounds can be read here.
+        Packets whose timestamps do not increase stop the chain where they were sent: the
+        producer's completion reports them, as without fusion, and no consumer sees them.
+        """
+        prev = task
+        assert task.chain is not None
+        for sub in task.chain:
+            if prev.error is not None or prev.stopped:
+                return
+            cc = prev.cc
+            assert cc is not None
+            stream = prev.node.fuse_stream
+            packets = cc.outputs.streams[stream].packets
+            if not packets:
+                return
+            last = prev.node.streams[stream].bound - 1
+            for packet in packets:
+                if packet._timestamp <= last:
+                    return
+                last = packet._timestamp
+            sub.packets = [packets[0]]
+            sub.batch = packets
+            self.execute(sub)
+            task.ran += 1
+            prev = sub
 
     @_locked
     def complete(self, task: Task) -> None:
-        """Takes a finished task's results."""
-        node = task.node
+        """Takes a finished task's results (and those of the tasks fused to it)."""
         self.running -= 1
         if not self.running:
             self.idle_since = self.clock.now()
+        chain = task.chain
+        if chain is None:
+            self._settle(task, False)
+            self._follow_up(task)
+        else:
+            tasks = [task, *chain]
+            for i, done in enumerate(tasks):
+                self._settle(done, i < task.ran)  # the next ran: it consumed the packets
+            for done in tasks:
+                self._follow_up(done)
+        self.after_change()
+
+    @_locked
+    def _settle(self, task: Task, consumed: bool) -> None:
+        """Applies a finished task's outputs and state change (``consumed``: the packets of
+        its one output stream were processed already, by the consumer fused to it)."""
+        node = task.node
         if task.error is not None:
             if task.kind is _PROCESS:
                 node.in_flight -= 1
             else:  # a failed open or close: the node is finished (close is not called)
                 node.state = _CLOSED
             self._fail(self._node_error(node, task))
-            self.after_change()
             return
         if task.kind is _PROCESS:
             node.in_flight -= 1
@@ -448,48 +538,59 @@ class Scheduler:
                 while node.apply_seq in node.finished:
                     done = node.finished.pop(node.apply_seq)
                     node.apply_seq += 1
-                    self._apply_outputs(node, done)
+                    self._apply_outputs(node, done, False)
             else:
-                self._apply_outputs(node, task)
-            if task.stopped and node.is_source:
-                self._begin_close(node)
-            elif task.stopped:
-                self._stop_sources()
-            elif self.error is None:
-                if node.is_source:
-                    self._schedule_source(node)
-                else:
-                    self._check_ready(node)
-            if node.state is _CLOSING_PENDING and node.in_flight == 0:
-                if node.bounds_mode and not node.is_source and self.error is None:
-                    # Its inputs closed while it ran: it may still owe its handler's last
-                    # call (immediate handler), which _check_ready makes before closing it.
-                    node.state = _OPEN_STATE
-                    self._check_ready(node)
-                else:
-                    self._begin_close(node)
+                self._apply_outputs(node, task, consumed)
         elif task.kind is _OPEN:
             node.state = _OPEN_STATE
             if self.error is not None:
                 self._begin_close(node)
             else:
-                self._apply_outputs(node, task)  # packets sent in open(), e.g. headers
+                self._apply_outputs(node, task, False)  # packets sent in open(), e.g. headers
                 self._publish_side_outputs(node)
                 self._open_ready_nodes()
         else:
-            self._apply_outputs(node, task)
+            self._apply_outputs(node, task, False)
             node.state = _CLOSED
             for stream in node.streams:
                 self._advance_stream(stream, DONE)
             self._publish_side_outputs(node)
-        self.after_change()
+
+    @_locked
+    def _follow_up(self, task: Task) -> None:
+        """After a process task settled: what the node does next (stop, run again, close)."""
+        if task.kind is not _PROCESS or task.error is not None:
+            return
+        node = task.node
+        if task.stopped and node.is_source:
+            self._begin_close(node)
+        elif task.stopped:
+            self._stop_sources()
+        elif self.error is None:
+            if node.is_source:
+                self._schedule_source(node)
+            elif task.cc is None or not node.single or node.queues[0].packets or \
+                    not node.open_inputs or node.queues[0].bound - 1 > task.ts:
+                # (A one-input node whose call took all its input up to its bound has nothing
+                # to do: the offset bound that _check_ready would propagate is the one its
+                # outputs have just applied. A fused node that was not called has not.)
+                self._check_ready(node)
+        if node.state is _CLOSING_PENDING and node.in_flight == 0:
+            if node.bounds_mode and not node.is_source and self.error is None:
+                # Its inputs closed while it ran: it may still owe its handler's last
+                # call (immediate handler), which _check_ready makes before closing it.
+                node.state = _OPEN_STATE
+                self._check_ready(node)
+            else:
+                self._begin_close(node)
 
     @_locked
     def after_change(self) -> None:
         """Delivers waiting graph inputs, notices the end of the run, wakes waiters."""
         if self.inbox and self.error is None:
             self._drain_inbox()
-        self._check_done()
+        if not self.running:
+            self._check_done()
         # Waiters want the graph idle or done (wait_*), or a throttled input released
         # (_release_if_drained notifies them): waking them for every finished task would cost
         # a thread switch each time. The synchronous caller runs the tasks external executors
@@ -516,7 +617,10 @@ class Scheduler:
     # ---------------------------------------------------------------- packets and bounds
 
     @_locked
-    def _apply_outputs(self, node: Node, task: Task) -> None:
+    def _apply_outputs(self, node: Node, task: Task, consumed: bool) -> None:
+        """Sends a task's packets on and advances its streams' bounds (``consumed``: the
+        consumer fused to the node processed the packets already, see _run_chain, which
+        checked their timestamps: only the bounds move)."""
         cc = task.cc
         if cc is None:
             return
@@ -526,8 +630,12 @@ class Scheduler:
             if offset_bound > MAX:  # MediaPipe clamps T + offset to MAX: nothing follows
                 offset_bound = ONE_OVER_POSTSTREAM
         max_queue = self.max_queue
+        fused = node.streams[node.fuse_stream] if consumed else None
         for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
-            if out.packets:
+            if stream is fused:
+                bound = int(out.packets[-1]._timestamp) + 1
+                stream.bound = stream.consumers[0].bound = bound
+            elif out.packets:
                 consumers = stream.consumers
                 for packet in out.packets:
                     ts = packet._timestamp
@@ -705,7 +813,10 @@ class Scheduler:
             node.throttled = True
             return
         node.in_flight += 1
-        self._schedule(Task(node, _PROCESS, Timestamp.UNSTARTED, None))
+        task = Task(node, _PROCESS, Timestamp.UNSTARTED, None)
+        if node.fuse_next is not None:
+            self._fuse(task)
+        self._schedule(task)
 
     @_locked
     def _check_ready(self, node: Node) -> None:
@@ -735,9 +846,13 @@ class Scheduler:
                 task = handler.select()
                 if task is None:
                     break
+                if node.batch_sets:
+                    self._add_sets(task, handler)
             if node.max_in_flight > 1:
                 task.seq = node.next_seq
                 node.next_seq += 1
+            elif node.fuse_next is not None:
+                self._fuse(task)
             node.in_flight += 1
             self._schedule(task)
         if node.offset is not None and not node.bounds_mode and not node.in_flight:
@@ -747,6 +862,48 @@ class Scheduler:
                 node.state = _CLOSING_PENDING
             else:
                 self._begin_close(node)
+
+    @_locked
+    def _add_sets(self, task: Task, handler: InputStreamHandler) -> None:
+        """Adds the input sets that are ready after ``task``'s to it (max_batch in all)."""
+        for q in handler.queues:
+            if q.packets:
+                break
+        else:
+            return  # (without bounds to report, a set needs a packet)
+        more = handler.select()
+        if more is None:
+            return
+        assert task.packets is not None and more.packets is not None
+        sets = [(task.ts, task.packets), (more.ts, more.packets)]
+        while len(sets) < self.max_batch and (more := handler.select()) is not None:
+            assert more.packets is not None
+            sets.append((more.ts, more.packets))
+        task.sets = sets
+
+    @_locked
+    def _fuse(self, task: Task) -> None:
+        """Operator chaining: lets the nodes after ``task``'s run in it, each right after the
+        one before, over the packets it sent (_run_chain), with no queue, task or lock round
+        trip between them.
+
+        Only short nodes are fused (the same rule as the pool's wake rule: a short call is not
+        worth a second thread), so long calls, which release the GIL, still overlap on two
+        threads. A node joins only while it is idle with nothing queued; it is counted in
+        flight until the task completes, so nothing else schedules it meanwhile.
+        """
+        node = task.node
+        if node.cost >= WAKE_COST:
+            return
+        chain = []
+        nxt = node.fuse_next
+        while nxt is not None and nxt.in_flight == 0 and nxt.cost < WAKE_COST and \
+                nxt.state is _OPEN_STATE and not nxt.queues[0].packets:
+            nxt.in_flight = 1
+            chain.append(Task(nxt, _PROCESS, task.ts, None))
+            nxt = nxt.fuse_next
+        if chain:
+            task.chain = chain
 
     @_locked
     def _propagate_offset_bound(self, node: Node) -> None:
@@ -790,6 +947,8 @@ class Scheduler:
             for task in ready:
                 if task.kind is _PROCESS:
                     task.node.in_flight -= 1
+                    for fused in task.chain or ():
+                        fused.node.in_flight -= 1
                 elif task.kind is _OPEN:
                     task.node.state = _CLOSED  # never opened: nothing to close
             self.running -= len(ready) - len(kept)

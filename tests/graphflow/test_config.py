@@ -125,8 +125,16 @@ sys.path.append(sys.argv[2])  # graphflow's other dependencies, after mediapipe'
 if order == "mediapipe-first":
     import mediapipe
     from mediapipe.framework import calculator_pb2 as mp_pb2
+import importlib.util
 import graphflow as gf
+import graphflow.calculator
 from graphflow.config import load_config
+# Only the core calculators (GateCalculator), loaded from their file: the calculators package
+# imports every module, some of them onnx, whose build in .venv needs numpy 2, and the
+# reference venv has numpy 1.
+spec = importlib.util.spec_from_file_location("core_flow", sys.argv[3])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+graphflow.calculator._BUILTINS_LOADED = True
 if order == "graphflow-first":
     import mediapipe
     from mediapipe.framework import calculator_pb2 as mp_pb2
@@ -159,10 +167,9 @@ print("OK", mediapipe.__version__)
 
 
 @pytest.mark.parametrize("order", ["mediapipe-first", "graphflow-first"])
-def test_mediapipe_in_the_same_process(order: str, tmp_path: pathlib.Path) -> None:
-    python = REPO / ".venv-mp" / "bin" / "python"
-    if not python.exists():
-        pytest.skip(f"{python} does not exist (create it with scripts/mp_venv.sh)")
+def test_mediapipe_in_the_same_process(order: str, tmp_path: pathlib.Path,
+                                       mediapipe_python: pathlib.Path) -> None:
+    python = mediapipe_python
     # .venv-mp pins protobuf 4 for mediapipe 0.10.21, but graphflow's generated code needs the
     # protobuf 7 runtime: put this interpreter's protobuf first on the path of the subprocess,
     # and this interpreter's packages last (mediapipe keeps its own numpy and OpenCV).
@@ -175,7 +182,8 @@ def test_mediapipe_in_the_same_process(order: str, tmp_path: pathlib.Path) -> No
         (shim / name).symlink_to(google_dir / name)
     env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{REPO}")
     result = subprocess.run([str(python), "-c", MEDIAPIPE_PROBE, order,
-                             sysconfig.get_paths()["purelib"]], env=env,
+                             sysconfig.get_paths()["purelib"],
+                             str(REPO / "calculators" / "core" / "flow.py")], env=env,
                             capture_output=True, text=True, timeout=100, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK 0.10.21" in result.stdout
@@ -631,3 +639,32 @@ def test_subgraph_errors() -> None:
         input_stream: "in"
         node { calculator: "GfTestBadOption" input_stream: "DATA:in" output_stream: "OUT:o" }
         """)
+
+
+def test_validation_reports_every_error_with_its_location() -> None:
+    text = (
+        'input_stream: "in"\n'
+        'node { calculator: "PassThroughCalulator" input_stream: "in" output_stream: "a" }\n'
+        'node { calculator: "GateCalculator" input_stream: "missing" output_stream: "b"\n'
+        '       input_stream: "NOPE:in" }\n'
+        'node { calculator: "PassThroughCalculator" input_stream: "a" output_stream: "b" }\n'
+        'node { calculator: "MergeCalculator" output_stream: "c" }\n')
+    with pytest.raises(ConfigError) as info:
+        gf.CalculatorGraph(graph_config=text)
+    errors = info.value.errors
+    found = [(str(e.where), e.node, e.reason.split(" (did you")[0].split(" (it declares")[0])
+             for e in errors]
+    # Each located at the value it is about (the column of its opening quote).
+    assert found == [
+        ("<string>:2:20", "PassThroughCalulator", "unknown calculator 'PassThroughCalulator'"),
+        ("<string>:4:22", "GateCalculator",
+         "GateCalculator has no input stream with tag 'NOPE'"),
+        ("<string>:6:1", "MergeCalculator",
+         "MergeCalculator needs the input stream (untagged), which the node does not connect"),
+        ("<string>:5:77", "PassThroughCalculator",
+         "output stream 'b' is already produced by node 'GateCalculator' at <string>:3:1"),
+        ("<string>:3:51", "GateCalculator", "input stream 'missing' has no producer: no node "
+                                            "outputs it and it is not a graph input_stream"),
+    ]
+    assert str(info.value).startswith("5 errors in the graph config:\n  <string>:2:20: node ")
+    assert str(info.value).count("\n") == 5

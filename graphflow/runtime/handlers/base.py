@@ -37,11 +37,14 @@ class InputStreamHandler:
         batchable: With one input stream and no bounds to report, the input set is simply the
             next packet: the scheduler takes packets itself (one task for a run of them)
             without calling :meth:`select`.
+        sets_batchable: Without bounds to report, the input sets that successive
+            :meth:`select` calls return may run in one task, in order.
     """
 
     name: ClassVar[str]
     drops_packets: ClassVar[bool] = False
     batchable: ClassVar[bool] = True
+    sets_batchable: ClassVar[bool] = False
 
     def __init__(self, node: Node, options: Any, release: Callable[[InputQueue], None]) -> None:
         self.node = node

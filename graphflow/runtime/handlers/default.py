@@ -14,6 +14,7 @@ class DefaultInputStreamHandler(InputStreamHandler):
     at T or is known to have none (its bound is above T)."""
 
     name = "DefaultInputStreamHandler"
+    sets_batchable = True
 
     def select(self) -> Task | None:
         return self.select_from(self.queues)
@@ -31,6 +32,6 @@ class DefaultInputStreamHandler(InputStreamHandler):
                 empty_bound = q.bound
         if ts == DONE or empty_bound <= ts:
             # Every timestamp below the smaller of the two is decided on all streams.
-            return self.bounds_task(min(ts, empty_bound))
+            return self.bounds_task(min(ts, empty_bound)) if self.node.bounds_mode else None
         self.last_settled = int(ts)
         return self.take(queues, ts)

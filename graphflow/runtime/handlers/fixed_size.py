@@ -26,6 +26,7 @@ class FixedSizeInputStreamHandler(DefaultInputStreamHandler):
     """
 
     name = "FixedSizeInputStreamHandler"
+    sets_batchable = False
     drops_packets = True
     batchable = False
 

@@ -20,6 +20,7 @@ class SyncSetInputStreamHandler(DefaultInputStreamHandler):
     set is the default handler's over one sync set, the first set that has one."""
 
     name = "SyncSetInputStreamHandler"
+    sets_batchable = False
 
     def __init__(self, node: Any, options: list[list[PortId]],
                  release: Callable[[InputQueue], None]) -> None:

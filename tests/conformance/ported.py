@@ -1,0 +1,508 @@
+"""Helpers for the tests ported from MediaPipe's C++ tests (their expectations, not their code).
+
+MediaPipe's tests use small calculators of their own (MakePairCalculator, IntAdderCalculator,
+LambdaCalculator...); the ``Test*`` calculators here do what those do, under names that cannot
+clash with real ones. :class:`StepRun` drives a graph the way those tests do: add packets, wait
+until idle, look at what each observed stream got.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import graphflow as gf
+from calculators.core.flow import settled_timestamp
+from graphflow.calculator import ContractError, NodeContract
+from graphflow.timestamp import Timestamp
+
+
+class StepRun:
+    """A started graph whose ``observe`` streams are collected as ``(timestamp, payload)``.
+
+    Example:
+        run = StepRun(CONFIG, ["out"])
+        run.add("in", 1, 10)
+        run.idle()
+        assert run.out["out"] == [(1, 10)]
+    """
+
+    def __init__(self, config: str, observe: Iterable[str],
+                 side_packets: Mapping[str, Any] | None = None) -> None:
+        self.graph = gf.CalculatorGraph(graph_config=config)
+        self.out: dict[str, list[tuple[int, Any]]] = {name: [] for name in observe}
+        self._arrived = threading.Condition()
+        for name in self.out:
+            self.graph.observe_output_stream(name, self._collect)
+        self.graph.start_run(dict(side_packets or {}))
+
+    def _collect(self, name: str, packet: gf.Packet[Any]) -> None:
+        with self._arrived:
+            self.out[name].append((int(packet.timestamp), packet.payload))
+            self._arrived.notify_all()
+
+    def wait_for(self, stream: str, count: int) -> None:
+        """Waits until ``stream`` got ``count`` packets (while a node blocks, so that the graph
+        never gets idle)."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.out[stream]) >= count, timeout=30):
+                raise TimeoutError(f"{stream!r} got {self.out[stream]}, not {count} packets")
+
+    def add(self, stream: str, timestamp: int, payload: Any) -> None:
+        """Adds one packet to a graph input stream."""
+        self.graph.add_packet_to_input_stream(stream, gf.Packet(payload).at(timestamp))
+
+    def close(self, stream: str) -> None:
+        """Closes one graph input stream."""
+        self.graph.close_input_stream(stream)
+
+    def idle(self) -> None:
+        """Waits until nothing runs (raises the run's error, if any)."""
+        self.graph.wait_until_idle(timeout=30)
+
+    def finish(self) -> None:
+        """Closes every input and waits until the run is done."""
+        self.graph.close_all_input_streams()
+        self.graph.wait_until_done(timeout=30)
+
+    def stop(self) -> None:
+        """Ends the run if a failed test left it going (its error, if any, is the test's)."""
+        try:
+            self.graph.cancel()
+            self.graph.wait_until_done(timeout=30)
+        except (gf.GraphError, RuntimeError):
+            pass
+
+    def timestamps(self, stream: str) -> list[int]:
+        """The timestamps the stream got so far."""
+        return [ts for ts, _ in self.out[stream]]
+
+
+# The step_run fixture (conftest.py): makes StepRuns that are stopped after the test.
+Runs = Callable[..., StepRun]
+
+
+def _equal_untagged(node: NodeContract, inputs: int | None = None) -> None:
+    count = sum(1 for tag, _ in node.inputs if not tag)
+    if inputs is not None and count != inputs:
+        raise ContractError(f"takes {inputs} untagged inputs, got {count}")
+
+
+@gf.register_calculator
+class TestMakePairCalculator(gf.Calculator):
+    """MediaPipe's MakePairCalculator: (first payload or None, second payload or None)."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port(""),)
+
+    @classmethod
+    def check_contract(cls, node: NodeContract) -> None:
+        """Two inputs."""
+        _equal_untagged(node, 2)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(tuple(None if p.is_empty else p.payload for p in cc.inputs))
+
+
+@gf.register_calculator
+class TestPacketOnCloseCalculator(gf.Calculator):
+    """Passes ints through; in close, sends their sum at Timestamp.MAX."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    timestamp_offset = 0
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.sum = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        self.sum += cc.inputs[0].payload
+        cc.outputs[0].add_packet(cc.inputs[0])
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(self.sum, Timestamp.MAX)
+
+
+@gf.register_calculator
+class TestDroppingGateCalculator(gf.Calculator):
+    """A gate that moves no bound when it drops (DISALLOW true): downstream waits."""
+
+    inputs = (gf.Port(""), gf.Port("DISALLOW", bool))
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.inputs.has(0) and not cc.inputs["DISALLOW"].payload:
+            cc.outputs[0].add_packet(cc.inputs[0])
+
+
+@gf.register_calculator
+class TestIntAdderCalculator(gf.Calculator):
+    """Outputs the sum of its inputs' ints (offset 0)."""
+
+    inputs = (gf.Port("", int, repeated=True),)
+    outputs = (gf.Port("", int),)
+    timestamp_offset = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(sum(p.payload for p in cc.inputs))
+
+
+@gf.register_calculator
+class TestIncrementCalculator(gf.Calculator):
+    """Adds one to each int (offset 0)."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    timestamp_offset = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload + 1)
+
+
+@gf.register_calculator
+class TestMultiplierCalculator(gf.Calculator):
+    """Multiplies input 0 by input 1 (offset 0)."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port(""),)
+    timestamp_offset = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload * cc.inputs[1].payload)
+
+
+@gf.register_calculator
+class TestEvenIntFilterCalculator(gf.Calculator):
+    """Passes even ints; for an odd one, only moves the bound past it."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.inputs[0].payload % 2 == 0:
+            cc.outputs[0].add_packet(cc.inputs[0])
+        else:
+            cc.outputs[0].set_next_timestamp_bound(cc.timestamp + 1)
+
+
+@gf.register_calculator
+class TestValveCalculator(gf.Calculator):
+    """Passes input 0 where input 1 is true, else moves the bound; counts both in COUNTS."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port("COUNTS"),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        counts = cc.side_inputs["COUNTS"]
+        if cc.inputs[1].payload:
+            counts["pass"] += 1
+            cc.outputs[0].add_packet(cc.inputs[0])
+        else:
+            counts["block"] += 1
+            cc.outputs[0].set_next_timestamp_bound(cc.timestamp + 1)
+
+
+@gf.register_calculator
+class TestCountingPassThroughCalculator(gf.Calculator):
+    """PassThrough of one stream that counts its calls in COUNTS["calls"]."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port("COUNTS"),)
+    timestamp_offset = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.side_inputs["COUNTS"]["calls"] += 1
+        cc.outputs[0].add_packet(cc.inputs[0])
+
+
+@gf.register_calculator
+class TestTimeShiftMinusOneCalculator(gf.Calculator):
+    """Sends each packet one microsecond earlier (offset -1)."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    timestamp_offset = -1
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload, cc.timestamp - 1)
+
+
+@gf.register_calculator
+class TestCustomBoundCalculator(gf.Calculator):
+    """Sends no packet, only moves its output's bound past each input timestamp."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].set_next_timestamp_bound(cc.timestamp + 1)
+
+
+@gf.register_calculator
+class TestOffsetBoundCalculator(gf.Calculator):
+    """Sends nothing; its offset 0 moves its output's bound."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    timestamp_offset = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        """Nothing: the offset moves the bound."""
+
+
+@gf.register_calculator
+class TestFuturePacketCalculator(gf.Calculator):
+    """Sends each packet 3 microseconds later."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload, cc.timestamp + 3)
+
+
+@gf.register_calculator
+class TestCallCounterCalculator(gf.Calculator):
+    """Sends, for each call, the call's timestamp (MediaPipe's BoundToPacketCalculator without
+    the empty inputs' timestamps, which graphflow gives only to bounds-processing nodes)."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port("", repeated=True),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        for out in cc.outputs:
+            out.add(int(cc.timestamp))
+
+
+@gf.register_calculator
+class TestProcessBoundToPacketCalculator(gf.Calculator):
+    """Immediate, bounds-processing: sends, on output i, each new settled timestamp of input i
+    at that timestamp (MediaPipe's ProcessBoundToPacketCalculator)."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port("", repeated=True),)
+    input_stream_handler = "ImmediateInputStreamHandler"
+    process_timestamp_bounds = True
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.bounds = [Timestamp.UNSTARTED] * len(cc.outputs)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        for i, out in enumerate(cc.outputs):
+            ts = settled_timestamp(cc, i)
+            if ts == cc.timestamp and ts >= self.bounds[i]:
+                out.add(int(ts), ts)
+                self.bounds[i] = ts.next_allowed_in_stream()
+
+
+@gf.register_calculator
+class TestImmediatePassThroughCalculator(gf.Calculator):
+    """Immediate, bounds-processing: passes packets and bounds input i to output i."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port("", repeated=True),)
+    input_stream_handler = "ImmediateInputStreamHandler"
+    process_timestamp_bounds = True
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        for i, out in enumerate(cc.outputs):
+            if cc.inputs.has(i):
+                out.add_packet(cc.inputs[i])
+            else:
+                out.set_next_timestamp_bound(settled_timestamp(cc, i).next_allowed_in_stream())
+
+
+@gf.register_calculator
+class TestLastPacketCalculator(gf.Calculator):
+    """Holds back each packet; sends the last one in close."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.last: gf.Packet[Any] | None = None
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].set_next_timestamp_bound(cc.timestamp)
+        self.last = cc.inputs[0]
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        if self.last is not None:
+            cc.outputs[0].add_packet(self.last)
+
+
+@gf.register_calculator
+class TestRecorderCalculator(gf.Calculator):
+    """Appends ``(timestamp, payloads)`` for every call to the LOG side packet (a list), with
+    None for an empty input, and "close" when it closes."""
+
+    inputs = (gf.Port("", repeated=True),)
+    input_side_packets = (gf.Port("LOG"),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.side_inputs["LOG"].append(self.record(cc))
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        cc.side_inputs["LOG"].append("close")
+
+    def record(self, cc: gf.CalculatorContext) -> tuple[Any, ...]:
+        """What one call is logged as."""
+        return int(cc.timestamp), tuple(None if p.is_empty else p.payload for p in cc.inputs)
+
+
+@gf.register_calculator
+class TestBoundsRecorderCalculator(TestRecorderCalculator):
+    """TestRecorderCalculator for timestamp bounds too; logs each input's settled timestamp."""
+
+    process_timestamp_bounds = True
+
+    def record(self, cc: gf.CalculatorContext) -> tuple[Any, ...]:
+        """The call's timestamp, payloads and each input's settled timestamp."""
+        return (*super().record(cc),
+                tuple(int(settled_timestamp(cc, i)) for i in range(len(cc.inputs))))
+
+
+@gf.register_calculator
+class TestScriptCalculator(gf.Calculator):
+    """For the n-th TICK packet, does what SCRIPT[n] says, in one call, so that several streams
+    change at once: a list of ``(output, "packet", timestamp, payload)``, ``(output, "bound",
+    timestamp)`` or ``(output, "close")``."""
+
+    inputs = (gf.Port("TICK"),)
+    outputs = (gf.Port("", repeated=True),)
+    input_side_packets = (gf.Port("SCRIPT"),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.step = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        for op in cc.side_inputs["SCRIPT"][self.step]:
+            out = cc.outputs[op[0]]
+            if op[1] == "packet":
+                out.add(op[3], op[2])
+            elif op[1] == "bound":
+                out.set_next_timestamp_bound(op[2])
+            else:
+                out.close()
+        self.step += 1
+
+
+@gf.register_calculator
+class TestHoldCalculator(gf.Calculator):
+    """Passes each packet on once the test releases it (``RELEASE``, a threading.Semaphore),
+    as MediaPipe's tests keep frames in flight with a LambdaCalculator and a semaphore."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port("RELEASE"),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        release: threading.Semaphore = cc.side_inputs["RELEASE"]
+        if not release.acquire(timeout=30):
+            raise TimeoutError("the test never released this packet")
+        cc.outputs[0].add_packet(cc.inputs[0])
+
+
+
+@gf.register_calculator
+class TestPassThroughOrEmptyCalculator(gf.Calculator):
+    """Passes each packet; where only the bound moved, sends an empty list (offset 0)."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    timestamp_offset = 0
+    process_timestamp_bounds = True
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.inputs.has(0):
+            cc.outputs[0].add_packet(cc.inputs[0])
+        else:
+            cc.outputs[0].add([])
+
+
+@gf.register_calculator
+class TestCommandCalculator(gf.Calculator):
+    """Turns each CMD packet into an output packet, ``("packet", timestamp, payload)``, or a
+    bound move, ``("bound", timestamp)``: a graph input whose bound can move alone (MediaPipe's
+    SetInputStreamTimestampBound)."""
+
+    inputs = (gf.Port("CMD"),)
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        command = cc.inputs["CMD"].payload
+        if command[0] == "packet":
+            cc.outputs[0].add(command[2], command[1])
+        else:
+            cc.outputs[0].set_next_timestamp_bound(command[1])
+
+
+@gf.register_calculator
+class TestEmptyPacketCalculator(gf.Calculator):
+    """Sends an empty packet at each even input timestamp: a bound past it, in MediaPipe."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.timestamp % 2 == 0:
+            cc.outputs[0].add_packet(gf.Packet().at(cc.timestamp))
+
+
+@gf.register_calculator
+class TestOffsetAndBoundCalculator(gf.Calculator):
+    """Offset 0, and a bound of 10000 at every input timestamp divisible by 20."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    timestamp_offset = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.timestamp % 20 == 0:
+            cc.outputs[0].set_next_timestamp_bound(10000)
+
+
+@gf.register_calculator
+class TestSidePacketInProcessCalculator(gf.Calculator):
+    """Sets its output side packet to the payload of the packet it processes."""
+
+    inputs = (gf.Port(""),)
+    output_side_packets = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(cc.inputs[0].payload)
+
+
+@gf.register_calculator
+class TestCountToSidePacketInCloseCalculator(gf.Calculator):
+    """Counts its input packets; sets the count as its output side packet in close."""
+
+    inputs = (gf.Port(""),)
+    output_side_packets = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.count = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        self.count += 1
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(self.count)
+
+
+@gf.register_calculator
+class TestSidePacketAtPostStreamCalculator(gf.Calculator):
+    """A source: sends its input side packet at PostStream in open, then stops."""
+
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.side_inputs[0], Timestamp.POSTSTREAM)
+        cc.outputs[0].close()
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        raise gf.Stop()
