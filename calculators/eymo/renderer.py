@@ -16,6 +16,9 @@ itself) is marked at depth 0; (2) the item's triangles, at depth 0.5, draw with
 `solid.frag` (alpha 1) everywhere else. Every pixel is drawn once, with the exact alpha, and a
 large region costs little more than a copy.
 
+The renderer leaves the GL state as it found it (`graphflow.gpu.preserved_state`): face
+culling, blending, depth test and their functions, the bound framebuffer, scissor and masks.
+
 The copy and a final `glFinish` are called through ctypes, which lets other Python threads run
 meanwhile: on Mesa's llvmpipe that is where the pixels are copied and rasterized, so the face
 mesh keeps running while a frame is drawn. (A moderngl call that makes the driver render, such
@@ -34,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calculators.eymo.geometry import DrawItem
-from graphflow.gpu import compile_program, load_shader
+from graphflow.gpu import compile_program, load_shader, preserved_state
 from graphflow.gpu._egl import gl_function  # GL entry points moderngl lacks, through EGL
 
 #: Most outline vertices an item may have (`MAX_RING` in the shaders); parts have at most 37.
@@ -165,7 +168,7 @@ class GlItemRenderer:
 
         Args:
             src: The input frame (RGBA, linear filtering, clamped to its edges); it is only read.
-            dst: A framebuffer of the same size with one colour texture; it is left bound.
+            dst: A framebuffer of the same size with one colour texture.
             items: What to draw, from `calculators.eymo.geometry.draw_items` for this size.
 
         Raises:
@@ -187,16 +190,15 @@ class GlItemRenderer:
         (texture,) = dst.color_attachments
         self._copy_image(src.glo, _GL_TEXTURE_2D, 0, 0, 0, 0,
                          texture.glo, _GL_TEXTURE_2D, 0, 0, 0, 0, width, height, 1)
-        if items:
+        if not items:
+            return
+        with preserved_state(self._ctx):
             target = self._target(dst)
             try:
                 self._draw(src, target, items)
                 self._finish()  # the drawing happens here, without the GIL on llvmpipe
             finally:
                 target.release()
-                self._ctx.disable(moderngl.BLEND | moderngl.DEPTH_TEST)
-        dst.scissor = (0, 0, width, height)
-        dst.use()
 
     def _draw(self, src: moderngl.Texture, target: moderngl.Framebuffer,
               items: Sequence[DrawItem]) -> None:

@@ -25,7 +25,7 @@ from calculators.eymo.geometry import draw_items
 from calculators.eymo.renderer import GlItemRenderer
 from calculators.eymo.watcher import ScriptWatcher
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
-from graphflow.gpu import GlSimpleCalculator
+from graphflow.gpu import GlContext, GlSimpleCalculator
 from graphflow.resources import resource_dir
 
 logger = logging.getLogger(__name__)
@@ -95,24 +95,22 @@ class EymoTransformCalculator(GlSimpleCalculator):
         Port("SCRIPT", (str, os.PathLike), optional=True, doc="path of the .eymo script"),
     )
 
-    def gl_setup(self, ctx: moderngl.Context) -> None:
+    def gl_setup(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Loads the script (raising ParseError/OSError) and compiles the shaders."""
-        path = script_path(self.cc.side_inputs.get("SCRIPT"))
+        path = script_path(cc.side_inputs.get("SCRIPT"))
         self._watcher = ScriptWatcher(path, check_interval_ms=0.0)
-        self._renderer = GlItemRenderer(ctx)
-        logger.info("eymo: node %r runs script %s", self.cc.node_name, path)
+        self._renderer = GlItemRenderer(gl.ctx)
+        logger.info("eymo: node %r runs script %s", cc.node_name, path)
 
-    def gl_render(
-        self, ctx: moderngl.Context, src: moderngl.Texture, dst: moderngl.Framebuffer
-    ) -> None:
+    def gl_render(self, cc: CalculatorContext, gl: GlContext, src: moderngl.Texture,
+                  dst: moderngl.Framebuffer) -> None:
         """Draws the current program's items for this frame's faces and timestamp."""
-        cc = self.cc
         landmarks = cc.inputs["LANDMARKS"] if cc.inputs.connected("LANDMARKS") else None
         faces = face_arrays(None if landmarks is None else landmarks.get(None))
         items = draw_items(self._watcher.current(), faces, src.size, int(cc.timestamp))
         self._renderer.render(src, dst, items)
 
-    def gl_teardown(self, ctx: moderngl.Context) -> None:
+    def gl_teardown(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Releases the renderer's GL objects."""
         if hasattr(self, "_renderer"):
             self._renderer.release()

@@ -29,6 +29,7 @@ from graphflow.gpu.shader import (
     shader_from_string,
 )
 from graphflow.gpu.simple import GlShaderCalculator, GlSimpleCalculator
+from graphflow.gpu.state import GlState, preserved_state
 from graphflow.scheduler import register_executor_factory
 
 register_executor_factory(GL_EXECUTOR, executor_factory)
@@ -41,6 +42,7 @@ __all__ = [
     "GlError",
     "GlShaderCalculator",
     "GlSimpleCalculator",
+    "GlState",
     "GlThreadError",
     "GlUnavailableError",
     "GpuBuffer",
@@ -54,6 +56,7 @@ __all__ = [
     "is_gl_executor",
     "load_shader",
     "node_executor_name",
+    "preserved_state",
     "require_current",
     "shader_from_string",
     "upload",

@@ -3,9 +3,10 @@
 import logging
 import pathlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
+import moderngl
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -16,7 +17,7 @@ from calculators.eymo.reference import render
 from calculators.eymo.renderer import GlItemRenderer
 from calculators.eymo.transform import face_arrays, script_path
 from graphflow.formats import NormalizedLandmarkList
-from graphflow.gpu import GlContext, upload
+from graphflow.gpu import GlContext, GlState, upload
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
 from graphflow.testing import run_graph
@@ -165,12 +166,43 @@ def test_drawing_stays_inside_the_item_box(gl_context: GlContext) -> None:
     assert (out[60:110, 110:190] != image[60:110, 110:190]).any(axis=2).all()
 
 
-def render_gl(gl: GlContext, image: np.ndarray, items: list[DrawItem]) -> np.ndarray:
+def test_the_renderer_leaves_culling_blending_and_depth_as_it_found_them(
+    gl_context: GlContext, real_face: np.ndarray
+) -> None:
+    """State set before drawing neither changes the drawing nor is changed by it."""
+    image = synthetic_frame(11, channels=4)
+    faces = [synthetic_face(real_face, (0.5, 0.5), 150, 10)]
+    items = draw_items(parse("leye: scale(2), rotate(20)\nmouth: brighten(1.5)"), faces,
+                       (W, H), 0)
+
+    states: list[GlState] = []
+
+    def set_state(ctx: moderngl.Context) -> None:
+        ctx.enable_only(moderngl.CULL_FACE | moderngl.BLEND | moderngl.DEPTH_TEST)
+        ctx.cull_face = "front_and_back"
+        ctx.blend_func = moderngl.ZERO, moderngl.ONE
+        ctx.blend_equation = moderngl.MIN  # type: ignore[assignment]
+        ctx.depth_func = "0"
+        states.append(GlState.read())
+
+    out = gl_context.run(lambda: render_gl(gl_context, image, items, set_state,
+                                           lambda _: states.append(GlState.read())))
+    assert_matches_reference(out, render(image, items))
+    before, after = states
+    assert after == before
+
+
+def render_gl(gl: GlContext, image: np.ndarray, items: list[DrawItem],
+              before: Callable[[moderngl.Context], None] = lambda ctx: None,
+              after: Callable[[moderngl.Context], None] = lambda ctx: None) -> np.ndarray:
+    """Renders with GlItemRenderer, calling before(ctx) and after(ctx) around the render."""
     renderer = GlItemRenderer(gl.ctx)
     try:
         frame = upload(gl, image)
         target = gl.pool.acquire(image.shape[1], image.shape[0])
+        before(gl.ctx)
         renderer.render(frame._surface.texture, target.framebuffer(gl.ctx), items)
+        after(gl.ctx)
         out = np.empty((image.shape[0], image.shape[1], 4), np.uint8)
         target.texture.read_into(out, alignment=1)
         gl.pool.recycle(target, None)
