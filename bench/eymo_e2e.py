@@ -1,21 +1,28 @@
-"""eymo end to end: graphs/eymo.pbtxt on media/demo.mp4 vs MediaPipe FaceMesh + OpenCV edits.
+"""eymo end to end: graphs/eymo.pbtxt on 720p clips vs MediaPipe FaceMesh + OpenCV edits.
 
-Runs, in one process and one session:
+For each case (``--cases``, default all four): a clip, media/demo.mp4 (the face always found)
+or media/lost.mp4 (a small rolling face that crosses the frame, found on about a fifth of the
+frames, so the detector runs on most frames; made by scripts/make_demo_media.py --lost when
+missing), and a script, examples/default.eymo (DESIGN.md's example) or
+examples/bigfeatures.eymo (four statements, both eyes scaled 4x). Runs, in one process and one
+session:
 
-1. graphflow, file in -> null out: OpenCV decodes media/demo.mp4 (1280x720, looped to
-   ``--frames``) on the main thread and adds each frame to graphs/eymo.pbtxt (every frame is
-   processed: back pressure paces the reader) with examples/default.eymo; frames per second over
-   the whole run, and the time per frame of each stage (from the graph's trace: face mesh nodes,
-   upload, transform, readback).
+1. graphflow, file in -> null out: OpenCV decodes the clip (1280x720, looped to ``--frames``)
+   on the main thread into RGBA frames (what the GL upload takes as it is) and adds each to
+   graphs/eymo.pbtxt (every frame is processed: back pressure paces the reader); frames per
+   second over the whole run, frames with a face, frames the detector ran on, and the time per
+   frame of each stage (from the graph's trace: face detection and face mesh nodes, upload,
+   transform, readback).
 2. The baseline, bench/mediapipe/eymo_baseline.py under .venv-mp (MediaPipe 0.10.21 FaceMesh +
    OpenCV crop/HSV/warp/paste of the same script), on the same clip and frame count. The two
    alternate for ``--rounds`` rounds (default 2) and each side's best round is reported: the
    machine is shared, and the best round is the least disturbed one.
-3. graphflow with a live-paced source: frames added at the clip's 30 fps with ``max_in_flight``
-   1 (stale frames dropped); latency from adding a frame to its output, median and p95.
+3. For the first case, graphflow with a live-paced source: frames added at the clip's 30 fps
+   with ``max_in_flight`` 1 (stale frames dropped); latency from adding a frame to its output,
+   median and p95.
 
-Prints a table and, last, one line: ``eymo_e2e: graphflow X fps, baseline Y fps, ratio R;
-live p95 L ms``.
+Prints a table per case and, last, one line: ``eymo_e2e: demo/default R (X / Y fps), ...;
+live p95 L ms``, R being graphflow's fps over the baseline's.
 
 ``--gl-only`` times just the GL side instead: a 1080p frame (the clip's first frame, scaled)
 with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
@@ -25,7 +32,7 @@ frames with moving timestamps; GL work is finished (glFinish) before each clock 
 
 Usage:
     .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
-        [--no-baseline]
+        [--cases demo/default,lost/bigfeatures] [--no-baseline]
     .venv/bin/python bench/eymo_e2e.py --gl-only [--frames 300]
 """
 
@@ -38,7 +45,6 @@ import os
 import pathlib
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -52,6 +58,11 @@ import numpy.typing as npt
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "mediapipe"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from _common import reference_python, run_reference  # noqa: E402
+from make_demo_media import write_lost_video  # noqa: E402
 
 import calculators  # noqa: E402,F401  (registers the calculators)
 import graphflow as gf  # noqa: E402
@@ -62,14 +73,17 @@ from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402
 
 CLIP = ROOT / "media/demo.mp4"
+LOST_CLIP = ROOT / "media/lost.mp4"  # made on demand: about 4 MB, not committed
+CLIPS = {"demo": CLIP, "lost": LOST_CLIP}
 GRAPH = ROOT / "graphs/eymo.pbtxt"
 SCRIPT = ROOT / "examples/default.eymo"
+SCRIPTS = ("default", "bigfeatures")  # examples/NAME.eymo, and eymo_baseline.py --script NAME
+CASES = tuple(f"{clip}/{script}" for clip in CLIPS for script in SCRIPTS)
 LANDMARKS = ROOT / "tests/fixtures/face/clip_tracking.npz"
-MP_PYTHON = ROOT / ".venv-mp/bin/python"
-BASELINE = ROOT / "bench/mediapipe/eymo_baseline.py"
 FPS = 30.0
 FRAME_US = round(1e6 / FPS)
-# Trace node names -> stage: the face-mesh subgraph's nodes are prefixed by MediaPipe's rules.
+# Trace calculator names -> stage; the rest is the face mesh, but for the face detector's nodes
+# (its subgraph's node names contain DETECTOR, as MediaPipe's prefixing rules make them).
 STAGES = (
     ("upload", ("ImageFrameToGpuBufferCalculator",)),
     ("transform (GL)", ("EymoTransformCalculator",)),
@@ -77,23 +91,38 @@ STAGES = (
     ("flow, every-Nth, fill", ("FlowLimiterCalculator", "EymoEveryNthCalculator",
                                "EymoLandmarkFillCalculator")),
 )
+DETECTOR = "facedetection"
 
 
-def clip_frames(count: int) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
-    """(decode seconds, RGB frame) for `count` frames of the clip, looping it."""
-    capture = cv2.VideoCapture(str(CLIP))
+def clip_path(name: str) -> pathlib.Path:
+    """The clip of a case, made first if it is the lost-face clip and missing."""
+    path = CLIPS[name]
+    if not path.exists():
+        print(f"(making {path.relative_to(ROOT)} with scripts/make_demo_media.py --lost)")
+        write_lost_video(path)
+    return path
+
+
+def clip_frames(clip: pathlib.Path, count: int) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
+    """(decode seconds, RGBA frame) for `count` frames of the clip, looping it.
+
+    RGBA is what the GL upload takes as it is (an RGB frame is widened on upload, which costs
+    more on llvmpipe than the conversion to RGBA here instead of to RGB); the face mesh takes
+    either.
+    """
+    capture = cv2.VideoCapture(str(clip))
     try:
         for _ in range(count):
             start = time.perf_counter()
             ok, bgr = capture.read()
             if not ok:
                 capture.release()
-                capture = cv2.VideoCapture(str(CLIP))
+                capture = cv2.VideoCapture(str(clip))
                 ok, bgr = capture.read()
             if not ok:
-                raise RuntimeError(f"OpenCV cannot decode {CLIP}")
-            rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)
-            yield time.perf_counter() - start, rgb
+                raise RuntimeError(f"OpenCV cannot decode {clip}")
+            rgba = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA), np.uint8)
+            yield time.perf_counter() - start, rgba
     finally:
         capture.release()
 
@@ -105,37 +134,49 @@ def graph_config(trace_path: str | None) -> str:
     return text
 
 
-def stage_times(trace: dict[str, Any], frames: int) -> dict[str, float]:
-    """Milliseconds per frame of each stage, from the graph's Chrome trace."""
+def stage_times(trace: dict[str, Any], frames: int) -> tuple[dict[str, float], int]:
+    """Milliseconds per frame of each stage, from the graph's Chrome trace, and the number
+    of frames the face detector ran on."""
     per_calculator: collections.Counter[str] = collections.Counter()
+    detector_us = 0.0
+    detector_frames: set[str] = set()
     for event in trace["traceEvents"]:
         if event.get("ph") == "X" and event.get("cat") == "process":
-            per_calculator[event["args"]["calculator"]] += event["dur"]
+            if DETECTOR in event["name"]:
+                detector_us += event["dur"]
+                detector_frames.add(event["args"]["timestamp"])
+            else:
+                per_calculator[event["args"]["calculator"]] += event["dur"]
     out = {}
     named: set[str] = set()
     for stage, names in STAGES:
         out[stage] = sum(per_calculator[n] for n in names) / 1e3 / frames
         named.update(names)
+    out["face detection (CPU)"] = detector_us / 1e3 / frames
     out["face mesh (CPU)"] = sum(v for k, v in per_calculator.items()
                                  if k not in named) / 1e3 / frames
-    return out
+    return out, len(detector_frames)
 
 
-def run_file(frames: int) -> dict[str, Any]:
-    """graphflow, file in -> null out: fps and stage times."""
+def run_file(clip: pathlib.Path, script: str, frames: int) -> dict[str, Any]:
+    """graphflow, file in -> null out: fps, stage times, frames with a face and detector runs."""
     with tempfile.TemporaryDirectory() as tmp:
         trace_path = os.path.join(tmp, "trace.json")
         graph = gf.CalculatorGraph(graph_config(trace_path))
         done = [0]
+        faces = [0]
         graph.observe_output_stream("output_video", lambda _, packet: done.__setitem__(
             0, done[0] + 1))
+        graph.observe_output_stream("face_landmarks", lambda _, packet: faces.__setitem__(
+            0, faces[0] + bool(packet.payload)))
         decode = 0.0
         cpu = _cpu_seconds(resource.RUSAGE_SELF)
         start = time.perf_counter()
-        graph.start_run({"script": str(SCRIPT), "max_in_flight": 1 << 30})
-        for i, (seconds, rgb) in enumerate(clip_frames(frames)):
+        graph.start_run({"script": str(ROOT / "examples" / f"{script}.eymo"),
+                         "max_in_flight": 1 << 30})
+        for i, (seconds, rgba) in enumerate(clip_frames(clip, frames)):
             decode += seconds
-            graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(rgb)).at(
+            graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(rgba)).at(
                 i * FRAME_US))
         graph.close_all_input_streams()
         graph.wait_until_done()
@@ -144,8 +185,11 @@ def run_file(frames: int) -> dict[str, Any]:
         trace = json.loads(pathlib.Path(trace_path).read_text())
     if done[0] != frames:
         raise RuntimeError(f"graphflow output {done[0]} frames for {frames} input frames")
-    stages = {"decode (OpenCV)": decode * 1e3 / frames, **stage_times(trace, frames)}
-    return {"fps": frames / elapsed, "stages": stages, "cpu_ms": cpu * 1e3 / frames}
+    stages, detector_frames = stage_times(trace, frames)
+    return {"fps": frames / elapsed, "stages": {"decode (OpenCV)": decode * 1e3 / frames,
+                                                 **stages},
+            "cpu_ms": cpu * 1e3 / frames, "frames_with_face": faces[0],
+            "detector_frames": detector_frames}
 
 
 def _cpu_seconds(who: int) -> float:
@@ -153,7 +197,7 @@ def _cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_live(frames: int) -> dict[str, Any]:
+def run_live(clip: pathlib.Path, script: str, frames: int) -> dict[str, Any]:
     """graphflow with frames added at 30 fps, max_in_flight 1: latency of each output frame."""
     graph = gf.CalculatorGraph(graph_config(None))
     sent: dict[int, float] = {}
@@ -166,8 +210,8 @@ def run_live(frames: int) -> dict[str, Any]:
             latencies.append(now - sent[int(packet.timestamp)])
 
     graph.observe_output_stream("output_video", arrived)
-    decoded = [rgb for _, rgb in clip_frames(min(frames, 120))]
-    graph.start_run({"script": str(SCRIPT), "max_in_flight": 1})
+    decoded = [rgba for _, rgba in clip_frames(clip, min(frames, 120))]
+    graph.start_run({"script": str(ROOT / "examples" / f"{script}.eymo"), "max_in_flight": 1})
     start = time.perf_counter()
     for i in range(frames):
         due = start + i / FPS
@@ -183,15 +227,13 @@ def run_live(frames: int) -> dict[str, Any]:
             "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))]}
 
 
-def run_baseline(frames: int) -> dict[str, Any] | None:
-    if not MP_PYTHON.exists():
-        print(f"({MP_PYTHON} missing: make it with `bash scripts/mp_venv.sh`; no baseline)")
-        return None
+def run_baseline(clip: pathlib.Path, script: str, frames: int) -> dict[str, Any] | None:
+    """bench/mediapipe/eymo_baseline.py's figures and CPU time, or None without .venv-mp."""
     cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([str(MP_PYTHON), str(BASELINE), "--frames", str(frames)],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    result["cpu_ms"] = (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) * 1e3 / frames
+    result = run_reference("eymo_baseline.py", ["--frames", str(frames), "--clip", str(clip),
+                                                "--script", script])
+    if result is not None:
+        result["cpu_ms"] = (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) * 1e3 / frames
     return result
 
 
@@ -203,13 +245,38 @@ def table(rows: list[tuple[str, str, str]]) -> str:
 
 
 def e2e(args: argparse.Namespace) -> None:
-    # The machine is shared: alternate the two sides and keep each side's best round.
-    rounds = [(run_file(args.frames), None if args.no_baseline else run_baseline(args.frames))
-              for _ in range(args.rounds)]
-    ours = max((r[0] for r in rounds), key=lambda r: float(r["fps"]))
-    bases = [r[1] for r in rounds if r[1] is not None]
-    base = max(bases, key=lambda r: float(r["fps"])) if bases else None
-    live = run_live(args.live_frames)
+    if not args.no_baseline and reference_python() is None:
+        print("(no reference venv: make .venv-mp with `bash scripts/mp_venv.sh`; no baseline)")
+        args.no_baseline = True
+    load_before = os.getloadavg()
+    summary = []
+    live: dict[str, Any] | None = None
+    for case in args.cases:
+        clip_name, script = case.split("/")
+        clip = clip_path(clip_name)
+        # The machine is shared: alternate the two sides and keep each side's best round.
+        rounds = [(run_file(clip, script, args.frames),
+                   None if args.no_baseline else run_baseline(clip, script, args.frames))
+                  for _ in range(args.rounds)]
+        ours = max((r[0] for r in rounds), key=lambda r: float(r["fps"]))
+        bases = [r[1] for r in rounds if r[1] is not None]
+        base = max(bases, key=lambda r: float(r["fps"])) if bases else None
+        if live is None:
+            live = run_live(clip, script, args.live_frames)
+        print_case(case, args, rounds, ours, base, live if case == args.cases[0] else None)
+        summary.append(f"{case} " + ("n/a" if base is None else
+                                     f"{ours['fps'] / base['fps']:.2f}") +
+                       f" ({ours['fps']:.1f} / " +
+                       ("n/a" if base is None else f"{base['fps']:.1f}") + " fps)")
+    load_after = os.getloadavg()
+    assert live is not None
+    print(f"load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
+    print("eymo_e2e: " + ", ".join(summary) + f"; live p95 {live['p95_ms']:.1f} ms")
+
+
+def print_case(case: str, args: argparse.Namespace, rounds: list[Any], ours: dict[str, Any],
+               base: dict[str, Any] | None, live: dict[str, Any] | None) -> None:
+    """One case's table: stages, CPU time, frames with a face, fps, live latency."""
     fmt = "{:.2f}".format
     rows = [("per frame, ms", "graphflow eymo", "MediaPipe + OpenCV")]
     for stage, ms in ours["stages"].items():
@@ -220,21 +287,22 @@ def e2e(args: argparse.Namespace) -> None:
                  ("baseline edits", "", fmt(base["edit_ms"]))]
     rows.append(("CPU time per frame, all threads (with start-up)", fmt(ours["cpu_ms"]),
                  "" if base is None else fmt(base["cpu_ms"])))
+    rows.append(("frames with a face (graphflow: detector ran on)",
+                 f"{ours['frames_with_face']} ({ours['detector_frames']})",
+                 "" if base is None else str(base["frames_with_face"])))
     rows.append(("frames per second", f"{ours['fps']:.1f}",
                  "" if base is None else f"{base['fps']:.1f}"))
-    rows.append((f"live 30 fps, latency median / p95 ({live['frames_out']}/"
-                 f"{args.live_frames} frames out)",
-                 f"{live['median_ms']:.1f} / {live['p95_ms']:.1f}", ""))
-    print(f"eymo, {CLIP.name} 1280x720 looped to {args.frames} frames, {SCRIPT.name}, "
-          f"file in -> null out; best of {args.rounds} alternating rounds per side; stage "
-          "times are summed node times (they overlap)")
+    if live is not None:
+        rows.append((f"live 30 fps, latency median / p95 ({live['frames_out']}/"
+                     f"{args.live_frames} frames out)",
+                     f"{live['median_ms']:.1f} / {live['p95_ms']:.1f}", ""))
+    print(f"\neymo {case}: 1280x720 looped to {args.frames} frames, file in -> null out; "
+          f"best of {args.rounds} alternating rounds per side; stage times are summed node "
+          "times (they overlap)")
     print("rounds, fps (graphflow / baseline): " + ", ".join(
-        f"{o['fps']:.1f} / {'n/a' if b is None else format(b['fps'], '.1f')}" for o, b in rounds))
+        f"{o['fps']:.1f} / {'n/a' if b is None else format(b['fps'], '.1f')}"
+        for o, b in rounds))
     print(table(rows))
-    ratio = "n/a" if base is None else f"{ours['fps'] / base['fps']:.2f}"
-    base_fps = "n/a" if base is None else f"{base['fps']:.1f}"
-    print(f"eymo_e2e: graphflow {ours['fps']:.1f} fps, baseline {base_fps} fps, ratio {ratio}; "
-          f"live p95 {live['p95_ms']:.1f} ms")
 
 
 def timed(gl: GlContext, fn: Callable[[int], Any], frames: int) -> list[float]:
@@ -323,9 +391,15 @@ def main() -> None:
                         help="alternating rounds of graphflow and the baseline (default 2)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the MediaPipe baseline")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"comma-separated CLIP/SCRIPT cases (default: {','.join(CASES)})")
     parser.add_argument("--gl-only", action="store_true",
                         help="time the GL side of a 1080p frame only")
     args = parser.parse_args()
+    args.cases = args.cases.split(",")
+    unknown = [case for case in args.cases if case not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(CASES)}")
     if args.gl_only:
         args.frames = args.frames or 300
         gl_only(args)

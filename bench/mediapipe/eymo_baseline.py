@@ -1,23 +1,33 @@
 """What a user would write instead of graphflow's eymo filter: MediaPipe FaceMesh + OpenCV edits.
 
-Reads media/demo.mp4 (1280x720) with OpenCV, runs MediaPipe 0.10.21 FaceMesh (tracking mode, one
-face) on every frame, then applies DESIGN.md's example eymo script with plain OpenCV:
+Reads a clip (``--clip``, default media/demo.mp4, 1280x720) with OpenCV, runs MediaPipe 0.10.21
+FaceMesh (tracking mode, one face) on every frame, then applies an eymo script with plain OpenCV
+(``--script``):
+
+- ``default``, DESIGN.md's example (examples/default.eymo):
     leye: scale(4), saturate(1.2), brighten(1.4), spin(0.3)
     mouth: copy_to(reye_region), scale(1.5), brighten(1.2), saturate(1.3)
     leye_region: swap_with(mouth), scale(1.5)
+  (drift, which only moves the left eye, is left out);
+- ``bigfeatures`` (examples/bigfeatures.eymo): both eyes scaled 4x and brightened 1.2, the
+  mouth scaled 1.5 and saturated 1.3, the nose brightened 1.3.
+
 Each feature is the bounding box of its landmarks, masked by their convex hull, recolored in HSV,
 scaled and rotated with one cv2.warpAffine, and pasted hard-edged centred on its target. All crops
-come from the unedited frame. (drift, which only moves the left eye, is left out.) Loops the clip
-to ``--frames`` frames and prints one JSON line: fps over the whole run and ms per stage.
+come from the unedited frame. Loops the clip to ``--frames`` frames and prints one JSON line: fps
+over the whole run and ms per stage.
 
 Usage:
-    .venv-mp/bin/python bench/mediapipe/eymo_baseline.py [--frames 600] [--write out.mp4]
+    .venv-mp/bin/python bench/mediapipe/eymo_baseline.py [--frames 600] [--clip media/demo.mp4]
+        [--script default|bigfeatures] [--write out.mp4]
 """
 
 from __future__ import annotations
 
 import argparse
+import pathlib
 import time
+from collections.abc import Callable
 
 import cv2
 import mediapipe as mp
@@ -47,6 +57,9 @@ PARTS = {
         393,
     ],
     "leye": [133, 173, 157, 158, 159, 160, 161, 246, 33, 7, 163, 144, 145, 153, 154, 155],
+    "reye": [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249],
+    "nose": [168, 193, 245, 188, 174, 236, 198, 209, 49, 64, 98, 97, 2, 326, 327, 294, 279, 429,
+             420, 456, 419, 351, 417],
     "leye_region": [107, 66, 105, 63, 70, 156, 35, 31, 228, 229, 230, 231, 232, 233, 245, 193, 55],
     "reye_region": [
         300,
@@ -114,9 +127,10 @@ def paste(
         cv2.copyTo(patch[src], patch_mask[src], frame[fy0:fy1, fx0:fx1])
 
 
-def edit(frame: np.ndarray, points: np.ndarray, t: float) -> None:
+def edit_default(frame: np.ndarray, points: np.ndarray, t: float) -> None:
     """Applies the example eymo script in place, given landmarks in pixels and time in s."""
-    grabbed = {name: grab(frame, points[idx]) for name, idx in PARTS.items()}
+    grabbed = {name: grab(frame, points[PARTS[name]])
+               for name in ("leye", "mouth", "leye_region", "reye_region")}
     leye_region, mouth = grabbed["leye_region"], grabbed["mouth"]
     paste(frame, leye_region[0], leye_region[1], mouth[2], 1.5)
     paste(frame, mouth[0], mouth[1], leye_region[2], 1.5)
@@ -125,16 +139,42 @@ def edit(frame: np.ndarray, points: np.ndarray, t: float) -> None:
     paste(frame, recolor(leye[0], 1.2, 1.4), leye[1], leye[2], 4.0, 360.0 * SPIN_RPS * t)
 
 
+def edit_bigfeatures(frame: np.ndarray, points: np.ndarray, t: float) -> None:
+    """Applies examples/bigfeatures.eymo in place (``t`` is unused: nothing moves)."""
+    grabbed = {name: grab(frame, points[PARTS[name]])
+               for name in ("leye", "reye", "mouth", "nose")}
+    for eye in ("leye", "reye"):
+        crop, mask, centre = grabbed[eye]
+        paste(frame, recolor(crop, 1.0, 1.2), mask, centre, 4.0)
+    crop, mask, centre = grabbed["mouth"]
+    paste(frame, recolor(crop, 1.3, 1.0), mask, centre, 1.5)
+    crop, mask, centre = grabbed["nose"]
+    paste(frame, recolor(crop, 1.0, 1.3), mask, centre, 1.0)
+
+
+#: The scripts this baseline does, by name (the name of their examples/*.eymo file).
+SCRIPTS: dict[str, Callable[[np.ndarray, np.ndarray, float], None]] = {
+    "default": edit_default,
+    "bigfeatures": edit_bigfeatures,
+}
+
+
 def main() -> None:
     """Parses arguments, runs the pipeline and prints one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=600, help="frames to process (default 600)")
+    parser.add_argument("--clip", type=pathlib.Path, default=CLIP,
+                        help="the video (default media/demo.mp4)")
+    parser.add_argument("--script", choices=sorted(SCRIPTS), default="default",
+                        help="the edits (default: DESIGN.md's example)")
     parser.add_argument("--write", help="also write the edited frames to this .mp4 (slows it)")
     args = parser.parse_args()
     if args.frames < 1:
         parser.error("--frames must be positive")
+    edit = SCRIPTS[args.script]
+    clip = args.clip
     stages = {"decode": 0, "face_mesh": 0, "edit": 0}
-    capture, writer, faces = cv2.VideoCapture(str(CLIP)), None, 0
+    capture, writer, faces = cv2.VideoCapture(str(clip)), None, 0
     mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1)
     start = time.perf_counter_ns()
     for i in range(args.frames):
@@ -142,10 +182,10 @@ def main() -> None:
         ok, frame = capture.read()
         if not ok:
             capture.release()
-            capture = cv2.VideoCapture(str(CLIP))
+            capture = cv2.VideoCapture(str(clip))
             ok, frame = capture.read()
         if not ok:
-            raise RuntimeError(f"OpenCV cannot decode {CLIP}")
+            raise RuntimeError(f"OpenCV cannot decode {clip}")
         t1 = time.perf_counter_ns()
         result = mesh.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         t2 = time.perf_counter_ns()
@@ -172,7 +212,9 @@ def main() -> None:
     emit(
         "mediapipe.eymo_baseline",
         {
-            "size": [1280, 720],
+            "clip": clip.name,
+            "script": args.script,
+            "size": [frame.shape[1], frame.shape[0]],
             "frames": args.frames,
             "frames_with_face": faces,
             "fps": round(args.frames / (elapsed / 1e9), 1),
