@@ -18,7 +18,8 @@ framebuffer released meanwhile (as the block's own temporary ones are) cannot be
 Viewport, scissor, masks and the texture unit go back through GL itself.
 
 Reading the state costs about 25 small driver calls (tens of microseconds); it never waits
-for rendering.
+for rendering, and the calls keep the GIL (handing it over 50 times a frame to threads that
+want it would cost more than the calls).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import ctypes
 import dataclasses
 import functools
 from collections.abc import Iterator
+from typing import Any
 
 import moderngl
 
@@ -74,23 +76,29 @@ _uint, _int, _ubyte = ctypes.c_uint, ctypes.c_int, ctypes.c_ubyte
 
 
 class _Gl:
-    """The GL entry points used here (context independent: found once per process)."""
+    """The GL entry points used here (context independent: found once per process).
+
+    They only read or set state, so they keep the GIL (see ``gl_function``).
+    """
 
     def __init__(self) -> None:
-        self.get_integerv = gl_function("glGetIntegerv", None, _uint, ctypes.POINTER(_int))
-        self.get_booleanv = gl_function("glGetBooleanv", None, _uint, ctypes.POINTER(_ubyte))
-        self.is_enabled = gl_function("glIsEnabled", _ubyte, _uint)
-        self.enable = gl_function("glEnable", None, _uint)
-        self.disable = gl_function("glDisable", None, _uint)
-        self.bind_framebuffer = gl_function("glBindFramebuffer", None, _uint, _uint)
-        self.viewport = gl_function("glViewport", None, _int, _int, _int, _int)
-        self.scissor = gl_function("glScissor", None, _int, _int, _int, _int)
-        self.depth_mask = gl_function("glDepthMask", None, _ubyte)
-        self.color_mask = gl_function("glColorMask", None, _ubyte, _ubyte, _ubyte, _ubyte)
-        self.active_texture = gl_function("glActiveTexture", None, _uint)
-        self.bind_texture = gl_function("glBindTexture", None, _uint, _uint)
-        self.is_framebuffer = gl_function("glIsFramebuffer", _ubyte, _uint)
-        self.is_texture = gl_function("glIsTexture", _ubyte, _uint)
+        def f(name: str, restype: Any, *argtypes: Any) -> Any:
+            return gl_function(name, restype, *argtypes, release_gil=False)
+
+        self.get_integerv = f("glGetIntegerv", None, _uint, ctypes.POINTER(_int))
+        self.get_booleanv = f("glGetBooleanv", None, _uint, ctypes.POINTER(_ubyte))
+        self.is_enabled = f("glIsEnabled", _ubyte, _uint)
+        self.enable = f("glEnable", None, _uint)
+        self.disable = f("glDisable", None, _uint)
+        self.bind_framebuffer = f("glBindFramebuffer", None, _uint, _uint)
+        self.viewport = f("glViewport", None, _int, _int, _int, _int)
+        self.scissor = f("glScissor", None, _int, _int, _int, _int)
+        self.depth_mask = f("glDepthMask", None, _ubyte)
+        self.color_mask = f("glColorMask", None, _ubyte, _ubyte, _ubyte, _ubyte)
+        self.active_texture = f("glActiveTexture", None, _uint)
+        self.bind_texture = f("glBindTexture", None, _uint, _uint)
+        self.is_framebuffer = f("glIsFramebuffer", _ubyte, _uint)
+        self.is_texture = f("glIsTexture", _ubyte, _uint)
 
     def integers(self, name: int, count: int = 1) -> tuple[int, ...]:
         values = (_int * count)()

@@ -161,7 +161,7 @@ class _DirectGl:
     def __init__(self) -> None:
         u, i, p = ctypes.c_uint, ctypes.c_int, ctypes.c_void_p
         f = _egl.gl_function
-        self.pixel_store = f("glPixelStorei", None, u, i)
+        self.pixel_store = f("glPixelStorei", None, u, i, release_gil=False)
         self.sub_image = f("glTextureSubImage2D", None, u, i, i, i, i, i, u, u, p)
         self.get_image = f("glGetTextureImage", None, u, i, u, u, i, p)
 
