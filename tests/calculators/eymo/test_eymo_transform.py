@@ -14,7 +14,7 @@ import pytest
 import graphflow as gf
 from calculators.eymo import DrawItem, draw_items, parse, parse_file
 from calculators.eymo.reference import render
-from calculators.eymo.renderer import GlItemRenderer
+from calculators.eymo.renderer import DEPTH_LAYERS, GlItemRenderer
 from calculators.eymo.transform import face_arrays, script_path
 from graphflow.formats import NormalizedLandmarkList
 from graphflow.gpu import GlContext, GlState, upload
@@ -190,6 +190,40 @@ def test_the_renderer_leaves_culling_blending_and_depth_as_it_found_them(
     assert_matches_reference(out, render(image, items))
     before, after = states
     assert after == before
+
+
+def test_marks_of_earlier_items_and_frames_never_leak(gl_context: GlContext,
+                                                      real_face: np.ndarray) -> None:
+    """Each item marks its band with a depth of its own and the marks are never cleared
+    between items: frames drawn past DEPTH_LAYERS items, alternating two scripts over the same
+    place, still match the reference."""
+    image = synthetic_frame(12, channels=4)
+    faces = [synthetic_face(real_face, (0.5, 0.5), 150, 10)]
+    scripts = [draw_items(parse("leye: scale(3)\nmouth: brighten(1.5)"), faces, (W, H), 0),
+               draw_items(parse("leye: scale(2.5), rotate(30)"), faces, (W, H), 0)]
+
+    def run() -> list[np.ndarray]:
+        renderer = GlItemRenderer(gl_context.ctx)
+        frame = upload(gl_context, image)
+        target = gl_context.pool.acquire(W, H)
+        out = []
+        try:
+            frames = DEPTH_LAYERS * 2 // 3 + 4  # 1.5 items a frame: past DEPTH_LAYERS items
+            for i in range(frames):
+                renderer.render(frame._surface.texture, target.framebuffer(gl_context.ctx),
+                                scripts[i % 2])
+                if i in (0, 1, frames - 2, frames - 1):
+                    pixels = np.empty((H, W, 4), np.uint8)
+                    target.texture.read_into(pixels, alignment=1)
+                    out.append(pixels)
+        finally:
+            gl_context.pool.recycle(target, None)
+            renderer.release()
+        return out
+
+    outs = gl_context.run(run)
+    for i, out in enumerate(outs):
+        assert_matches_reference(out, render(image, scripts[i % 2]))
 
 
 def render_gl(gl: GlContext, image: np.ndarray, items: list[DrawItem],
