@@ -245,7 +245,7 @@ class GlItemRenderer:
             target.color_mask = (False, False, False, False)
             target.depth_mask = True
             if self._layer == 0:
-                target.scissor = None
+                target.scissor = (0, 0, *target.size)
                 target.use()
                 target.clear(depth=1.0)
                 target.scissor = (x0, y0, x1 - x0, y1 - y0)
