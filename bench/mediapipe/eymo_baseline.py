@@ -86,17 +86,23 @@ SPIN_RPS = 0.3
 
 
 def grab(frame: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Returns (crop, hull mask, centre) of the landmarks' bounding box in the frame."""
+    """Returns (crop, hull mask, centre) of the landmarks' bounding box in the frame.
+
+    The crop is empty when the box lies outside the frame (a face leaving it).
+    """
     x, y, w, h = cv2.boundingRect(points)
     x0, y0 = max(x, 0), max(y, 0)
     crop = frame[y0 : y + h, x0 : x + w].copy()
     mask = np.zeros(crop.shape[:2], np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(points - (x0, y0)), 255)
+    if crop.size:
+        cv2.fillConvexPoly(mask, cv2.convexHull(points - (x0, y0)), 255)
     return crop, mask, np.array([x + w / 2.0, y + h / 2.0])
 
 
 def recolor(crop: np.ndarray, saturate: float, brighten: float) -> np.ndarray:
-    """Scales HSV saturation and value of a BGR crop."""
+    """Scales HSV saturation and value of a BGR crop (an empty one stays empty)."""
+    if not crop.size:
+        return crop
     hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV).astype(np.float32)
     hsv[..., 1] *= saturate
     hsv[..., 2] *= brighten
@@ -111,7 +117,10 @@ def paste(
     scale: float,
     angle: float = 0.0,
 ) -> None:
-    """Scales and rotates a masked crop about its centre and pastes it centred on ``centre``."""
+    """Scales and rotates a masked crop about its centre and pastes it centred on ``centre``
+    (nothing for an empty crop)."""
+    if not crop.size:
+        return
     h, w = crop.shape[:2]
     cos, sin = abs(np.cos(np.radians(angle))), abs(np.sin(np.radians(angle)))
     out_w, out_h = int(scale * (w * cos + h * sin)) + 2, int(scale * (w * sin + h * cos)) + 2
