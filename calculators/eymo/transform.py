@@ -25,7 +25,7 @@ from calculators.eymo.geometry import draw_items
 from calculators.eymo.renderer import GlItemRenderer
 from calculators.eymo.watcher import ScriptWatcher
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
-from graphflow.gpu import GlContext, GlSimpleCalculator
+from graphflow.gpu import GlContext, GlSimpleCalculator, GpuBuffer
 from graphflow.resources import resource_dir
 
 logger = logging.getLogger(__name__)
@@ -84,7 +84,8 @@ class EymoTransformCalculator(GlSimpleCalculator):
     (a script with a mistake keeps the last good one and logs the error).
 
     Animations (spin, drift) are functions of the packet timestamp, so a frame gives the same
-    output however and whenever it is processed.
+    output however and whenever it is processed. A frame with nothing to draw (no face for
+    a script of parts) is sent on as it is, without a copy.
     """
 
     inputs: ClassVar[Sequence[Port]] = (
@@ -102,13 +103,17 @@ class EymoTransformCalculator(GlSimpleCalculator):
         self._renderer = GlItemRenderer(gl.ctx)
         logger.info("eymo: node %r runs script %s", cc.node_name, path)
 
-    def gl_render(self, cc: CalculatorContext, gl: GlContext, src: moderngl.Texture,
-                  dst: moderngl.Framebuffer) -> None:
-        """Draws the current program's items for this frame's faces and timestamp."""
+    def gl_prepare(self, cc: CalculatorContext, frame: GpuBuffer) -> bool:
+        """Computes this frame's items; a frame with none is sent on as it is."""
         landmarks = cc.inputs["LANDMARKS"] if cc.inputs.connected("LANDMARKS") else None
         faces = face_arrays(None if landmarks is None else landmarks.get(None))
-        items = draw_items(self._watcher.current(), faces, src.size, int(cc.timestamp))
-        self._renderer.render(src, dst, items)
+        self._items = draw_items(self._watcher.current(), faces, frame.size, int(cc.timestamp))
+        return bool(self._items)
+
+    def gl_render(self, cc: CalculatorContext, gl: GlContext, src: moderngl.Texture,
+                  dst: moderngl.Framebuffer) -> None:
+        """Draws the items ``gl_prepare`` computed for this frame."""
+        self._renderer.render(src, dst, self._items)
 
     def gl_teardown(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Releases the renderer's GL objects."""

@@ -1,7 +1,8 @@
 """GlSimpleCalculator: one GPU frame in, one rendered GPU frame out; the base class does the rest.
 
 A subclass implements ``gl_setup(cc, gl)``, ``gl_render(cc, gl, src, dst)`` and
-``gl_teardown(cc, gl)`` (and optionally ``output_size(width, height)``); the base class runs on
+``gl_teardown(cc, gl)`` (and optionally ``output_size(width, height)`` and
+``gl_prepare(cc, frame)``, which may send a frame on unchanged); the base class runs on
 the node's GL context thread, takes an output texture from the pool, binds its framebuffer and
 viewport, binds the input texture to unit 0, and sends the result at the input's timestamp.
 Around ``gl_render`` it saves and restores the pipeline state (:mod:`graphflow.gpu.state`), so
@@ -76,6 +77,16 @@ class GlSimpleCalculator(Calculator):
     def gl_setup(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Creates programs and other GL objects (on the GL thread, in ``open``)."""
 
+    def gl_prepare(self, cc: CalculatorContext, frame: GpuBuffer) -> bool:
+        """Whether to render this frame; False sends the input frame on as it is.
+
+        Called before each ``gl_render`` (on the GL thread). A calculator that sometimes
+        has nothing to draw returns False then, which costs no texture, draw or copy (and a
+        frame uploaded from an SRGBA ImageFrame then reads back as that ImageFrame). It may
+        also compute here what ``gl_render`` of the same frame needs.
+        """
+        return True
+
     def gl_render(self, cc: CalculatorContext, gl: GlContext, src: moderngl.Texture,
                   dst: moderngl.Framebuffer) -> None:
         """Renders one frame from ``src`` (bound to unit 0) into ``dst`` (bound)."""
@@ -135,6 +146,9 @@ class GlSimpleCalculator(Calculator):
         if packet.is_empty:
             return
         src: GpuBuffer = packet.payload
+        if not self.gl_prepare(cc, src):
+            cc.outputs[self._out].add_packet(packet)
+            return
         ctx = gl.ctx
         width, height = self.output_size(src.width, src.height)
         surface = gl.pool.acquire(width, height)

@@ -150,6 +150,22 @@ def test_rgba_alpha_is_kept_and_no_face_draws_only_rects(
     assert changed[22:78, 34:126].all() and changed.sum() == changed[20:80, 32:128].sum()
 
 
+def test_frames_with_nothing_to_draw_are_the_input_frames(
+    real_face: np.ndarray, tmp_path: pathlib.Path
+) -> None:
+    """No face for a script of parts: the frame goes on untouched, without a copy."""
+    images = [ImageFrame(synthetic_frame(s, channels=4)) for s in (3, 4)]
+    faces = [[], [synthetic_face(real_face, (0.5, 0.5), 150, 0)]]
+    out = run_graph(GRAPH, inputs={"in": [(t, image) for t, image in enumerate(images)],
+                                   "faces": [(1, faces[1])]},
+                    side_packets={"script": write_script(tmp_path, "leye: scale(3)")})
+    first, second = (p.payload for p in out["out"])
+    assert first is images[0]
+    assert second is not images[1]
+    assert_matches_reference(np.asarray(second), render(
+        np.asarray(images[1]), draw_items(parse("leye: scale(3)"), faces[1], (W, H), 1)))
+
+
 def test_drawing_stays_inside_the_item_box(gl_context: GlContext) -> None:
     """A mesh larger than its box (the scissor) changes only the box, as the reference does."""
     image = synthetic_frame(8, channels=4)

@@ -103,6 +103,14 @@ class TestDownscaleCalculator(TestCropCalculator):
 
 
 @gf.register_calculator
+class TestEveryOtherInvertCalculator(TestInvertCalculator):
+    """Inverts frames at even timestamps; sends the others on as they are."""
+
+    def gl_prepare(self, cc: gf.CalculatorContext, frame: gf.GpuBuffer) -> bool:
+        return int(cc.timestamp) % 2 == 0
+
+
+@gf.register_calculator
 class TestScaleShiftCalculator(GlShaderCalculator):
     """rgb * GAIN * scale_x + shift_x; luma in alpha."""
 
@@ -140,6 +148,24 @@ def test_rgb_frames_are_uploaded_as_opaque_rgba() -> None:
     assert result.shape == (5, 9, 4)
     assert np.abs(result[..., :3].astype(int) - (255 - frame)).max() <= 1
     assert (result[..., 3] == 255).all()
+
+
+def test_a_frame_not_prepared_for_rendering_is_sent_on_as_it_is() -> None:
+    frames = _frames(5, 6, n=4)
+    images = [ImageFrame(f) for f in frames]
+    graph = _graph('node { calculator: "TestEveryOtherInvertCalculator" input_stream: "gpu_in" '
+                   'output_stream: "gpu_out" }',
+                   'output_stream: "gpu_in" output_stream: "gpu_out"')
+    out = run_graph(graph, inputs={"in": [(i, image) for i, image in enumerate(images)]})
+    for i, (frame, image) in enumerate(zip(frames, images, strict=True)):
+        sent, result = out["gpu_out"][i].payload, out["out"][i].payload
+        if i % 2:
+            assert sent is out["gpu_in"][i].payload and result is image  # no draw, no readback
+        else:
+            assert sent is not out["gpu_in"][i].payload
+            expected = frame.copy()
+            expected[..., :3] = 255 - frame[..., :3]
+            assert np.abs(np.asarray(result).astype(int) - expected).max() <= 1
 
 
 def test_output_size_and_row_order_follow_the_image() -> None:
