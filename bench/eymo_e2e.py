@@ -15,14 +15,15 @@ session:
    transform, readback).
 2. The baseline, bench/mediapipe/eymo_baseline.py under .venv-mp (MediaPipe 0.10.21 FaceMesh +
    OpenCV crop/HSV/warp/paste of the same script), on the same clip and frame count. The two
-   alternate for ``--rounds`` rounds (default 2) and each side's best round is reported: the
-   machine is shared, and the best round is the least disturbed one.
+   alternate for ``--rounds`` rounds (default 2); the table shows each side's best round, the
+   final line the median and range of the rounds' ratios (each round's two runs follow each
+   other, so their ratio moves least with the machine's load).
 3. For the first case, graphflow with a live-paced source: frames added at the clip's 30 fps
    with ``max_in_flight`` 1 (stale frames dropped); latency from adding a frame to its output,
    median and p95.
 
-Prints a table per case and, last, one line: ``eymo_e2e: demo/default R (X / Y fps), ...;
-live p95 L ms``, R being graphflow's fps over the baseline's.
+Prints a table per case and, last, one line: ``eymo_e2e: demo/default R (LOW-HIGH), ...;
+live p95 L ms``, R being the median over the rounds of graphflow's fps over the baseline's.
 
 ``--gl-only`` times just the GL side instead: a 1080p frame (the clip's first frame, scaled)
 with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
@@ -264,10 +265,12 @@ def e2e(args: argparse.Namespace) -> None:
         if live is None:
             live = run_live(clip, script, args.live_frames)
         print_case(case, args, rounds, ours, base, live if case == args.cases[0] else None)
-        summary.append(f"{case} " + ("n/a" if base is None else
-                                     f"{ours['fps'] / base['fps']:.2f}") +
-                       f" ({ours['fps']:.1f} / " +
-                       ("n/a" if base is None else f"{base['fps']:.1f}") + " fps)")
+        # Each round's graphflow and baseline runs follow each other: their ratio is the
+        # figure least moved by the load of the moment.
+        ratios = [o["fps"] / b["fps"] for o, b in rounds if b is not None]
+        summary.append(f"{case} " + (
+            f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            if ratios else f"n/a ({ours['fps']:.1f} fps)"))
     load_after = os.getloadavg()
     assert live is not None
     print(f"load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
@@ -299,8 +302,8 @@ def print_case(case: str, args: argparse.Namespace, rounds: list[Any], ours: dic
     print(f"\neymo {case}: 1280x720 looped to {args.frames} frames, file in -> null out; "
           f"best of {args.rounds} alternating rounds per side; stage times are summed node "
           "times (they overlap)")
-    print("rounds, fps (graphflow / baseline): " + ", ".join(
-        f"{o['fps']:.1f} / {'n/a' if b is None else format(b['fps'], '.1f')}"
+    print("rounds, fps (graphflow / baseline = ratio): " + ", ".join(
+        f"{o['fps']:.1f}" + ("" if b is None else f" / {b['fps']:.1f} = {o['fps'] / b['fps']:.2f}")
         for o, b in rounds))
     print(table(rows))
 
