@@ -11,12 +11,14 @@ cv2.INTER_AREA, RGB, looped), one frame at a time:
   nodes, the same graph text in both engines), frame in and ``wait_until_idle``;
 - stage by stage (letterbox, inference, decoding + NMS, projection): each stage's calculators'
   mean process() time per frame, from each engine's own profiler over a run of that graph
-  (graphflow's Chrome trace, MediaPipe's GraphProfile).
+  (graphflow's Chrome trace, MediaPipe's GraphProfile);
+- the CPU time of each engine's process (all threads) per detector frame: on a shared machine
+  it moves less with the load than the latency does.
 
 MediaPipe's side runs under .venv-mp (``GRAPHFLOW_MP_PYTHON`` names another interpreter). The two
 sides alternate for ``--rounds`` rounds; the table gives medians over the rounds and the final
-line each size's median ratio graphflow/MediaPipe (detector against detector) with its range
-over the rounds. The load average is printed: the machine is shared and figures move with it.
+line each size's median ratio graphflow/MediaPipe (detector against detector: latency, then
+CPU time) with its range over the rounds. The load average is printed: the machine is shared and figures move with it.
 
 Usage:
     .venv/bin/python bench/face_detection.py [--frames 300] [--warmup 20] [--rounds 3]
@@ -88,11 +90,11 @@ def detector_latency(frames: list[npt.NDArray[np.uint8]], count: int, warmup: in
         return packet.payload
 
     try:
-        samples, found = time_calls(detect, frames, count, warmup)
+        samples, found, cpu_ms = time_calls(detect, frames, count, warmup)
     finally:
         graph.close_all_input_streams()
         graph.wait_until_done()
-    return {"frames_with_face": found, **summary_ms(samples)}
+    return {"frames_with_face": found, "cpu_ms": cpu_ms, **summary_ms(samples)}
 
 
 def graph_latency(frames: list[ImageFrame], count: int, warmup: int,
@@ -108,7 +110,7 @@ def graph_latency(frames: list[ImageFrame], count: int, warmup: int,
         graph.wait_until_idle()
 
     try:
-        samples, _ = time_calls(run, frames, count, warmup)
+        samples, _, _ = time_calls(run, frames, count, warmup)
     finally:
         graph.close_all_input_streams()
         graph.wait_until_done()
@@ -197,6 +199,8 @@ def main() -> None:
         row("detector graph, same text", [r["graph_median_ms"] for r in g],
             [r["graph_median_ms"] for r in m])
         row("detector (p95)", [r["p95_ms"] for r in g], [r["p95_ms"] for r in m])
+        row("detector, CPU time (all threads)", [r["cpu_ms"] for r in g],
+            [r["cpu_ms"] for r in m])
         row("detector, synchronous executor", [r["sync_median_ms"] for r in g],
             [r["median_ms"] for r in m])
         row("detector", [r["median_ms"] for r in g], [r["median_ms"] for r in m])
@@ -206,11 +210,16 @@ def main() -> None:
             for (w, h), g in zip(sizes, ours, strict=True))
             + " (no reference venv: MediaPipe not measured)")
         return
-    ratios = [[a["median_ms"] / b["median_ms"] for a, b in zip(g, m, strict=True)]
-              for g, m in zip(ours, theirs, strict=True)]
-    print("face_detection latency ratio graphflow/MediaPipe: " + ", ".join(
-        f"{w}x{h} {statistics.median(r):.2f} ({_range(r)})"
-        for (w, h), r in zip(sizes, ratios, strict=True)) + " (goal <= 0.75)")
+    def ratios(key: str) -> list[list[float]]:
+        return [[a[key] / b[key] for a, b in zip(g, m, strict=True)]
+                for g, m in zip(ours, theirs, strict=True)]
+
+    def figures(per_size: list[list[float]]) -> str:
+        return ", ".join(f"{w}x{h} {statistics.median(r):.2f} ({_range(r)})"
+                         for (w, h), r in zip(sizes, per_size, strict=True))
+
+    print(f"face_detection latency ratio graphflow/MediaPipe: {figures(ratios('median_ms'))} "
+          f"(goal <= 0.75); CPU time ratio: {figures(ratios('cpu_ms'))}")
 
 
 if __name__ == "__main__":

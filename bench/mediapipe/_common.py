@@ -97,15 +97,20 @@ def summary_ms(samples_ns: list[int]) -> dict[str, float]:
     }
 
 
-def time_calls(call: Any, inputs: Sequence[Any], count: int, warmup: int) -> tuple[list[int], int]:
+def time_calls(call: Any, inputs: Sequence[Any], count: int, warmup: int
+               ) -> tuple[list[int], int, float]:
     """Times ``call(x)`` on ``warmup + count`` inputs, looping over ``inputs``.
 
     Returns:
-        The ``count`` durations after the warm-up, in ns, and how many of those calls returned
-        a truthy result.
+        The ``count`` durations after the warm-up, in ns; how many of those calls returned
+        a truthy result; and the process's CPU time (all threads) per call after the warm-up,
+        in ms: on a shared machine it moves less with the load than the durations do.
     """
     samples, truthy = [], 0
+    cpu = 0.0
     for i in range(warmup + count):
+        if i == warmup:
+            cpu = time.process_time()
         x = inputs[i % len(inputs)]
         start = time.perf_counter_ns()
         result = call(x)
@@ -113,7 +118,7 @@ def time_calls(call: Any, inputs: Sequence[Any], count: int, warmup: int) -> tup
         if i >= warmup:
             samples.append(elapsed)
             truthy += bool(result)
-    return samples, truthy
+    return samples, truthy, (time.process_time() - cpu) * 1e3 / count
 
 
 def emit(bench: str, result: dict[str, Any]) -> None:

@@ -13,8 +13,8 @@ converts it to RGB, then times, looping the clip:
 
 bench/face_detection.py imports ``detector_config`` and ``STAGES`` under .venv (no mediapipe
 there), so that graphflow runs the very same graph text. Prints one JSON line: for each size,
-the solution's median, p95 and mean ms and frames with a face, the detector graph's median ms
-and each stage's ms per frame.
+the solution's median, p95 and mean ms, CPU ms per frame (all threads) and frames with a
+face, the detector graph's median ms and each stage's ms per frame.
 
 Usage:
     .venv-mp/bin/python bench/mediapipe/face_detection.py [--frames 300] [--warmup 20]
@@ -159,7 +159,7 @@ def graph_latency(frames: list[np.ndarray], count: int, warmup: int,
         graph.wait_until_idle()
 
     try:
-        samples, _ = time_calls(run, packets, count, warmup)
+        samples, _, _ = time_calls(run, packets, count, warmup)
     finally:
         graph.close()
     return summary_ms(samples)["median_ms"]
@@ -192,9 +192,10 @@ def measure(size: tuple[int, int], count: int, warmup: int) -> dict[str, Any]:
     frames = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in read_frames(CLIP, size)]
     with mp.solutions.face_detection.FaceDetection(model_selection=0,
                                                    min_detection_confidence=0.5) as solution:
-        samples, found = time_calls(lambda rgb: solution.process(rgb).detections, frames, count,
-                                    warmup)
+        samples, found, cpu_ms = time_calls(lambda rgb: solution.process(rgb).detections,
+                                            frames, count, warmup)
     return {"size": list(size), "frames_with_face": found, **summary_ms(samples),
+            "cpu_ms": round(cpu_ms, 4),
             "graph_median_ms": graph_latency(frames, count, warmup),
             "stages_ms": profiled_stages(frames, count)}
 

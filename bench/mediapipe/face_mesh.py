@@ -36,7 +36,7 @@ def main() -> None:
         min_detection_confidence=0.5,
         min_tracking_confidence=0.5,
     ) as solution:
-        samples, found = time_calls(
+        samples, found, _ = time_calls(
             lambda rgb: solution.process(rgb).multi_face_landmarks, frames, args.frames,
             args.warmup)
     emit(
