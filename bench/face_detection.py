@@ -18,7 +18,8 @@ cv2.INTER_AREA, RGB, looped), one frame at a time:
 MediaPipe's side runs under .venv-mp (``GRAPHFLOW_MP_PYTHON`` names another interpreter). The two
 sides alternate for ``--rounds`` rounds; the table gives medians over the rounds and the final
 line each size's median ratio graphflow/MediaPipe (detector against detector: latency, then
-CPU time) with its range over the rounds. The load average is printed: the machine is shared and figures move with it.
+CPU time) with its range over the rounds. The load average is printed: the machine is shared
+and figures move with it.
 
 Usage:
     .venv/bin/python bench/face_detection.py [--frames 300] [--warmup 20] [--rounds 3]
