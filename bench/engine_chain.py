@@ -15,10 +15,8 @@ Prints a table and, last, one line: ``engine_chain ratio (graphflow/mediapipe, 1
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
 
@@ -26,8 +24,8 @@ from graphflow import Packet
 from graphflow.graph import CalculatorGraph
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-MP_PYTHON = ROOT / ".venv-mp" / "bin" / "python"
 sys.path.insert(0, str(ROOT / "bench" / "mediapipe"))
+from _common import run_reference  # noqa: E402
 from engine_chain import chain_config, wide_config  # noqa: E402 - same graphs as MediaPipe's
 
 
@@ -49,11 +47,8 @@ def run_graphflow(config: str, packets: int, synchronous: bool) -> float:
 
 def run_mediapipe(args: list[str]) -> float | None:
     """MediaPipe's microseconds per packet, or None without its venv."""
-    if not MP_PYTHON.exists():
-        return None
-    out = subprocess.run([str(MP_PYTHON), str(ROOT / "bench" / "mediapipe" / "engine_chain.py"),
-                          *args], capture_output=True, text=True, check=True)
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["us_per_packet"])
+    result = run_reference("engine_chain.py", args)
+    return None if result is None else float(result["us_per_packet"])
 
 
 def main() -> None:

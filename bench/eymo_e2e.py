@@ -1,26 +1,33 @@
-"""eymo end to end: graphs/eymo.pbtxt on media/demo.mp4 vs MediaPipe FaceMesh + OpenCV edits.
+"""eymo end to end: graphs/eymo.pbtxt on 720p clips vs MediaPipe FaceMesh + OpenCV edits.
 
-Runs, in one process and one session:
+For each case (``--cases``, default all four): a clip, media/demo.mp4 (the face always found)
+or media/lost.mp4 (a small rolling face that crosses the frame, found on about a fifth of the
+frames, so the detector runs on most frames; made by scripts/make_demo_media.py --lost when
+missing), and a script, examples/default.eymo (DESIGN.md's example) or
+examples/bigfeatures.eymo (four statements, both eyes scaled 4x). Runs, in one process and one
+session:
 
-1. graphflow, file in -> null out: OpenCV decodes media/demo.mp4 (1280x720, looped to
-   ``--frames``) on the main thread and adds each frame to graphs/eymo.pbtxt (every frame is
-   processed: back pressure paces the reader) with examples/default.eymo; frames per second over
-   the whole run, and the time per frame of each stage (from the graph's trace: face mesh nodes,
-   upload, transform, readback).
+1. graphflow, file in -> null out: OpenCV decodes the clip (1280x720, looped to ``--frames``)
+   on the main thread into RGBA frames (what the GL upload takes as it is) and adds each to
+   graphs/eymo.pbtxt (every frame is processed: back pressure paces the reader); frames per
+   second over the whole run, frames with a face, frames the detector ran on, and the time per
+   frame of each stage (from the graph's trace: face detection and face mesh nodes, upload,
+   transform, readback).
 2. The baseline, bench/mediapipe/eymo_baseline.py under .venv-mp (MediaPipe 0.10.21 FaceMesh +
    OpenCV crop/HSV/warp/paste of the same script), on the same clip and frame count. The two
-   alternate for ``--rounds`` rounds (default 2) and each side's best round is reported: the
-   machine is shared, and the best round is the least disturbed one.
-3. graphflow with a live-paced source: frames added at the clip's 30 fps (``--live-fps``, and
-   ``--live-size`` to resize them, e.g. 60 and 1920x1080) with ``max_in_flight`` 1 (stale
-   frames dropped); latency from adding a frame to its output, median and p95.
+   alternate for ``--rounds`` rounds (default 2); the table shows each side's best round, the
+   final line the median and range of the rounds' ratios (each round's two runs follow each
+   other, so their ratio moves least with the machine's load).
+3. For the first case, graphflow with a live-paced source: frames added at the clip's 30 fps
+   with ``max_in_flight`` 1 (stale frames dropped); latency from adding a frame to its output,
+   median and p95.
 
-Prints a table and, last, one line: ``eymo_e2e: graphflow X fps, baseline Y fps, ratio R;
-live p95 L ms``.
+Prints a table per case and, last, one line: ``eymo_e2e: demo/default R (LOW-HIGH), ...;
+live p95 L ms``, R being the median over the rounds of graphflow's fps over the baseline's.
 
-``--faces 2`` runs both sides on media/two_faces.mp4 (two faces, 1280x720, made by
-scripts/make_demo_media.py) instead, the baseline with FaceMesh's max_num_faces=2 and graphflow
-with the graph's defaults (up to 4 faces).
+``--faces 2`` runs the baseline with FaceMesh's max_num_faces=2 (graphflow keeps the graph's
+defaults, up to 4 faces) and, without ``--cases``, the case two_faces/default: media/two_faces.mp4
+(two faces, 1280x720, made by scripts/make_demo_media.py).
 
 ``--gl-only`` times just the GL side instead: a 1080p frame (the clip's first frame, scaled)
 with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
@@ -32,7 +39,8 @@ later (the time per frame over the stream).
 
 Usage:
     .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
-        [--no-baseline] [--faces 2] [--live-fps 60 --live-size 1920x1080]
+        [--cases demo/default,lost/bigfeatures] [--no-baseline] [--faces 2]
+        [--live-fps 60 --live-size 1920x1080]
     .venv/bin/python bench/eymo_e2e.py --gl-only [--frames 300]
 """
 
@@ -45,7 +53,6 @@ import os
 import pathlib
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -59,6 +66,11 @@ import numpy.typing as npt
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "mediapipe"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from _common import reference_python, run_reference  # noqa: E402
+from make_demo_media import write_lost_video  # noqa: E402
 
 import calculators  # noqa: E402,F401  (registers the calculators)
 import graphflow as gf  # noqa: E402
@@ -71,15 +83,17 @@ from graphflow.packet import Packet  # noqa: E402
 
 CLIP = ROOT / "media/demo.mp4"
 TWO_FACES_CLIP = ROOT / "media/two_faces.mp4"
-BASELINE_ARGS: list[str] = []  # the clip and face count of --faces, for the baseline
+LOST_CLIP = ROOT / "media/lost.mp4"  # made on demand: about 4 MB, not committed
+CLIPS = {"demo": CLIP, "lost": LOST_CLIP, "two_faces": TWO_FACES_CLIP}
 GRAPH = ROOT / "graphs/eymo.pbtxt"
 SCRIPT = ROOT / "examples/default.eymo"
+SCRIPTS = ("default", "bigfeatures")  # examples/NAME.eymo, and eymo_baseline.py --script NAME
+CASES = tuple(f"{clip}/{script}" for clip in ("demo", "lost") for script in SCRIPTS)
 LANDMARKS = ROOT / "tests/fixtures/face/clip_tracking.npz"
-MP_PYTHON = ROOT / ".venv-mp/bin/python"
-BASELINE = ROOT / "bench/mediapipe/eymo_baseline.py"
 FPS = 30.0
 FRAME_US = round(1e6 / FPS)
-# Trace node names -> stage: the face-mesh subgraph's nodes are prefixed by MediaPipe's rules.
+# Trace calculator names -> stage; the rest is the face mesh, but for the face detector's nodes
+# (its subgraph's node names contain DETECTOR, as MediaPipe's prefixing rules make them).
 STAGES = (
     ("upload", ("ImageFrameToGpuBufferCalculator",)),
     ("transform (GL)", ("EymoTransformCalculator",)),
@@ -87,23 +101,38 @@ STAGES = (
     ("flow, every-Nth, fill", ("FlowLimiterCalculator", "EymoEveryNthCalculator",
                                "EymoLandmarkFillCalculator")),
 )
+DETECTOR = "facedetection"
 
 
-def clip_frames(count: int) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
-    """(decode seconds, RGB frame) for `count` frames of the clip, looping it."""
-    capture = cv2.VideoCapture(str(CLIP))
+def clip_path(name: str) -> pathlib.Path:
+    """The clip of a case, made first if it is the lost-face clip and missing."""
+    path = CLIPS[name]
+    if path == LOST_CLIP and not path.exists():
+        print(f"(making {path.relative_to(ROOT)} with scripts/make_demo_media.py --lost)")
+        write_lost_video(path)
+    return path
+
+
+def clip_frames(clip: pathlib.Path, count: int) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
+    """(decode seconds, RGBA frame) for `count` frames of the clip, looping it.
+
+    RGBA is what the GL upload takes as it is (an RGB frame is widened on upload, which costs
+    more on llvmpipe than the conversion to RGBA here instead of to RGB); the face mesh takes
+    either.
+    """
+    capture = cv2.VideoCapture(str(clip))
     try:
         for _ in range(count):
             start = time.perf_counter()
             ok, bgr = capture.read()
             if not ok:
                 capture.release()
-                capture = cv2.VideoCapture(str(CLIP))
+                capture = cv2.VideoCapture(str(clip))
                 ok, bgr = capture.read()
             if not ok:
-                raise RuntimeError(f"OpenCV cannot decode {CLIP}")
-            rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), np.uint8)
-            yield time.perf_counter() - start, rgb
+                raise RuntimeError(f"OpenCV cannot decode {clip}")
+            rgba = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA), np.uint8)
+            yield time.perf_counter() - start, rgba
     finally:
         capture.release()
 
@@ -115,37 +144,49 @@ def graph_config(trace_path: str | None) -> str:
     return text
 
 
-def stage_times(trace: dict[str, Any], frames: int) -> dict[str, float]:
-    """Milliseconds per frame of each stage, from the graph's Chrome trace."""
+def stage_times(trace: dict[str, Any], frames: int) -> tuple[dict[str, float], int]:
+    """Milliseconds per frame of each stage, from the graph's Chrome trace, and the number
+    of frames the face detector ran on."""
     per_calculator: collections.Counter[str] = collections.Counter()
+    detector_us = 0.0
+    detector_frames: set[str] = set()
     for event in trace["traceEvents"]:
         if event.get("ph") == "X" and event.get("cat") == "process":
-            per_calculator[event["args"]["calculator"]] += event["dur"]
+            if DETECTOR in event["name"]:
+                detector_us += event["dur"]
+                detector_frames.add(event["args"]["timestamp"])
+            else:
+                per_calculator[event["args"]["calculator"]] += event["dur"]
     out = {}
     named: set[str] = set()
     for stage, names in STAGES:
         out[stage] = sum(per_calculator[n] for n in names) / 1e3 / frames
         named.update(names)
+    out["face detection (CPU)"] = detector_us / 1e3 / frames
     out["face mesh (CPU)"] = sum(v for k, v in per_calculator.items()
                                  if k not in named) / 1e3 / frames
-    return out
+    return out, len(detector_frames)
 
 
-def run_file(frames: int) -> dict[str, Any]:
-    """graphflow, file in -> null out: fps and stage times."""
+def run_file(clip: pathlib.Path, script: str, frames: int) -> dict[str, Any]:
+    """graphflow, file in -> null out: fps, stage times, frames with a face and detector runs."""
     with tempfile.TemporaryDirectory() as tmp:
         trace_path = os.path.join(tmp, "trace.json")
         graph = gf.CalculatorGraph(graph_config(trace_path))
         done = [0]
+        faces = [0]
         graph.observe_output_stream("output_video", lambda _, packet: done.__setitem__(
             0, done[0] + 1))
+        graph.observe_output_stream("face_landmarks", lambda _, packet: faces.__setitem__(
+            0, faces[0] + bool(packet.payload)))
         decode = 0.0
         cpu = _cpu_seconds(resource.RUSAGE_SELF)
         start = time.perf_counter()
-        graph.start_run({"script": str(SCRIPT), "max_in_flight": 1 << 30})
-        for i, (seconds, rgb) in enumerate(clip_frames(frames)):
+        graph.start_run({"script": str(ROOT / "examples" / f"{script}.eymo"),
+                         "max_in_flight": 1 << 30})
+        for i, (seconds, rgba) in enumerate(clip_frames(clip, frames)):
             decode += seconds
-            graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(rgb)).at(
+            graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(rgba)).at(
                 i * FRAME_US))
         graph.close_all_input_streams()
         graph.wait_until_done()
@@ -154,8 +195,11 @@ def run_file(frames: int) -> dict[str, Any]:
         trace = json.loads(pathlib.Path(trace_path).read_text())
     if done[0] != frames:
         raise RuntimeError(f"graphflow output {done[0]} frames for {frames} input frames")
-    stages = {"decode (OpenCV)": decode * 1e3 / frames, **stage_times(trace, frames)}
-    return {"fps": frames / elapsed, "stages": stages, "cpu_ms": cpu * 1e3 / frames}
+    stages, detector_frames = stage_times(trace, frames)
+    return {"fps": frames / elapsed, "stages": {"decode (OpenCV)": decode * 1e3 / frames,
+                                                 **stages},
+            "cpu_ms": cpu * 1e3 / frames, "frames_with_face": faces[0],
+            "detector_frames": detector_frames}
 
 
 def _cpu_seconds(who: int) -> float:
@@ -163,8 +207,8 @@ def _cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_live(frames: int, size: tuple[int, int] | None = None, fps: float = FPS,
-             ) -> dict[str, Any]:
+def run_live(clip: pathlib.Path, script: str, frames: int,
+             size: tuple[int, int] | None = None, fps: float = FPS) -> dict[str, Any]:
     """graphflow with frames added at `fps` (the clip's frames resized to `size`, if given),
     max_in_flight 1: latency of each output frame and the frames dropped."""
     graph = gf.CalculatorGraph(graph_config(None))
@@ -178,10 +222,10 @@ def run_live(frames: int, size: tuple[int, int] | None = None, fps: float = FPS,
             latencies.append(now - sent[int(packet.timestamp)])
 
     graph.observe_output_stream("output_video", arrived)
-    decoded = [rgb if size is None else np.ascontiguousarray(cv2.resize(rgb, size))
-               for _, rgb in clip_frames(min(frames, 120))]
+    decoded = [rgba if size is None else np.ascontiguousarray(cv2.resize(rgba, size))
+               for _, rgba in clip_frames(clip, min(frames, 120))]
     frame_us = round(1e6 / fps)
-    graph.start_run({"script": str(SCRIPT), "max_in_flight": 1})
+    graph.start_run({"script": str(ROOT / "examples" / f"{script}.eymo"), "max_in_flight": 1})
     start = time.perf_counter()
     for i in range(frames):
         due = start + i / fps
@@ -197,16 +241,15 @@ def run_live(frames: int, size: tuple[int, int] | None = None, fps: float = FPS,
             "p95_ms": ms[min(len(ms) - 1, int(0.95 * len(ms)))]}
 
 
-def run_baseline(frames: int) -> dict[str, Any] | None:
-    if not MP_PYTHON.exists():
-        print(f"({MP_PYTHON} missing: make it with `bash scripts/mp_venv.sh`; no baseline)")
-        return None
+def run_baseline(clip: pathlib.Path, script: str, frames: int,
+                 faces: int) -> dict[str, Any] | None:
+    """bench/mediapipe/eymo_baseline.py's figures (FaceMesh following `faces` faces) and CPU
+    time, or None without .venv-mp."""
     cpu = _cpu_seconds(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([str(MP_PYTHON), str(BASELINE), "--frames", str(frames),
-                          *BASELINE_ARGS],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    result["cpu_ms"] = (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) * 1e3 / frames
+    result = run_reference("eymo_baseline.py", ["--frames", str(frames), "--clip", str(clip),
+                                                "--script", script, "--faces", str(faces)])
+    if result is not None:
+        result["cpu_ms"] = (_cpu_seconds(resource.RUSAGE_CHILDREN) - cpu) * 1e3 / frames
     return result
 
 
@@ -218,13 +261,41 @@ def table(rows: list[tuple[str, str, str]]) -> str:
 
 
 def e2e(args: argparse.Namespace) -> None:
-    # The machine is shared: alternate the two sides and keep each side's best round.
-    rounds = [(run_file(args.frames), None if args.no_baseline else run_baseline(args.frames))
-              for _ in range(args.rounds)]
-    ours = max((r[0] for r in rounds), key=lambda r: float(r["fps"]))
-    bases = [r[1] for r in rounds if r[1] is not None]
-    base = max(bases, key=lambda r: float(r["fps"])) if bases else None
-    live = run_live(args.live_frames, args.live_size, args.live_fps)
+    if not args.no_baseline and reference_python() is None:
+        print("(no reference venv: make .venv-mp with `bash scripts/mp_venv.sh`; no baseline)")
+        args.no_baseline = True
+    load_before = os.getloadavg()
+    summary = []
+    live: dict[str, Any] | None = None
+    for case in args.cases:
+        clip_name, script = case.split("/")
+        clip = clip_path(clip_name)
+        # The machine is shared: alternate the two sides and keep each side's best round.
+        rounds = [(run_file(clip, script, args.frames),
+                   None if args.no_baseline
+                   else run_baseline(clip, script, args.frames, args.faces))
+                  for _ in range(args.rounds)]
+        ours = max((r[0] for r in rounds), key=lambda r: float(r["fps"]))
+        bases = [r[1] for r in rounds if r[1] is not None]
+        base = max(bases, key=lambda r: float(r["fps"])) if bases else None
+        if live is None:
+            live = run_live(clip, script, args.live_frames, args.live_size, args.live_fps)
+        print_case(case, args, rounds, ours, base, live if case == args.cases[0] else None)
+        # Each round's graphflow and baseline runs follow each other: their ratio is the
+        # figure least moved by the load of the moment.
+        ratios = [o["fps"] / b["fps"] for o, b in rounds if b is not None]
+        summary.append(f"{case} " + (
+            f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            if ratios else f"n/a ({ours['fps']:.1f} fps)"))
+    load_after = os.getloadavg()
+    assert live is not None
+    print(f"load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
+    print("eymo_e2e: " + ", ".join(summary) + f"; live p95 {live['p95_ms']:.1f} ms")
+
+
+def print_case(case: str, args: argparse.Namespace, rounds: list[Any], ours: dict[str, Any],
+               base: dict[str, Any] | None, live: dict[str, Any] | None) -> None:
+    """One case's table: stages, CPU time, frames with a face, fps, live latency."""
     fmt = "{:.2f}".format
     live_size = "" if args.live_size is None else " {}x{}".format(*args.live_size)
     rows = [("per frame, ms", "graphflow eymo", "MediaPipe + OpenCV")]
@@ -236,22 +307,22 @@ def e2e(args: argparse.Namespace) -> None:
                  ("baseline edits", "", fmt(base["edit_ms"]))]
     rows.append(("CPU time per frame, all threads (with start-up)", fmt(ours["cpu_ms"]),
                  "" if base is None else fmt(base["cpu_ms"])))
+    rows.append(("frames with a face (graphflow: detector ran on)",
+                 f"{ours['frames_with_face']} ({ours['detector_frames']})",
+                 "" if base is None else str(base["frames_with_face"])))
     rows.append(("frames per second", f"{ours['fps']:.1f}",
                  "" if base is None else f"{base['fps']:.1f}"))
-    rows.append((f"live {args.live_fps:g} fps{live_size}, latency median / p95 "
-                 f"({live['frames_out']}/"
-                 f"{args.live_frames} frames out)",
-                 f"{live['median_ms']:.1f} / {live['p95_ms']:.1f}", ""))
-    print(f"eymo, {CLIP.name} 1280x720 looped to {args.frames} frames, {SCRIPT.name}, "
-          f"file in -> null out; best of {args.rounds} alternating rounds per side; stage "
-          "times are summed node times (they overlap)")
-    print("rounds, fps (graphflow / baseline): " + ", ".join(
-        f"{o['fps']:.1f} / {'n/a' if b is None else format(b['fps'], '.1f')}" for o, b in rounds))
+    if live is not None:
+        rows.append((f"live {args.live_fps:g} fps{live_size}, latency median / p95 "
+                     f"({live['frames_out']}/{args.live_frames} frames out)",
+                     f"{live['median_ms']:.1f} / {live['p95_ms']:.1f}", ""))
+    print(f"\neymo {case}: 1280x720 looped to {args.frames} frames, file in -> null out; "
+          f"best of {args.rounds} alternating rounds per side; stage times are summed node "
+          "times (they overlap)")
+    print("rounds, fps (graphflow / baseline = ratio): " + ", ".join(
+        f"{o['fps']:.1f}" + ("" if b is None else f" / {b['fps']:.1f} = {o['fps'] / b['fps']:.2f}")
+        for o, b in rounds))
     print(table(rows))
-    ratio = "n/a" if base is None else f"{ours['fps'] / base['fps']:.2f}"
-    base_fps = "n/a" if base is None else f"{base['fps']:.1f}"
-    print(f"eymo_e2e: graphflow {ours['fps']:.1f} fps, baseline {base_fps} fps, ratio {ratio}; "
-          f"live p95 {live['p95_ms']:.1f} ms")
 
 
 def timed(gl: GlContext, fn: Callable[[int], Any], frames: int) -> list[float]:
@@ -358,14 +429,6 @@ def gl_only(args: argparse.Namespace) -> None:
           + (f" ({stream_ms[0]:.3f} streamed)" if stream_ms else "") + f", on {renderer_name}")
 
 
-def select_faces(faces: int) -> None:
-    """Benches a clip with that many faces: media/demo.mp4 (1) or media/two_faces.mp4 (2);
-    the baseline follows as many faces."""
-    global CLIP
-    CLIP = TWO_FACES_CLIP if faces == 2 else CLIP
-    BASELINE_ARGS[:] = ["--clip", str(CLIP), "--faces", str(faces)]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=None,
@@ -376,6 +439,9 @@ def main() -> None:
                         help="alternating rounds of graphflow and the baseline (default 2)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the MediaPipe baseline")
+    parser.add_argument("--cases", default=None,
+                        help=f"comma-separated CLIP/SCRIPT cases (default: {','.join(CASES)}; "
+                             "with --faces 2: two_faces/default)")
     parser.add_argument("--gl-only", action="store_true",
                         help="time the GL side of a 1080p frame only")
     parser.add_argument("--live-fps", type=float, default=FPS,
@@ -383,14 +449,20 @@ def main() -> None:
     parser.add_argument("--live-size", type=lambda text: tuple(map(int, text.split("x"))),
                         default=None, help="WxH: the live run's frames resized (e.g. 1920x1080)")
     parser.add_argument("--faces", type=int, choices=(1, 2), default=1,
-                        help="2: the two-face clip, the baseline with max_num_faces=2")
+                        help="2: the baseline with max_num_faces=2 and, without --cases, "
+                             "two_faces/default")
     args = parser.parse_args()
+    default_cases = ",".join(CASES) if args.faces == 1 else "two_faces/default"
+    args.cases = (args.cases or default_cases).split(",")
+    known = [f"{clip}/{script}" for clip in CLIPS for script in SCRIPTS]
+    unknown = [case for case in args.cases if case not in known]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; known: {', '.join(known)}")
     if args.gl_only:
         args.frames = args.frames or 300
         gl_only(args)
     else:
         args.frames = args.frames or 600
-        select_faces(args.faces)
         e2e(args)
 
 

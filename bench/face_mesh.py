@@ -23,10 +23,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
-import subprocess
 import sys
 import time
 from typing import Any
@@ -38,7 +36,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "mediapipe"))
 
-from _common import CLIP, summary_ms  # noqa: E402 - MediaPipe's side decodes and sums the same way
+from _common import CLIP, run_reference, summary_ms  # noqa: E402 - decoded and summed as MediaPipe's side
 from _common import read_frames as decode_frames  # noqa: E402
 
 from calculators.tensor.image_to_tensor import crop_to_tensor, roi_from_rect  # noqa: E402
@@ -49,8 +47,6 @@ from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402
 
 GRAPH = ROOT / "graphs/mediapipe/modules/face_landmark/face_landmark_front_cpu.binarypb"
-MP_PYTHON = ROOT / ".venv-mp" / "bin" / "python"
-MP_BENCH = ROOT / "bench" / "mediapipe" / "face_mesh.py"
 SIZE = (640, 480)
 SIDE_PACKETS = {"num_faces": 1, "with_attention": False, "use_prev_landmarks": True}
 
@@ -138,17 +134,6 @@ def crop_and_inference(frames: list[ImageFrame], count: int) -> float:
     return (time.perf_counter() - start) / (count - 1) * 1e3
 
 
-def mediapipe_side(count: int, warmup: int) -> dict[str, Any] | None:
-    """MediaPipe's figures from bench/mediapipe/face_mesh.py, or None without .venv-mp."""
-    if not MP_PYTHON.exists():
-        return None
-    out = subprocess.run([str(MP_PYTHON), str(MP_BENCH), "--frames", str(count),
-                          "--warmup", str(warmup)], capture_output=True, text=True, check=True,
-                         cwd=ROOT)
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
-
-
 def _median(values: list[float]) -> float:
     return float(np.median(values))
 
@@ -176,7 +161,8 @@ def main() -> None:
         figures.setdefault(key, []).append(value)
 
     for _ in range(args.rounds):
-        mp = mediapipe_side(args.frames, args.warmup)
+        mp = run_reference("face_mesh.py", ["--frames", str(args.frames),
+                                            "--warmup", str(args.warmup)])
         if mp is not None:
             note("mp_median", mp["median_ms"])
             note("mp_p95", mp["p95_ms"])

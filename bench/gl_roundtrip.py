@@ -89,15 +89,15 @@ def colour_program(ctx: moderngl.Context) -> moderngl.Program:
 class BenchColourCalculator(GlSimpleCalculator):
     """The colour pass as a graph node."""
 
-    def gl_setup(self, ctx: moderngl.Context) -> None:
-        self._program = colour_program(ctx)
+    def gl_setup(self, cc: gf.CalculatorContext, gl: GlContext) -> None:
+        self._program = colour_program(gl.ctx)
         self._vao = self.fullscreen(self._program)
 
-    def gl_render(self, ctx: moderngl.Context, src: moderngl.Texture,
+    def gl_render(self, cc: gf.CalculatorContext, gl: GlContext, src: moderngl.Texture,
                   dst: moderngl.Framebuffer) -> None:
         self._vao.render(moderngl.TRIANGLES, vertices=3)
 
-    def gl_teardown(self, ctx: moderngl.Context) -> None:
+    def gl_teardown(self, cc: gf.CalculatorContext, gl: GlContext) -> None:
         self._program.release()
 
 

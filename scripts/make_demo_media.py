@@ -17,6 +17,13 @@ Writes, deterministically:
                          six copies of the face, 125 to 160 px tall, some mirrored and rolled,
                          in two rows, for the full-range face detector.
 
+With ``--lost`` it writes only media/lost.mp4 instead: 1280x720, 30 fps, 300 frames, a small
+face (16% to 24% of the frame height) rolling by up to 40 degrees that crosses the frame from
+left to right three times, off screen or too small for the short-range detector most of the
+time: MediaPipe 0.10.21 FaceMesh finds it on about a fifth of the frames (70 of 300 with
+OpenCV 4.10), so the detector runs on most frames. It is about 4 MB, so it is not committed:
+bench/eymo_e2e.py makes it when it is missing.
+
 ``skimage.data.astronaut()`` reads a PNG shipped inside the scikit-image wheel; nothing is
 downloaded. scikit-image is a development dependency of this script only. Re-running gives
 byte-identical files with the same OpenCV build (the committed ones come from
@@ -25,7 +32,7 @@ which would make tests/fixtures/face stale (its meta.json holds the SHA-256 of e
 two_faces.mp4 is not in the fixtures: its bytes depend on the libx264 build and thread count.
 
 Usage:
-    .venv/bin/python scripts/make_demo_media.py [--out media]
+    .venv/bin/python scripts/make_demo_media.py [--out media] [--lost]
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import dataclasses
 import math
 import pathlib
 import sys
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -207,6 +215,31 @@ def two_faces_path(frame: int) -> list[Placement]:
     return [left, right]
 
 
+LOST_FRAMES = 300
+LOST_CROSSINGS = 3
+
+
+def lost_camera_path(frame: int) -> Placement:
+    """Returns the face placement for one frame of the lost-face clip.
+
+    Args:
+        frame: Frame index in [0, LOST_FRAMES).
+
+    Returns:
+        The placement: the face crosses from 35% of the width left of the frame to 35% right
+        of it once every LOST_FRAMES / LOST_CROSSINGS frames, bobbing up and down, rolling
+        +-40 degrees twice per crossing, its height between 16% and 24% of the frame height
+        over the clip.
+    """
+    width, height = VIDEO_SIZE
+    crossing = LOST_FRAMES // LOST_CROSSINGS
+    u = (frame % crossing) / crossing
+    face_fraction = 0.20 - 0.04 * math.cos(2.0 * math.pi * frame / LOST_FRAMES)
+    center = (-0.35 * width + 1.7 * width * u,
+              height / 2.0 + 0.15 * height * math.sin(2.0 * math.pi * u))
+    return Placement(center, face_fraction * height, 40.0 * math.sin(4.0 * math.pi * u))
+
+
 STILLS: dict[str, list[Placement]] = {
     "roll_m35.jpg": [Placement((300.0, 230.0), 150.0, -35.0)],
     "roll_m15.jpg": [Placement((400.0, 260.0), 110.0, -15.0)],
@@ -245,12 +278,15 @@ def write_group(photo: np.ndarray, path: pathlib.Path) -> None:
         raise RuntimeError(f"OpenCV cannot write {path}")
 
 
-def write_video(photo: np.ndarray, path: pathlib.Path) -> None:
-    """Writes the demo clip with OpenCV's 'mp4v' writer.
+def write_video(photo: np.ndarray, path: pathlib.Path, frames: int = VIDEO_FRAMES,
+                path_of: Callable[[int], Placement] = camera_path) -> None:
+    """Writes a clip of the photo along a camera path with OpenCV's 'mp4v' writer.
 
     Args:
         photo: BGR uint8 photo.
         path: Output .mp4 path.
+        frames: Number of frames.
+        path_of: The face placement of each frame (the demo clip's camera path by default).
 
     Raises:
         RuntimeError: If OpenCV cannot open the writer.
@@ -260,8 +296,8 @@ def write_video(photo: np.ndarray, path: pathlib.Path) -> None:
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write 'mp4v' video to {path}")
     try:
-        for frame in range(VIDEO_FRAMES):
-            writer.write(compose(photo, background, [camera_path(frame)]))
+        for frame in range(frames):
+            writer.write(compose(photo, background, [path_of(frame)]))
     finally:
         writer.release()
 
@@ -286,6 +322,11 @@ def write_two_faces(photo: np.ndarray, path: pathlib.Path) -> None:
         writer.close()
     if writer.codec != "avc1":
         raise RuntimeError(f"{path} was written with {writer.codec!r}, not H.264: install av")
+
+
+def write_lost_video(path: pathlib.Path) -> None:
+    """Writes the lost-face clip (see the module docstring) to ``path``."""
+    write_video(load_photo(), path, LOST_FRAMES, lost_camera_path)
 
 
 def write_stills(photo: np.ndarray, folder: pathlib.Path) -> list[pathlib.Path]:
@@ -319,8 +360,15 @@ def main() -> None:
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "media", help="output folder")
     parser.add_argument("--only", choices=("two_faces",),
                         help="write only this file (e.g. the two-face clip, for the benches)")
+    parser.add_argument("--lost", action="store_true",
+                        help="write only lost.mp4, the clip where the face is often lost")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.lost:
+        lost = args.out / "lost.mp4"
+        write_lost_video(lost)
+        print(f"wrote {lost} ({lost.stat().st_size} bytes)")
+        return
     photo = load_photo()
     two_faces = args.out / "two_faces.mp4"
     write_two_faces(photo, two_faces)

@@ -27,7 +27,7 @@ from calculators.eymo.renderer import GlItemRenderer
 from calculators.eymo.tracking import FaceNumbering
 from calculators.eymo.watcher import ScriptWatcher
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
-from graphflow.gpu import GlSimpleCalculator
+from graphflow.gpu import GlContext, GlSimpleCalculator, GpuBuffer
 from graphflow.resources import resource_dir
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,8 @@ class EymoTransformCalculator(GlSimpleCalculator):
     one and logs the error).
 
     Animations (spin, drift) are functions of the packet timestamp, so a frame gives the same
-    output however and whenever it is processed.
+    output however and whenever it is processed. A frame with nothing to draw (no face for
+    a script of parts) is sent on as it is, without a copy.
     """
 
     inputs: ClassVar[Sequence[Port]] = (
@@ -113,30 +114,32 @@ class EymoTransformCalculator(GlSimpleCalculator):
         Port("SCRIPT", (str, os.PathLike), optional=True, doc="path of the .eymo script"),
     )
 
-    def gl_setup(self, ctx: moderngl.Context) -> None:
+    def gl_setup(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Loads the script (raising ParseError/OSError) and compiles the shaders."""
-        path = script_path(self.cc.side_inputs.get("SCRIPT"))
+        path = script_path(cc.side_inputs.get("SCRIPT"))
         self._watcher = ScriptWatcher(path, check_interval_ms=0.0)
-        self._renderer = GlItemRenderer(ctx)
+        self._renderer = GlItemRenderer(gl.ctx)
         self._status = ""
-        logger.info("eymo: node %r runs script %s", self.cc.node_name, path)
+        logger.info("eymo: node %r runs script %s", cc.node_name, path)
 
-    def gl_render(
-        self, ctx: moderngl.Context, src: moderngl.Texture, dst: moderngl.Framebuffer
-    ) -> None:
-        """Draws the current program's items for this frame's faces and timestamp."""
-        cc = self.cc
+    def gl_prepare(self, cc: CalculatorContext, frame: GpuBuffer) -> bool:
+        """Computes this frame's items; a frame with none is sent on as it is."""
         landmarks = cc.inputs["LANDMARKS"] if cc.inputs.connected("LANDMARKS") else None
         faces = face_arrays(None if landmarks is None else landmarks.get(None))
-        items = draw_items(self._watcher.current(), faces, src.size, int(cc.timestamp))
-        self._renderer.render(src, dst, items)
+        self._items = draw_items(self._watcher.current(), faces, frame.size, int(cc.timestamp))
         if cc.outputs.connected("STATUS"):
             status = script_status(self._watcher)
             if status != self._status:
                 self._status = status
                 cc.outputs["STATUS"].add(status)
+        return bool(self._items)
 
-    def gl_teardown(self, ctx: moderngl.Context) -> None:
+    def gl_render(self, cc: CalculatorContext, gl: GlContext, src: moderngl.Texture,
+                  dst: moderngl.Framebuffer) -> None:
+        """Draws the items ``gl_prepare`` computed for this frame."""
+        self._renderer.render(src, dst, self._items)
+
+    def gl_teardown(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Releases the renderer's GL objects."""
         if hasattr(self, "_renderer"):
             self._renderer.release()

@@ -3,7 +3,9 @@
 Frames are RGBA on the GPU: an RGB ImageFrame is widened to RGBA on the CPU (OpenCV, about
 0.2 ms at 1080p, where an RGB texture upload on llvmpipe takes 3.4 ms; on a GPU straight into
 the mapped upload buffer) and the readback gives SRGBA ImageFrames, as MediaPipe's BGRA32
-GpuBuffers do. Both go through the context's transfer strategy
+GpuBuffers do. A buffer uploaded from an SRGBA ImageFrame and sent on unchanged (a GL node
+that had nothing to draw, see ``GlSimpleCalculator.gl_prepare``) reads back as that very
+ImageFrame, with no transfer. Both go through the context's transfer strategy
 (:mod:`graphflow.gpu.transfer`): direct on llvmpipe, persistently mapped pixel buffers on GPUs.
 """
 
@@ -34,12 +36,15 @@ class ImageFrameToGpuBufferCalculator(Calculator):
     def process(self, cc: CalculatorContext) -> None:
         """Uploads the frame (an RGB one widened to RGBA on the way)."""
         frame: ImageFrame = cc.inputs[0].payload
-        cc.outputs[0].add(upload(self.gl, frame.array))
+        cc.outputs[0].add(upload(self.gl, frame))
 
 
 @register_calculator
 class GpuBufferToImageFrameCalculator(Calculator):
-    """Reads each GpuBuffer back into an SRGBA ImageFrame; ImageFrames pass through."""
+    """Reads each GpuBuffer back into an SRGBA ImageFrame; ImageFrames pass through.
+
+    A buffer uploaded from an SRGBA ImageFrame gives that ImageFrame without a readback.
+    """
 
     inputs = (Port("", (GpuBuffer, ImageFrame), doc="GPU frame (or a CPU frame to pass)"),)
     outputs = (Port("", ImageFrame, doc="SRGBA CPU frame"),)
@@ -54,4 +59,5 @@ class GpuBufferToImageFrameCalculator(Calculator):
             return
         if not isinstance(payload, GpuBuffer):
             raise TypeError(f"expected a GpuBuffer or an ImageFrame, got {type(payload).__name__}")
-        cc.outputs[0].add(ImageFrame(payload.read()))
+        cc.outputs[0].add(payload.frame if payload.frame is not None
+                          else ImageFrame(payload.read()))

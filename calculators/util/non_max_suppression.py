@@ -89,8 +89,10 @@ def weighted_non_max_suppression(detections: list[Detection], threshold: float,
             corners = np.array([[d.xmin, d.ymin, d.xmin + d.width, d.ymin + d.height]
                                 for d in (detections[i] for i in group)], dtype=np.float32)
             x0, y0, x1, y1 = (w @ corners) / w.sum()
-            kps = np.stack([detections[i].keypoints for i in group])
-            weighted_kps = np.tensordot(w, kps, axes=1) / w.sum()
+            kps = np.array([detections[i].keypoints for i in group])
+            # np.tensordot(w, kps, axes=1) without its Python-level reshaping: the same dot.
+            weighted_kps = np.dot(w.reshape(1, -1), kps.reshape(len(group), -1)).reshape(
+                kps.shape[1:]) / w.sum()
             best = best.replace(xmin=float(x0), ymin=float(y0), width=float(x1 - x0),
                                 height=float(y1 - y0), keypoints=weighted_kps)
         out.append(best)

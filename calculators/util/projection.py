@@ -28,12 +28,15 @@ def project_points(points: FloatArray, matrix: FloatArray) -> FloatArray:
 def project_detection(detection: Detection, matrix: FloatArray) -> Detection:
     """The detection with keypoints projected and its box the bounds of the projected corners."""
     x0, y0, w, h = detection.box
-    corners = project_points(np.array([[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h]],
-                                      dtype=np.float32), matrix)
+    # The box's corners and the keypoints go through one projection.
+    points = np.concatenate((np.array([[x0, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0, y0 + h]],
+                                      dtype=np.float32), detection.keypoints))
+    projected = project_points(points, matrix)
+    corners, keypoints = projected[:4], projected[4:]
+    keypoints.flags.writeable = False  # kept as it is by the detection
     lo, hi = corners.min(axis=0), corners.max(axis=0)
     return detection.replace(xmin=float(lo[0]), ymin=float(lo[1]), width=float(hi[0] - lo[0]),
-                             height=float(hi[1] - lo[1]),
-                             keypoints=project_points(detection.keypoints, matrix))
+                             height=float(hi[1] - lo[1]), keypoints=keypoints)
 
 
 def z_scale(matrix: FloatArray) -> float:

@@ -2,13 +2,14 @@
 // eymo: the band within the feather width of an item's outline, made from the outline alone
 // (gl_VertexID): for each edge a strip pushed inwards by the width, for each vertex a square
 // of half-side the width around it, two triangles each. Every point inside the outline closer
-// to it than the width is in one of them. Drawn into the depth buffer only, at depth 0 (the
-// item's triangles are at 0.5), once per instance offset (tiled copies).
+// to it than the width is in one of them. Drawn into the depth buffer only, at the item's depth
+// (its triangles are drawn at the same depth), once per instance offset (tiled copies).
 #define MAX_RING 64
 
 uniform vec2 u_size;            // output frame size, pixels
 uniform vec2 u_ring[MAX_RING];  // the outline in output pixels, copy at offset (0, 0)
 uniform int u_ring_size;
+uniform float u_depth;          // the item's depth, NDC z
 uniform float u_width;          // band width in pixels; negative if the inside is right of
                                 // each edge (x right, y down), positive if left
 
@@ -32,5 +33,5 @@ void main() {
     } else {
         p = u_ring[quad - u_ring_size] + abs(u_width) * SQUARE[corner];
     }
-    gl_Position = vec4((p + in_offset) / u_size * 2.0 - 1.0, -1.0, 1.0);
+    gl_Position = vec4((p + in_offset) / u_size * 2.0 - 1.0, u_depth, 1.0);
 }

@@ -31,6 +31,7 @@ from graphflow.gpu.shader import (
     shader_from_string,
 )
 from graphflow.gpu.simple import GlShaderCalculator, GlSimpleCalculator
+from graphflow.gpu.state import GlState, preserved_state
 from graphflow.runtime import ExecutorKind, register_executor_kind
 
 register_executor_kind(ExecutorKind(GL_EXECUTOR, executor_factory, node_executor_name,
@@ -44,6 +45,7 @@ __all__ = [
     "GlError",
     "GlShaderCalculator",
     "GlSimpleCalculator",
+    "GlState",
     "GlThreadError",
     "GlUnavailableError",
     "GpuBuffer",
@@ -57,6 +59,7 @@ __all__ = [
     "is_gl_executor",
     "load_shader",
     "node_executor_name",
+    "preserved_state",
     "require_current",
     "shader_from_string",
     "upload",

@@ -131,10 +131,19 @@ def attach_moderngl() -> Any:
     return moderngl.create_context(context=_moderngl.DefaultLoader())
 
 
-def gl_function(name: str, restype: Any, *argtypes: Any) -> Any:
+def gl_function(name: str, restype: Any, *argtypes: Any, release_gil: bool = True) -> Any:
     """A GL entry point moderngl does not expose, through ``eglGetProcAddress``.
 
     Call the returned function only on a thread whose context is current.
+
+    Args:
+        name: The GL function.
+        restype: Its ctypes result type.
+        *argtypes: Its ctypes argument types.
+        release_gil: Let other Python threads run during the call: right for calls that
+            make the driver work (a copy, a finish); for state queries and settings, which
+            take a microsecond, False spares the GIL hand-over, which under contention can
+            cost far more than the call.
 
     Raises:
         GlUnavailableError: If libEGL or the entry point is missing.
@@ -146,7 +155,8 @@ def gl_function(name: str, restype: Any, *argtypes: Any) -> Any:
     address = egl.eglGetProcAddress(name.encode())
     if not address:
         raise GlUnavailableError(f"{name} not found")
-    return ctypes.CFUNCTYPE(restype, *argtypes)(address)
+    prototype = ctypes.CFUNCTYPE if release_gil else ctypes.PYFUNCTYPE
+    return prototype(restype, *argtypes)(address)
 
 
 class Fences:

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graphflow.gpu.errors import GlError
+from graphflow.image_frame import ImageFrame
 
 if TYPE_CHECKING:
     from graphflow.gpu.context import GlContext
@@ -132,15 +133,20 @@ class GpuBuffer:
         height: Height in pixels.
         format: Always ``"RGBA8"``.
         context: The owning :class:`GlContext`.
+        frame: An SRGBA ImageFrame holding the same pixels, when the buffer was uploaded
+            from one (else None): a readback into an ImageFrame can give it instead of
+            reading the texture.
     """
 
-    __slots__ = ("__weakref__", "_fence", "_surface", "context")
+    __slots__ = ("__weakref__", "_fence", "_surface", "context", "frame")
 
     format = RGBA8
 
-    def __init__(self, context: GlContext, surface: Surface) -> None:
+    def __init__(self, context: GlContext, surface: Surface,
+                 frame: ImageFrame | None = None) -> None:
         context.assert_current("GpuBuffer()")
         self.context = context
+        self.frame = frame
         self._surface = surface
         self._fence: int | None = context.fences.fence()
         weakref.finalize(self, context.pool.recycle, surface, self._fence).atexit = False
@@ -251,17 +257,21 @@ class _ForeignTextures:
         return copy._surface.texture
 
 
-def upload(gl: GlContext, pixels: npt.NDArray[np.uint8]) -> GpuBuffer:
+def upload(gl: GlContext, pixels: npt.NDArray[np.uint8] | ImageFrame) -> GpuBuffer:
     """Copies an ``(height, width, 4)`` (or ``3``: RGB) uint8 array into a pooled texture.
 
     Call on ``gl``'s thread. Row 0 of the array becomes row 0 (``v = 0``) of the texture; an
     RGB frame gets alpha 255. The copy goes through ``gl.transfers`` (see
-    :mod:`graphflow.gpu.transfer`); the array may be reused as soon as this returns.
+    :mod:`graphflow.gpu.transfer`); the array may be reused as soon as this returns. An
+    SRGBA ImageFrame (immutable) is kept as the buffer's ``frame``.
 
     Raises:
         ValueError: If ``pixels`` is not an HxWx3 or HxWx4 uint8 array.
     """
     gl.assert_current("upload")
+    frame = pixels if isinstance(pixels, ImageFrame) and pixels.channels == 4 else None
+    if isinstance(pixels, ImageFrame):
+        pixels = pixels.array
     if pixels.ndim != 3 or pixels.shape[2] not in (3, 4) or pixels.dtype != np.uint8:
         raise ValueError(
             f"upload needs an HxWx4 or HxWx3 uint8 array, got {pixels.shape} {pixels.dtype}")
@@ -271,4 +281,4 @@ def upload(gl: GlContext, pixels: npt.NDArray[np.uint8]) -> GpuBuffer:
     except BaseException:
         gl.pool.recycle(surface, None)
         raise
-    return GpuBuffer(gl, surface)
+    return GpuBuffer(gl, surface, frame)

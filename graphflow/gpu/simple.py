@@ -1,10 +1,14 @@
 """GlSimpleCalculator: one GPU frame in, one rendered GPU frame out; the base class does the rest.
 
-A subclass implements ``gl_setup(ctx)``, ``gl_render(ctx, src, dst)`` and ``gl_teardown(ctx)``
-(and optionally ``output_size(width, height)``); the base class runs on the node's GL context
-thread, takes an output texture from the pool, binds its framebuffer and viewport, binds the
-input texture to unit 0, and sends the result at the input's timestamp. Like MediaPipe's
-GlSimpleCalculator, the stream is tagged ``VIDEO`` or untagged (index 0).
+A subclass implements ``gl_setup(cc, gl)``, ``gl_render(cc, gl, src, dst)`` and
+``gl_teardown(cc, gl)`` (and optionally ``output_size(width, height)`` and
+``gl_prepare(cc, frame)``, which may send a frame on unchanged); the base class runs on
+the node's GL context thread, takes an output texture from the pool, binds its framebuffer and
+viewport, binds the input texture to unit 0, and sends the result at the input's timestamp.
+Around ``gl_render`` it saves and restores the pipeline state (:mod:`graphflow.gpu.state`), so
+the GL nodes sharing a context never see each other's blending, depth or culling settings.
+The calculator context and the GL context are arguments of each hook, not attributes. Like
+MediaPipe's GlSimpleCalculator, the stream is tagged ``VIDEO`` or untagged (index 0).
 
 :class:`GlShaderCalculator` covers the common case of a single fragment shader whose uniforms
 come from the node's options and input side packets.
@@ -25,6 +29,7 @@ from graphflow.calculator import Calculator, CalculatorContext, ContractError, N
 from graphflow.gpu.buffer import GpuBuffer
 from graphflow.gpu.context import GL_EXECUTOR, GlContext, require_current
 from graphflow.gpu.shader import compile_program, load_shader
+from graphflow.gpu.state import preserved_state
 
 _VIDEO = "VIDEO"
 
@@ -37,10 +42,12 @@ def _check_one_stream(ports: Sequence[tuple[str, int]], kind: str) -> None:
 class GlSimpleCalculator(Calculator):
     """Base class of single-pass GL calculators (MediaPipe's ``GlSimpleCalculator``).
 
-    Override ``gl_render`` (and usually ``gl_setup``/``gl_teardown``). GL objects made with
+    Override ``gl_render`` (and usually ``gl_setup``/``gl_teardown``). Each hook receives the
+    CalculatorContext of the call (options, side packets, the timestamp, other inputs) and the
+    node's :class:`GlContext` (``gl.ctx`` is the moderngl context). GL objects made with
     :meth:`program` and :meth:`fullscreen` are released by the base class after
-    ``gl_teardown``. During ``gl_render``, ``self.cc`` is the current CalculatorContext (for
-    the timestamp or other inputs).
+    ``gl_teardown``. State that ``gl_render`` changes (blending, depth test, culling, their
+    functions, bindings, viewport, scissor, masks) is restored after it returns.
 
     Class attributes:
         shader_dirs: Directories searched for shader files before graphflow's ``glsl/``;
@@ -59,9 +66,6 @@ class GlSimpleCalculator(Calculator):
     executor: ClassVar[str | None] = GL_EXECUTOR
     shader_dirs: ClassVar[Sequence[str | os.PathLike[str]]] = ()
 
-    gl: GlContext
-    cc: CalculatorContext
-
     @classmethod
     def check_contract(cls, node: NodeContract) -> None:
         """Requires one input and one output stream, each ``VIDEO:`` or untagged."""
@@ -70,15 +74,25 @@ class GlSimpleCalculator(Calculator):
 
     # -- to override ----------------------------------------------------------------------
 
-    def gl_setup(self, ctx: moderngl.Context) -> None:
+    def gl_setup(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Creates programs and other GL objects (on the GL thread, in ``open``)."""
 
-    def gl_render(self, ctx: moderngl.Context, src: moderngl.Texture,
+    def gl_prepare(self, cc: CalculatorContext, frame: GpuBuffer) -> bool:
+        """Whether to render this frame; False sends the input frame on as it is.
+
+        Called before each ``gl_render`` (on the GL thread). A calculator that sometimes
+        has nothing to draw returns False then, which costs no texture, draw or copy (and a
+        frame uploaded from an SRGBA ImageFrame then reads back as that ImageFrame). It may
+        also compute here what ``gl_render`` of the same frame needs.
+        """
+        return True
+
+    def gl_render(self, cc: CalculatorContext, gl: GlContext, src: moderngl.Texture,
                   dst: moderngl.Framebuffer) -> None:
         """Renders one frame from ``src`` (bound to unit 0) into ``dst`` (bound)."""
         raise NotImplementedError(f"{type(self).__name__} must implement gl_render")
 
-    def gl_teardown(self, ctx: moderngl.Context) -> None:
+    def gl_teardown(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Releases what ``gl_setup`` made beyond :meth:`program`/:meth:`fullscreen` objects."""
 
     def output_size(self, width: int, height: int) -> tuple[int, int]:
@@ -87,8 +101,12 @@ class GlSimpleCalculator(Calculator):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def program(self, fragment: str, vertex: str = "fullscreen.vert") -> moderngl.Program:
-        """Compiles a program from shader files (the module's folder, shader_dirs, glsl/).
+    def program(self, gl: GlContext, fragment: str,
+                vertex: str = "fullscreen.vert") -> moderngl.Program:
+        """Compiles a program in ``gl`` from shader files.
+
+        The files are looked up in the calculator module's folder, ``shader_dirs``, then
+        graphflow's ``glsl/``.
 
         Raises:
             ShaderError: Naming the shader file and line of each compile error.
@@ -96,7 +114,7 @@ class GlSimpleCalculator(Calculator):
         module_file = getattr(sys.modules.get(type(self).__module__), "__file__", None)
         dirs = [pathlib.Path(module_file).parent] if module_file else []
         dirs += [pathlib.Path(d) for d in self.shader_dirs]
-        program = compile_program(self.gl.ctx, load_shader(vertex, dirs),
+        program = compile_program(gl.ctx, load_shader(vertex, dirs),
                                   load_shader(fragment, dirs))
         self._owned.append(program)
         return program
@@ -107,42 +125,44 @@ class GlSimpleCalculator(Calculator):
         Meant for ``fullscreen.vert``, which derives positions from ``gl_VertexID`` and
         passes ``uv`` (``v = 0`` at the image's top row).
         """
-        vao = self.gl.ctx.vertex_array(program, [])
+        vao = program.ctx.vertex_array(program, [])
         self._owned.append(vao)
         return vao
 
     # -- the calculator -------------------------------------------------------------------
 
     def open(self, cc: CalculatorContext) -> None:
-        """Binds to the node's GL context and calls ``gl_setup``."""
-        self.gl = require_current(f"node {cc.node_name!r} ({type(self).__name__})")
-        self.cc = cc
+        """Calls ``gl_setup`` on the node's GL context."""
+        gl = require_current(f"node {cc.node_name!r} ({type(self).__name__})")
         self._owned: list[Any] = []
         self._in = _VIDEO if cc.inputs.connected(_VIDEO) else 0
         self._out = _VIDEO if cc.outputs.connected(_VIDEO) else 0
-        self.gl_setup(self.gl.ctx)
+        self.gl_setup(cc, gl)
 
     def process(self, cc: CalculatorContext) -> None:
         """Renders the input frame into a pooled texture and sends it."""
-        self.gl.assert_current(f"node {cc.node_name!r} process")
+        gl = require_current(f"node {cc.node_name!r} process")
         packet = cc.inputs[self._in]
         if packet.is_empty:
             return
         src: GpuBuffer = packet.payload
-        ctx = self.gl.ctx
+        if not self.gl_prepare(cc, src):
+            cc.outputs[self._out].add_packet(packet)
+            return
+        ctx = gl.ctx
         width, height = self.output_size(src.width, src.height)
-        surface = self.gl.pool.acquire(width, height)
+        surface = gl.pool.acquire(width, height)
         try:
-            framebuffer = surface.framebuffer(ctx)
-            framebuffer.use()
-            framebuffer.viewport = (0, 0, width, height)
-            texture = src.texture_in(self.gl)
-            texture.use(0)
-            self.cc = cc
-            self.gl_render(ctx, texture, framebuffer)
-            result = GpuBuffer(self.gl, surface)
+            with preserved_state(ctx):
+                framebuffer = surface.framebuffer(ctx)
+                framebuffer.use()
+                framebuffer.viewport = (0, 0, width, height)
+                texture = src.texture_in(gl)
+                texture.use(0)
+                self.gl_render(cc, gl, texture, framebuffer)
+            result = GpuBuffer(gl, surface)
         except BaseException:
-            self.gl.pool.recycle(surface, None)
+            gl.pool.recycle(surface, None)
             raise
         cc.outputs[self._out].add(result)
 
@@ -150,9 +170,9 @@ class GlSimpleCalculator(Calculator):
         """Calls ``gl_teardown`` and releases the helper-made objects."""
         if not hasattr(self, "_owned"):
             return  # open failed before setup
-        self.gl.assert_current(f"node {cc.node_name!r} close")
+        gl = require_current(f"node {cc.node_name!r} close")
         try:
-            self.gl_teardown(self.gl.ctx)
+            self.gl_teardown(cc, gl)
         finally:
             for obj in reversed(self._owned):
                 obj.release()
@@ -184,27 +204,27 @@ class GlShaderCalculator(GlSimpleCalculator):
         """Per-frame uniform values (override); called before each draw."""
         return {}
 
-    def gl_setup(self, ctx: moderngl.Context) -> None:
+    def gl_setup(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Compiles the shader and sets the uniforms from options and side packets."""
         if not self.fragment_shader:
             raise TypeError(f"{type(self).__name__} must set fragment_shader")
-        self._program = self.program(self.fragment_shader)
+        self._program = self.program(gl, self.fragment_shader)
         self._vao = self.fullscreen(self._program)
         self._set_uniforms({"u_texture": 0})
-        options = self.cc.options
+        options = cc.options
         if options is not None:
             self._set_uniforms({f.name: getattr(options, f.name)
                                 for f in options.DESCRIPTOR.fields})
-        self._set_uniforms({port.tag.lower(): self.cc.side_inputs[port.tag]
+        self._set_uniforms({port.tag.lower(): cc.side_inputs[port.tag]
                             for port in self.input_side_packets
-                            if port.tag in self.cc.side_inputs})
+                            if port.tag in cc.side_inputs})
 
-    def gl_render(self, ctx: moderngl.Context, src: moderngl.Texture,
+    def gl_render(self, cc: CalculatorContext, gl: GlContext, src: moderngl.Texture,
                   dst: moderngl.Framebuffer) -> None:
         """Draws the shader over ``dst``."""
         self._set_uniforms({"u_size": tuple(float(v) for v in dst.size),
-                            "u_time": self.cc.timestamp.seconds})
-        self._set_uniforms(self.uniforms(self.cc))
+                            "u_time": cc.timestamp.seconds})
+        self._set_uniforms(self.uniforms(cc))
         self._vao.render(moderngl.TRIANGLES, vertices=3)
 
     def _set_uniforms(self, values: Mapping[str, Any]) -> None:

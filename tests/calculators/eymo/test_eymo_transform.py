@@ -3,9 +3,10 @@
 import logging
 import pathlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
+import moderngl
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -13,10 +14,10 @@ import pytest
 import graphflow as gf
 from calculators.eymo import DrawItem, draw_items, parse, parse_file
 from calculators.eymo.reference import render
-from calculators.eymo.renderer import GlItemRenderer
+from calculators.eymo.renderer import DEPTH_LAYERS, GlItemRenderer
 from calculators.eymo.transform import face_arrays, script_path
 from graphflow.formats import NormalizedLandmarkList
-from graphflow.gpu import GlContext, upload
+from graphflow.gpu import GlContext, GlState, upload
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
 from graphflow.testing import run_graph
@@ -149,6 +150,22 @@ def test_rgba_alpha_is_kept_and_no_face_draws_only_rects(
     assert changed[22:78, 34:126].all() and changed.sum() == changed[20:80, 32:128].sum()
 
 
+def test_frames_with_nothing_to_draw_are_the_input_frames(
+    real_face: np.ndarray, tmp_path: pathlib.Path
+) -> None:
+    """No face for a script of parts: the frame goes on untouched, without a copy."""
+    images = [ImageFrame(synthetic_frame(s, channels=4)) for s in (3, 4)]
+    faces = [[], [synthetic_face(real_face, (0.5, 0.5), 150, 0)]]
+    out = run_graph(GRAPH, inputs={"in": [(t, image) for t, image in enumerate(images)],
+                                   "faces": [(1, faces[1])]},
+                    side_packets={"script": write_script(tmp_path, "leye: scale(3)")})
+    first, second = (p.payload for p in out["out"])
+    assert first is images[0]
+    assert second is not images[1]
+    assert_matches_reference(np.asarray(second), render(
+        np.asarray(images[1]), draw_items(parse("leye: scale(3)"), faces[1], (W, H), 1)))
+
+
 def test_drawing_stays_inside_the_item_box(gl_context: GlContext) -> None:
     """A mesh larger than its box (the scissor) changes only the box, as the reference does."""
     image = synthetic_frame(8, channels=4)
@@ -165,12 +182,77 @@ def test_drawing_stays_inside_the_item_box(gl_context: GlContext) -> None:
     assert (out[60:110, 110:190] != image[60:110, 110:190]).any(axis=2).all()
 
 
-def render_gl(gl: GlContext, image: np.ndarray, items: list[DrawItem]) -> np.ndarray:
+def test_the_renderer_leaves_culling_blending_and_depth_as_it_found_them(
+    gl_context: GlContext, real_face: np.ndarray
+) -> None:
+    """State set before drawing neither changes the drawing nor is changed by it."""
+    image = synthetic_frame(11, channels=4)
+    faces = [synthetic_face(real_face, (0.5, 0.5), 150, 10)]
+    items = draw_items(parse("leye: scale(2), rotate(20)\nmouth: brighten(1.5)"), faces,
+                       (W, H), 0)
+
+    states: list[GlState] = []
+
+    def set_state(ctx: moderngl.Context) -> None:
+        ctx.enable_only(moderngl.CULL_FACE | moderngl.BLEND | moderngl.DEPTH_TEST)
+        ctx.cull_face = "front_and_back"
+        ctx.blend_func = moderngl.ZERO, moderngl.ONE
+        ctx.blend_equation = moderngl.MIN  # type: ignore[assignment]
+        ctx.depth_func = "0"
+        states.append(GlState.read())
+
+    out = gl_context.run(lambda: render_gl(gl_context, image, items, set_state,
+                                           lambda _: states.append(GlState.read())))
+    assert_matches_reference(out, render(image, items))
+    before, after = states
+    assert after == before
+
+
+def test_marks_of_earlier_items_and_frames_never_leak(gl_context: GlContext,
+                                                      real_face: np.ndarray) -> None:
+    """Each item marks its band with a depth of its own and the marks are never cleared
+    between items: frames drawn past DEPTH_LAYERS items, alternating two scripts over the same
+    place, still match the reference."""
+    image = synthetic_frame(12, channels=4)
+    faces = [synthetic_face(real_face, (0.5, 0.5), 150, 10)]
+    scripts = [draw_items(parse("leye: scale(3)\nmouth: brighten(1.5)"), faces, (W, H), 0),
+               draw_items(parse("leye: scale(2.5), rotate(30)"), faces, (W, H), 0)]
+
+    def run() -> list[np.ndarray]:
+        renderer = GlItemRenderer(gl_context.ctx)
+        frame = upload(gl_context, image)
+        target = gl_context.pool.acquire(W, H)
+        out = []
+        try:
+            frames = DEPTH_LAYERS * 2 // 3 + 4  # 1.5 items a frame: past DEPTH_LAYERS items
+            for i in range(frames):
+                renderer.render(frame._surface.texture, target.framebuffer(gl_context.ctx),
+                                scripts[i % 2])
+                if i in (0, 1, frames - 2, frames - 1):
+                    pixels = np.empty((H, W, 4), np.uint8)
+                    target.texture.read_into(pixels, alignment=1)
+                    out.append(pixels)
+        finally:
+            gl_context.pool.recycle(target, None)
+            renderer.release()
+        return out
+
+    outs = gl_context.run(run)
+    for i, out in enumerate(outs):
+        assert_matches_reference(out, render(image, scripts[i % 2]))
+
+
+def render_gl(gl: GlContext, image: np.ndarray, items: list[DrawItem],
+              before: Callable[[moderngl.Context], None] = lambda ctx: None,
+              after: Callable[[moderngl.Context], None] = lambda ctx: None) -> np.ndarray:
+    """Renders with GlItemRenderer, calling before(ctx) and after(ctx) around the render."""
     renderer = GlItemRenderer(gl.ctx)
     try:
         frame = upload(gl, image)
         target = gl.pool.acquire(image.shape[1], image.shape[0])
+        before(gl.ctx)
         renderer.render(frame._surface.texture, target.framebuffer(gl.ctx), items)
+        after(gl.ctx)
         out = np.empty((image.shape[0], image.shape[1], 4), np.uint8)
         target.texture.read_into(out, alignment=1)
         gl.pool.recycle(target, None)

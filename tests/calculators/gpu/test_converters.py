@@ -24,7 +24,8 @@ def test_round_trip_gives_rgba_with_the_same_pixels(
     monkeypatch.setenv(TRANSFER_ENV, transfers)
     frames = [np.random.default_rng(i).integers(0, 256, (h, w, channels), np.uint8)
               for i in range(3)]
-    out = run_graph(ROUND_TRIP, inputs={"in": [(i, ImageFrame(f)) for i, f in enumerate(frames)]})
+    images = [ImageFrame(f) for f in frames]
+    out = run_graph(ROUND_TRIP, inputs={"in": list(enumerate(images))})
     assert [int(p.timestamp) for p in out["out"]] == [0, 1, 2]
     for packet in out["gpu"]:
         assert isinstance(packet.payload, GpuBuffer)
@@ -35,6 +36,12 @@ def test_round_trip_gives_rgba_with_the_same_pixels(
         np.testing.assert_array_equal(result[..., :channels], frame)
         if channels == 3:
             assert (result[..., 3] == 255).all()
+    # An SRGBA frame reads back as itself (the buffer holds the same pixels); an SRGB one is
+    # read from the texture.
+    assert [p.payload is image for p, image in zip(out["out"], images, strict=True)] == \
+        [channels == 4] * 3
+    assert [p.payload.frame is (image if channels == 4 else None)
+            for p, image in zip(out["gpu"], images, strict=True)] == [True] * 3
 
 
 def test_an_image_frame_passes_through_the_readback_converter() -> None:

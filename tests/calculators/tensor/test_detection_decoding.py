@@ -176,3 +176,25 @@ def test_only_boxes_whose_sigmoid_reaches_the_threshold_pass() -> None:
                     if s >= 0.5]
         assert [d.score for d in packet.payload] == pytest.approx(expected, abs=1e-12), t
     assert len(out["detections"][0].payload) == 1
+
+
+def test_several_classes_keep_a_box_when_any_class_reaches_the_threshold() -> None:
+    """With three sigmoid-scored classes, a box passes on its best class: a box whose first
+    class is far below the threshold but whose third is above it is kept, with that class."""
+    graph = DECODE.replace("num_classes: 1", "num_classes: 3").replace(
+        "score_clipping_thresh: 100 ", "")
+    rng = np.random.default_rng(3)
+    frames = []
+    for t in range(10):
+        scores = rng.normal(0.0, 3.0, (1, 2, 3)).astype(np.float32)
+        if t == 0:
+            scores[0] = ((-9.0, -9.0, 1.0), (-9.0, -9.0, -1.0))
+        frames.append((t, [rng.uniform(0, 10, (1, 2, 6)).astype(np.float32), scores]))
+    out = run_graph(graph, inputs={"tensors": frames})
+    for (t, (_, scores)), packet in zip(frames, out["detections"], strict=True):
+        sig = 1 / (1 + np.exp(-scores[0].astype(np.float64)))
+        expected = [(float(s.max()), int(s.argmax())) for s in sig if s.max() >= 0.5]
+        got = [(d.score, d.label_id) for d in packet.payload]
+        assert [c for _, c in got] == [c for _, c in expected], t
+        assert [s for s, _ in got] == pytest.approx([s for s, _ in expected], abs=1e-12), t
+    assert [d.label_id for d in out["detections"][0].payload] == [2]

@@ -12,6 +12,8 @@ import pytest
 
 from calculators.tensor.image_to_tensor import (
     RotatedRect,
+    _pixel_grid,
+    _roi_affine,
     crop_to_tensor,
     pad_roi,
     rect_to_image_matrix,
@@ -94,6 +96,63 @@ def test_crop_matches_a_remap_of_the_whole_image(roi: RotatedRect, border_zero: 
     border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
     expected = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
     assert np.abs(tensor[0] - expected).max() <= 1.0
+
+
+def _warp_reference(image: np.ndarray, roi: RotatedRect, width: int, height: int,
+                    border_zero: bool) -> np.ndarray:
+    """OpenCV's bilinear warp of the whole image, mapping the ROI's corners onto the tensor's."""
+    m = rect_to_image_matrix(roi, image.shape[1], image.shape[0]).reshape(4, 4)
+    matrix = np.array([[m[0, 0] * image.shape[1] / width, m[0, 1] * image.shape[1] / height,
+                        m[0, 3] * image.shape[1]],
+                       [m[1, 0] * image.shape[0] / width, m[1, 1] * image.shape[0] / height,
+                        m[1, 3] * image.shape[0]]])
+    border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
+    return cv2.warpAffine(np.ascontiguousarray(image[..., :3]), matrix, (width, height),
+                          flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=border)
+
+
+@pytest.mark.parametrize(("size", "channels", "on_grid"), [
+    ((640, 480), 3, True), ((1280, 720), 3, True), ((1920, 1080), 4, True),
+    ((480, 640), 3, True), ((200, 100), 4, False)])
+def test_a_whole_frame_letterbox_equals_the_warp_exactly(size: tuple[int, int], channels: int,
+                                                         on_grid: bool) -> None:
+    """The detector's letterbox takes every 5th/10th/15th pixel: the warp's very numbers."""
+    rng = np.random.default_rng(size[0])
+    image = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+    roi = roi_from_rect(*size, None)
+    pad_roi(128, 128, roi)
+    assert (_pixel_grid(*size, 128, 128, _sampling(roi, 128, 128)) is not None) == on_grid
+    tensor = crop_to_tensor(image, roi, 128, 128, (-1.0, 1.0), border_zero=True)
+    expected = _warp_reference(image, roi, 128, 128, True).astype(np.float32)
+    np.testing.assert_array_equal(tensor[0], expected * np.float32(2 / 255) + np.float32(-1.0))
+
+
+@pytest.mark.parametrize(("roi", "border_zero", "on_grid"), [
+    (RotatedRect(105, 62, 60, 30, 0.0), False, True),  # inside, steps 2 and 1
+    (RotatedRect(10, 60, 60, 30, 0.0), True, True),  # over the left edge
+    (RotatedRect(190, 112, 60, 60, 0.0), True, True),  # over the bottom-right corner
+    (RotatedRect(189, 112, 60, 60, 0.0), True, False),  # the last step would leave the image
+    (RotatedRect(500, 50, 30, 30, 0.0), True, False),  # wholly outside
+])
+def test_crops_on_the_pixel_grid_equal_the_warp_exactly(roi: RotatedRect, border_zero: bool,
+                                                        on_grid: bool) -> None:
+    image = np.random.default_rng(3).integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    assert (_pixel_grid(200, 120, 30, 30, _sampling(roi, 30, 30)) is not None) == on_grid
+    tensor = crop_to_tensor(image, RotatedRect(**vars(roi)), 30, 30, (0.0, 255.0), border_zero)
+    expected = _warp_reference(image, roi, 30, 30, border_zero).astype(np.float32)
+    np.testing.assert_array_equal(tensor[0], expected * np.float32(1.0))
+
+
+def test_off_grid_and_rotated_crops_are_not_taken_for_pixel_picks() -> None:
+    for roi in (RotatedRect(100, 60, 61, 30, 0.0), RotatedRect(100.5, 60, 60, 30, 0.0),
+                RotatedRect(100, 60, 60, 30, 0.1), RotatedRect(100, 60, 15, 15, 0.0)):
+        assert _pixel_grid(200, 120, 30, 30, _sampling(roi, 30, 30)) is None
+
+
+def _sampling(roi: RotatedRect, width: int, height: int) -> np.ndarray:
+    """The 2x3 matrix from tensor pixels to image points that crop_to_tensor samples with."""
+    m00, m01, m02, m10, m11, m12 = _roi_affine(roi)
+    return np.array([[m00 / width, m01 / height, m02], [m10 / width, m11 / height, m12]])
 
 
 def test_crop_value_range_and_int_types() -> None:

@@ -1,5 +1,6 @@
 """GlSimpleCalculator and GlShaderCalculator in graphs, against numpy references."""
 
+import dataclasses
 import os
 import pathlib
 import threading
@@ -10,7 +11,13 @@ import numpy as np
 import pytest
 
 import graphflow as gf
-from graphflow.gpu import GlShaderCalculator, GlSimpleCalculator
+from graphflow.gpu import (
+    GlContext,
+    GlShaderCalculator,
+    GlSimpleCalculator,
+    GlState,
+    require_current,
+)
 from graphflow.image_frame import ImageFrame
 from graphflow.proto.mediapipe.calculators.util import rect_transformation_calculator_pb2
 from graphflow.testing import run_graph
@@ -49,12 +56,12 @@ class TestInvertCalculator(GlSimpleCalculator):
 
     threads: ClassVar[set[str]] = set()
 
-    def gl_setup(self, ctx: moderngl.Context) -> None:
-        self.prog = self.program("invert.frag")
+    def gl_setup(self, cc: gf.CalculatorContext, gl: GlContext) -> None:
+        self.prog = self.program(gl, "invert.frag")
         self.quad = self.fullscreen(self.prog)
         type(self).threads.add(threading.current_thread().name)
 
-    def gl_render(self, ctx: moderngl.Context, src: moderngl.Texture,
+    def gl_render(self, cc: gf.CalculatorContext, gl: GlContext, src: moderngl.Texture,
                   dst: moderngl.Framebuffer) -> None:
         type(self).threads.add(threading.current_thread().name)
         self.quad.render(vertices=3)
@@ -76,10 +83,10 @@ class TestCropCalculator(GlSimpleCalculator):
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width - 1, height - 2
 
-    def gl_setup(self, ctx: moderngl.Context) -> None:
-        self.quad = self.fullscreen(self.program("crop.frag"))
+    def gl_setup(self, cc: gf.CalculatorContext, gl: GlContext) -> None:
+        self.quad = self.fullscreen(self.program(gl, "crop.frag"))
 
-    def gl_render(self, ctx: moderngl.Context, src: moderngl.Texture,
+    def gl_render(self, cc: gf.CalculatorContext, gl: GlContext, src: moderngl.Texture,
                   dst: moderngl.Framebuffer) -> None:
         self.quad.render(vertices=3)
 
@@ -91,8 +98,16 @@ class TestDownscaleCalculator(TestCropCalculator):
     def output_size(self, width: int, height: int) -> tuple[int, int]:
         return width // 2, height // 2
 
-    def gl_setup(self, ctx: moderngl.Context) -> None:
-        self.quad = self.fullscreen(self.program("downscale.frag"))
+    def gl_setup(self, cc: gf.CalculatorContext, gl: GlContext) -> None:
+        self.quad = self.fullscreen(self.program(gl, "downscale.frag"))
+
+
+@gf.register_calculator
+class TestEveryOtherInvertCalculator(TestInvertCalculator):
+    """Inverts frames at even timestamps; sends the others on as they are."""
+
+    def gl_prepare(self, cc: gf.CalculatorContext, frame: gf.GpuBuffer) -> bool:
+        return int(cc.timestamp) % 2 == 0
 
 
 @gf.register_calculator
@@ -133,6 +148,24 @@ def test_rgb_frames_are_uploaded_as_opaque_rgba() -> None:
     assert result.shape == (5, 9, 4)
     assert np.abs(result[..., :3].astype(int) - (255 - frame)).max() <= 1
     assert (result[..., 3] == 255).all()
+
+
+def test_a_frame_not_prepared_for_rendering_is_sent_on_as_it_is() -> None:
+    frames = _frames(5, 6, n=4)
+    images = [ImageFrame(f) for f in frames]
+    graph = _graph('node { calculator: "TestEveryOtherInvertCalculator" input_stream: "gpu_in" '
+                   'output_stream: "gpu_out" }',
+                   'output_stream: "gpu_in" output_stream: "gpu_out"')
+    out = run_graph(graph, inputs={"in": [(i, image) for i, image in enumerate(images)]})
+    for i, (frame, image) in enumerate(zip(frames, images, strict=True)):
+        sent, result = out["gpu_out"][i].payload, out["out"][i].payload
+        if i % 2:
+            assert sent is out["gpu_in"][i].payload and result is image  # no draw, no readback
+        else:
+            assert sent is not out["gpu_in"][i].payload
+            expected = frame.copy()
+            expected[..., :3] = 255 - frame[..., :3]
+            assert np.abs(np.asarray(result).astype(int) - expected).max() <= 1
 
 
 def test_output_size_and_row_order_follow_the_image() -> None:
@@ -224,10 +257,10 @@ def test_a_thousand_frames_keep_texture_count_and_memory_stable() -> None:
 
     @gf.register_calculator
     class TestCountTexturesCalculator(TestInvertCalculator):
-        def gl_render(self, ctx: moderngl.Context, src: moderngl.Texture,
+        def gl_render(self, cc: gf.CalculatorContext, gl: GlContext, src: moderngl.Texture,
                       dst: moderngl.Framebuffer) -> None:
-            super().gl_render(ctx, src, dst)
-            counts.append(self.gl.pool.texture_count)
+            super().gl_render(cc, gl, src, dst)
+            counts.append(gl.pool.texture_count)
 
     frame = ImageFrame(_frames(48, 64, n=1)[0])
     graph = gf.CalculatorGraph(graph_config=_graph(
@@ -261,3 +294,100 @@ def test_gl_context_options_pick_the_context() -> None:
     (result,) = _run(_graph(node), [frame])
     assert np.abs(result[..., :3].astype(int) - (255 - frame[..., :3])).max() <= 1
     assert TestInvertCalculator.threads == {"gl:infer"}
+
+
+# A state unlike moderngl's defaults, set before the node runs, and the node's own changes.
+_FOUND = {"enable": moderngl.PROGRAM_POINT_SIZE, "blend_func": (moderngl.ONE, moderngl.ZERO),
+          "blend_equation": moderngl.FUNC_SUBTRACT, "depth_func": "<=", "cull_face": "front",
+          "front_face": "cw"}
+_CHANGED = {"enable": moderngl.BLEND | moderngl.DEPTH_TEST | moderngl.CULL_FACE
+            | moderngl.RASTERIZER_DISCARD,
+            "blend_func": (moderngl.DST_COLOR, moderngl.ONE_MINUS_SRC_ALPHA),
+            "blend_equation": moderngl.MAX, "depth_func": "0", "cull_face": "front_and_back",
+            "front_face": "ccw"}
+
+
+def _set_state(ctx: moderngl.Context, state: dict[str, Any]) -> None:
+    ctx.enable_only(state["enable"])
+    for name in ("blend_func", "blend_equation", "depth_func", "cull_face", "front_face"):
+        setattr(ctx, name, state[name])
+
+
+@gf.register_calculator
+class TestStateProbeCalculator(gf.Calculator):
+    """On the GL thread: sets _FOUND when told to, then records the state; passes frames on."""
+
+    inputs = (gf.Port("", object),)
+    outputs = (gf.Port("", object),)
+    input_side_packets = (gf.Port("SET", bool, optional=True),)
+    executor = "gl"
+    timestamp_offset = 0
+    seen: ClassVar[list[tuple[GlState, Any, tuple[int, ...], str, str]]] = []
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        ctx = require_current("probe").ctx
+        if cc.side_inputs.get("SET", False):
+            probe = ctx.framebuffer([ctx.texture((5, 3), 4)])  # a bound framebuffer of its own
+            probe.use()
+            _set_state(ctx, _FOUND)
+            ctx.fbo_for_test = probe  # type: ignore[attr-defined]  # kept alive for the run
+        # moderngl's own view of the state, next to what the driver reports.
+        type(self).seen.append((GlState.read(), ctx.fbo, ctx.viewport, ctx.cull_face,
+                                ctx.front_face))
+        cc.outputs[0].add_packet(cc.inputs[0])
+
+
+@gf.register_calculator
+class TestStateChangingCalculator(TestInvertCalculator):
+    """Inverts with every state it can change set otherwise (the draw comes first)."""
+
+    during: ClassVar[list[GlState]] = []
+
+    def gl_render(self, cc: gf.CalculatorContext, gl: GlContext, src: moderngl.Texture,
+                  dst: moderngl.Framebuffer) -> None:
+        super().gl_render(cc, gl, src, dst)
+        ctx = gl.ctx
+        _set_state(ctx, _CHANGED)
+        dst.scissor = (0, 0, 1, 1)
+        dst.color_mask = (False, True, False, True)
+        dst.depth_mask = True
+        dst.use()
+        other = ctx.texture((2, 2), 4)
+        other.use(3)
+        other.use(0)
+        type(self).during.append(GlState.read())
+        other.release()
+
+
+def test_a_gl_calculator_leaves_the_context_state_as_it_found_it() -> None:
+    TestStateProbeCalculator.seen.clear()
+    TestStateChangingCalculator.during.clear()
+    frames = _frames(7, 9, n=1)  # one frame: the probes and the node run in graph order
+    nodes = """node { calculator: "TestStateProbeCalculator" input_stream: "gpu_in"
+                      output_stream: "gpu_a" input_side_packet: "SET:set" }
+               node { calculator: "TestStateChangingCalculator" input_stream: "gpu_a"
+                      output_stream: "gpu_b" }
+               node { calculator: "TestStateProbeCalculator" input_stream: "gpu_b"
+                      output_stream: "gpu_c" }
+               node { calculator: "TestCropCalculator" input_stream: "gpu_c"
+                      output_stream: "gpu_out" }"""
+    (result,) = _run(_graph(nodes, 'input_side_packet: "set"'), frames,
+                     side_packets={"set": True})
+    # The last node drew normally into a new texture, unaffected by culling, discard, depth,
+    # blending or masks.
+    inverted = frames[0].copy()
+    inverted[..., :3] = 255 - frames[0][..., :3]
+    assert np.abs(result.astype(int) - inverted[2:, 1:]).max() <= 1
+    seen = TestStateProbeCalculator.seen
+    during = TestStateChangingCalculator.during
+    assert len(seen) == 2 and len(during) == 1
+    before, after = seen
+    assert after == before
+    state = before[0]
+    assert state.viewport == (0, 0, 5, 3) and not state.scissor_test
+    assert before[3:] == ("front", "cw")
+    assert before[1].glo == state.draw_framebuffer  # moderngl and the driver agree
+    # Every field the node changed reads differently inside (the reader sees the driver).
+    differing = {f.name for f in dataclasses.fields(GlState)
+                 if getattr(during[0], f.name) != getattr(state, f.name)}
+    assert differing == {f.name for f in dataclasses.fields(GlState)}

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from graphflow.gpu import GlContext, GlError
+from graphflow.gpu import GlContext, GlError, transfer
 from graphflow.gpu.transfer import (
     TRANSFER_ENV,
     DirectTransfers,
@@ -62,6 +62,16 @@ def test_rgb_frames_are_widened_with_opaque_alpha(gl: GlContext, strategy: str) 
     for out, frame in zip(outs, [rgb, strided], strict=True):
         np.testing.assert_array_equal(out[..., :3], frame)
         assert (out[..., 3] == 255).all()
+
+
+def test_without_direct_state_access_moderngl_moves_the_same_pixels(
+        gl: GlContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transfer, "has_direct_state_access", lambda ctx: False)
+    frames = [_pixels(7, 13), _pixels(7, 13, channels=3, seed=1)]
+    rgba, rgb = _round_trip(gl, DirectTransfers, frames)
+    np.testing.assert_array_equal(rgba, frames[0])
+    np.testing.assert_array_equal(rgb[..., :3], frames[1])
+    assert (rgb[..., 3] == 255).all()
 
 
 def test_readbacks_in_flight_finish_in_any_order_with_their_own_pixels(gl: GlContext) -> None:
