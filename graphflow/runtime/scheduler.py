@@ -631,6 +631,9 @@ class Scheduler:
                 offset_bound = ONE_OVER_POSTSTREAM
         max_queue = self.max_queue
         fused = node.streams[node.fuse_stream] if consumed else None
+        # Consumers are checked once every output stream is updated: a node fed by several
+        # streams of this call sees all their changes at once, as in MediaPipe.
+        touched: dict[Node, None] = {}
         for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
             if stream is fused:
                 bound = int(out.packets[-1]._timestamp) + 1
@@ -654,17 +657,21 @@ class Scheduler:
                         if len(queue.packets) >= max_queue and not queue.full:
                             self._set_full(queue, True)
                 for queue in consumers:
-                    self._check_ready(queue.node)
+                    touched[queue.node] = None
             bound = offset_bound
             if out.closed:
                 bound = DONE
             elif out.bound is not None and out.bound > bound:
                 bound = int(out.bound)
             if bound > stream.bound:
-                self._advance_stream(stream, bound)
+                self._advance_stream(stream, bound, touched)
+        for consumer in touched:
+            self._check_ready(consumer)
 
     @_locked
-    def _advance_stream(self, stream: Stream, bound: int) -> None:
+    def _advance_stream(self, stream: Stream, bound: int,
+                        touched: dict[Node, None] | None = None) -> None:
+        """Moves a stream's bound; checks its consumers now, or adds them to ``touched``."""
         if bound <= stream.bound:
             return
         stream.bound = bound
@@ -673,7 +680,10 @@ class Scheduler:
                 queue.bound = bound
                 if bound == DONE:
                     queue.node.open_inputs -= 1
-                self._check_ready(queue.node)
+                if touched is None:
+                    self._check_ready(queue.node)
+                else:
+                    touched[queue.node] = None
 
     @_locked
     def _set_full(self, queue: InputQueue, full: bool) -> None:
