@@ -296,7 +296,7 @@ class CalculatorGraph:
 
     def close_input_stream(self, stream_name: str) -> None:
         """Closes one graph input stream: no packet will follow."""
-        self._input_stream(stream_name).close_input(stream_name)
+        self._input_stream(stream_name).close_inputs([stream_name])
 
     def input_stream_closed(self, stream_name: str) -> bool:
         """True once the graph input stream is closed (by the caller, or by a node's Stop)."""
@@ -304,8 +304,8 @@ class CalculatorGraph:
 
     def close_all_input_streams(self) -> None:
         """Closes every graph input stream."""
-        for name in self._running().input_names:
-            self.close_input_stream(name)
+        scheduler = self._running()
+        scheduler.close_inputs(scheduler.input_names)
 
     def wait_until_idle(self, timeout: float | None = None) -> None:
         """Waits until no calculator is running or ready to run.

@@ -12,7 +12,7 @@ import collections
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from graphflow.calculator import (
@@ -78,7 +78,7 @@ class Scheduler:
     """Runs one graph run.
 
     The graph API (:class:`~graphflow.graph.CalculatorGraph`) uses only the public methods:
-    :meth:`start`, :meth:`add_packet`, :meth:`close_input`, :meth:`input_closed`,
+    :meth:`start`, :meth:`add_packet`, :meth:`close_inputs`, :meth:`input_closed`,
     :meth:`wait_idle`, :meth:`wait_done`, :meth:`cancel`, :meth:`shutdown`,
     :meth:`queue_sizes`, :meth:`trace`, and the ``error``, ``done`` and ``input_names``
     attributes. Each takes the lock itself.
@@ -285,11 +285,10 @@ class Scheduler:
                 self.added_bound[name] = int(ts) + 1
             return added
 
-    def close_input(self, name: str) -> None:
-        """Closes one graph input stream (nothing if it is closed already)."""
+    def close_inputs(self, names: Sequence[str]) -> None:
+        """Closes graph input streams, together (nothing for those closed already)."""
         with self.lock:
-            if name not in self.closed_inputs:
-                self._close_graph_input(name)
+            self._close_graph_inputs([n for n in names if n not in self.closed_inputs])
 
     def input_closed(self, name: str) -> bool:
         """True once the graph input stream is closed (by the caller, or by a node's Stop)."""
@@ -631,6 +630,9 @@ class Scheduler:
                 offset_bound = ONE_OVER_POSTSTREAM
         max_queue = self.max_queue
         fused = node.streams[node.fuse_stream] if consumed else None
+        # Consumers are checked once every output stream is updated: a node fed by several
+        # streams of this call sees all their changes at once, as in MediaPipe.
+        touched: dict[Node, None] = {}
         for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
             if stream is fused:
                 bound = int(out.packets[-1]._timestamp) + 1
@@ -654,17 +656,21 @@ class Scheduler:
                         if len(queue.packets) >= max_queue and not queue.full:
                             self._set_full(queue, True)
                 for queue in consumers:
-                    self._check_ready(queue.node)
+                    touched[queue.node] = None
             bound = offset_bound
             if out.closed:
                 bound = DONE
             elif out.bound is not None and out.bound > bound:
                 bound = int(out.bound)
             if bound > stream.bound:
-                self._advance_stream(stream, bound)
+                self._advance_stream(stream, bound, touched)
+        for consumer in touched:
+            self._check_ready(consumer)
 
     @_locked
-    def _advance_stream(self, stream: Stream, bound: int) -> None:
+    def _advance_stream(self, stream: Stream, bound: int,
+                        touched: dict[Node, None] | None = None) -> None:
+        """Moves a stream's bound; checks its consumers now, or adds them to ``touched``."""
         if bound <= stream.bound:
             return
         stream.bound = bound
@@ -673,7 +679,10 @@ class Scheduler:
                 queue.bound = bound
                 if bound == DONE:
                     queue.node.open_inputs -= 1
-                self._check_ready(queue.node)
+                if touched is None:
+                    self._check_ready(queue.node)
+                else:
+                    touched[queue.node] = None
 
     @_locked
     def _set_full(self, queue: InputQueue, full: bool) -> None:
@@ -792,15 +801,20 @@ class Scheduler:
                     node.state = _CLOSING_PENDING
                 else:
                     self._begin_close(node)
-        for name in self.graph_inputs:
-            if name not in self.closed_inputs:
-                self._close_graph_input(name)
+        self._close_graph_inputs([n for n in self.graph_inputs if n not in self.closed_inputs])
 
     @_locked
-    def _close_graph_input(self, name: str) -> None:
-        self.closed_inputs.add(name)
+    def _close_graph_inputs(self, names: list[str]) -> None:
+        """Closes graph input streams; their consumers see all the closes at once, as in
+        MediaPipe's CloseAllInputStreams (an Immediate-handler node makes no call for the
+        first input to end when the others end with it)."""
         self._drain_inbox()
-        self._advance_stream(self.graph_inputs[name], DONE)
+        touched: dict[Node, None] = {}
+        for name in names:
+            self.closed_inputs.add(name)
+            self._advance_stream(self.graph_inputs[name], DONE, touched)
+        for node in touched:
+            self._check_ready(node)
         self.after_change()
 
     # ---------------------------------------------------------------- readiness

@@ -436,35 +436,6 @@ def reached_from_sources(graph: Graph) -> list[str]:
 # Divergences known and not yet fixed (each has a strict xfail test): the generator leaves out
 # what triggers them, so that the suite keeps finding new ones.
 KNOWN_DIVERGENCES = {
-    "immediate-last-call": (
-        "When one input of an Immediate-handler node that processes timestamp bounds is done "
-        "and another is not, MediaPipe calls it at Timestamp::Max for the done input; graphflow "
-        "calls it at the last settled timestamp, and not at all if it has settled none: a "
-        "PreviousLoopback or FlowLimiter whose input closes before anything reached it waits "
-        "forever for its own back edge. The generator leaves out schedules that close such an "
-        "input first (triggers_known_divergence)."),
-    "immediate-per-input-settled": (
-        "MediaPipe's Immediate handler settles each input on its own (one sync set per input) "
-        "and calls the node when any one input's bound moves; graphflow waits for the slowest "
-        "input's bound: a PreviousLoopback whose MAIN only moves its bound (a gate in front) is "
-        "never called and never closes its own LOOP; a FlowLimiter with an auxiliary input "
-        "that gets nothing never sees FINISHED's bound move and drops the frames after the "
-        "first. The generator feeds the non-back-edge inputs of Immediate-handler bounds nodes "
-        "only from streams that move with packets, and a FlowLimiter with an auxiliary input "
-        "its own output as FINISHED."),
-    "immediate-done-call": (
-        "When one input of an Immediate-handler node (one that does not process bounds) is "
-        "done and another is not, MediaPipe calls Process once more with no packets, at the "
-        "smallest bound (its 'stream_became_done' compatibility path): a Gate reports a "
-        "STATE_CHANGE there, and every output of an offset-0 node moves its bound, so that "
-        "later packets of the other inputs fail the run; graphflow makes no such call. The "
-        "generator gives such Gates no STATE_CHANGE and leaves out schedules that reach such a "
-        "node with packets after a close."),
-    "immediate-packet-settled": (
-        "A packet call of the Immediate handler does not count as settling its timestamp in "
-        "graphflow, so a bounds node is called a second time at that timestamp when its bound "
-        "moves past it (PacketPresence with an Immediate handler sends two packets at one "
-        "timestamp and fails). The generator gives no Immediate handler to PacketPresence."),
     "done-when-idle": (
         "MediaPipe ends a run once it is idle with every graph input closed and no source "
         "left, closing the nodes still open (a cycle that never ends by itself: a FlowLimiter "

@@ -10,8 +10,8 @@ in one call, and a TestRecorderCalculator with the handler logs every call it ge
 handler API lets MediaPipe queue packets on several streams before the handler looks, a graph
 delivers one stream after another: those tests assert what any delivery order gives.
 
-Tests marked xfail(strict) are divergences of graphflow's runtime, to fix once the scheduler is
-split into graphflow/runtime/ (see KNOWN_DIVERGENCES in differential.py).
+Tests marked xfail(strict) are divergences of graphflow's runtime not yet fixed (see
+KNOWN_DIVERGENCES in differential.py).
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ def test_immediate_any_packets_ready(step_run: Runs) -> None:
     handler.run.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_DIVERGENCES['immediate-done-call']: MediaPipe's "
-                   "Immediate handler calls Process (no packets) when one input becomes done; "
-                   "graphflow does not")
+@pytest.mark.xfail(strict=True, reason="when an input ends while another is still unstarted, "
+                   "MediaPipe's Immediate handler asks for a call at Timestamp::Unstarted "
+                   "(stream_became_done); graphflow calls only at timestamps a call can have "
+                   "(at the smallest bound once every input has started)")
 def test_immediate_stream_done_ready(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.StreamDoneReady: a stream that becomes done makes a
     call without packets; a bound that moves does not."""
@@ -117,9 +118,6 @@ def test_immediate_ready_for_close(step_run: Runs) -> None:
     handler.run.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_DIVERGENCES['immediate-last-call']: graphflow "
-                   "makes no call at Timestamp::Max for the one input that is done while the "
-                   "others are not")
 def test_immediate_process_timestamp_bounds(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.ProcessTimestampBounds: with bounds processing, a done
     stream gets its own last call at MAX (the others still UNSTARTED), then one more when all
@@ -133,9 +131,6 @@ def test_immediate_process_timestamp_bounds(step_run: Runs) -> None:
     handler.run.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_DIVERGENCES['immediate-packet-settled'] and "
-                   "['immediate-last-call']: graphflow calls again at the packet's timestamp 1 "
-                   "when the other inputs end, where MediaPipe calls at Timestamp::Max")
 def test_immediate_process_timestamp_bounds_no_op_invocations(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.ProcessTimestampBoundsNoOpScheduleInvocations."""
     handler = Handler(step_run, "ImmediateInputStreamHandler", [
@@ -169,9 +164,6 @@ def test_immediate_packets_release_order(step_run: Runs) -> None:
     assert handler.log[-2:] == [(MAX, (None, None, None), (MAX, MAX, MAX)), "close"]
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_DIVERGENCES['immediate-packet-settled']: a "
-                   "packet call does not settle its timestamp in graphflow, so the first input "
-                   "to end brings a second call at 5")
 def test_immediate_ends_without_calling_again_at_a_packet_timestamp(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.VerifyPacketsReleaseOrder, its end: after the call at 5,
     the ends of the inputs bring calls at MAX only."""

@@ -4,47 +4,91 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphflow.calculator import EMPTY_PACKET
 from graphflow.runtime.handlers.base import InputStreamHandler, register_input_stream_handler
-from graphflow.runtime.node import DONE, MAX, Task
+from graphflow.runtime.node import DONE, MAX, MIN, ONE_OVER_POSTSTREAM, UNSTARTED, Task
 from graphflow.timestamp import Timestamp
+
+UNSET = int(Timestamp.UNSET)
 
 
 @register_input_stream_handler
 class ImmediateInputStreamHandler(InputStreamHandler):
-    """The packets at the smallest queued timestamp, from every stream that has one there,
-    without waiting for the other streams."""
+    """Each input stream is settled on its own (a sync set of one stream, as in MediaPipe): the
+    node is called at the smallest timestamp that any one stream is ready at, with the packets
+    of the streams ready there, without waiting for the other streams.
+
+    With ``process_timestamp_bounds``, a stream is also ready at a bound that moved past its
+    last call, and a stream that ends gets a call of its own at Timestamp.MAX. Without it, a
+    stream that ends brings one call without packets at the smallest bound of the others.
+    """
 
     name = "ImmediateInputStreamHandler"
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.seen_bounds: list[int] = []  # the bounds the last bounds-only call saw
+        count = len(self.queues)
+        # Per stream: the last timestamp it was ready at (MediaPipe's LastProcessed), and the
+        # timestamp it is ready at and not yet called for (UNSET if none; DONE once ended).
+        self.processed = [UNSET] * count
+        self.ready = [UNSET] * count
+
+    def _stream_readiness(self, i: int) -> tuple[bool, int]:
+        """Whether stream ``i`` is ready now, and its timestamp (DONE once it has ended)."""
+        q = self.queues[i]
+        head = int(q.packets[0]._timestamp) if q.packets else DONE
+        stream_ts = head if q.packets else q.bound
+        if stream_ts >= ONE_OVER_POSTSTREAM:
+            # No timestamp is left for it: ended, whether closed or bounded past MAX.
+            self.processed[i] = DONE
+            return False, DONE
+        if not self.node.bounds_mode:
+            if q.packets:
+                self.processed[i] = head
+                return True, head
+            return False, stream_ts
+        input_ts = head if q.packets else q.bound - 1
+        if input_ts > max(self.processed[i], UNSTARTED):
+            self.processed[i] = input_ts
+            return True, input_ts
+        return False, stream_ts
 
     def select(self) -> Task | None:
-        queues = self.queues
-        ts = DONE
-        for q in queues:
-            if q.packets and q.packets[0]._timestamp < ts:
-                ts = q.packets[0]._timestamp
-        if ts != DONE:
-            return self.take(queues, ts)
-        node = self.node
-        settled = min(q.bound for q in queues)
-        if settled == DONE:
-            # Every stream is done: MediaPipe's immediate handler makes one last call at the
-            # timestamp before Done (Timestamp.MAX), where every bound reads Done.
-            if not node.bounds_mode or self.last_settled >= MAX:
+        bounds_mode = self.node.bounds_mode
+        ready = self.ready
+        input_ts = DONE
+        min_bound = DONE
+        became_done = False
+        for i in range(len(self.queues)):
+            if ready[i] > UNSET:
+                min_bound = min(min_bound, ready[i])
+                input_ts = min(input_ts, ready[i])
+                continue
+            previous = self.processed[i]
+            is_ready, ts = self._stream_readiness(i)
+            min_bound = min(min_bound, ts)
+            if is_ready:
+                ready[i] = ts
+                input_ts = min(input_ts, ts)
+            elif ts == DONE:
+                if bounds_mode and previous < MAX:
+                    # Its end is processed once, at the timestamp before Done.
+                    min_bound = min(min_bound, MAX)
+                    input_ts = min(input_ts, MAX)
+                    ready[i] = MAX
+                else:
+                    became_done = became_done or (not bounds_mode and previous < DONE)
+                    ready[i] = DONE
+        if min_bound == DONE:
+            return None  # every stream ended: the node closes
+        if input_ts == DONE:
+            # Without bounds processing, a stream that ended brings one call without packets
+            # at the smallest bound of the others (MediaPipe keeps it for compatibility).
+            # (Only at a timestamp a call can have: with an input still unstarted, the call
+            # would be at Timestamp.UNSTARTED, and graphflow makes none.)
+            if not became_done or not MIN <= min_bound <= MAX:
                 return None
-            self.last_settled = MAX
-            return self.task(Timestamp.MAX, [EMPTY_PACKET] * len(queues))
-        task = self.bounds_task(settled)
-        bounds = [q.bound for q in queues]
-        if task is None and node.bounds_mode and bounds != self.seen_bounds and \
-                Timestamp(self.last_settled).is_range_value():
-            # A stream's bound moved but not the slowest one (e.g. MAIN closed while a back
-            # edge lags): the calculator sees the new bounds, as in MediaPipe.
-            task = self.task(Timestamp(self.last_settled), [EMPTY_PACKET] * len(queues))
-        if task is not None:
-            self.seen_bounds = bounds
-        return task
+            input_ts = min_bound
+        for i in range(len(ready)):
+            if ready[i] == input_ts:
+                ready[i] = UNSET
+        return self.take(self.queues, input_ts)
