@@ -453,10 +453,9 @@ KNOWN_DIVERGENCES = {
         "generator keeps PreStream/PostStream streams away from nodes that would mix them with "
         "other timestamps on one output."),
 }
-"""Divergences known and not yet fixed, each with a strict xfail test in
-tests/conformance/test_known_divergences.py: they are in the engine's scheduler, which is being
-split into graphflow/runtime/. The generator leaves out what triggers them, so that the suite
-keeps finding new ones."""
+"""Divergences known and not yet fixed in graphflow/runtime/, each with a strict xfail test in
+tests/conformance/test_regressions.py. The generator leaves out what triggers them, so that the
+suite keeps finding new ones."""
 
 
 def triggers_known_divergence(graph: Graph, steps: list[list[Any]]) -> list[str]:
