@@ -265,6 +265,12 @@ def test_streams_play_raw_and_processed_side_by_side_with_results(
                 items = await page.eval(
                     f"[...document.querySelectorAll({card('still', '.detections li')!r})]"
                     ".map((li) => li.textContent)")
+                # The figures come from the page's periodic /streams poll: wait for one made
+                # after the processed frames began.
+                await page.wait_for(" && ".join(
+                    f"parseFloat(document.querySelector({card('still', '.' + key)!r})"
+                    ".textContent) > 0" for key in ("fps-in", "fps-out", "fps-sender")),
+                    what="stream figures")
                 stats = {key: await text(page, card("still", f".{key}"))
                          for key in ("fps-in", "fps-out", "fps-sender", "viewers", "restarts")}
                 badges = [await text(page, card(name, ".state")) for name in ("demo", "still")]
