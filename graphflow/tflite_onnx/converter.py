@@ -578,6 +578,12 @@ class _Converter:
         self._node(op_type, inputs, output, **attrs)
         return output
 
+    def _affine_rows(self, matrix: int, hint: str) -> str:
+        """The first two rows of a (1, 4, 4) transform matrix tensor, as a (2, 4) value."""
+        top = self._op("Slice", [self._value(matrix, nchw=False), self._int64([0]),
+                                 self._int64([2]), self._int64([1])], hint)
+        return self._op("Reshape", [top, self._int64([2, 4])], hint)
+
     def _int64(self, values: Sequence[int]) -> str:
         key = ("int64", tuple(values))
         return self._initializer(key, "const_i64", np.asarray(values, dtype=np.int64))
@@ -1183,23 +1189,7 @@ class _Converter:
         pixels = np.stack(
             [xs.ravel() + 0.5, ys.ravel() + 0.5, np.zeros(xs.size), np.ones(xs.size)], axis=1
         ).astype(np.float32)  # (P, 4), P = out_h * out_w
-        rows = self._op(
-            "Reshape",
-            [
-                self._op(
-                    "Slice",
-                    [
-                        self._value(matrix, nchw=False),
-                        self._int64([0]),
-                        self._int64([2]),
-                        self._int64([1]),
-                    ],
-                    hint,
-                ),
-                self._int64([2, 4]),
-            ],
-            hint,
-        )
+        rows = self._affine_rows(matrix, hint)
         position = self._op(
             "Sub",
             [
@@ -1352,23 +1342,7 @@ class _Converter:
                 f"{self.source}: {self.where}: landmarks of shape {shape}; expected (1, N, 2|3)"
             )
         hint = self.names[out]
-        rows = self._op(
-            "Reshape",
-            [
-                self._op(
-                    "Slice",
-                    [
-                        self._value(matrix, nchw=False),
-                        self._int64([0]),
-                        self._int64([2]),
-                        self._int64([1]),
-                    ],
-                    hint,
-                ),
-                self._int64([2, 4]),
-            ],
-            hint,
-        )
+        rows = self._affine_rows(matrix, hint)
         # Row vectors (x, y, 0, 1) times rows^T: pad each landmark's x, y with 0 and 1.
         landmarks = self._value(x, nchw=False)
         xy = landmarks

@@ -183,45 +183,6 @@ def test_flow_limiter_max_in_flight_side_packet_and_timeout() -> None:
 # --------------------------------------------------------------------------- PreviousLoopback
 
 
-def test_previous_loopback_correct_timestamps() -> None:
-    """MediaPipe's PreviousLoopbackCalculator.CorrectTimestamps."""
-    graph = gf.CalculatorGraph(graph_config="""
-    input_stream: "in"
-    node {
-      calculator: "PreviousLoopbackCalculator"
-      input_stream: "MAIN:in"
-      input_stream: "LOOP:out"
-      input_stream_info: { tag_index: "LOOP" back_edge: true }
-      output_stream: "PREV_LOOP:previous"
-    }
-    node {
-      calculator: "PassThroughCalculator"
-      input_stream: "in"
-      input_stream: "previous"
-      output_stream: "out"
-      output_stream: "previous2"
-    }
-    node {
-      calculator: "GfTMakePairCalculator"
-      input_stream: "out"
-      input_stream: "previous2"
-      output_stream: "pair"
-    }
-    """)
-    pairs: list[gf.Packet[Any]] = []
-    graph.observe_output_stream("pair", lambda name, packet: pairs.append(packet))
-    graph.start_run()
-    expected: list[tuple[int, tuple[int, int | None]]] = []
-    previous: int | None = None
-    for n in (1, 2, 5, 15):
-        _add(graph, "in", n)
-        graph.wait_until_idle(WAIT)
-        expected.append((n, (n, previous)))
-        assert [(int(p.timestamp), p.payload) for p in pairs] == expected
-        previous = n
-    graph.close()
-
-
 def test_previous_loopback_running_sum_with_a_gap() -> None:
     """A real loop: total(T) = in(T) + previous total. A frame whose loop value is missing
     (the gate drops it; only the bound advances) gives an empty PREV_LOOP for the next frame,
