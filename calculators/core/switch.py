@@ -413,9 +413,10 @@ class PacketSequencerCalculator(Calculator):
             if not packet.is_empty:
                 outputs["OUTPUT", i].add_packet(packet.at(bound))
                 self.bounds[i] = bound + 1
-        # A tick "arrives" in this call when its stream settled at this call's timestamp.
+        # A tick "arrives" in this call when its stream settled at this call's timestamp
+        # (MediaPipe: the tick input's Value().Timestamp() is the InputTimestamp()).
         now = int(cc.timestamp)
-        ticked = any(int(inputs.bound(("TICK", i))) - 1 == now
+        ticked = any(inputs.bound(("TICK", i)).previous_allowed_in_stream() == cc.timestamp
                      for i in range(inputs.count("TICK")))
         for i, bound in enumerate(self.bounds):
             if ticked and now >= bound:

@@ -7,10 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from google.protobuf import text_format
 
+from calculators.core.switch import switch_container_config
 from graphflow import CalculatorGraph, Packet
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.config import ConfigError
+from graphflow.proto.mediapipe.framework import calculator_pb2
 from graphflow.testing import run_graph
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -185,3 +188,28 @@ node { calculator: "PacketSequencerCalculator" input_stream: "INPUT:0:a"
 """
     with pytest.raises(ConfigError, match="needs as many OUTPUT as INPUT streams, got 2 INPUT"):
         CalculatorGraph(config)
+
+
+@pytest.mark.parametrize(("options", "ticks", "handler"), [
+    ("", ["TICK:0:aux", "TICK:1:in"], "DefaultInputStreamHandler"),
+    ('async_selection: true tick_input_stream: "IN"', ["TICK:0:in"], ""),
+])
+def test_the_selection_sequencer_ticks_on_the_inputs(options: str, ticks: list[str],
+                                                     handler: str) -> None:
+    """As switch_container.cc builds it: every container input is a tick unless
+    tick_input_stream names some; synchronous unless async_selection."""
+    node = text_format.Parse(f"""
+calculator: "SwitchContainer"
+input_stream: "ENABLE:flag" input_stream: "IN:in" input_stream: "AUX:aux"
+output_stream: "OUT:out"
+options {{ [mediapipe.SwitchContainerOptions.ext] {{ {options}
+  contained_node {{ calculator: "GfTNegateCalculator" }} }} }}
+""", calculator_pb2.CalculatorGraphConfig.Node())
+    config = switch_container_config(node)
+    sequencer = next(n for n in config.proto.node if n.calculator == "PacketSequencerCalculator")
+    assert list(sequencer.input_stream) == ["INPUT:gate_enable", *ticks]
+    set_handler = sequencer.input_stream_handler.input_stream_handler \
+        if sequencer.HasField("input_stream_handler") else ""  # else the calculator's own
+    assert set_handler == handler
+    demux = next(n for n in config.proto.node if n.calculator == "SwitchDemuxCalculator")
+    assert "ENABLE:gate_enable_timed" in demux.input_stream
