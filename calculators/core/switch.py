@@ -282,6 +282,9 @@ class SwitchDemuxCalculator(Calculator):
                 cc.side_outputs[tag, index].set(cc.side_inputs[split[1], index])
 
     def process(self, cc: CalculatorContext) -> None:
+        if self.selection.tag is None:
+            self._route(cc)
+            return
         inputs, outputs = cc.inputs, cc.outputs
         known = self.selection.update(cc)
         settled = known
@@ -300,6 +303,20 @@ class SwitchDemuxCalculator(Calculator):
             for target in targets.values():
                 outputs[target].set_next_timestamp_bound(bound)
         self.selection.forget_before(settled)
+
+    def _route(self, cc: CalculatorContext) -> None:
+        """One channel for the whole run (no selection stream): packets go straight to it.
+        The per-frame path of the graphs that select by side packet, kept short."""
+        inputs, outputs = cc.inputs, cc.outputs
+        channel = self.selection.channels[0]
+        for port, targets in self.channels.items():
+            packet = inputs[port]
+            target = targets.get(channel)
+            if target is not None and not packet.is_empty:
+                outputs[target].add_packet(packet)
+            bound = int(inputs.bound(port))
+            for other in targets.values():
+                outputs[other].set_next_timestamp_bound(bound)
 
 
 @register_calculator
@@ -341,12 +358,18 @@ class SwitchMuxCalculator(Calculator):
             cc.side_outputs[tag, index].set(cc.side_inputs[source])
 
     def process(self, cc: CalculatorContext) -> None:
+        if self.selection.tag is None:
+            self._route(cc)
+            return
         inputs, outputs = cc.inputs, cc.outputs
         known = self.selection.update(cc)
-        for source, queue in self.queues.items():
-            packet = inputs[source]
-            if not packet.is_empty:
-                queue.append(packet)
+        for port, sources in self.sources.items():
+            for source in sources.values():
+                packet = inputs[source]
+                # A channel's packet below what the output has passed on came from a channel
+                # not selected for it (the selected one's inputs had settled past it).
+                if not packet.is_empty and int(packet.timestamp) >= self.done[port]:
+                    self.queues[source].append(packet)
         settled = known
         for port, sources in self.sources.items():
             done = self._advance(inputs, sources, self.done[port], known)
@@ -363,6 +386,20 @@ class SwitchMuxCalculator(Calculator):
             self.done[port] = done
             settled = min(settled, done)
         self.selection.forget_before(settled)
+
+    def _route(self, cc: CalculatorContext) -> None:
+        """One channel for the whole run (no selection stream): its packets and bounds go
+        straight through. The per-frame path of the graphs that select by side packet."""
+        inputs, outputs = cc.inputs, cc.outputs
+        channel = self.selection.channels[0]
+        for port, sources in self.sources.items():
+            source = sources.get(channel)
+            if source is None:
+                continue
+            packet = inputs[source]
+            if not packet.is_empty:
+                outputs[port].add_packet(packet)
+            outputs[port].set_next_timestamp_bound(int(inputs.bound(source)))
 
     def _advance(self, inputs: Any, sources: dict[int, TagIndex], done: int, known: int) -> int:
         """How far an output can go from ``done``: through each selection's span as far as
