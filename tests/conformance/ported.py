@@ -8,6 +8,8 @@ until idle, look at what each observed stream got.
 
 from __future__ import annotations
 
+import collections
+import heapq
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import graphflow as gf
 from calculators.core.flow import settled_timestamp
 from graphflow.calculator import ContractError, NodeContract
+from graphflow.runtime.clock import SimulationClock
 from graphflow.timestamp import Timestamp
 
 
@@ -406,7 +409,6 @@ class TestHoldCalculator(gf.Calculator):
         cc.outputs[0].add_packet(cc.inputs[0])
 
 
-
 @gf.register_calculator
 class TestPassThroughOrEmptyCalculator(gf.Calculator):
     """Passes each packet; where only the bound moved, sends an empty list (offset 0)."""
@@ -506,3 +508,115 @@ class TestSidePacketAtPostStreamCalculator(gf.Calculator):
 
     def process(self, cc: gf.CalculatorContext) -> None:
         raise gf.Stop()
+
+
+class SimulatedTime:
+    """The simulated time of MediaPipe's SimulationClock tests, in microseconds.
+
+    MediaPipe's calculators sleep on a simulation clock that moves once every thread sleeps. Here
+    the test moves a :class:`SimulationClock` through :meth:`sleep`, stopping at each time a
+    TestSleepCalculator finishes a packet (it registers them with :meth:`wake_at`) to tell it,
+    with a packet on its TICK input, and waiting until the graph is idle at that time.
+    """
+
+    def __init__(self) -> None:
+        self.clock = SimulationClock()
+        self._wakeups: list[int] = []
+        self._ticks = 0
+
+    def now(self) -> int:
+        """The simulated time, in microseconds."""
+        return round(self.clock.now() * 1e6)
+
+    def wake_at(self, micros: int) -> None:
+        """Asks for a TICK packet once the time reaches ``micros``."""
+        heapq.heappush(self._wakeups, micros)
+
+    def _advance_to(self, micros: int) -> None:
+        self.clock.advance((micros - self.now()) * 1e-6)
+
+    def sleep(self, run: StepRun, micros: int) -> None:
+        """Lets ``run`` settle at the current time, then moves the time ``micros`` on, ticking
+        its "tick" input at every wake-up on the way (in time order)."""
+        run.idle()
+        target = self.now() + micros
+        while self._wakeups and self._wakeups[0] <= target:
+            self._advance_to(heapq.heappop(self._wakeups))
+            run.add("tick", self._ticks, None)
+            self._ticks += 1
+            run.idle()
+        self._advance_to(target)
+
+    def finish(self, run: StepRun) -> None:
+        """Lets every simulated call end (MediaPipe's WaitUntilDone on a simulation clock), then
+        closes the "tick" input and waits until the run is done."""
+        while self._wakeups:
+            self.sleep(run, self._wakeups[0] - self.now())
+        run.close("tick")
+        run.graph.wait_until_done(timeout=30)
+
+
+@gf.register_calculator
+class TestSleepCalculator(gf.Calculator):
+    """MediaPipe's SleepCalculator on a simulation clock: serves PACKET packets one at a time,
+    each taking SLEEP_TIME microseconds (the first WARMUP_TIME) of the TIME side packet's
+    simulated time (a SimulatedTime, which ticks TICK when a packet's time is up). Its output's
+    bound follows its input's once nothing waits, as MediaPipe's offset 0 moves it."""
+
+    inputs = (gf.Port("PACKET"), gf.Port("TICK"))
+    outputs = (gf.Port("PACKET"),)
+    input_side_packets = (gf.Port("WARMUP_TIME", int), gf.Port("SLEEP_TIME", int),
+                          gf.Port("TIME"))
+    input_stream_handler = "ImmediateInputStreamHandler"
+    process_timestamp_bounds = True
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.time: SimulatedTime = cc.side_inputs["TIME"]
+        self.queue: collections.deque[gf.Packet[Any]] = collections.deque()
+        self.busy_until: int | None = None  # when the packet being served is done
+        self.served = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.inputs.has("PACKET"):
+            self.queue.append(cc.inputs["PACKET"])
+        now, out = self.time.now(), cc.outputs["PACKET"]
+        while self.queue:
+            if self.busy_until is None:
+                self.served += 1
+                self.busy_until = now + cc.side_inputs[
+                    "WARMUP_TIME" if self.served == 1 else "SLEEP_TIME"]
+                self.time.wake_at(self.busy_until)
+            if self.busy_until > now:
+                break
+            out.add_packet(self.queue.popleft())
+            self.busy_until = None
+        bound = self.queue[0].timestamp if self.queue else \
+            settled_timestamp(cc, "PACKET").next_allowed_in_stream()
+        if bound > Timestamp.MAX:
+            out.close()
+        else:
+            out.set_next_timestamp_bound(bound)
+
+
+@gf.register_calculator
+class TestDropCalculator(gf.Calculator):
+    """MediaPipe's DropCalculator: passes PACKET packets but the third; where DROP_TIMESTAMPS is
+    true, from the third packet on it stops moving its bound too."""
+
+    inputs = (gf.Port("PACKET"),)
+    outputs = (gf.Port("PACKET"),)
+    input_side_packets = (gf.Port("DROP_TIMESTAMPS", bool),)
+    process_timestamp_bounds = True
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.count = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        packet, out = cc.inputs["PACKET"], cc.outputs["PACKET"]
+        if not packet.is_empty:
+            self.count += 1
+        drop = self.count == 3
+        if not drop and not packet.is_empty:
+            out.add_packet(packet)
+        if not drop or not cc.side_inputs["DROP_TIMESTAMPS"]:
+            out.set_next_timestamp_bound(cc.timestamp.next_allowed_in_stream())
