@@ -620,3 +620,76 @@ class TestDropCalculator(gf.Calculator):
             out.add_packet(packet)
         if not drop or not cc.side_inputs["DROP_TIMESTAMPS"]:
             out.set_next_timestamp_bound(cc.timestamp.next_allowed_in_stream())
+
+
+@gf.register_calculator
+class TestArrayCopyCalculator(gf.Calculator):
+    """MediaPipe's TestTensorCpuCopyCalculator: sends a copy of each array (offset 0)."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    timestamp_offset = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload.copy())
+
+
+class RateLimits:
+    """The shared counters of MediaPipe's fixed-size handler test: the source may send one
+    packet, then ten per packet the slow node took; the slow node takes its next one after ten
+    more were sent, or once the source is done."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.sent = 0
+        self.taken = 0
+        self.source_done = False
+
+    def wait(self, until: Callable[[], bool]) -> None:
+        """Waits (with the counters' lock held) until ``until()``."""
+        if not self.changed.wait_for(until, timeout=30):
+            raise TimeoutError(f"rate limits stuck: {self.sent} sent, {self.taken} taken")
+
+
+@gf.register_calculator
+class TestRateLimitedSourceCalculator(gf.Calculator):
+    """MediaPipe's TestSourceCalculator: sends 0 at timestamps 0..99, one a call, each call
+    waiting for the slow node as LIMITS (a RateLimits) says."""
+
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port("LIMITS"),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.next = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        limits: RateLimits = cc.side_inputs["LIMITS"]
+        if self.next == 100:
+            with limits.changed:
+                limits.source_done = True
+                limits.changed.notify_all()
+            raise gf.Stop()
+        cc.outputs[0].add(0, self.next)
+        self.next += 1
+        with limits.changed:
+            limits.sent += 1
+            limits.changed.notify_all()
+            limits.wait(lambda: limits.sent <= 10 * limits.taken or limits.sent <= 1)
+
+
+@gf.register_calculator
+class TestSlowCalculator(gf.Calculator):
+    """MediaPipe's TestSlowCalculator: passes each packet, then waits until ten more were sent
+    (or the source is done), as LIMITS says."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port("LIMITS"),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        limits: RateLimits = cc.side_inputs["LIMITS"]
+        cc.outputs[0].add_packet(cc.inputs[0])
+        with limits.changed:
+            limits.taken += 1
+            limits.changed.notify_all()
+            limits.wait(lambda: limits.sent > 10 * limits.taken or limits.source_done)

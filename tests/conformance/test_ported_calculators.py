@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import numpy as np
 import pytest
 from google.protobuf import text_format
 from ported import Runs, SimulatedTime, StepRun
@@ -537,6 +538,31 @@ def test_begin_end_loop_with_cloned_inputs(step_run: Runs,
     run.idle()
     run.finish()
     assert run.out["multiplied_ints"] == expected
+
+
+def test_begin_end_tensor_loop(step_run: Runs) -> None:
+    """BeginEndTensorLoopCalculatorGraphTest.SingleNonEmptyVector: a list of tensors (arrays)
+    goes through the loop item by item and comes back whole, in order."""
+    run = step_run("""
+    input_stream: "tensors"
+    node { calculator: "BeginLoopTensorCalculator" input_stream: "ITERABLE:tensors"
+           output_stream: "ITEM:tensor" output_stream: "BATCH_END:timestamp" }
+    node { calculator: "TestArrayCopyCalculator" input_stream: "tensor"
+           output_stream: "copied_tensor" }
+    node { calculator: "EndLoopTensorCalculator" input_stream: "ITEM:copied_tensor"
+           input_stream: "BATCH_END:timestamp" output_stream: "ITERABLE:output_tensors" }
+    """, ["output_tensors"])
+    tensors = [np.full((4, 3, 2, 1), i, np.float32) for i in range(4)]
+    run.add("tensors", 0, tensors)
+    run.idle()
+    [(ts, copies)] = run.out["output_tensors"]
+    assert ts == 0
+    assert len(copies) == 4
+    for i, (copy, tensor) in enumerate(zip(copies, tensors, strict=True)):
+        assert copy is not tensor
+        assert copy.shape == (4, 3, 2, 1)
+        assert (copy == i).all()
+    run.finish()
 
 
 # --------------------------------------------------------------------------- SidePacketToStream
