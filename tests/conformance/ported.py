@@ -693,3 +693,61 @@ class TestSlowCalculator(gf.Calculator):
             limits.taken += 1
             limits.changed.notify_all()
             limits.wait(lambda: limits.sent > 10 * limits.taken or limits.source_done)
+
+
+@gf.register_calculator
+class TestOutputAndBoundSourceCalculator(gf.Calculator):
+    """MediaPipe's OutputAndBoundSourceCalculator: for t = 0, 10, ... 2000, sends t / 20 at
+    every t divisible by 20, else only moves its bound to t."""
+
+    outputs = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.counter = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if self.counter % 20 == 0:
+            cc.outputs[0].add(self.counter // 20, self.counter)
+        else:
+            cc.outputs[0].set_next_timestamp_bound(self.counter)
+        if self.counter == 2000:
+            raise gf.Stop()
+        self.counter += 10
+
+
+@gf.register_calculator
+class TestDelay20Calculator(gf.Calculator):
+    """MediaPipe's Delay20Calculator: sends 0 at 0 in open, then each packet 20 later."""
+
+    inputs = (gf.Port("", int),)
+    outputs = (gf.Port("", int),)
+    timestamp_offset = 20
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(0, 0)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload, cc.timestamp + 20)
+
+
+@gf.register_calculator
+class TestOccasionalBoundCalculator(gf.Calculator):
+    """MediaPipe's OccasionalBoundCalculator: sends nothing; at input timestamps divisible by
+    20, moves its bound past the input."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.timestamp % 20 == 0:
+            cc.outputs[0].set_next_timestamp_bound(cc.timestamp.next_allowed_in_stream())
+
+
+@gf.register_calculator
+class TestIntSinkCalculator(gf.Calculator):
+    """MediaPipe's IntSinkCalculator: takes ints, does nothing."""
+
+    inputs = (gf.Port("", int),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        """Nothing: a sink."""

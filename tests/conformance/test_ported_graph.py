@@ -10,6 +10,7 @@ Tests marked xfail(strict) are divergences to fix (see their reasons).
 from __future__ import annotations
 
 import collections
+from typing import Any
 
 import pytest
 from ported import Runs
@@ -315,6 +316,93 @@ def test_timestamp_bounds_for_infrequent_input(step_run: Runs) -> None:
     config("bound", 70000)
     assert run.out["output_frame"][-1] == (60000, "frame_3")
     assert run.out["output_config"] == [(50000, "config_1")]
+    run.finish()
+
+
+@pytest.mark.xfail(strict=True, raises=gf.ConfigError, reason="EarlyCloseInputStreamHandler "
+                   "(closes a node as soon as any input is done) is not implemented")
+def test_propagate_bound_loop(step_run: Runs) -> None:
+    """CalculatorGraph.PropagateBoundLoop: a running sum through a back edge delayed by 20,
+    fed by a source that sends a packet every 20 and only a bound in between."""
+    run = step_run("""
+    node { calculator: "TestOutputAndBoundSourceCalculator" output_stream: "integers" }
+    node { calculator: "TestIntAdderCalculator" input_stream: "integers"
+           input_stream: "old_sum" input_stream_info: { tag_index: ":1" back_edge: true }
+           output_stream: "sum"
+           input_stream_handler { input_stream_handler: "EarlyCloseInputStreamHandler" } }
+    node { calculator: "TestDelay20Calculator" input_stream: "sum" output_stream: "old_sum" }
+    """, ["sum"])
+    run.graph.wait_until_done(timeout=30)
+    assert run.out["sum"] == [(i * 20, i * (i + 1) // 2) for i in range(101)]
+
+
+@pytest.mark.xfail(strict=True, raises=gf.ConfigError, reason="DefaultInputStreamHandler's "
+                   "batch_size (DefaultInputStreamHandlerOptions) is not supported")
+def test_batch_processing_bound_propagation(step_run: Runs) -> None:
+    """CalculatorGraph.CheckBatchProcessingBoundPropagation: a batching node does not pass a
+    bound past the packets it still holds, so the sink never sees a timestamp go back."""
+    run = step_run("""
+    node { calculator: "TestOutputAndBoundSourceCalculator" output_stream: "integers" }
+    node { calculator: "PassThroughCalculator" input_stream: "integers" output_stream: "output"
+           input_stream_handler { input_stream_handler: "DefaultInputStreamHandler"
+             options { [mediapipe.DefaultInputStreamHandlerOptions.ext] { batch_size: 10 } } } }
+    node { calculator: "TestIntSinkCalculator" input_stream: "output" }
+    """, ["output"])
+    run.graph.wait_until_done(timeout=30)
+    assert run.timestamps("output") == list(range(0, 2001, 20))
+
+
+@pytest.mark.parametrize("handler", [
+    'input_stream_handler: "ImmediateInputStreamHandler"',
+    'input_stream_handler: "DefaultInputStreamHandler"',
+    'input_stream_handler: "SyncSetInputStreamHandler"',
+    'input_stream_handler: "SyncSetInputStreamHandler" options { '
+    '[mediapipe.SyncSetInputStreamHandlerOptions.ext] { sync_set { tag_index: ":0" } } }',
+])
+def test_bounds_for_empty_inputs(step_run: Runs, handler: str) -> None:
+    """CalculatorGraphBoundsTest.BoundsForEmptyInputs_Immediate / _Default / _SyncSet /
+    _SyncSets: a call for a packet on one input tells the other, empty, input's settled
+    timestamp: at or after the bound before the packet's (3 + 10 i, a bound from an offset),
+    at most the one that follows. MediaPipe's BoundToPacketCalculator reads it without
+    processing bounds, which graphflow allows only to bounds-processing calculators: here a
+    bounds-processing recorder's calls with a packet are the ones MediaPipe's gets."""
+    log: list[Any] = []
+    run = step_run(f"""
+    input_stream: "input"
+    input_side_packet: "log"
+    node {{ calculator: "TestFuturePacketCalculator" input_stream: "input"
+            output_stream: "futures" }}
+    node {{ calculator: "TestOffsetBoundCalculator" input_stream: "futures"
+            output_stream: "bounds" }}
+    node {{ calculator: "TestBoundsRecorderCalculator" input_side_packet: "LOG:log"
+            input_stream: "input" input_stream: "bounds"
+            input_stream_handler {{ {handler} }} }}
+    """, [], {"log": log})
+    for i in range(4):
+        run.add("input", i * 10, 33)
+        run.idle()
+    calls = [(ts, settled) for ts, payloads, settled in log if payloads[0] is not None]
+    assert [ts for ts, _ in calls] == [0, 10, 20, 30]
+    window = [int(Timestamp.UNSTARTED), 3, 13, 23, 33]
+    for i, (_, (_, bound)) in enumerate(calls):
+        assert window[i] <= bound <= window[i + 1]
+    run.finish()
+
+
+def test_max_in_flight_with_occasional_bound(step_run: Runs) -> None:
+    """CalculatorGraphBoundsTest.MaxInFlightWithOccasionalBound: calls run in parallel
+    (max_in_flight 5), some moving the bound and some not; the bound never goes back, and no
+    packet comes out."""
+    run = step_run("""
+    input_stream: "input_0"
+    num_threads: 4
+    node { calculator: "TestOccasionalBoundCalculator" input_stream: "input_0"
+           output_stream: "output_0" max_in_flight: 5 }
+    """, ["output_0"])
+    for i in range(9):
+        run.add("input_0", 10 + i * 10, i)
+    run.idle()
+    assert run.out["output_0"] == []
     run.finish()
 
 
