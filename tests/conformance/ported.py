@@ -751,3 +751,74 @@ class TestIntSinkCalculator(gf.Calculator):
 
     def process(self, cc: gf.CalculatorContext) -> None:
         """Nothing: a sink."""
+
+
+@gf.register_calculator
+class TestSidePacketOfInputPacketCalculator(gf.Calculator):
+    """MediaPipe's OutputSidePacketWithTimestampCalculator: sets its output side packet to the
+    input packet itself, timestamp and all."""
+
+    inputs = (gf.Port(""),)
+    output_side_packets = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(cc.inputs[0])
+
+
+@gf.register_calculator
+class TestIntegerSidePacketCalculator(gf.Calculator):
+    """MediaPipe's IntegerOutputSidePacketCalculator: sets its output side packet to 1 in open;
+    never processes."""
+
+    output_side_packets = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(1)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        raise AssertionError("not reached")
+
+
+@gf.register_calculator
+class TestSidePacketAdderCalculator(gf.Calculator):
+    """MediaPipe's SidePacketAdderCalculator: the sum of its two side packets, set in open."""
+
+    input_side_packets = (gf.Port("", int, repeated=True),)
+    output_side_packets = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(cc.side_inputs[0] + cc.side_inputs[1])
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        raise AssertionError("not reached")
+
+
+@gf.register_calculator
+class TestCachedSidePacketCalculator(gf.Calculator):
+    """MediaPipe's OutputSidePacketCachedCalculator: an expensive side packet (a new object each
+    time open makes one)."""
+
+    output_side_packets = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(["An expensive side-packet created only once per graph"])
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        raise AssertionError("not reached")
+
+
+@gf.register_calculator
+class TestFirstPacketCalculator(gf.Calculator):
+    """MediaPipe's FirstPacketFilterCalculator: passes the first packet, then closes."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.seen = False
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if not self.seen:
+            cc.outputs[0].add_packet(cc.inputs[0])
+            cc.outputs[0].close()
+            self.seen = True
