@@ -395,18 +395,21 @@ class TestScriptCalculator(gf.Calculator):
 
 @gf.register_calculator
 class TestHoldCalculator(gf.Calculator):
-    """Passes each packet on once the test releases it (``RELEASE``, a threading.Semaphore),
-    as MediaPipe's tests keep frames in flight with a LambdaCalculator and a semaphore."""
+    """Passes each call's packets on (input i to output i) once the test releases the call
+    (``RELEASE``, a threading.Semaphore), as MediaPipe's tests keep frames in flight with a
+    LambdaCalculator and a semaphore."""
 
-    inputs = (gf.Port(""),)
-    outputs = (gf.Port(""),)
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port("", repeated=True),)
     input_side_packets = (gf.Port("RELEASE"),)
 
     def process(self, cc: gf.CalculatorContext) -> None:
         release: threading.Semaphore = cc.side_inputs["RELEASE"]
         if not release.acquire(timeout=30):
-            raise TimeoutError("the test never released this packet")
-        cc.outputs[0].add_packet(cc.inputs[0])
+            raise TimeoutError("the test never released this call")
+        for i, out in enumerate(cc.outputs):
+            if cc.inputs.has(i):
+                out.add_packet(cc.inputs[i])
 
 
 @gf.register_calculator
