@@ -825,3 +825,178 @@ class TestFirstPacketCalculator(gf.Calculator):
             cc.outputs[0].add_packet(cc.inputs[0])
             cc.outputs[0].close()
             self.seen = True
+
+
+@gf.register_calculator
+class TestGlobalCountSourceCalculator(gf.Calculator):
+    """MediaPipe's GlobalCountSourceCalculator: five packets at 0..4, each the next value of
+    the COUNTER side packet (an iterator shared by the graph's users)."""
+
+    outputs = (gf.Port("", int),)
+    input_side_packets = (gf.Port("COUNTER"),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.sent = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(next(cc.side_inputs["COUNTER"]), self.sent)
+        self.sent += 1
+        if self.sent >= 5:
+            raise gf.Stop()
+
+
+@gf.register_calculator
+class TestUnitDelayCalculator(gf.Calculator):
+    """MediaPipe's UnitDelayCalculator: sends 0 at 0 in open, then each packet one later."""
+
+    inputs = (gf.Port("", int),)
+    outputs = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(0, 0)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload, cc.timestamp.next_allowed_in_stream())
+
+
+@gf.register_calculator
+class TestMergeCalculator(gf.Calculator):
+    """The MergeCalculator of MediaPipe's test_calculators.cc: for each timestamp, the tuple of
+    its inputs' payloads, None for an empty input (the default handler)."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(tuple(None if p.is_empty else p.payload for p in cc.inputs))
+
+
+@gf.register_calculator
+class TestOutputAllSourceCalculator(gf.Calculator):
+    """MediaPipe's OutputAllSourceCalculator: 100 packets at 0..99 in one call, then stops."""
+
+    outputs = (gf.Port("", int),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        for ts in range(100):
+            cc.outputs[0].add(0, ts)
+        raise gf.Stop()
+
+
+@gf.register_calculator
+class TestOutputOneAtATimeSourceCalculator(gf.Calculator):
+    """MediaPipe's OutputOneAtATimeSourceCalculator: 1000 packets at 0..999, one a call."""
+
+    outputs = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.index = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if self.index == 1000:
+            raise gf.Stop()
+        cc.outputs[0].add(0, self.index)
+        self.index += 1
+
+
+@gf.register_calculator
+class TestDecimatorCalculator(gf.Calculator):
+    """MediaPipe's DecimatorCalculator: passes one packet in 101."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.index = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if self.index % 101 == 0:
+            cc.outputs[0].add_packet(cc.inputs[0])
+        self.index += 1
+
+
+@gf.register_calculator
+class TestAssertEmptyInputInOpenCalculator(gf.Calculator):
+    """MediaPipe's AssertEmptyInputInOpenCalculator: fails in open unless its input is empty
+    there, even when the node upstream sent a packet in its own open."""
+
+    inputs = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        if not cc.inputs[0].is_empty or cc.inputs[0].timestamp != Timestamp.UNSET:
+            raise AssertionError(f"open sees a packet: {cc.inputs[0]}")
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        """Nothing: a sink."""
+
+
+@gf.register_calculator
+class TestEmptySourceCalculator(gf.Calculator):
+    """MediaPipe's IntEmptySourceCalculator: a source of ints that stops at once."""
+
+    outputs = (gf.Port("", int),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        raise gf.Stop()
+
+
+@gf.register_calculator
+class TestStringEmptySourceCalculator(TestEmptySourceCalculator):
+    """StringEmptySourceCalculator: a source of strings that stops at once."""
+
+    outputs = (gf.Port("", str),)
+
+
+@gf.register_calculator
+class TestStringSinkCalculator(gf.Calculator):
+    """MediaPipe's StringSinkCalculator: takes strings, does nothing."""
+
+    inputs = (gf.Port("", str),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        """Nothing: a sink."""
+
+
+@gf.register_calculator
+class TestErrorOnOpenCalculator(gf.Calculator):
+    """MediaPipe's ErrorOnOpenCalculator: a pass-through that fails in open if ERROR_ON_OPEN."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port("ERROR_ON_OPEN", bool),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        if cc.side_inputs["ERROR_ON_OPEN"]:
+            raise RuntimeError("expected error in open (ERROR_ON_OPEN)")
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add_packet(cc.inputs[0])
+
+
+@gf.register_calculator
+class TestInputTimestampLogCalculator(gf.Calculator):
+    """MediaPipe's CheckInputTimestamp{,2}{Source,Sink}Calculator: logs ``(phase, timestamp)``
+    of open, process and close in LOG; as a source (no input) sends 0, 1, 2, ... at their
+    timestamps, as a sink takes them; stops after STOP_AFTER calls if given."""
+
+    inputs = (gf.Port("", optional=True),)
+    outputs = (gf.Port("", optional=True),)
+    input_side_packets = (gf.Port("LOG"), gf.Port("STOP_AFTER", int, optional=True))
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.log: list[tuple[Any, ...]] = cc.side_inputs["LOG"]
+        self.log.append(("open", int(cc.timestamp)))
+        self.count = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.inputs.connected(0):
+            self.log.append(("process", int(cc.timestamp), int(cc.inputs[0].timestamp)))
+        else:
+            self.log.append(("process", int(cc.timestamp)))
+            cc.outputs[0].add(self.count, self.count)
+        self.count += 1
+        if self.count >= cc.side_inputs.get("STOP_AFTER", self.count + 1):
+            raise gf.Stop()
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        self.log.append(("close", int(cc.timestamp)))

@@ -10,6 +10,7 @@ Tests marked xfail(strict) are divergences to fix (see their reasons).
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 from typing import Any
 
@@ -704,12 +705,13 @@ def test_deadlock_resolution(step_run: Runs) -> None:
 
 
 @pytest.mark.parametrize(("timestamps", "complaint"), [
-    ((5, 5), "not greater than the previous one"),  # CheckInputTimestamp: same timestamp
-    ((5, 4), "not greater than the previous one"),  # CheckInputTimestamp2: going back
+    ((5, 5), "not greater than the previous one"),  # the same timestamp again
+    ((5, 4), "not greater than the previous one"),  # going back
 ])
 def test_graph_input_timestamps_must_increase(step_run: Runs, timestamps: tuple[int, int],
                                               complaint: str) -> None:
-    """CalculatorGraph.CheckInputTimestamp / CheckInputTimestamp2."""
+    """A graph input's timestamps must increase (MediaPipe's AddPacketToInputStream; not a
+    case of calculator_graph_test.cc, and not counted with them)."""
     run = step_run("""
     input_stream: "in"
     node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "out" }
@@ -785,3 +787,365 @@ def test_recover_after_run_error() -> None:
         else:
             graph.wait_until_done(timeout=30)
             assert counts == list(range(5))
+
+
+CHECK_INPUT_TIMESTAMP = """
+input_side_packet: "source_log"
+input_side_packet: "sink_log"
+input_side_packet: "five"
+node { calculator: "TestInputTimestampLogCalculator" output_stream: "integer"
+       input_side_packet: "LOG:source_log" %s }
+node { calculator: "TestInputTimestampLogCalculator" input_stream: "integer"
+       input_side_packet: "LOG:sink_log" %s }
+"""
+
+
+def _input_timestamps(step_run: Runs, stop_in: str) -> tuple[list[Any], list[Any]]:
+    """The (phase, input timestamp) logs of CheckInputTimestamp's source and sink."""
+    source_log: list[Any] = []
+    sink_log: list[Any] = []
+    stop = 'input_side_packet: "STOP_AFTER:five"'
+    run = step_run(CHECK_INPUT_TIMESTAMP % ((stop, "") if stop_in == "source" else ("", stop)),
+                   [], {"source_log": source_log, "sink_log": sink_log, "five": 5})
+    run.graph.wait_until_done(timeout=30)
+    return source_log, sink_log
+
+
+@pytest.mark.parametrize("stop_in", ["source", "sink"])
+def test_check_input_timestamp(step_run: Runs, stop_in: str) -> None:
+    """CalculatorGraph.CheckInputTimestamp (the source stops after five packets) and
+    CheckInputTimestamp2 (the sink stops after five, which closes the source): the input
+    timestamp is Unstarted in Open, the packets' in a sink's Process, and Done in Close.
+    (A source's Process: see the next test.)"""
+    source_log, sink_log = _input_timestamps(step_run, stop_in)
+    unstarted, done = int(Timestamp.UNSTARTED), int(Timestamp.DONE)
+    assert source_log[0] == ("open", unstarted)
+    assert source_log[-1] == ("close", done)
+    assert len(source_log) - 2 >= 5
+    # The sink may take a few more packets after it stops the graph (MediaPipe's too).
+    assert sink_log[0] == ("open", unstarted)
+    assert sink_log[-1] == ("close", done)
+    calls = sink_log[1:-1]
+    assert calls == [("process", i, i) for i in range(len(calls))]
+    assert len(calls) >= 5 if stop_in == "sink" else len(calls) == 5
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="a source's Process sees the "
+                   "input timestamp Timestamp::Unset in graphflow; MediaPipe gives Timestamp(0)")
+@pytest.mark.parametrize("stop_in", ["source", "sink"])
+def test_check_input_timestamp_of_a_source(step_run: Runs, stop_in: str) -> None:
+    """CalculatorGraph.CheckInputTimestamp / CheckInputTimestamp2, their sources: the input
+    timestamp is 0 in every Process call of a source."""
+    source_log, _ = _input_timestamps(step_run, stop_in)
+    assert {entry for entry in source_log if entry[0] == "process"} == {("process", 0)}
+
+
+def test_bad_initialization() -> None:
+    """CalculatorGraph.BadInitialization: a node without a calculator is refused."""
+    with pytest.raises(gf.ConfigError):
+        gf.CalculatorGraph(graph_config="""
+        input_stream: "in"
+        node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "mid" }
+        node { input_stream: "mid" output_stream: "out" }
+        """)
+
+
+def test_bad_run() -> None:
+    """CalculatorGraph.BadRun: a run without the side packets the graph needs fails."""
+    graph = gf.CalculatorGraph(graph_config="""
+    input_side_packet: "value"
+    node { calculator: "TestSidePacketAtPostStreamCalculator" input_side_packet: "value"
+           output_stream: "out" }
+    """)
+    with pytest.raises(ValueError, match="'value'"):
+        graph.start_run()
+
+
+def test_calculator_graph_not_initialized() -> None:
+    """CalculatorGraph.CalculatorGraphNotInitialized: a graph needs a config."""
+    with pytest.raises(ValueError, match="graph_config"):
+        gf.CalculatorGraph()
+
+
+MISMATCH = pytest.mark.xfail(strict=True, reason="graphflow does not check that the ports a "
+                             "stream connects declare the same payload type (neither when the "
+                             "graph is built nor when it runs); MediaPipe fails the run")
+
+
+@pytest.mark.parametrize(("source", "sink", "matches"), [
+    ("TestStringEmptySourceCalculator", "TestStringSinkCalculator", True),
+    ("TestEmptySourceCalculator", "TestIntSinkCalculator", True),
+    pytest.param("TestStringEmptySourceCalculator", "TestIntSinkCalculator", False,
+                 marks=MISMATCH),
+    pytest.param("TestEmptySourceCalculator", "TestStringSinkCalculator", False,
+                 marks=MISMATCH),
+])
+def test_type_mismatch(source: str, sink: str, matches: bool) -> None:
+    """CalculatorGraph.TypeMismatch: a stream between ports of different types fails (when
+    the graph is built, in graphflow; when it runs, in MediaPipe), without crashing."""
+    config = f"""
+    node {{ calculator: "{source}" output_stream: "stream_a" }}
+    node {{ calculator: "{sink}" input_stream: "stream_a" }}
+    """
+
+    def run() -> None:
+        graph = gf.CalculatorGraph(graph_config=config)
+        graph.start_run()
+        graph.wait_until_done(timeout=30)
+
+    if matches:
+        run()
+    else:
+        with pytest.raises((gf.ConfigError, gf.GraphError)):
+            run()
+
+
+@pytest.mark.xfail(strict=True, raises=TimeoutError, reason="the run stalls: once the "
+                   "all-at-once source has stopped with its packets queued at the merge, "
+                   "nothing runs and the one-at-a-time source stays throttled (MediaPipe "
+                   "resolves it by raising the full stream's queue limit)")
+def test_closed_source_node_is_not_unthrottled(step_run: Runs) -> None:
+    """CalculatorGraph.ClosedSourceNodeShouldNotBeUnthrottled: a source that sent everything
+    and stopped while its consumer's queue was full is never run again when the queue drains;
+    the run ends."""
+    run = step_run("""
+    num_threads: 1
+    max_queue_size: 100
+    node { calculator: "TestOutputAllSourceCalculator" output_stream: "first_stream" }
+    node { calculator: "TestOutputOneAtATimeSourceCalculator" output_stream: "second_stream" }
+    node { calculator: "TestDecimatorCalculator" input_stream: "second_stream"
+           output_stream: "decimated_second_stream" }
+    node { calculator: "TestMergeCalculator" input_stream: "first_stream"
+           input_stream: "second_stream" input_stream: "decimated_second_stream"
+           output_stream: "output" }
+    """, ["output"])
+    run.graph.wait_until_done(timeout=10)  # a guard: the xfail's stall should not cost 30 s
+    assert run.timestamps("output") == list(range(1000))
+    assert run.out["output"][0] == (0, (0, 0, 0))
+    assert run.out["output"][101] == (101, (None, 0, 0))
+
+
+DELAY_IN_OPEN = """
+max_queue_size: 1
+input_side_packet: "global_counter"
+node { calculator: "TestGlobalCountSourceCalculator" input_side_packet: "COUNTER:global_counter"
+       output_stream: "integers" }
+node { calculator: "TestUnitDelayCalculator" input_stream: "integers"
+       output_stream: "delayed_integers" }
+"""
+
+
+OUT_OF_ORDER = pytest.mark.xfail(strict=True, raises=gf.GraphError, reason="with "
+                                 "max_queue_size 1, the packet sent in Open and the throttled "
+                                 "source's packets reach the pass-through out of order: 'output "
+                                 "stream 'output' got a packet at 0, but the stream is already "
+                                 "at 2'")
+
+
+@OUT_OF_ORDER
+def test_output_packet_in_open(step_run: Runs) -> None:
+    """CalculatorGraph.OutputPacketInOpen: a packet sent in Open makes the next node ready
+    while the throttled source has not run yet; the run goes on from there."""
+    run = step_run(DELAY_IN_OPEN + """
+    node { calculator: "PassThroughCalculator" input_stream: "delayed_integers"
+           output_stream: "output" }
+    """, ["output"], {"global_counter": itertools.count(1)})
+    run.graph.wait_until_done(timeout=30)
+    assert run.out["output"] == [(i, i) for i in range(6)]
+
+
+@pytest.mark.xfail(strict=True, raises=TimeoutError, reason="with max_queue_size 1 the run "
+                   "stalls: the packet sent in Open waits at the merge for the source's stream, "
+                   "whose queue is full, and the throttled source is never run (it finishes "
+                   "with max_queue_size 2)")
+def test_output_packet_in_open_with_a_waiting_merge(step_run: Runs) -> None:
+    """CalculatorGraph.OutputPacketInOpen2: the packet sent in Open leaves the merge waiting
+    for the source's stream, so the throttled source must be run from the start."""
+    run = step_run(DELAY_IN_OPEN + """
+    node { calculator: "TestMergeCalculator" input_stream: "delayed_integers"
+           input_stream: "integers" output_stream: "output" }
+    """, ["output"], {"global_counter": itertools.count(1)})
+    run.graph.wait_until_done(timeout=10)  # a guard: the xfail's stall should not cost 30 s
+    assert run.out["output"] == [(i, (i, i + 1)) for i in range(5)] + [(5, (5, None))]
+
+
+def test_empty_input_in_open(step_run: Runs) -> None:
+    """CalculatorGraph.EmptyInputInOpen: Open sees no input packet, even one sent by the node
+    upstream in its own Open."""
+    run = step_run(DELAY_IN_OPEN + """
+    node { calculator: "TestAssertEmptyInputInOpenCalculator" input_stream: "delayed_integers" }
+    node { calculator: "TestAssertEmptyInputInOpenCalculator" input_stream: "integers" }
+    """, [], {"global_counter": itertools.count(1)})
+    run.graph.wait_until_done(timeout=30)
+
+
+@pytest.mark.xfail(strict=True, reason="graphflow ignores report_deadlock: a graph input that "
+                   "throttling blocks with nothing running gets its queue limit raised, where "
+                   "MediaPipe fails the add with a message naming the stream and the node")
+@pytest.mark.parametrize("nodes", [
+    # DeadlockIsReportedAndSufficientInfoProvided
+    "",
+    # ...MultipleCalculators
+    'node { calculator: "MergeCalculator" input_stream: "output1" input_stream: "output2" '
+    'output_stream: "output3" }',
+    # TwoDeadlocksAreReportedAndSufficientInfoProvided
+    'node { calculator: "PassThroughCalculator" input_stream: "output1" '
+    'input_stream: "output2" output_stream: "output3" output_stream: "output4" }\n'
+    'node { calculator: "MergeCalculator" input_stream: "input1" input_stream: "output1" '
+    'input_stream: "output2" input_stream: "output3" input_stream: "output4" '
+    'output_stream: "output5" }',
+])
+def test_deadlock_is_reported_with_sufficient_info(step_run: Runs, nodes: str) -> None:
+    """CalculatorGraph.DeadlockIsReportedAndSufficientInfoProvided (and its MultipleCalculators
+    and TwoDeadlocks forms): with report_deadlock and max_queue_size 1, a second packet on
+    input1 while input2 settles nothing fails, naming the stream and the node."""
+    run = step_run(f"""
+    report_deadlock: true
+    max_queue_size: 1
+    input_stream: "input1"
+    input_stream: "input2"
+    node {{ calculator: "PassThroughCalculator" input_stream: "input1" input_stream: "input2"
+            output_stream: "output1" output_stream: "output2" }}
+    {nodes}
+    """, [])
+    run.add("input1", 0, 1)
+    with pytest.raises(gf.GraphError, match="deadlock") as error:
+        run.add("input1", 1, 1)
+    assert "input1" in str(error.value)
+    assert "PassThroughCalculator" in str(error.value) or "MergeCalculator" in str(error.value)
+
+
+@pytest.mark.xfail(strict=True, reason="after cancel(), graphflow's wait_until_done returns "
+                   "without an error (graphflow/graph.py drops the cancelled run's error); "
+                   "MediaPipe's WaitUntilDone returns a Cancelled status")
+def test_terminates_on_cancel_with_open_graph_input_streams(step_run: Runs) -> None:
+    """CalculatorGraph.TerminatesOnCancelWithOpenGraphInputStreams: cancelling a run whose
+    inputs are still open ends it, as cancelled."""
+    run = step_run("""
+    input_stream: "in_a"
+    input_stream: "in_b"
+    node { calculator: "PassThroughCalculator" input_stream: "in_a" input_stream: "in_b"
+           output_stream: "out_a" output_stream: "out_b" }
+    """, [])
+    run.add("in_a", 1, 1)
+    run.close("in_a")
+    run.add("in_b", 2, 2)
+    run.idle()
+    run.graph.cancel()
+    with pytest.raises(gf.GraphError, match="cancelled"):
+        run.graph.wait_until_done(timeout=30)
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no pause() "
+                   "and resume() (MediaPipe's Pause and Resume)")
+def test_terminates_on_cancel_after_pause(step_run: Runs) -> None:
+    """CalculatorGraph.TerminatesOnCancelAfterPause: a paused run with ready work ends when
+    cancelled; pausing after that is ignored."""
+    run = step_run("""
+    input_stream: "in"
+    node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "out" }
+    """, [])
+    graph: Any = run.graph
+    graph.pause()
+    run.add("in", 1, 1)
+    graph.cancel()
+    graph.pause()
+    with pytest.raises(gf.GraphError, match="cancelled"):
+        graph.wait_until_done(timeout=30)
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no pause() "
+                   "and resume() (MediaPipe's Pause and Resume)")
+def test_graph_finishes_while_paused(step_run: Runs) -> None:
+    """CalculatorGraph.GraphFinishesWhilePaused: a run whose only call ends while the graph is
+    paused still finishes once resumed (MediaPipe's 20 ms call is a held one here)."""
+    release = threading.Semaphore(0)
+    run = step_run("""
+    input_side_packet: "release"
+    node { calculator: "TestHoldCalculator" input_side_packet: "RELEASE:release"
+           input_stream: "tick" output_stream: "out" }
+    node { calculator: "TestGlobalCountSourceCalculator" input_side_packet: "COUNTER:counter"
+           output_stream: "tick" }
+    input_side_packet: "counter"
+    """, [], {"release": release, "counter": itertools.count()})
+    graph: Any = run.graph
+    try:
+        graph.pause()
+    finally:
+        release.release(5)  # the held call ends (while paused, if pause() worked)
+    graph.resume()
+    graph.wait_until_done(timeout=30)
+
+
+@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no "
+                   "set_input_stream_max_queue_size (MediaPipe's SetInputStreamMaxQueueSize)")
+def test_set_input_stream_max_queue_size(step_run: Runs) -> None:
+    """CalculatorGraph.SetInputStreamMaxQueueSizeWorksSlowCalculator: with one graph input's
+    queue limited to 1 (the graph's is 100) and its node busy, one packet waits and the next is
+    refused (a second busy node keeps the graph from resolving it as a deadlock)."""
+    release, release_busy = threading.Semaphore(0), threading.Semaphore(0)
+    graph: Any = gf.CalculatorGraph(graph_config="""
+    input_stream: "in"
+    input_stream: "in_2"
+    input_side_packet: "release"
+    input_side_packet: "release_busy"
+    max_queue_size: 100
+    node { calculator: "TestHoldCalculator" input_side_packet: "RELEASE:release"
+           input_stream: "in" output_stream: "out" }
+    node { calculator: "TestHoldCalculator" input_side_packet: "RELEASE:release_busy"
+           input_stream: "in_2" output_stream: "out_2" }
+    """)
+    graph.set_input_stream_max_queue_size("in", 1)
+    graph.start_run({"release": release, "release_busy": release_busy})
+    try:
+        graph.add_packet_to_input_stream("in_2", gf.Packet(0).at(0))
+        graph.add_packet_to_input_stream("in", gf.Packet(0).at(0))
+        for i in range(1, 20):
+            graph.add_packet_to_input_stream("in", gf.Packet(i).at(2 * i))
+            assert not graph.try_add_packet_to_input_stream("in", gf.Packet(i).at(2 * i + 1))
+            release.release()
+    finally:
+        release.release(20)
+        release_busy.release()
+        graph.close()
+
+
+def test_recover_after_previous_fail_in_open() -> None:
+    """CalculatorGraph.RecoverAfterPreviousFailInOpen: runs of one graph alternate between a
+    node failing in Open (after the node before it sent a packet in Open) and succeeding."""
+    graph = gf.CalculatorGraph(graph_config="""
+    input_side_packet: "max_count"
+    input_side_packet: "fail"
+    node { calculator: "CountingSourceCalculator" output_stream: "a"
+           input_side_packet: "MAX_COUNT:max_count" }
+    node { calculator: "TestUnitDelayCalculator" input_stream: "a" output_stream: "b" }
+    node { calculator: "PassThroughCalculator" input_stream: "b" output_stream: "c" }
+    node { calculator: "TestErrorOnOpenCalculator" input_stream: "c" output_stream: "d"
+           input_side_packet: "ERROR_ON_OPEN:fail" }
+    node { calculator: "TestIntSinkCalculator" input_stream: "d" }
+    """)
+    out: list[int] = []
+    graph.observe_output_stream("d", lambda name, packet: out.append(packet.payload))
+    for _ in range(2):
+        out.clear()
+        graph.start_run({"max_count": 10, "fail": False})
+        graph.wait_until_done(timeout=30)
+        assert out == [0, *range(10)]  # the delay's 0 from Open, then the source's
+        graph.start_run({"max_count": 10, "fail": True})
+        with pytest.raises(gf.GraphError, match="ERROR_ON_OPEN"):
+            graph.wait_until_done(timeout=30)
+
+
+def test_graph_input_stream_with_tag(step_run: Runs) -> None:
+    """CalculatorGraph.GraphInputStreamWithTag: a tagged graph input is fed by its name."""
+    run = step_run("""
+    input_stream: "VIDEO_METADATA:video_metadata"
+    input_stream: "max_count"
+    node { calculator: "PassThroughCalculator" input_stream: "FIRST_INPUT:video_metadata"
+           input_stream: "max_count" output_stream: "FIRST_INPUT:output_0"
+           output_stream: "output_1" }
+    """, ["output_0"])
+    for i in range(5):
+        run.add("video_metadata", i, i)
+    run.finish()
+    assert run.out["output_0"] == [(i, i) for i in range(5)]
