@@ -1149,3 +1149,48 @@ def test_graph_input_stream_with_tag(step_run: Runs) -> None:
         run.add("video_metadata", i, i)
     run.finish()
     assert run.out["output_0"] == [(i, i) for i in range(5)]
+
+
+EXECUTORS = """
+input_stream: "in"
+%s
+node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "mid" }
+node { calculator: "PassThroughCalculator" %s input_stream: "mid" output_stream: "out" }
+"""
+THREAD_POOL = ('type: "ThreadPoolExecutor" '
+               "options { [mediapipe.ThreadPoolExecutorOptions.ext] { num_threads: 1 } }")
+
+
+@pytest.mark.parametrize(("graph", "node", "complaint"), [
+    # ReservedNameExecutorConfig
+    (f'executor {{ name: "__gpu" {THREAD_POOL} }}', "", "'__gpu' is a reserved executor name"),
+    # ReservedNameNodeExecutor
+    ("", 'executor: "__gpu"', "'__gpu' is a reserved executor name"),
+    # NonExistentExecutor (UndeclaredExecutor too: graphflow has no SetExecutor)
+    ("", 'executor: "xyz"', "'xyz' is not declared"),
+    # UntypedExecutorDeclaredButNotSet
+    ('executor { name: "xyz" }', 'executor: "xyz"', "'xyz' has no type"),
+    # DuplicateExecutorConfig
+    (f'executor {{ name: "xyz" {THREAD_POOL} }} executor {{ name: "xyz" {THREAD_POOL} }}',
+     'executor: "xyz"', "'xyz' is declared twice"),
+    # NumThreadsAndDefaultExecutorConfig
+    (f"num_threads: 1 executor {{ {THREAD_POOL} }}", "",
+     "num_threads and an executor config for the default executor"),
+])
+def test_executor_config_errors(graph: str, node: str, complaint: str) -> None:
+    """CalculatorGraph.ReservedNameExecutorConfig, ReservedNameNodeExecutor,
+    NonExistentExecutor, UndeclaredExecutor, UntypedExecutorDeclaredButNotSet,
+    DuplicateExecutorConfig and NumThreadsAndDefaultExecutorConfig: executor configs that the
+    graph refuses, naming the executor."""
+    with pytest.raises(gf.ConfigError, match=complaint):
+        gf.CalculatorGraph(graph_config=EXECUTORS % (graph, node))
+
+
+def test_num_threads_and_a_named_executor(step_run: Runs) -> None:
+    """CalculatorGraph.NumThreadsAndNonDefaultExecutorConfig: num_threads (the default
+    executor's) goes with a named executor's config."""
+    run = step_run(EXECUTORS % (f'num_threads: 1 executor {{ name: "xyz" {THREAD_POOL} }}',
+                                'executor: "xyz"'), ["out"])
+    run.add("in", 0, 7)
+    run.finish()
+    assert run.out["out"] == [(0, 7)]
