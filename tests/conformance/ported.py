@@ -1000,3 +1000,46 @@ class TestInputTimestampLogCalculator(gf.Calculator):
 
     def close(self, cc: gf.CalculatorContext) -> None:
         self.log.append(("close", int(cc.timestamp)))
+
+
+@gf.register_calculator
+class TestInfiniteSequenceCalculator(gf.Calculator):
+    """MediaPipe's InfiniteSequenceCalculator: a source of 0, 1, 2, ... on OUT without end;
+    EVENT gets 1 at 1 in open and 2 at 2 in close."""
+
+    outputs = (gf.Port("OUT", int), gf.Port("EVENT", int))
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["EVENT"].add(1, 1)
+        self.count = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["OUT"].add(self.count, self.count)
+        self.count += 1
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["EVENT"].add(2, 2)
+
+
+@gf.register_calculator
+class TestStoppingPassThroughCalculator(gf.Calculator):
+    """MediaPipe's StoppingPassThroughCalculator: passes its untagged inputs, and stops the
+    graph in its eleventh call; EVENT gets 1 at 1 in open and 2 at 2 in close."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port("", repeated=True), gf.Port("EVENT", int))
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["EVENT"].add(1, 1)
+        self.count = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        for i in range(cc.inputs.count("")):
+            if cc.inputs.has(i):
+                cc.outputs[i].add_packet(cc.inputs[i])
+        self.count += 1
+        if self.count > 10:
+            raise gf.Stop()
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["EVENT"].add(2, 2)
