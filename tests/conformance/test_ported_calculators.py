@@ -1,11 +1,17 @@
 """MediaPipe's C++ tests of the core calculators, ported (their expectations, not their code).
 
-From mediapipe/calculators/core/ at v0.10.21: previous_loopback_calculator_test.cc,
-gate_calculator_test.cc, merge_calculator_test.cc, packet_presence_calculator_test.cc,
-begin_end_loop_calculator_graph_test.cc, side_packet_to_stream_calculator_test.cc and
-flow_limiter_calculator_test.cc. Each test names the one it ports; MediaPipe's helper
-calculators are the Test* ones of ported.py.
-"""
+From mediapipe/calculators/core/ at v0.10.21, test cases ported of those in the file (every one
+passes): previous_loopback_calculator_test.cc 12/12, gate_calculator_test.cc 17/17,
+merge_calculator_test.cc 4/4, packet_presence_calculator_test.cc 1/1,
+begin_end_loop_calculator_graph_test.cc 13/13 (tensors are numpy arrays),
+side_packet_to_stream_calculator_test.cc 14/14 and flow_limiter_calculator_test.cc 7/7. Each
+test names the cases it ports; MediaPipe's helper calculators are the Test* ones of ported.py.
+
+FlowLimiterCalculatorTest runs on MediaPipe's simulation clock: here a SimulatedTime (a
+graphflow SimulationClock that the test moves) stands in for it, and a TestSleepCalculator
+serves frames in simulated time, so the runs are deterministic. What MediaPipe checks of
+AuxiliaryInputs' bound-only outputs (empty packets its observers see) is left out: graphflow's
+observers see packets only."""
 
 from __future__ import annotations
 

@@ -1,8 +1,15 @@
 """MediaPipe's C++ tests of the input stream handlers, ported (their expectations, not their code).
 
-From mediapipe/framework/stream_handler/ at v0.10.21: immediate_input_stream_handler_test.cc,
-sync_set_input_stream_handler_test.cc and default_input_stream_handler_test.cc
-(fixed_size_input_stream_handler_test.cc is ported in tests/graphflow/test_fixed_size_handler.py).
+From mediapipe/framework/stream_handler/ at v0.10.21, test cases ported of those in the file:
+- immediate_input_stream_handler_test.cc 9/9: 7 pass, 2 xfail (StreamDoneReady,
+  ReadyForCloseAfterTimestampMax).
+- sync_set_input_stream_handler_test.cc 1/1, passing.
+- default_input_stream_handler_test.cc 4/4: NoBatchingWorks passes; Batches,
+  BatchIsFlushedWhenClosing (one test) and DoesntPropagateTimestampWhenBatching xfail (no
+  batch_size).
+- fixed_size_input_stream_handler_test.cc 4/4 (each for fixed_min_size false and true), passing:
+  DropsPackets and ParallelWriteAndRead here, LateArrivalDrop and DropsPacketsInFullStream in
+  tests/graphflow/test_fixed_size_handler.py.
 
 MediaPipe tests the Immediate handler through its C++ API: add packets to its streams, move their
 bounds, ask for the next input set. Here a TestScriptCalculator does the adding, several streams
@@ -10,9 +17,8 @@ in one call, and a TestRecorderCalculator with the handler logs every call it ge
 handler API lets MediaPipe queue packets on several streams before the handler looks, a graph
 delivers one stream after another: those tests assert what any delivery order gives.
 
-Tests marked xfail(strict) are divergences of graphflow's runtime not yet fixed (see
-KNOWN_DIVERGENCES in differential.py).
-"""
+Tests marked xfail(strict) are divergences of graphflow's runtime not yet fixed (see their
+reasons and KNOWN_DIVERGENCES in differential.py)."""
 
 from __future__ import annotations
 
