@@ -3,7 +3,8 @@
 MediaPipe's tests use small calculators of their own (MakePairCalculator, IntAdderCalculator,
 LambdaCalculator...); the ``Test*`` calculators here do what those do, under names that cannot
 clash with real ones. :class:`StepRun` drives a graph the way those tests do: add packets, wait
-until idle, look at what each observed stream got.
+until idle, look at what each observed stream got. :class:`SimulatedTime` stands in for the
+simulation clock of MediaPipe's timing tests.
 """
 
 from __future__ import annotations
