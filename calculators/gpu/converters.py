@@ -8,8 +8,8 @@ that had nothing to draw, see ``GlSimpleCalculator.gl_prepare``) reads back as t
 ImageFrame, with no transfer. Both go through the context's transfer strategy
 (:mod:`graphflow.gpu.transfer`): direct on llvmpipe, persistently mapped pixel buffers on GPUs.
 
-On a software GL renderer an SRGBA ImageFrame is not uploaded at once: it goes on as a
-deferred GpuBuffer (``GpuBuffer.deferred``), uploaded by the first node that asks for its
+On a software GL renderer a frame is not uploaded at once: it goes on, as an SRGBA
+ImageFrame (an SRGB one widened first), in a deferred GpuBuffer (``GpuBuffer.deferred``), uploaded by the first node that asks for its
 texture. A node that can work on the frame itself (eymo's CPU renderer) then moves no pixels
 through the driver, and a frame nobody draws on reads back as the same ImageFrame.
 """
@@ -19,7 +19,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
+import numpy as np
+
 from graphflow.gpu import GL_EXECUTOR, GlContext, GpuBuffer, require_current, upload
+from graphflow.gpu.transfer import widen
 from graphflow.image_frame import ImageFrame
 
 
@@ -27,7 +30,8 @@ from graphflow.image_frame import ImageFrame
 class ImageFrameToGpuBufferCalculator(Calculator):
     """Uploads each ImageFrame (SRGB or SRGBA) into an RGBA GpuBuffer on the node's context.
 
-    On a software renderer an SRGBA frame becomes a deferred GpuBuffer (uploaded on first use).
+    On a software renderer the frame (an SRGB one widened to SRGBA) goes on in a deferred
+    GpuBuffer, uploaded on first use.
     """
 
     inputs = (Port("", ImageFrame, doc="CPU frame, SRGB or SRGBA"),)
@@ -42,9 +46,14 @@ class ImageFrameToGpuBufferCalculator(Calculator):
         self.gl = require_current(f"node {cc.node_name!r} (ImageFrameToGpuBufferCalculator)")
 
     def process(self, cc: CalculatorContext) -> None:
-        """Uploads the frame (an RGB one widened to RGBA on the way), or defers an SRGBA one."""
+        """Uploads the frame (an RGB one widened to RGBA on the way), or defers it."""
         frame: ImageFrame = cc.inputs[0].payload
-        if self.gl.software and frame.channels == 4:
+        if self.gl.software:
+            if frame.channels != 4:
+                rgb = frame.array
+                rgba = np.empty((*rgb.shape[:2], 4), np.uint8)
+                widen(rgb, rgba)
+                frame = ImageFrame(rgba)
             cc.outputs[0].add(GpuBuffer.deferred(self.gl, frame))
             return
         cc.outputs[0].add(upload(self.gl, frame))

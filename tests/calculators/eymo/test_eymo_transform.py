@@ -209,6 +209,26 @@ def test_frames_with_nothing_to_draw_are_the_input_frames(
         assert_close_to_reference(np.asarray(second), np.asarray(images[1]), items)
 
 
+def test_auto_draws_on_the_cpu_where_the_gl_renderer_is_software_and_rejects_others(
+    real_face: np.ndarray, tmp_path: pathlib.Path, gl_context: GlContext
+) -> None:
+    graph = GRAPH.replace('output_stream: "out"',
+                          'output_stream: "out"\noutput_stream: "gpu_out"', 1)
+    faces = [synthetic_face(real_face, (0.5, 0.5), 150, 0)]
+    script = write_script(tmp_path, "leye: scale(3)")
+    for renderer, on_cpu in (("auto", gl_context.software), ("gl", False), ("cpu", True)):
+        out = run_graph(graph, inputs={"in": [(0, ImageFrame(synthetic_frame(1, 4)))],
+                                       "faces": [(0, faces)]},
+                        side_packets={"script": script, "renderer": renderer})
+        (packet,) = out["gpu_out"]
+        # The CPU renderer sends its drawing on as a deferred buffer; GL as a texture.
+        assert packet.payload.is_deferred is on_cpu, renderer
+        assert out["out"][0].payload is packet.payload.frame or not on_cpu
+    with pytest.raises(Exception, match="RENDERER must be one of auto, gl, cpu, got 'vulkan'"):
+        run_graph(graph, inputs={"in": [(0, ImageFrame(synthetic_frame(1, 4)))]},
+                  side_packets={"script": script, "renderer": "vulkan"})
+
+
 def test_drawing_stays_inside_the_item_box(gl_context: GlContext) -> None:
     """A mesh larger than its box (the scissor) changes only the box, as the reference does."""
     image = synthetic_frame(8, channels=4)
@@ -311,7 +331,8 @@ def gl_context() -> Iterator[GlContext]:
     context.shutdown()
 
 
-def test_real_frame_with_the_default_script_matches_the_reference() -> None:
+@pytest.mark.parametrize("renderer", ["gl", "cpu"])
+def test_real_frame_with_the_default_script_matches_the_reference(renderer: str) -> None:
     capture = cv2.VideoCapture(str(ROOT / "media/demo.mp4"))
     ok, bgr = capture.read()
     capture.release()
@@ -322,10 +343,13 @@ def test_real_frame_with_the_default_script_matches_the_reference() -> None:
     out = run_graph(
         GRAPH.replace('input_side_packet: "SCRIPT:script"', ""),  # the default script
         inputs={"in": [(t_us, ImageFrame(image))], "faces": [(t_us, faces)]},
+        side_packets={"renderer": renderer},
     )["out"][0].payload
-    expected = render(image, draw_items(parse_file(ROOT / "examples/default.eymo"), faces,
-                                        (1280, 720), t_us))
-    assert_matches_reference(np.asarray(out), expected)
+    items = draw_items(parse_file(ROOT / "examples/default.eymo"), faces, (1280, 720), t_us)
+    if renderer == "gl":
+        assert_matches_reference(np.asarray(out), render(image, items))
+    else:
+        assert_close_to_reference(np.asarray(out), image, items)
 
 
 def test_the_script_reloads_in_a_running_graph(
