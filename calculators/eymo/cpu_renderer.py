@@ -17,6 +17,7 @@ Every item samples the unmodified input frame; the items are drawn in list order
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,16 +60,22 @@ def render_into(out: Pixels, source: Pixels, items: Sequence[DrawItem]) -> None:
 
 
 def _inverse_affine(item: DrawItem) -> npt.NDArray[np.float64] | None:
-    """The 2x3 matrix taking `dst` to `src` (pixel-centre coordinates), or None if none fits."""
-    dst = item.dst.astype(np.float64)
-    design = np.column_stack((dst, np.ones(len(dst))))
-    normal = design.T @ design
-    if abs(np.linalg.det(normal)) < 1e-9:
-        return None  # the outline has no area
-    solution = np.linalg.solve(normal, design.T @ item.src.astype(np.float64))
-    if np.abs(design @ solution - item.src).max() > AFFINE_TOLERANCE_PX:
+    """The 2x3 matrix taking `dst` to `src` (pixel-centre coordinates), or None if none fits.
+
+    Fitted on three vertices spread around the outline and checked on all of them.
+    """
+    count = len(item.dst)
+    if count < 3:
         return None
-    return np.asarray(solution.T, np.float64)
+    corners = [0, count // 3, 2 * count // 3]
+    (ax, ay), (bx, by), (cx, cy) = item.dst[corners].tolist()
+    if abs((bx - ax) * (cy - ay) - (cx - ax) * (by - ay)) < 1e-6:
+        return None  # the three vertices are in a line: leave it to the triangles
+    matrix = cv2.getAffineTransform(item.dst[corners], item.src[corners])
+    dst, src = item.dst.astype(np.float64), item.src.astype(np.float64)
+    if np.abs(dst @ matrix[:, :2].T + matrix[:, 2] - src).max() > AFFINE_TOLERANCE_PX:
+        return None
+    return matrix
 
 
 def _colour_matrix(item: DrawItem) -> npt.NDArray[np.float64] | None:
@@ -88,15 +95,25 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
                dx: float, dy: float) -> None:
     height, width = out.shape[:2]
     dst = item.dst.astype(np.float64) + np.array([dx, dy])
+    (lo_x, lo_y), (hi_x, hi_y) = dst.min(axis=0).tolist(), dst.max(axis=0).tolist()
     bx0, by0, bx1, by1 = item.bbox
-    x0 = max(int(np.floor(dst[:, 0].min())), bx0, 0)
-    y0 = max(int(np.floor(dst[:, 1].min())), by0, 0)
-    x1 = min(int(np.ceil(dst[:, 0].max())), bx1, width)
-    y1 = min(int(np.ceil(dst[:, 1].max())), by1, height)
+    x0, y0 = max(math.floor(lo_x), bx0, 0), max(math.floor(lo_y), by0, 0)
+    x1, y1 = min(math.ceil(hi_x), bx1, width), min(math.ceil(hi_y), by1, height)
     if x0 >= x1 or y0 >= y1:
         return
     box_w, box_h = x1 - x0, y1 - y0
-    alpha = _alpha(item, dst, x0, y0, box_w, box_h)
+    # Alpha: the outline filled in a box one pixel larger than its own (not clipped to the
+    # frame), so that the distance transform sees the outside all around it; inside, alpha
+    # rises over `feather` pixels from the outline.
+    mx0, my0 = math.floor(lo_x) - 1, math.floor(lo_y) - 1
+    mask = np.zeros((math.ceil(hi_y) + 1 - my0, math.ceil(hi_x) + 1 - mx0), np.uint8)
+    ring = ((dst - (mx0 + 0.5, my0 + 0.5)) * (1 << _SHIFT)).round().astype(np.int32)
+    cv2.fillPoly(mask, [ring], 255, cv2.LINE_8, _SHIFT)
+    distance = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)
+    alpha = distance[y0 - my0:y0 - my0 + box_h, x0 - mx0:x0 - mx0 + box_w]
+    alpha -= _EDGE_PX
+    alpha *= 1.0 / item.feather
+    np.clip(alpha, 0.0, 1.0, out=alpha)
     # The box's pixels sampled from the source: output pixel centre (x + 0.5, y + 0.5) maps to
     # the source point `inverse` gives, which is OpenCV's pixel (sx - 0.5, sy - 0.5).
     if inverse is not None:
@@ -114,26 +131,6 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
     region = out[y0:y1, x0:x1]
     sampled[..., 3] = region[..., 3]  # the frame's alpha is kept
     region[...] = cv2.blendLinear(sampled, region, alpha, 1.0 - alpha)
-
-
-def _alpha(item: DrawItem, dst: npt.NDArray[np.float64], x0: int, y0: int, box_w: int,
-           box_h: int) -> npt.NDArray[np.float32]:
-    """The feathered alpha of the box's pixels: 0 outside the outline, rising over `feather`
-    pixels inside it.
-
-    The outline is filled in a box one pixel larger than the outline's own (not clipped to the
-    frame), so that the distance transform sees the outside all around it.
-    """
-    mx0, my0 = int(np.floor(dst[:, 0].min())) - 1, int(np.floor(dst[:, 1].min())) - 1
-    mx1, my1 = int(np.ceil(dst[:, 0].max())) + 1, int(np.ceil(dst[:, 1].max())) + 1
-    mask = np.zeros((my1 - my0, mx1 - mx0), np.uint8)
-    ring = np.round((dst - (mx0 + 0.5, my0 + 0.5)) * (1 << _SHIFT)).astype(np.int32)
-    cv2.fillPoly(mask, [ring], 255, cv2.LINE_8, _SHIFT)
-    distance = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)
-    distance = distance[y0 - my0:y0 - my0 + box_h, x0 - mx0:x0 - mx0 + box_w]
-    alpha: npt.NDArray[np.float32] = np.clip((distance - _EDGE_PX) * (1.0 / item.feather),
-                                             0.0, 1.0)
-    return alpha
 
 
 def _triangle_maps(item: DrawItem, dx: float, dy: float, x0: int, y0: int, box_w: int,

@@ -9,18 +9,19 @@ ImageFrame, with no transfer. Both go through the context's transfer strategy
 (:mod:`graphflow.gpu.transfer`): direct on llvmpipe, persistently mapped pixel buffers on GPUs.
 
 On a software GL renderer a frame is not uploaded at once: it goes on, as an SRGBA
-ImageFrame (an SRGB one widened first), in a deferred GpuBuffer (``GpuBuffer.deferred``), uploaded by the first node that asks for its
-texture. A node that can work on the frame itself (eymo's CPU renderer) then moves no pixels
-through the driver, and a frame nobody draws on reads back as the same ImageFrame.
+ImageFrame (an SRGB one widened first), in a deferred GpuBuffer (``GpuBuffer.deferred``),
+uploaded by the first node that asks for its texture. A node that can work on the frame
+itself (eymo's CPU renderer) then moves no pixels through the driver, and a frame nobody
+draws on reads back as the same ImageFrame.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 import numpy as np
 
+from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GL_EXECUTOR, GlContext, GpuBuffer, require_current, upload
 from graphflow.gpu.transfer import widen
 from graphflow.image_frame import ImageFrame
