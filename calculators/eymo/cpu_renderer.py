@@ -71,7 +71,8 @@ def _inverse_affine(item: DrawItem) -> npt.NDArray[np.float64] | None:
     (ax, ay), (bx, by), (cx, cy) = item.dst[corners].tolist()
     if abs((bx - ax) * (cy - ay) - (cx - ax) * (by - ay)) < 1e-6:
         return None  # the three vertices are in a line: leave it to the triangles
-    matrix = cv2.getAffineTransform(item.dst[corners], item.src[corners])
+    matrix = np.asarray(cv2.getAffineTransform(item.dst[corners], item.src[corners]),
+                        np.float64)
     dst, src = item.dst.astype(np.float64), item.src.astype(np.float64)
     if np.abs(dst @ matrix[:, :2].T + matrix[:, 2] - src).max() > AFFINE_TOLERANCE_PX:
         return None
@@ -109,8 +110,10 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
     mask = np.zeros((math.ceil(hi_y) + 1 - my0, math.ceil(hi_x) + 1 - mx0), np.uint8)
     ring = ((dst - (mx0 + 0.5, my0 + 0.5)) * (1 << _SHIFT)).round().astype(np.int32)
     cv2.fillPoly(mask, [ring], 255, cv2.LINE_8, _SHIFT)
-    distance = cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3)
-    alpha = distance[y0 - my0:y0 - my0 + box_h, x0 - mx0:x0 - mx0 + box_w]
+    distance = np.asarray(cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3),
+                          np.float32)
+    alpha = distance[y0 - my0:y0 - my0 + box_h,
+                                              x0 - mx0:x0 - mx0 + box_w]
     alpha -= _EDGE_PX
     alpha *= 1.0 / item.feather
     np.clip(alpha, 0.0, 1.0, out=alpha)
