@@ -3,6 +3,7 @@
 ::
 
     graphflow run GRAPH [--input SPEC] [--output SPEC] [-s name=value ...] [--trace FILE]
+                  [--start N] [--frames N] [--segments K]
     graphflow validate GRAPH
     graphflow viz GRAPH -o graph.svg|.png|.dot [--expand]
     graphflow calculators
@@ -10,6 +11,9 @@
     graphflow batch ...                  (one graph per video file, docs/operating.md)
 
 GRAPH is a graph file or the name of a bundled graph (``eymo`` is ``graphs/eymo.pbtxt``).
+``--segments K`` runs a video file input in K processes at once, one frame range each, and
+joins their outputs in order (:mod:`graphflow.app.segments`): a graph stops near 200 frames
+per second in one interpreter, K processes share the machine's cores.
 Mistakes print as one line (``file:line:col: ...`` for config errors) and exit with status 2
 (usage and config errors) or 1 (failures while running); ``--debug`` shows the traceback.
 """
