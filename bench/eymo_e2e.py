@@ -384,11 +384,12 @@ def gl_only(args: argparse.Namespace) -> None:
             start = time.perf_counter()
             for i in range(frames + 1):
                 source = upload(gl, rgba)
-                output = GpuBuffer(gl, gl.pool.acquire(1920, 1080))
-                framebuffer = output._surface.framebuffer(gl.ctx)
+                surface = gl.pool.acquire(1920, 1080)
+                output = GpuBuffer(gl, surface)
+                framebuffer = surface.framebuffer(gl.ctx)
                 framebuffer.use()
                 renderer.render(source.texture_in(gl), framebuffer, items(i))
-                ticket = transfers.start_read(output._surface.texture)
+                ticket = transfers.start_read(surface.texture)
                 if pending is not None:
                     transfers.finish_read(pending[0], pixels)
                 pending = (ticket, output)
@@ -402,7 +403,7 @@ def gl_only(args: argparse.Namespace) -> None:
         results = {
             "geometry, draw_items (CPU)": timed(gl, items, args.frames),
             "transform (GL)": timed(gl, lambda i: renderer.render(
-                frame._surface.texture, framebuffer, precomputed[i % len(precomputed)]),
+                frame.texture_in(gl), framebuffer, precomputed[i % len(precomputed)]),
                 args.frames),
             "upload (graphflow.gpu.upload)": timed(gl, lambda i: upload(gl, rgba), args.frames),
             "readback (GpuBuffer.read)": timed(gl, lambda i: result.read(pixels), args.frames),

@@ -289,7 +289,7 @@ def test_marks_of_earlier_items_and_frames_never_leak(gl_context: GlContext,
         try:
             frames = DEPTH_LAYERS * 2 // 3 + 4  # 1.5 items a frame: past DEPTH_LAYERS items
             for i in range(frames):
-                renderer.render(frame._surface.texture, target.framebuffer(gl_context.ctx),
+                renderer.render(frame.texture_in(gl_context), target.framebuffer(gl_context.ctx),
                                 scripts[i % 2])
                 if i in (0, 1, frames - 2, frames - 1):
                     pixels = np.empty((H, W, 4), np.uint8)
@@ -314,7 +314,7 @@ def render_gl(gl: GlContext, image: np.ndarray, items: list[DrawItem],
         frame = upload(gl, image)
         target = gl.pool.acquire(image.shape[1], image.shape[0])
         before(gl.ctx)
-        renderer.render(frame._surface.texture, target.framebuffer(gl.ctx), items)
+        renderer.render(frame.texture_in(gl), target.framebuffer(gl.ctx), items)
         after(gl.ctx)
         out = np.empty((image.shape[0], image.shape[1], 4), np.uint8)
         target.texture.read_into(out, alignment=1)

@@ -44,11 +44,11 @@ def test_round_trip_gives_rgba_with_the_same_pixels(
     assert [p.payload is image for p, image in zip(out["out"], images, strict=True)] == \
         [channels == 4] * 3
     assert [p.payload.is_deferred for p in out["gpu"]] == [software] * 3
-    for gpu, result, image in zip(out["gpu"], out["out"], images, strict=True):
+    for gpu, read, image in zip(out["gpu"], out["out"], images, strict=True):
         if channels == 4:
             assert gpu.payload.frame is image
         else:
-            assert gpu.payload.frame is (result.payload if software else None)
+            assert gpu.payload.frame is (read.payload if software else None)
 
 
 def test_an_image_frame_passes_through_the_readback_converter() -> None:
