@@ -160,7 +160,12 @@ class ThreadPool(Executor):
 
     def dispatch(self, task: Task) -> None:
         if threading.current_thread() not in self.threads:
-            self.wake_one()
+            # Work from outside the pool (graph inputs, an external executor's task) wakes a
+            # thread for the first ready task; a task that joins others waits for the thread
+            # woken for them, which wakes another by the wake rule (_work), as a pool thread's
+            # own ready tasks do (a frame's first two short tasks used to wake both threads).
+            if len(self.ready) == 1 or self.worth_waking(task):
+                self.wake_one()
         elif len(self.ready) > 1 and self.worth_waking(task):
             # A pool thread takes one ready task next itself: handing a chain's next hop to
             # another thread costs more than running it here.
