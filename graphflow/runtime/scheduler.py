@@ -154,6 +154,7 @@ class Scheduler:
             node.fuse_next = self._fusable_next(node)
             node.batch_sets = node.max_in_flight == 1 and not node.bounds_mode and \
                 not node.single and node.handler.sets_batchable
+            node.packet_driven = not node.bounds_mode and not node.handler.drops_packets
         self._compute_upstream()
 
     # ---------------------------------------------------------------- setup
@@ -169,7 +170,6 @@ class Scheduler:
         assert handler is not None, spec.handler  # the config was validated against them
         node.handler = handler(node, spec.handler_options, self._release_if_drained)
         node.single = len(node.queues) == 1 and not node.bounds_mode and handler.batchable
-        node.packet_driven = not node.bounds_mode and not handler.drops_packets
         return node
 
     def _executor_for(self, spec: NodeSpec) -> Executor:
