@@ -160,7 +160,13 @@ class ThreadPool(Executor):
 
     def dispatch(self, task: Task) -> None:
         if threading.current_thread() not in self.threads:
-            self.wake_one()
+            # Work from outside the pool (graph inputs, an external executor's task) wakes a
+            # thread for the first ready task; a task that joins others waits for the thread
+            # woken for them, which wakes another only by the wake rule (_work), as for a pool
+            # thread's own ready tasks: a second thread woken for a short task costs more
+            # than it saves.
+            if len(self.ready) == 1 or self.worth_waking(task):
+                self.wake_one()
         elif len(self.ready) > 1 and self.worth_waking(task):
             # A pool thread takes one ready task next itself: handing a chain's next hop to
             # another thread costs more than running it here.

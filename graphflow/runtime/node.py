@@ -118,6 +118,20 @@ class Node:
         self.fuse_stream = 0
         # Several ready input sets of a node with more inputs may run as one task.
         self.batch_sets = False
+        # Its handler makes a call only for queued packets or a stream that ends (no bounds
+        # to report, no packets to drop): see settled_after.
+        self.packet_driven = False
+
+    def settled_after(self, ts: int) -> bool:
+        """True if a packet-driven node called at ``ts`` has nothing more to do: no packet is
+        queued, no input is bounded past ``ts + 1`` and none has ended, so no call is ready
+        and the offset bound is the one the call's outputs applied."""
+        if not self.packet_driven or self.open_inputs != len(self.queues):
+            return False
+        for q in self.queues:
+            if q.packets or q.bound - 1 > ts:
+                return False
+        return True
 
     def inputs_done(self) -> bool:
         """True once every input stream is done and drained."""

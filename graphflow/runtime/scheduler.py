@@ -154,6 +154,7 @@ class Scheduler:
             node.fuse_next = self._fusable_next(node)
             node.batch_sets = node.max_in_flight == 1 and not node.bounds_mode and \
                 not node.single and node.handler.sets_batchable
+            node.packet_driven = not node.bounds_mode and not node.handler.drops_packets
         self._compute_upstream()
 
     # ---------------------------------------------------------------- setup
@@ -568,11 +569,8 @@ class Scheduler:
         elif self.error is None:
             if node.is_source:
                 self._schedule_source(node)
-            elif task.cc is None or not node.single or node.queues[0].packets or \
-                    not node.open_inputs or node.queues[0].bound - 1 > task.ts:
-                # (A one-input node whose call took all its input up to its bound has nothing
-                # to do: the offset bound that _check_ready would propagate is the one its
-                # outputs have just applied. A fused node that was not called has not.)
+            elif task.cc is None or not node.settled_after(int(task.ts)):
+                # (A fused node that was not called has not settled.)
                 self._check_ready(node)
         if node.state is _CLOSING_PENDING and node.in_flight == 0:
             if node.bounds_mode and not node.is_source and self.error is None:

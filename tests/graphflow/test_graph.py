@@ -653,6 +653,25 @@ def test_short_tasks_stay_on_the_thread_that_made_them_ready() -> None:
         assert len(threads) == 1, f"timestamp {t} ran on {len(threads)} threads"
 
 
+def test_short_tasks_of_a_graph_input_run_on_the_one_thread_it_woke() -> None:
+    """A graph input that makes two short tasks ready (b and c, 50 us each on a simulated
+    clock) wakes one pool thread, which runs both, one after the other: a second woken thread
+    would have had a whole (real) millisecond, b's sleep, to take c."""
+    clock = SimulationClock()
+    sides = 'input_side_packet: "SLEEP_S:sleep" input_side_packet: "CLOCK:clock" ' \
+            'input_side_packet: "COST_S:cost"'
+    nodes = "".join(
+        f'node {{ name: "{name}" calculator: "GfTTimedRecorderCalculator" input_stream: "in" '
+        f'output_stream: "{name}_out" input_side_packet: "LOG:log" {sides} }}\n'
+        for name in ("b", "c"))
+    config = f'input_stream: "in"\noutput_stream: "b_out"\noutput_stream: "c_out"\n' \
+             f'num_threads: 2\n{nodes}'
+    log = _record(config, {"sleep": 0.001, "clock": clock, "cost": 50e-6}, 8, clock)
+    for t in range(1, 8):  # once each node's cost is measured
+        threads = {thread for _, ts, _, _, thread in log if ts == t}
+        assert len(threads) == 1, f"timestamp {t} ran on {len(threads)} threads"
+
+
 def test_long_fan_out_tasks_run_on_two_threads_at_once() -> None:
     log = _record(_fan_out('input_side_packet: "SLEEP_S:sleep"'), {"sleep": 0.02}, 4)
     for t in range(1, 4):
