@@ -633,3 +633,41 @@ def test_hard_swish_logistic_and_average_pool(tmp_path: Path) -> None:
          StrideH=2, StrideW=2, FilterHeight=3, FilterWidth=3)
     m.op(Op.LOGISTIC, [pooled], [gate])
     _check_tiny(tmp_path, m.build([x], [gate]), _uniform(1, 7, 6, 2) * 6)
+
+
+def test_channels_widen_to_whole_blocks_and_channel_pads_go(tmp_path: Path) -> None:
+    """A BlazeFace block with channel counts that are no whole NCHWc block (20 -> 24 -> 28,
+    two channel PADs on the shortcut, a max pool, a per-channel Mul and a sigmoid head): the
+    converted model gives the interpreter's numbers, its inner convolutions are widened to 32
+    channels, and the PADs of zero-filled channels are no node at all."""
+    m = TinyModel()
+    x = m.tensor((1, 8, 8, 2))
+    h = _conv_1x1(m, x, (1, 8, 8, 2), 20)
+    act = m.tensor((1, 8, 8, 20))
+    m.op(Op.RELU, [h], [act])
+    dw = m.tensor((1, 8, 8, 20))
+    m.op(Op.DEPTHWISE_CONV_2D, [act, m.tensor((1, 3, 3, 20), _uniform(1, 3, 3, 20)),
+                                m.tensor((20,), _uniform(20))], [dw],
+         "DepthwiseConv2DOptions", Padding=Padding.SAME, StrideH=1, StrideW=1,
+         DepthMultiplier=1, DilationHFactor=1, DilationWFactor=1)
+    branch = _conv_1x1(m, dw, (1, 8, 8, 20), 24)
+    shortcut = m.tensor((1, 8, 8, 24))
+    m.op(Op.PAD, [act, m.tensor((4, 2), [[0, 0], [0, 0], [0, 0], [0, 4]], TensorType.INT32)],
+         [shortcut], "PadOptions")
+    summed, pooled = m.tensor((1, 8, 8, 24)), m.tensor((1, 4, 4, 24))
+    m.op(Op.ADD, [branch, shortcut], [summed], "AddOptions", FusedActivationFunction=Act.RELU)
+    m.op(Op.MAX_POOL_2D, [summed], [pooled], "Pool2DOptions", Padding=Padding.VALID,
+         StrideH=2, StrideW=2, FilterHeight=2, FilterWidth=2)
+    scaled, padded = m.tensor((1, 4, 4, 24)), m.tensor((1, 4, 4, 28))
+    m.op(Op.MUL, [pooled, m.tensor((24,), _uniform(24))], [scaled], "MulOptions")
+    m.op(Op.PAD, [scaled, m.tensor((4, 2), [[0, 0], [0, 0], [0, 0], [0, 4]], TensorType.INT32)],
+         [padded], "PadOptions")
+    head = _conv_1x1(m, padded, (1, 4, 4, 28), 3)
+    y = m.tensor((1, 4, 4, 3))
+    m.op(Op.LOGISTIC, [head], [y])
+    model = _check_tiny(tmp_path, m.build([x], [y, padded]), _uniform(1, 8, 8, 2) * 2)
+    weights = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    convs = [weights[n.input[1]] for n in model.graph.node if n.op_type == "Conv"]
+    # 2->20, depthwise, 20->24 and the 3-channel head; both channel PADs are gone.
+    assert convs == [(32, 2, 1, 1), (32, 1, 3, 3), (32, 32, 1, 1), (3, 32, 1, 1)]
+    assert "Pad" not in [n.op_type for n in model.graph.node]
