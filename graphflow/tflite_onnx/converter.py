@@ -942,7 +942,9 @@ class _Converter:
                 f"{self.source}: {self.where}: paddings of shape {paddings.shape} "
                 f"for a rank-{rank} input"
             )
-        nchw = self._prefers_nchw([x])
+        # A 4-D PAD runs in NCHW even on an NHWC value (the model's input): onnxruntime then folds
+        # the zeros into the convolution after it, which reads NCHW anyway.
+        nchw = rank == 4
         if nchw and not paddings[:3].any():
             # Zero channels around an NCHW tensor: a 1x1 convolution with one-hot weights gives
             # the same numbers and, unlike Pad, keeps onnxruntime in its blocked NCHWc layout.
