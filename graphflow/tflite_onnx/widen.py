@@ -51,6 +51,8 @@ def _round_up(channels: int) -> int:
 
 
 class _Widener:
+    """One pass over a model's nodes, in order, rewriting them into ``nodes``."""
+
     def __init__(self, model: onnx.ModelProto) -> None:
         self.model = model
         inferred = onnx.shape_inference.infer_shapes(model)
@@ -66,7 +68,7 @@ class _Widener:
             for name in node.input:
                 self.consumers.setdefault(name, set()).add(node.op_type)
         self.wide: dict[str, _Wide] = {}
-        self.sliced: dict[str, str] = {}
+        self.sliced: set[str] = set()
         self.nodes: list[onnx.NodeProto] = []
         self.new_initializers: list[onnx.TensorProto] = []
 
@@ -91,7 +93,7 @@ class _Widener:
             starts = self.add_constant(np.array([0], np.int64), "starts")
             ends = self.add_constant(np.array([wide.channels], np.int64), "ends")
             self.nodes.append(helper.make_node("Slice", [wide.name, starts, ends, axes], [name]))
-            self.sliced[name] = name
+            self.sliced.add(name)
         return name
 
     def run(self) -> onnx.ModelProto:
@@ -100,7 +102,9 @@ class _Widener:
             if handler is None or not handler(node):
                 self.keep(node)
         for output in self.model.graph.output:
-            self.narrow(output.name)
+            value = self.narrow(output.name)
+            if value != output.name:  # a value under another name (a PAD that went)
+                self.nodes.append(helper.make_node("Identity", [value], [output.name]))
         graph = self.model.graph
         del graph.node[:]
         graph.node.extend(self.nodes)

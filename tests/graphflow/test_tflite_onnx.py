@@ -649,10 +649,11 @@ def test_hard_swish_logistic_and_average_pool(tmp_path: Path) -> None:
 
 
 def test_channels_widen_to_whole_blocks_and_channel_pads_go(tmp_path: Path) -> None:
-    """A BlazeFace block with channel counts that are no whole NCHWc block (20 -> 24 -> 28,
-    two channel PADs on the shortcut, a max pool, a per-channel Mul and a sigmoid head): the
-    converted model gives the interpreter's numbers, its inner convolutions are widened to 32
-    channels, and the PADs of zero-filled channels are no node at all."""
+    """A BlazeFace block with channel counts that are no whole NCHWc block (20 -> 24 -> 32,
+    two channel PADs, a max pool, a per-channel Mul and a sigmoid head; the second PAD is also
+    a model output): the converted model gives the interpreter's numbers, its inner
+    convolutions are widened to 32 channels, and the PADs of zero-filled channels are no node
+    at all."""
     m = TinyModel()
     x = m.tensor((1, 8, 8, 2))
     h = _conv_1x1(m, x, (1, 8, 8, 2), 20)
@@ -671,11 +672,11 @@ def test_channels_widen_to_whole_blocks_and_channel_pads_go(tmp_path: Path) -> N
     m.op(Op.ADD, [branch, shortcut], [summed], "AddOptions", FusedActivationFunction=Act.RELU)
     m.op(Op.MAX_POOL_2D, [summed], [pooled], "Pool2DOptions", Padding=Padding.VALID,
          StrideH=2, StrideW=2, FilterHeight=2, FilterWidth=2)
-    scaled, padded = m.tensor((1, 4, 4, 24)), m.tensor((1, 4, 4, 28))
+    scaled, padded = m.tensor((1, 4, 4, 24)), m.tensor((1, 4, 4, 32))
     m.op(Op.MUL, [pooled, m.tensor((24,), _uniform(24))], [scaled], "MulOptions")
-    m.op(Op.PAD, [scaled, m.tensor((4, 2), [[0, 0], [0, 0], [0, 0], [0, 4]], TensorType.INT32)],
+    m.op(Op.PAD, [scaled, m.tensor((4, 2), [[0, 0], [0, 0], [0, 0], [0, 8]], TensorType.INT32)],
          [padded], "PadOptions")
-    head = _conv_1x1(m, padded, (1, 4, 4, 28), 3)
+    head = _conv_1x1(m, padded, (1, 4, 4, 32), 3)
     y = m.tensor((1, 4, 4, 3))
     m.op(Op.LOGISTIC, [head], [y])
     model = _check_tiny(tmp_path, m.build([x], [y, padded]), _uniform(1, 8, 8, 2) * 2)
