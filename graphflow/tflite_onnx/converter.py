@@ -58,8 +58,10 @@ _ONNX_IR_VERSION = 8
 MODELS_DIR = resource_dir("models")
 
 # Part of every cache key, so that a changed converter never reuses an older conversion.
+# The channel widening depends on the CPU, so its block is part of the key too.
 _CONVERTER_TAG = hashlib.sha256(
-    Path(__file__).read_bytes() + Path(widen.__file__).read_bytes()).hexdigest()[:12]
+    Path(__file__).read_bytes() + Path(widen.__file__).read_bytes()
+    + str(widen.BLOCK).encode()).hexdigest()[:12]
 
 _OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
 _ACTIVATION_NAMES = {

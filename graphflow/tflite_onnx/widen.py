@@ -20,13 +20,30 @@ only ever meet zero weights.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-#: Channel block of onnxruntime's NCHWc kernels on AVX-512 (a multiple of AVX2's 8).
-BLOCK = 16
+
+def nchwc_block(cpuinfo: Path = Path("/proc/cpuinfo")) -> int:
+    """The channel block of onnxruntime's NCHWc kernels on this CPU, or 0 where it has none.
+
+    16 with AVX-512, 8 with AVX2 (MLAS's blocked kernels are x86 only); 0 where the CPU flags
+    cannot be read or have neither (widening would only add work there).
+    """
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return 0
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                  if line.startswith("flags")), [])
+    return 16 if "avx512f" in flags else 8 if "avx2" in flags else 0
+
+
+#: This machine's NCHWc block (part of the conversion cache key).
+BLOCK = nchwc_block()
 
 # Element-wise ops that map each channel to itself; those in _ZERO_PRESERVING map 0 to 0.
 _UNARY = {"Relu", "PRelu", "HardSwish", "Sigmoid", "Clip", "LeakyRelu", "Tanh"}
@@ -292,6 +309,7 @@ def widen_channels(model: onnx.ModelProto) -> onnx.ModelProto:
         model: A converted model whose 4-D activations are NCHW.
 
     Returns:
-        The same model object, rewritten: same inputs, outputs and results.
+        The same model object, rewritten (unchanged where `BLOCK` is 0): same inputs, outputs
+        and results.
     """
-    return _Widener(model).run()
+    return _Widener(model).run() if BLOCK else model

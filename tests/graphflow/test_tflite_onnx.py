@@ -27,6 +27,7 @@ from graphflow.tflite_onnx import (
     load_onnx_for,
     resolve_model_path,
     tflite_io,
+    widen,
 )
 
 DETECTOR = MODELS_DIR / "face_detection_short_range.tflite"
@@ -648,12 +649,14 @@ def test_hard_swish_logistic_and_average_pool(tmp_path: Path) -> None:
     _check_tiny(tmp_path, m.build([x], [gate]), _uniform(1, 7, 6, 2) * 6)
 
 
-def test_channels_widen_to_whole_blocks_and_channel_pads_go(tmp_path: Path) -> None:
+def test_channels_widen_to_whole_blocks_and_channel_pads_go(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A BlazeFace block with channel counts that are no whole NCHWc block (20 -> 24 -> 32,
     two channel PADs, a max pool, a per-channel Mul and a sigmoid head; the second PAD is also
     a model output): the converted model gives the interpreter's numbers, its inner
     convolutions are widened to 32 channels, and the PADs of zero-filled channels are no node
     at all."""
+    monkeypatch.setattr(widen, "BLOCK", 16)  # AVX-512's block, whatever this machine has
     m = TinyModel()
     x = m.tensor((1, 8, 8, 2))
     h = _conv_1x1(m, x, (1, 8, 8, 2), 20)
@@ -679,9 +682,29 @@ def test_channels_widen_to_whole_blocks_and_channel_pads_go(tmp_path: Path) -> N
     head = _conv_1x1(m, padded, (1, 4, 4, 32), 3)
     y = m.tensor((1, 4, 4, 3))
     m.op(Op.LOGISTIC, [head], [y])
-    model = _check_tiny(tmp_path, m.build([x], [y, padded]), _uniform(1, 8, 8, 2) * 2)
+    data = m.build([x], [y, padded])
+    model = _check_tiny(tmp_path, data, _uniform(1, 8, 8, 2) * 2)
     weights = {t.name: tuple(t.dims) for t in model.graph.initializer}
     convs = [weights[n.input[1]] for n in model.graph.node if n.op_type == "Conv"]
     # 2->20, depthwise, 20->24 and the 3-channel head; both channel PADs are gone.
     assert convs == [(32, 2, 1, 1), (32, 1, 3, 3), (32, 32, 1, 1), (3, 32, 1, 1)]
     assert "Pad" not in [n.op_type for n in model.graph.node]
+    # Without a blocked layout (BLOCK 0) nothing widens: the PADs stay one-hot convolutions.
+    monkeypatch.setattr(widen, "BLOCK", 0)
+    model = _check_tiny(tmp_path, data, _uniform(1, 8, 8, 2) * 2)
+    weights = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    assert [weights[n.input[1]][0] for n in model.graph.node if n.op_type == "Conv"] == [
+        20, 20, 24, 24, 32, 3]
+
+
+@pytest.mark.parametrize(("flags", "block"), [
+    ("fpu sse2 avx avx2 fma avx512f avx512bw avx512_vnni", 16),
+    ("fpu sse2 avx avx2 fma", 8),
+    ("fp asimd evtstrm aes pmull sha1 sha2 crc32", 0),  # an ARM CPU: no NCHWc kernels
+])
+def test_nchwc_block_follows_the_cpu_flags(tmp_path: Path, flags: str, block: int) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\n"
+                       f"processor\t: 1\nflags\t\t: {flags}\n")
+    assert widen.nchwc_block(cpuinfo) == block
+    assert widen.nchwc_block(tmp_path / "missing") == 0
