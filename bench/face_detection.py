@@ -6,7 +6,8 @@ cv2.INTER_AREA, RGB, looped), one frame at a time:
 - the detector: graphflow's ``FaceDetectionShortRangeCpu`` graph (frame in, wait for its
   detections; with the default thread pool and with the synchronous executor) against
   MediaPipe's ``FaceDetection`` solution (short range), the same graph behind MediaPipe's
-  Python API;
+  Python API; and the full-range detector, ``FaceDetectionFullRangeCpu`` against
+  ``FaceDetection(model_selection=1)`` (whole, latency and CPU time);
 - the detector graph of ``bench/mediapipe/face_detection.py`` (the short-range detector's
   nodes, the same graph text in both engines), frame in and ``wait_until_idle``;
 - stage by stage (letterbox, inference, decoding + NMS, projection): each stage's calculators'
@@ -63,19 +64,20 @@ from graphflow.packet import Packet  # noqa: E402
 
 DETECTOR = """input_stream: "image"
 output_stream: "detections"
-node { calculator: "FaceDetectionShortRangeCpu" input_stream: "IMAGE:image"
+node { calculator: "FaceDetection%sRangeCpu" input_stream: "IMAGE:image"
        output_stream: "DETECTIONS:detections" }
 """
 
 
 def detector_latency(frames: list[npt.NDArray[np.uint8]], count: int, warmup: int,
-                     synchronous: bool = False) -> dict[str, Any]:
+                     synchronous: bool = False, full_range: bool = False) -> dict[str, Any]:
     """The detector graph's ms per RGB frame (frame in, detections out) and frames with a face.
 
     The ImageFrame (a read-only view, no copy) is made on the clock, as MediaPipe's solution
     makes its ImageFrame (a copy) in ``process``.
     """
-    graph = CalculatorGraph(DETECTOR, synchronous=synchronous)
+    graph = CalculatorGraph(DETECTOR % ("Full" if full_range else "Short"),
+                            synchronous=synchronous)
     poller = graph.add_output_stream_poller("detections")
     graph.start_run()
     timestamp = iter(range(1 << 62))
@@ -142,6 +144,7 @@ def graphflow_side(size: tuple[int, int], count: int, warmup: int) -> dict[str, 
         "median_ms"]
     result["graph_median_ms"] = graph_latency(frames, count, warmup)
     result["stages_ms"] = profiled_stages(frames, count)
+    result["full"] = detector_latency(rgb, count, warmup, full_range=True)
     return result
 
 
@@ -177,14 +180,16 @@ def main() -> None:
             if mp is not None:
                 theirs[i].append(mp["results"][i])
     load_after = os.getloadavg()
-    print(f"face detection, short range, {args.frames} frames (+{args.warmup} warm-up) per "
+    print(f"face detection, {args.frames} frames (+{args.warmup} warm-up) per "
           f"size and figure, {args.rounds} alternating round(s), medians over the rounds; "
           f"load average {load_before[0]:.2f} -> {load_after[0]:.2f} "
           f"({time.perf_counter() - start:.0f} s)")
     print(f"{'ms per frame':34} {'graphflow':>10} {'MediaPipe':>10} {'ratio':>6}")
     for (width, height), g, m in zip(sizes, ours, theirs, strict=True):
         print(f"{width}x{height}, face found on {g[0]['frames_with_face']}/{args.frames} "
-              f"frames (MediaPipe: {m[0]['frames_with_face'] if m else '-'})")
+              f"frames (MediaPipe: {m[0]['frames_with_face'] if m else '-'}), full range on "
+              f"{g[0]['full']['frames_with_face']} "
+              f"({m[0]['full']['frames_with_face'] if m else '-'})")
 
         def row(name: str, ours_ms: list[float], theirs_ms: list[float]) -> None:
             g_med = statistics.median(ours_ms)
@@ -205,22 +210,35 @@ def main() -> None:
         row("detector, synchronous executor", [r["sync_median_ms"] for r in g],
             [r["median_ms"] for r in m])
         row("detector", [r["median_ms"] for r in g], [r["median_ms"] for r in m])
+        row("full range, CPU time (all threads)", [r["full"]["cpu_ms"] for r in g],
+            [r["full"]["cpu_ms"] for r in m])
+        row("full range detector (p95)", [r["full"]["p95_ms"] for r in g],
+            [r["full"]["p95_ms"] for r in m])
+        row("full range detector", [r["full"]["median_ms"] for r in g],
+            [r["full"]["median_ms"] for r in m])
     if not theirs[0]:
-        print("face_detection graphflow: detector " + ", ".join(
-            f"{w}x{h} {statistics.median(r['median_ms'] for r in g):.2f} ms"
+        print("face_detection graphflow: detector (short / full range) " + ", ".join(
+            f"{w}x{h} {statistics.median(r['median_ms'] for r in g):.2f} / "
+            f"{statistics.median(r['full']['median_ms'] for r in g):.2f} ms"
             for (w, h), g in zip(sizes, ours, strict=True))
             + " (no reference venv: MediaPipe not measured)")
         return
-    def ratios(key: str) -> list[list[float]]:
-        return [[a[key] / b[key] for a, b in zip(g, m, strict=True)]
+    def ratios(key: str, full_range: bool = False) -> list[list[float]]:
+        def pick(r: dict[str, Any]) -> float:
+            return float(r["full"][key] if full_range else r[key])
+
+        return [[pick(a) / pick(b) for a, b in zip(g, m, strict=True)]
                 for g, m in zip(ours, theirs, strict=True)]
 
     def figures(per_size: list[list[float]]) -> str:
         return ", ".join(f"{w}x{h} {statistics.median(r):.2f} ({_range(r)})"
                          for (w, h), r in zip(sizes, per_size, strict=True))
 
-    print(f"face_detection latency ratio graphflow/MediaPipe: {figures(ratios('median_ms'))} "
-          f"(goal <= 0.75); CPU time ratio: {figures(ratios('cpu_ms'))}")
+    print(f"face_detection latency ratio graphflow/MediaPipe, short range: "
+          f"{figures(ratios('median_ms'))}; full range: "
+          f"{figures(ratios('median_ms', full_range=True))} (goal <= 0.75); CPU time ratio, "
+          f"short range: {figures(ratios('cpu_ms'))}; full range: "
+          f"{figures(ratios('cpu_ms', full_range=True))}")
 
 
 if __name__ == "__main__":

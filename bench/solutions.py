@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "mediapipe"))
 
-from _common import CLIP, read_frames, summary_ms  # noqa: E402 - same decode and summary
+from _common import CLIP, read_frames, summary_ms, time_calls  # noqa: E402 - same decode and summary
 
 from graphflow.solutions import (  # noqa: E402
     face_detection,
@@ -59,18 +59,16 @@ SOLUTIONS: dict[str, tuple[Callable[[], Any], str]] = {
 
 def time_solution(make: Callable[[], Any], field: str, frames: list[np.ndarray], count: int,
                   warmup: int) -> dict[str, Any]:
-    """Times ``process`` of one solution; returns its latency summary and result count."""
-    samples, found = [], 0
+    """Times ``process`` of one solution: latency summary, CPU ms a call and result count.
+
+    The CPU time (the process's, all threads) moves less with the load of a shared machine
+    than the latency does.
+    """
     with make() as solution:
-        for i in range(warmup + count):
-            rgb = frames[i % len(frames)]
-            start = time.perf_counter_ns()
-            result = solution.process(rgb)
-            elapsed = time.perf_counter_ns() - start
-            if i >= warmup:
-                samples.append(elapsed)
-                found += getattr(result, field) is not None
-    return {"frames_with_result": found, **summary_ms(samples)}
+        samples, found, cpu_ms = time_calls(
+            lambda rgb: getattr(solution.process(rgb), field) is not None, frames, count,
+            warmup)
+    return {"frames_with_result": found, "cpu_ms": round(cpu_ms, 4), **summary_ms(samples)}
 
 
 def mediapipe_side(count: int, warmup: int) -> dict[str, Any] | None:
@@ -107,26 +105,32 @@ def main() -> None:
         return float(np.median([run[key] for run in runs]))
 
     print(f"solutions, 640x480, {args.frames} frames (+{args.warmup} warm-up), {args.rounds} "
-          f"round(s); median of the rounds' median / p95 ms per process() call")
-    print(f"{'':31} {'graphflow':>16} {'MediaPipe':>16} {'ratio':>6} {'results':>9}")
-    ratios = {}
+          f"round(s); median of the rounds' median / p95 / CPU ms per process() call (CPU: "
+          f"the process's, all threads); load average {os.getloadavg()[0]:.2f}")
+    print(f"{'':31} {'graphflow':>22} {'MediaPipe':>22} {'ratio':>6} {'CPU':>5} {'results':>9}")
+    ratios, cpu_ratios = {}, {}
     for name in SOLUTIONS:
-        g = f"{med(ours[name], 'median_ms'):.2f} / {med(ours[name], 'p95_ms'):.2f}"
+        g = (f"{med(ours[name], 'median_ms'):.2f} / {med(ours[name], 'p95_ms'):.2f} / "
+             f"{med(ours[name], 'cpu_ms'):.2f}")
         found = f"{ours[name][-1]['frames_with_result']}/{args.frames}"
         if theirs[name]:
-            m = f"{med(theirs[name], 'median_ms'):.2f} / {med(theirs[name], 'p95_ms'):.2f}"
+            m = (f"{med(theirs[name], 'median_ms'):.2f} / {med(theirs[name], 'p95_ms'):.2f} / "
+                 f"{med(theirs[name], 'cpu_ms'):.2f}")
             ratios[name] = med(ours[name], "median_ms") / med(theirs[name], "median_ms")
+            cpu_ratios[name] = med(ours[name], "cpu_ms") / med(theirs[name], "cpu_ms")
             found += f" ({theirs[name][-1]['frames_with_result']})"
-            print(f"{name:31} {g:>16} {m:>16} {ratios[name]:6.2f} {found:>9}")
+            print(f"{name:31} {g:>22} {m:>22} {ratios[name]:6.2f} {cpu_ratios[name]:5.2f} "
+                  f"{found:>9}")
         else:
-            print(f"{name:31} {g:>16} {'-':>16} {'-':>6} {found:>9}")
+            print(f"{name:31} {g:>22} {'-':>22} {'-':>6} {'-':>5} {found:>9}")
     if not ratios:
         print("solutions graphflow: no .venv-mp, MediaPipe not measured, no ratio")
         return
     worst = max(ratios, key=lambda name: ratios[name])
     print("solutions latency ratio graphflow/MediaPipe: "
           + ", ".join(f"{name} {ratio:.2f}" for name, ratio in ratios.items())
-          + f"; worst {worst} {ratios[worst]:.2f} (goal <= 1.0)")
+          + f"; worst {worst} {ratios[worst]:.2f} (goal <= 1.0); CPU time ratio: "
+          + ", ".join(f"{name} {ratio:.2f}" for name, ratio in cpu_ratios.items()))
 
 
 if __name__ == "__main__":

@@ -81,8 +81,28 @@ class Detection:
         return (self.xmin, self.ymin, self.width, self.height)
 
     def replace(self, **changes: Any) -> Detection:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed.
+
+        Copies the fields as they are and checks only new keypoints: the detection calculators
+        call it per detection per frame, and ``dataclasses.replace`` (every field through
+        ``__init__``) cost 2x a construction.
+
+        Raises:
+            TypeError: A name in ``changes`` is not a field.
+        """
+        unknown = changes.keys() - _DETECTION_FIELDS
+        if unknown:
+            raise TypeError(f"Detection has no field(s) {sorted(unknown)}")
+        copy = object.__new__(Detection)
+        fields = copy.__dict__
+        fields.update(self.__dict__)
+        fields.update(changes)
+        if "keypoints" in changes:
+            fields["keypoints"] = _readonly_f32(changes["keypoints"], (2,), "keypoints")
+        return copy
+
+
+_DETECTION_FIELDS = frozenset(field.name for field in dataclasses.fields(Detection))
 
 
 @dataclasses.dataclass(frozen=True)

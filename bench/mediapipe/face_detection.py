@@ -1,4 +1,4 @@
-"""MediaPipe 0.10.21 short-range face detection per-frame latency, whole and stage by stage.
+"""MediaPipe 0.10.21 face detection per-frame latency, whole and stage by stage.
 
 For each ``--sizes`` entry, decodes media/demo.mp4 once, resizes every frame (cv2.INTER_AREA) and
 converts it to RGB, then times, looping the clip:
@@ -9,12 +9,14 @@ converts it to RGB, then times, looping the clip:
   (letterbox, inference, decoding + NMS, projection) in one ``CalculatorGraph``, one frame in
   and ``wait_until_idle``;
 - its stages: a second run of that graph with MediaPipe's profiler on, each calculator's mean
-  ``Process()`` time.
+  ``Process()`` time;
+- the full-range solution, ``FaceDetection(model_selection=1).process`` (whole only).
 
 bench/face_detection.py imports ``detector_config`` and ``STAGES`` under .venv (no mediapipe
 there), so that graphflow runs the very same graph text. Prints one JSON line: for each size,
 the solution's median, p95 and mean ms, CPU ms per frame (all threads) and frames with a
-face, the detector graph's median ms and each stage's ms per frame.
+face, the detector graph's median ms and each stage's ms per frame, and under ``"full"`` the
+full-range solution's latency, CPU ms and frames with a face.
 
 Usage:
     .venv-mp/bin/python bench/mediapipe/face_detection.py [--frames 300] [--warmup 20]
@@ -190,12 +192,16 @@ def measure(size: tuple[int, int], count: int, warmup: int) -> dict[str, Any]:
     # model_path resolves against the package's parent folder, as the solutions set it.
     resource_util.set_resource_dir(os.path.dirname(os.path.dirname(mp.__file__)))
     frames = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in read_frames(CLIP, size)]
-    with mp.solutions.face_detection.FaceDetection(model_selection=0,
-                                                   min_detection_confidence=0.5) as solution:
-        samples, found, cpu_ms = time_calls(lambda rgb: solution.process(rgb).detections,
-                                            frames, count, warmup)
-    return {"size": list(size), "frames_with_face": found, **summary_ms(samples),
-            "cpu_ms": round(cpu_ms, 4),
+    solutions = []
+    for model_selection in (0, 1):
+        with mp.solutions.face_detection.FaceDetection(model_selection=model_selection,
+                                                       min_detection_confidence=0.5) as solution:
+            samples, found, cpu_ms = time_calls(lambda rgb: solution.process(rgb).detections,
+                                                frames, count, warmup)
+        solutions.append({"frames_with_face": found, **summary_ms(samples),
+                          "cpu_ms": round(cpu_ms, 4)})
+    short, full = solutions
+    return {"size": list(size), **short, "full": full,
             "graph_median_ms": graph_latency(frames, count, warmup),
             "stages_ms": profiled_stages(frames, count)}
 

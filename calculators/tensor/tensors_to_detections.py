@@ -16,52 +16,71 @@ from graphflow.proto.mediapipe.calculators.tensor import tensors_to_detections_c
 _Options = tensors_to_detections_calculator_pb2.TensorsToDetectionsCalculatorOptions
 
 
-def decode_boxes(raw: npt.NDArray[np.float32], anchors: npt.NDArray[np.float32],
-                 options: Any) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+class BoxDecoder:
     """Decodes raw box regressions against anchors (MediaPipe's ``DecodeBoxes``).
 
-    Centres and sizes are decoded as (x, y) pairs and the keypoints as one array, so the cost
-    is a dozen numpy calls whatever the number of boxes; each value goes through the same
-    float32 operations as MediaPipe's per-box loop.
+    The raw columns a box needs (centre, size, the x and y of each keypoint) are gathered in
+    one order, x before y, whatever ``box_format`` the model writes; each column's scale,
+    anchor size and anchor centre are laid out per anchor once, in ``__init__``. Decoding the
+    few boxes that pass the score threshold is then a handful of numpy calls (each value goes
+    through the same float32 operations as MediaPipe's per-box loop: ``raw / scale * anchor
+    size + anchor centre``).
 
     Args:
-        raw: ``(num_boxes, num_coords)`` raw values.
         anchors: ``(num_boxes, 4)`` anchors (x_center, y_center, w, h).
         options: ``TensorsToDetectionsCalculatorOptions``.
-
-    Returns:
-        ``boxes`` ``(num_boxes, 4)`` as ymin, xmin, ymax, xmax and ``keypoints``
-        ``(num_boxes, num_keypoints, 2)`` as x, y, all normalized.
     """
-    fmt = options.box_format
-    if fmt == _Options.UNSPECIFIED and options.reverse_output_order:
-        fmt = _Options.XYWH
-    o = options.box_coord_offset
-    v: npt.NDArray[Any] = raw[:, o:o + 4]
-    if fmt == _Options.XYWH:
-        xy, wh = v[:, 0:2], v[:, 2:4]
-    elif fmt == _Options.XYXY:
-        xy = (-v[:, 0:2] + v[:, 2:4]) / 2
-        wh = v[:, 2:4] + v[:, 0:2]
-    else:  # YXHW
-        xy, wh = v[:, 1::-1], v[:, 3:1:-1]
-    center, size = anchors[:, 0:2], anchors[:, 2:4]
-    xy_scale = np.array([options.x_scale, options.y_scale], dtype=np.float32)
-    wh_scale = np.array([options.w_scale, options.h_scale], dtype=np.float32)
-    xy = xy / xy_scale * size + center
-    wh = np.exp(wh / wh_scale) * size if options.apply_exponential_on_box_size \
-        else wh / wh_scale * size
-    half = wh / 2
-    # [xmin, ymin] and [xmax, ymax], each reversed into MediaPipe's ymin, xmin, ymax, xmax.
-    boxes = np.concatenate(((xy - half)[:, ::-1], (xy + half)[:, ::-1]), axis=1)
-    k = options.num_keypoints
-    start = options.keypoint_coord_offset
-    kp = raw[:, start:start + k * options.num_values_per_keypoint].reshape(
-        len(raw), k, options.num_values_per_keypoint)[:, :, :2]
-    if fmt not in (_Options.XYWH, _Options.XYXY):
-        kp = kp[:, :, ::-1]  # stored as y, x
-    keypoints = kp / xy_scale * size[:, None] + center[:, None]
-    return boxes.astype(np.float32, copy=False), keypoints.astype(np.float32, copy=False)
+
+    def __init__(self, anchors: npt.NDArray[np.float32], options: Any) -> None:
+        fmt = options.box_format
+        if fmt == _Options.UNSPECIFIED and options.reverse_output_order:
+            fmt = _Options.XYWH
+        self.xyxy = fmt == _Options.XYXY
+        self.exponential = options.apply_exponential_on_box_size
+        o, k = options.box_coord_offset, options.num_keypoints
+        # YXHW (and UNSPECIFIED) models write y before x, for the box and the keypoints.
+        swap = fmt not in (_Options.XYWH, _Options.XYXY)
+        box = [o + 1, o, o + 3, o + 2] if swap else [o, o + 1, o + 2, o + 3]
+        keypoints = []
+        for i in range(k):
+            x = options.keypoint_coord_offset + i * options.num_values_per_keypoint
+            keypoints += [x + 1, x] if swap else [x, x + 1]
+        columns = box + keypoints
+        # None where the model writes exactly those columns in that order (BlazeFace's XYWH).
+        self.columns = (None if columns == list(range(len(columns)))
+                        else np.array(columns, dtype=np.intp))
+        # Per column: x_scale, y_scale, w_scale, h_scale, then x_scale, y_scale per keypoint.
+        xy = [options.x_scale, options.y_scale]
+        self.scale = np.array(xy + [options.w_scale, options.h_scale] + xy * k, np.float32)
+        center, size = anchors[:, 0:2], anchors[:, 2:4]
+        self.size = np.ascontiguousarray(np.tile(size, 2 + k))
+        # A size has no centre to add: + 0 leaves the float32 product as it is.
+        self.center = np.ascontiguousarray(
+            np.concatenate([center, np.zeros_like(center), np.tile(center, k)], axis=1))
+        self.num_keypoints = k
+
+    def __call__(self, raw: npt.NDArray[np.float32], rows: npt.NDArray[np.intp]
+                 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
+        """Decodes ``rows`` of ``raw`` (``(num_boxes, num_coords)``).
+
+        Returns:
+            ``(xmin, ymin)`` and ``(xmax, ymax)``, each ``(len(rows), 2)``, and the keypoints
+            ``(len(rows), num_keypoints, 2)`` as x, y; all float32 and normalized.
+        """
+        v = raw[rows] if self.columns is None else raw[rows[:, None], self.columns]
+        if self.xyxy:
+            # xmin, ymin, xmax, ymax: the centre and the size first, as MediaPipe computes them.
+            lo, hi = v[:, 0:2].copy(), v[:, 2:4]
+            v[:, 0:2] = (-lo + hi) / 2
+            v[:, 2:4] = hi + lo
+        v /= self.scale
+        if self.exponential:
+            v[:, 2:4] = np.exp(v[:, 2:4])
+        v *= self.size[rows]
+        v += self.center[rows]
+        half = v[:, 2:4] / 2
+        return (v[:, 0:2] - half, v[:, 0:2] + half,
+                v[:, 4:].reshape(len(rows), self.num_keypoints, 2))
 
 
 def _logit_floor(options: Any) -> float | None:
@@ -128,7 +147,10 @@ class TensorsToDetectionsCalculator(Calculator):
         self.box_index = mapping.detections_tensor_index if o.HasField("tensor_mapping") else 0
         self.score_index = mapping.scores_tensor_index if o.HasField("tensor_mapping") else 1
         b = o.box_boundaries_indices
-        self.box_cols = [b.ymin, b.xmin, b.ymax, b.xmax]
+        # Column of xmin, ymin, xmax, ymax holding MediaPipe's box value i (ymin, xmin, ymax,
+        # xmax), for each of ymin, xmin, ymax, xmax as box_boundaries_indices reads them.
+        self.box_cols = [(1, 0, 3, 2)[i] for i in (b.ymin, b.xmin, b.ymax, b.xmax)]
+        self.decode = BoxDecoder(self.anchors, o)
         self.logit_floor = _logit_floor(o)
 
     def process(self, cc: CalculatorContext) -> None:
@@ -142,9 +164,11 @@ class TensorsToDetectionsCalculator(Calculator):
         _check_shape(raw_scores, o.num_boxes, o.num_classes, "score")
         scores = raw_scores.reshape(o.num_boxes, o.num_classes)
         rows = np.arange(o.num_boxes)
+        single = o.num_classes == 1  # one class: fewer numpy calls (each counts, cache-cold)
         if self.logit_floor is not None:
             # Only rows whose logit can reach the threshold go through the sigmoid below.
-            rows = np.flatnonzero((scores >= self.logit_floor).any(axis=1))
+            above = scores >= self.logit_floor
+            rows = np.flatnonzero(above if single else above.any(axis=1))
             scores = scores[rows]
         scores = scores.astype(np.float64)
         if o.sigmoid_score:
@@ -153,26 +177,32 @@ class TensorsToDetectionsCalculator(Calculator):
             scores = sigmoid(scores)
         if self.allowed is not None:
             scores = np.where(self.allowed, scores, -np.inf)
-        classes = np.argmax(scores, axis=1)
-        best = scores[np.arange(len(scores)), classes]
+        if single:
+            classes = np.zeros(len(scores), dtype=np.intp)
+            best = scores[:, 0]
+        else:
+            classes = np.argmax(scores, axis=1)
+            best = scores[np.arange(len(scores)), classes]
         keep = np.isfinite(best)
         if o.HasField("min_score_thresh"):
             keep &= best >= o.min_score_thresh
         passed = rows[keep]
         best, classes = best[keep], classes[keep]
-        boxes, keypoints = decode_boxes(raw_boxes.reshape(o.num_boxes, o.num_coords)[passed],
-                                        self.anchors[passed], o)
-        ymin, xmin, ymax, xmax = (boxes[:, c] for c in self.box_cols)
+        lo, hi, keypoints = self.decode(raw_boxes.reshape(o.num_boxes, o.num_coords), passed)
+        # MediaPipe's box is ymin, xmin, ymax, xmax, read through box_boundaries_indices.
+        corners = np.concatenate((lo, hi), axis=1)  # xmin, ymin, xmax, ymax
+        ymin, xmin, ymax, xmax = (corners[:, c] for c in self.box_cols)
         if o.flip_vertically:
             ymin, ymax = 1.0 - ymax, 1.0 - ymin
             keypoints[:, :, 1] = 1.0 - keypoints[:, :, 1]
         keypoints.flags.writeable = False  # each detection keeps a view, not a copy
-        width, height = xmax - xmin, ymax - ymin
         detections: list[Detection] = []
-        for k in np.flatnonzero((width >= 0) & (height >= 0)):
+        for k, (x, y, w, h, score, label) in enumerate(zip(
+                xmin.tolist(), ymin.tolist(), (xmax - xmin).tolist(), (ymax - ymin).tolist(),
+                best.tolist(), classes.tolist(), strict=True)):
+            if w < 0 or h < 0:
+                continue
             if 0 < o.max_results == len(detections):
                 break
-            detections.append(Detection(float(xmin[k]), float(ymin[k]), float(width[k]),
-                                        float(height[k]), keypoints[k], float(best[k]),
-                                        int(classes[k])))
+            detections.append(Detection(x, y, w, h, keypoints[k], score, label))
         cc.outputs["DETECTIONS"].add(detections)

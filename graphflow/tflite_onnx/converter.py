@@ -44,6 +44,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from graphflow.resources import resource_dir
+from graphflow.tflite_onnx import widen
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ _ONNX_IR_VERSION = 8
 MODELS_DIR = resource_dir("models")
 
 # Part of every cache key, so that a changed converter never reuses an older conversion.
-_CONVERTER_TAG = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+# The channel widening depends on the CPU, so its block is part of the key too.
+_CONVERTER_TAG = hashlib.sha256(
+    Path(__file__).read_bytes() + Path(widen.__file__).read_bytes()
+    + str(widen.BLOCK).encode()).hexdigest()[:12]
 
 _OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
 _ACTIVATION_NAMES = {
@@ -331,7 +335,7 @@ def _tensor_spec(graph: tflite.SubGraph, index: int, names: Sequence[str]) -> Te
 def _convert(data: bytes, source: str) -> onnx.ModelProto:
     model = _parse_tflite(data, source)
     try:
-        return _Converter(model, source).run()
+        return widen.widen_channels(_Converter(model, source).run())
     except (struct.error, IndexError) as exc:
         raise ModelLoadError(f"{source}: corrupt TFLite model ({exc})") from exc
 
@@ -940,7 +944,9 @@ class _Converter:
                 f"{self.source}: {self.where}: paddings of shape {paddings.shape} "
                 f"for a rank-{rank} input"
             )
-        nchw = self._prefers_nchw([x])
+        # A 4-D PAD runs in NCHW even on an NHWC value (the model's input): onnxruntime then folds
+        # the zeros into the convolution after it, which reads NCHW anyway.
+        nchw = rank == 4
         if nchw and not paddings[:3].any():
             # Zero channels around an NCHW tensor: a 1x1 convolution with one-hot weights gives
             # the same numbers and, unlike Pad, keeps onnxruntime in its blocked NCHWc layout.

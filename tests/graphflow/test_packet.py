@@ -1,5 +1,7 @@
 """Packet: immutable payload + timestamp; at() re-stamps without copying."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,22 @@ def test_landmark_lists_copy_writable_arrays_and_share_read_only_ones() -> None:
     assert NormalizedLandmarkList(frozen.astype(np.float64)).xyz.dtype == np.float32
     detection = Detection(0.0, 0.0, 1.0, 1.0, frozen[:, :2])
     assert np.shares_memory(detection.keypoints, frozen)
+
+
+def test_detection_replace_changes_only_the_named_fields_and_checks_keypoints() -> None:
+    detection = Detection(0.1, 0.2, 0.3, 0.4, np.array([[0.5, 0.6]], np.float32), score=0.9,
+                          label_id=2)
+    moved = detection.replace(xmin=0.25, keypoints=[[0.7, 0.8], [0.1, 0.2]])
+    assert (moved.xmin, moved.ymin, moved.width, moved.height, moved.score, moved.label_id) == (
+        0.25, 0.2, 0.3, 0.4, 0.9, 2)
+    assert moved.keypoints.dtype == np.float32 and not moved.keypoints.flags.writeable
+    np.testing.assert_array_equal(moved.keypoints,
+                                  np.array([[0.7, 0.8], [0.1, 0.2]], np.float32))
+    assert detection.xmin == 0.1 and detection.keypoints.shape == (1, 2)  # the original stays
+    assert detection.replace(score=0.5).keypoints is detection.keypoints  # shared, not copied
+    with pytest.raises(TypeError, match="no field"):
+        detection.replace(x_min=0.0)
+    with pytest.raises(ValueError, match="keypoints must have shape"):
+        detection.replace(keypoints=[1.0, 2.0, 3.0])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        moved.xmin = 0.0  # type: ignore[misc]

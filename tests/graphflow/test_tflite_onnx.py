@@ -27,6 +27,7 @@ from graphflow.tflite_onnx import (
     load_onnx_for,
     resolve_model_path,
     tflite_io,
+    widen,
 )
 
 DETECTOR = MODELS_DIR / "face_detection_short_range.tflite"
@@ -119,6 +120,19 @@ def test_layout_is_transposed_once_at_each_end() -> None:
     # Landmarks: the input; its 1x1 outputs need only a reshape.
     assert landmarks.count("Transpose") == 1
     assert "PRelu" not in landmarks and "Pad" not in landmarks + detector
+
+
+def test_zero_pads_fold_into_the_convolutions_after_them(tmp_path: Path) -> None:
+    """The full-range detector pads its NHWC input before its first convolution: converted,
+    that PAD runs on NCHW, where onnxruntime folds it (and every other) into the convolution."""
+    assert "Pad" in [n.op_type for n in convert_tflite(FULL_RANGE).graph.node]
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    ort.InferenceSession(convert_tflite(FULL_RANGE).SerializeToString(), options,
+                         providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    assert "Pad" not in [n.op_type for n in optimized.graph.node]
 
 
 # --- tiny single-purpose models ------------------------------------------------------------------
@@ -633,3 +647,64 @@ def test_hard_swish_logistic_and_average_pool(tmp_path: Path) -> None:
          StrideH=2, StrideW=2, FilterHeight=3, FilterWidth=3)
     m.op(Op.LOGISTIC, [pooled], [gate])
     _check_tiny(tmp_path, m.build([x], [gate]), _uniform(1, 7, 6, 2) * 6)
+
+
+def test_channels_widen_to_whole_blocks_and_channel_pads_go(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BlazeFace block with channel counts that are no whole NCHWc block (20 -> 24 -> 32,
+    two channel PADs, a max pool, a per-channel Mul and a sigmoid head; the second PAD is also
+    a model output): the converted model gives the interpreter's numbers, its inner
+    convolutions are widened to 32 channels, and the PADs of zero-filled channels are no node
+    at all."""
+    monkeypatch.setattr(widen, "BLOCK", 16)  # AVX-512's block, whatever this machine has
+    m = TinyModel()
+    x = m.tensor((1, 8, 8, 2))
+    h = _conv_1x1(m, x, (1, 8, 8, 2), 20)
+    act = m.tensor((1, 8, 8, 20))
+    m.op(Op.RELU, [h], [act])
+    dw = m.tensor((1, 8, 8, 20))
+    m.op(Op.DEPTHWISE_CONV_2D, [act, m.tensor((1, 3, 3, 20), _uniform(1, 3, 3, 20)),
+                                m.tensor((20,), _uniform(20))], [dw],
+         "DepthwiseConv2DOptions", Padding=Padding.SAME, StrideH=1, StrideW=1,
+         DepthMultiplier=1, DilationHFactor=1, DilationWFactor=1)
+    branch = _conv_1x1(m, dw, (1, 8, 8, 20), 24)
+    shortcut = m.tensor((1, 8, 8, 24))
+    m.op(Op.PAD, [act, m.tensor((4, 2), [[0, 0], [0, 0], [0, 0], [0, 4]], TensorType.INT32)],
+         [shortcut], "PadOptions")
+    summed, pooled = m.tensor((1, 8, 8, 24)), m.tensor((1, 4, 4, 24))
+    m.op(Op.ADD, [branch, shortcut], [summed], "AddOptions", FusedActivationFunction=Act.RELU)
+    m.op(Op.MAX_POOL_2D, [summed], [pooled], "Pool2DOptions", Padding=Padding.VALID,
+         StrideH=2, StrideW=2, FilterHeight=2, FilterWidth=2)
+    scaled, padded = m.tensor((1, 4, 4, 24)), m.tensor((1, 4, 4, 32))
+    m.op(Op.MUL, [pooled, m.tensor((24,), _uniform(24))], [scaled], "MulOptions")
+    m.op(Op.PAD, [scaled, m.tensor((4, 2), [[0, 0], [0, 0], [0, 0], [0, 8]], TensorType.INT32)],
+         [padded], "PadOptions")
+    head = _conv_1x1(m, padded, (1, 4, 4, 32), 3)
+    y = m.tensor((1, 4, 4, 3))
+    m.op(Op.LOGISTIC, [head], [y])
+    data = m.build([x], [y, padded])
+    model = _check_tiny(tmp_path, data, _uniform(1, 8, 8, 2) * 2)
+    weights = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    convs = [weights[n.input[1]] for n in model.graph.node if n.op_type == "Conv"]
+    # 2->20, depthwise, 20->24 and the 3-channel head; both channel PADs are gone.
+    assert convs == [(32, 2, 1, 1), (32, 1, 3, 3), (32, 32, 1, 1), (3, 32, 1, 1)]
+    assert "Pad" not in [n.op_type for n in model.graph.node]
+    # Without a blocked layout (BLOCK 0) nothing widens: the PADs stay one-hot convolutions.
+    monkeypatch.setattr(widen, "BLOCK", 0)
+    model = _check_tiny(tmp_path, data, _uniform(1, 8, 8, 2) * 2)
+    weights = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    assert [weights[n.input[1]][0] for n in model.graph.node if n.op_type == "Conv"] == [
+        20, 20, 24, 24, 32, 3]
+
+
+@pytest.mark.parametrize(("flags", "block"), [
+    ("fpu sse2 avx avx2 fma avx512f avx512bw avx512_vnni", 16),
+    ("fpu sse2 avx avx2 fma", 8),
+    ("fp asimd evtstrm aes pmull sha1 sha2 crc32", 0),  # an ARM CPU: no NCHWc kernels
+])
+def test_nchwc_block_follows_the_cpu_flags(tmp_path: Path, flags: str, block: int) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\n"
+                       f"processor\t: 1\nflags\t\t: {flags}\n")
+    assert widen.nchwc_block(cpuinfo) == block
+    assert widen.nchwc_block(tmp_path / "missing") == 0
