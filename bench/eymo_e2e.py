@@ -326,21 +326,59 @@ def print_case(case: str, args: argparse.Namespace, rounds: list[Any], ours: dic
     print(table(rows))
 
 
-def timed(gl: GlContext, fn: Callable[[int], Any], frames: int) -> list[float]:
-    """Milliseconds of each call fn(i), GL work finished before each clock read."""
+def timed(gl: GlContext, fn: Callable[[int], Any], frames: int,
+          clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Milliseconds of each call fn(i), GL work finished before each clock read.
+
+    ``clock`` ``time.thread_time`` gives the GL thread's CPU time instead of the wall time.
+    """
 
     def loop() -> list[float]:
         fn(0)
         gl.ctx.finish()
         out = []
         for i in range(frames):
-            start = time.perf_counter()
+            start = clock()
             fn(i)
             gl.ctx.finish()
-            out.append((time.perf_counter() - start) * 1e3)
+            out.append((clock() - start) * 1e3)
         return out
 
     return gl.run(loop)
+
+
+def zero_copy(gl: GlContext, bgr: npt.NDArray[np.uint8], renderer: GlItemRenderer,
+              items: Callable[[int], list[Any]], frames: int) -> dict[str, list[float]]:
+    """Mapped transfers without the copies: the decoder's BGR -> RGBA conversion written
+    into the mapped upload buffer, the readback handed out in its mapped buffer."""
+    transfers = gl.run(lambda: gl.transfers)
+    assert isinstance(transfers, MappedTransfers)
+    bgr = np.ascontiguousarray(cv2.resize(bgr, (1920, 1080)))
+    surface = gl.run(lambda: gl.pool.acquire(1920, 1080))
+
+    def convert(view: npt.NDArray[np.uint8]) -> None:
+        cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA, dst=view)
+
+    def whole_frame(i: int) -> None:
+        source = gl.pool.acquire(1920, 1080)
+        transfers.upload_with(source.texture, convert)
+        output = gl.pool.acquire(1920, 1080)
+        framebuffer = output.framebuffer(gl.ctx)
+        framebuffer.use()
+        renderer.render(source.texture, framebuffer, items(i))
+        transfers.read_mapped(output.texture).release()  # the consumer is done at once
+        gl.pool.recycle(source, None)
+        gl.pool.recycle(output, None)
+
+    return {
+        "upload, the decoder's BGR -> RGBA then graphflow.gpu.upload": timed(
+            gl, lambda i: upload(gl, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA)), frames),
+        "upload, BGR -> RGBA into the mapped buffer (upload_with)": timed(
+            gl, lambda i: transfers.upload_with(surface.texture, convert), frames),
+        "readback, mapped buffer handed out (read_mapped)": timed(
+            gl, lambda i: transfers.read_mapped(surface.texture).release(), frames),
+        "whole frame, zero-copy (BGR in, mapped frame out)": timed(gl, whole_frame, frames),
+    }
 
 
 def gl_only(args: argparse.Namespace) -> None:
@@ -412,6 +450,14 @@ def gl_only(args: argparse.Namespace) -> None:
         stream = gl.run(lambda: streamed(args.frames))
         if stream:
             results["whole frame, streamed, readback finished a frame later"] = stream
+        results["transform, the frame copy alone (no items)"] = timed(
+            gl, lambda i: renderer.render(frame.texture_in(gl), framebuffer, []), args.frames)
+        results["transform (GL), CPU time of the GL thread"] = timed(
+            gl, lambda i: renderer.render(frame.texture_in(gl), framebuffer,
+                                          precomputed[i % len(precomputed)]),
+            args.frames, time.thread_time)
+        if gl.run(lambda: isinstance(gl.transfers, MappedTransfers)):
+            results.update(zero_copy(gl, bgr, renderer, items, args.frames))
         renderer_name = gl.renderer
         gl.run(renderer.release)
     finally:
