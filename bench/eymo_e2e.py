@@ -397,7 +397,8 @@ def zero_copy(gl: GlContext, bgr: npt.NDArray[np.uint8], renderer: GlItemRendere
 
     return {
         "upload, the decoder's BGR -> RGBA then graphflow.gpu.upload": timed(
-            gl, lambda i: upload(gl, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA)), frames),
+            gl, lambda i: upload(gl, np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA), np.uint8)),
+            frames),
         "upload, BGR -> RGBA into the mapped buffer (upload_with)": timed(
             gl, lambda i: transfers.upload_with(surface.texture, convert), frames),
         "readback, mapped buffer handed out (read_mapped)": timed(
@@ -484,7 +485,8 @@ def gl_only(args: argparse.Namespace) -> None:
                                           precomputed[i % len(precomputed)]),
             args.frames, time.thread_time)
         if gl.run(lambda: isinstance(gl.transfers, MappedTransfers)):
-            results.update(zero_copy(gl, bgr, renderer, items, args.frames))
+            results.update(zero_copy(gl, np.asarray(bgr, np.uint8), renderer, items,
+                                     args.frames))
         renderer_name = gl.renderer
         gl.run(renderer.release)
     finally:
