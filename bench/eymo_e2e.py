@@ -478,6 +478,8 @@ def gl_only(args: argparse.Namespace) -> None:
         stream = gl.run(lambda: streamed(args.frames))
         if stream:
             results["whole frame, streamed, readback finished a frame later"] = stream
+        results["glFinish alone, nothing queued (each row's clock read has one)"] = timed(
+            gl, lambda i: None, args.frames)
         results["transform, the frame copy alone (no items)"] = timed(
             gl, lambda i: renderer.render(frame.texture_in(gl), framebuffer, []), args.frames)
         results["transform (GL), CPU time of the GL thread"] = timed(
@@ -504,6 +506,12 @@ def gl_only(args: argparse.Namespace) -> None:
     print(f"eymo_e2e --gl-only: transform {transform:.3f} ms per 1080p frame, with the geometry "
           f"{transform + geometry:.3f} ms, with upload and readback {whole:.3f} ms"
           + (f" ({stream_ms[0]:.3f} streamed)" if stream_ms else "") + f", on {renderer_name}")
+    if "readback, mapped buffer handed out (read_mapped)" in results:
+        up, down = (statistics.median(results[name]) for name in (
+            "upload, BGR -> RGBA into the mapped buffer (upload_with)",
+            "readback, mapped buffer handed out (read_mapped)"))
+        print(f"zero-copy GL side: upload_with {up:.3f} + transform {transform:.3f} + "
+              f"read_mapped {down:.3f} = {up + transform + down:.3f} ms")
 
 
 def main() -> None:
