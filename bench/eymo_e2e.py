@@ -35,7 +35,10 @@ draw_items (CPU geometry), the transform (one frame copy and the items), upload 
 (graphflow.gpu's transfers), and a whole frame as the graph does it, each over ``--frames``
 frames with moving timestamps; GL work is finished (glFinish) before each clock read. With
 mapped transfers (a GPU), also a steady stream of whole frames whose readbacks finish one frame
-later (the time per frame over the stream).
+later (the time per frame over the stream), and the same without copies between numpy and the
+mapped buffers: the decoder's BGR -> RGBA conversion written into the upload buffer
+(``upload_with``), the readback handed out in its buffer (``read_mapped``); the last line sums
+that GL side. Also: a finish alone, the frame copy alone, and the transform's CPU time.
 
 Usage:
     .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
