@@ -35,7 +35,10 @@ draw_items (CPU geometry), the transform (one frame copy and the items), upload 
 (graphflow.gpu's transfers), and a whole frame as the graph does it, each over ``--frames``
 frames with moving timestamps; GL work is finished (glFinish) before each clock read. With
 mapped transfers (a GPU), also a steady stream of whole frames whose readbacks finish one frame
-later (the time per frame over the stream).
+later (the time per frame over the stream), and the same without copies between numpy and the
+mapped buffers: the decoder's BGR -> RGBA conversion written into the upload buffer
+(``upload_with``), the readback handed out in its buffer (``read_mapped``); the last line sums
+that GL side. Also: a finish alone, the frame copy alone, and the transform's CPU time.
 
 Usage:
     .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
@@ -326,21 +329,87 @@ def print_case(case: str, args: argparse.Namespace, rounds: list[Any], ours: dic
     print(table(rows))
 
 
-def timed(gl: GlContext, fn: Callable[[int], Any], frames: int) -> list[float]:
-    """Milliseconds of each call fn(i), GL work finished before each clock read."""
+def timed(gl: GlContext, fn: Callable[[int], Any], frames: int,
+          clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Milliseconds of each call fn(i), GL work finished before each clock read.
+
+    ``clock`` ``time.thread_time`` gives the GL thread's CPU time instead of the wall time.
+    """
 
     def loop() -> list[float]:
         fn(0)
         gl.ctx.finish()
         out = []
         for i in range(frames):
-            start = time.perf_counter()
+            start = clock()
             fn(i)
             gl.ctx.finish()
-            out.append((time.perf_counter() - start) * 1e3)
+            out.append((clock() - start) * 1e3)
         return out
 
     return gl.run(loop)
+
+
+def zero_copy(gl: GlContext, bgr: npt.NDArray[np.uint8], renderer: GlItemRenderer,
+              items: Callable[[int], list[Any]], frames: int) -> dict[str, list[float]]:
+    """Mapped transfers without the copies: the decoder's BGR -> RGBA conversion written
+    into the mapped upload buffer, the readback handed out in its mapped buffer."""
+    transfers = gl.run(lambda: gl.transfers)
+    assert isinstance(transfers, MappedTransfers)
+    bgr = np.ascontiguousarray(cv2.resize(bgr, (1920, 1080)))
+    surface = gl.run(lambda: gl.pool.acquire(1920, 1080))
+
+    def convert(view: npt.NDArray[np.uint8]) -> None:
+        cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA, dst=view)
+
+    def whole_frame(i: int) -> None:
+        source = gl.pool.acquire(1920, 1080)
+        transfers.upload_with(source.texture, convert)
+        output = gl.pool.acquire(1920, 1080)
+        framebuffer = output.framebuffer(gl.ctx)
+        framebuffer.use()
+        renderer.render(source.texture, framebuffer, items(i))
+        transfers.read_mapped(output.texture).release()  # the consumer is done at once
+        gl.pool.recycle(source, None)
+        gl.pool.recycle(output, None)
+
+    def streamed(frames: int) -> list[float]:
+        # The same, each readback handed out one frame later (its DMA overlaps the next
+        # frame's upload and drawing): milliseconds per frame over the whole stream.
+        pending = None
+        start = time.perf_counter()
+        for i in range(frames + 1):
+            source = gl.pool.acquire(1920, 1080)
+            transfers.upload_with(source.texture, convert)
+            output = gl.pool.acquire(1920, 1080)
+            framebuffer = output.framebuffer(gl.ctx)
+            framebuffer.use()
+            renderer.render(source.texture, framebuffer, items(i))
+            ticket = transfers.start_read(output.texture)
+            gl.pool.recycle(source, gl.fences.fence())
+            if pending is not None:
+                transfers.finish_mapped(pending[0]).release()
+                gl.pool.recycle(pending[1], None)
+            pending = (ticket, output)
+            if i == 0:
+                start = time.perf_counter()  # the first frame warms up
+        assert pending is not None
+        transfers.finish_mapped(pending[0]).release()
+        gl.pool.recycle(pending[1], None)
+        return [(time.perf_counter() - start) * 1e3 / frames]
+
+    return {
+        "upload, the decoder's BGR -> RGBA then graphflow.gpu.upload": timed(
+            gl, lambda i: upload(gl, np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA), np.uint8)),
+            frames),
+        "upload, BGR -> RGBA into the mapped buffer (upload_with)": timed(
+            gl, lambda i: transfers.upload_with(surface.texture, convert), frames),
+        "readback, mapped buffer handed out (read_mapped)": timed(
+            gl, lambda i: transfers.read_mapped(surface.texture).release(), frames),
+        "whole frame, zero-copy (BGR in, mapped frame out)": timed(gl, whole_frame, frames),
+        "whole frame, zero-copy, streamed, readback handed out a frame later": gl.run(
+            lambda: streamed(frames)),
+    }
 
 
 def gl_only(args: argparse.Namespace) -> None:
@@ -412,6 +481,17 @@ def gl_only(args: argparse.Namespace) -> None:
         stream = gl.run(lambda: streamed(args.frames))
         if stream:
             results["whole frame, streamed, readback finished a frame later"] = stream
+        results["glFinish alone, nothing queued (each row's clock read has one)"] = timed(
+            gl, lambda i: None, args.frames)
+        results["transform, the frame copy alone (no items)"] = timed(
+            gl, lambda i: renderer.render(frame.texture_in(gl), framebuffer, []), args.frames)
+        results["transform (GL), CPU time of the GL thread"] = timed(
+            gl, lambda i: renderer.render(frame.texture_in(gl), framebuffer,
+                                          precomputed[i % len(precomputed)]),
+            args.frames, time.thread_time)
+        if gl.run(lambda: isinstance(gl.transfers, MappedTransfers)):
+            results.update(zero_copy(gl, np.asarray(bgr, np.uint8), renderer, items,
+                                     args.frames))
         renderer_name = gl.renderer
         gl.run(renderer.release)
     finally:
@@ -429,6 +509,12 @@ def gl_only(args: argparse.Namespace) -> None:
     print(f"eymo_e2e --gl-only: transform {transform:.3f} ms per 1080p frame, with the geometry "
           f"{transform + geometry:.3f} ms, with upload and readback {whole:.3f} ms"
           + (f" ({stream_ms[0]:.3f} streamed)" if stream_ms else "") + f", on {renderer_name}")
+    if "readback, mapped buffer handed out (read_mapped)" in results:
+        up, down = (statistics.median(results[name]) for name in (
+            "upload, BGR -> RGBA into the mapped buffer (upload_with)",
+            "readback, mapped buffer handed out (read_mapped)"))
+        print(f"zero-copy GL side: upload_with {up:.3f} + transform {transform:.3f} + "
+              f"read_mapped {down:.3f} = {up + transform + down:.3f} ms")
 
 
 def main() -> None:

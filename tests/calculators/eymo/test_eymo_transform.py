@@ -14,6 +14,7 @@ import pytest
 
 import graphflow as gf
 from calculators.eymo import DrawItem, draw_items, parse, parse_file
+from calculators.eymo import renderer as renderer_module
 from calculators.eymo.reference import render
 from calculators.eymo.renderer import DEPTH_LAYERS, GlItemRenderer
 from calculators.eymo.transform import face_arrays, script_path
@@ -243,6 +244,18 @@ def test_drawing_stays_inside_the_item_box(gl_context: GlContext) -> None:
     outside[50:120, 100:200] = False
     np.testing.assert_array_equal(out[outside], image[outside])
     assert (out[60:110, 110:190] != image[60:110, 110:190]).any(axis=2).all()
+
+
+def test_on_a_gpu_no_finish_is_needed_before_the_readback(
+        monkeypatch: pytest.MonkeyPatch, real_face: np.ndarray, tmp_path: pathlib.Path) -> None:
+    """With a GPU's renderer name the renderer calls no glFinish: the graph's readback still
+    gets the drawing."""
+    monkeypatch.setattr(renderer_module, "is_software_renderer", lambda name: False)
+    faces = [synthetic_face(real_face, (0.5, 0.5), 150, 10)]
+    image = synthetic_frame(5, channels=4)
+    script = "leye: scale(3)\nmouth: brighten(1.5)"
+    (out,) = run_transform(write_script(tmp_path, script), [image], [faces], [0], "gl")
+    assert_matches_reference(out, render(image, draw_items(parse(script), faces, (W, H), 0)))
 
 
 def test_the_renderer_leaves_culling_blending_and_depth_as_it_found_them(

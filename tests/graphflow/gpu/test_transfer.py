@@ -1,5 +1,7 @@
 """Transfers between numpy and textures: both strategies exact, rings bounded, the choice."""
 
+import concurrent.futures
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -190,3 +192,63 @@ def test_a_context_picks_by_its_renderer(monkeypatch: pytest.MonkeyPatch) -> Non
         assert name == expected
     finally:
         gl.shutdown()
+
+
+def test_frames_move_through_the_mapped_buffers_without_copies(gl: GlContext) -> None:
+    """upload_with fills the mapped buffer itself; read_mapped hands out the buffer, which a
+    later readback does not touch until it is released (from another thread here)."""
+    frames = [_pixels(6, 5, seed=i) for i in range(3)]
+    transfers: list[MappedTransfers] = []  # released after the checks below
+
+    def run() -> tuple[list[transfer.MappedFrame], list[int]]:
+        transfers.append(MappedTransfers(gl.ctx, depth=2))
+        mapped = transfers[0]
+        texture = gl.ctx.texture((5, 6), 4)
+        held: list[transfer.MappedFrame] = []
+        counts: list[int] = []
+        for frame in frames:
+            mapped.upload_with(texture, functools.partial(np.copyto, src=frame))
+            held.append(mapped.read_mapped(texture))
+            counts.append(mapped.buffer_count)
+        held[0].release()
+        held[0].release()  # a second release does nothing
+        mapped.upload_with(texture, lambda view: np.copyto(view, frames[0]))
+        with mapped.read_mapped(texture):
+            counts.append(mapped.buffer_count)  # the released buffer was taken again
+        texture.release()
+        return held, counts
+
+    held, counts = gl.run(run)
+    try:
+        for mapped, frame in zip(held[1:], frames[1:], strict=True):
+            np.testing.assert_array_equal(mapped.array, frame)
+            assert not mapped.array.flags.writeable
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(held[1].release).result()  # any thread may release
+        assert counts[-1] == counts[-2]
+        assert counts[:3] == [2, 3, 4]  # each held readback keeps its own buffer
+    finally:
+        gl.run(transfers[0].release)
+
+
+def test_a_failing_fill_leaves_the_ring_whole(gl: GlContext) -> None:
+    def fail(view: np.ndarray) -> None:
+        raise RuntimeError("decoder failed")
+
+    def run() -> tuple[int, np.ndarray]:
+        transfers = MappedTransfers(gl.ctx, depth=1)
+        texture = gl.ctx.texture((4, 3), 4)
+        for _ in range(3):
+            with pytest.raises(RuntimeError, match="decoder failed"):
+                transfers.upload_with(texture, fail)
+        transfers.upload(texture, _pixels(3, 4))
+        out = np.empty((3, 4, 4), np.uint8)
+        transfers.read(texture, out)
+        count = transfers.buffer_count
+        texture.release()
+        transfers.release()
+        return count, out
+
+    count, out = gl.run(run)
+    assert count == 2  # one upload buffer, one readback buffer
+    np.testing.assert_array_equal(out, _pixels(3, 4))
