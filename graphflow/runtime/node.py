@@ -23,6 +23,7 @@ DONE = int(Timestamp.DONE)
 UNSTARTED = int(Timestamp.UNSTARTED)
 MIN = int(Timestamp.MIN)
 MAX = int(Timestamp.MAX)
+POSTSTREAM = int(Timestamp.POSTSTREAM)
 ONE_OVER_POSTSTREAM = int(Timestamp.ONE_OVER_POSTSTREAM)
 
 # Until a node's calls have been timed, assume this long (seconds) a call: the pool's wake rule

@@ -435,24 +435,7 @@ def reached_from_sources(graph: Graph) -> list[str]:
 
 # Divergences known and not yet fixed (each has a strict xfail test): the generator leaves out
 # what triggers them, so that the suite keeps finding new ones.
-KNOWN_DIVERGENCES = {
-    "done-when-idle": (
-        "MediaPipe ends a run once it is idle with every graph input closed and no source "
-        "left, closing the nodes still open (a cycle that never ends by itself: a FlowLimiter "
-        "with max_in_flight 0 whose FINISHED is its own ALLOW); graphflow waits for every node "
-        "to close and hangs. The generator gives FlowLimiter a max_in_flight of at least 1 and "
-        "back edges that end with the node's first output."),
-    "past-max-is-done": (
-        "MediaPipe counts an input stream as ended once its bound passes Timestamp::Max "
-        "(OneOverPostStream: no timestamp is left); graphflow only at Timestamp::Done, so a node "
-        "whose inputs' bounds went past MAX without closing is not closed until they close. "
-        "Nodes of the generated graphs end their outputs by closing them."),
-    "after-prestream": (
-        "A node output that carried a packet at Timestamp::PreStream accepts later packets in "
-        "graphflow; MediaPipe fails the run (nothing may follow PreStream on a stream). The "
-        "generator keeps PreStream/PostStream streams away from nodes that would mix them with "
-        "other timestamps on one output."),
-}
+KNOWN_DIVERGENCES: dict[str, str] = {}
 """Divergences known and not yet fixed in graphflow/runtime/, each with a strict xfail test in
 tests/conformance/test_regressions.py. The generator leaves out what triggers them, so that the
 suite keeps finding new ones."""

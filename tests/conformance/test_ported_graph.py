@@ -259,8 +259,6 @@ def test_empty_packet_output_is_a_bound(step_run: Runs) -> None:
     run.finish()
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no "
-                   "set_input_stream_timestamp_bound (MediaPipe's SetInputStreamTimestampBound)")
 def test_set_input_stream_timestamp_bound(step_run: Runs) -> None:
     """CalculatorGraphBoundsTest.SetInputStreamTimestampBound."""
     run = step_run("""
@@ -269,8 +267,7 @@ def test_set_input_stream_timestamp_bound(step_run: Runs) -> None:
            output_stream: "output_0" }
     """, ["output_0"])
     for i in range(9):
-        run.graph.set_input_stream_timestamp_bound(  # type: ignore[attr-defined]
-            "input_0", 10 + i * 10 + 1)
+        run.graph.set_input_stream_timestamp_bound("input_0", 10 + i * 10 + 1)
         run.idle()
     assert run.timestamps("output_0") == [10 + i * 10 for i in range(9)]
     run.finish()
@@ -329,9 +326,6 @@ node { calculator: "TestSidePacketAtPostStreamCalculator" input_side_packet: "of
 """
 
 
-@pytest.mark.xfail(strict=True, raises=gf.GraphError, reason="graphflow publishes output side "
-                   "packets set in open or close only, and opens every node before running any: "
-                   "a node that needs a side packet set in another node's Process never opens")
 def test_output_side_packet_in_process(step_run: Runs) -> None:
     """CalculatorGraph.OutputSidePacketInProcess: a side packet set in Process feeds a node that
     opens afterwards (twice, to check that runs start afresh)."""
@@ -357,9 +351,6 @@ def test_output_side_packet_already_set(step_run: Runs) -> None:
         run.graph.wait_until_done(timeout=30)
 
 
-@pytest.mark.xfail(strict=True, raises=gf.GraphError, reason="graphflow opens every node before "
-                   "running any, so a node needing a side packet set in another node's Close "
-                   "is reported as never getting it")
 def test_output_summary_side_packet_in_close(step_run: Runs) -> None:
     """CalculatorGraph.OutputSummarySidePacketInClose: a count set in Close feeds a node that
     sends it at PostStream."""

@@ -93,9 +93,6 @@ def test_immediate_stream_done_ready(step_run: Runs) -> None:
     handler.run.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_DIVERGENCES['past-max-is-done']: graphflow "
-                   "counts an input as ended only at Timestamp::Done; MediaPipe at any bound past "
-                   "Timestamp::Max (OneOverPostStream)")
 def test_immediate_ready_for_close_after_timestamp_max(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.ReadyForCloseAfterTimestampMax: bounds past MAX on every
     stream close the node without a call."""
