@@ -78,18 +78,15 @@ def test_immediate_any_packets_ready(step_run: Runs) -> None:
     handler.run.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="when an input ends while another is still unstarted, "
-                   "MediaPipe's Immediate handler asks for a call at Timestamp::Unstarted "
-                   "(stream_became_done); graphflow calls only at timestamps a call can have "
-                   "(at the smallest bound once every input has started)")
 def test_immediate_stream_done_ready(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.StreamDoneReady: a stream that becomes done makes a
-    call without packets; a bound that moves does not."""
+    call without packets (at PreStream, MediaPipe's initial bound, while C is unstarted); a
+    bound that moves does not."""
     handler = Handler(step_run, "ImmediateInputStreamHandler", [
         [(A, "packet", 10, "packet 1")], [(B, "close")], [(A, "bound", 200)], [(A, "close")]])
     calls = [handler.step() for _ in range(4)]
-    assert [[payloads for _, payloads in step] for step in calls] == [
-        [("packet 1", None, None)], [(None, None, None)], [], [(None, None, None)]]
+    empty = (int(Timestamp.PRESTREAM), (None, None, None))
+    assert calls == [[(10, ("packet 1", None, None))], [empty], [], [empty]]
     handler.run.finish()
 
 
@@ -107,9 +104,11 @@ def test_immediate_ready_for_close_after_timestamp_max(step_run: Runs) -> None:
 
 def test_immediate_ready_for_close(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.ReadyForClose: once every stream is done, close, with
-    no call of its own."""
+    no call of its own. (The C++ test closes B with its packet and asks the handler again only
+    after A and C closed; in a graph the node asks right after the call at 1, and B's end
+    brings a call at PreStream (StreamDoneReady), so here B closes with A and C.)"""
     handler = Handler(step_run, "ImmediateInputStreamHandler", [
-        [(B, "packet", 1, "packet 1"), (B, "close")], [(A, "close"), (C, "close")]])
+        [(B, "packet", 1, "packet 1")], [(B, "close"), (A, "close"), (C, "close")]])
     assert handler.step() == [(1, (None, "packet 1", None))]
     assert handler.step() == ["close"]
     handler.run.finish()
