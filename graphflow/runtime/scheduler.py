@@ -171,7 +171,7 @@ class Scheduler:
         handler = handler_class(spec.handler)
         assert handler is not None, spec.handler  # the config was validated against them
         node.handler = handler(node, spec.handler_options, self._release_if_drained)
-        node.single = len(node.queues) == 1 and not node.bounds_mode and handler.batchable
+        node.single = len(node.queues) == 1 and not node.bounds_mode and node.handler.batchable
         return node
 
     def _executor_for(self, spec: NodeSpec) -> Executor:
@@ -622,9 +622,11 @@ class Scheduler:
                 # outputs have just applied. A fused node that was not called has not.)
                 self._check_ready(node)
         if node.state is _CLOSING_PENDING and node.in_flight == 0:
-            if node.bounds_mode and not node.is_source and self.error is None:
+            if (node.bounds_mode or node.handler.held_timestamp() != DONE) and \
+                    not node.is_source and self.error is None:
                 # Its inputs closed while it ran: it may still owe its handler's last
-                # call (immediate handler), which _check_ready makes before closing it.
+                # call (immediate handler) or held sets (batches), which _check_ready makes
+                # before closing it.
                 node.state = _OPEN_STATE
                 self._check_ready(node)
             else:
@@ -992,10 +994,11 @@ class Scheduler:
     @_locked
     def _propagate_offset_bound(self, node: Node) -> None:
         """MediaPipe's bound propagation for a node with a timestamp offset and nothing to run:
-        its inputs are settled up to the first queued packet (or their bounds), so its outputs
-        can have no packet below that plus the offset, and their bounds move there without a
-        call to the calculator (a gate, say, whose input only advanced its bound)."""
-        settled = DONE
+        its inputs are settled up to the first queued packet (or their bounds, or the first
+        input set its handler holds back), so its outputs can have no packet below that plus
+        the offset, and their bounds move there without a call to the calculator (a gate, say,
+        whose input only advanced its bound)."""
+        settled = node.handler.held_timestamp()
         for q in node.queues:
             if q.packets:
                 head = int(q.packets[0]._timestamp)

@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 from ported import Runs
 
-import graphflow as gf
 from graphflow.timestamp import Timestamp
 
 MAX = int(Timestamp.MAX)
@@ -306,8 +305,6 @@ node { calculator: "PassThroughCalculator" input_stream: "input0" output_stream:
 """
 
 
-@pytest.mark.xfail(strict=True, raises=gf.ConfigError, reason="DefaultInputStreamHandler's "
-                   "batch_size (DefaultInputStreamHandlerOptions) is not supported")
 def test_default_handler_batches(step_run: Runs) -> None:
     """DefaultInputStreamHandlerTest.Batches and BatchIsFlushedWhenClosing: with batch_size 2,
     packets come out two at a time, and the rest when the input closes."""
