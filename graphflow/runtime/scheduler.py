@@ -40,7 +40,6 @@ from graphflow.runtime.node import (
     MAX,
     MIN,
     ONE_OVER_POSTSTREAM,
-    POSTSTREAM,
     UNSTARTED,
     InputQueue,
     Node,
@@ -529,11 +528,11 @@ class Scheduler:
                 return
             last = prev.node.streams[stream].bound - 1
             for packet in packets:
-                if packet._timestamp <= last:
+                # (Packets at PreStream, Max or PostStream end their stream: _apply_outputs
+                # makes the checks they need.)
+                if packet._timestamp <= last or not MIN <= packet._timestamp < MAX:
                     return
                 last = packet._timestamp
-                if not MIN <= last < MAX:  # PreStream, Max, PostStream: nothing may follow
-                    last = POSTSTREAM
             sub.packets = [packets[0]]
             sub.batch = packets
             self.execute(sub)
@@ -691,9 +690,8 @@ class Scheduler:
         for stream, out in zip(node.streams, cc.outputs.streams, strict=True):
             if stream is fused:
                 bound = int(out.packets[-1]._timestamp) + 1
-                if bound > MAX or bound == MIN:
-                    bound = self._packet_ended(stream.consumers)
                 stream.bound = stream.consumers[0].bound = bound
+                stream.carried = True
             elif out.packets:
                 consumers = stream.consumers
                 for packet in out.packets:
@@ -707,13 +705,17 @@ class Scheduler:
                         return
                     bound = int(ts) + 1
                     if bound > MAX or bound == MIN:
-                        bound = self._packet_ended(consumers)
+                        ended = self._packet_ends(node, task, stream, out.packets, packet)
+                        if ended is None:
+                            return
+                        bound = ended
                     stream.bound = bound
                     for queue in consumers:
                         queue.packets.append(packet)
                         queue.bound = bound
                         if len(queue.packets) >= max_queue and not queue.full:
                             self._set_full(queue, True)
+                stream.carried = True
                 for queue in consumers:
                     touched[queue.node] = None
             bound = offset_bound
@@ -743,12 +745,31 @@ class Scheduler:
                 else:
                     touched[queue.node] = None
 
+    @_locked
+    def _packet_ends(self, node: Node, task: Task, stream: Stream,
+                     packets: list[Packet[Any]], packet: Packet[Any]) -> int | None:
+        """A packet of ``node`` at PreStream, Max or PostStream on ``stream`` (one of
+        ``packets``, the call's): returns the stream's new bound, or None if the run failed.
+
+        A packet at PostStream must be its stream's only packet: MediaPipe checks it where
+        the stream has consumers (InputStreamManager::AddPackets).
+        """
+        if packet._timestamp == Timestamp.POSTSTREAM and stream.consumers and (
+                stream.carried or packet is not packets[0]):
+            self._fail(node_error(
+                node.spec, f"output stream {stream.name!r} got a packet at "
+                f"{Timestamp.POSTSTREAM} after other packets (a packet at "
+                f"{Timestamp.POSTSTREAM} must be the only one of its stream)",
+                task.kind.value, task.ts))
+            return None
+        return self._end_consumers(stream)
+
     @staticmethod
-    def _packet_ended(consumers: list[InputQueue]) -> int:
+    def _end_consumers(stream: Stream) -> int:
         """A packet at PreStream, Max or PostStream leaves its stream no timestamp
         (MediaPipe's NextAllowedInStream): its consumers' inputs have ended, though the packet
         is still to be processed. Returns the stream's new bound."""
-        for queue in consumers:
+        for queue in stream.consumers:
             queue.node.open_inputs -= 1
         return ONE_OVER_POSTSTREAM
 
@@ -831,7 +852,7 @@ class Scheduler:
         stream = self.graph_inputs[name]
         bound = int(packet._timestamp) + 1
         if bound > MAX or bound == MIN:
-            bound = self._packet_ended(stream.consumers)
+            bound = self._end_consumers(stream)
         stream.bound = bound
         for queue in stream.consumers:
             queue.packets.append(packet)
@@ -941,7 +962,9 @@ class Scheduler:
                 self._fuse(task)
             node.in_flight += 1
             self._schedule(task)
-        if node.offset is not None and not node.bounds_mode and not node.in_flight:
+        if node.offset is not None and not node.in_flight and (
+                not node.bounds_mode or handler.held_timestamp() != DONE):
+            # (A node processing bounds is called for them, unless its handler holds a batch.)
             self._propagate_offset_bound(node)
         if node.open_inputs == 0 and node.state is _OPEN_STATE and node.inputs_done():
             if node.in_flight:
