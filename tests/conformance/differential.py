@@ -305,7 +305,7 @@ class Node:
     bounds: bool = False  # processes timestamp bounds
     own_handler: str = "DefaultInputStreamHandler"  # the calculator's default
     multi_packet: tuple[str, ...] = ()  # output tags one call may send several packets on
-    batched: bool = False  # (a batch_size: one task sends several packets on every output)
+    batched: bool = False  # has a batch_size: one update may bring several calls
 
     def effective_handler(self) -> str:
         """The handler MediaPipe uses for this node."""
@@ -418,8 +418,10 @@ def _updates(graph: Graph, root: str, sources: bool, cut: int | None = None
                 # With several inputs, one update can release packets that other inputs
                 # queued in earlier steps: several timestamps, several calls.
                 calls = 2
+            if node.batched and calls:
+                calls = 2  # a batch's calls: MediaPipe sends on the outputs of each
             for port in node.outputs:
-                value = (calls, calls > 0 and (node.batched or port.tag in node.multi_packet))
+                value = (calls, calls > 0 and port.tag in node.multi_packet)
                 old = updates.get(port.name, (0, False))
                 new = (max(old[0], value[0]), old[1] or value[1])
                 if new != old:
