@@ -96,7 +96,7 @@ FRAME_US = round(1e6 / FPS)
 # (its subgraph's node names contain DETECTOR, as MediaPipe's prefixing rules make them).
 STAGES = (
     ("upload", ("ImageFrameToGpuBufferCalculator",)),
-    ("transform (GL)", ("EymoTransformCalculator",)),
+    ("transform", ("EymoTransformCalculator",)),
     ("readback", ("GpuBufferToImageFrameCalculator",)),
     ("flow, every-Nth, fill", ("FlowLimiterCalculator", "EymoEveryNthCalculator",
                                "EymoLandmarkFillCalculator")),
@@ -168,7 +168,8 @@ def stage_times(trace: dict[str, Any], frames: int) -> tuple[dict[str, float], i
     return out, len(detector_frames)
 
 
-def run_file(clip: pathlib.Path, script: str, frames: int) -> dict[str, Any]:
+def run_file(clip: pathlib.Path, script: str, frames: int, renderer: str = "auto",
+             ) -> dict[str, Any]:
     """graphflow, file in -> null out: fps, stage times, frames with a face and detector runs."""
     with tempfile.TemporaryDirectory() as tmp:
         trace_path = os.path.join(tmp, "trace.json")
@@ -183,7 +184,7 @@ def run_file(clip: pathlib.Path, script: str, frames: int) -> dict[str, Any]:
         cpu = _cpu_seconds(resource.RUSAGE_SELF)
         start = time.perf_counter()
         graph.start_run({"script": str(ROOT / "examples" / f"{script}.eymo"),
-                         "max_in_flight": 1 << 30})
+                         "max_in_flight": 1 << 30, "renderer": renderer})
         for i, (seconds, rgba) in enumerate(clip_frames(clip, frames)):
             decode += seconds
             graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(rgba)).at(
@@ -271,7 +272,7 @@ def e2e(args: argparse.Namespace) -> None:
         clip_name, script = case.split("/")
         clip = clip_path(clip_name)
         # The machine is shared: alternate the two sides and keep each side's best round.
-        rounds = [(run_file(clip, script, args.frames),
+        rounds = [(run_file(clip, script, args.frames, args.renderer),
                    None if args.no_baseline
                    else run_baseline(clip, script, args.frames, args.faces))
                   for _ in range(args.rounds)]
@@ -383,11 +384,12 @@ def gl_only(args: argparse.Namespace) -> None:
             start = time.perf_counter()
             for i in range(frames + 1):
                 source = upload(gl, rgba)
-                output = GpuBuffer(gl, gl.pool.acquire(1920, 1080))
-                framebuffer = output._surface.framebuffer(gl.ctx)
+                surface = gl.pool.acquire(1920, 1080)
+                output = GpuBuffer(gl, surface)
+                framebuffer = surface.framebuffer(gl.ctx)
                 framebuffer.use()
                 renderer.render(source.texture_in(gl), framebuffer, items(i))
-                ticket = transfers.start_read(output._surface.texture)
+                ticket = transfers.start_read(surface.texture)
                 if pending is not None:
                     transfers.finish_read(pending[0], pixels)
                 pending = (ticket, output)
@@ -401,7 +403,7 @@ def gl_only(args: argparse.Namespace) -> None:
         results = {
             "geometry, draw_items (CPU)": timed(gl, items, args.frames),
             "transform (GL)": timed(gl, lambda i: renderer.render(
-                frame._surface.texture, framebuffer, precomputed[i % len(precomputed)]),
+                frame.texture_in(gl), framebuffer, precomputed[i % len(precomputed)]),
                 args.frames),
             "upload (graphflow.gpu.upload)": timed(gl, lambda i: upload(gl, rgba), args.frames),
             "readback (GpuBuffer.read)": timed(gl, lambda i: result.read(pixels), args.frames),
@@ -448,6 +450,8 @@ def main() -> None:
                         help="frame rate of the live-paced run (default 30)")
     parser.add_argument("--live-size", type=lambda text: tuple(map(int, text.split("x"))),
                         default=None, help="WxH: the live run's frames resized (e.g. 1920x1080)")
+    parser.add_argument("--renderer", choices=("auto", "gl", "cpu"), default="auto",
+                        help="eymo's renderer (the graph's `renderer` side packet)")
     parser.add_argument("--faces", type=int, choices=(1, 2), default=1,
                         help="2: the baseline with max_num_faces=2 and, without --cases, "
                              "two_faces/default")

@@ -71,6 +71,7 @@ CALCULATORS: dict[str, str] = {
     "OpenCvVideoDecoderCalculator": "calculators.io.video",
     "OpenCvVideoEncoderCalculator": "calculators.io.video",
     "PacketPresenceCalculator": "calculators.core.flow",
+    "PacketSequencerCalculator": "calculators.core.switch",
     "PassThroughCalculator": "calculators.core.flow",
     "PreviousLoopbackCalculator": "calculators.core.flow",
     "RectTransformationCalculator": "calculators.util.rects",

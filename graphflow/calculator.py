@@ -303,9 +303,15 @@ class _SideOutput:
         self._name = name
 
     def set(self, payload: Any) -> None:
-        """Sets the side packet's payload (once per run)."""
+        """Sets the side packet's payload (once per run); a Packet gives its payload, and must
+        have no timestamp, as side packets have none (MediaPipe refuses one that has)."""
         if self._name in self._owner.values:
             raise ValueError(f"output side packet {self._name!r} is already set")
+        if isinstance(payload, Packet):
+            if payload.timestamp != Timestamp.UNSET:
+                raise ValueError(f"output side packet {self._name!r} was set to a packet with "
+                                 f"a timestamp {payload.timestamp}; side packets have none")
+            payload = payload.payload
         self._owner.values[self._name] = _frozen(payload)
 
 

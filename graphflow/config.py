@@ -45,6 +45,12 @@ _INDEX_RE = re.compile(r"(0|[1-9][0-9]*)\Z")
 EXECUTOR_TYPES = ("", "ThreadPoolExecutor", "ApplicationThreadExecutor")
 
 
+def _reserved_executor(name: str) -> bool:
+    """MediaPipe's reserved executor names ("default", "gpu", "__..."), which no config may
+    declare or name."""
+    return name in ("default", "gpu") or name.startswith("__")
+
+
 class ConfigError(ValueError):
     """A mistake in a graph config, located as ``file:line:col`` where possible.
 
@@ -777,12 +783,27 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
     handler_default = proto.input_stream_handler.input_stream_handler if \
         proto.HasField("input_stream_handler") else ""
     executors = {e.name for e in proto.executor if e.name}
+    declared: set[str] = set()
     for e in proto.executor:
+        label = repr(e.name) if e.name else "(default)"
+        if _reserved_executor(e.name):
+            errors.append(ConfigError(f"{e.name!r} is a reserved executor name", where_graph))
+        if e.name in declared:
+            errors.append(ConfigError(f"executor {label} is declared twice", where_graph))
+        declared.add(e.name)
         if e.type not in EXECUTOR_TYPES:
             errors.append(ConfigError(
-                f"executor {e.name or '(default)'!r}: unknown type {e.type!r}, expected one of "
+                f"executor {label}: unknown type {e.type!r}, expected one of "
                 f"{', '.join(EXECUTOR_TYPES[1:])}" + did_you_mean(e.type, EXECUTOR_TYPES[1:]),
                 where_graph))
+        elif e.name and not e.type:
+            # MediaPipe's application hands such an executor over (SetExecutor); graphflow's
+            # cannot, so the config must say which kind to make.
+            errors.append(ConfigError(f"executor {label} has no type: give it one of "
+                                      f"{', '.join(EXECUTOR_TYPES[1:])}", where_graph))
+        if not e.name and proto.num_threads:
+            errors.append(ConfigError("num_threads and an executor config for the default "
+                                      "executor cannot both be given", where_graph))
     expanded = expand(config)
     names = _canonical_names([n.proto for n in expanded])
     nodes: list[NodeSpec] = []
@@ -905,7 +926,10 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
         except ValueError as exc:
             errors.append(ConfigError(str(exc), where.field("input_stream_handler", 0), name))
     executor = node_executor(proto, calc)
-    if proto.executor and proto.executor not in executors and \
+    if _reserved_executor(proto.executor):
+        errors.append(ConfigError(f"{proto.executor!r} is a reserved executor name",
+                                  where.field("executor", 0), name))
+    elif proto.executor and proto.executor not in executors and \
             executor_kind(proto.executor) is None:
         errors.append(ConfigError(f"executor {proto.executor!r} is not declared in the graph's "
                                   "executor list" + did_you_mean(proto.executor,

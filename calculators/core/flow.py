@@ -463,28 +463,46 @@ class SidePacketToStreamCalculator(Calculator):
 
 @register_calculator
 class CountingSourceCalculator(Calculator):
-    """A source of integers 0, 1, 2, ... at timestamps 0, 1, 2, ... (for tests and demos).
+    """A source of integers for tests and demos: MediaPipe's CountingSourceCalculator.
 
-    Side packets: MAX_COUNT (how many; default 10), ERROR_COUNT (raise after that many, to test
-    error handling), INTERVAL_US (timestamp step; default 1).
+    Each call sends BATCH_SIZE (default 1) packets, counting INITIAL_VALUE (default 0), then up
+    by INCREMENT (default 1), each at the timestamp of its value (times INTERVAL_US, graphflow's
+    own, default 1). Side packets: MAX_COUNT (how many calls; default 10), ERROR_COUNT (fail in
+    the call after that many, to test error handling), ERROR_ON_OPEN (fail in open if true).
     """
 
     outputs = (Port("", int),)
     input_side_packets = (Port("MAX_COUNT", int, optional=True),
                           Port("ERROR_COUNT", int, optional=True),
+                          Port("ERROR_ON_OPEN", bool, optional=True),
+                          Port("BATCH_SIZE", int, optional=True),
+                          Port("INITIAL_VALUE", int, optional=True),
+                          Port("INCREMENT", int, optional=True),
                           Port("INTERVAL_US", int, optional=True))
 
     def open(self, cc: CalculatorContext) -> None:
-        self.count = 0
-        self.max_count = int(cc.side_inputs.get("MAX_COUNT", 10))
-        self.error_count = cc.side_inputs.get("ERROR_COUNT")
+        if cc.side_inputs.get("ERROR_ON_OPEN", False):
+            raise RuntimeError("CountingSourceCalculator: error in open (ERROR_ON_OPEN)")
+        side = {tag: int(cc.side_inputs[tag]) for tag in (
+            "MAX_COUNT", "ERROR_COUNT", "BATCH_SIZE", "INCREMENT") if tag in cc.side_inputs}
+        for tag, value in side.items():
+            if value < (0 if tag.endswith("COUNT") else 1):
+                raise ValueError(f"CountingSourceCalculator: {tag} {value} is out of range")
+        self.max_count = side.get("MAX_COUNT", 10)
+        self.error_count = side.get("ERROR_COUNT")
+        self.batch_size = side.get("BATCH_SIZE", 1)
+        self.increment = side.get("INCREMENT", 1)
+        self.value = int(cc.side_inputs.get("INITIAL_VALUE", 0))
         self.interval = int(cc.side_inputs.get("INTERVAL_US", 1))
+        self.calls = 0
 
     def process(self, cc: CalculatorContext) -> None:
-        if self.error_count is not None and self.count == self.error_count:
-            raise RuntimeError(f"CountingSourceCalculator: error after {self.count} packets "
-                               "(ERROR_COUNT)")
-        if self.count >= self.max_count:
+        if self.error_count is not None and self.calls == self.error_count:
+            raise RuntimeError("CountingSourceCalculator: error after "
+                               f"{self.calls * self.batch_size} packets (ERROR_COUNT)")
+        if self.calls >= self.max_count:
             raise Stop()
-        cc.outputs[0].add(self.count, self.count * self.interval)
-        self.count += 1
+        for _ in range(self.batch_size):
+            cc.outputs[0].add(self.value, self.value * self.interval)
+            self.value += self.increment
+        self.calls += 1

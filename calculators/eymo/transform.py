@@ -1,8 +1,9 @@
 """eymo's calculators: the GL transform, landmarks every Nth frame, and the landmarks between.
 
 - `EymoTransformCalculator` (GPU): draws an eymo script's items on each frame, from the
-  frame's face landmarks and its timestamp, with `GlItemRenderer`; reloads the script when
-  its file changes.
+  frame's face landmarks and its timestamp, with `GlItemRenderer`, or with the CPU renderer
+  (`calculators.eymo.cpu_renderer`) where the GL renderer is a software one; reloads the
+  script when its file changes.
 - `EymoEveryNthCalculator` (CPU): lets every Nth frame through to the face mesh and advances
   the bound past the others, so the graph never waits for them.
 - `EymoLandmarkFillCalculator` (CPU): landmarks for every frame: the face mesh's where it ran,
@@ -22,18 +23,23 @@ import moderngl
 import numpy as np
 import numpy.typing as npt
 
+from calculators.eymo.cpu_renderer import render_into
 from calculators.eymo.geometry import draw_items
 from calculators.eymo.renderer import GlItemRenderer
 from calculators.eymo.tracking import FaceNumbering
 from calculators.eymo.watcher import ScriptWatcher
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GlContext, GlSimpleCalculator, GpuBuffer
+from graphflow.image_frame import ImageFrame
 from graphflow.resources import resource_dir
 
 logger = logging.getLogger(__name__)
 
 #: The script used when a graph gives none (in graphflow's examples folder): DESIGN.md's example.
 DEFAULT_SCRIPT_NAME = "default.eymo"
+#: Values of the RENDERER side packet: `auto` draws on the CPU where the GL renderer is a
+#: software one (measured faster there: bench/README.md), with GL elsewhere.
+RENDERERS = ("auto", "gl", "cpu")
 
 FaceArray = npt.NDArray[np.float32]
 
@@ -95,7 +101,13 @@ class EymoTransformCalculator(GlSimpleCalculator):
     after the Nth reload, or `NAME: <error> (running the last good version)`. Side packet
     `SCRIPT` (optional): the .eymo file, default `examples/default.eymo`; it is watched and a
     changed file takes effect at the next frame (a script with a mistake keeps the last good
-    one and logs the error).
+    one and logs the error). Side packet `RENDERER` (optional): `auto` (the default), `gl` or
+    `cpu`. The CPU renderer (`calculators.eymo.cpu_renderer`) draws on the frame a GpuBuffer
+    holds as an ImageFrame (a deferred one, as `ImageFrameToGpuBufferCalculator` makes on a
+    software GL renderer, or one uploaded from an SRGBA frame) and sends a deferred GpuBuffer
+    on, so that no pixel goes through the driver; `auto` chooses it on software GL renderers
+    (llvmpipe), where the GL renderer's passes cost several times more. Frames without an
+    ImageFrame are drawn with GL.
 
     Animations (spin, drift) are functions of the packet timestamp, so a frame gives the same
     output however and whenever it is processed. A frame with nothing to draw (no face for
@@ -112,15 +124,43 @@ class EymoTransformCalculator(GlSimpleCalculator):
     )
     input_side_packets: ClassVar[Sequence[Port]] = (
         Port("SCRIPT", (str, os.PathLike), optional=True, doc="path of the .eymo script"),
+        Port("RENDERER", str, optional=True, doc="auto (default), gl or cpu"),
     )
 
     def gl_setup(self, cc: CalculatorContext, gl: GlContext) -> None:
-        """Loads the script (raising ParseError/OSError) and compiles the shaders."""
+        """Loads the script (raising ParseError/OSError); the shaders compile at the first
+        frame drawn with GL.
+
+        Raises:
+            ValueError: The RENDERER side packet is not one of `RENDERERS`.
+        """
+        choice = cc.side_inputs.get("RENDERER", "auto")
+        if choice not in RENDERERS:
+            raise ValueError(f"node {cc.node_name!r}: side packet RENDERER must be one of "
+                             f"{', '.join(RENDERERS)}, got {choice!r}")
+        self._on_cpu = choice == "cpu" or (choice == "auto" and gl.software)
         path = script_path(cc.side_inputs.get("SCRIPT"))
         self._watcher = ScriptWatcher(path, check_interval_ms=0.0)
-        self._renderer = GlItemRenderer(gl.ctx)
+        self._gl = gl
+        self._renderer: GlItemRenderer | None = None  # compiled on the first GL drawing
         self._status = ""
-        logger.info("eymo: node %r runs script %s", cc.node_name, path)
+        logger.info("eymo: node %r runs script %s, drawn on the %s (GL renderer %s)",
+                    cc.node_name, path, "CPU" if self._on_cpu else "GPU", gl.renderer)
+
+    def process(self, cc: CalculatorContext) -> None:
+        """Draws on the frame's ImageFrame with the CPU renderer, or on the GPU."""
+        packet = cc.inputs[self._in]
+        frame = None if packet.is_empty else packet.payload.frame
+        if not self._on_cpu or frame is None:
+            super().process(cc)
+            return
+        if not self.gl_prepare(cc, packet.payload):
+            cc.outputs[self._out].add_packet(packet)
+            return
+        source = frame.array  # SRGBA: a GpuBuffer's frame always is
+        out = source.copy()
+        render_into(out, source, self._items)
+        cc.outputs[self._out].add(GpuBuffer.deferred(self._gl, ImageFrame(out)))
 
     def gl_prepare(self, cc: CalculatorContext, frame: GpuBuffer) -> bool:
         """Computes this frame's items; a frame with none is sent on as it is."""
@@ -137,12 +177,15 @@ class EymoTransformCalculator(GlSimpleCalculator):
     def gl_render(self, cc: CalculatorContext, gl: GlContext, src: moderngl.Texture,
                   dst: moderngl.Framebuffer) -> None:
         """Draws the items ``gl_prepare`` computed for this frame."""
+        if self._renderer is None:
+            self._renderer = GlItemRenderer(gl.ctx)
         self._renderer.render(src, dst, self._items)
 
     def gl_teardown(self, cc: CalculatorContext, gl: GlContext) -> None:
         """Releases the renderer's GL objects."""
-        if hasattr(self, "_renderer"):
-            self._renderer.release()
+        renderer = getattr(self, "_renderer", None)
+        if renderer is not None:
+            renderer.release()
 
 
 @register_calculator

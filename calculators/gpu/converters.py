@@ -7,20 +7,33 @@ GpuBuffers do. A buffer uploaded from an SRGBA ImageFrame and sent on unchanged 
 that had nothing to draw, see ``GlSimpleCalculator.gl_prepare``) reads back as that very
 ImageFrame, with no transfer. Both go through the context's transfer strategy
 (:mod:`graphflow.gpu.transfer`): direct on llvmpipe, persistently mapped pixel buffers on GPUs.
+
+On a software GL renderer a frame is not uploaded at once: it goes on, as an SRGBA
+ImageFrame (an SRGB one widened first), in a deferred GpuBuffer (``GpuBuffer.deferred``),
+uploaded by the first node that asks for its texture. A node that can work on the frame
+itself (eymo's CPU renderer) then moves no pixels through the driver, and a frame nobody
+draws on reads back as the same ImageFrame.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GL_EXECUTOR, GlContext, GpuBuffer, require_current, upload
+from graphflow.gpu.transfer import widen
 from graphflow.image_frame import ImageFrame
 
 
 @register_calculator
 class ImageFrameToGpuBufferCalculator(Calculator):
-    """Uploads each ImageFrame (SRGB or SRGBA) into an RGBA GpuBuffer on the node's context."""
+    """Uploads each ImageFrame (SRGB or SRGBA) into an RGBA GpuBuffer on the node's context.
+
+    On a software renderer the frame (an SRGB one widened to SRGBA) goes on in a deferred
+    GpuBuffer, uploaded on first use.
+    """
 
     inputs = (Port("", ImageFrame, doc="CPU frame, SRGB or SRGBA"),)
     outputs = (Port("", GpuBuffer, doc="the same frame as an RGBA texture"),)
@@ -34,8 +47,16 @@ class ImageFrameToGpuBufferCalculator(Calculator):
         self.gl = require_current(f"node {cc.node_name!r} (ImageFrameToGpuBufferCalculator)")
 
     def process(self, cc: CalculatorContext) -> None:
-        """Uploads the frame (an RGB one widened to RGBA on the way)."""
+        """Uploads the frame (an RGB one widened to RGBA on the way), or defers it."""
         frame: ImageFrame = cc.inputs[0].payload
+        if self.gl.software:
+            if frame.channels != 4:
+                rgb = frame.array
+                rgba = np.empty((*rgb.shape[:2], 4), np.uint8)
+                widen(rgb, rgba)
+                frame = ImageFrame(rgba)
+            cc.outputs[0].add(GpuBuffer.deferred(self.gl, frame))
+            return
         cc.outputs[0].add(upload(self.gl, frame))
 
 

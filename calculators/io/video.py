@@ -167,6 +167,20 @@ class VideoReader:
             ts = round(self._capture.get(cv2.CAP_PROP_POS_MSEC) * 1000)
         return ts, np.asarray(bgr, np.uint8)
 
+    def seek(self, index: int) -> None:
+        """Goes to frame ``index`` (0 is the first): iteration goes on from that frame, with
+        its own timestamp.
+
+        Raises:
+            ValueError: If the file has no frame ``index``.
+        """
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        self._first = self._read(index)
+        if self._first is None:
+            raise ValueError(f"{self.path!r} has no frame {index} ({self.frame_count} frames)")
+        self._index = index + 1
+        self._last = int(Timestamp.UNSET)
+
     def __iter__(self) -> Iterator[tuple[int, ImageFrame]]:
         """Yields ``(timestamp in microseconds, RGB ImageFrame)`` for each frame, once."""
         while True:

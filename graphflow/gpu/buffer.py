@@ -128,14 +128,19 @@ class GpuBuffer:
     once in a packet nothing writes to it. When the last reference (the last packet) is gone,
     its texture returns to the owner's pool, on the owner's thread.
 
+    A *deferred* buffer (:meth:`deferred`) holds an SRGBA ImageFrame and no texture until one
+    is asked for (:meth:`texture_in` uploads it then, on the owner's thread): a graph that
+    never draws on the GPU, such as eymo with its CPU renderer on a software GL renderer,
+    moves no pixels.
+
     Attributes:
         width: Width in pixels.
         height: Height in pixels.
         format: Always ``"RGBA8"``.
         context: The owning :class:`GlContext`.
         frame: An SRGBA ImageFrame holding the same pixels, when the buffer was uploaded
-            from one (else None): a readback into an ImageFrame can give it instead of
-            reading the texture.
+            from one or is deferred (else None): a readback into an ImageFrame can give it
+            instead of reading the texture.
     """
 
     __slots__ = ("__weakref__", "_fence", "_surface", "context", "frame")
@@ -147,24 +152,70 @@ class GpuBuffer:
         context.assert_current("GpuBuffer()")
         self.context = context
         self.frame = frame
+        self._surface: Surface | None = None
+        self._fence: int | None = None
+        self._hold(surface)
+
+    @classmethod
+    def deferred(cls, context: GlContext, frame: ImageFrame) -> GpuBuffer:
+        """A buffer of an SRGBA ImageFrame, uploaded only when a texture is asked for.
+
+        Raises:
+            ValueError: If the frame is not 4-channel uint8.
+        """
+        if frame.channels != 4 or frame.array.dtype != np.uint8:
+            raise ValueError(f"a deferred GpuBuffer needs an SRGBA uint8 ImageFrame, got "
+                             f"{frame.channels} channels of {frame.array.dtype}")
+        buffer = cls.__new__(cls)
+        buffer.context = context
+        buffer.frame = frame
+        buffer._surface = None
+        buffer._fence = None
+        return buffer
+
+    def _hold(self, surface: Surface) -> None:
+        """Takes the surface (owner's thread): fenced, recycled when the buffer is gone."""
         self._surface = surface
-        self._fence: int | None = context.fences.fence()
-        weakref.finalize(self, context.pool.recycle, surface, self._fence).atexit = False
+        self._fence = self.context.fences.fence()
+        weakref.finalize(self, self.context.pool.recycle, surface, self._fence).atexit = False
+
+    def _upload_frame(self) -> None:
+        """Uploads a deferred buffer's frame (owner's thread; a no-op once uploaded)."""
+        if self._surface is not None or self.frame is None:
+            return
+        pixels = self.frame.array
+        surface = self.context.pool.acquire(pixels.shape[1], pixels.shape[0])
+        try:
+            self.context.transfers.upload(surface.texture, pixels)
+        except BaseException:
+            self.context.pool.recycle(surface, None)
+            raise
+        self._hold(surface)
+
+    @property
+    def is_deferred(self) -> bool:
+        """True while the buffer holds only its ImageFrame (no texture uploaded yet)."""
+        return self._surface is None
 
     @property
     def width(self) -> int:
         """Width in pixels."""
-        return self._surface.width
+        return self._surface.width if self._surface is not None else self._frame_size()[0]
 
     @property
     def height(self) -> int:
         """Height in pixels."""
-        return self._surface.height
+        return self._surface.height if self._surface is not None else self._frame_size()[1]
 
     @property
     def size(self) -> tuple[int, int]:
         """``(width, height)``."""
-        return self._surface.width, self._surface.height
+        return self.width, self.height
+
+    def _frame_size(self) -> tuple[int, int]:
+        assert self.frame is not None  # a buffer has a surface or a frame
+        height, width = self.frame.array.shape[:2]
+        return width, height
 
     def texture_in(self, gl: GlContext) -> moderngl.Texture:
         """The texture as seen from context ``gl`` (call on ``gl``'s thread).
@@ -178,6 +229,12 @@ class GpuBuffer:
             GlError: If the owning context was shut down.
         """
         gl.assert_current("GpuBuffer.texture_in")
+        if self._surface is None:
+            if gl is self.context:
+                self._upload_frame()
+            else:
+                self.context.run(self._upload_frame)
+        assert self._surface is not None
         if not self.context.pool.is_live(self._surface):
             raise GlError(
                 f"{self!r} is gone: its GL context {self.context.name or 'default'!r} was "
@@ -193,7 +250,8 @@ class GpuBuffer:
         """The pixels as an ``(height, width, 4)`` uint8 array, row 0 the top row.
 
         Runs on the calling thread's GL context if it can see the texture, else on the
-        owner's thread (blocking), with that context's transfers (``GlContext.transfers``).
+        owner's thread (blocking), with that context's transfers (``GlContext.transfers``);
+        a deferred buffer gives a copy of its frame.
 
         Args:
             out: A C-contiguous ``(height, width, 4)`` uint8 array to fill (no allocation).
@@ -201,6 +259,15 @@ class GpuBuffer:
         Raises:
             ValueError: If ``out`` has another shape or type, or is not C-contiguous.
         """
+        if self._surface is None and self.frame is not None:
+            pixels = self.frame.array
+            if out is None:
+                return pixels.copy()
+            if out.shape != pixels.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+                raise ValueError(f"read needs a C-contiguous {pixels.shape} uint8 array, got "
+                                 f"{out.shape} {out.dtype}")
+            np.copyto(out, pixels)
+            return out
         if out is None:
             out = np.empty((self.height, self.width, 4), np.uint8)
         from graphflow.gpu.context import current_context
@@ -236,6 +303,7 @@ class _ForeignTextures:
         return found
 
     def shared(self, buffer: GpuBuffer) -> moderngl.Texture:
+        assert buffer._surface is not None  # texture_in uploaded a deferred buffer
         texture = buffer._surface.texture
         key = (texture.glo, *texture.size)
         wrapper = self._wrappers.get(key)
@@ -254,6 +322,7 @@ class _ForeignTextures:
             pixels = buffer.read()
             copy = upload(self._gl, pixels)
             self._copies[buffer] = copy
+        assert copy._surface is not None
         return copy._surface.texture
 
 

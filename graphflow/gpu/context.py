@@ -41,7 +41,7 @@ from graphflow.gpu.errors import (
     is_no_gl_failure,
     no_gl_error,
 )
-from graphflow.gpu.transfer import Transfers, choose_transfers
+from graphflow.gpu.transfer import Transfers, choose_transfers, is_software_renderer
 from graphflow.proto.mediapipe.gpu import gl_context_options_pb2 as pb  # registers the extension
 
 logger = logging.getLogger(__name__)
@@ -255,6 +255,11 @@ class GlContext:
         if self._fences is None:
             self._fences = _egl.Fences()
         return self._fences
+
+    @property
+    def software(self) -> bool:
+        """True if this context renders on the CPU (Mesa's llvmpipe, SwiftShader...)."""
+        return is_software_renderer(self.renderer)
 
     @property
     def transfers(self) -> Transfers:

@@ -411,6 +411,11 @@ class MappedTransfers:
 Transfers = DirectTransfers | MappedTransfers
 
 
+def is_software_renderer(renderer: str) -> bool:
+    """True if ``GL_RENDERER`` names a renderer that runs on the CPU (llvmpipe, SwiftShader)."""
+    return any(name in renderer.lower() for name in _SOFTWARE_RENDERERS)
+
+
 def strategy_for(renderer: str, version_code: int, extensions: set[str],
                  forced: str = "") -> str:
     """The transfer strategy, ``"direct"`` or ``"mapped"``, for a context.
@@ -429,7 +434,7 @@ def strategy_for(renderer: str, version_code: int, extensions: set[str],
         return forced
     if forced:
         raise ValueError(f"{TRANSFER_ENV}={forced!r}: expected 'direct' or 'mapped'")
-    if any(name in renderer.lower() for name in _SOFTWARE_RENDERERS):
+    if is_software_renderer(renderer):
         return "direct"
     capable = version_code >= 450 or _MAPPED_EXTENSIONS <= extensions
     return "mapped" if capable else "direct"

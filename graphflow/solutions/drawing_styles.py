@@ -1,7 +1,8 @@
-"""MediaPipe's default drawing styles for face meshes (``drawing_styles``).
+"""MediaPipe's default drawing styles (``drawing_styles``).
 
-The face mesh styles of ``mediapipe.python.solutions.drawing_styles`` (0.10.21), same colors and
-thicknesses: pass them to `drawing_utils.draw_landmarks` as ``connection_drawing_spec``.
+All of ``mediapipe.python.solutions.drawing_styles`` (0.10.21), same colors, thicknesses and
+radii: the face mesh, hand and pose styles. Pass them to `drawing_utils.draw_landmarks` as
+``landmark_drawing_spec`` or ``connection_drawing_spec``.
 """
 
 from __future__ import annotations
@@ -9,17 +10,70 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from graphflow.solutions import face_mesh_connections as fmc
+from graphflow.solutions import hands_connections
 from graphflow.solutions.drawing_utils import DrawingSpec
+from graphflow.solutions.hands import HandLandmark
+from graphflow.solutions.pose import PoseLandmark
 
+_RADIUS = 5
 _RED = (48, 48, 255)
 _GREEN = (48, 255, 48)
 _BLUE = (192, 101, 21)
 _YELLOW = (0, 204, 255)
 _GRAY = (128, 128, 128)
+_PURPLE = (128, 64, 128)
+_PEACH = (180, 229, 255)
 _WHITE = (224, 224, 224)
 _CYAN = (192, 255, 48)
 _MAGENTA = (192, 48, 255)
 
+# Hands
+_THICKNESS_WRIST_MCP = 3
+_THICKNESS_FINGER = 2
+_THICKNESS_DOT = -1
+
+_PALM_LANDMARKS = (HandLandmark.WRIST, HandLandmark.THUMB_CMC, HandLandmark.INDEX_FINGER_MCP,
+                   HandLandmark.MIDDLE_FINGER_MCP, HandLandmark.RING_FINGER_MCP,
+                   HandLandmark.PINKY_MCP)
+_THUMB_LANDMARKS = (HandLandmark.THUMB_MCP, HandLandmark.THUMB_IP, HandLandmark.THUMB_TIP)
+_INDEX_FINGER_LANDMARKS = (HandLandmark.INDEX_FINGER_PIP, HandLandmark.INDEX_FINGER_DIP,
+                           HandLandmark.INDEX_FINGER_TIP)
+_MIDDLE_FINGER_LANDMARKS = (HandLandmark.MIDDLE_FINGER_PIP, HandLandmark.MIDDLE_FINGER_DIP,
+                            HandLandmark.MIDDLE_FINGER_TIP)
+_RING_FINGER_LANDMARKS = (HandLandmark.RING_FINGER_PIP, HandLandmark.RING_FINGER_DIP,
+                          HandLandmark.RING_FINGER_TIP)
+_PINKY_FINGER_LANDMARKS = (HandLandmark.PINKY_PIP, HandLandmark.PINKY_DIP,
+                           HandLandmark.PINKY_TIP)
+_HAND_LANDMARK_STYLE = {
+    _PALM_LANDMARKS: DrawingSpec(color=_RED, thickness=_THICKNESS_DOT, circle_radius=_RADIUS),
+    _THUMB_LANDMARKS: DrawingSpec(color=_PEACH, thickness=_THICKNESS_DOT,
+                                  circle_radius=_RADIUS),
+    _INDEX_FINGER_LANDMARKS: DrawingSpec(color=_PURPLE, thickness=_THICKNESS_DOT,
+                                         circle_radius=_RADIUS),
+    _MIDDLE_FINGER_LANDMARKS: DrawingSpec(color=_YELLOW, thickness=_THICKNESS_DOT,
+                                          circle_radius=_RADIUS),
+    _RING_FINGER_LANDMARKS: DrawingSpec(color=_GREEN, thickness=_THICKNESS_DOT,
+                                        circle_radius=_RADIUS),
+    _PINKY_FINGER_LANDMARKS: DrawingSpec(color=_BLUE, thickness=_THICKNESS_DOT,
+                                         circle_radius=_RADIUS),
+}
+
+_HAND_CONNECTION_STYLE = {
+    hands_connections.HAND_PALM_CONNECTIONS: DrawingSpec(color=_GRAY,
+                                                         thickness=_THICKNESS_WRIST_MCP),
+    hands_connections.HAND_THUMB_CONNECTIONS: DrawingSpec(color=_PEACH,
+                                                          thickness=_THICKNESS_FINGER),
+    hands_connections.HAND_INDEX_FINGER_CONNECTIONS: DrawingSpec(color=_PURPLE,
+                                                                 thickness=_THICKNESS_FINGER),
+    hands_connections.HAND_MIDDLE_FINGER_CONNECTIONS: DrawingSpec(color=_YELLOW,
+                                                                  thickness=_THICKNESS_FINGER),
+    hands_connections.HAND_RING_FINGER_CONNECTIONS: DrawingSpec(color=_GREEN,
+                                                                thickness=_THICKNESS_FINGER),
+    hands_connections.HAND_PINKY_FINGER_CONNECTIONS: DrawingSpec(color=_BLUE,
+                                                                 thickness=_THICKNESS_FINGER),
+}
+
+# Face mesh
 _THICKNESS_TESSELATION = 1
 _THICKNESS_CONTOURS = 2
 
@@ -41,6 +95,48 @@ _FACEMESH_CONTOURS_CONNECTION_STYLE_1 = {
     fmc.FACEMESH_FACE_OVAL: DrawingSpec(color=_WHITE, thickness=_THICKNESS_CONTOURS),
     fmc.FACEMESH_NOSE: DrawingSpec(color=_YELLOW, thickness=_THICKNESS_CONTOURS),
 }
+
+
+# Pose
+_THICKNESS_POSE_LANDMARKS = 2
+_POSE_LANDMARKS_LEFT = frozenset([
+    PoseLandmark.LEFT_EYE_INNER, PoseLandmark.LEFT_EYE, PoseLandmark.LEFT_EYE_OUTER,
+    PoseLandmark.LEFT_EAR, PoseLandmark.MOUTH_LEFT, PoseLandmark.LEFT_SHOULDER,
+    PoseLandmark.LEFT_ELBOW, PoseLandmark.LEFT_WRIST, PoseLandmark.LEFT_PINKY,
+    PoseLandmark.LEFT_INDEX, PoseLandmark.LEFT_THUMB, PoseLandmark.LEFT_HIP,
+    PoseLandmark.LEFT_KNEE, PoseLandmark.LEFT_ANKLE, PoseLandmark.LEFT_HEEL,
+    PoseLandmark.LEFT_FOOT_INDEX])
+_POSE_LANDMARKS_RIGHT = frozenset([
+    PoseLandmark.RIGHT_EYE_INNER, PoseLandmark.RIGHT_EYE, PoseLandmark.RIGHT_EYE_OUTER,
+    PoseLandmark.RIGHT_EAR, PoseLandmark.MOUTH_RIGHT, PoseLandmark.RIGHT_SHOULDER,
+    PoseLandmark.RIGHT_ELBOW, PoseLandmark.RIGHT_WRIST, PoseLandmark.RIGHT_PINKY,
+    PoseLandmark.RIGHT_INDEX, PoseLandmark.RIGHT_THUMB, PoseLandmark.RIGHT_HIP,
+    PoseLandmark.RIGHT_KNEE, PoseLandmark.RIGHT_ANKLE, PoseLandmark.RIGHT_HEEL,
+    PoseLandmark.RIGHT_FOOT_INDEX])
+
+
+def get_default_hand_landmarks_style() -> Mapping[int, DrawingSpec]:
+    """A spec per hand landmark: filled dots colored by finger, the palm red."""
+    style: dict[int, DrawingSpec] = {}
+    for landmarks, spec in _HAND_LANDMARK_STYLE.items():
+        style.update(dict.fromkeys(landmarks, spec))
+    return style
+
+
+def get_default_hand_connections_style() -> Mapping[tuple[int, int], DrawingSpec]:
+    """A spec per hand connection: the palm gray and thicker, each finger its color."""
+    return {connection: spec for connections, spec in _HAND_CONNECTION_STYLE.items()
+            for connection in connections}
+
+
+def get_default_pose_landmarks_style() -> Mapping[int, DrawingSpec]:
+    """A spec per pose landmark: left side orange, right side cyan, the nose white."""
+    left = DrawingSpec(color=(0, 138, 255), thickness=_THICKNESS_POSE_LANDMARKS)
+    right = DrawingSpec(color=(231, 217, 0), thickness=_THICKNESS_POSE_LANDMARKS)
+    style: dict[int, DrawingSpec] = dict.fromkeys(_POSE_LANDMARKS_LEFT, left)
+    style.update(dict.fromkeys(_POSE_LANDMARKS_RIGHT, right))
+    style[PoseLandmark.NOSE] = DrawingSpec(color=_WHITE, thickness=_THICKNESS_POSE_LANDMARKS)
+    return style
 
 
 def get_default_face_mesh_contours_style(i: int = 0) -> Mapping[tuple[int, int], DrawingSpec]:

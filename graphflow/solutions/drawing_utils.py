@@ -1,15 +1,18 @@
 """Drawing landmarks and detections on images, as MediaPipe's ``drawing_utils`` does.
 
-Same functions, arguments and pixels as ``mediapipe.python.solutions.drawing_utils`` (0.10.21):
-`draw_landmarks`, `draw_detection`, `draw_axis` and `DrawingSpec`. Images are BGR ``uint8``
-``HxWx3`` arrays, drawn on in place with OpenCV. Landmarks outside the image, or with a
-visibility or presence below 0.5, are not drawn, nor are the connections that touch them; so
-are detection keypoints and boxes outside the image (MediaPipe's OpenCV calls fail on those).
+Same functions, arguments, error messages and pixels as
+``mediapipe.python.solutions.drawing_utils`` (0.10.21): `draw_landmarks`, `draw_detection`,
+`draw_axis`, `plot_landmarks` and `DrawingSpec`. Images are BGR ``uint8`` ``HxWx3`` arrays,
+drawn on in place with OpenCV. Landmarks outside the image, or with a visibility or presence
+below 0.5, are not drawn, nor are the connections that touch them; so are detection keypoints
+and boxes outside the image (MediaPipe's OpenCV calls fail on those). `plot_landmarks` needs
+matplotlib, which graphflow does not depend on: it is imported when called.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -55,9 +58,21 @@ def _normalized_to_pixel_coordinates(normalized_x: float, normalized_y: float,
 
 def _check_bgr(image: np.ndarray) -> tuple[int, int]:
     if image.ndim != 3 or image.shape[2] != _BGR_CHANNELS:
-        raise ValueError(f"Input image must contain three channel bgr data, got shape "
-                         f"{image.shape}")
+        raise ValueError(f"Input image must contain three channel bgr data. Got shape "
+                         f"{image.shape}.")
     return int(image.shape[0]), int(image.shape[1])
+
+
+def _is_hidden(landmark: Any) -> bool:
+    """True for a landmark whose visibility or presence, where set, is below 0.5."""
+    return ((landmark.HasField("visibility") and landmark.visibility < _VISIBILITY_THRESHOLD)
+            or (landmark.HasField("presence") and landmark.presence < _PRESENCE_THRESHOLD))
+
+
+def _check_connection(start: int, end: int, count: int) -> None:
+    if not (0 <= start < count and 0 <= end < count):
+        raise ValueError(f"Landmark index is out of range. Invalid connection from landmark "
+                         f"#{start} to landmark #{end}.")
 
 
 def draw_detection(image: np.ndarray, detection: Any,
@@ -79,7 +94,8 @@ def draw_detection(image: np.ndarray, detection: Any,
     rows, cols = _check_bgr(image)
     location = detection.location_data
     if location.format != location_data_pb2.LocationData.RELATIVE_BOUNDING_BOX:
-        raise ValueError("LocationData must be relative for this drawing function to work.")
+        # MediaPipe's message, its spelling included, for code that matches on it.
+        raise ValueError("LocationData must be relative for this drawing funtion to work.")
     for keypoint in location.relative_keypoints:
         point = _normalized_to_pixel_coordinates(keypoint.x, keypoint.y, cols, rows)
         if point is not None:
@@ -123,8 +139,7 @@ def draw_landmarks(
     rows, cols = _check_bgr(image)
     points: dict[int, tuple[int, int]] = {}
     for index, landmark in enumerate(landmark_list.landmark):
-        if ((landmark.HasField("visibility") and landmark.visibility < _VISIBILITY_THRESHOLD)
-                or (landmark.HasField("presence") and landmark.presence < _PRESENCE_THRESHOLD)):
+        if _is_hidden(landmark):
             continue
         point = _normalized_to_pixel_coordinates(landmark.x, landmark.y, cols, rows)
         if point:
@@ -135,9 +150,7 @@ def draw_landmarks(
         segments: list[np.ndarray] = []
         for connection in connections:
             start, end = connection[0], connection[1]
-            if not (0 <= start < count and 0 <= end < count):
-                raise ValueError(f"Landmark index is out of range. Invalid connection from "
-                                 f"landmark #{start} to landmark #{end}.")
+            _check_connection(start, end, count)
             if start not in points or end not in points:
                 continue
             if isinstance(connection_drawing_spec, Mapping):
@@ -190,3 +203,62 @@ def draw_axis(image: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
     for k, color in ((1, RED_COLOR), (2, GREEN_COLOR), (3, BLUE_COLOR)):
         cv2.arrowedLine(image, origin, (int(x_im[k]), int(y_im[k])), color,
                         axis_drawing_spec.thickness)
+
+
+def _normalize_color(color: tuple[int, int, int]) -> tuple[float, ...]:
+    return tuple(v / 255. for v in color)
+
+
+def plot_landmarks(landmark_list: Any,
+                   connections: Iterable[tuple[int, int]] | None = None,
+                   landmark_drawing_spec: DrawingSpec = DrawingSpec(  # noqa: B008
+                       color=RED_COLOR, thickness=5),
+                   connection_drawing_spec: DrawingSpec = DrawingSpec(  # noqa: B008
+                       color=BLACK_COLOR, thickness=5),
+                   elevation: int = 10, azimuth: int = 10) -> None:
+    """Plots landmarks and their connections in 3D with matplotlib, and shows the figure.
+
+    As MediaPipe: the plot's axes are ``(-z, x, -y)`` of each landmark, colors are the specs'
+    BGR colors as RGB, and ``plt.show()`` is called.
+
+    Args:
+        landmark_list: A ``NormalizedLandmarkList`` (or ``LandmarkList``) message.
+        connections: ``(start, end)`` landmark index pairs to join with lines.
+        landmark_drawing_spec: Color and line width of the landmarks.
+        connection_drawing_spec: Color and line width of the connections.
+        elevation: The view's elevation angle in degrees.
+        azimuth: The view's azimuth angle in degrees.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+        ValueError: A connection names a landmark index out of range.
+    """
+    if not landmark_list:
+        return
+    try:
+        plt = importlib.import_module("matplotlib.pyplot")
+    except ImportError as exc:
+        raise ImportError("drawing_utils.plot_landmarks needs matplotlib, which graphflow does "
+                          "not install: pip install matplotlib") from exc
+    plt.figure(figsize=(10, 10))
+    ax = plt.axes(projection="3d")
+    ax.view_init(elev=elevation, azim=azimuth)
+    plotted: dict[int, tuple[float, float, float]] = {}
+    for index, landmark in enumerate(landmark_list.landmark):
+        if _is_hidden(landmark):
+            continue
+        ax.scatter3D(xs=[-landmark.z], ys=[landmark.x], zs=[-landmark.y],
+                     color=_normalize_color(landmark_drawing_spec.color[::-1]),
+                     linewidth=landmark_drawing_spec.thickness)
+        plotted[index] = (-landmark.z, landmark.x, -landmark.y)
+    if connections:
+        count = len(landmark_list.landmark)
+        for connection in connections:
+            start, end = connection[0], connection[1]
+            _check_connection(start, end, count)
+            if start in plotted and end in plotted:
+                a, b = plotted[start], plotted[end]
+                ax.plot3D(xs=[a[0], b[0]], ys=[a[1], b[1]], zs=[a[2], b[2]],
+                          color=_normalize_color(connection_drawing_spec.color[::-1]),
+                          linewidth=connection_drawing_spec.thickness)
+    plt.show()

@@ -148,30 +148,16 @@ class SolutionBase:
         """
         graph = self._running()
         self._graph = None
-        self._stop(graph)
+        graph.close()
 
     def reset(self) -> None:
         """Starts a new run (tracking state and timestamps start over)."""
         graph = self._running()
-        self._stop(graph)
+        graph.close()
         with self._lock:
             self._latest.clear()
         self._timestamp = 0
         graph.start_run(self._side_inputs)
-
-    def _stop(self, graph: CalculatorGraph) -> None:
-        """Ends the run: closes its input and waits for the graph to finish.
-
-        A run that never got an image is cancelled instead (there is nothing to finish):
-        graphflow's immediate input stream handler does not call a node for a stream that
-        closes before any packet, so the face graph's PreviousLoopbackCalculator would never
-        close its back edge and the run would not end.
-        """
-        if self._timestamp == 0:
-            graph.cancel()
-            graph.wait_until_done()
-        else:
-            graph.close()
 
     def __enter__(self) -> SolutionBase:
         return self

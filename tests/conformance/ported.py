@@ -3,11 +3,14 @@
 MediaPipe's tests use small calculators of their own (MakePairCalculator, IntAdderCalculator,
 LambdaCalculator...); the ``Test*`` calculators here do what those do, under names that cannot
 clash with real ones. :class:`StepRun` drives a graph the way those tests do: add packets, wait
-until idle, look at what each observed stream got.
+until idle, look at what each observed stream got. :class:`SimulatedTime` stands in for the
+simulation clock of MediaPipe's timing tests.
 """
 
 from __future__ import annotations
 
+import collections
+import heapq
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 import graphflow as gf
 from calculators.core.flow import settled_timestamp
 from graphflow.calculator import ContractError, NodeContract
+from graphflow.runtime.clock import SimulationClock
 from graphflow.timestamp import Timestamp
 
 
@@ -392,19 +396,21 @@ class TestScriptCalculator(gf.Calculator):
 
 @gf.register_calculator
 class TestHoldCalculator(gf.Calculator):
-    """Passes each packet on once the test releases it (``RELEASE``, a threading.Semaphore),
-    as MediaPipe's tests keep frames in flight with a LambdaCalculator and a semaphore."""
+    """Passes each call's packets on (input i to output i) once the test releases the call
+    (``RELEASE``, a threading.Semaphore), as MediaPipe's tests keep frames in flight with a
+    LambdaCalculator and a semaphore."""
 
-    inputs = (gf.Port(""),)
-    outputs = (gf.Port(""),)
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port("", repeated=True),)
     input_side_packets = (gf.Port("RELEASE"),)
 
     def process(self, cc: gf.CalculatorContext) -> None:
         release: threading.Semaphore = cc.side_inputs["RELEASE"]
         if not release.acquire(timeout=30):
-            raise TimeoutError("the test never released this packet")
-        cc.outputs[0].add_packet(cc.inputs[0])
-
+            raise TimeoutError("the test never released this call")
+        for i, out in enumerate(cc.outputs):
+            if cc.inputs.has(i):
+                out.add_packet(cc.inputs[i])
 
 
 @gf.register_calculator
@@ -506,3 +512,535 @@ class TestSidePacketAtPostStreamCalculator(gf.Calculator):
 
     def process(self, cc: gf.CalculatorContext) -> None:
         raise gf.Stop()
+
+
+class SimulatedTime:
+    """The simulated time of MediaPipe's SimulationClock tests, in microseconds.
+
+    MediaPipe's calculators sleep on a simulation clock that moves once every thread sleeps. Here
+    the test moves a :class:`SimulationClock` through :meth:`sleep`, stopping at each time a
+    TestSleepCalculator finishes a packet (it registers them with :meth:`wake_at`) to tell it,
+    with a packet on its TICK input, and waiting until the graph is idle at that time.
+    """
+
+    def __init__(self) -> None:
+        self.clock = SimulationClock()
+        self._wakeups: list[int] = []
+        self._ticks = 0
+
+    def now(self) -> int:
+        """The simulated time, in microseconds."""
+        return round(self.clock.now() * 1e6)
+
+    def wake_at(self, micros: int) -> None:
+        """Asks for a TICK packet once the time reaches ``micros``."""
+        heapq.heappush(self._wakeups, micros)
+
+    def _advance_to(self, micros: int) -> None:
+        self.clock.advance((micros - self.now()) * 1e-6)
+
+    def sleep(self, run: StepRun, micros: int) -> None:
+        """Lets ``run`` settle at the current time, then moves the time ``micros`` on, ticking
+        its "tick" input at every wake-up on the way (in time order)."""
+        run.idle()
+        target = self.now() + micros
+        while self._wakeups and self._wakeups[0] <= target:
+            self._advance_to(heapq.heappop(self._wakeups))
+            run.add("tick", self._ticks, None)
+            self._ticks += 1
+            run.idle()
+        self._advance_to(target)
+
+    def finish(self, run: StepRun) -> None:
+        """Lets every simulated call end (MediaPipe's WaitUntilDone on a simulation clock), then
+        closes the "tick" input and waits until the run is done."""
+        while self._wakeups:
+            self.sleep(run, self._wakeups[0] - self.now())
+        run.close("tick")
+        run.graph.wait_until_done(timeout=30)
+
+
+@gf.register_calculator
+class TestSleepCalculator(gf.Calculator):
+    """MediaPipe's SleepCalculator on a simulation clock: serves PACKET packets one at a time,
+    each taking SLEEP_TIME microseconds (the first WARMUP_TIME) of the TIME side packet's
+    simulated time (a SimulatedTime, which ticks TICK when a packet's time is up). Its output's
+    bound follows its input's once nothing waits, as MediaPipe's offset 0 moves it."""
+
+    inputs = (gf.Port("PACKET"), gf.Port("TICK"))
+    outputs = (gf.Port("PACKET"),)
+    input_side_packets = (gf.Port("WARMUP_TIME", int), gf.Port("SLEEP_TIME", int),
+                          gf.Port("TIME"))
+    input_stream_handler = "ImmediateInputStreamHandler"
+    process_timestamp_bounds = True
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.time: SimulatedTime = cc.side_inputs["TIME"]
+        self.queue: collections.deque[gf.Packet[Any]] = collections.deque()
+        self.busy_until: int | None = None  # when the packet being served is done
+        self.served = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.inputs.has("PACKET"):
+            self.queue.append(cc.inputs["PACKET"])
+        now, out = self.time.now(), cc.outputs["PACKET"]
+        while self.queue:
+            if self.busy_until is None:
+                self.served += 1
+                self.busy_until = now + cc.side_inputs[
+                    "WARMUP_TIME" if self.served == 1 else "SLEEP_TIME"]
+                self.time.wake_at(self.busy_until)
+            if self.busy_until > now:
+                break
+            out.add_packet(self.queue.popleft())
+            self.busy_until = None
+        bound = self.queue[0].timestamp if self.queue else \
+            settled_timestamp(cc, "PACKET").next_allowed_in_stream()
+        if bound > Timestamp.MAX:
+            out.close()
+        else:
+            out.set_next_timestamp_bound(bound)
+
+
+@gf.register_calculator
+class TestDropCalculator(gf.Calculator):
+    """MediaPipe's DropCalculator: passes PACKET packets but the third; where DROP_TIMESTAMPS is
+    true, from the third packet on it stops moving its bound too."""
+
+    inputs = (gf.Port("PACKET"),)
+    outputs = (gf.Port("PACKET"),)
+    input_side_packets = (gf.Port("DROP_TIMESTAMPS", bool),)
+    process_timestamp_bounds = True
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.count = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        packet, out = cc.inputs["PACKET"], cc.outputs["PACKET"]
+        if not packet.is_empty:
+            self.count += 1
+        drop = self.count == 3
+        if not drop and not packet.is_empty:
+            out.add_packet(packet)
+        if not drop or not cc.side_inputs["DROP_TIMESTAMPS"]:
+            out.set_next_timestamp_bound(cc.timestamp.next_allowed_in_stream())
+
+
+@gf.register_calculator
+class TestArrayCopyCalculator(gf.Calculator):
+    """MediaPipe's TestTensorCpuCopyCalculator: sends a copy of each array (offset 0)."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    timestamp_offset = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload.copy())
+
+
+class RateLimits:
+    """The shared counters of MediaPipe's fixed-size handler test: the source may send one
+    packet, then ten per packet the slow node took; the slow node takes its next one after ten
+    more were sent, or once the source is done."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.sent = 0
+        self.taken = 0
+        self.source_done = False
+
+    def wait(self, until: Callable[[], bool]) -> None:
+        """Waits (with the counters' lock held) until ``until()``."""
+        if not self.changed.wait_for(until, timeout=30):
+            raise TimeoutError(f"rate limits stuck: {self.sent} sent, {self.taken} taken")
+
+
+@gf.register_calculator
+class TestRateLimitedSourceCalculator(gf.Calculator):
+    """MediaPipe's TestSourceCalculator: sends 0 at timestamps 0..99, one a call, each call
+    waiting for the slow node as LIMITS (a RateLimits) says."""
+
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port("LIMITS"),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.next = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        limits: RateLimits = cc.side_inputs["LIMITS"]
+        if self.next == 100:
+            with limits.changed:
+                limits.source_done = True
+                limits.changed.notify_all()
+            raise gf.Stop()
+        cc.outputs[0].add(0, self.next)
+        self.next += 1
+        with limits.changed:
+            limits.sent += 1
+            limits.changed.notify_all()
+            limits.wait(lambda: limits.sent <= 10 * limits.taken or limits.sent <= 1)
+
+
+@gf.register_calculator
+class TestSlowCalculator(gf.Calculator):
+    """MediaPipe's TestSlowCalculator: passes each packet, then waits until ten more were sent
+    (or the source is done), as LIMITS says."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port("LIMITS"),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        limits: RateLimits = cc.side_inputs["LIMITS"]
+        cc.outputs[0].add_packet(cc.inputs[0])
+        with limits.changed:
+            limits.taken += 1
+            limits.changed.notify_all()
+            limits.wait(lambda: limits.sent > 10 * limits.taken or limits.source_done)
+
+
+@gf.register_calculator
+class TestOutputAndBoundSourceCalculator(gf.Calculator):
+    """MediaPipe's OutputAndBoundSourceCalculator: for t = 0, 10, ... 2000, sends t / 20 at
+    every t divisible by 20, else only moves its bound to t."""
+
+    outputs = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.counter = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if self.counter % 20 == 0:
+            cc.outputs[0].add(self.counter // 20, self.counter)
+        else:
+            cc.outputs[0].set_next_timestamp_bound(self.counter)
+        if self.counter == 2000:
+            raise gf.Stop()
+        self.counter += 10
+
+
+@gf.register_calculator
+class TestDelay20Calculator(gf.Calculator):
+    """MediaPipe's Delay20Calculator: sends 0 at 0 in open, then each packet 20 later."""
+
+    inputs = (gf.Port("", int),)
+    outputs = (gf.Port("", int),)
+    timestamp_offset = 20
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(0, 0)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload, cc.timestamp + 20)
+
+
+@gf.register_calculator
+class TestOccasionalBoundCalculator(gf.Calculator):
+    """MediaPipe's OccasionalBoundCalculator: sends nothing; at input timestamps divisible by
+    20, moves its bound past the input."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.timestamp % 20 == 0:
+            cc.outputs[0].set_next_timestamp_bound(cc.timestamp.next_allowed_in_stream())
+
+
+@gf.register_calculator
+class TestIntSinkCalculator(gf.Calculator):
+    """MediaPipe's IntSinkCalculator: takes ints, does nothing."""
+
+    inputs = (gf.Port("", int),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        """Nothing: a sink."""
+
+
+@gf.register_calculator
+class TestSidePacketOfInputPacketCalculator(gf.Calculator):
+    """MediaPipe's OutputSidePacketWithTimestampCalculator: sets its output side packet to the
+    input packet itself, timestamp and all."""
+
+    inputs = (gf.Port(""),)
+    output_side_packets = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(cc.inputs[0])
+
+
+@gf.register_calculator
+class TestIntegerSidePacketCalculator(gf.Calculator):
+    """MediaPipe's IntegerOutputSidePacketCalculator: sets its output side packet to 1 in open;
+    never processes."""
+
+    output_side_packets = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(1)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        raise AssertionError("not reached")
+
+
+@gf.register_calculator
+class TestSidePacketAdderCalculator(gf.Calculator):
+    """MediaPipe's SidePacketAdderCalculator: the sum of its two side packets, set in open."""
+
+    input_side_packets = (gf.Port("", int, repeated=True),)
+    output_side_packets = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(cc.side_inputs[0] + cc.side_inputs[1])
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        raise AssertionError("not reached")
+
+
+@gf.register_calculator
+class TestCachedSidePacketCalculator(gf.Calculator):
+    """MediaPipe's OutputSidePacketCachedCalculator: an expensive side packet (a new object each
+    time open makes one)."""
+
+    output_side_packets = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.side_outputs[0].set(["An expensive side-packet created only once per graph"])
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        raise AssertionError("not reached")
+
+
+@gf.register_calculator
+class TestFirstPacketCalculator(gf.Calculator):
+    """MediaPipe's FirstPacketFilterCalculator: passes the first packet, then closes."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.seen = False
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if not self.seen:
+            cc.outputs[0].add_packet(cc.inputs[0])
+            cc.outputs[0].close()
+            self.seen = True
+
+
+@gf.register_calculator
+class TestGlobalCountSourceCalculator(gf.Calculator):
+    """MediaPipe's GlobalCountSourceCalculator: five packets at 0..4, each the next value of
+    the COUNTER side packet (an iterator shared by the graph's users)."""
+
+    outputs = (gf.Port("", int),)
+    input_side_packets = (gf.Port("COUNTER"),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.sent = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(next(cc.side_inputs["COUNTER"]), self.sent)
+        self.sent += 1
+        if self.sent >= 5:
+            raise gf.Stop()
+
+
+@gf.register_calculator
+class TestUnitDelayCalculator(gf.Calculator):
+    """MediaPipe's UnitDelayCalculator: sends 0 at 0 in open, then each packet one later."""
+
+    inputs = (gf.Port("", int),)
+    outputs = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(0, 0)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(cc.inputs[0].payload, cc.timestamp.next_allowed_in_stream())
+
+
+@gf.register_calculator
+class TestMergeCalculator(gf.Calculator):
+    """The MergeCalculator of MediaPipe's test_calculators.cc: for each timestamp, the tuple of
+    its inputs' payloads, None for an empty input (the default handler)."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port(""),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add(tuple(None if p.is_empty else p.payload for p in cc.inputs))
+
+
+@gf.register_calculator
+class TestOutputAllSourceCalculator(gf.Calculator):
+    """MediaPipe's OutputAllSourceCalculator: 100 packets at 0..99 in one call, then stops."""
+
+    outputs = (gf.Port("", int),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        for ts in range(100):
+            cc.outputs[0].add(0, ts)
+        raise gf.Stop()
+
+
+@gf.register_calculator
+class TestOutputOneAtATimeSourceCalculator(gf.Calculator):
+    """MediaPipe's OutputOneAtATimeSourceCalculator: 1000 packets at 0..999, one a call."""
+
+    outputs = (gf.Port("", int),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.index = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if self.index == 1000:
+            raise gf.Stop()
+        cc.outputs[0].add(0, self.index)
+        self.index += 1
+
+
+@gf.register_calculator
+class TestDecimatorCalculator(gf.Calculator):
+    """MediaPipe's DecimatorCalculator: passes one packet in 101."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.index = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if self.index % 101 == 0:
+            cc.outputs[0].add_packet(cc.inputs[0])
+        self.index += 1
+
+
+@gf.register_calculator
+class TestAssertEmptyInputInOpenCalculator(gf.Calculator):
+    """MediaPipe's AssertEmptyInputInOpenCalculator: fails in open unless its input is empty
+    there, even when the node upstream sent a packet in its own open."""
+
+    inputs = (gf.Port(""),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        if not cc.inputs[0].is_empty or cc.inputs[0].timestamp != Timestamp.UNSET:
+            raise AssertionError(f"open sees a packet: {cc.inputs[0]}")
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        """Nothing: a sink."""
+
+
+@gf.register_calculator
+class TestEmptySourceCalculator(gf.Calculator):
+    """MediaPipe's IntEmptySourceCalculator: a source of ints that stops at once."""
+
+    outputs = (gf.Port("", int),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        raise gf.Stop()
+
+
+@gf.register_calculator
+class TestStringEmptySourceCalculator(TestEmptySourceCalculator):
+    """StringEmptySourceCalculator: a source of strings that stops at once."""
+
+    outputs = (gf.Port("", str),)
+
+
+@gf.register_calculator
+class TestStringSinkCalculator(gf.Calculator):
+    """MediaPipe's StringSinkCalculator: takes strings, does nothing."""
+
+    inputs = (gf.Port("", str),)
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        """Nothing: a sink."""
+
+
+@gf.register_calculator
+class TestErrorOnOpenCalculator(gf.Calculator):
+    """MediaPipe's ErrorOnOpenCalculator: a pass-through that fails in open if ERROR_ON_OPEN."""
+
+    inputs = (gf.Port(""),)
+    outputs = (gf.Port(""),)
+    input_side_packets = (gf.Port("ERROR_ON_OPEN", bool),)
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        if cc.side_inputs["ERROR_ON_OPEN"]:
+            raise RuntimeError("expected error in open (ERROR_ON_OPEN)")
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs[0].add_packet(cc.inputs[0])
+
+
+@gf.register_calculator
+class TestInputTimestampLogCalculator(gf.Calculator):
+    """MediaPipe's CheckInputTimestamp{,2}{Source,Sink}Calculator: logs ``(phase, timestamp)``
+    of open, process and close in LOG; as a source (no input) sends 0, 1, 2, ... at their
+    timestamps, as a sink takes them; stops after STOP_AFTER calls if given."""
+
+    inputs = (gf.Port("", optional=True),)
+    outputs = (gf.Port("", optional=True),)
+    input_side_packets = (gf.Port("LOG"), gf.Port("STOP_AFTER", int, optional=True))
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        self.log: list[tuple[Any, ...]] = cc.side_inputs["LOG"]
+        self.log.append(("open", int(cc.timestamp)))
+        self.count = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        if cc.inputs.connected(0):
+            self.log.append(("process", int(cc.timestamp), int(cc.inputs[0].timestamp)))
+        else:
+            self.log.append(("process", int(cc.timestamp)))
+            cc.outputs[0].add(self.count, self.count)
+        self.count += 1
+        if self.count >= cc.side_inputs.get("STOP_AFTER", self.count + 1):
+            raise gf.Stop()
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        self.log.append(("close", int(cc.timestamp)))
+
+
+@gf.register_calculator
+class TestInfiniteSequenceCalculator(gf.Calculator):
+    """MediaPipe's InfiniteSequenceCalculator: a source of 0, 1, 2, ... on OUT without end;
+    EVENT gets 1 at 1 in open and 2 at 2 in close."""
+
+    outputs = (gf.Port("OUT", int), gf.Port("EVENT", int))
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["EVENT"].add(1, 1)
+        self.count = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["OUT"].add(self.count, self.count)
+        self.count += 1
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["EVENT"].add(2, 2)
+
+
+@gf.register_calculator
+class TestStoppingPassThroughCalculator(gf.Calculator):
+    """MediaPipe's StoppingPassThroughCalculator: passes its untagged inputs, and stops the
+    graph in its eleventh call; EVENT gets 1 at 1 in open and 2 at 2 in close."""
+
+    inputs = (gf.Port("", repeated=True),)
+    outputs = (gf.Port("", repeated=True), gf.Port("EVENT", int))
+
+    def open(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["EVENT"].add(1, 1)
+        self.count = 0
+
+    def process(self, cc: gf.CalculatorContext) -> None:
+        for i in range(cc.inputs.count("")):
+            if cc.inputs.has(i):
+                cc.outputs[i].add_packet(cc.inputs[i])
+        self.count += 1
+        if self.count > 10:
+            raise gf.Stop()
+
+    def close(self, cc: gf.CalculatorContext) -> None:
+        cc.outputs["EVENT"].add(2, 2)

@@ -1,21 +1,30 @@
 """MediaPipe's C++ tests of the core calculators, ported (their expectations, not their code).
 
-From mediapipe/calculators/core/ at v0.10.21: previous_loopback_calculator_test.cc,
-gate_calculator_test.cc, merge_calculator_test.cc, packet_presence_calculator_test.cc,
-begin_end_loop_calculator_graph_test.cc, side_packet_to_stream_calculator_test.cc and
-flow_limiter_calculator_test.cc. Each test names the one it ports; MediaPipe's helper
-calculators are the Test* ones of ported.py.
-"""
+From mediapipe/calculators/core/ at v0.10.21, test cases ported of those in the file (every one
+passes): previous_loopback_calculator_test.cc 12/12, gate_calculator_test.cc 17/17,
+merge_calculator_test.cc 4/4, packet_presence_calculator_test.cc 1/1,
+begin_end_loop_calculator_graph_test.cc 13/13 (tensors are numpy arrays),
+side_packet_to_stream_calculator_test.cc 14/14 and flow_limiter_calculator_test.cc 7/7. Each
+test names the cases it ports; MediaPipe's helper calculators are the Test* ones of ported.py.
+
+FlowLimiterCalculatorTest runs on MediaPipe's simulation clock: here a SimulatedTime (a
+graphflow SimulationClock that the test moves) stands in for it, and a TestSleepCalculator
+serves frames in simulated time, so the runs are deterministic. What MediaPipe checks of
+AuxiliaryInputs' bound-only outputs (empty packets its observers see) is left out: graphflow's
+observers see packets only."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+import numpy as np
 import pytest
-from ported import Runs
+from google.protobuf import text_format
+from ported import Runs, SimulatedTime, StepRun
 
 import graphflow as gf
+from graphflow.proto.mediapipe.calculators.core import flow_limiter_calculator_pb2
 from graphflow.testing import run_calculator, run_graph
 from graphflow.timestamp import Timestamp
 
@@ -537,6 +546,31 @@ def test_begin_end_loop_with_cloned_inputs(step_run: Runs,
     assert run.out["multiplied_ints"] == expected
 
 
+def test_begin_end_tensor_loop(step_run: Runs) -> None:
+    """BeginEndTensorLoopCalculatorGraphTest.SingleNonEmptyVector: a list of tensors (arrays)
+    goes through the loop item by item and comes back whole, in order."""
+    run = step_run("""
+    input_stream: "tensors"
+    node { calculator: "BeginLoopTensorCalculator" input_stream: "ITERABLE:tensors"
+           output_stream: "ITEM:tensor" output_stream: "BATCH_END:timestamp" }
+    node { calculator: "TestArrayCopyCalculator" input_stream: "tensor"
+           output_stream: "copied_tensor" }
+    node { calculator: "EndLoopTensorCalculator" input_stream: "ITEM:copied_tensor"
+           input_stream: "BATCH_END:timestamp" output_stream: "ITERABLE:output_tensors" }
+    """, ["output_tensors"])
+    tensors = [np.full((4, 3, 2, 1), i, np.float32) for i in range(4)]
+    run.add("tensors", 0, tensors)
+    run.idle()
+    [(ts, copies)] = run.out["output_tensors"]
+    assert ts == 0
+    assert len(copies) == 4
+    for i, (copy, tensor) in enumerate(zip(copies, tensors, strict=True)):
+        assert copy is not tensor
+        assert copy.shape == (4, 3, 2, 1)
+        assert (copy == i).all()
+    run.finish()
+
+
 # --------------------------------------------------------------------------- SidePacketToStream
 
 
@@ -632,17 +666,17 @@ def test_side_packet_to_stream_at_timestamp(step_run: Runs) -> None:
 # --------------------------------------------------------------------------- FlowLimiter
 
 
+def _limiter_options(text: str) -> flow_limiter_calculator_pb2.FlowLimiterCalculatorOptions:
+    options = flow_limiter_calculator_pb2.FlowLimiterCalculatorOptions()
+    text_format.Parse(text, options)
+    return options
+
+
 def test_flow_limiter_drops_frames_while_one_is_in_flight(step_run: Runs) -> None:
     """FlowLimiterCalculatorSemaphoreTest.FramesDropped (max_in_flight 1, max_in_queue 1):
     the frame that waits is replaced by a newer one, whose ALLOW false marks the drop."""
     release = threading.Semaphore(0)
-    options = gf.load_config('node { calculator: "FlowLimiterCalculator" options { '
-                             "[mediapipe.FlowLimiterCalculatorOptions.ext] { max_in_flight: 1 "
-                             "max_in_queue: 1 } } }").proto.node[0].options
-    from graphflow.proto.mediapipe.calculators.core import flow_limiter_calculator_pb2
-
-    limiter_options = options.Extensions[
-        flow_limiter_calculator_pb2.FlowLimiterCalculatorOptions.ext]
+    limiter_options = _limiter_options("max_in_flight: 1 max_in_queue: 1")
     run = step_run("""
     input_stream: "in_1"
     input_side_packet: "limiter_options"
@@ -675,40 +709,192 @@ def test_flow_limiter_drops_frames_while_one_is_in_flight(step_run: Runs) -> Non
     run.finish()
 
 
-def test_flow_limiter_auxiliary_inputs_follow_the_frames_let_through(step_run: Runs) -> None:
-    """FlowLimiterCalculatorTest.AuxiliaryInputs, made deterministic: max_in_flight 1,
-    max_in_queue 0; frame 2 is in flight when frame 4 comes (dropped), done before 6, in flight
-    again when 8 comes (dropped). Auxiliary packets pass where the frames went through: those at
-    or after an allowed frame and before a dropped one, once the frames settle them."""
-    release = threading.Semaphore(0)
+def _timed_limiter(step_run: Runs, time: SimulatedTime, options: str, warmup: int, sleep: int,
+                   drop_timestamps: bool, auxiliary: bool = False) -> StepRun:
+    """FlowLimiterCalculatorTest's graph: the limiter, a SleepCalculator taking ``sleep``
+    simulated microseconds a frame (``warmup`` the first) and a DropCalculator that loses the
+    third frame (and its bound, with ``drop_timestamps``), whose output is FINISHED."""
+    second = ('input_stream: "in_2"', 'input_stream: "in_2"',
+              'output_stream: "in_2_sampled"') if auxiliary else ("", "", "")
+    return step_run(f"""
+    input_stream: "in_1"
+    {second[0]}
+    input_stream: "tick"
+    node {{
+      calculator: "FlowLimiterCalculator"
+      input_side_packet: "OPTIONS:limiter_options"
+      input_stream: "in_1"
+      {second[1]}
+      input_stream: "FINISHED:out_1"
+      input_stream_info: {{ tag_index: "FINISHED" back_edge: true }}
+      output_stream: "in_1_sampled"
+      {second[2]}
+      output_stream: "ALLOW:allow"
+    }}
+    node {{
+      calculator: "TestSleepCalculator"
+      input_side_packet: "WARMUP_TIME:warmup_time"
+      input_side_packet: "SLEEP_TIME:sleep_time"
+      input_side_packet: "TIME:time"
+      input_stream: "PACKET:in_1_sampled"
+      input_stream: "TICK:tick"
+      output_stream: "PACKET:out_1_sampled"
+    }}
+    node {{
+      calculator: "TestDropCalculator"
+      input_side_packet: "DROP_TIMESTAMPS:drop_timestamps"
+      input_stream: "PACKET:out_1_sampled"
+      output_stream: "PACKET:out_1"
+    }}
+    """, ["out_1", "allow"] + (["in_2_sampled"] if auxiliary else []), {
+        "limiter_options": _limiter_options(options), "warmup_time": warmup,
+        "sleep_time": sleep, "drop_timestamps": drop_timestamps, "time": time})
+
+
+def _frames(indices: list[int]) -> list[tuple[int, int]]:
+    """MediaPipe's input_packets_[i] for each index: i at i * 10000."""
+    return [(i * 10000, i) for i in indices]
+
+
+def test_flow_limiter_finished_timestamps(step_run: Runs) -> None:
+    """FlowLimiterCalculatorTest.FinishedTimestamps: FINISHED counts with a packet or only a
+    bound (the DropCalculator keeps the third frame's bound); a frame waits in the queue until
+    the one in flight is done, and a newer one replaces it."""
+    time = SimulatedTime()
+    run = _timed_limiter(step_run, time, "max_in_flight: 1 max_in_queue: 1", 22000, 22000,
+                         drop_timestamps=False)
+    run.add("in_1", 0, 0)
+    time.sleep(run, 1)
+    assert run.out["allow"] == [(0, True)]
+    time.sleep(run, 10000)
+    for i in range(1, 8, 2):
+        run.add("in_1", i * 10000, i)
+        time.sleep(run, 10000)
+        assert len(run.out["allow"]) == i
+        run.add("in_1", (i + 1) * 10000, i + 1)
+        time.sleep(run, 1)
+        assert len(run.out["allow"]) == i + 1
+        assert run.out["allow"][-1][1] is False
+        time.sleep(run, 10000)
+        assert len(run.out["allow"]) == i + 2
+        assert run.out["allow"][-1][1] is True
+    run.close("in_1")
+    time.sleep(run, 40000)
+    time.finish(run)
+    assert run.out["out_1"] == _frames([0, 2, 6, 8])  # 4 is lost by the DropCalculator
+
+
+@pytest.mark.parametrize(("warmup", "frames", "expected"), [
+    # FinishedLost: frame 4 is lost with its bound; the limiter waits 100 ms for it, dropping
+    # 5 to 13, then lets 14 through
+    (22000, 21, [0, 2, 14, 17, 19, 20]),
+    # FinishedDelayed: during a 500 ms warm-up the timeout lets frames 10 to 50 through, which
+    # queue at the SleepCalculator; once they are done, frames flow on time again
+    (500000, 71, [0, 10, 30, 40, 50, 60, 63, 65, 67, 69, 70]),
+])
+def test_flow_limiter_in_flight_timeout(step_run: Runs, warmup: int, frames: int,
+                                        expected: list[int]) -> None:
+    """FlowLimiterCalculatorTest.FinishedLost / FinishedDelayed (in_flight_timeout 100 ms)."""
+    time = SimulatedTime()
+    run = _timed_limiter(step_run, time,
+                         "max_in_flight: 1 max_in_queue: 1 in_flight_timeout: 100000",
+                         warmup, 22000, drop_timestamps=warmup == 22000)
+    for i in range(frames):
+        run.add("in_1", i * 10000, i)
+        time.sleep(run, 10000)
+    run.close("in_1")
+    time.sleep(run, 40000)
+    time.finish(run)
+    assert run.out["out_1"] == _frames(expected)
+
+
+@pytest.mark.parametrize(("options", "sleep", "expected", "expected_2", "allowed"), [
+    # TwoInputStreams: max_in_queue 1
+    ("max_in_queue: 1", 22000, [0, 2, 14, 17, 19, 20], [0, 2, 4, 14, 17, 19, 20, 21], None),
+    # ZeroQueue: max_in_queue 0, with 12 ms frames to keep the same rate
+    ("max_in_queue: 0", 12000, [0, 2, 15, 17, 19], [0, 2, 4, 15, 17, 19],
+     [0, 2, 4, 15, 17, 19]),
+])
+def test_flow_limiter_auxiliary_stream(step_run: Runs, options: str, sleep: int,
+                                       expected: list[int], expected_2: list[int],
+                                       allowed: list[int] | None) -> None:
+    """FlowLimiterCalculatorTest.TwoInputStreams / ZeroQueue: the auxiliary stream's packets,
+    early or late, pass at the timestamps the frames were let through (frame 4 is lost with its
+    bound by the DropCalculator, but was let through)."""
+    time = SimulatedTime()
+    run = _timed_limiter(step_run, time,
+                         f"max_in_flight: 1 {options} in_flight_timeout: 100000",
+                         sleep, sleep, drop_timestamps=True, auxiliary=True)
+    run.add("in_1", 0, 0)
+    time.sleep(run, 10000)
+    for i in range(1, 10):
+        run.add("in_1", i * 10000, i)
+        run.add("in_2", (i - 1) * 10000, i - 1)
+        time.sleep(run, 10000)
+    for i in range(10, 21):
+        run.add("in_2", (i + 1) * 10000, i + 1)
+        run.add("in_1", i * 10000, i)
+        time.sleep(run, 10000)
+    run.close("in_1")
+    run.close("in_2")
+    time.sleep(run, 40000)
+    time.finish(run)
+    assert run.out["out_1"] == _frames(expected)
+    assert run.out["in_2_sampled"] == _frames(expected_2)
+    if allowed is not None:
+        assert run.out["allow"] == [(i * 10000, i in allowed) for i in range(21)]
+
+
+def test_flow_limiter_auxiliary_inputs(step_run: Runs) -> None:
+    """FlowLimiterCalculatorTest.AuxiliaryInputs: frames 2, 4, 6, 8 take 22 ms each (max 1 in
+    flight, none queued), so 4 and 8 are dropped; auxiliary packets, early (stream 3) or in time
+    (stream 2), pass where the frames went through: those at or after a frame let through and
+    before a dropped one. (MediaPipe also checks the bound moves, which graphflow's observers do
+    not see.)"""
+    time = SimulatedTime()
     run = step_run("""
     input_stream: "input_1"
     input_stream: "auxiliary_input_2"
-    input_side_packet: "release"
+    input_stream: "auxiliary_input_3"
+    input_stream: "tick"
+    input_side_packet: "time"
     node {
       calculator: "FlowLimiterCalculator"
       options { [mediapipe.FlowLimiterCalculatorOptions.ext] {
         max_in_flight: 1 max_in_queue: 0 in_flight_timeout: 1000000 } }
       input_stream: "input_1"
       input_stream: "auxiliary_input_2"
+      input_stream: "auxiliary_input_3"
       input_stream: "FINISHED:out_1"
       input_stream_info: { tag_index: "FINISHED" back_edge: true }
       output_stream: "input_1_sampled"
       output_stream: "auxiliary_input_2_sampled"
+      output_stream: "auxiliary_input_3_sampled"
       output_stream: "ALLOW:allow"
     }
-    node { calculator: "TestHoldCalculator" input_side_packet: "RELEASE:release"
-           input_stream: "input_1_sampled" output_stream: "out_1" }
-    """, ["out_1", "auxiliary_input_2_sampled", "allow"], {"release": release})
+    node {
+      calculator: "TestSleepCalculator"
+      input_side_packet: "WARMUP_TIME:warmup_time"
+      input_side_packet: "SLEEP_TIME:sleep_time"
+      input_side_packet: "TIME:time"
+      input_stream: "PACKET:input_1_sampled"
+      input_stream: "TICK:tick"
+      output_stream: "PACKET:out_1"
+    }
+    """, ["out_1", "auxiliary_input_2_sampled", "auxiliary_input_3_sampled", "allow"],
+        {"warmup_time": 22000, "sleep_time": 22000, "time": time})
+    for i in range(1, 10):
+        run.add("auxiliary_input_3", i * 10000, i)
     for i in range(1, 10):
         if i % 2 == 0:
             run.add("input_1", i * 10000, i)
-            run.wait_for("allow", i // 2)  # the limiter has decided on this frame
-            if i in (4, 8):
-                release.release()  # frames 2 and 6 finish after 4 and 8 came
         run.add("auxiliary_input_2", i * 10000, i)
-    run.finish()
-    assert run.out["out_1"] == [(20000, 2), (60000, 6)]
+        time.sleep(run, 10000)
+    for stream in ("input_1", "auxiliary_input_2", "auxiliary_input_3"):
+        run.close(stream)
+    time.sleep(run, 40000)
+    time.finish(run)
+    assert run.out["out_1"] == _frames([2, 6])
     assert run.out["allow"] == [(20000, True), (40000, False), (60000, True), (80000, False)]
-    assert run.out["auxiliary_input_2_sampled"] == \
-        [(10000, 1), (20000, 2), (30000, 3), (60000, 6), (70000, 7)]
+    assert run.out["auxiliary_input_2_sampled"] == _frames([1, 2, 3, 6, 7])
+    assert run.out["auxiliary_input_3_sampled"] == _frames([1, 2, 3, 6, 7])

@@ -1,8 +1,15 @@
 """MediaPipe's C++ tests of the input stream handlers, ported (their expectations, not their code).
 
-From mediapipe/framework/stream_handler/ at v0.10.21: immediate_input_stream_handler_test.cc,
-sync_set_input_stream_handler_test.cc and default_input_stream_handler_test.cc
-(fixed_size_input_stream_handler_test.cc is ported in tests/graphflow/test_fixed_size_handler.py).
+From mediapipe/framework/stream_handler/ at v0.10.21, test cases ported of those in the file:
+- immediate_input_stream_handler_test.cc 9/9: 7 pass, 2 xfail (StreamDoneReady,
+  ReadyForCloseAfterTimestampMax).
+- sync_set_input_stream_handler_test.cc 1/1, passing.
+- default_input_stream_handler_test.cc 4/4: NoBatchingWorks passes; Batches,
+  BatchIsFlushedWhenClosing (one test) and DoesntPropagateTimestampWhenBatching xfail (no
+  batch_size).
+- fixed_size_input_stream_handler_test.cc 4/4 (each for fixed_min_size false and true), passing:
+  DropsPackets and ParallelWriteAndRead here, LateArrivalDrop and DropsPacketsInFullStream in
+  tests/graphflow/test_fixed_size_handler.py.
 
 MediaPipe tests the Immediate handler through its C++ API: add packets to its streams, move their
 bounds, ask for the next input set. Here a TestScriptCalculator does the adding, several streams
@@ -10,17 +17,17 @@ in one call, and a TestRecorderCalculator with the handler logs every call it ge
 handler API lets MediaPipe queue packets on several streams before the handler looks, a graph
 delivers one stream after another: those tests assert what any delivery order gives.
 
-Tests marked xfail(strict) are divergences of graphflow's runtime not yet fixed (see
-KNOWN_DIVERGENCES in differential.py).
-"""
+Tests marked xfail(strict) are divergences of graphflow's runtime not yet fixed (see their
+reasons and KNOWN_DIVERGENCES in differential.py)."""
 
 from __future__ import annotations
 
 import random
+import threading
 from typing import Any
 
 import pytest
-from ported import Runs
+from ported import RateLimits, Runs
 
 from graphflow.timestamp import Timestamp
 
@@ -317,3 +324,86 @@ def test_default_handler_batches(step_run: Runs) -> None:
     run.add("input0", 5, 5)
     run.finish()
     assert [value for _, value in run.out["output0"]] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.xfail(strict=True, raises=gf.ConfigError, reason="DefaultInputStreamHandler's "
+                   "batch_size (DefaultInputStreamHandlerOptions) is not supported")
+def test_default_handler_does_not_propagate_bounds_while_batching(step_run: Runs) -> None:
+    """DefaultInputStreamHandlerTest.DoesntPropagateTimestampWhenBatching: while a node batches
+    (batch_size 3), its output's bound moves only to the first timestamp of the batch, so a node
+    downstream waits; once the batch is full, everything comes out."""
+    run = step_run("""
+    input_stream: "input0"
+    input_stream: "input1"
+    node { calculator: "PassThroughCalculator" input_stream: "input1"
+           output_stream: "input1_batched"
+           input_stream_handler { input_stream_handler: "DefaultInputStreamHandler"
+             options { [mediapipe.DefaultInputStreamHandlerOptions.ext] { batch_size: 3 } } } }
+    node { calculator: "PassThroughCalculator" input_stream: "input0"
+           input_stream: "input1_batched" output_stream: "output" output_stream: "dummy" }
+    """, ["output"])
+    run.add("input0", 0, 0)
+    run.idle()
+    assert run.out["output"] == []
+    for ts, seen in ((1, 1), (2, 1), (3, 4)):
+        run.add("input0", ts, ts)
+        run.add("input1", ts, ts)
+        run.idle()
+        assert len(run.out["output"]) == seen
+    run.finish()
+    assert run.timestamps("output") == [0, 1, 2, 3]
+
+
+# --------------------------------------------------------------------------- FixedSize
+
+
+def _fixed_size(fixed_min_size: bool, options: str = "") -> str:
+    return ('input_stream_handler { input_stream_handler: "FixedSizeInputStreamHandler" '
+            "options { [mediapipe.FixedSizeInputStreamHandlerOptions.ext] { "
+            f"{options} fixed_min_size: {str(fixed_min_size).lower()} }} }} }}")
+
+
+@pytest.mark.parametrize("fixed_min_size", [False, True])
+def test_fixed_size_drops_packets(step_run: Runs, fixed_min_size: bool) -> None:
+    """FixedSizeInputStreamHandlerTest.DropsPackets: a node ten times slower than its source
+    (with the default trigger 2, target 1) takes only the newest packet each time."""
+    run = step_run(f"""
+    input_side_packet: "limits"
+    node {{ calculator: "TestRateLimitedSourceCalculator" input_side_packet: "LIMITS:limits"
+            output_stream: "input_packets" }}
+    node {{ calculator: "TestSlowCalculator" input_side_packet: "LIMITS:limits"
+            input_stream: "input_packets" output_stream: "output_packets"
+            {_fixed_size(fixed_min_size)} }}
+    """, ["output_packets"], {"limits": RateLimits()})
+    run.graph.wait_until_done(timeout=30)
+    assert run.timestamps("output_packets") == [0, 9, 19, 29, 39, 49, 59, 69, 79, 89, 99]
+
+
+@pytest.mark.parametrize("fixed_min_size", [False, True])
+def test_fixed_size_parallel_write_and_read(step_run: Runs, fixed_min_size: bool) -> None:
+    """FixedSizeInputStreamHandlerTest.ParallelWriteAndRead: three threads write 50 packets
+    each to three inputs (trigger 3, target 1); whatever is dropped, the three streams come
+    out with the same packets."""
+    run = step_run(f"""
+    input_stream: "in_0"
+    input_stream: "in_1"
+    input_stream: "in_2"
+    node {{ calculator: "PassThroughCalculator"
+            input_stream: "in_0" input_stream: "in_1" input_stream: "in_2"
+            output_stream: "out_0" output_stream: "out_1" output_stream: "out_2"
+            {_fixed_size(fixed_min_size, "trigger_queue_size: 3 target_queue_size: 1")} }}
+    """, ["out_0", "out_1", "out_2"])
+
+    def write(stream: str) -> None:
+        for i in range(50):
+            run.add(stream, i, i)
+
+    writers = [threading.Thread(target=write, args=(f"in_{w}",)) for w in range(3)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    run.finish()
+    assert run.out["out_0"]
+    assert run.out["out_1"] == run.out["out_0"]
+    assert run.out["out_2"] == run.out["out_0"]

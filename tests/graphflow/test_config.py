@@ -470,8 +470,8 @@ def test_error_contract_and_handler(tmp_path: pathlib.Path) -> None:
      "", "graph output stream 'result' has no producer (did you mean 'results'?)"),
     ('input_stream: "in"\n'
      'node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "o"\n'
-     '       executor: "gpu" }',
-     "3:18", "node PassThroughCalculator: executor 'gpu' is not declared in the graph's "
+     '       executor: "cpu2" }',
+     "3:18", "node PassThroughCalculator: executor 'cpu2' is not declared in the graph's "
      "executor list"),
     ('node { name: "a" calculator: "ConstantSidePacketCalculator"\n'
      '       output_side_packet: "PACKET:0:k"\n'

@@ -424,3 +424,30 @@ def test_pass_through_side_packets_on_their_own_ports() -> None:
            input_side_packet: "s_out" output_stream: "AT_TICK:s_stream" }
     """, inputs={"a": [(4, "a4")]}, side_packets={"s": "side"}, outputs=["s_stream"])
     assert payloads(out["s_stream"]) == ["side"] and timestamps(out["s_stream"]) == [4]
+
+
+def test_counting_source_batches_initial_value_and_increment() -> None:
+    """MediaPipe's counting_source_calculator.cc: MAX_COUNT calls of BATCH_SIZE packets, values
+    from INITIAL_VALUE up by INCREMENT, each at the timestamp of its value."""
+    out = run_graph("""
+    output_stream: "out"
+    node { calculator: "CountingSourceCalculator" output_stream: "out"
+           input_side_packet: "MAX_COUNT:m" input_side_packet: "BATCH_SIZE:b"
+           input_side_packet: "INITIAL_VALUE:i" input_side_packet: "INCREMENT:inc" }
+    """, side_packets={"m": 3, "b": 2, "i": 5, "inc": 3})["out"]
+    assert payloads(out) == timestamps(out) == [5, 8, 11, 14, 17, 20]
+
+
+@pytest.mark.parametrize(("side_packets", "complaint"), [
+    ({"ERROR_ON_OPEN": True}, "error in open"),
+    ({"ERROR_COUNT": 2, "BATCH_SIZE": 2}, "error after 4 packets"),
+    ({"BATCH_SIZE": 0}, "BATCH_SIZE 0 is out of range"),
+])
+def test_counting_source_errors(side_packets: dict[str, Any], complaint: str) -> None:
+    """ERROR_ON_OPEN fails open; ERROR_COUNT fails the call after that many; bad sizes fail."""
+    ports = " ".join(f'input_side_packet: "{tag}:{tag.lower()}"' for tag in side_packets)
+    graph = gf.CalculatorGraph(graph_config=f"""
+    node {{ calculator: "CountingSourceCalculator" output_stream: "out" {ports} }}""")
+    graph.start_run({tag.lower(): value for tag, value in side_packets.items()})
+    with pytest.raises(gf.GraphError, match=complaint):
+        graph.wait_until_done(WAIT)

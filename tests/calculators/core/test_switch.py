@@ -1,15 +1,19 @@
 """SwitchContainer (SwitchDemuxCalculator, contained nodes, SwitchMuxCalculator), after
-MediaPipe's switch_container_test.cc: the channel comes from the options or a side packet."""
+MediaPipe's switch_container_test.cc: the channel comes from the options or a side packet
+(tests/conformance/test_switch_selection.py: from a stream, against MediaPipe)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from google.protobuf import text_format
 
+from calculators.core.switch import switch_container_config
 from graphflow import CalculatorGraph, Packet
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.config import ConfigError
+from graphflow.proto.mediapipe.framework import calculator_pb2
 from graphflow.testing import run_graph
 
 pytestmark = pytest.mark.usefixtures("no_thread_leak")
@@ -144,9 +148,68 @@ input_stream: "tick"
     ("", "select: 0 enable: true", "only one of the options 'enable' and 'select'"),
     ('input_side_packet: "SELECT:select" input_side_packet: "ENABLE:factor"', "",
      "only one of the side packets ENABLE and SELECT"),
-    ('input_stream: "SELECT:in"', "", "selecting the channel by an ENABLE or SELECT stream"),
+    ('input_stream: "SELECT:select" input_stream: "ENABLE:flag"', "",
+     "only one of the input streams ENABLE and SELECT"),
 ])
 def test_bad_containers_are_config_errors(selector: str, options: str, message: str) -> None:
     with pytest.raises(ConfigError, match=f"node SwitchContainer: SwitchContainer: {message}"):
         run_graph(_graph(selector, options), inputs={"in": []},
                   side_packets={"select": 0, "factor": 1})
+
+
+def test_selection_stream_switches_channels_and_passes_bounds_on() -> None:
+    """Selecting by a SELECT stream (one packet with every input): each value goes to the
+    channel selected for its timestamp, and the node after the mux runs for every timestamp
+    before the next one comes, also where the channel sent nothing."""
+    config = _graph('input_stream: "SELECT:select_stream"').replace(
+        'input_stream: "in"', 'input_stream: "in"\ninput_stream: "select_stream"', 1)
+    graph = CalculatorGraph(config)
+    out: list[tuple[int, int]] = []
+    seen: list[int] = []
+    graph.observe_output_stream("out", lambda _, p: out.append((int(p.timestamp), p.payload)))
+    graph.observe_output_stream("in_copy", lambda _, p: seen.append(int(p.timestamp)))
+    graph.start_run({"select": 0, "factor": 3})
+    channels = [1, 1, 0, 1, 0, 0]
+    for t, channel in enumerate(channels, start=1):
+        graph.add_packet_to_input_stream("select_stream", Packet(channel).at(t))
+        graph.add_packet_to_input_stream("in", Packet(t).at(t))
+        graph.wait_until_idle()
+        assert seen == list(range(1, t + 1))
+    graph.close()
+    # Channel 1 scales even values and drops odd ones; channel 0 negates.
+    assert out == [(2, 6), (3, -3), (4, 12), (5, -5), (6, -6)]
+
+
+def test_packet_sequencer_needs_an_output_per_input() -> None:
+    config = """
+input_stream: "a"
+node { calculator: "PacketSequencerCalculator" input_stream: "INPUT:0:a"
+       input_stream: "INPUT:1:a" output_stream: "OUTPUT:b" }
+"""
+    with pytest.raises(ConfigError, match="needs as many OUTPUT as INPUT streams, got 2 INPUT"):
+        CalculatorGraph(config)
+
+
+@pytest.mark.parametrize(("options", "ticks", "handler"), [
+    ("", ["TICK:0:aux", "TICK:1:in"], "DefaultInputStreamHandler"),
+    ('async_selection: true tick_input_stream: "IN"', ["TICK:0:in"], ""),
+])
+def test_the_selection_sequencer_ticks_on_the_inputs(options: str, ticks: list[str],
+                                                     handler: str) -> None:
+    """As switch_container.cc builds it: every container input is a tick unless
+    tick_input_stream names some; synchronous unless async_selection."""
+    node = text_format.Parse(f"""
+calculator: "SwitchContainer"
+input_stream: "ENABLE:flag" input_stream: "IN:in" input_stream: "AUX:aux"
+output_stream: "OUT:out"
+options {{ [mediapipe.SwitchContainerOptions.ext] {{ {options}
+  contained_node {{ calculator: "GfTNegateCalculator" }} }} }}
+""", calculator_pb2.CalculatorGraphConfig.Node())
+    config = switch_container_config(node)
+    sequencer = next(n for n in config.proto.node if n.calculator == "PacketSequencerCalculator")
+    assert list(sequencer.input_stream) == ["INPUT:gate_enable", *ticks]
+    set_handler = sequencer.input_stream_handler.input_stream_handler \
+        if sequencer.HasField("input_stream_handler") else ""  # else the calculator's own
+    assert set_handler == handler
+    demux = next(n for n in config.proto.node if n.calculator == "SwitchDemuxCalculator")
+    assert "ENABLE:gate_enable_timed" in demux.input_stream

@@ -142,6 +142,37 @@ def test_run_a_video_through_a_graph_keeps_frames_times_and_pixels(
     assert calls.count("process") >= 1
 
 
+def test_segments_run_frame_ranges_in_processes_and_join_them_in_order(
+    tmp_path: pathlib.Path, clip: pathlib.Path
+) -> None:
+    graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
+    whole, joined = tmp_path / "whole.avi", tmp_path / "joined.avi"
+    assert graphflow("run", str(graph), "-i", str(clip), "-o", str(whole),
+                     cwd=tmp_path).returncode == 0
+    result = graphflow("run", str(graph), "-i", str(clip), "-o", str(joined), "--segments", "3",
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"pass.pbtxt: {FRAMES} frames in 3 segments" in result.stderr
+    # Three processes, one per range (3, 2 and 3 frames), each from its own first frame.
+    assert sorted(line.split(": ")[1].split(" frames")[0] for line in result.stderr.splitlines()
+                  if " out in " in line) == ["2", "3", "3"]
+    times, frames = decode(joined)
+    times_whole, frames_whole = decode(whole)
+    assert times == times_whole == [i * 1_000_000 // FPS for i in range(FRAMES)]
+    for a, b in zip(frames, frames_whole, strict=True):  # the same frames, in order
+        np.testing.assert_array_equal(a, b)
+    range_only = tmp_path / "range.avi"
+    assert graphflow("run", str(graph), "-i", str(clip), "-o", str(range_only), "--start", "5",
+                     "--frames", "2", cwd=tmp_path).returncode == 0
+    _, frames_range = decode(range_only)
+    assert len(frames_range) == 2
+    for a, b in zip(frames_range, frames_whole[5:7], strict=True):
+        np.testing.assert_array_equal(a, b)
+    mistake = graphflow("run", str(graph), "-i", str(clip), "-o", str(tmp_path / "f_%02d.png"),
+                        "--segments", "2", cwd=tmp_path)
+    assert mistake.returncode == 2 and "must be null or a video file" in mistake.stderr
+
+
 def test_run_to_png_frames_is_exact(tmp_path: pathlib.Path, clip: pathlib.Path,
                                     capsys: pytest.CaptureFixture[str],
                                     no_thread_leak: None) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from graphflow.gpu import GlContext, GlError, GpuBuffer, upload
+from graphflow.image_frame import ImageFrame
 
 
 def _pixels(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -49,6 +50,34 @@ def test_dropped_buffers_return_to_the_pool_on_the_owner_thread(gl: GlContext) -
     assert recycled_on == [gl.thread.name]
     assert gl.pool.texture_count == 1
     assert gl.run(lambda: again.texture_in(gl)) is texture  # the same texture, reused
+
+
+def test_a_deferred_buffer_uploads_its_frame_only_when_a_texture_is_asked_for(
+        gl: GlContext) -> None:
+    pixels = _pixels(5, 7)
+    frame = ImageFrame(pixels)
+    buffer = gl.run(lambda: GpuBuffer.deferred(gl, frame))
+    assert (buffer.size, buffer.frame, buffer.is_deferred) == ((7, 5), frame, True)
+    np.testing.assert_array_equal(buffer.read(), pixels)  # the frame, no texture made
+    assert gl.pool.texture_count == 0
+    second = GlContext("second")
+    try:
+        # Another context of the group asks first: the owner uploads, the reader shares it.
+        second.run(lambda: buffer.texture_in(second))
+        assert not buffer.is_deferred and gl.pool.texture_count == 1
+        glo = gl.run(lambda: buffer.texture_in(gl).glo)
+        assert second.run(lambda: buffer.texture_in(second).glo) == glo
+        texture = gl.run(lambda: buffer.texture_in(gl))
+        read = np.zeros_like(pixels)
+        gl.run(lambda: gl.transfers.read(texture, read))  # the texture's own pixels
+        np.testing.assert_array_equal(read, pixels)
+    finally:
+        second.shutdown()
+    with pytest.raises(ValueError, match="SRGBA"):
+        GpuBuffer.deferred(gl, ImageFrame(pixels[..., :3].copy()))
+    deferred = gl.run(lambda: GpuBuffer.deferred(gl, frame))
+    with pytest.raises(ValueError, match=r"\(5, 7, 4\)"):
+        deferred.read(np.zeros((7, 5, 4), np.uint8))
 
 
 def test_pool_keeps_a_bounded_number_of_idle_textures(gl: GlContext) -> None:

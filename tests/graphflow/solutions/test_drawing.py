@@ -1,12 +1,19 @@
-"""graphflow.solutions.drawing_utils gives MediaPipe's pixels (tests/fixtures/solutions)."""
+"""graphflow.solutions.drawing_utils and drawing_styles give MediaPipe's pixels and plots
+(tests/fixtures/solutions, made by MediaPipe 0.10.21)."""
 
 from __future__ import annotations
+
+import json
+import sys
+import types
 
 import cv2
 import numpy as np
 import pytest
 from face_reference import ROOT
+from plot_recorder import PyplotRecorder
 
+import graphflow.solutions as mp
 from graphflow.proto.mediapipe.framework.formats import detection_pb2, landmark_pb2
 from graphflow.solutions import drawing_styles, drawing_utils, face_detection, face_mesh
 
@@ -14,9 +21,12 @@ FIXTURES = ROOT / "tests" / "fixtures" / "solutions"
 
 
 def _face(points: np.ndarray) -> landmark_pb2.NormalizedLandmarkList:
+    """x, y, z and, for 4 columns, visibility (as scripts/make_drawing_fixtures.py)."""
     face = landmark_pb2.NormalizedLandmarkList()
-    for x, y, z in points.tolist():
-        face.landmark.add(x=x, y=y, z=z)
+    for row in points.tolist():
+        landmark = face.landmark.add(x=row[0], y=row[1], z=row[2])
+        if len(row) > 3:
+            landmark.visibility = row[3]
     return face
 
 
@@ -74,3 +84,86 @@ def test_detection_partly_outside_is_drawn_without_failing() -> None:
     assert canvas[24, 24].any()  # the keypoint inside; the box and the outer keypoint skipped
     left_eye = face_detection.get_key_point(detection, face_detection.FaceKeyPoint.LEFT_EYE)
     assert left_eye is not None and left_eye.x == pytest.approx(1.4)
+
+
+def test_hand_pose_axis_and_detection_drawings_match_mediapipe_pixel_for_pixel() -> None:
+    """The scenes of scripts/make_drawing_fixtures.py, drawn by graphflow from the same values:
+    the hand and pose styles, default specs, connections only, axes, a detection."""
+    ref = np.load(FIXTURES / "drawing_extra.npz")
+    hand, body = _face(ref["hand"]), _face(ref["pose"])
+    canvases = np.zeros_like(ref["scenes"])
+    drawing_utils.draw_landmarks(canvases[0], hand, mp.hands.HAND_CONNECTIONS,
+                                 drawing_styles.get_default_hand_landmarks_style(),
+                                 drawing_styles.get_default_hand_connections_style())
+    drawing_utils.draw_landmarks(canvases[1], body, mp.pose.POSE_CONNECTIONS,
+                                 landmark_drawing_spec=drawing_styles
+                                 .get_default_pose_landmarks_style())
+    drawing_utils.draw_landmarks(canvases[2], hand)
+    drawing_utils.draw_landmarks(canvases[2], body, mp.pose.POSE_CONNECTIONS,
+                                 is_drawing_landmarks=False)
+    for rotation, translation in zip(ref["rotations"], ref["translations"], strict=True):
+        drawing_utils.draw_axis(canvases[3], rotation, translation)
+    drawing_utils.draw_axis(canvases[3], ref["rotations"][0], ref["translations"][0],
+                            focal_length=(2.0, 1.5), principal_point=(0.1, -0.2),
+                            axis_length=0.3,
+                            axis_drawing_spec=drawing_utils.DrawingSpec(thickness=4))
+    drawing_utils.draw_detection(canvases[4], _detection(ref["detection"]),
+                                 drawing_utils.DrawingSpec(color=(0, 255, 0), thickness=-1,
+                                                           circle_radius=4),
+                                 drawing_utils.DrawingSpec(thickness=3))
+    for scene, (ours, theirs) in enumerate(zip(canvases, ref["scenes"], strict=True)):
+        assert theirs.any(), scene
+        np.testing.assert_array_equal(ours, theirs, err_msg=f"scene {scene}")
+
+
+def test_plot_landmarks_makes_mediapipes_matplotlib_calls(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Call for call what MediaPipe's plot_landmarks asks of pyplot (recorded in .venv-mp)."""
+    ref = np.load(FIXTURES / "drawing_extra.npz")
+    recorder = PyplotRecorder()
+    monkeypatch.setitem(sys.modules, "matplotlib", types.ModuleType("matplotlib"))
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", recorder)
+    drawing_utils.plot_landmarks(_face(ref["pose"]), mp.pose.POSE_CONNECTIONS)
+    drawing_utils.plot_landmarks(_face(ref["hand"]), mp.hands.HAND_CONNECTIONS,
+                                 drawing_utils.DrawingSpec(color=(10, 20, 30), thickness=2),
+                                 drawing_utils.DrawingSpec(color=(200, 100, 0), thickness=1),
+                                 elevation=30, azimuth=-60)
+    expected = json.loads((FIXTURES / "plot_landmarks.json").read_text())["calls"]
+    assert len(expected) > 40  # scatters and lines, not just the figure
+    assert json.loads(json.dumps(recorder.calls)) == expected
+    with pytest.raises(ValueError, match="Invalid connection from landmark #0 to landmark #40"):
+        drawing_utils.plot_landmarks(_face(ref["hand"]), [(0, 40)])
+
+
+def test_plot_landmarks_without_matplotlib_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails as if not installed
+    monkeypatch.delitem(sys.modules, "matplotlib.pyplot", raising=False)
+    face = _face(np.full((2, 3), 0.5, np.float32))
+    with pytest.raises(ImportError, match=r"plot_landmarks needs matplotlib.*pip install"):
+        drawing_utils.plot_landmarks(face)
+    drawing_utils.plot_landmarks(None)  # nothing to plot: matplotlib is not needed
+
+
+def test_hand_and_pose_names_are_mediapipes() -> None:
+    """The enums and connection sets against the data extracted from MediaPipe's wheel."""
+    data = json.loads((ROOT / "graphflow" / "solutions" / "hand_pose_connections.json")
+                      .read_text())["sets"]
+    assert [[m.name, int(m)] for m in mp.hands.HandLandmark] == data["HandLandmark"]
+    assert [[m.name, int(m)] for m in mp.pose.PoseLandmark] == data["PoseLandmark"]
+    assert mp.hands_connections.HAND_THUMB_CONNECTIONS == ((1, 2), (2, 3), (3, 4))
+    assert len(mp.hands.HAND_CONNECTIONS) == 21 and len(mp.pose.POSE_CONNECTIONS) == 35
+    with pytest.raises(AttributeError, match="no hand tracking solution"):
+        mp.hands.Hands  # noqa: B018
+    with pytest.raises(AttributeError, match="no pose solution"):
+        mp.pose.Pose  # noqa: B018
+
+
+def test_error_messages_are_mediapipes() -> None:
+    detection = _detection(np.array([0.1, 0.1, 0.2, 0.2], np.float32))
+    detection.location_data.format = detection.location_data.BOUNDING_BOX
+    canvas = np.zeros((40, 40, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"^LocationData must be relative for this drawing "
+                                         r"funtion to work\.$"):
+        drawing_utils.draw_detection(canvas, detection)
+    with pytest.raises(ValueError, match=r"^Input image must contain three channel bgr data\."):
+        drawing_utils.draw_axis(np.zeros((4, 4, 4), np.uint8), np.eye(3), np.zeros(3))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from face_reference import ROOT, read_rgb
 
+from graphflow import CalculatorGraph
 from graphflow.solutions import face_detection, face_mesh, selfie_segmentation
 from graphflow.solutions.solution_base import SolutionBase, graph_path
 
@@ -81,14 +82,24 @@ def test_unknown_graph_is_named() -> None:
         graph_path("mediapipe/modules/x.binarypb")
 
 
+@pytest.mark.timeout(60)  # a close that waits on a node that never finishes hangs here
 @pytest.mark.parametrize("make", [
     lambda: face_mesh.FaceMesh(), lambda: face_mesh.FaceMesh(refine_landmarks=True),
     lambda: face_detection.FaceDetection(model_selection=1),
     lambda: selfie_segmentation.SelfieSegmentation()])
-def test_closing_or_resetting_before_any_image_ends_the_run(make: Any,
-                                                            no_thread_leak: None) -> None:
+def test_closing_or_resetting_before_any_image_ends_the_run(
+        make: Any, no_thread_leak: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A solution that never got an image closes its graph plainly (every node's close runs,
+    errors are raised) rather than cancelling it, and the run ends."""
+
+    def no_cancel(graph: CalculatorGraph) -> None:
+        raise AssertionError("the run was cancelled, not closed")
+
+    monkeypatch.setattr(CalculatorGraph, "cancel", no_cancel)
     with make():
         pass
     solution = make()
     solution.reset()
     solution.close()
+    with make() as used:  # a run that got images closes the same way
+        used.process(read_rgb(IMAGE))

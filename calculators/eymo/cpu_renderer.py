@@ -1,0 +1,170 @@
+"""A fast CPU renderer of eymo draw items (OpenCV on each item's box), for software GL.
+
+On a machine whose GL renderer is a software one (Mesa's llvmpipe), drawing an item costs the
+GL renderer three rasterizer passes plus the frame's upload, copy and readback; this renderer
+touches only the items' boxes: per copy of an item, one `cv2.warpAffine` of the source into
+the box (the item's `dst` is an affine image of its `src` for every statement without
+`reshape`; others go through `cv2.remap` with a map built triangle by triangle), one
+`cv2.transform` for the colour operations, and the feathered alpha from a filled polygon and
+its distance transform, blended with `cv2.blendLinear`. `EymoTransformCalculator` picks it on
+software GL renderers (where bench/eymo_e2e.py measured it faster); GPUs keep `GlItemRenderer`.
+
+It matches `calculators.eymo.reference.render` up to rounding except along the feathered
+edge: the distance to the outline comes from the distance transform (pixel centre to the
+nearest pixel centre outside, less half a pixel), within about half a pixel of the exact one.
+Every item samples the unmodified input frame; the items are drawn in list order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from calculators._opencv import cv2
+from calculators.eymo.geometry import LUMA_WEIGHTS, DrawItem
+
+#: Largest distance of a vertex from the affine fit of an item, in pixels, for the item to be
+#: drawn with one `warpAffine` (statements without `reshape` fit to about 1e-4).
+AFFINE_TOLERANCE_PX = 0.01
+_INSIDE_SLACK = 1e-9  # barycentric tolerance, so that pixels on a shared edge count
+_SHIFT = 4  # fractional bits of the polygon's vertices for cv2.fillPoly
+_EDGE_PX = 0.75  # a filled pixel centre lies about this much farther from the outside
+# pixel centres than from the outline (measured against `DrawItem.coverage`: no bias)
+
+Pixels = npt.NDArray[np.uint8]
+
+
+def render_into(out: Pixels, source: Pixels, items: Sequence[DrawItem]) -> None:
+    """Draws the items onto `out`, sampling `source` (the unmodified frame).
+
+    Args:
+        out: (H, W, 4) RGBA uint8 frame to draw on, a copy of `source`; its alpha is kept.
+        source: (H, W, 4) RGBA uint8 input frame, the same size; only read.
+        items: Draw items for a frame of this size, e.g. from `draw_items`.
+
+    Raises:
+        ValueError: The frames are not RGBA uint8 of one size.
+    """
+    if (out.shape != source.shape or out.ndim != 3 or out.shape[2] != 4
+            or out.dtype != np.uint8 or source.dtype != np.uint8):
+        raise ValueError(f"eymo CPU renderer: expected two (H, W, 4) uint8 frames of one size, "
+                         f"got {out.dtype} {out.shape} and {source.dtype} {source.shape}")
+    for item in items:
+        inverse = _inverse_affine(item)
+        colour = _colour_matrix(item)
+        for dx, dy in item.offsets.tolist():
+            _draw_copy(out, source, item, inverse, colour, dx, dy)
+
+
+def _inverse_affine(item: DrawItem) -> npt.NDArray[np.float64] | None:
+    """The 2x3 matrix taking `dst` to `src` (pixel-centre coordinates), or None if none fits.
+
+    Fitted on three vertices spread around the outline and checked on all of them.
+    """
+    count = len(item.dst)
+    if count < 3:
+        return None
+    corners = [0, count // 3, 2 * count // 3]
+    (ax, ay), (bx, by), (cx, cy) = item.dst[corners].tolist()
+    if abs((bx - ax) * (cy - ay) - (cx - ax) * (by - ay)) < 1e-6:
+        return None  # the three vertices are in a line: leave it to the triangles
+    matrix = np.asarray(cv2.getAffineTransform(item.dst[corners], item.src[corners]),
+                        np.float64)
+    dst, src = item.dst.astype(np.float64), item.src.astype(np.float64)
+    if np.abs(dst @ matrix[:, :2].T + matrix[:, 2] - src).max() > AFFINE_TOLERANCE_PX:
+        return None
+    return matrix
+
+
+def _colour_matrix(item: DrawItem) -> npt.NDArray[np.float64] | None:
+    """`DrawItem.shade` as a 4x4 matrix on RGBA (alpha kept), or None when it changes nothing."""
+    if item.saturation == 1.0 and item.brightness == 1.0 and item.channels == (1.0, 1.0, 1.0):
+        return None
+    weights = np.asarray(LUMA_WEIGHTS)
+    rgb = item.saturation * np.eye(3) + (1.0 - item.saturation) * weights[None, :]
+    rgb = np.asarray(item.channels)[:, None] * item.brightness * rgb
+    matrix = np.eye(4)
+    matrix[:3, :3] = rgb
+    return matrix
+
+
+def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
+               inverse: npt.NDArray[np.float64] | None, colour: npt.NDArray[np.float64] | None,
+               dx: float, dy: float) -> None:
+    height, width = out.shape[:2]
+    dst = item.dst.astype(np.float64) + np.array([dx, dy])
+    (lo_x, lo_y), (hi_x, hi_y) = dst.min(axis=0).tolist(), dst.max(axis=0).tolist()
+    bx0, by0, bx1, by1 = item.bbox
+    x0, y0 = max(math.floor(lo_x), bx0, 0), max(math.floor(lo_y), by0, 0)
+    x1, y1 = min(math.ceil(hi_x), bx1, width), min(math.ceil(hi_y), by1, height)
+    if x0 >= x1 or y0 >= y1:
+        return
+    box_w, box_h = x1 - x0, y1 - y0
+    # Alpha: the outline filled in a box one pixel larger than its own (not clipped to the
+    # frame), so that the distance transform sees the outside all around it; inside, alpha
+    # rises over `feather` pixels from the outline.
+    mx0, my0 = math.floor(lo_x) - 1, math.floor(lo_y) - 1
+    mask = np.zeros((math.ceil(hi_y) + 1 - my0, math.ceil(hi_x) + 1 - mx0), np.uint8)
+    ring = ((dst - (mx0 + 0.5, my0 + 0.5)) * (1 << _SHIFT)).round().astype(np.int32)
+    cv2.fillPoly(mask, [ring], 255, cv2.LINE_8, _SHIFT)
+    distance = np.asarray(cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3),
+                          np.float32)
+    alpha = distance[y0 - my0:y0 - my0 + box_h,
+                                              x0 - mx0:x0 - mx0 + box_w]
+    alpha -= _EDGE_PX
+    alpha *= 1.0 / item.feather
+    np.clip(alpha, 0.0, 1.0, out=alpha)
+    # The box's pixels sampled from the source: output pixel centre (x + 0.5, y + 0.5) maps to
+    # the source point `inverse` gives, which is OpenCV's pixel (sx - 0.5, sy - 0.5).
+    if inverse is not None:
+        matrix = inverse.copy()
+        matrix[:, 2] += inverse[:, :2] @ (x0 + 0.5 - dx, y0 + 0.5 - dy) - 0.5
+        sampled = cv2.warpAffine(source, matrix, (box_w, box_h),
+                                 flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_REPLICATE)
+    else:
+        map_x, map_y = _triangle_maps(item, dx, dy, x0, y0, box_w, box_h)
+        sampled = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    if colour is not None:
+        sampled = cv2.transform(sampled, colour)
+    region = out[y0:y1, x0:x1]
+    sampled[..., 3] = region[..., 3]  # the frame's alpha is kept
+    region[...] = cv2.blendLinear(sampled, region, alpha, 1.0 - alpha)
+
+
+def _triangle_maps(item: DrawItem, dx: float, dy: float, x0: int, y0: int, box_w: int,
+                   box_h: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Source positions (OpenCV pixels) of the box's pixels, each triangle's affine on the
+    pixel centres inside it (for items that no single affine fits; the reference renderer's
+    rule: the first triangle that holds a centre, its edges included, maps it)."""
+    map_x = np.full((box_h, box_w), -1.0, np.float32)  # -1: no triangle (alpha 0 there)
+    map_y = np.full((box_h, box_w), -1.0, np.float32)
+    free = np.ones((box_h, box_w), bool)
+    dst = item.dst.astype(np.float64) + np.array([dx, dy])
+    src = item.src.astype(np.float64)
+    for triangle in item.triangles:
+        corners = dst[triangle]
+        design = np.column_stack((corners, np.ones(3)))
+        if abs(np.linalg.det(design)) < 1e-9:
+            continue
+        lo = np.maximum(np.floor(corners.min(axis=0)).astype(int) - (x0, y0), 0)
+        hi = np.minimum(np.ceil(corners.max(axis=0)).astype(int) - (x0, y0), (box_w, box_h))
+        if (lo >= hi).any():
+            continue
+        gx, gy = np.meshgrid(np.arange(lo[0], hi[0]) + x0 + 0.5,
+                             np.arange(lo[1], hi[1]) + y0 + 0.5)
+        # Barycentric weights of the corners, affine in (x, y).
+        weights = np.linalg.inv(design)
+        w = [weights[0, k] * gx + weights[1, k] * gy + weights[2, k] for k in range(3)]
+        slots = free[lo[1]:hi[1], lo[0]:hi[0]]
+        hit = slots & (w[0] >= -_INSIDE_SLACK) & (w[1] >= -_INSIDE_SLACK) & (
+            w[2] >= -_INSIDE_SLACK)
+        mapped = np.stack([wk[hit] for wk in w], axis=1) @ (src[triangle] - 0.5)
+        map_x[lo[1]:hi[1], lo[0]:hi[0]][hit] = mapped[:, 0]
+        map_y[lo[1]:hi[1], lo[0]:hi[0]][hit] = mapped[:, 1]
+        slots[hit] = False
+    return map_x, map_y
