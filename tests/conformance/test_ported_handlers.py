@@ -1,12 +1,10 @@
 """MediaPipe's C++ tests of the input stream handlers, ported (their expectations, not their code).
 
 From mediapipe/framework/stream_handler/ at v0.10.21, test cases ported of those in the file:
-- immediate_input_stream_handler_test.cc 9/9: 7 pass, 2 xfail (StreamDoneReady,
-  ReadyForCloseAfterTimestampMax).
+- immediate_input_stream_handler_test.cc 9/9, passing.
 - sync_set_input_stream_handler_test.cc 1/1, passing.
-- default_input_stream_handler_test.cc 4/4: NoBatchingWorks passes; Batches,
-  BatchIsFlushedWhenClosing (one test) and DoesntPropagateTimestampWhenBatching xfail (no
-  batch_size).
+- default_input_stream_handler_test.cc 4/4 (Batches and BatchIsFlushedWhenClosing in one test),
+  passing.
 - fixed_size_input_stream_handler_test.cc 4/4 (each for fixed_min_size false and true), passing:
   DropsPackets and ParallelWriteAndRead here, LateArrivalDrop and DropsPacketsInFullStream in
   tests/graphflow/test_fixed_size_handler.py.
@@ -326,8 +324,6 @@ def test_default_handler_batches(step_run: Runs) -> None:
     assert [value for _, value in run.out["output0"]] == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.xfail(strict=True, raises=gf.ConfigError, reason="DefaultInputStreamHandler's "
-                   "batch_size (DefaultInputStreamHandlerOptions) is not supported")
 def test_default_handler_does_not_propagate_bounds_while_batching(step_run: Runs) -> None:
     """DefaultInputStreamHandlerTest.DoesntPropagateTimestampWhenBatching: while a node batches
     (batch_size 3), its output's bound moves only to the first timestamp of the batch, so a node
