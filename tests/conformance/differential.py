@@ -253,16 +253,17 @@ def _read_lines(process: subprocess.Popen[str], lines: queue.Queue[str]) -> None
 def divergence(example: Example, ours: dict[str, Any], theirs: dict[str, Any]) -> str | None:
     """What differs between graphflow's result and MediaPipe's, or None.
 
-    Where source nodes send packets, the step a run fails at is not compared: MediaPipe's
-    wait_until_idle does not wait for sources, so a failure their packets cause comes at any
-    step."""
-    same_step = ours.get("error_step") == theirs.get("error_step") or (
-        bool(example.from_sources) and ours["outcome"] == theirs["outcome"] == "error")
-    if ours["outcome"] != theirs["outcome"] or not same_step:
+    Where source nodes send packets and both runs fail, only the failure is compared:
+    MediaPipe's wait_until_idle does not wait for sources, so a failure their packets cause
+    comes at any step, after any part of the other streams' packets."""
+    failed_by_sources = bool(example.from_sources) and \
+        ours["outcome"] == theirs["outcome"] == "error"
+    if ours["outcome"] != theirs["outcome"] or (
+            ours.get("error_step") != theirs.get("error_step") and not failed_by_sources):
         return (f"outcome: graphflow {ours['outcome']} (step {ours.get('error_step')}: "
                 f"{ours.get('message', '')[:300]}), MediaPipe {theirs['outcome']} (step "
                 f"{theirs.get('error_step')}: {theirs.get('message', '')[:300]})")
-    if ours["outcome"] in ("invalid", "start_error"):
+    if ours["outcome"] in ("invalid", "start_error") or failed_by_sources:
         return None
     lines = []
     for name in example.observe:
