@@ -294,6 +294,17 @@ class CalculatorGraph:
                              + did_you_mean(stream_name, scheduler.input_names))
         return scheduler
 
+    def set_input_stream_timestamp_bound(self, stream_name: str, timestamp: int) -> None:
+        """Promises that no packet below ``timestamp`` will follow on a graph input stream, so
+        that the nodes waiting on it can go on (MediaPipe's SetInputStreamTimestampBound).
+
+        Raises:
+            ValueError: For an unknown or closed stream, or a bound below the stream's
+                (its last packet's timestamp + 1, or the bound set before).
+            GraphError: If the graph has failed.
+        """
+        self._input_stream(stream_name).set_input_bound(stream_name, Timestamp(timestamp))
+
     def close_input_stream(self, stream_name: str) -> None:
         """Closes one graph input stream: no packet will follow."""
         self._input_stream(stream_name).close_inputs([stream_name])

@@ -319,6 +319,7 @@ class MergeCalculator(Calculator):
 
     inputs = (Port("", repeated=True),)
     outputs = (Port(""),)
+    timestamp_offset = 0  # (MediaPipe's api2 nodes default to TimestampChange::Offset(0))
 
     def process(self, cc: CalculatorContext) -> None:
         for packet in cc.inputs:

@@ -66,12 +66,13 @@ class InputQueue:
 class Stream:
     """An output stream (or a graph input stream): where its packets go, how far it has come."""
 
-    __slots__ = ("bound", "consumers", "name")
+    __slots__ = ("bound", "carried", "consumers", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.consumers: list[InputQueue] = []
         self.bound = UNSTARTED
+        self.carried = False  # a packet went out on it
 
 
 class Node:

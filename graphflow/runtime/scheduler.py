@@ -118,6 +118,8 @@ class Scheduler:
         # thread delivers the inbox after its task, so further inputs need not wake it again.
         self.kicked = False
         self.all_open = False
+        # The run ended while idle (_end_when_idle): closing nodes drop their outputs.
+        self.ended = False
         self.done = False
         self._shut_down = False
         self.side_packets: dict[str, Any] = dict(side_packets)
@@ -169,7 +171,7 @@ class Scheduler:
         handler = handler_class(spec.handler)
         assert handler is not None, spec.handler  # the config was validated against them
         node.handler = handler(node, spec.handler_options, self._release_if_drained)
-        node.single = len(node.queues) == 1 and not node.bounds_mode and handler.batchable
+        node.single = len(node.queues) == 1 and not node.bounds_mode and node.handler.batchable
         return node
 
     def _executor_for(self, spec: NodeSpec) -> Executor:
@@ -268,7 +270,7 @@ class Scheduler:
                     pending + max((len(q.packets) for q in self.graph_inputs[name].consumers),
                                   default=0) < self.max_queue - 1:
                 self.inbox.append((name, packet))
-                self.added_bound[name] = int(ts) + 1
+                self.added_bound[name] = int(ts.next_allowed_in_stream())
                 # Drain now if no task will finish to do it, or if a pool has idle threads
                 # and none busy (unless one was just woken for work: it drains the inbox when
                 # done). A busy pool thread drains it when its call ends, without a thread
@@ -283,8 +285,37 @@ class Scheduler:
                 self._drain_inbox()
                 added = self._add_throttled(name, packet, block)
             if added:
-                self.added_bound[name] = int(ts) + 1
+                self.added_bound[name] = int(ts.next_allowed_in_stream())
             return added
+
+    def set_input_bound(self, name: str, bound: Timestamp) -> None:
+        """Promises that no packet below ``bound`` will follow on a graph input stream
+        (MediaPipe's SetInputStreamTimestampBound; a bound past MAX ends the stream for its
+        consumers, as a close does).
+
+        Raises:
+            ValueError: For a closed stream, a bound that is not a stream timestamp or
+                ONE_OVER_POSTSTREAM, or one below the stream's current bound.
+            GraphError: If the run has failed.
+        """
+        value = int(bound)
+        with self.input_lock:
+            if name in self.closed_inputs:
+                raise ValueError(f"graph input stream {name!r} is closed")
+            if not (bound.is_range_value() or bound in (
+                    Timestamp.PRESTREAM, Timestamp.POSTSTREAM, Timestamp.ONE_OVER_POSTSTREAM)):
+                raise ValueError(f"graph input stream {name!r}: {bound} is not a valid "
+                                 "timestamp bound")
+            if value < self.added_bound[name]:
+                raise ValueError(f"graph input stream {name!r}: the bound {bound} is below the "
+                                 f"stream's bound {Timestamp(self.added_bound[name])}")
+            if self.error is not None:
+                raise self.error
+            self.added_bound[name] = value
+            with self.lock:
+                self._drain_inbox()
+                self._advance_stream(self.graph_inputs[name], value)
+                self.after_change()
 
     def close_inputs(self, names: Sequence[str]) -> None:
         """Closes graph input streams, together (nothing for those closed already)."""
@@ -359,6 +390,15 @@ class Scheduler:
 
     @_locked
     def _open_ready_nodes(self) -> None:
+        """Opens the nodes whose input side packets have all been published.
+
+        As in MediaPipe, a node waits to open until the nodes producing its side packets have
+        set them (in open, process or close); the run starts once the nodes that could open
+        at first have opened (``all_open``). A node whose side packets never come never opens:
+        the run ends without it once idle (_end_when_idle).
+        """
+        if self.error is not None:
+            return
         opening = False
         for node in self.nodes:
             if node.state is not _NEW:
@@ -378,22 +418,21 @@ class Scheduler:
                 opening = True
                 self._schedule(Task(node, _OPEN, Timestamp.UNSTARTED, None))
         if not opening and not self.all_open:
-            waiting = [n for n in self.nodes if n.state is _NEW]
-            if waiting:
-                missing = [s.name for s in waiting[0].spec.side_inputs
-                           if s.name not in self.side_packets]
-                self._fail(node_error(waiting[0].spec, f"input side packet(s) "
-                                      f"{', '.join(map(repr, missing))} were never produced"))
-                return
             self.all_open = True
             for node in self.nodes:
-                if node.is_source:
-                    self._schedule_source(node)
-                elif not node.spec.inputs:
-                    self._begin_close(node)
-                else:
-                    self._check_ready(node)
+                if node.state is _OPEN_STATE:
+                    self._start_node(node)
             self._check_done()
+
+    @_locked
+    def _start_node(self, node: Node) -> None:
+        """Lets an opened node run, once the run has started."""
+        if node.is_source:
+            self._schedule_source(node)
+        elif not node.spec.inputs:
+            self._begin_close(node)
+        else:
+            self._check_ready(node)
 
     # ---------------------------------------------------------------- running tasks
 
@@ -490,7 +529,9 @@ class Scheduler:
                 return
             last = prev.node.streams[stream].bound - 1
             for packet in packets:
-                if packet._timestamp <= last:
+                # (Packets at PreStream, Max or PostStream end their stream: _apply_outputs
+                # makes the checks they need.)
+                if packet._timestamp <= last or not MIN <= packet._timestamp < MAX:
                     return
                 last = packet._timestamp
             sub.packets = [packets[0]]
@@ -522,7 +563,7 @@ class Scheduler:
         """Applies a finished task's outputs and state change (``consumed``: the packets of
         its one output stream were processed already, by the consumer fused to it)."""
         node = task.node
-        if task.error is not None:
+        if task.error is not None and not (task.kind is _CLOSE and self.ended):
             if task.kind is _PROCESS:
                 node.in_flight -= 1
             else:  # a failed open or close: the node is finished (close is not called)
@@ -541,19 +582,24 @@ class Scheduler:
                     self._apply_outputs(node, done, False)
             else:
                 self._apply_outputs(node, task, consumed)
+            if node.side_outputs.values:
+                self._publish_side_outputs(node)
         elif task.kind is _OPEN:
             node.state = _OPEN_STATE
             if self.error is not None:
                 self._begin_close(node)
             else:
                 self._apply_outputs(node, task, False)  # packets sent in open(), e.g. headers
+                if self.all_open:  # opened late, once its side packets came
+                    self._start_node(node)
                 self._publish_side_outputs(node)
-                self._open_ready_nodes()
+                self._open_ready_nodes()  # (ends the opening phase after the last open)
         else:
-            self._apply_outputs(node, task, False)
             node.state = _CLOSED
-            for stream in node.streams:
-                self._advance_stream(stream, DONE)
+            if not self.ended:
+                self._apply_outputs(node, task, False)
+                for stream in node.streams:
+                    self._advance_stream(stream, DONE)
             self._publish_side_outputs(node)
 
     @_locked
@@ -573,9 +619,11 @@ class Scheduler:
                 # (A fused node that was not called has not settled.)
                 self._check_ready(node)
         if node.state is _CLOSING_PENDING and node.in_flight == 0:
-            if node.bounds_mode and not node.is_source and self.error is None:
+            if (node.bounds_mode or node.handler.held_timestamp() != DONE) and \
+                    not node.is_source and self.error is None:
                 # Its inputs closed while it ran: it may still owe its handler's last
-                # call (immediate handler), which _check_ready makes before closing it.
+                # call (immediate handler) or held sets (batches), which _check_ready makes
+                # before closing it.
                 node.state = _OPEN_STATE
                 self._check_ready(node)
             else:
@@ -598,8 +646,14 @@ class Scheduler:
 
     @_locked
     def _publish_side_outputs(self, node: Node) -> None:
+        """Publishes the side packets ``node`` has set; opens the nodes waiting for them."""
+        new = False
         for name, value in node.side_outputs.values.items():
-            self.side_packets.setdefault(name, value)
+            if name not in self.side_packets:
+                self.side_packets[name] = value
+                new = True
+        if new:
+            self._open_ready_nodes()
 
     def _node_error(self, node: Node, task: Task) -> GraphError:
         exc = task.error
@@ -635,6 +689,7 @@ class Scheduler:
             if stream is fused:
                 bound = int(out.packets[-1]._timestamp) + 1
                 stream.bound = stream.consumers[0].bound = bound
+                stream.carried = True
             elif out.packets:
                 consumers = stream.consumers
                 for packet in out.packets:
@@ -647,12 +702,18 @@ class Scheduler:
                             task.kind.value, task.ts))
                         return
                     bound = int(ts) + 1
+                    if bound > MAX or bound == MIN:
+                        ended = self._packet_ends(node, task, stream, out.packets, packet)
+                        if ended is None:
+                            return
+                        bound = ended
                     stream.bound = bound
                     for queue in consumers:
                         queue.packets.append(packet)
                         queue.bound = bound
                         if len(queue.packets) >= max_queue and not queue.full:
                             self._set_full(queue, True)
+                stream.carried = True
                 for queue in consumers:
                     touched[queue.node] = None
             bound = offset_bound
@@ -674,13 +735,41 @@ class Scheduler:
         stream.bound = bound
         for queue in stream.consumers:
             if bound > queue.bound:
+                if bound >= ONE_OVER_POSTSTREAM > queue.bound:
+                    queue.node.open_inputs -= 1  # no timestamp is left: the input has ended
                 queue.bound = bound
-                if bound == DONE:
-                    queue.node.open_inputs -= 1
                 if touched is None:
                     self._check_ready(queue.node)
                 else:
                     touched[queue.node] = None
+
+    @_locked
+    def _packet_ends(self, node: Node, task: Task, stream: Stream,
+                     packets: list[Packet[Any]], packet: Packet[Any]) -> int | None:
+        """A packet of ``node`` at PreStream, Max or PostStream on ``stream`` (one of
+        ``packets``, the call's): returns the stream's new bound, or None if the run failed.
+
+        A packet at PostStream must be its stream's only packet: MediaPipe checks it where
+        the stream has consumers (InputStreamManager::AddPackets).
+        """
+        if packet._timestamp == Timestamp.POSTSTREAM and stream.consumers and (
+                stream.carried or packet is not packets[0]):
+            self._fail(node_error(
+                node.spec, f"output stream {stream.name!r} got a packet at "
+                f"{Timestamp.POSTSTREAM} after other packets (a packet at "
+                f"{Timestamp.POSTSTREAM} must be the only one of its stream)",
+                task.kind.value, task.ts))
+            return None
+        return self._end_consumers(stream)
+
+    @staticmethod
+    def _end_consumers(stream: Stream) -> int:
+        """A packet at PreStream, Max or PostStream leaves its stream no timestamp
+        (MediaPipe's NextAllowedInStream): its consumers' inputs have ended, though the packet
+        is still to be processed. Returns the stream's new bound."""
+        for queue in stream.consumers:
+            queue.node.open_inputs -= 1
+        return ONE_OVER_POSTSTREAM
 
     @_locked
     def _set_full(self, queue: InputQueue, full: bool) -> None:
@@ -706,9 +795,11 @@ class Scheduler:
         if not ts.is_range_value() and ts not in (Timestamp.PRESTREAM, Timestamp.POSTSTREAM):
             raise ValueError(f"graph input stream {name!r}: packet timestamp {ts} is not a valid "
                              "packet timestamp")
-        if self.added_bound[name] == MIN:  # the previous packet was at PRESTREAM
-            raise ValueError(f"graph input stream {name!r}: no packet may follow one at "
-                             f"{Timestamp.PRESTREAM} (got one at {ts})")
+        if self.added_bound[name] == ONE_OVER_POSTSTREAM:
+            raise ValueError(f"graph input stream {name!r}: no timestamp is left after a packet "
+                             f"at {Timestamp.PRESTREAM}, {Timestamp.MAX} or "
+                             f"{Timestamp.POSTSTREAM}, or a bound past {Timestamp.MAX} (got a "
+                             f"packet at {ts})")
         if ts < self.added_bound[name]:
             raise ValueError(f"graph input stream {name!r}: timestamp {ts} is not greater than "
                              f"the previous one ({Timestamp(self.added_bound[name] - 1)})")
@@ -758,6 +849,8 @@ class Scheduler:
         """Queues a graph input packet; checks the consumers now, or adds them to ``touched``."""
         stream = self.graph_inputs[name]
         bound = int(packet._timestamp) + 1
+        if bound > MAX or bound == MIN:
+            bound = self._end_consumers(stream)
         stream.bound = bound
         for queue in stream.consumers:
             queue.packets.append(packet)
@@ -867,7 +960,9 @@ class Scheduler:
                 self._fuse(task)
             node.in_flight += 1
             self._schedule(task)
-        if node.offset is not None and not node.bounds_mode and not node.in_flight:
+        if node.offset is not None and not node.in_flight and (
+                not node.bounds_mode or handler.held_timestamp() != DONE):
+            # (A node processing bounds is called for them, unless its handler holds a batch.)
             self._propagate_offset_bound(node)
         if node.open_inputs == 0 and node.state is _OPEN_STATE and node.inputs_done():
             if node.in_flight:
@@ -920,10 +1015,11 @@ class Scheduler:
     @_locked
     def _propagate_offset_bound(self, node: Node) -> None:
         """MediaPipe's bound propagation for a node with a timestamp offset and nothing to run:
-        its inputs are settled up to the first queued packet (or their bounds), so its outputs
-        can have no packet below that plus the offset, and their bounds move there without a
-        call to the calculator (a gate, say, whose input only advanced its bound)."""
-        settled = DONE
+        its inputs are settled up to the first queued packet (or their bounds, or the first
+        input set its handler holds back), so its outputs can have no packet below that plus
+        the offset, and their bounds move there without a call to the calculator (a gate, say,
+        whose input only advanced its bound)."""
+        settled = node.handler.held_timestamp()
         for q in node.queues:
             if q.packets:
                 head = int(q.packets[0]._timestamp)
@@ -977,9 +1073,28 @@ class Scheduler:
                 node.state = _CLOSED
 
     @_locked
+    def _end_when_idle(self) -> None:
+        """MediaPipe ends a run once it is idle with every graph input closed and no source
+        left (Scheduler::HandleIdle): nothing can happen any more, so the nodes still open
+        are closed, their outputs dropped (CalculatorNode::CleanupAfterRun: the run has
+        ended), and those that never opened stay unopened. Called with nothing running."""
+        if self.ended or not self.all_open or self.error is not None or self.inbox or \
+                len(self.closed_inputs) < len(self.graph_inputs) or any(
+                    n.state is not _CLOSED and n.state is not _NEW for n in self.sources):
+            return
+        if all(n.state is _CLOSED or n.state is _NEW for n in self.nodes):
+            return  # (the run ends by itself)
+        self.ended = True
+        for node in self.nodes:
+            if node.state is _OPEN_STATE:
+                self._begin_close(node)
+
+    @_locked
     def _check_done(self) -> None:
         if self.done:
             return
+        if self.running == 0:
+            self._end_when_idle()
         if self.running == 0 and all(n.state in (_CLOSED, _NEW) for n in self.nodes) and (
                 self.error is not None or self.all_open):
             self.done = True

@@ -5,18 +5,16 @@ From mediapipe/framework/ at v0.10.21 (cases ported of those in the file; MediaP
 calculators are the Test* ones of ported.py). Tests marked xfail(strict) are divergences still to
 fix: each reason says what graphflow does instead.
 
-calculator_graph_bounds_test.cc: 23/24. 20 pass; xfail: SetInputStreamTimestampBound (no such
-API), PropagateBoundLoop (no EarlyCloseInputStreamHandler), CheckBatchProcessingBoundPropagation
-(no batch_size). Skipped: FixedSizeHandlerBounds, whose expectation holds at the moment that
-only MediaPipe's CountingExecutor (an executor counting its running tasks) can find: every task
-but the one blocked has finished; graphflow has no executor hook to find that moment, so the
-check could not be made deterministic.
+calculator_graph_bounds_test.cc: 23/24. 22 pass; xfail: PropagateBoundLoop (no
+EarlyCloseInputStreamHandler). Skipped: FixedSizeHandlerBounds, whose expectation holds at the
+moment that only MediaPipe's CountingExecutor (an executor counting its running tasks) can find:
+every task but the one blocked has finished; graphflow has no executor hook to find that
+moment, so the check could not be made deterministic.
 
-calculator_graph_side_packet_test.cc: 12/13. 4 pass (OutputSidePacketAlreadySet,
-OutputSidePacketWithTimestamp, SourceLayerInversion, PacketGeneratorLikeCalculators); 8 xfail
-(OutputSidePacketInProcess, OutputSummarySidePacketInClose,
-OutputSidePacketConsumedBySourceNode: side packets set in Process or Close;
-OutputSidePacketCached; GetOutputSidePacket,
+calculator_graph_side_packet_test.cc: 12/13. 6 pass (OutputSidePacketAlreadySet,
+OutputSidePacketWithTimestamp, PacketGeneratorLikeCalculators, OutputSidePacketInProcess,
+OutputSummarySidePacketInClose, OutputSidePacketConsumedBySourceNode); 6 xfail
+(SourceLayerInversion: no source layers; OutputSidePacketCached; GetOutputSidePacket,
 GetOutputSidePacketAfterCalculatorIsOpened: no such API; GeneratorAfterCalculatorOpen,
 GeneratorAfterCalculatorProcess: no packet generators). Skipped: SharePacketGeneratorGraph, a
 test of MediaPipe's C++ PacketGeneratorGraph and ValidatedGraphConfig classes.
@@ -305,8 +303,6 @@ def test_empty_packet_output_is_a_bound(step_run: Runs) -> None:
     run.finish()
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no "
-                   "set_input_stream_timestamp_bound (MediaPipe's SetInputStreamTimestampBound)")
 def test_set_input_stream_timestamp_bound(step_run: Runs) -> None:
     """CalculatorGraphBoundsTest.SetInputStreamTimestampBound."""
     run = step_run("""
@@ -315,8 +311,7 @@ def test_set_input_stream_timestamp_bound(step_run: Runs) -> None:
            output_stream: "output_0" }
     """, ["output_0"])
     for i in range(9):
-        run.graph.set_input_stream_timestamp_bound(  # type: ignore[attr-defined]
-            "input_0", 10 + i * 10 + 1)
+        run.graph.set_input_stream_timestamp_bound("input_0", 10 + i * 10 + 1)
         run.idle()
     assert run.timestamps("output_0") == [10 + i * 10 for i in range(9)]
     run.finish()
@@ -381,8 +376,6 @@ def test_propagate_bound_loop(step_run: Runs) -> None:
     assert run.out["sum"] == [(i * 20, i * (i + 1) // 2) for i in range(101)]
 
 
-@pytest.mark.xfail(strict=True, raises=gf.ConfigError, reason="DefaultInputStreamHandler's "
-                   "batch_size (DefaultInputStreamHandlerOptions) is not supported")
 def test_batch_processing_bound_propagation(step_run: Runs) -> None:
     """CalculatorGraph.CheckBatchProcessingBoundPropagation: a batching node does not pass a
     bound past the packets it still holds, so the sink never sees a timestamp go back."""
@@ -462,9 +455,6 @@ node { calculator: "TestSidePacketAtPostStreamCalculator" input_side_packet: "of
 """
 
 
-@pytest.mark.xfail(strict=True, raises=gf.GraphError, reason="graphflow publishes output side "
-                   "packets set in open or close only, and opens every node before running any: "
-                   "a node that needs a side packet set in another node's Process never opens")
 def test_output_side_packet_in_process(step_run: Runs) -> None:
     """CalculatorGraph.OutputSidePacketInProcess: a side packet set in Process feeds a node that
     opens afterwards (twice, to check that runs start afresh)."""
@@ -490,9 +480,6 @@ def test_output_side_packet_already_set(step_run: Runs) -> None:
         run.graph.wait_until_done(timeout=30)
 
 
-@pytest.mark.xfail(strict=True, raises=gf.GraphError, reason="graphflow opens every node before "
-                   "running any, so a node needing a side packet set in another node's Close "
-                   "is reported as never getting it")
 def test_output_summary_side_packet_in_close(step_run: Runs) -> None:
     """CalculatorGraph.OutputSummarySidePacketInClose: a count set in Close feeds a node that
     sends it at PostStream."""
@@ -524,9 +511,6 @@ def test_output_side_packet_with_timestamp(step_run: Runs) -> None:
         run.graph.wait_until_done(timeout=30)
 
 
-@pytest.mark.xfail(strict=True, raises=gf.GraphError, reason="graphflow publishes output side "
-                   "packets set in open or close only, and opens every node before running any: "
-                   "a source needing a side packet set in another node's Process never opens")
 def test_output_side_packet_consumed_by_source_node(step_run: Runs) -> None:
     """CalculatorGraph.OutputSidePacketConsumedBySourceNode: a source opens once a node's
     Process sets its MAX_COUNT side packet."""
@@ -544,6 +528,10 @@ def test_output_side_packet_consumed_by_source_node(step_run: Runs) -> None:
     assert run.out["output"] == [(i, i) for i in range(10)]
 
 
+@pytest.mark.xfail(strict=True, reason="graphflow ignores source_layer: it runs every source "
+                   "at once, so the layer-0 source opens once the layer-1 source's chain sets "
+                   "'increment2', and the run ends normally; MediaPipe starts layer 1 only after "
+                   "layer 0 is done and reports the deadlock")
 def test_source_layer_inversion() -> None:
     """CalculatorGraph.SourceLayerInversion: a source of layer 0 needs a side packet that only a
     node downstream of a layer-1 source sets, in Process: the run cannot finish and fails (a
@@ -564,10 +552,7 @@ def test_source_layer_inversion() -> None:
            input_side_packet: "INCREMENT:increment2" source_layer: 0 }
     """)
     graph.start_run({"max_count": 10, "initial_value1": 100})
-    # graphflow fails it because 'increment2' is set in Process (see
-    # test_output_side_packet_consumed_by_source_node), not because of the layers, which it
-    # ignores: once such side packets feed later-opening nodes, this run will succeed there.
-    with pytest.raises(gf.GraphError, match="'increment2' were never produced"):
+    with pytest.raises(gf.GraphError, match="deadlock"):
         graph.wait_until_done(timeout=30)
 
 

@@ -1,12 +1,10 @@
 """MediaPipe's C++ tests of the input stream handlers, ported (their expectations, not their code).
 
 From mediapipe/framework/stream_handler/ at v0.10.21, test cases ported of those in the file:
-- immediate_input_stream_handler_test.cc 9/9: 7 pass, 2 xfail (StreamDoneReady,
-  ReadyForCloseAfterTimestampMax).
+- immediate_input_stream_handler_test.cc 9/9, passing.
 - sync_set_input_stream_handler_test.cc 1/1, passing.
-- default_input_stream_handler_test.cc 4/4: NoBatchingWorks passes; Batches,
-  BatchIsFlushedWhenClosing (one test) and DoesntPropagateTimestampWhenBatching xfail (no
-  batch_size).
+- default_input_stream_handler_test.cc 4/4 (Batches and BatchIsFlushedWhenClosing in one test),
+  passing.
 - fixed_size_input_stream_handler_test.cc 4/4 (each for fixed_min_size false and true), passing:
   DropsPackets and ParallelWriteAndRead here, LateArrivalDrop and DropsPacketsInFullStream in
   tests/graphflow/test_fixed_size_handler.py.
@@ -29,7 +27,6 @@ from typing import Any
 import pytest
 from ported import RateLimits, Runs
 
-import graphflow as gf
 from graphflow.timestamp import Timestamp
 
 MAX = int(Timestamp.MAX)
@@ -85,24 +82,18 @@ def test_immediate_any_packets_ready(step_run: Runs) -> None:
     handler.run.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="when an input ends while another is still unstarted, "
-                   "MediaPipe's Immediate handler asks for a call at Timestamp::Unstarted "
-                   "(stream_became_done); graphflow calls only at timestamps a call can have "
-                   "(at the smallest bound once every input has started)")
 def test_immediate_stream_done_ready(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.StreamDoneReady: a stream that becomes done makes a
-    call without packets; a bound that moves does not."""
+    call without packets (at PreStream, MediaPipe's initial bound, while C is unstarted); a
+    bound that moves does not."""
     handler = Handler(step_run, "ImmediateInputStreamHandler", [
         [(A, "packet", 10, "packet 1")], [(B, "close")], [(A, "bound", 200)], [(A, "close")]])
     calls = [handler.step() for _ in range(4)]
-    assert [[payloads for _, payloads in step] for step in calls] == [
-        [("packet 1", None, None)], [(None, None, None)], [], [(None, None, None)]]
+    empty = (int(Timestamp.PRESTREAM), (None, None, None))
+    assert calls == [[(10, ("packet 1", None, None))], [empty], [], [empty]]
     handler.run.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="KNOWN_DIVERGENCES['past-max-is-done']: graphflow "
-                   "counts an input as ended only at Timestamp::Done; MediaPipe at any bound past "
-                   "Timestamp::Max (OneOverPostStream)")
 def test_immediate_ready_for_close_after_timestamp_max(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.ReadyForCloseAfterTimestampMax: bounds past MAX on every
     stream close the node without a call."""
@@ -117,9 +108,11 @@ def test_immediate_ready_for_close_after_timestamp_max(step_run: Runs) -> None:
 
 def test_immediate_ready_for_close(step_run: Runs) -> None:
     """ImmediateInputStreamHandlerTest.ReadyForClose: once every stream is done, close, with
-    no call of its own."""
+    no call of its own. (The C++ test closes B with its packet and asks the handler again only
+    after A and C closed; in a graph the node asks right after the call at 1, and B's end
+    brings a call at PreStream (StreamDoneReady), so here B closes with A and C.)"""
     handler = Handler(step_run, "ImmediateInputStreamHandler", [
-        [(B, "packet", 1, "packet 1"), (B, "close")], [(A, "close"), (C, "close")]])
+        [(B, "packet", 1, "packet 1")], [(B, "close"), (A, "close"), (C, "close")]])
     assert handler.step() == [(1, (None, "packet 1", None))]
     assert handler.step() == ["close"]
     handler.run.finish()
@@ -317,8 +310,6 @@ node { calculator: "PassThroughCalculator" input_stream: "input0" output_stream:
 """
 
 
-@pytest.mark.xfail(strict=True, raises=gf.ConfigError, reason="DefaultInputStreamHandler's "
-                   "batch_size (DefaultInputStreamHandlerOptions) is not supported")
 def test_default_handler_batches(step_run: Runs) -> None:
     """DefaultInputStreamHandlerTest.Batches and BatchIsFlushedWhenClosing: with batch_size 2,
     packets come out two at a time, and the rest when the input closes."""
@@ -333,8 +324,6 @@ def test_default_handler_batches(step_run: Runs) -> None:
     assert [value for _, value in run.out["output0"]] == [1, 2, 3, 4, 5]
 
 
-@pytest.mark.xfail(strict=True, raises=gf.ConfigError, reason="DefaultInputStreamHandler's "
-                   "batch_size (DefaultInputStreamHandlerOptions) is not supported")
 def test_default_handler_does_not_propagate_bounds_while_batching(step_run: Runs) -> None:
     """DefaultInputStreamHandlerTest.DoesntPropagateTimestampWhenBatching: while a node batches
     (batch_size 3), its output's bound moves only to the first timestamp of the batch, so a node

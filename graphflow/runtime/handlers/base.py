@@ -43,8 +43,9 @@ class InputStreamHandler:
 
     name: ClassVar[str]
     drops_packets: ClassVar[bool] = False
-    batchable: ClassVar[bool] = True
-    sets_batchable: ClassVar[bool] = False
+    # (An instance may turn these two off: a DefaultInputStreamHandler with batches.)
+    batchable: bool = True
+    sets_batchable: bool = False
 
     def __init__(self, node: Node, options: Any, release: Callable[[InputQueue], None]) -> None:
         self.node = node
@@ -76,6 +77,11 @@ class InputStreamHandler:
 
     def erase_surplus(self) -> None:
         """Drops queued packets (handlers with ``drops_packets``)."""
+
+    def held_timestamp(self) -> int:
+        """The timestamp of the first input set taken from the queues and held back, not yet
+        handed out (DefaultInputStreamHandler's batches), or DONE."""
+        return DONE
 
     # ----------------------------------------------------------------- helpers for handlers
 

@@ -2,22 +2,73 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from graphflow.calculator import PortId
+from graphflow.packet import Packet
+from graphflow.proto.mediapipe.framework.stream_handler import (
+    default_input_stream_handler_pb2 as default_pb2,
+)
 from graphflow.runtime.handlers.base import InputStreamHandler, register_input_stream_handler
-from graphflow.runtime.node import DONE, InputQueue, Task
+from graphflow.runtime.node import DONE, ONE_OVER_POSTSTREAM, InputQueue, Node, Task, TaskKind
+from graphflow.timestamp import Timestamp
 
 
 @register_input_stream_handler
 class DefaultInputStreamHandler(InputStreamHandler):
     """The packets at the smallest timestamp T, once every other stream either has a packet
-    at T or is known to have none (its bound is above T)."""
+    at T or is known to have none (its bound is above T).
+
+    With ``batch_size`` N (DefaultInputStreamHandlerOptions), input sets are held until N are
+    ready, then processed in one task, one call each; the sets held when the inputs end are
+    processed before the node closes.
+    """
 
     name = "DefaultInputStreamHandler"
     sets_batchable = True
 
+    def __init__(self, node: Node, options: Any,
+                 release: Callable[[InputQueue], None]) -> None:
+        super().__init__(node, options, release)
+        self.batch_size = options or 1
+        self.held: list[tuple[Timestamp, list[Packet[Any]]]] = []
+        if self.batch_size > 1:  # the scheduler must not take or batch sets itself
+            self.batchable = False
+            self.sets_batchable = False
+
+    @classmethod
+    def parse_options(cls, options: Any, inputs: Sequence[PortId],
+                      parse_port: Callable[[str], PortId]) -> Any:
+        """The batch_size (MediaPipe's default 1); subclasses parse options of their own."""
+        batch_size: int = options.Extensions[default_pb2.DefaultInputStreamHandlerOptions.ext] \
+            .batch_size
+        if batch_size < 1:
+            raise ValueError(f"DefaultInputStreamHandler needs a batch_size of at least 1, got "
+                             f"{batch_size}")
+        return batch_size
+
     def select(self) -> Task | None:
-        return self.select_from(self.queues)
+        if self.batch_size == 1:
+            return self.select_from(self.queues)
+        held = self.held
+        while len(held) < self.batch_size:
+            task = self.select_from(self.queues)
+            if task is None:
+                break
+            assert task.packets is not None
+            held.append((task.ts, task.packets))
+        if not held or (len(held) < self.batch_size and any(
+                q.packets or q.bound < ONE_OVER_POSTSTREAM for q in self.queues)):
+            return None
+        ts, packets = held[0]
+        task = Task(self.node, TaskKind.PROCESS, ts, packets)
+        task.sets = held
+        self.held = []
+        return task
+
+    def held_timestamp(self) -> int:
+        return int(self.held[0][0]) if self.held else DONE
 
     def select_from(self, queues: Sequence[InputQueue]) -> Task | None:
         """The default rule over ``queues`` (all of the node's, or one sync set)."""

@@ -32,7 +32,7 @@ class FixedSizeInputStreamHandler(DefaultInputStreamHandler):
 
     def __init__(self, node: Any, options: tuple[int, int, bool],
                  release: Callable[[InputQueue], None]) -> None:
-        super().__init__(node, options, release)
+        super().__init__(node, None, release)
         self.trigger, self.target, self.fixed_min = options
         self.kept = int(Timestamp.UNSET)  # packets below it are dropped
 

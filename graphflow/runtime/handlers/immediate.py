@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from graphflow.runtime.handlers.base import InputStreamHandler, register_input_stream_handler
-from graphflow.runtime.node import DONE, MAX, MIN, ONE_OVER_POSTSTREAM, UNSTARTED, Task
+from graphflow.runtime.node import DONE, MAX, ONE_OVER_POSTSTREAM, UNSTARTED, Task
 from graphflow.timestamp import Timestamp
 
 UNSET = int(Timestamp.UNSET)
+PRESTREAM = int(Timestamp.PRESTREAM)
 
 
 @register_input_stream_handler
@@ -82,12 +83,11 @@ class ImmediateInputStreamHandler(InputStreamHandler):
             return None  # every stream ended: the node closes
         if input_ts == DONE:
             # Without bounds processing, a stream that ended brings one call without packets
-            # at the smallest bound of the others (MediaPipe keeps it for compatibility).
-            # (Only at a timestamp a call can have: with an input still unstarted, the call
-            # would be at Timestamp.UNSTARTED, and graphflow makes none.)
-            if not became_done or not MIN <= min_bound <= MAX:
+            # at the smallest bound of the others (MediaPipe keeps it for compatibility): at
+            # PreStream while one is still unstarted (MediaPipe's initial bound).
+            if not became_done:
                 return None
-            input_ts = min_bound
+            input_ts = max(min_bound, PRESTREAM)
         for i in range(len(ready)):
             if ready[i] == input_ts:
                 ready[i] = UNSET

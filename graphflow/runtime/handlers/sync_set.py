@@ -24,7 +24,7 @@ class SyncSetInputStreamHandler(DefaultInputStreamHandler):
 
     def __init__(self, node: Any, options: list[list[PortId]],
                  release: Callable[[InputQueue], None]) -> None:
-        super().__init__(node, options, release)
+        super().__init__(node, None, release)
         self.sync_sets = [[self.queues[node.input_ids[p]] for p in group] for group in options]
 
     @classmethod
