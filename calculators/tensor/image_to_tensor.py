@@ -106,7 +106,8 @@ def rect_to_image_matrix(roi: RotatedRect, image_width: int,
 
 
 def _four_channel_source(image: npt.NDArray[np.uint8], box: tuple[float, float, float, float],
-                         tensor_pixels: int) -> tuple[npt.NDArray[np.uint8], int, int]:
+                         tensor_pixels: int,
+                         rotated: bool) -> tuple[npt.NDArray[np.uint8], int, int]:
     """The pixels to warp from and their top-left corner in ``image``.
 
     ``box`` is ``(x_min, y_min, x_max, y_max)`` of the ROI's corners. OpenCV's bilinear warp is
@@ -115,7 +116,10 @@ def _four_channel_source(image: npt.NDArray[np.uint8], box: tuple[float, float, 
     bilinear neighbours, is first converted to RGBA (20 us). The part is cut at the image's
     edges, so border pixels are those of the whole image. Where the part is much larger than the
     tensor (a whole frame shrunk for a detector) the conversion would cost more than it saves,
-    and the image is warped as it is.
+    and the image is warped as it is, unless the ROI is ``rotated``: a rotated warp walks the
+    image across its rows, missing the caches on a frame that is not in them, while the
+    conversion reads the part row by row (a face ROI of 450 pixels turned by 0.36 rad out of
+    a 640x480 frame: 630 us of CPU warped as it is, 390 through the conversion).
     """
     if image.ndim == 3 and image.shape[2] == 3:
         h, w = image.shape[:2]
@@ -123,7 +127,7 @@ def _four_channel_source(image: npt.NDArray[np.uint8], box: tuple[float, float, 
         y0 = max(math.floor(box[1]) - 2, 0)
         x1 = min(math.floor(box[2]) + 3, w)
         y1 = min(math.floor(box[3]) + 3, h)
-        if x0 < x1 and y0 < y1 and (x1 - x0) * (y1 - y0) <= 4 * tensor_pixels:
+        if x0 < x1 and y0 < y1 and (rotated or (x1 - x0) * (y1 - y0) <= 4 * tensor_pixels):
             part = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA)
             return part.astype(np.uint8, copy=False), x0, y0
     return image, 0, 0
@@ -203,7 +207,7 @@ def crop_to_tensor(image: npt.NDArray[np.uint8], roi: RotatedRect, width: int, h
         xs = (m02, m02 + m00, m02 + m01, m02 + m00 + m01)  # the ROI's corners
         ys = (m12, m12 + m10, m12 + m11, m12 + m10 + m11)
         source, x0, y0 = _four_channel_source(image, (min(xs), min(ys), max(xs), max(ys)),
-                                              width * height)
+                                              width * height, bool(m01 or m10))
         matrix[:, 2] -= (x0, y0)
         border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
         warped = cv2.warpAffine(source, matrix, (width, height),

@@ -14,7 +14,8 @@ depthwise convolutions, adds and multiplies with per-channel constants). The add
 hold zeros wherever every op on the way maps zero to zero; a channel PAD of such a tensor is
 then the tensor itself and goes. Every other consumer, and every graph output, reads the
 original channels through a ``Slice``. The model computes the same numbers: the added channels
-only ever meet zero weights.
+only ever meet zero weights. A permutation into NCHW that feeds element-wise ops gets an identity
+depthwise convolution after it, so that those ops stay in the blocked layout too.
 """
 
 from __future__ import annotations
@@ -262,6 +263,33 @@ class _Widener:
                 np.array([sizes[0], x.width, *sizes[2:]], np.int64), node.input[3])
             return self.emit(node, inputs, x.channels, x.width, x.zeros)
         return False
+
+    def _transpose(self, node: onnx.NodeProto) -> bool:
+        """A permutation into NCHW that feeds element-wise ops as well as convolutions.
+
+        onnxruntime keeps an Add or Mul in its blocked layout only when every input comes from
+        an op it runs there; a Transpose is not one. So a residual chain that starts from a
+        permuted tensor (the attention model's eye and lip crops: Add(crop, Conv(...)), then
+        Add(that, Conv(...)), ...) left the blocked layout at every Add: a reorder out and one
+        back in per Add. An identity depthwise convolution after the Transpose is reordered into
+        the blocked layout once, and every Add of the chain stays there.
+        """
+        perm = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "perm"),
+                    None)
+        output = node.output[0]
+        shape = self.shapes.get(output, ())
+        readers = self.consumers.get(output, set())
+        if (perm is None or list(perm) != [0, 3, 1, 2] or len(shape) != 4 or not shape[1]
+                or shape[1] % BLOCK or "Conv" not in readers or not readers & _BINARY):
+            return False
+        channels = shape[1]
+        permuted = f"{output}__plain"
+        self.nodes.append(helper.make_node("Transpose", [self.narrow(node.input[0])], [permuted],
+                                           name=node.name, perm=list(perm)))
+        ones = self.add_constant(np.ones((channels, 1, 1, 1), np.float32), f"{output}__identity")
+        self.nodes.append(helper.make_node("Conv", [permuted, ones], [output],
+                                           kernel_shape=[1, 1], group=channels))
+        return True
 
     def _binary(self, node: onnx.NodeProto) -> bool:
         wide = [self.wide.get(name) for name in node.input]

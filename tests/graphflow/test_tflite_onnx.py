@@ -708,3 +708,50 @@ def test_nchwc_block_follows_the_cpu_flags(tmp_path: Path, flags: str, block: in
                        f"processor\t: 1\nflags\t\t: {flags}\n")
     assert widen.nchwc_block(cpuinfo) == block
     assert widen.nchwc_block(tmp_path / "missing") == 0
+
+
+def _reorders(model: onnx.ModelProto, tmp_path: Path, x: np.ndarray) -> tuple[int, np.ndarray]:
+    """onnxruntime's layout conversions in its optimized ``model``, and the model's output."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    session = ort.InferenceSession(model.SerializeToString(), sess_options=options,
+                                   providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"x": x})
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    return sum(n.op_type.startswith("Reorder") for n in optimized.graph.node), y
+
+
+@pytest.mark.skipif(widen.nchwc_block() == 0, reason="onnxruntime has no blocked layout here")
+def test_a_residual_chain_from_a_permuted_tensor_stays_in_the_blocked_layout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attention model's crop pattern: an NHWC tensor permuted to NCHW, then
+    ``h = h + Conv(h)`` twice. With the pass, onnxruntime converts into its blocked layout once
+    and out once (it converted out and back in around each Add before); same numbers as numpy's."""
+    monkeypatch.setattr(widen, "BLOCK", widen.nchwc_block())
+    channels = 2 * widen.nchwc_block()
+    rng = np.random.default_rng(3)
+    w1, w2 = (rng.uniform(-1, 1, (channels, channels)).astype(np.float32) for _ in range(2))
+    nodes = [onnx.helper.make_node("Transpose", ["x"], ["h0"], perm=[0, 3, 1, 2])]
+    for i, name in enumerate(("w1", "w2")):
+        nodes += [onnx.helper.make_node("Conv", [f"h{i}", name], [f"c{i}"], kernel_shape=[1, 1]),
+                  onnx.helper.make_node("Add", [f"h{i}", f"c{i}"], [f"h{i + 1}"])]
+    graph = onnx.helper.make_graph(
+        nodes, "residuals",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 6, 5, channels])],
+        [onnx.helper.make_tensor_value_info("h2", onnx.TensorProto.FLOAT,
+                                            [1, channels, 6, 5])],
+        [onnx.numpy_helper.from_array(w.reshape(channels, channels, 1, 1), name)
+         for w, name in ((w1, "w1"), (w2, "w2"))])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = rng.uniform(-1, 1, (1, 6, 5, channels)).astype(np.float32)
+    h = x.transpose(0, 3, 1, 2)
+    for w in (w1, w2):
+        h = h + np.einsum("oc,nchw->nohw", w, h)
+    before, _ = _reorders(model, tmp_path, x)
+    widened = widen.widen_channels(onnx.ModelProto.FromString(model.SerializeToString()))
+    onnx.checker.check_model(widened)
+    after, y = _reorders(widened, tmp_path, x)
+    np.testing.assert_allclose(y, h, rtol=1e-5, atol=1e-4)
+    assert after == 2 < before

@@ -77,6 +77,7 @@ def test_crop_samples_where_the_matrix_points(rotation: float) -> None:
 
 @pytest.mark.parametrize("roi", [
     RotatedRect(330, 230, 260, 260, 0.35),  # a face: the RGBA part path
+    RotatedRect(330, 240, 450, 450, 0.35),  # a large turned face: RGBA part, cut at edges
     RotatedRect(20, 460, 150, 120, -0.8),  # over the bottom-left corner
     RotatedRect(-200, 240, 100, 100, 0.0),  # wholly outside
     RotatedRect(320, 240, 640, 480, 0.0),  # the whole frame: warped as it is
