@@ -20,7 +20,10 @@ Two strategies, one per :class:`~graphflow.gpu.GlContext` (``GlContext.transfers
   copy between numpy and the mapped buffer (0.5-0.65 ms of a 1080p transfer on an H200):
   :meth:`MappedTransfers.upload_with` lets the producer write the frame into the buffer, and
   :meth:`MappedTransfers.read_mapped` hands the buffer itself to the consumer until it
-  releases it (:class:`MappedFrame`).
+  releases it (:class:`MappedFrame`). :meth:`MappedTransfers.read_held` does the same for
+  consumers that cannot release (a graph's ImageFrames, see ``GpuBuffer.read_frame``): the
+  buffer goes back when its array is garbage-collected, at most ``max_held`` are out at once,
+  and :meth:`MappedTransfers.release` lets their holders copy the pixels out first.
 
 :func:`choose_transfers` picks the strategy from the renderer when the context starts (see
 :func:`strategy_for`): software renderers (llvmpipe, softpipe, SwiftShader) get direct
