@@ -277,12 +277,13 @@ class _Ring:
     def release(self) -> int:
         """Unmaps and deletes the buffers; returns how many it kept because they are out.
 
-        A buffer still out of the ring (an array of :meth:`MappedTransfers.read_held` still
-        referenced, a MappedFrame not released) stays mapped: unmapping it would leave its
-        reader on freed memory.
+        A finished readback still out of the ring (an array of
+        :meth:`MappedTransfers.read_held` still referenced, a MappedFrame not released) stays
+        mapped: unmapping it would leave its reader on freed memory. One still in flight
+        (fenced) has no reader yet and is freed.
         """
         with self._lock:
-            kept = set(self._out)
+            kept = {slot for slot in self._out if slot.fence is None}
         for slot in self._all:
             if slot in kept:
                 continue
