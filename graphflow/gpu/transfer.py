@@ -64,6 +64,12 @@ logger = logging.getLogger(__name__)
 
 #: Environment variable that forces a transfer strategy (``direct`` or ``mapped``).
 TRANSFER_ENV = "GRAPHFLOW_GL_TRANSFER"
+#: Environment variable that sets ``MappedTransfers.max_held`` of a context's transfers (``0``:
+#: every readback into an ImageFrame copies, as before frames could hold mapped buffers).
+MAX_HELD_ENV = "GRAPHFLOW_GL_MAX_HELD"
+#: Readbacks that ImageFrames may hold in mapped buffers at once, per context: more than a
+#: graph's queues keep in flight, few enough that a consumer keeping every frame pins little.
+DEFAULT_MAX_HELD = 8
 
 _SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "software rasterizer")
 _MAPPED_EXTENSIONS = frozenset({"GL_ARB_buffer_storage", "GL_ARB_direct_state_access"})
@@ -371,7 +377,7 @@ class MappedTransfers:
     name = "mapped"
 
     def __init__(self, ctx: moderngl.Context, depth: int = 3, copy_threads: int | None = None,
-                 max_sizes: int = 4, max_held: int = 8) -> None:
+                 max_sizes: int = 4, max_held: int = DEFAULT_MAX_HELD) -> None:
         del ctx  # the entry points act on the current context
         if copy_threads is None:
             copy_threads = max(1, min(4, (os.cpu_count() or 1) // 4))
@@ -640,13 +646,24 @@ def choose_transfers(ctx: moderngl.Context) -> Transfers:
     """The transfers :func:`strategy_for` picks for ``ctx`` (current on the calling thread).
 
     Raises:
-        ValueError: If ``GRAPHFLOW_GL_TRANSFER`` names no strategy.
+        ValueError: If ``GRAPHFLOW_GL_TRANSFER`` names no strategy, or
+            ``GRAPHFLOW_GL_MAX_HELD`` is not a whole number of at least 0.
     """
     renderer = str(ctx.info["GL_RENDERER"])
     forced = os.environ.get(TRANSFER_ENV, "")
     strategy = strategy_for(renderer, ctx.version_code, set(ctx.extensions), forced)
-    transfers: Transfers = (MappedTransfers(ctx) if strategy == "mapped"
+    transfers: Transfers = (MappedTransfers(ctx, max_held=_max_held()) if strategy == "mapped"
                             else DirectTransfers(ctx))
     logger.info("GL transfers on %s: %s%s", renderer, strategy,
                 f" ({TRANSFER_ENV}={forced})" if forced.strip() else "")
     return transfers
+
+
+def _max_held() -> int:
+    """``MappedTransfers.max_held`` from ``GRAPHFLOW_GL_MAX_HELD`` (or the default)."""
+    value = os.environ.get(MAX_HELD_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_HELD
+    if not value.isdigit():
+        raise ValueError(f"{MAX_HELD_ENV}={value!r}: expected a whole number of at least 0")
+    return int(value)

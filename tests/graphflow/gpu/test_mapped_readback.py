@@ -16,7 +16,7 @@ import pytest
 import graphflow as gf
 from graphflow.gpu import GlContext, GlSimpleCalculator, GpuBuffer, upload
 from graphflow.gpu.buffer import MappedImageFrame
-from graphflow.gpu.transfer import TRANSFER_ENV, MappedTransfers
+from graphflow.gpu.transfer import MAX_HELD_ENV, TRANSFER_ENV, MappedTransfers
 from graphflow.image_frame import ImageFrame
 from graphflow.testing import run_graph
 
@@ -178,3 +178,23 @@ def test_a_pickled_mapped_frame_is_a_plain_image_frame(mapped_gl: GlContext) -> 
     copy = pickle.loads(pickle.dumps(image))
     assert type(copy) is ImageFrame
     np.testing.assert_array_equal(copy.array, image.array)
+
+
+def test_the_bound_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TRANSFER_ENV, "mapped")
+    monkeypatch.setenv(MAX_HELD_ENV, "0")
+    gl = GlContext("copying")
+    try:
+        (frame,) = _frames(1)
+        image = _buffer(gl, frame).read_frame()
+        assert type(image) is ImageFrame
+        np.testing.assert_array_equal(image.array[..., :3], frame[..., :3])
+    finally:
+        gl.shutdown()
+    monkeypatch.setenv(MAX_HELD_ENV, "-1")
+    gl = GlContext("refused")
+    try:
+        with pytest.raises(ValueError, match=f"{MAX_HELD_ENV}='-1': expected a whole number"):
+            gl.run(lambda: gl.transfers)
+    finally:
+        gl.shutdown()
