@@ -32,7 +32,9 @@ defaults, up to 4 faces) and, without ``--cases``, the case two_faces/default: m
 ``--gl-only`` times just the GL side instead: a 1080p frame (the clip's first frame, scaled)
 with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
 draw_items (CPU geometry), the transform (one frame copy and the items), upload and readback
-(graphflow.gpu's transfers), and a whole frame as the graph does it, each over ``--frames``
+(graphflow.gpu's transfers; the readback also as GpuBufferToImageFrameCalculator does it,
+``GpuBuffer.read_frame``, which hands out the mapped buffer on a GPU), and a whole frame as the
+graph does it (with either readback), each over ``--frames``
 frames with moving timestamps; GL work is finished (glFinish) before each clock read. With
 mapped transfers (a GPU), also a steady stream of whole frames whose readbacks finish one frame
 later (the time per frame over the stream), and the same without copies between numpy and the
@@ -434,14 +436,22 @@ def gl_only(args: argparse.Namespace) -> None:
         def items(i: int) -> list[Any]:
             return draw_items(program, list(faces[i % len(faces)]), (1920, 1080), i * FRAME_US)
 
-        def whole_frame(i: int) -> None:
-            # As the graph does it: upload, geometry, transform into a pooled texture, readback.
+        def transformed(i: int) -> GpuBuffer:
+            # As the graph does it: upload, geometry, transform into a pooled texture.
             source = upload(gl, rgba)
             surface = gl.pool.acquire(1920, 1080)
             output = surface.framebuffer(gl.ctx)
             output.use()
             renderer.render(source.texture_in(gl), output, items(i))
-            GpuBuffer(gl, surface).read(pixels)
+            return GpuBuffer(gl, surface)
+
+        def whole_frame(i: int) -> None:
+            transformed(i).read(pixels)
+
+        def whole_frame_graph(i: int) -> None:
+            # The readback of GpuBufferToImageFrameCalculator: with mapped transfers the
+            # frame is the mapped buffer, given back as this (null) consumer drops it.
+            transformed(i).read_frame()
 
         def streamed(frames: int) -> list[float]:
             # A steady stream as the graph runs it, but each readback finished one frame
@@ -476,7 +486,11 @@ def gl_only(args: argparse.Namespace) -> None:
                 args.frames),
             "upload (graphflow.gpu.upload)": timed(gl, lambda i: upload(gl, rgba), args.frames),
             "readback (GpuBuffer.read)": timed(gl, lambda i: result.read(pixels), args.frames),
+            "readback as the graph's converter does it (GpuBuffer.read_frame)": timed(
+                gl, lambda i: result.read_frame(), args.frames),
             "whole frame": timed(gl, whole_frame, args.frames),
+            "whole frame, the converter's readback (read_frame)": timed(
+                gl, whole_frame_graph, args.frames),
         }
         stream = gl.run(lambda: streamed(args.frames))
         if stream:
@@ -505,10 +519,12 @@ def gl_only(args: argparse.Namespace) -> None:
     transform = statistics.median(results["transform (GL)"])
     geometry = statistics.median(results["geometry, draw_items (CPU)"])
     whole = statistics.median(results["whole frame"])
+    whole_graph = statistics.median(results["whole frame, the converter's readback (read_frame)"])
     stream_ms = results.get("whole frame, streamed, readback finished a frame later")
     print(f"eymo_e2e --gl-only: transform {transform:.3f} ms per 1080p frame, with the geometry "
           f"{transform + geometry:.3f} ms, with upload and readback {whole:.3f} ms"
-          + (f" ({stream_ms[0]:.3f} streamed)" if stream_ms else "") + f", on {renderer_name}")
+          + (f" ({stream_ms[0]:.3f} streamed)" if stream_ms else "")
+          + f", {whole_graph:.3f} with the converter's readback, on {renderer_name}")
     if "readback, mapped buffer handed out (read_mapped)" in results:
         up, down = (statistics.median(results[name]) for name in (
             "upload, BGR -> RGBA into the mapped buffer (upload_with)",

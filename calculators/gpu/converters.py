@@ -7,6 +7,11 @@ GpuBuffers do. A buffer uploaded from an SRGBA ImageFrame and sent on unchanged 
 that had nothing to draw, see ``GlSimpleCalculator.gl_prepare``) reads back as that very
 ImageFrame, with no transfer. Both go through the context's transfer strategy
 (:mod:`graphflow.gpu.transfer`): direct on llvmpipe, persistently mapped pixel buffers on GPUs.
+There neither copies between numpy and the mapped buffers: an upload writes the frame into
+the buffer (the RGB widening's output, or the RGBA copy, goes there), and a readback hands
+out an ImageFrame backed by its buffer (:meth:`graphflow.gpu.GpuBuffer.read_frame`), which
+goes back to its ring when the frame is garbage-collected and is copied out if the GL
+context shuts down first.
 
 On a software GL renderer a frame is not uploaded at once: it goes on, as an SRGBA
 ImageFrame (an SRGB one widened first), in a deferred GpuBuffer (``GpuBuffer.deferred``),
@@ -64,7 +69,8 @@ class ImageFrameToGpuBufferCalculator(Calculator):
 class GpuBufferToImageFrameCalculator(Calculator):
     """Reads each GpuBuffer back into an SRGBA ImageFrame; ImageFrames pass through.
 
-    A buffer uploaded from an SRGBA ImageFrame gives that ImageFrame without a readback.
+    A buffer uploaded from an SRGBA ImageFrame gives that ImageFrame without a readback; with
+    mapped transfers the frame is the readback's mapped buffer (``GpuBuffer.read_frame``).
     """
 
     inputs = (Port("", (GpuBuffer, ImageFrame), doc="GPU frame (or a CPU frame to pass)"),)
@@ -80,5 +86,4 @@ class GpuBufferToImageFrameCalculator(Calculator):
             return
         if not isinstance(payload, GpuBuffer):
             raise TypeError(f"expected a GpuBuffer or an ImageFrame, got {type(payload).__name__}")
-        cc.outputs[0].add(payload.frame if payload.frame is not None
-                          else ImageFrame(payload.read()))
+        cc.outputs[0].add(payload.read_frame())

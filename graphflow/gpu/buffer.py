@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graphflow.gpu.errors import GlError
+from graphflow.gpu.transfer import MappedTransfers
 from graphflow.image_frame import ImageFrame
 
 if TYPE_CHECKING:
@@ -270,17 +271,70 @@ class GpuBuffer:
             return out
         if out is None:
             out = np.empty((self.height, self.width, 4), np.uint8)
+        gl = self._reader()
+        filled = out
+        gl.run(lambda: gl.transfers.read(self.texture_in(gl), filled))
+        return out
+
+    def read_frame(self) -> ImageFrame:
+        """The pixels as an SRGBA ImageFrame, without a copy where the transfers allow.
+
+        A buffer that holds its frame (uploaded from an SRGBA ImageFrame, or deferred) gives
+        it. With mapped transfers the readback's mapped buffer itself backs the frame (a
+        :class:`MappedImageFrame`) while fewer than ``MappedTransfers.max_held`` are alive;
+        otherwise, as on software renderers, the pixels are read into a new array. Runs
+        where :meth:`read` does.
+        """
+        if self.frame is not None:
+            return self.frame
+        gl = self._reader()
+
+        def read() -> ImageFrame:
+            transfers = gl.transfers
+            if isinstance(transfers, MappedTransfers):
+                held = transfers.read_held(self.texture_in(gl))
+                if held is not None:
+                    frame = MappedImageFrame(held)
+                    transfers.track(frame)
+                    return frame
+            return ImageFrame(self.read())
+
+        return gl.run(read)
+
+    def _reader(self) -> GlContext:
+        """The context to read on: the caller's if it sees the texture, else the owner."""
         from graphflow.gpu.context import current_context
 
         gl = current_context()
         if gl is None or gl.group is not self.context.group:
             gl = self.context
-        filled = out
-        gl.run(lambda: gl.transfers.read(self.texture_in(gl), filled))
-        return out
+        return gl
 
     def __repr__(self) -> str:
         return f"GpuBuffer({self.width}x{self.height} {self.format} on {self.context!r})"
+
+
+class MappedImageFrame(ImageFrame):
+    """An SRGBA ImageFrame whose pixels are a mapped readback buffer (no copy).
+
+    From :meth:`GpuBuffer.read_frame` with mapped transfers. The buffer goes back to its
+    ring when the frame and every view of its array are garbage-collected (any thread). When
+    the GL context shuts down first, the frame copies its pixels out (:meth:`detach`), so
+    that it reads right afterwards; a view of the array kept from before keeps the buffer,
+    and its context, alive instead (see ``MappedTransfers.release``). Pickled, it is a plain
+    ImageFrame.
+    """
+
+    __slots__ = ("__weakref__",)
+
+    def detach(self) -> None:
+        """Replaces the mapped pixels by a copy (at the context's shutdown, GL thread)."""
+        copy = self._array.copy()
+        copy.flags.writeable = False
+        self._array = copy
+
+    def __reduce__(self) -> tuple[type[ImageFrame], tuple[npt.NDArray[np.uint8]]]:
+        return ImageFrame, (self._array,)
 
 
 class _ForeignTextures:

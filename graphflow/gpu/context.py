@@ -59,6 +59,8 @@ _group_ids = itertools.count(1)
 # context is never destroyed while another context is being created from it.
 _LIVE: list[GlContext] = []
 _SHARE_LOCK = threading.Lock()
+# Contexts left alive at shutdown because arrays still read their mapped buffers.
+_KEPT: list[moderngl.Context] = []
 
 
 def current_context() -> GlContext | None:
@@ -198,18 +200,26 @@ class GlContext:
         logger.info("%s created on %s", what, self.renderer)
 
     def _teardown(self) -> None:
+        freed = True
         try:
             self.pool.release_all()
             if self._transfers is not None:
-                self._transfers.release()
+                freed = self._transfers.release()
         finally:
             assert self._ctx is not None
             with _SHARE_LOCK:
                 if self in _LIVE:
                     _LIVE.remove(self)
-                self._ctx.release()
-                if self._owns_egl and self._handles is not None:
-                    _egl.destroy_context(self._handles)
+                if freed:
+                    self._ctx.release()
+                    if self._owns_egl and self._handles is not None:
+                        _egl.destroy_context(self._handles)
+                else:
+                    # Destroying the context would unmap the buffers that arrays still read.
+                    logger.warning(
+                        "GL context %r is kept alive (not destroyed) after shutdown: arrays "
+                        "of its mapped readbacks are still referenced", self.name)
+                    _KEPT.append(self._ctx)
             _tls.context = None
 
     # -- API -------------------------------------------------------------------------------

@@ -20,7 +20,10 @@ Two strategies, one per :class:`~graphflow.gpu.GlContext` (``GlContext.transfers
   copy between numpy and the mapped buffer (0.5-0.65 ms of a 1080p transfer on an H200):
   :meth:`MappedTransfers.upload_with` lets the producer write the frame into the buffer, and
   :meth:`MappedTransfers.read_mapped` hands the buffer itself to the consumer until it
-  releases it (:class:`MappedFrame`).
+  releases it (:class:`MappedFrame`). :meth:`MappedTransfers.read_held` does the same for
+  consumers that cannot release (a graph's ImageFrames, see ``GpuBuffer.read_frame``): the
+  buffer goes back when its array is garbage-collected, at most ``max_held`` are out at once,
+  and :meth:`MappedTransfers.release` lets their holders copy the pixels out first.
 
 :func:`choose_transfers` picks the strategy from the renderer when the context starts (see
 :func:`strategy_for`): software renderers (llvmpipe, softpipe, SwiftShader) get direct
@@ -46,7 +49,9 @@ import dataclasses
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
+from typing import Protocol
 
 import moderngl
 import numpy as np
@@ -59,6 +64,12 @@ logger = logging.getLogger(__name__)
 
 #: Environment variable that forces a transfer strategy (``direct`` or ``mapped``).
 TRANSFER_ENV = "GRAPHFLOW_GL_TRANSFER"
+#: Environment variable that sets ``MappedTransfers.max_held`` of a context's transfers (``0``:
+#: every readback into an ImageFrame copies, as before frames could hold mapped buffers).
+MAX_HELD_ENV = "GRAPHFLOW_GL_MAX_HELD"
+#: Readbacks that ImageFrames may hold in mapped buffers at once, per context: more than a
+#: graph's queues keep in flight, few enough that a consumer keeping every frame pins little.
+DEFAULT_MAX_HELD = 8
 
 _SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swiftshader", "software rasterizer")
 _MAPPED_EXTENSIONS = frozenset({"GL_ARB_buffer_storage", "GL_ARB_direct_state_access"})
@@ -151,9 +162,10 @@ class DirectTransfers:
         self._gl.get_image(texture.glo, 0, _GL_RGBA, _GL_UNSIGNED_BYTE, out.nbytes,
                            out.ctypes.data)
 
-    def release(self) -> None:
-        """Frees the staging array."""
+    def release(self) -> bool:
+        """Frees the staging array; returns True (nothing outlives it)."""
         self._staging = None
+        return True
 
 
 def has_direct_state_access(ctx: moderngl.Context) -> bool:
@@ -213,7 +225,7 @@ class _Ring:
         self._all: list[_Slot] = []
         # Buffers out of the ring (readbacks in flight, MappedFrames not released): a
         # MappedFrame may be released on any thread.
-        self.outstanding = 0
+        self._out: set[_Slot] = set()
         self._lock = threading.Lock()
 
     def acquire(self) -> _Slot:
@@ -234,13 +246,18 @@ class _Ring:
     def give_back(self, slot: _Slot) -> None:
         self._idle.append(slot)  # deque appends are atomic: any thread
 
-    def start_lease(self) -> None:
+    @property
+    def outstanding(self) -> int:
         with self._lock:
-            self.outstanding += 1
+            return len(self._out)
+
+    def start_lease(self, slot: _Slot) -> None:
+        with self._lock:
+            self._out.add(slot)
 
     def end_lease(self, slot: _Slot) -> None:
         with self._lock:
-            self.outstanding -= 1
+            self._out.discard(slot)
         self.give_back(slot)
 
     def _settle(self, slot: _Slot) -> None:
@@ -263,14 +280,26 @@ class _Ring:
         self._all.append(slot)
         return slot
 
-    def release(self) -> None:
+    def release(self) -> int:
+        """Unmaps and deletes the buffers; returns how many it kept because they are out.
+
+        A finished readback still out of the ring (an array of
+        :meth:`MappedTransfers.read_held` still referenced, a MappedFrame not released) stays
+        mapped: unmapping it would leave its reader on freed memory. One still in flight
+        (fenced) has no reader yet and is freed.
+        """
+        with self._lock:
+            kept = {slot for slot in self._out if slot.fence is None}
         for slot in self._all:
+            if slot in kept:
+                continue
             if slot.fence is not None:
                 self._gl.fences.delete(slot.fence)
             self._gl.unmap(slot.name)
             self._gl.delete_buffers(1, ctypes.byref(ctypes.c_uint(slot.name)))
         self._all.clear()
         self._idle.clear()
+        return len(kept)
 
 
 class MappedFrame:
@@ -302,6 +331,24 @@ class MappedFrame:
         self.release()
 
 
+class Detachable(Protocol):
+    """A holder of an array of :meth:`MappedTransfers.read_held` (see its ``track``)."""
+
+    def detach(self) -> None:
+        """Replaces the held array by a copy and drops the reference to it."""
+
+
+class _HeldPixels:
+    """The sole base of an array of :meth:`MappedTransfers.read_held`.
+
+    numpy gives every view of that array the array as its base, and the array this object:
+    this object lives exactly as long as some view of the mapped buffer does.
+    """
+
+    def __init__(self, frame: MappedFrame) -> None:
+        self.__array_interface__ = frame.array.__array_interface__
+
+
 @dataclasses.dataclass(eq=False)
 class ReadTicket:
     """A readback in flight (from :meth:`MappedTransfers.start_read`)."""
@@ -323,21 +370,29 @@ class MappedTransfers:
             mapped memory by rows (numpy releases the GIL while copying); 1 copies on the
             calling thread. By default a quarter of the CPUs, at most 4.
         max_sizes: Frame sizes kept per direction; the least recently used one is freed.
+        max_held: Arrays of :meth:`read_held` alive at once (each holds a buffer out of its
+            ring); past that, :meth:`read_held` returns None and the caller copies.
     """
 
     name = "mapped"
 
     def __init__(self, ctx: moderngl.Context, depth: int = 3, copy_threads: int | None = None,
-                 max_sizes: int = 4) -> None:
+                 max_sizes: int = 4, max_held: int = DEFAULT_MAX_HELD) -> None:
         del ctx  # the entry points act on the current context
         if copy_threads is None:
             copy_threads = max(1, min(4, (os.cpu_count() or 1) // 4))
-        if depth < 1 or copy_threads < 1 or max_sizes < 1:
+        if depth < 1 or copy_threads < 1 or max_sizes < 1 or max_held < 0:
             raise ValueError(f"depth ({depth}), copy_threads ({copy_threads}) and max_sizes "
-                             f"({max_sizes}) must be at least 1")
+                             f"({max_sizes}) must be at least 1, max_held ({max_held}) at "
+                             "least 0")
         self._gl = _Gl()
         self._depth = depth
         self._max_sizes = max_sizes
+        self._max_held = max_held
+        self._held = 0
+        self._held_lock = threading.Lock()
+        self._bound_logged = False
+        self._holders: weakref.WeakSet[Detachable] = weakref.WeakSet()
         self._rings: dict[tuple[str, int, int], _Ring] = {}
         self._copy_threads = copy_threads
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -405,7 +460,7 @@ class MappedTransfers:
         gl.get_image(texture.glo, 0, _GL_RGBA, _GL_UNSIGNED_BYTE, width * height * 4, None)
         gl.bind_buffer(_GL_PIXEL_PACK_BUFFER, 0)
         slot.fence = gl.fences.fence()
-        ring.start_lease()
+        ring.start_lease(slot)
         return ReadTicket(ring, slot)
 
     def finish_read(self, ticket: ReadTicket, out: Pixels) -> None:
@@ -433,6 +488,59 @@ class MappedTransfers:
         """Reads ``texture`` into a mapped buffer and hands that out, without a copy."""
         return self.finish_mapped(self.start_read(texture))
 
+    def read_held(self, texture: moderngl.Texture) -> Pixels | None:
+        """Reads ``texture`` into a mapped buffer and returns the buffer as an array (no copy).
+
+        The read-only ``(h, w, 4)`` array owns the buffer: it goes back to its ring when the
+        array and every view of it are garbage-collected, on whatever thread drops the last
+        one. A holder that may outlive these transfers registers with :meth:`track`, so that
+        :meth:`release` lets it copy the pixels out first; an array still referenced then
+        keeps its buffer mapped (see :meth:`release`).
+
+        Returns:
+            The array, or None while ``max_held`` such arrays are alive (the ring would grow
+            by a buffer for each one): the caller then reads with a copy.
+        """
+        with self._held_lock:
+            full = self._held >= self._max_held
+            if not full:
+                self._held += 1
+        if full:
+            if not self._bound_logged:
+                self._bound_logged = True
+                logger.debug("%d mapped readbacks are held: further readbacks are copied "
+                             "until some are released", self._max_held)
+            return None
+        try:
+            frame = self.read_mapped(texture)
+        except BaseException:
+            self._drop_held(None)
+            raise
+        owner = _HeldPixels(frame)
+        weakref.finalize(owner, self._drop_held, frame).atexit = False
+        return np.asarray(owner)
+
+    def _drop_held(self, frame: MappedFrame | None) -> None:
+        with self._held_lock:
+            self._held -= 1
+        if frame is not None:
+            frame.release()
+
+    @property
+    def max_held(self) -> int:
+        """Arrays of :meth:`read_held` that may be alive at once."""
+        return self._max_held
+
+    @property
+    def held_count(self) -> int:
+        """Arrays of :meth:`read_held` alive now."""
+        with self._held_lock:
+            return self._held
+
+    def track(self, holder: Detachable) -> None:
+        """Has :meth:`release` call ``holder.detach()`` first (weakly referenced; any thread)."""
+        self._holders.add(holder)
+
     def _wait(self, ticket: ReadTicket, what: str) -> None:
         if ticket.done:
             raise GlError(f"{what}: this readback was already finished")
@@ -450,14 +558,25 @@ class MappedTransfers:
 
     # -- shared ----------------------------------------------------------------------------
 
-    def release(self) -> None:
-        """Unmaps and deletes every buffer (GL thread) and stops the copy threads."""
-        for ring in self._rings.values():
-            ring.release()
+    def release(self) -> bool:
+        """Unmaps and deletes the buffers (GL thread) and stops the copy threads.
+
+        The holders registered with :meth:`track` detach first (copy their pixels out). A
+        buffer whose array is still referenced after that (a view taken from a holder and
+        kept) stays mapped, and then the GL context must not be destroyed either.
+
+        Returns:
+            True if every buffer was freed.
+        """
+        for holder in list(self._holders):
+            holder.detach()
+        self._holders.clear()
+        kept = sum(ring.release() for ring in self._rings.values())
         self._rings.clear()
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+        return kept == 0
 
     def _ring(self, direction: str, width: int, height: int) -> _Ring:
         key = (direction, width, height)
@@ -527,13 +646,24 @@ def choose_transfers(ctx: moderngl.Context) -> Transfers:
     """The transfers :func:`strategy_for` picks for ``ctx`` (current on the calling thread).
 
     Raises:
-        ValueError: If ``GRAPHFLOW_GL_TRANSFER`` names no strategy.
+        ValueError: If ``GRAPHFLOW_GL_TRANSFER`` names no strategy, or
+            ``GRAPHFLOW_GL_MAX_HELD`` is not a whole number of at least 0.
     """
     renderer = str(ctx.info["GL_RENDERER"])
     forced = os.environ.get(TRANSFER_ENV, "")
     strategy = strategy_for(renderer, ctx.version_code, set(ctx.extensions), forced)
-    transfers: Transfers = (MappedTransfers(ctx) if strategy == "mapped"
+    transfers: Transfers = (MappedTransfers(ctx, max_held=_max_held()) if strategy == "mapped"
                             else DirectTransfers(ctx))
     logger.info("GL transfers on %s: %s%s", renderer, strategy,
                 f" ({TRANSFER_ENV}={forced})" if forced.strip() else "")
     return transfers
+
+
+def _max_held() -> int:
+    """``MappedTransfers.max_held`` from ``GRAPHFLOW_GL_MAX_HELD`` (or the default)."""
+    value = os.environ.get(MAX_HELD_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_HELD
+    if not value.isdigit():
+        raise ValueError(f"{MAX_HELD_ENV}={value!r}: expected a whole number of at least 0")
+    return int(value)

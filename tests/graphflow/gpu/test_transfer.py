@@ -252,3 +252,25 @@ def test_a_failing_fill_leaves_the_ring_whole(gl: GlContext) -> None:
     count, out = gl.run(run)
     assert count == 2  # one upload buffer, one readback buffer
     np.testing.assert_array_equal(out, _pixels(3, 4))
+
+
+def test_release_keeps_the_buffers_that_readers_still_hold(gl: GlContext) -> None:
+    """A MappedFrame not released keeps its buffer mapped; a readback in flight does not."""
+    frames = [_pixels(4, 5, seed=i) for i in range(2)]
+
+    def run(hold: bool) -> tuple[bool, np.ndarray | None]:
+        transfers = MappedTransfers(gl.ctx)
+        texture = gl.ctx.texture((5, 4), 4)
+        transfers.upload(texture, frames[0])
+        held = transfers.read_mapped(texture) if hold else None
+        transfers.upload(texture, frames[1])
+        transfers.start_read(texture)  # never finished
+        freed = transfers.release()
+        texture.release()
+        pixels = None if held is None else held.array.copy()  # still mapped: reads right
+        return freed, pixels
+
+    assert gl.run(lambda: run(hold=False)) == (True, None)
+    freed, pixels = gl.run(lambda: run(hold=True))
+    assert not freed
+    np.testing.assert_array_equal(pixels, frames[0])
