@@ -34,6 +34,8 @@ class InputStreamHandler:
         name: MediaPipe's name of the handler, as written in graph configs.
         drops_packets: :meth:`erase_surplus` must run whenever the node's inputs change,
             even while the node is busy.
+        closes_early: Once some input has ended, :meth:`ready_for_close` says whether the node
+            closes before its inputs are all done.
         batchable: With one input stream and no bounds to report, the input set is simply the
             next packet: the scheduler takes packets itself (one task for a run of them)
             without calling :meth:`select`.
@@ -43,6 +45,7 @@ class InputStreamHandler:
 
     name: ClassVar[str]
     drops_packets: ClassVar[bool] = False
+    closes_early: ClassVar[bool] = False
     batchable: ClassVar[bool] = True
     sets_batchable: ClassVar[bool] = False
 
@@ -76,6 +79,11 @@ class InputStreamHandler:
 
     def erase_surplus(self) -> None:
         """Drops queued packets (handlers with ``drops_packets``)."""
+
+    def ready_for_close(self) -> bool:
+        """Whether the node closes although some input is still open or holds packets
+        (handlers with ``closes_early``)."""
+        return False
 
     # ----------------------------------------------------------------- helpers for handlers
 
