@@ -760,10 +760,12 @@ class ValidatedGraph:
     side_producers: dict[str, int]  # side packet name -> node index
 
     def required_side_packets(self) -> dict[str, list[NodeSpec]]:
-        """Side packets no node produces (graph inputs included), with the nodes that need them."""
+        """Side packets no node produces (graph inputs included), with the nodes that need them:
+        every one a node connects, unless its port is ``missing_ok`` (MediaPipe's rule: a
+        connected side packet is required unless its packet type is Optional())."""
         needed: dict[str, list[NodeSpec]] = {}
         for node in self.nodes:
-            optional = {p.tag for p in node.calculator.input_side_packets if p.optional}
+            optional = {p.tag for p in node.calculator.input_side_packets if p.missing_ok}
             for s in node.side_inputs:
                 if self.side_producers.get(s.name, -1) < 0 and s.tag not in optional:
                     needed.setdefault(s.name, []).append(node)

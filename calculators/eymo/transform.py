@@ -111,7 +111,8 @@ class EymoTransformCalculator(GlSimpleCalculator):
         Port("STATUS", str, optional=True, doc="which script runs, when that changes"),
     )
     input_side_packets: ClassVar[Sequence[Port]] = (
-        Port("SCRIPT", (str, os.PathLike), optional=True, doc="path of the .eymo script"),
+        Port("SCRIPT", (str, os.PathLike), optional=True, missing_ok=True,
+             doc="path of the .eymo script"),
     )
 
     def gl_setup(self, cc: CalculatorContext, gl: GlContext) -> None:
@@ -154,7 +155,7 @@ class EymoEveryNthCalculator(Calculator):
 
     inputs = (Port("", doc="frames"),)
     outputs = (Port("", doc="every Nth frame"),)
-    input_side_packets = (Port("EVERY", int, optional=True, doc="N, at least 1"),)
+    input_side_packets = (Port("EVERY", int, optional=True, missing_ok=True, doc="N, at least 1"),)
     timestamp_offset: ClassVar[int | None] = 0
 
     def open(self, cc: CalculatorContext) -> None:

@@ -5,36 +5,26 @@ From mediapipe/framework/ at v0.10.21 (cases ported of those in the file; MediaP
 calculators are the Test* ones of ported.py). Tests marked xfail(strict) are divergences still to
 fix: each reason says what graphflow does instead.
 
-calculator_graph_bounds_test.cc: 23/24. 20 pass; xfail: SetInputStreamTimestampBound (no such
-API), PropagateBoundLoop (no EarlyCloseInputStreamHandler), CheckBatchProcessingBoundPropagation
-(no batch_size). Skipped: FixedSizeHandlerBounds, whose expectation holds at the moment that
-only MediaPipe's CountingExecutor (an executor counting its running tasks) can find: every task
-but the one blocked has finished; graphflow has no executor hook to find that moment, so the
-check could not be made deterministic.
+calculator_graph_bounds_test.cc: 23/24. 21 pass; xfail: SetInputStreamTimestampBound (no such
+API), CheckBatchProcessingBoundPropagation (no batch_size). Skipped: FixedSizeHandlerBounds,
+whose expectation holds at the moment that only MediaPipe's CountingExecutor (an executor
+counting its running tasks) can find: every task but the one blocked has finished; graphflow has
+no executor hook to find that moment, so the check could not be made deterministic.
 
-calculator_graph_side_packet_test.cc: 12/13. 4 pass (OutputSidePacketAlreadySet,
-OutputSidePacketWithTimestamp, SourceLayerInversion, PacketGeneratorLikeCalculators); 8 xfail
-(OutputSidePacketInProcess, OutputSummarySidePacketInClose,
-OutputSidePacketConsumedBySourceNode: side packets set in Process or Close;
-OutputSidePacketCached; GetOutputSidePacket,
-GetOutputSidePacketAfterCalculatorIsOpened: no such API; GeneratorAfterCalculatorOpen,
-GeneratorAfterCalculatorProcess: no packet generators). Skipped: SharePacketGeneratorGraph, a
-test of MediaPipe's C++ PacketGeneratorGraph and ValidatedGraphConfig classes.
+calculator_graph_side_packet_test.cc: 12/13. 7 pass (OutputSidePacketAlreadySet,
+OutputSidePacketWithTimestamp, SourceLayerInversion, PacketGeneratorLikeCalculators,
+OutputSidePacketCached, GetOutputSidePacket, GetOutputSidePacketAfterCalculatorIsOpened); 3
+xfail (OutputSidePacketInProcess, OutputSummarySidePacketInClose,
+OutputSidePacketConsumedBySourceNode: side packets set in Process or Close);
+GeneratorAfterCalculatorOpen and GeneratorAfterCalculatorProcess check instead that graphflow
+refuses their packet_generator entry (it runs no packet generators: no graph of MediaPipe's wheel
+has one). Skipped: SharePacketGeneratorGraph, a test of MediaPipe's C++ PacketGeneratorGraph and
+ValidatedGraphConfig classes.
 
-calculator_graph_stopping_test.cc: 3/3, all xfail (CloseAllPacketSources: no such API;
-DeadlockReporting, DeadlockResolution).
+calculator_graph_stopping_test.cc: 3/3, passing.
 
 calculator_graph_test.cc: 31 of its 72 cases are about errors, closing or side packets; 31
-ported. 18 pass (BadInitialization, BadRun, EmptyInputInOpen, RecoverAfterRunError,
-ObserveOutputStreamError, ObserveOutputStreamNonexistent, RecoverAfterPreviousFailInOpen, the
-eight executor config cases ReservedNameExecutorConfig to NumThreadsAndNonDefaultExecutorConfig,
-CalculatorGraphNotInitialized, GraphInputStreamWithTag, GraphInputStreamBeforeStartRun); 3 pass
-in part: TypeMismatch (its mismatches xfail), CheckInputTimestamp and CheckInputTimestamp2 (a
-source's input timestamp xfails); 10 xfail:
-ClosedSourceNodeShouldNotBeUnthrottled, OutputPacketInOpen, OutputPacketInOpen2, the three
-DeadlockIsReported cases, TerminatesOnCancelWithOpenGraphInputStreams,
-TerminatesOnCancelAfterPause, GraphFinishesWhilePaused, SetInputStreamMaxQueueSizeWorksSlow-
-Calculator. Skipped, as they cannot exist in graphflow: SetOffsetInProcess (graphflow's
+ported, all passing. Skipped, as they cannot exist in graphflow: SetOffsetInProcess (graphflow's
 calculators declare their offset, there is no run-time SetOffset to misuse);
 SimulateAssertFailure (a C++ destructor); SetExecutorTwice, ReservedNameSetExecutor,
 TypedExecutorDeclaredAndSet (C++ executors handed over with SetExecutor); GeneratePacket,
