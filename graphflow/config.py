@@ -877,7 +877,8 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
 def _port_types(ports: Sequence[Port], tag: str) -> tuple[type, ...] | None:
     """The payload types a port declares, or None where it takes any payload (``object``, a
     ``*`` port, or a type that is not a class)."""
-    port = next((p for p in ports if p.tag in (tag, "*")), None)
+    port = next((p for p in ports if p.tag == tag), None) or \
+        next((p for p in ports if p.tag == "*"), None)
     if port is None:
         return None
     types = port.type if isinstance(port.type, tuple) else (port.type,)

@@ -118,6 +118,7 @@ class Scheduler:
         self.synchronous = synchronous
         self.max_queue = max_queue_size if max_queue_size > 0 else 1 << 62
         self.report_deadlock = report_deadlock
+        self.resolved_deadlock = False  # unthrottle_if_stalled has raised a queue's limit
         # A batch never holds more than half a queue, so that batching keeps within the
         # memory that max_queue_size promises.
         self.max_batch = max(1, min(_MAX_BATCH, self.max_queue // 2))
@@ -880,9 +881,12 @@ class Scheduler:
         for queue in full:
             queue.limit = len(queue.packets) + 1
             self._set_full(queue, False)
-            logger.warning("resolved a deadlock by raising the max_queue_size of input stream "
-                           "%r of node %r to %d (consider a larger max_queue_size)",
-                           queue.node.spec.inputs[queue.slot].name, queue.node.name, queue.limit)
+            # Once a run (it may go on one packet at a time, as MediaPipe's does), then quieter.
+            logger.log(logging.DEBUG if self.resolved_deadlock else logging.WARNING,
+                       "resolved a deadlock by raising the max_queue_size of input stream %r of "
+                       "node %r to %d (consider a larger max_queue_size)",
+                       queue.node.spec.inputs[queue.slot].name, queue.node.name, queue.limit)
+            self.resolved_deadlock = True
         self._update_input_limits()
         for node in self.nodes:
             if node.is_source and node.throttled:

@@ -82,7 +82,7 @@ class InputStreamHandler:
 
     def ready_for_close(self) -> bool:
         """Whether the node closes although some input is still open or holds packets
-        (handlers with ``closes_early``)."""
+        (handlers with ``closes_early``); if so, the handler drops what its queues hold."""
         return False
 
     # ----------------------------------------------------------------- helpers for handlers

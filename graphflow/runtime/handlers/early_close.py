@@ -19,7 +19,15 @@ class EarlyCloseInputStreamHandler(DefaultInputStreamHandler):
     closes_early = True
 
     def ready_for_close(self) -> bool:
-        return any(q.bound == DONE and not q.packets for q in self.queues)
+        if not any(q.bound == DONE and not q.packets for q in self.queues):
+            return False
+        # What the other inputs still hold is never processed: drop it, so that it does not
+        # keep throttling their producers.
+        for q in self.queues:
+            q.packets.clear()
+            if q.full:
+                self.release(q)
+        return True
 
     def select(self) -> Task | None:
         return None if self.ready_for_close() else super().select()
