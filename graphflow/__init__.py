@@ -38,7 +38,7 @@ from graphflow.formats import (
 from graphflow.graph import CalculatorGraph, OutputStreamPoller
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
-from graphflow.runtime import GraphError
+from graphflow.runtime import GraphCancelledError, GraphError
 from graphflow.timestamp import Timestamp
 
 # The GPU layer imports moderngl: load it only when one of its names is used.
@@ -67,6 +67,7 @@ __all__ = [
     "GlThreadError",
     "GlUnavailableError",
     "GpuBuffer",
+    "GraphCancelledError",
     "GraphError",
     "ImageFrame",
     "Landmark",

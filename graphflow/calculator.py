@@ -67,6 +67,9 @@ class Port:
         type: The payload type (or tuple of types) checked on packets the calculator outputs;
             ``object`` accepts anything.
         optional: True if a node may leave the port unconnected.
+        missing_ok: Input side packets: a run may leave the side packet out although the node
+            connects it (MediaPipe's ``Optional()`` packet type); otherwise a connected side
+            packet that no node makes must be given to ``start_run``.
         repeated: True if the node may connect several streams, as ``TAG:0:a``, ``TAG:1:b``
             (or several untagged streams for ``tag=""``).
         doc: One line shown by ``graphflow calculators``.
@@ -75,6 +78,7 @@ class Port:
     tag: str
     type: type | tuple[type, ...] = object
     optional: bool = False
+    missing_ok: bool = False
     repeated: bool = False
     doc: str = ""
 

@@ -116,11 +116,13 @@ class GraphConfig:
         proto: The ``CalculatorGraphConfig`` message.
         source: The file path, or ``"<string>"`` for inline text.
         node_locations: Per node (same order as ``proto.node``), where it is in the text.
+        generator_locations: Where each ``packet_generator`` entry is (to refuse them).
     """
 
     proto: Any
     source: str
     node_locations: list[NodeLocations]
+    generator_locations: list[Location] = dataclasses.field(default_factory=list)
 
     def node_location(self, index: int) -> NodeLocations:
         """Where node ``index`` is (a file-level location for binary configs)."""
@@ -272,7 +274,13 @@ def parse_text(text: str, path: str = "<string>") -> GraphConfig:
         hint = _unknown_extension_hint(message)
         raise ConfigError(message + hint, Location(path, line, col),
                           _node_around(text, line, col)) from None
-    return GraphConfig(proto, path, _locate_nodes(text, path))
+    generators = [Location(path, text.count("\n", 0, m.start(1)) + 1,
+                           m.start(1) - text.rfind("\n", 0, m.start(1)))
+                  for m in _GENERATOR_RE.finditer(text)]
+    return GraphConfig(proto, path, _locate_nodes(text, path), generators)
+
+
+_GENERATOR_RE = re.compile(r"^[ \t]*(packet_generator)\b(?=\s*[:{<])", re.M)
 
 
 def _node_around(text: str, line: int, col: int) -> str | None:
@@ -752,10 +760,12 @@ class ValidatedGraph:
     side_producers: dict[str, int]  # side packet name -> node index
 
     def required_side_packets(self) -> dict[str, list[NodeSpec]]:
-        """Side packets no node produces (graph inputs included), with the nodes that need them."""
+        """Side packets no node produces (graph inputs included), with the nodes that need them:
+        every one a node connects, unless its port is ``missing_ok`` (MediaPipe's rule: a
+        connected side packet is required unless its packet type is Optional())."""
         needed: dict[str, list[NodeSpec]] = {}
         for node in self.nodes:
-            optional = {p.tag for p in node.calculator.input_side_packets if p.optional}
+            optional = {p.tag for p in node.calculator.input_side_packets if p.missing_ok}
             for s in node.side_inputs:
                 if self.side_producers.get(s.name, -1) < 0 and s.tag not in optional:
                     needed.setdefault(s.name, []).append(node)
@@ -804,6 +814,14 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
         if not e.name and proto.num_threads:
             errors.append(ConfigError("num_threads and an executor config for the default "
                                       "executor cannot both be given", where_graph))
+    for j, generator in enumerate(proto.packet_generator):
+        place = config.generator_locations[j] if j < len(config.generator_locations) else \
+            where_graph
+        errors.append(ConfigError(
+            f"packet_generator {generator.packet_generator!r}: graphflow runs no packet "
+            "generators (MediaPipe's deprecated predecessor of side-packet nodes, which no graph "
+            "of MediaPipe's wheel uses): make its side packets with a node that has only "
+            "output_side_packet entries", place))
     expanded = expand(config)
     names = _canonical_names([n.proto for n in expanded])
     nodes: list[NodeSpec] = []
@@ -848,11 +866,54 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
         if s.name not in producers:
             errors.append(ConfigError(f"graph output stream {s.name!r} has no producer"
                                       + did_you_mean(s.name, sorted(producers)), where_graph))
+    _check_stream_types(nodes, producers, errors)
     if errors:
         raise ConfigError.of(errors)
     _check_cycles(nodes, producers)
     return ValidatedGraph(config, nodes, graph_inputs, graph_outputs, graph_side, producers,
                           side_producers)
+
+
+def _port_types(ports: Sequence[Port], tag: str) -> tuple[type, ...] | None:
+    """The payload types a port declares, or None where it takes any payload (``object``, a
+    ``*`` port, or a type that is not a class)."""
+    port = next((p for p in ports if p.tag == tag), None) or \
+        next((p for p in ports if p.tag == "*"), None)
+    if port is None:
+        return None
+    types = port.type if isinstance(port.type, tuple) else (port.type,)
+    if object in types or not all(isinstance(t, type) for t in types):
+        return None
+    return types
+
+
+def _check_stream_types(nodes: list[NodeSpec], producers: dict[str, int],
+                        errors: list[ConfigError]) -> None:
+    """Adds an error for each stream whose two ends declare payload types that no payload can
+    have both of (MediaPipe fails such a graph: "Input Stream ... of calculator ... expects
+    packets of type ..."). A subclass on either side is consistent, so a port of a base class
+    (or ``object``) takes what is declared more precisely."""
+    by_index = {n.index: n for n in nodes}
+    for node in nodes:
+        for j, s in enumerate(node.inputs):
+            producer = by_index.get(producers.get(s.name, -1))
+            if producer is None:
+                continue  # a graph input stream (untyped), or a node reported already
+            wanted = _port_types(node.calculator.inputs, s.tag)
+            out = next(o for o in producer.outputs if o.name == s.name)
+            given = _port_types(producer.calculator.outputs, out.tag)
+            if wanted is None or given is None or any(
+                    issubclass(a, b) or issubclass(b, a) for a in wanted for b in given):
+                continue
+            errors.append(ConfigError(
+                f"input stream {s.name!r} takes {_type_names(wanted)}, but node "
+                f"{producer.name!r} ({producer.calculator.__name__}) at {producer.where.node} "
+                f"declares {_type_names(given)} for it", node.where.field("input_stream", j),
+                node.name))
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join(t.__qualname__ for t in types)
 
 
 def _parsed(specs: Iterable[str]) -> list[StreamSpec]:

@@ -24,7 +24,7 @@ from graphflow.config import (
 )
 from graphflow.packet import Packet
 from graphflow.proto.mediapipe.framework import thread_pool_executor_pb2
-from graphflow.runtime import Clock, GraphError, Scheduler, default_num_threads
+from graphflow.runtime import Clock, GraphCancelledError, GraphError, Scheduler, default_num_threads
 from graphflow.timestamp import Timestamp
 
 Observer = Callable[[str, Packet[Any]], None]
@@ -161,6 +161,9 @@ class CalculatorGraph:
         self._sinks: list[tuple[str, Callable[[Packet[Any]], None], Callable[[], None]]] = []
         self._clock = clock
         self._scheduler: Scheduler | None = None
+        # What nodes with side packets only made, for the next runs (Scheduler.constant_nodes).
+        self._constant_nodes: dict[int, tuple[dict[Any, Any], dict[str, Any]]] = {}
+        self._input_queue_sizes: dict[str, int] = {}
         self._cancelled = threading.Event()
         self._trace_path: str | None = None
         self.trace_file: pathlib.Path | None = None  # where the last run's trace was written
@@ -209,6 +212,22 @@ class CalculatorGraph:
         self._sinks.append((stream_name, lambda p: poller._put(p, cancelled), finish))
         return poller
 
+    def set_input_stream_max_queue_size(self, stream_name: str, max_queue_size: int) -> None:
+        """Gives the queues that graph input ``stream_name`` feeds their own limit (the graph's
+        ``max_queue_size`` for the others), from the next run on.
+
+        Raises:
+            ValueError: If ``stream_name`` is not a graph input stream, or the size is not
+                positive.
+        """
+        names = [s.name for s in self.validated.input_streams]
+        if stream_name not in names:
+            raise ValueError(f"{stream_name!r} is not an input stream of the graph"
+                             + did_you_mean(stream_name, names))
+        if max_queue_size <= 0:
+            raise ValueError(f"max_queue_size must be positive, not {max_queue_size}")
+        self._input_queue_sizes[stream_name] = max_queue_size
+
     # ------------------------------------------------------------------ running
 
     def start_run(self, side_packets: Mapping[str, Any] | None = None) -> None:
@@ -246,6 +265,9 @@ class CalculatorGraph:
                               max_queue_size=max_queue, num_threads=num_threads,
                               executor_threads=executor_threads,
                               trace=self._trace_path is not None,
+                              constant_nodes=self._constant_nodes,
+                              input_queue_sizes=self._input_queue_sizes,
+                              report_deadlock=proto.report_deadlock,
                               **({"clock": self._clock} if self._clock is not None else {}))
         self._scheduler = scheduler
         scheduler.start()
@@ -336,13 +358,14 @@ class CalculatorGraph:
         Call ``close_all_input_streams()`` first if the graph has input streams.
 
         Raises:
+            GraphCancelledError: If the run was cancelled (and had not failed before).
             GraphError: The first node failure, naming node, method, timestamp and config line.
             TimeoutError: If ``timeout`` seconds pass first.
         """
         scheduler = self._running()
         scheduler.wait_done(timeout)
         self._finish(scheduler)
-        if scheduler.error is not None and not self._cancelled.is_set():
+        if scheduler.error is not None:
             raise scheduler.error
 
     def _finish(self, scheduler: Scheduler) -> None:
@@ -367,10 +390,44 @@ class CalculatorGraph:
     def cancel(self) -> None:
         """Aborts the run: pending packets are dropped, nodes are closed, threads end.
 
-        After the run is over, only its error is no longer raised."""
+        ``wait_until_done`` then raises :class:`GraphCancelledError` (or the error the run had
+        failed with before), as MediaPipe's WaitUntilDone returns a Cancelled status. Nothing
+        changes for a run that is over."""
         scheduler = self._running()
-        self._cancelled.set()
+        if not scheduler.done:
+            self._cancelled.set()
         scheduler.cancel()
+
+    def pause(self) -> None:
+        """Lets the calls running end but starts no other until :meth:`resume` (ignored once
+        the run has failed, been cancelled or ended). Packets can still be added: they wait,
+        throttled as usual. Tasks of external executors (GL contexts) already handed to them
+        still run."""
+        self._running().pause()
+
+    def resume(self) -> None:
+        """Runs what became ready while paused, and goes on."""
+        self._running().resume()
+
+    def close_all_packet_sources(self) -> None:
+        """Closes every graph input stream and ends every source node, so that the run ends
+        once the packets already sent are through (MediaPipe's CloseAllPacketSources)."""
+        self._running().close_sources()
+
+    def get_output_side_packet(self, name: str) -> Any:
+        """The payload of side packet ``name`` in the current (or last) run: one a node has
+        set, or an input side packet of the run.
+
+        Raises:
+            KeyError: If the graph has no such side packet, or it has not been set (yet).
+        """
+        if name not in self.validated.side_producers:
+            raise KeyError(f"the graph has no side packet {name!r}"
+                           + did_you_mean(name, sorted(self.validated.side_producers)))
+        side_packets = self._running().side_packets
+        if name not in side_packets:
+            raise KeyError(f"side packet {name!r} is not available (yet) in this run")
+        return side_packets[name]
 
     def has_error(self) -> bool:
         """True if a node has failed in this run."""
@@ -400,5 +457,5 @@ class CalculatorGraph:
                 raise
 
 
-__all__ = ["CalculatorGraph", "ConfigError", "GraphConfig", "GraphError", "OutputStreamPoller",
-           "Timestamp"]
+__all__ = ["CalculatorGraph", "ConfigError", "GraphCancelledError", "GraphConfig", "GraphError",
+           "OutputStreamPoller", "Timestamp"]

@@ -13,11 +13,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from graphflow.calculator import Calculator
-from graphflow.graph import CalculatorGraph
+from graphflow.graph import CalculatorGraph, GraphError
 from graphflow.packet import Packet
 from graphflow.runtime.clock import SimulationClock
 
@@ -62,7 +63,8 @@ def run_graph(
         graph.wait_until_done(timeout=timeout)
     except BaseException:
         graph.cancel()  # a run that is over stays as it is
-        graph.wait_until_done(timeout=timeout)
+        with contextlib.suppress(GraphError):  # the cancellation, or the error raised already
+            graph.wait_until_done(timeout=timeout)
         raise
     return collected
 

@@ -96,8 +96,8 @@ class FlowLimiterCalculator(Calculator):
               Port("FINISHED", optional=True), Port("OPTIONS", optional=True))
     outputs = (Port("", repeated=True, doc="frames let through"),
                Port("ALLOW", bool, optional=True))
-    input_side_packets = (Port("OPTIONS", optional=True), Port("MAX_IN_FLIGHT", int,
-                                                                optional=True))
+    input_side_packets = (Port("OPTIONS", optional=True, missing_ok=True),
+                          Port("MAX_IN_FLIGHT", int, optional=True, missing_ok=True))
     options_type = flow_limiter_calculator_pb2.FlowLimiterCalculatorOptions
     input_stream_handler = "ImmediateInputStreamHandler"
     process_timestamp_bounds = True
@@ -256,8 +256,8 @@ class GateCalculator(Calculator):
               Port("DISALLOW", bool, optional=True))
     outputs = (Port("", repeated=True, optional=True), Port("STATE_CHANGE", bool,
                                                               optional=True))
-    input_side_packets = (Port("ALLOW", bool, optional=True),
-                          Port("DISALLOW", bool, optional=True))
+    input_side_packets = (Port("ALLOW", bool, optional=True, missing_ok=True),
+                          Port("DISALLOW", bool, optional=True, missing_ok=True))
     options_type = gate_calculator_pb2.GateCalculatorOptions
     timestamp_offset = 0
 

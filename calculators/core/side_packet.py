@@ -22,7 +22,8 @@ class DefaultSidePacketCalculator(Calculator):
     """
 
     input_side_packets = (
-        Port("OPTIONAL_VALUE", optional=True, doc="the value the graph was given, if any"),
+        Port("OPTIONAL_VALUE", optional=True, missing_ok=True,
+             doc="the value the graph was given, if any"),
         Port("DEFAULT_VALUE", doc="the value to use otherwise"),
     )
     output_side_packets = (Port("VALUE", doc="OPTIONAL_VALUE if given, else DEFAULT_VALUE"),)

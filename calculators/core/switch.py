@@ -256,7 +256,8 @@ class SwitchDemuxCalculator(Calculator):
     inputs = (Port("SELECT", int, optional=True), Port("ENABLE", bool, optional=True),
               Port("*", repeated=True, optional=True))
     outputs = (Port("*", repeated=True, optional=True),)
-    input_side_packets = (Port("SELECT", int, optional=True), Port("ENABLE", bool, optional=True),
+    input_side_packets = (Port("SELECT", int, optional=True, missing_ok=True),
+                          Port("ENABLE", bool, optional=True, missing_ok=True),
                           Port("*", repeated=True, optional=True))
     output_side_packets = (Port("*", repeated=True, optional=True),)
     options_type = _Options
@@ -328,7 +329,8 @@ class SwitchMuxCalculator(Calculator):
     inputs = (Port("SELECT", int, optional=True), Port("ENABLE", bool, optional=True),
               Port("*", repeated=True, optional=True))
     outputs = (Port("*", repeated=True, optional=True),)
-    input_side_packets = (Port("SELECT", int, optional=True), Port("ENABLE", bool, optional=True),
+    input_side_packets = (Port("SELECT", int, optional=True, missing_ok=True),
+                          Port("ENABLE", bool, optional=True, missing_ok=True),
                           Port("*", repeated=True, optional=True))
     output_side_packets = (Port("*", repeated=True, optional=True),)
     options_type = _Options

@@ -61,7 +61,8 @@ class FaceSearchGateCalculator(Calculator):
     outputs = (Port("IMAGE", ImageFrame, doc="the frames to look for new faces in"),)
     input_side_packets = (
         Port("NUM_FACES", int, doc="the most faces to follow"),
-        Port("DETECT_EVERY", int, optional=True, doc="frames between looks (default 10)"),
+        Port("DETECT_EVERY", int, optional=True, missing_ok=True,
+             doc="frames between looks (default 10)"),
     )
     timestamp_offset: ClassVar[int | None] = 0
 

@@ -123,8 +123,9 @@ class EymoTransformCalculator(GlSimpleCalculator):
         Port("STATUS", str, optional=True, doc="which script runs, when that changes"),
     )
     input_side_packets: ClassVar[Sequence[Port]] = (
-        Port("SCRIPT", (str, os.PathLike), optional=True, doc="path of the .eymo script"),
-        Port("RENDERER", str, optional=True, doc="auto (default), gl or cpu"),
+        Port("SCRIPT", (str, os.PathLike), optional=True, missing_ok=True,
+             doc="path of the .eymo script"),
+        Port("RENDERER", str, optional=True, missing_ok=True, doc="auto (default), gl or cpu"),
     )
 
     def gl_setup(self, cc: CalculatorContext, gl: GlContext) -> None:
@@ -197,7 +198,7 @@ class EymoEveryNthCalculator(Calculator):
 
     inputs = (Port("", doc="frames"),)
     outputs = (Port("", doc="every Nth frame"),)
-    input_side_packets = (Port("EVERY", int, optional=True, doc="N, at least 1"),)
+    input_side_packets = (Port("EVERY", int, optional=True, missing_ok=True, doc="N, at least 1"),)
     timestamp_offset: ClassVar[int | None] = 0
 
     def open(self, cc: CalculatorContext) -> None:

@@ -53,8 +53,8 @@ class VirtualCameraSinkCalculator(Calculator):
 
     inputs = (Port("", (GpuBuffer, ImageFrame), doc="frames to send"),)
     input_side_packets = (
-        Port("DEVICE", str, optional=True, doc="camera device, e.g. /dev/video10"),
-        Port("BACKEND", str, optional=True, doc="pyvirtualcam backend name"),
+        Port("DEVICE", str, optional=True, missing_ok=True, doc="camera device, e.g. /dev/video10"),
+        Port("BACKEND", str, optional=True, missing_ok=True, doc="pyvirtualcam backend name"),
     )
     timestamp_offset: ClassVar[int | None] = 0
 

@@ -133,7 +133,7 @@ class WindowSinkCalculator(Calculator):
 
     inputs = (Port("", (GpuBuffer, ImageFrame), doc="frames to show"),
               Port("STATUS", str, optional=True, doc="a line of text for the title"))
-    input_side_packets = (Port("TITLE", str, optional=True, doc="window title"),)
+    input_side_packets = (Port("TITLE", str, optional=True, missing_ok=True, doc="window title"),)
     # Status lines come now and then: each packet is handled as it arrives.
     input_stream_handler: ClassVar[str | None] = "ImmediateInputStreamHandler"
     timestamp_offset: ClassVar[int | None] = 0

@@ -70,8 +70,10 @@ class InferenceCalculator(Calculator):
     inputs = (Port("TENSORS", list, doc="input tensors, in model input order"),)
     outputs = (Port("TENSORS", list, doc="output tensors, in model output order"),)
     input_side_packets = (
-        Port("MODEL", object, optional=True, doc="model path or onnxruntime session"),
-        Port("OP_RESOLVER", object, optional=True, doc="accepted for MediaPipe graphs; unused"),
+        Port("MODEL", object, optional=True, missing_ok=True,
+             doc="model path or onnxruntime session"),
+        Port("OP_RESOLVER", object, optional=True, missing_ok=True,
+             doc="accepted for MediaPipe graphs; unused"),
     )
     options_type = _Options
     timestamp_offset = 0

@@ -31,7 +31,7 @@ class FaceLandmarksModelLoader(_SidePacketSource):
     """MODEL: the face landmark model, or with ``WITH_ATTENTION: true`` the attention model
     (478 landmarks: refined eyes and lips, irises)."""
 
-    input_side_packets = (Port("WITH_ATTENTION", bool, optional=True),)
+    input_side_packets = (Port("WITH_ATTENTION", bool, optional=True, missing_ok=True),)
     output_side_packets = (Port("MODEL", str),)
 
     def open(self, cc: CalculatorContext) -> None:
@@ -45,7 +45,7 @@ class SelfieSegmentationModelLoader(_SidePacketSource):
     """MODEL: the general selfie segmentation model (``MODEL_SELECTION`` 0, 256x256) or the
     landscape one (1, 256x144)."""
 
-    input_side_packets = (Port("MODEL_SELECTION", int, optional=True),)
+    input_side_packets = (Port("MODEL_SELECTION", int, optional=True, missing_ok=True),)
     output_side_packets = (Port("MODEL", str),)
 
     def open(self, cc: CalculatorContext) -> None:

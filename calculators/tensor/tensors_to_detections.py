@@ -119,7 +119,8 @@ class TensorsToDetectionsCalculator(Calculator):
 
     inputs = (Port("TENSORS", list, doc="[raw boxes, raw scores]"),)
     outputs = (Port("DETECTIONS", list, doc="list of Detection"),)
-    input_side_packets = (Port("ANCHORS", np.ndarray, optional=True, doc="(N, 4) anchors"),)
+    input_side_packets = (Port("ANCHORS", np.ndarray, optional=True, missing_ok=True,
+                               doc="(N, 4) anchors"),)
     options_type = _Options
     timestamp_offset = 0
 

@@ -11,7 +11,7 @@
 """
 
 from graphflow.runtime.clock import Clock, RealClock, SimulationClock
-from graphflow.runtime.errors import GraphError
+from graphflow.runtime.errors import GraphCancelledError, GraphError
 from graphflow.runtime.executors import ExecutorKind, ExternalExecutor, register_executor_kind
 from graphflow.runtime.handlers import InputStreamHandler, register_input_stream_handler
 from graphflow.runtime.scheduler import Scheduler, default_num_threads
@@ -20,6 +20,7 @@ __all__ = [
     "Clock",
     "ExecutorKind",
     "ExternalExecutor",
+    "GraphCancelledError",
     "GraphError",
     "InputStreamHandler",
     "RealClock",

@@ -21,6 +21,13 @@ class GraphError(RuntimeError):
         self.timestamp = timestamp
 
 
+class GraphCancelledError(GraphError):
+    """The run was cancelled (MediaPipe's ``Cancelled`` status from ``WaitUntilDone``)."""
+
+    def __init__(self) -> None:
+        super().__init__("the graph run was cancelled")
+
+
 def node_error(spec: NodeSpec, what: str, method: str | None = None,
                timestamp: Timestamp | None = None) -> GraphError:
     """``node 'name' (Calculator) at file:line:col: what`` (:meth:`NodeSpec.describe`)."""

@@ -209,7 +209,7 @@ class ThreadPool(Executor):
         me = threading.get_ident()
         with lock:
             while True:
-                if not ready:
+                if not ready or scheduler.paused:
                     if scheduler.done:
                         return
                     self.idle += 1
@@ -298,7 +298,7 @@ def run_here(scheduler: Scheduler, until: Callable[[], bool]) -> None:
         while not until():
             task = None
             for executor in scheduler.executors.values():
-                if executor.external is None and executor.ready:
+                if executor.external is None and executor.ready and not scheduler.paused:
                     task = executor.ready.popleft()
                     break
             if task is None:

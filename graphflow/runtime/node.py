@@ -53,14 +53,15 @@ class TaskKind(enum.Enum):
 class InputQueue:
     """One input stream of one node: its pending packets and its timestamp bound."""
 
-    __slots__ = ("bound", "full", "node", "packets", "slot")
+    __slots__ = ("bound", "full", "limit", "node", "packets", "slot")
 
     def __init__(self, node: Node, slot: int) -> None:
         self.packets: collections.deque[Packet[Any]] = collections.deque()
         self.bound = UNSTARTED
         self.node = node
         self.slot = slot
-        self.full = False  # holds max_queue_size packets: its upstream sources are throttled
+        self.limit = 0  # its max_queue_size (set by the scheduler)
+        self.full = False  # holds `limit` packets: its upstream sources are throttled
 
 
 class Stream:

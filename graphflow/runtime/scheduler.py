@@ -24,7 +24,7 @@ from graphflow.calculator import (
 )
 from graphflow.packet import Packet
 from graphflow.runtime.clock import REAL_CLOCK, Clock
-from graphflow.runtime.errors import GraphError, node_error
+from graphflow.runtime.errors import GraphCancelledError, GraphError, node_error
 from graphflow.runtime.executors import (
     WAKE_COST,
     CallerThread,
@@ -60,6 +60,9 @@ _OPEN, _PROCESS, _CLOSE = TaskKind.OPEN, TaskKind.PROCESS, TaskKind.CLOSE
 _NEW, _OPENING, _OPEN_STATE = NodeState.NEW, NodeState.OPENING, NodeState.OPEN
 _CLOSING_PENDING, _CLOSING, _CLOSED = (NodeState.CLOSING_PENDING, NodeState.CLOSING,
                                        NodeState.CLOSED)
+# A source's Process sees this input timestamp, a dummy one, as in MediaPipe (CalculatorNode::
+# OpenNode gives every source Timestamp(0) until Close).
+_SOURCE_TS = Timestamp(0)
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,7 +82,8 @@ class Scheduler:
 
     The graph API (:class:`~graphflow.graph.CalculatorGraph`) uses only the public methods:
     :meth:`start`, :meth:`add_packet`, :meth:`close_inputs`, :meth:`input_closed`,
-    :meth:`wait_idle`, :meth:`wait_done`, :meth:`cancel`, :meth:`shutdown`,
+    :meth:`wait_idle`, :meth:`wait_done`, :meth:`cancel`, :meth:`pause`, :meth:`resume`,
+    :meth:`close_sources`, :meth:`shutdown`,
     :meth:`queue_sizes`, :meth:`trace`, and the ``error``, ``done`` and ``input_names``
     attributes. Each takes the lock itself.
 
@@ -91,7 +95,7 @@ class Scheduler:
     - ``streams``: each stream's bound and consumer queues; ``graph_inputs`` the graph's.
     - ``executors``: each executor's ready tasks; ``running`` counts tasks ready or running.
     - ``throttle``: per source node and graph input, how many of the queues downstream are
-      full (``max_queue``); ``closed_inputs`` and ``added_bound`` per graph input.
+      full (each queue's ``limit``); ``closed_inputs`` and ``added_bound`` per graph input.
     - ``side_packets``: the run's side packets, as nodes publish them.
     - ``inbox``: graph input packets not yet delivered (appended under ``input_lock`` alone).
     - ``error``, ``done``, ``all_open``, ``idle_since``, ``kicked``.
@@ -100,13 +104,21 @@ class Scheduler:
     def __init__(self, graph: ValidatedGraph, side_packets: dict[str, Any], *,
                  synchronous: bool, max_queue_size: int, num_threads: int,
                  executor_threads: dict[str, int], trace: bool = False,
-                 clock: Clock = REAL_CLOCK) -> None:
+                 clock: Clock = REAL_CLOCK,
+                 constant_nodes: dict[int, tuple[dict[Any, Any], dict[str, Any]]] | None = None,
+                 input_queue_sizes: dict[str, int] | None = None,
+                 report_deadlock: bool = False) -> None:
         self.graph = graph
+        # Per node with side packets only: the input side packets of the last run that opened
+        # it and the side packets it made then (kept by the graph object across its runs).
+        self.constant_nodes = constant_nodes if constant_nodes is not None else {}
         self.clock = clock
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.synchronous = synchronous
         self.max_queue = max_queue_size if max_queue_size > 0 else 1 << 62
+        self.report_deadlock = report_deadlock
+        self.resolved_deadlock = False  # unthrottle_if_stalled has raised a queue's limit
         # A batch never holds more than half a queue, so that batching keeps within the
         # memory that max_queue_size promises.
         self.max_batch = max(1, min(_MAX_BATCH, self.max_queue // 2))
@@ -121,6 +133,7 @@ class Scheduler:
         # The run ended while idle (_end_when_idle): closing nodes drop their outputs.
         self.ended = False
         self.done = False
+        self.paused = False  # pause(): pool threads and the caller start no task
         self._shut_down = False
         self.side_packets: dict[str, Any] = dict(side_packets)
         self.throttle: dict[str, int] = collections.defaultdict(int)
@@ -149,9 +162,14 @@ class Scheduler:
             self.added_bound[s.name] = UNSTARTED
             self.throttle[_input_key(s.name)] = 0
         self.input_names = tuple(self.graph_inputs)
+        sizes = input_queue_sizes or {}
         for node in self.nodes:
             for queue, s in zip(node.queues, node.spec.inputs, strict=True):
                 self.streams[s.name].consumers.append(queue)
+                queue.limit = sizes[s.name] if s.name in sizes else self.max_queue
+        # Per graph input: its consumers' smallest queue limit (add_packet's fast path).
+        self.input_limits: dict[str, int] = {}
+        self._update_input_limits()
         for node in self.nodes:
             node.fuse_next = self._fusable_next(node)
             node.batch_sets = node.max_in_flight == 1 and not node.bounds_mode and \
@@ -268,7 +286,7 @@ class Scheduler:
             pending = len(self.inbox)
             if not self.synchronous and self.error is None and not self.throttle[key] and \
                     pending + max((len(q.packets) for q in self.graph_inputs[name].consumers),
-                                  default=0) < self.max_queue - 1:
+                                  default=0) < self.input_limits[name] - 1:
                 self.inbox.append((name, packet))
                 self.added_bound[name] = int(ts.next_allowed_in_stream())
                 # Drain now if no task will finish to do it, or if a pool has idle threads
@@ -343,11 +361,39 @@ class Scheduler:
         self._wait_for(lambda: self.done, timeout)
 
     def cancel(self) -> None:
-        """Stops the run: pending work is dropped and open nodes are closed."""
+        """Stops the run: pending work is dropped and open nodes are closed (a paused run
+        resumes to close them)."""
         with self.lock:
             if not self.done:
-                self._fail(GraphError("the graph run was cancelled"))
+                self._fail(GraphCancelledError())
+                self._set_paused(False)
                 self.after_change()
+
+    def pause(self) -> None:
+        """Runs no further task until :meth:`resume` (the calls running go on to their end);
+        ignored once the run has failed, been cancelled or ended, as MediaPipe's Pause is."""
+        with self.lock:
+            if self.error is None and not self.done:
+                self._set_paused(True)
+
+    def resume(self) -> None:
+        """Runs the tasks that became ready while paused, and those that follow."""
+        with self.lock:
+            self._set_paused(False)
+            self.after_change()
+
+    @_locked
+    def _set_paused(self, paused: bool) -> None:
+        if self.paused and not paused:
+            for executor in self.executors.values():
+                executor.wake_all()
+        self.paused = paused
+
+    def close_sources(self) -> None:
+        """Closes every graph input stream and ends every source node (MediaPipe's
+        CloseAllPacketSources)."""
+        with self.lock:
+            self._stop_sources()
 
     def shutdown(self) -> None:
         """Joins pool threads and shuts external executors down (once done)."""
@@ -399,7 +445,7 @@ class Scheduler:
         """
         if self.error is not None:
             return
-        opening = False
+        opening = reused = False
         for node in self.nodes:
             if node.state is not _NEW:
                 if node.state is _OPENING:
@@ -414,9 +460,15 @@ class Scheduler:
                     break
             else:
                 node.side_values = values
+                if self._reuse_side_outputs(node):
+                    reused = True
+                    continue
                 node.state = _OPENING
                 opening = True
                 self._schedule(Task(node, _OPEN, Timestamp.UNSTARTED, None))
+        if reused:
+            self._open_ready_nodes()  # the side packets given may let more nodes open
+            return
         if not opening and not self.all_open:
             self.all_open = True
             for node in self.nodes:
@@ -433,6 +485,23 @@ class Scheduler:
             self._begin_close(node)
         else:
             self._check_ready(node)
+
+    @_locked
+    def _reuse_side_outputs(self, node: Node) -> bool:
+        """MediaPipe's constant outputs (CalculatorNode::OutputsAreConstant): a node with side
+        packets only, whose input side packets are the very ones of the last run that opened
+        it, is neither opened nor closed again; it gives the side packets it made then."""
+        cached = self.constant_nodes.get(node.spec.index)
+        if cached is None:
+            return False
+        before, made = cached
+        now = node.side_values
+        if before.keys() != now.keys() or any(now[port] is not v for port, v in before.items()):
+            return False
+        node.state = _CLOSED
+        for name, value in made.items():
+            self.side_packets.setdefault(name, value)
+        return True
 
     # ---------------------------------------------------------------- running tasks
 
@@ -593,6 +662,9 @@ class Scheduler:
                 if self.all_open:  # opened late, once its side packets came
                     self._start_node(node)
                 self._publish_side_outputs(node)
+                if not node.spec.inputs and not node.spec.outputs:
+                    self.constant_nodes[node.spec.index] = (
+                        node.side_values, dict(node.side_outputs.values))
                 self._open_ready_nodes()  # (ends the opening phase after the last open)
         else:
             node.state = _CLOSED
@@ -612,6 +684,7 @@ class Scheduler:
             self._begin_close(node)
         elif task.stopped:
             self._stop_sources()
+            self._check_ready(node)  # it goes on with the inputs it has, as in MediaPipe
         elif self.error is None:
             if node.is_source:
                 self._schedule_source(node)
@@ -631,10 +704,15 @@ class Scheduler:
 
     @_locked
     def after_change(self) -> None:
-        """Delivers waiting graph inputs, notices the end of the run, wakes waiters."""
+        """Delivers waiting graph inputs, resolves a throttling deadlock of sources, notices
+        the end of the run, wakes waiters."""
         if self.inbox and self.error is None:
             self._drain_inbox()
         if not self.running:
+            if self.error is None and any(n.throttled for n in self.sources):
+                # Nothing runs, so nothing drains what throttles them (MediaPipe's
+                # Scheduler::HandleIdle).
+                self.unthrottle_if_stalled()
             self._check_done()
         # Waiters want the graph idle or done (wait_*), or a throttled input released
         # (_release_if_drained notifies them): waking them for every finished task would cost
@@ -659,7 +737,7 @@ class Scheduler:
         exc = task.error
         assert exc is not None
         when = f" at timestamp {task.ts}" if task.kind is _PROCESS and \
-            task.ts.is_range_value() else ""
+            task.ts.is_range_value() and not node.is_source else ""
         error = node_error(node.spec, f"failed in {task.kind.value}{when}: "
                            f"{type(exc).__name__}: {exc}", task.kind.value, task.ts)
         error.__cause__ = exc
@@ -676,11 +754,11 @@ class Scheduler:
         if cc is None:
             return
         offset_bound = UNSTARTED  # below every packet timestamp: no bound to apply
-        if node.offset is not None and task.kind is _PROCESS and MIN <= task.ts <= MAX:
+        if node.offset is not None and task.kind is _PROCESS and MIN <= task.ts <= MAX and \
+                not node.is_source:  # (a source's timestamp is a dummy: _SOURCE_TS)
             offset_bound = int(task.ts) + node.offset + 1
             if offset_bound > MAX:  # MediaPipe clamps T + offset to MAX: nothing follows
                 offset_bound = ONE_OVER_POSTSTREAM
-        max_queue = self.max_queue
         fused = node.streams[node.fuse_stream] if consumed else None
         # Consumers are checked once every output stream is updated: a node fed by several
         # streams of this call sees all their changes at once, as in MediaPipe.
@@ -711,7 +789,7 @@ class Scheduler:
                     for queue in consumers:
                         queue.packets.append(packet)
                         queue.bound = bound
-                        if len(queue.packets) >= max_queue and not queue.full:
+                        if len(queue.packets) >= queue.limit and not queue.full:
                             self._set_full(queue, True)
                 stream.carried = True
                 for queue in consumers:
@@ -781,8 +859,12 @@ class Scheduler:
     @_locked
     def _release_if_drained(self, queue: InputQueue) -> None:
         # Hysteresis: release throttled producers only once the queue has drained to half, so
-        # that a full queue does not wake its producer for every single packet.
-        if len(queue.packets) <= self.max_queue >> 1:
+        # that a full queue does not wake its producer for every single packet. A queue with
+        # a limit of its own (set for its graph input, or raised to resolve a deadlock) is
+        # released as soon as it is below it, as in MediaPipe: a raised limit is what the
+        # stalled graph could hold, so waiting for half of it could stall it again.
+        limit = queue.limit
+        if len(queue.packets) <= (limit >> 1 if limit == self.max_queue else limit - 1):
             self._set_full(queue, False)
             self.changed.notify_all()
             for node in self.nodes:
@@ -855,7 +937,7 @@ class Scheduler:
         for queue in stream.consumers:
             queue.packets.append(packet)
             queue.bound = bound
-            if len(queue.packets) >= self.max_queue and not queue.full:
+            if len(queue.packets) >= queue.limit and not queue.full:
                 self._set_full(queue, True)
             if touched is None or queue.node.handler.drops_packets:
                 # A handler that drops packets looks at every packet added, as MediaPipe's
@@ -866,22 +948,48 @@ class Scheduler:
 
     @_locked
     def unthrottle_if_stalled(self) -> bool:
-        """If throttling blocks everything (nothing runs), lift it, as MediaPipe does."""
+        """If throttling blocks everything (nothing runs), resolves it as MediaPipe does
+        (CalculatorGraph::UnthrottleSources): each full queue's limit grows to its size + 1;
+        with ``report_deadlock``, the run fails instead, naming the queue's stream and node.
+
+        Returns:
+            Whether any queue was full.
+        """
         if self.running or any(e.ready for e in self.executors.values()):
             return False
         full = [q for n in self.nodes for q in n.queues if q.full]
         if not full:
             return False
+        if self.report_deadlock:
+            queue = full[0]
+            self._fail(node_error(
+                queue.node.spec, "detected a deadlock due to input throttling for input stream "
+                f"{queue.node.spec.inputs[queue.slot].name!r}: all calculators are idle while "
+                "packet sources remain active and throttled (adjust max_queue_size or "
+                "report_deadlock)"))
+            self.after_change()
+            return True
         for queue in full:
+            queue.limit = len(queue.packets) + 1
             self._set_full(queue, False)
-        logger.warning("graph throttled with nothing running; raising the queue limit from %d "
-                       "to %d", self.max_queue, self.max_queue * 2)
-        self.max_queue *= 2
+            # Once a run (it may go on one packet at a time, as MediaPipe's does), then quieter.
+            logger.log(logging.DEBUG if self.resolved_deadlock else logging.WARNING,
+                       "resolved a deadlock by raising the max_queue_size of input stream %r of "
+                       "node %r to %d (consider a larger max_queue_size)",
+                       queue.node.spec.inputs[queue.slot].name, queue.node.name, queue.limit)
+            self.resolved_deadlock = True
+        self._update_input_limits()
         for node in self.nodes:
             if node.is_source and node.throttled:
                 node.throttled = False
                 self._schedule_source(node)
         return True
+
+    @_locked
+    def _update_input_limits(self) -> None:
+        for name, stream in self.graph_inputs.items():
+            self.input_limits[name] = min((q.limit for q in stream.consumers),
+                                          default=self.max_queue)
 
     @_locked
     def _stop_sources(self) -> None:
@@ -918,7 +1026,7 @@ class Scheduler:
             node.throttled = True
             return
         node.in_flight += 1
-        task = Task(node, _PROCESS, Timestamp.UNSTARTED, None)
+        task = Task(node, _PROCESS, _SOURCE_TS, None)
         if node.fuse_next is not None:
             self._fuse(task)
         self._schedule(task)
@@ -932,6 +1040,7 @@ class Scheduler:
             handler.erase_surplus()
         while node.in_flight < node.max_in_flight:
             task: Task | None
+            drained: InputQueue | None = None
             if node.single:
                 queue = node.queues[0]
                 if not queue.packets:
@@ -939,14 +1048,12 @@ class Scheduler:
                 if node.max_in_flight == 1 and len(queue.packets) > 1:
                     batch = [queue.packets.popleft()
                              for _ in range(min(len(queue.packets), self.max_batch))]
-                    if queue.full:
-                        self._release_if_drained(queue)
                     task = Task(node, _PROCESS, batch[0]._timestamp, [batch[0]], None, batch)
                 else:
                     packet = queue.packets.popleft()
-                    if queue.full:
-                        self._release_if_drained(queue)
                     task = Task(node, _PROCESS, packet._timestamp, [packet])
+                if queue.full:
+                    drained = queue  # released once the node counts as busy (below)
             else:
                 task = handler.select()
                 if task is None:
@@ -960,11 +1067,18 @@ class Scheduler:
                 self._fuse(task)
             node.in_flight += 1
             self._schedule(task)
+            if drained is not None:
+                # Only now: a source released earlier would fuse this node, idle and with
+                # nothing queued, into its own task, ahead of the packets just taken.
+                self._release_if_drained(drained)
         if node.offset is not None and not node.in_flight and (
                 not node.bounds_mode or handler.held_timestamp() != DONE):
             # (A node processing bounds is called for them, unless its handler holds a batch.)
             self._propagate_offset_bound(node)
-        if node.open_inputs == 0 and node.state is _OPEN_STATE and node.inputs_done():
+        if node.state is _OPEN_STATE and (
+                (node.open_inputs == 0 and node.inputs_done()) or (
+                    handler.closes_early and node.open_inputs < len(node.queues) and
+                    handler.ready_for_close())):
             if node.in_flight:
                 node.state = _CLOSING_PENDING
             else:
@@ -973,6 +1087,8 @@ class Scheduler:
     @_locked
     def _add_sets(self, task: Task, handler: InputStreamHandler) -> None:
         """Adds the input sets that are ready after ``task``'s to it (max_batch in all)."""
+        if self.max_batch < 2:
+            return
         for q in handler.queues:
             if q.packets:
                 break

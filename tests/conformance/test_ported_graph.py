@@ -5,34 +5,25 @@ From mediapipe/framework/ at v0.10.21 (cases ported of those in the file; MediaP
 calculators are the Test* ones of ported.py). Tests marked xfail(strict) are divergences still to
 fix: each reason says what graphflow does instead.
 
-calculator_graph_bounds_test.cc: 23/24. 22 pass; xfail: PropagateBoundLoop (no
-EarlyCloseInputStreamHandler). Skipped: FixedSizeHandlerBounds, whose expectation holds at the
-moment that only MediaPipe's CountingExecutor (an executor counting its running tasks) can find:
-every task but the one blocked has finished; graphflow has no executor hook to find that
-moment, so the check could not be made deterministic.
+calculator_graph_bounds_test.cc: 23/24, passing. Skipped: FixedSizeHandlerBounds, whose
+expectation holds at the moment that only MediaPipe's CountingExecutor (an executor counting its
+running tasks) can find: every task but the one blocked has finished; graphflow has no executor
+hook to find that moment, so the check could not be made deterministic.
 
-calculator_graph_side_packet_test.cc: 12/13. 6 pass (OutputSidePacketAlreadySet,
+calculator_graph_side_packet_test.cc: 12/13. 9 pass (OutputSidePacketAlreadySet,
 OutputSidePacketWithTimestamp, PacketGeneratorLikeCalculators, OutputSidePacketInProcess,
-OutputSummarySidePacketInClose, OutputSidePacketConsumedBySourceNode); 6 xfail
-(SourceLayerInversion: no source layers; OutputSidePacketCached; GetOutputSidePacket,
-GetOutputSidePacketAfterCalculatorIsOpened: no such API; GeneratorAfterCalculatorOpen,
-GeneratorAfterCalculatorProcess: no packet generators). Skipped: SharePacketGeneratorGraph, a
-test of MediaPipe's C++ PacketGeneratorGraph and ValidatedGraphConfig classes.
+OutputSummarySidePacketInClose, OutputSidePacketConsumedBySourceNode, OutputSidePacketCached,
+GetOutputSidePacket, GetOutputSidePacketAfterCalculatorIsOpened); 1 xfail (SourceLayerInversion:
+graphflow ignores source_layer); GeneratorAfterCalculatorOpen and
+GeneratorAfterCalculatorProcess check instead that graphflow refuses their packet_generator entry
+(it runs no packet generators: no graph of MediaPipe's wheel has one). Skipped:
+SharePacketGeneratorGraph, a test of MediaPipe's C++ PacketGeneratorGraph and
+ValidatedGraphConfig classes.
 
-calculator_graph_stopping_test.cc: 3/3, all xfail (CloseAllPacketSources: no such API;
-DeadlockReporting, DeadlockResolution).
+calculator_graph_stopping_test.cc: 3/3, passing.
 
 calculator_graph_test.cc: 31 of its 72 cases are about errors, closing or side packets; 31
-ported. 18 pass (BadInitialization, BadRun, EmptyInputInOpen, RecoverAfterRunError,
-ObserveOutputStreamError, ObserveOutputStreamNonexistent, RecoverAfterPreviousFailInOpen, the
-eight executor config cases ReservedNameExecutorConfig to NumThreadsAndNonDefaultExecutorConfig,
-CalculatorGraphNotInitialized, GraphInputStreamWithTag, GraphInputStreamBeforeStartRun); 3 pass
-in part: TypeMismatch (its mismatches xfail), CheckInputTimestamp and CheckInputTimestamp2 (a
-source's input timestamp xfails); 10 xfail:
-ClosedSourceNodeShouldNotBeUnthrottled, OutputPacketInOpen, OutputPacketInOpen2, the three
-DeadlockIsReported cases, TerminatesOnCancelWithOpenGraphInputStreams,
-TerminatesOnCancelAfterPause, GraphFinishesWhilePaused, SetInputStreamMaxQueueSizeWorksSlow-
-Calculator. Skipped, as they cannot exist in graphflow: SetOffsetInProcess (graphflow's
+ported, all passing. Skipped, as they cannot exist in graphflow: SetOffsetInProcess (graphflow's
 calculators declare their offset, there is no run-time SetOffset to misuse);
 SimulateAssertFailure (a C++ destructor); SetExecutorTwice, ReservedNameSetExecutor,
 TypedExecutorDeclaredAndSet (C++ executors handed over with SetExecutor); GeneratePacket,
@@ -359,8 +350,6 @@ def test_timestamp_bounds_for_infrequent_input(step_run: Runs) -> None:
     run.finish()
 
 
-@pytest.mark.xfail(strict=True, raises=gf.ConfigError, reason="EarlyCloseInputStreamHandler "
-                   "(closes a node as soon as any input is done) is not implemented")
 def test_propagate_bound_loop(step_run: Runs) -> None:
     """CalculatorGraph.PropagateBoundLoop: a running sum through a back edge delayed by 20,
     fed by a source that sends a packet every 20 and only a bound in between."""
@@ -574,9 +563,6 @@ def test_packet_generator_like_calculators(step_run: Runs) -> None:
     assert run.out["output"] == [(int(Timestamp.POSTSTREAM), 3)]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="graphflow opens every node "
-                   "again in each run, so a node with only output side packets makes them anew; "
-                   "MediaPipe keeps the first run's (the same packet every run)")
 def test_output_side_packet_cached() -> None:
     """CalculatorGraph.OutputSidePacketCached: three runs of one graph see the same object."""
     graph = gf.CalculatorGraph(graph_config="""
@@ -593,8 +579,6 @@ def test_output_side_packet_cached() -> None:
     assert all(model is models[0] for model in models)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no "
-                   "get_output_side_packet (MediaPipe's GetOutputSidePacket)")
 def test_get_output_side_packet(step_run: Runs) -> None:
     """CalculatorGraph.GetOutputSidePacket (its nodes; graphflow has no packet generators): a
     side packet set in Close can be read once the graph is idle and after the run; an unknown
@@ -616,8 +600,6 @@ def test_get_output_side_packet(step_run: Runs) -> None:
     assert graph.get_output_side_packet("num_of_packets") == 100
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no "
-                   "get_output_side_packet (MediaPipe's GetOutputSidePacket)")
 def test_get_output_side_packet_after_calculator_is_opened(step_run: Runs) -> None:
     """CalculatorGraph.GetOutputSidePacketAfterCalculatorIsOpened: once the graph is idle, a
     side packet set in Open can be read."""
@@ -637,24 +619,18 @@ node { calculator: "TestSidePacketAtPostStreamCalculator" input_side_packet: "of
 """
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="graphflow has no packet generators: "
-                   "it reads a config's packet_generator entries without running them (so a "
-                   "node needing their side packet is reported as missing it)")
 @pytest.mark.parametrize("in_process", [False, True])
-def test_generator_after_calculator(step_run: Runs, in_process: bool) -> None:
-    """CalculatorGraph.GeneratorAfterCalculatorOpen / GeneratorAfterCalculatorProcess: a
-    packet generator runs on a side packet a node sets in Open (or Process), twice."""
+def test_generator_after_calculator(in_process: bool) -> None:
+    """CalculatorGraph.GeneratorAfterCalculatorOpen / GeneratorAfterCalculatorProcess, as far
+    as graphflow goes: it runs no packet generators (no graph of MediaPipe's wheel has one), so
+    a config with one is refused when the graph is built, naming the entry's line."""
     node = ("TestSidePacketInProcessCalculator", 'input_stream: "offset"', "", "") \
         if in_process else ("PassThroughCalculator", 'input_side_packet: "offset"', "1", "1")
     config = ('input_stream: "offset"' if in_process else 'input_side_packet: "offset"') + \
         GENERATOR % node
-    for _ in range(2 if in_process else 1):
-        run = step_run(config, ["output"], None if in_process else {"offset": 100})
-        if in_process:
-            run.add("offset", 0, 100)
-            run.close("offset")
-        run.graph.wait_until_done(timeout=30)
-        assert run.out["output"] == [(int(Timestamp.POSTSTREAM), 100)]
+    with pytest.raises(gf.ConfigError, match=r"<string>:3:1: packet_generator "
+                       "'PassThroughGenerator': graphflow runs no packet generators"):
+        gf.CalculatorGraph(graph_config=config)
 
 
 # --------------------------------------------------------------------------- closing and errors
@@ -673,9 +649,6 @@ def test_close_graph_inputs_ends_the_run(step_run: Runs) -> None:
     assert run.timestamps("out") == list(range(10))
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no "
-                   "close_all_packet_sources (MediaPipe's CloseAllPacketSources, which closes the "
-                   "graph inputs and stops the source nodes)")
 def test_close_all_packet_sources(step_run: Runs) -> None:
     """CalculatorGraphStoppingTest.CloseAllPacketSources: closing every packet source, an
     endless source node included, ends the run without error; every node's Open and Close
@@ -712,10 +685,6 @@ node { calculator: "TestHoldCalculator" input_side_packet: "RELEASE:release"
 """
 
 
-@pytest.mark.xfail(strict=True, reason="graphflow ignores report_deadlock: a graph input that "
-                   "throttling blocks with nothing running gets its queue limit raised, where "
-                   "MediaPipe fails the add and the run ('Detected a deadlock due to input "
-                   "throttling')")
 def test_deadlock_reporting(step_run: Runs) -> None:
     """CalculatorGraphStoppingTest.DeadlockReporting: with report_deadlock, a third packet on
     in_1 (max_queue_size 2) while in_2 never settles anything is a deadlock, reported."""
@@ -730,10 +699,6 @@ def test_deadlock_reporting(step_run: Runs) -> None:
     assert run.out["out_1"] == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="graphflow resolves a throttling "
-                   "deadlock by doubling the graph's max_queue_size (2, 4, 8, 16); MediaPipe "
-                   "raises only the full stream's limit, to its queue size + 1 (10 after nine "
-                   "packets), so there the 23rd packet finds in_1 full")
 def test_deadlock_resolution(step_run: Runs) -> None:
     """CalculatorGraphStoppingTest.DeadlockResolution: packets on in_1 that cannot be processed
     (in_2 settles nothing) grow in_1's queue limit as far as needed, and no further."""
@@ -882,8 +847,6 @@ def test_check_input_timestamp(step_run: Runs, stop_in: str) -> None:
     assert len(calls) >= 5 if stop_in == "sink" else len(calls) == 5
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="a source's Process sees the "
-                   "input timestamp Timestamp::Unset in graphflow; MediaPipe gives Timestamp(0)")
 @pytest.mark.parametrize("stop_in", ["source", "sink"])
 def test_check_input_timestamp_of_a_source(step_run: Runs, stop_in: str) -> None:
     """CalculatorGraph.CheckInputTimestamp / CheckInputTimestamp2, their sources: the input
@@ -919,22 +882,15 @@ def test_calculator_graph_not_initialized() -> None:
         gf.CalculatorGraph()
 
 
-MISMATCH = pytest.mark.xfail(strict=True, reason="graphflow does not check that the ports a "
-                             "stream connects declare the same payload type (neither when the "
-                             "graph is built nor when it runs); MediaPipe fails the run")
-
-
 @pytest.mark.parametrize(("source", "sink", "matches"), [
     ("TestStringEmptySourceCalculator", "TestStringSinkCalculator", True),
     ("TestEmptySourceCalculator", "TestIntSinkCalculator", True),
-    pytest.param("TestStringEmptySourceCalculator", "TestIntSinkCalculator", False,
-                 marks=MISMATCH),
-    pytest.param("TestEmptySourceCalculator", "TestStringSinkCalculator", False,
-                 marks=MISMATCH),
+    ("TestStringEmptySourceCalculator", "TestIntSinkCalculator", False),
+    ("TestEmptySourceCalculator", "TestStringSinkCalculator", False),
 ])
 def test_type_mismatch(source: str, sink: str, matches: bool) -> None:
     """CalculatorGraph.TypeMismatch: a stream between ports of different types fails (when
-    the graph is built, in graphflow; when it runs, in MediaPipe), without crashing."""
+    the graph is built, naming the stream, the types and the producer), without crashing."""
     config = f"""
     node {{ calculator: "{source}" output_stream: "stream_a" }}
     node {{ calculator: "{sink}" input_stream: "stream_a" }}
@@ -948,14 +904,11 @@ def test_type_mismatch(source: str, sink: str, matches: bool) -> None:
     if matches:
         run()
     else:
-        with pytest.raises((gf.ConfigError, gf.GraphError)):
+        with pytest.raises(gf.ConfigError, match=r"input stream 'stream_a' takes (int|str), "
+                           r"but node .* declares (str|int) for it"):
             run()
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason="the run stalls: once the "
-                   "all-at-once source has stopped with its packets queued at the merge, "
-                   "nothing runs and the one-at-a-time source stays throttled (MediaPipe "
-                   "resolves it by raising the full stream's queue limit)")
 def test_closed_source_node_is_not_unthrottled(step_run: Runs) -> None:
     """CalculatorGraph.ClosedSourceNodeShouldNotBeUnthrottled: a source that sent everything
     and stopped while its consumer's queue was full is never run again when the queue drains;
@@ -971,7 +924,7 @@ def test_closed_source_node_is_not_unthrottled(step_run: Runs) -> None:
            input_stream: "second_stream" input_stream: "decimated_second_stream"
            output_stream: "output" }
     """, ["output"])
-    run.graph.wait_until_done(timeout=10)  # a guard: the xfail's stall should not cost 30 s
+    run.graph.wait_until_done(timeout=30)
     assert run.timestamps("output") == list(range(1000))
     assert run.out["output"][0] == (0, (0, 0, 0))
     assert run.out["output"][101] == (101, (None, 0, 0))
@@ -987,14 +940,6 @@ node { calculator: "TestUnitDelayCalculator" input_stream: "integers"
 """
 
 
-OUT_OF_ORDER = pytest.mark.xfail(strict=True, raises=gf.GraphError, reason="with "
-                                 "max_queue_size 1, the packet sent in Open and the throttled "
-                                 "source's packets reach the pass-through out of order: 'output "
-                                 "stream 'output' got a packet at 0, but the stream is already "
-                                 "at 2'")
-
-
-@OUT_OF_ORDER
 def test_output_packet_in_open(step_run: Runs) -> None:
     """CalculatorGraph.OutputPacketInOpen: a packet sent in Open makes the next node ready
     while the throttled source has not run yet; the run goes on from there."""
@@ -1006,10 +951,6 @@ def test_output_packet_in_open(step_run: Runs) -> None:
     assert run.out["output"] == [(i, i) for i in range(6)]
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason="with max_queue_size 1 the run "
-                   "stalls: the packet sent in Open waits at the merge for the source's stream, "
-                   "whose queue is full, and the throttled source is never run (it finishes "
-                   "with max_queue_size 2)")
 def test_output_packet_in_open_with_a_waiting_merge(step_run: Runs) -> None:
     """CalculatorGraph.OutputPacketInOpen2: the packet sent in Open leaves the merge waiting
     for the source's stream, so the throttled source must be run from the start."""
@@ -1017,7 +958,7 @@ def test_output_packet_in_open_with_a_waiting_merge(step_run: Runs) -> None:
     node { calculator: "TestMergeCalculator" input_stream: "delayed_integers"
            input_stream: "integers" output_stream: "output" }
     """, ["output"], {"global_counter": itertools.count(1)})
-    run.graph.wait_until_done(timeout=10)  # a guard: the xfail's stall should not cost 30 s
+    run.graph.wait_until_done(timeout=30)
     assert run.out["output"] == [(i, (i, i + 1)) for i in range(5)] + [(5, (5, None))]
 
 
@@ -1031,9 +972,6 @@ def test_empty_input_in_open(step_run: Runs) -> None:
     run.graph.wait_until_done(timeout=30)
 
 
-@pytest.mark.xfail(strict=True, reason="graphflow ignores report_deadlock: a graph input that "
-                   "throttling blocks with nothing running gets its queue limit raised, where "
-                   "MediaPipe fails the add with a message naming the stream and the node")
 @pytest.mark.parametrize("nodes", [
     # DeadlockIsReportedAndSufficientInfoProvided
     "",
@@ -1067,9 +1005,6 @@ def test_deadlock_is_reported_with_sufficient_info(step_run: Runs, nodes: str) -
     assert "PassThroughCalculator" in str(error.value) or "MergeCalculator" in str(error.value)
 
 
-@pytest.mark.xfail(strict=True, reason="after cancel(), graphflow's wait_until_done returns "
-                   "without an error (graphflow/graph.py drops the cancelled run's error); "
-                   "MediaPipe's WaitUntilDone returns a Cancelled status")
 def test_terminates_on_cancel_with_open_graph_input_streams(step_run: Runs) -> None:
     """CalculatorGraph.TerminatesOnCancelWithOpenGraphInputStreams: cancelling a run whose
     inputs are still open ends it, as cancelled."""
@@ -1088,8 +1023,6 @@ def test_terminates_on_cancel_with_open_graph_input_streams(step_run: Runs) -> N
         run.graph.wait_until_done(timeout=30)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no pause() "
-                   "and resume() (MediaPipe's Pause and Resume)")
 def test_terminates_on_cancel_after_pause(step_run: Runs) -> None:
     """CalculatorGraph.TerminatesOnCancelAfterPause: a paused run with ready work ends when
     cancelled; pausing after that is ignored."""
@@ -1106,8 +1039,6 @@ def test_terminates_on_cancel_after_pause(step_run: Runs) -> None:
         graph.wait_until_done(timeout=30)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no pause() "
-                   "and resume() (MediaPipe's Pause and Resume)")
 def test_graph_finishes_while_paused(step_run: Runs) -> None:
     """CalculatorGraph.GraphFinishesWhilePaused: a run whose only call ends while the graph is
     paused still finishes once resumed (MediaPipe's 20 ms call is a held one here)."""
@@ -1129,8 +1060,6 @@ def test_graph_finishes_while_paused(step_run: Runs) -> None:
     graph.wait_until_done(timeout=30)
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError, reason="CalculatorGraph has no "
-                   "set_input_stream_max_queue_size (MediaPipe's SetInputStreamMaxQueueSize)")
 def test_set_input_stream_max_queue_size(step_run: Runs) -> None:
     """CalculatorGraph.SetInputStreamMaxQueueSizeWorksSlowCalculator: with one graph input's
     queue limited to 1 (the graph's is 100) and its node busy, one packet waits and the next is

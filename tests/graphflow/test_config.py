@@ -328,6 +328,21 @@ def test_error_missing_side_packet(tmp_path: pathlib.Path) -> None:
     graph.close()
 
 
+def test_connected_side_packet_is_required_unless_missing_ok() -> None:
+    """MediaPipe's rule (ValidateRequiredSidePackets): a side packet a node connects must be
+    given, even on a port the node may leave unconnected (ThresholdingCalculator's THRESHOLD);
+    only a port whose packet type is Optional() may go without (DefaultSidePacketCalculator's
+    OPTIONAL_VALUE: tests/calculators/core/test_side_packet.py)."""
+    graph = gf.CalculatorGraph(graph_config="""
+    input_stream: "value"
+    input_side_packet: "threshold"
+    node { calculator: "ThresholdingCalculator" input_stream: "FLOAT:value"
+           input_side_packet: "THRESHOLD:threshold" output_stream: "FLAG:flag" }
+    """)
+    with pytest.raises(ValueError, match=r"missing input side packet\(s\): 'threshold'"):
+        graph.start_run()
+
+
 def test_error_cycle_without_back_edge(tmp_path: pathlib.Path) -> None:
     text = """
         input_stream: "in"

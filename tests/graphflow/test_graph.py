@@ -890,7 +890,8 @@ def test_cancel_stops_an_endless_source() -> None:
     graph.start_run()
     assert seen.wait(WAIT)
     graph.cancel()
-    graph.wait_until_done(WAIT)  # a cancelled run ends without an error
+    with pytest.raises(gf.GraphCancelledError):  # a cancelled run ends as cancelled
+        graph.wait_until_done(WAIT)
     assert graph.has_error()
     counts = [p.payload for p in poller]  # the poller ends too, without an error
     assert counts == list(range(len(counts))) and len(counts) > 10
@@ -918,7 +919,8 @@ def test_cancel_releases_a_blocked_adder() -> None:
     assert not thread.is_alive()
     assert [str(e) for e in errors] == ["the graph run was cancelled"]
     go.release()  # the consumer's running call returns; nothing else runs
-    graph.wait_until_done(WAIT)
+    with pytest.raises(gf.GraphCancelledError):
+        graph.wait_until_done(WAIT)
 
 
 def test_errors_in_synchronous_mode() -> None:

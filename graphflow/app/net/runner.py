@@ -43,7 +43,7 @@ from graphflow.config import GraphConfig, load_config
 from graphflow.graph import CalculatorGraph
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
-from graphflow.runtime import GraphError
+from graphflow.runtime import GraphCancelledError, GraphError
 
 if TYPE_CHECKING:
     from graphflow.app.net.channel import Channel
@@ -473,7 +473,8 @@ class LocalGraph:
                            self._backend.stop_timeout)
             graph.cancel()
             try:
-                await asyncio.wait_for(asyncio.shield(closing), CANCEL_WAIT_S)
+                with contextlib.suppress(GraphCancelledError):  # the stop this warned of
+                    await asyncio.wait_for(asyncio.shield(closing), CANCEL_WAIT_S)
                 thread.join()
             except TimeoutError:
                 self._backend.abandoned.append(self._channel.name)

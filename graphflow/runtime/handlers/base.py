@@ -34,6 +34,8 @@ class InputStreamHandler:
         name: MediaPipe's name of the handler, as written in graph configs.
         drops_packets: :meth:`erase_surplus` must run whenever the node's inputs change,
             even while the node is busy.
+        closes_early: Once some input has ended, :meth:`ready_for_close` says whether the node
+            closes before its inputs are all done.
         batchable: With one input stream and no bounds to report, the input set is simply the
             next packet: the scheduler takes packets itself (one task for a run of them)
             without calling :meth:`select`.
@@ -43,6 +45,7 @@ class InputStreamHandler:
 
     name: ClassVar[str]
     drops_packets: ClassVar[bool] = False
+    closes_early: ClassVar[bool] = False
     # (An instance may turn these two off: a DefaultInputStreamHandler with batches.)
     batchable: bool = True
     sets_batchable: bool = False
@@ -82,6 +85,11 @@ class InputStreamHandler:
         """The timestamp of the first input set taken from the queues and held back, not yet
         handed out (DefaultInputStreamHandler's batches), or DONE."""
         return DONE
+
+    def ready_for_close(self) -> bool:
+        """Whether the node closes although some input is still open or holds packets
+        (handlers with ``closes_early``); if so, the handler drops what its queues hold."""
+        return False
 
     # ----------------------------------------------------------------- helpers for handlers
 
