@@ -736,6 +736,8 @@ class NodeSpec:
     where: NodeLocations
     # What the handler's parse_options made of its options (sync sets, queue sizes).
     handler_options: Any = None
+    # A source's layer: sources run layer by layer, lowest first (Scheduler._start_source_layer).
+    source_layer: int = 0
 
     @property
     def location(self) -> Location:
@@ -1011,7 +1013,7 @@ def _validate_node(index: int, item: ExpandedNode, name: str, handler_default: s
     return NodeSpec(index, name, calc, streams["input_stream"], streams["output_stream"],
                     streams["input_side_packet"], streams["output_side_packet"], back_edges,
                     options, handler, executor, max(1, proto.max_in_flight), where,
-                    handler_options)
+                    handler_options, proto.source_layer)
 
 
 T = TypeVar("T")

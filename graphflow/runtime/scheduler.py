@@ -144,6 +144,11 @@ class Scheduler:
         self.pools = [e for e in self.executors.values() if isinstance(e, ThreadPool)]
         self.nodes = [self._node(spec) for spec in graph.nodes]
         self.sources = [n for n in self.nodes if n.is_source]
+        # With sources in several layers (source_layer), an opened source waits in
+        # `waiting_sources` until _start_source_layer starts its layer (`active_sources`).
+        self.layered = len({n.spec.source_layer for n in self.sources}) > 1
+        self.waiting_sources: list[Node] = []
+        self.active_sources: list[Node] = []
         self.streams: dict[str, Stream] = {}
         for node in self.nodes:
             for s in node.spec.outputs:
@@ -480,7 +485,10 @@ class Scheduler:
     def _start_node(self, node: Node) -> None:
         """Lets an opened node run, once the run has started."""
         if node.is_source:
-            self._schedule_source(node)
+            if self.layered:
+                self.waiting_sources.append(node)  # (its layer starts once the graph idles)
+            else:
+                self._schedule_source(node)
         elif not node.spec.inputs:
             self._begin_close(node)
         else:
@@ -1189,6 +1197,40 @@ class Scheduler:
                 node.state = _CLOSED
 
     @_locked
+    def _start_source_layer(self) -> bool:
+        """MediaPipe's source layers (Scheduler::TryToScheduleNextSourceLayer): once the graph
+        idles with the sources started last all closed, the opened sources of the lowest
+        waiting layer start together. A source of a lower layer that has not opened (its side
+        packets have not come) holds the higher layers back; with every graph input closed
+        nothing can open it, and the run fails with a deadlock. Called with nothing running.
+
+        Returns:
+            Whether a layer started.
+        """
+        if not self.waiting_sources or not self.all_open or self.error is not None or \
+                self.inbox or any(n.state is not _CLOSED for n in self.active_sources):
+            return False
+        layer = min(n.spec.source_layer for n in self.waiting_sources)
+        unopened = [n for n in self.sources if n.spec.source_layer < layer and
+                    (n.state is _NEW or n.state is _OPENING)]
+        if unopened:
+            if len(self.closed_inputs) == len(self.graph_inputs):
+                blocked = unopened[0].spec
+                self._fail(node_error(blocked, f"detected a deadlock: the sources of layer "
+                                      f"{layer} cannot start while this source of layer "
+                                      f"{blocked.source_layer} has not opened (it waits for "
+                                      "input side packets)"))
+            return False
+        self.active_sources = sorted((n for n in self.waiting_sources
+                                      if n.spec.source_layer == layer),
+                                     key=lambda n: n.spec.index)
+        self.waiting_sources = [n for n in self.waiting_sources
+                                if n.spec.source_layer != layer]
+        for node in self.active_sources:
+            self._schedule_source(node)
+        return True
+
+    @_locked
     def _end_when_idle(self) -> None:
         """MediaPipe ends a run once it is idle with every graph input closed and no source
         left (Scheduler::HandleIdle): nothing can happen any more, so the nodes still open
@@ -1209,7 +1251,7 @@ class Scheduler:
     def _check_done(self) -> None:
         if self.done:
             return
-        if self.running == 0:
+        if self.running == 0 and not (self.layered and self._start_source_layer()):
             self._end_when_idle()
         if self.running == 0 and all(n.state in (_CLOSED, _NEW) for n in self.nodes) and (
                 self.error is not None or self.all_open):

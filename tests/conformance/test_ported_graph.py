@@ -10,11 +10,11 @@ expectation holds at the moment that only MediaPipe's CountingExecutor (an execu
 running tasks) can find: every task but the one blocked has finished; graphflow has no executor
 hook to find that moment, so the check could not be made deterministic.
 
-calculator_graph_side_packet_test.cc: 12/13. 9 pass (OutputSidePacketAlreadySet,
+calculator_graph_side_packet_test.cc: 12/13. 10 pass (OutputSidePacketAlreadySet,
 OutputSidePacketWithTimestamp, PacketGeneratorLikeCalculators, OutputSidePacketInProcess,
 OutputSummarySidePacketInClose, OutputSidePacketConsumedBySourceNode, OutputSidePacketCached,
-GetOutputSidePacket, GetOutputSidePacketAfterCalculatorIsOpened); 1 xfail (SourceLayerInversion:
-graphflow ignores source_layer); GeneratorAfterCalculatorOpen and
+GetOutputSidePacket, GetOutputSidePacketAfterCalculatorIsOpened, SourceLayerInversion);
+GeneratorAfterCalculatorOpen and
 GeneratorAfterCalculatorProcess check instead that graphflow refuses their packet_generator entry
 (it runs no packet generators: no graph of MediaPipe's wheel has one). Skipped:
 SharePacketGeneratorGraph, a test of MediaPipe's C++ PacketGeneratorGraph and
@@ -517,10 +517,6 @@ def test_output_side_packet_consumed_by_source_node(step_run: Runs) -> None:
     assert run.out["output"] == [(i, i) for i in range(10)]
 
 
-@pytest.mark.xfail(strict=True, reason="graphflow ignores source_layer: it runs every source "
-                   "at once, so the layer-0 source opens once the layer-1 source's chain sets "
-                   "'increment2', and the run ends normally; MediaPipe starts layer 1 only after "
-                   "layer 0 is done and reports the deadlock")
 def test_source_layer_inversion() -> None:
     """CalculatorGraph.SourceLayerInversion: a source of layer 0 needs a side packet that only a
     node downstream of a layer-1 source sets, in Process: the run cannot finish and fails (a
