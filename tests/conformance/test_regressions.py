@@ -241,6 +241,24 @@ KNOWN: dict[str, tuple[Example, tuple[str, Streams | None]]] = {
         """, {"v": ("int", 7)}, {"merged": "int"},
         [["add", "in", 3, "int", 1], ["close", "in"]]),
         ("error", None)),
+    # Sources run layer by layer (source_layer), whatever their order in the graph: the
+    # layer-1 source starts only once the layer-0 source has closed and the graph idles, so
+    # the Immediate-handler merge sees 0 before 5. graphflow ran both at once, the first
+    # listed first: the packet at 5 came first and the one at 0 then failed the run.
+    "source-layers": (Example("""
+        input_side_packet: "a"
+        input_side_packet: "b"
+        input_side_packet: "at"
+        node { calculator: "SidePacketToStreamCalculator" input_side_packet: "b"
+               input_side_packet: "TIMESTAMP:at" output_stream: "AT_TIMESTAMP:late"
+               source_layer: 1 }
+        node { calculator: "SidePacketToStreamCalculator" input_side_packet: "a"
+               output_stream: "AT_ZERO:early" source_layer: 0 }
+        node { calculator: "MergeCalculator" input_stream: "late" input_stream: "early"
+               output_stream: "merged"
+               input_stream_handler { input_stream_handler: "ImmediateInputStreamHandler" } }
+        """, {"a": ("int", 1), "b": ("int", 2), "at": ("int64", 5)}, {"merged": "int"}, []),
+        ("ok", {"merged": [(0, 1), (5, 2)]})),
 }
 
 
