@@ -23,16 +23,16 @@ ValidatedGraphConfig classes.
 calculator_graph_stopping_test.cc: 3/3, passing.
 
 calculator_graph_test.cc: 31 of its 72 cases are about errors, closing or side packets; 31
-ported, all passing. Skipped, as they cannot exist in graphflow: SetOffsetInProcess (graphflow's
-calculators declare their offset, there is no run-time SetOffset to misuse);
-SimulateAssertFailure (a C++ destructor); SetExecutorTwice, ReservedNameSetExecutor,
+ported, all passing; LayerOrdering (source layers) ported too, passing. Skipped, as they
+cannot exist in graphflow: SetOffsetInProcess (graphflow's calculators declare their offset,
+there is no run-time SetOffset to misuse); SimulateAssertFailure (a C++ destructor); SetExecutorTwice, ReservedNameSetExecutor,
 TypedExecutorDeclaredAndSet (C++ executors handed over with SetExecutor); GeneratePacket,
 GenerateInInitialize, ReuseValidatedGraphConfig (packet generators, MediaPipe's deprecated
 predecessor of side-packet nodes); StatusHandlerInputVerification, HandlersRun (status
 handlers, deprecated too). Not about errors, closing or side packets, so not ported:
 AddPacketNoBusyLoop, CalculatorGraphConfigCopyElision, CalculatorInNamepsace,
 ConstructAndDestruct, Cycle, CycleUntimed, DirectFormI, DirectFormII, DotProduct,
-FastSourceSlowSink, IfThenElse, IfThenElse2, InputPacketLifetime, LayerOrdering,
+FastSourceSlowSink, IfThenElse, IfThenElse2, InputPacketLifetime,
 MultipleRunsWithDifferentInputStreamHandlers, ObserveOutputStream, ObserveOutputStreamSubgraph,
 RunWithNumThreadsInExecutorConfig, RunsCorrectly and its six executor/subgraph forms,
 SimpleMuxCalculatorWithCustomInputStreamHandler, TestOutputStreamPollerDesiredQueueSize,
@@ -1054,6 +1054,33 @@ def test_graph_finishes_while_paused(step_run: Runs) -> None:
         release.release(5)  # the held call ends (while paused, if pause() worked)
     graph.resume()
     graph.wait_until_done(timeout=30)
+
+
+def test_layer_ordering(step_run: Runs) -> None:
+    """CalculatorGraph.LayerOrdering: sources run layer by layer, lowest first, the sources of
+    one layer together: a shared counter numbers layer 0's five packets 0..4, layer 1's two
+    sources share 5..14 (interleaved in any order), layer 2's gets 15..19."""
+    counter = itertools.count()
+    streams = ["count_0", "count_1a", "count_1b", "count_2"]
+    run = step_run("""
+    num_threads: 1
+    input_side_packet: "counter"
+    node { calculator: "TestGlobalCountSourceCalculator" input_side_packet: "COUNTER:counter"
+           output_stream: "count_2" source_layer: 2 }
+    node { calculator: "TestGlobalCountSourceCalculator" input_side_packet: "COUNTER:counter"
+           output_stream: "count_1a" source_layer: 1 }
+    node { calculator: "TestGlobalCountSourceCalculator" input_side_packet: "COUNTER:counter"
+           output_stream: "count_0" source_layer: 0 }
+    node { calculator: "TestGlobalCountSourceCalculator" input_side_packet: "COUNTER:counter"
+           output_stream: "count_1b" source_layer: 1 }
+    """, streams, {"counter": counter})
+    run.graph.wait_until_done(timeout=30)
+    assert run.out["count_0"] == [(i, i) for i in range(5)]
+    for name in ("count_1a", "count_1b"):
+        assert [ts for ts, _ in run.out[name]] == list(range(5))
+        assert all(value in (5 + 2 * i, 6 + 2 * i) for i, (_, value) in enumerate(run.out[name]))
+    assert run.out["count_2"] == [(i, 15 + i) for i in range(5)]
+    assert next(counter) == 20
 
 
 def test_set_input_stream_max_queue_size(step_run: Runs) -> None:
