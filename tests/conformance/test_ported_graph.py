@@ -25,11 +25,11 @@ calculator_graph_stopping_test.cc: 3/3, passing.
 calculator_graph_test.cc: 31 of its 72 cases are about errors, closing or side packets; 31
 ported, all passing; LayerOrdering (source layers) ported too, passing. Skipped, as they
 cannot exist in graphflow: SetOffsetInProcess (graphflow's calculators declare their offset,
-there is no run-time SetOffset to misuse); SimulateAssertFailure (a C++ destructor); SetExecutorTwice, ReservedNameSetExecutor,
-TypedExecutorDeclaredAndSet (C++ executors handed over with SetExecutor); GeneratePacket,
-GenerateInInitialize, ReuseValidatedGraphConfig (packet generators, MediaPipe's deprecated
-predecessor of side-packet nodes); StatusHandlerInputVerification, HandlersRun (status
-handlers, deprecated too). Not about errors, closing or side packets, so not ported:
+there is no run-time SetOffset to misuse); SimulateAssertFailure (a C++ destructor);
+SetExecutorTwice, ReservedNameSetExecutor, TypedExecutorDeclaredAndSet (C++ executors handed
+over with SetExecutor); GeneratePacket, GenerateInInitialize, ReuseValidatedGraphConfig (packet
+generators, MediaPipe's deprecated predecessor of side-packet nodes);
+StatusHandlerInputVerification, HandlersRun (status handlers, deprecated too). Not about errors, closing or side packets, so not ported:
 AddPacketNoBusyLoop, CalculatorGraphConfigCopyElision, CalculatorInNamepsace,
 ConstructAndDestruct, Cycle, CycleUntimed, DirectFormI, DirectFormII, DotProduct,
 FastSourceSlowSink, IfThenElse, IfThenElse2, InputPacketLifetime,
