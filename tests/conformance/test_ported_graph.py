@@ -29,10 +29,11 @@ there is no run-time SetOffset to misuse); SimulateAssertFailure (a C++ destruct
 SetExecutorTwice, ReservedNameSetExecutor, TypedExecutorDeclaredAndSet (C++ executors handed
 over with SetExecutor); GeneratePacket, GenerateInInitialize, ReuseValidatedGraphConfig (packet
 generators, MediaPipe's deprecated predecessor of side-packet nodes);
-StatusHandlerInputVerification, HandlersRun (status handlers, deprecated too). Not about errors, closing or side packets, so not ported:
-AddPacketNoBusyLoop, CalculatorGraphConfigCopyElision, CalculatorInNamepsace,
-ConstructAndDestruct, Cycle, CycleUntimed, DirectFormI, DirectFormII, DotProduct,
-FastSourceSlowSink, IfThenElse, IfThenElse2, InputPacketLifetime,
+StatusHandlerInputVerification, HandlersRun (status handlers, deprecated too). Not about
+errors, closing or side packets, so not ported: AddPacketNoBusyLoop,
+CalculatorGraphConfigCopyElision, CalculatorInNamepsace, ConstructAndDestruct, Cycle,
+CycleUntimed, DirectFormI, DirectFormII, DotProduct, FastSourceSlowSink, IfThenElse,
+IfThenElse2, InputPacketLifetime,
 MultipleRunsWithDifferentInputStreamHandlers, ObserveOutputStream, ObserveOutputStreamSubgraph,
 RunWithNumThreadsInExecutorConfig, RunsCorrectly and its six executor/subgraph forms,
 SimpleMuxCalculatorWithCustomInputStreamHandler, TestOutputStreamPollerDesiredQueueSize,
