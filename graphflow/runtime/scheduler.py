@@ -425,8 +425,10 @@ class Scheduler:
 
     @_locked
     def _idle(self) -> bool:
+        # (A source waiting for its layer starts only once the graph idles: it is idle.)
         return self.running == 0 and not self.inbox and not any(
-            n.state is _OPEN_STATE and not n.throttled for n in self.sources)
+            n.state is _OPEN_STATE and not n.throttled and n not in self.waiting_sources
+            for n in self.sources)
 
     def _wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> None:
         """Waits for ``predicate()`` or the end of the run; ``timeout`` is in real seconds

@@ -542,6 +542,36 @@ def test_source_layer_inversion() -> None:
         graph.wait_until_done(timeout=30)
 
 
+def test_source_layer_waits_for_a_lower_layer_while_inputs_are_open() -> None:
+    """Not a ported case: SourceLayerInversion's rule with a graph input open
+    (Scheduler::TryToScheduleNextSourceLayer). The layer-0 source waits for a side packet that
+    a graph input's packet sets; until then layer 1 waits too and the graph is idle, with no
+    deadlock reported. Once the layer-0 source opens, it runs first: a shared counter numbers
+    its packets 0..4 and layer 1's 5..9."""
+    counter = itertools.count()
+    graph = gf.CalculatorGraph(graph_config="""
+    input_stream: "in"
+    input_side_packet: "counter"
+    node { calculator: "TestGlobalCountSourceCalculator" input_side_packet: "COUNTER:counter"
+           output_stream: "high" source_layer: 1 }
+    node { calculator: "TestSidePacketInProcessCalculator" input_stream: "in"
+           output_side_packet: "late_counter" }
+    node { calculator: "TestGlobalCountSourceCalculator"
+           input_side_packet: "COUNTER:late_counter" output_stream: "low" source_layer: 0 }
+    """)
+    out: dict[str, list[tuple[int, int]]] = {"low": [], "high": []}
+    for name, packets in out.items():
+        graph.observe_output_stream(name, lambda _, p, packets=packets: packets.append(
+            (int(p.timestamp), p.payload)))
+    graph.start_run({"counter": counter})
+    graph.wait_until_idle(timeout=30)
+    assert out == {"low": [], "high": []}
+    graph.add_packet_to_input_stream("in", gf.Packet(counter).at(0))
+    graph.close_all_input_streams()
+    graph.wait_until_done(timeout=30)
+    assert out == {"low": [(i, i) for i in range(5)], "high": [(i, 5 + i) for i in range(5)]}
+
+
 def test_packet_generator_like_calculators(step_run: Runs) -> None:
     """CalculatorGraph.PacketGeneratorLikeCalculators: nodes with only side packets, each set in
     open from the others', feed a node that sends the result at PostStream."""
