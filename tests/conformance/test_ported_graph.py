@@ -560,9 +560,12 @@ def test_source_layer_waits_for_a_lower_layer_while_inputs_are_open() -> None:
            input_side_packet: "COUNTER:late_counter" output_stream: "low" source_layer: 0 }
     """)
     out: dict[str, list[tuple[int, int]]] = {"low": [], "high": []}
-    for name, packets in out.items():
-        graph.observe_output_stream(name, lambda _, p, packets=packets: packets.append(
-            (int(p.timestamp), p.payload)))
+
+    def observe(name: str, packet: gf.Packet[Any]) -> None:
+        out[name].append((int(packet.timestamp), packet.payload))
+
+    for name in out:
+        graph.observe_output_stream(name, observe)
     graph.start_run({"counter": counter})
     graph.wait_until_idle(timeout=30)
     assert out == {"low": [], "high": []}
