@@ -486,8 +486,10 @@ class CountingSourceCalculator(Calculator):
         side = {tag: int(cc.side_inputs[tag]) for tag in (
             "MAX_COUNT", "ERROR_COUNT", "BATCH_SIZE", "INCREMENT") if tag in cc.side_inputs}
         for tag, value in side.items():
-            if value < (0 if tag.endswith("COUNT") else 1):
-                raise ValueError(f"CountingSourceCalculator: {tag} {value} is out of range")
+            least = 0 if tag.endswith("COUNT") else 1
+            if value < least:
+                raise ValueError(f"CountingSourceCalculator: side packet {tag} is {value}; "
+                                 f"it must be at least {least}")
         self.max_count = side.get("MAX_COUNT", 10)
         self.error_count = side.get("ERROR_COUNT")
         self.batch_size = side.get("BATCH_SIZE", 1)

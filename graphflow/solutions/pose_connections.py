@@ -9,10 +9,7 @@ this serves landmarks from elsewhere drawn with `drawing_utils` and `drawing_sty
 
 from __future__ import annotations
 
-import json
-import pathlib
+# The file is shared with the hand connections: read once, by hands_connections.
+from graphflow.solutions.hands_connections import _pairs
 
-_DATA = json.loads((pathlib.Path(__file__).with_name("hand_pose_connections.json"))
-                   .read_text(encoding="utf-8"))["sets"]
-
-POSE_CONNECTIONS = frozenset((int(a), int(b)) for a, b in _DATA["POSE_CONNECTIONS"])
+POSE_CONNECTIONS = frozenset(_pairs("POSE_CONNECTIONS"))

@@ -441,7 +441,7 @@ def test_counting_source_batches_initial_value_and_increment() -> None:
 @pytest.mark.parametrize(("side_packets", "complaint"), [
     ({"ERROR_ON_OPEN": True}, "error in open"),
     ({"ERROR_COUNT": 2, "BATCH_SIZE": 2}, "error after 4 packets"),
-    ({"BATCH_SIZE": 0}, "BATCH_SIZE 0 is out of range"),
+    ({"BATCH_SIZE": 0}, "side packet BATCH_SIZE is 0; it must be at least 1"),
 ])
 def test_counting_source_errors(side_packets: dict[str, Any], complaint: str) -> None:
     """ERROR_ON_OPEN fails open; ERROR_COUNT fails the call after that many; bad sizes fail."""
