@@ -82,6 +82,7 @@ import graphflow as gf  # noqa: E402
 from calculators.eymo import draw_items, parse_file  # noqa: E402
 from calculators.eymo.renderer import GlItemRenderer  # noqa: E402
 from graphflow.gpu import GlContext, GpuBuffer, upload  # noqa: E402
+from graphflow.gpu.buffer import Surface  # noqa: E402
 from graphflow.gpu.transfer import MappedTransfers, ReadTicket  # noqa: E402
 from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402
@@ -364,13 +365,18 @@ def zero_copy(gl: GlContext, bgr: npt.NDArray[np.uint8], renderer: GlItemRendere
     def convert(view: npt.NDArray[np.uint8]) -> None:
         cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA, dst=view)
 
-    def whole_frame(i: int) -> None:
+    def drawn(i: int) -> tuple[Surface, Surface]:
+        # The decoder's conversion into the mapped upload buffer, then frame i's items drawn.
         source = gl.pool.acquire(1920, 1080)
         transfers.upload_with(source.texture, convert)
         output = gl.pool.acquire(1920, 1080)
         framebuffer = output.framebuffer(gl.ctx)
         framebuffer.use()
         renderer.render(source.texture, framebuffer, items(i))
+        return source, output
+
+    def whole_frame(i: int) -> None:
+        source, output = drawn(i)
         transfers.read_mapped(output.texture).release()  # the consumer is done at once
         gl.pool.recycle(source, None)
         gl.pool.recycle(output, None)
@@ -381,12 +387,7 @@ def zero_copy(gl: GlContext, bgr: npt.NDArray[np.uint8], renderer: GlItemRendere
         pending = None
         start = time.perf_counter()
         for i in range(frames + 1):
-            source = gl.pool.acquire(1920, 1080)
-            transfers.upload_with(source.texture, convert)
-            output = gl.pool.acquire(1920, 1080)
-            framebuffer = output.framebuffer(gl.ctx)
-            framebuffer.use()
-            renderer.render(source.texture, framebuffer, items(i))
+            source, output = drawn(i)
             ticket = transfers.start_read(output.texture)
             gl.pool.recycle(source, gl.fences.fence())
             if pending is not None:

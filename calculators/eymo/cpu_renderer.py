@@ -112,8 +112,7 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
     cv2.fillPoly(mask, [ring], 255, cv2.LINE_8, _SHIFT)
     distance = np.asarray(cv2.distanceTransform(mask, cv2.DIST_L2, cv2.DIST_MASK_3),
                           np.float32)
-    alpha = distance[y0 - my0:y0 - my0 + box_h,
-                                              x0 - mx0:x0 - mx0 + box_w]
+    alpha = distance[y0 - my0:y0 - my0 + box_h, x0 - mx0:x0 - mx0 + box_w]
     alpha -= _EDGE_PX
     alpha *= 1.0 / item.feather
     np.clip(alpha, 0.0, 1.0, out=alpha)
@@ -126,7 +125,7 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                  borderMode=cv2.BORDER_REPLICATE)
     else:
-        map_x, map_y = _triangle_maps(item, dx, dy, x0, y0, box_w, box_h)
+        map_x, map_y = _triangle_maps(item, dst, x0, y0, box_w, box_h)
         sampled = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REPLICATE)
     if colour is not None:
@@ -136,15 +135,15 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
     region[...] = cv2.blendLinear(sampled, region, alpha, 1.0 - alpha)
 
 
-def _triangle_maps(item: DrawItem, dx: float, dy: float, x0: int, y0: int, box_w: int,
+def _triangle_maps(item: DrawItem, dst: npt.NDArray[np.float64], x0: int, y0: int, box_w: int,
                    box_h: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Source positions (OpenCV pixels) of the box's pixels, each triangle's affine on the
     pixel centres inside it (for items that no single affine fits; the reference renderer's
-    rule: the first triangle that holds a centre, its edges included, maps it)."""
+    rule: the first triangle that holds a centre, its edges included, maps it). ``dst`` is
+    the item's outline moved by this copy's offset."""
     map_x = np.full((box_h, box_w), -1.0, np.float32)  # -1: no triangle (alpha 0 there)
     map_y = np.full((box_h, box_w), -1.0, np.float32)
     free = np.ones((box_h, box_w), bool)
-    dst = item.dst.astype(np.float64) + np.array([dx, dy])
     src = item.src.astype(np.float64)
     for triangle in item.triangles:
         corners = dst[triangle]

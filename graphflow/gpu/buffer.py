@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graphflow.gpu.errors import GlError
-from graphflow.gpu.transfer import MappedTransfers
+from graphflow.gpu.transfer import MappedTransfers, check_out
 from graphflow.image_frame import ImageFrame
 
 if TYPE_CHECKING:
@@ -264,9 +264,7 @@ class GpuBuffer:
             pixels = self.frame.array
             if out is None:
                 return pixels.copy()
-            if out.shape != pixels.shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
-                raise ValueError(f"read needs a C-contiguous {pixels.shape} uint8 array, got "
-                                 f"{out.shape} {out.dtype}")
+            check_out(out, self.width, self.height)
             np.copyto(out, pixels)
             return out
         if out is None:
