@@ -138,7 +138,7 @@ FIXED: dict[str, tuple[Example, Streams]] = {
 # MediaPipe's outcome, and its streams when it ran to the end; keyed by the divergence's name
 # (with ":variant" where a divergence has several cases).
 KNOWN: dict[str, tuple[Example, tuple[str, Streams | None]]] = {
-    # Hangs in graphflow: its input closes before anything reached the limiter.
+    # Hung in graphflow: its input closes before anything reached the limiter.
     "immediate-last-call": (Example("""
         input_stream: "in"
         node { calculator: "FlowLimiterCalculator" input_stream: "in"
@@ -147,7 +147,7 @@ KNOWN: dict[str, tuple[Example, tuple[str, Streams | None]]] = {
                output_stream: "out" }
         """, {}, {"out": "int"}, [["close", "in"]]),
         ("ok", {"out": []})),
-    # Hangs in graphflow: MAIN only moves its bound, PreviousLoopback is never called.
+    # Hung in graphflow: MAIN only moved its bound, PreviousLoopback was never called.
     "immediate-per-input-settled": (Example("""
         input_stream: "in"
         node { calculator: "GateCalculator" input_stream: "in" output_stream: "main" }
@@ -184,7 +184,7 @@ KNOWN: dict[str, tuple[Example, tuple[str, Streams | None]]] = {
         [["add", "a", 2, "int", 1], ["close", "b"], ["add", "a", 3, "int", 2],
          ["close", "a"]]),
         ("error", None)),
-    # graphflow calls again at 3 and fails on a second packet at 3.
+    # graphflow called again at 3 and failed on a second packet at 3.
     "immediate-packet-settled": (Example("""
         input_stream: "in"
         node { calculator: "PacketPresenceCalculator" input_stream: "PACKET:in"
@@ -192,7 +192,7 @@ KNOWN: dict[str, tuple[Example, tuple[str, Streams | None]]] = {
                input_stream_handler { input_stream_handler: "ImmediateInputStreamHandler" } }
         """, {}, {"presence": "bool"}, [["add", "in", 3, "int", 4], ["close", "in"]]),
         ("ok", {"presence": [(3, True), (MAX, False)]})),
-    # Hangs in graphflow: nothing ever finishes, ALLOW never closes, MediaPipe ends when idle.
+    # Hung in graphflow: nothing ever finished, ALLOW never closed; MediaPipe ends when idle.
     "done-when-idle": (Example("""
         input_stream: "in"
         input_side_packet: "max_in_flight"
@@ -230,7 +230,7 @@ KNOWN: dict[str, tuple[Example, tuple[str, Streams | None]]] = {
         """, {"v": ("int", 7)}, {"merged": "int"},
         [["add", "in", 3, "int", 1], ["close", "in"]]),
         ("error", None)),
-    # MediaPipe fails (a packet after PreStream on "merged"); graphflow sends both.
+    # MediaPipe fails (a packet after PreStream on "merged"); graphflow sent both.
     "after-prestream": (Example("""
         input_stream: "in"
         input_side_packet: "v"
