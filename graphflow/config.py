@@ -274,13 +274,8 @@ def parse_text(text: str, path: str = "<string>") -> GraphConfig:
         hint = _unknown_extension_hint(message)
         raise ConfigError(message + hint, Location(path, line, col),
                           _node_around(text, line, col)) from None
-    generators = [Location(path, text.count("\n", 0, m.start(1)) + 1,
-                           m.start(1) - text.rfind("\n", 0, m.start(1)))
-                  for m in _GENERATOR_RE.finditer(text)]
-    return GraphConfig(proto, path, _locate_nodes(text, path), generators)
-
-
-_GENERATOR_RE = re.compile(r"^[ \t]*(packet_generator)\b(?=\s*[:{<])", re.M)
+    nodes, generators = _locate_nodes(text, path)
+    return GraphConfig(proto, path, nodes, generators)
 
 
 def _node_around(text: str, line: int, col: int) -> str | None:
@@ -350,9 +345,11 @@ _TOKEN_RE = re.compile(
 )
 
 
-def _locate_nodes(text: str, path: str) -> list[NodeLocations]:
-    """Finds where each top-level ``node`` and its direct fields' values start."""
+def _locate_nodes(text: str, path: str) -> tuple[list[NodeLocations], list[Location]]:
+    """Finds where each top-level ``node`` and its direct fields' values start, and where each
+    top-level ``packet_generator`` entry starts."""
     nodes: list[NodeLocations] = []
+    generators: list[Location] = []
     depth = 0
     line, line_start = 1, 0
     pending_field: str | None = None
@@ -366,6 +363,8 @@ def _locate_nodes(text: str, path: str) -> list[NodeLocations]:
             if depth == 0 and word == "node":
                 current = NodeLocations(Location(path, line, col))
                 nodes.append(current)
+            elif depth == 0 and word == "packet_generator":
+                generators.append(Location(path, line, col))
             elif depth == 1 and current is not None:
                 pending_field = word
         elif kind == "string" and depth == 1 and current is not None and pending_field:
@@ -387,7 +386,7 @@ def _locate_nodes(text: str, path: str) -> list[NodeLocations]:
         if newlines:
             line += newlines
             line_start = match.start() + match.group().rfind("\n") + 1
-    return nodes
+    return nodes, generators
 
 
 # --------------------------------------------------------------------------------------------
@@ -817,8 +816,8 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
             errors.append(ConfigError("num_threads and an executor config for the default "
                                       "executor cannot both be given", where_graph))
     for j, generator in enumerate(proto.packet_generator):
-        place = config.generator_locations[j] if j < len(config.generator_locations) else \
-            where_graph
+        # (A config read from a .binarypb has no text, so no locations.)
+        place = config.generator_locations[j] if config.generator_locations else where_graph
         errors.append(ConfigError(
             f"packet_generator {generator.packet_generator!r}: graphflow runs no packet "
             "generators (MediaPipe's deprecated predecessor of side-packet nodes, which no graph "
