@@ -1069,6 +1069,11 @@ class _Converter:
         ``scale_x/y`` and sampled at ``output_width`` x ``output_height``. With ``c, s`` the
         cosine and sine of that rotation (taken from the landmarks' difference vector, so no
         atan2 is needed), the matrix is ``shift(center) @ R(-r) @ scale @ shift(-size / 2)``.
+
+        Written as a dozen small nodes (each costs onnxruntime about a microsecond whatever its
+        size): the rotation and its negation come out of one row normalization, so one
+        ReduceMax gives the box's high and low corners, and every other step is a constant
+        linear map folded into a MatMul.
         """
         attrs = self._custom_options(op)
         x, out = op.Inputs(0), op.Outputs(0)
@@ -1077,100 +1082,76 @@ class _Converter:
             raise UnsupportedOpError(
                 f"{self.source}: {self.where}: landmarks of shape {shape}; expected (1, N, 2+)"
             )
-        count = shape[1]
+        count, dims = shape[1], shape[2]
         left, right = int(attrs["left_rotation_idx"]), int(attrs["right_rotation_idx"])
         subset = [int(i) for i in attrs["subset_idxs"]]
         width, height = int(attrs["output_width"]), int(attrs["output_height"])
+        scale_x, scale_y = float(attrs["scale_x"]), float(attrs["scale_y"])
         target = float(attrs.get("target_rotation_radians", 0.0))
         if min([left, right, *subset]) < 0 or max([left, right, *subset]) >= count:
             raise ModelLoadError(f"{self.source}: {self.where}: landmark index out of range")
         hint = self.names[out]
-        xy = self._op(
-            "Reshape",
-            [
-                self._op(
-                    "Slice",
-                    [
-                        self._value(x, nchw=False),
-                        self._int64([0]),
-                        self._int64([2]),
-                        self._int64([2]),
-                    ],
-                    hint,
-                ),
-                self._int64([count, 2]),
-            ],
-            hint,
-        )  # (N, 2)
-        # (dx, dy) from the left to the right landmark, then its direction (cos, sin).
-        pick = np.zeros((1, count), dtype=np.float32)
-        pick[0, left] -= 1.0
-        pick[0, right] += 1.0
-        delta = self._op("MatMul", [self._const(pick, "pick"), xy], hint)  # (1, 2)
-        length = self._op("ReduceL2", [delta], hint, axes=[1], keepdims=1)
-        direction = self._op(
-            "Where",
-            [
-                self._op("Equal", [length, self._scalar(0.0)], hint),
-                self._const(np.array([[1.0, 0.0]], np.float32), "no_rotation"),
-                self._op("Div", [delta, length], hint),
-            ],
-            hint,
-        )
-        # r = target - angle: (cos r, sin r) = (cos a, sin a) @ [[cos t, sin t], [sin t, -cos t]].
+        # The x, y of the subset, then of the rotation landmarks the subset lacks: (K, 2).
+        rows = subset + [i for i in dict.fromkeys([left, right]) if i not in subset]
+        flat = self._op("Reshape", [self._value(x, nchw=False), self._int64([count * dims])],
+                        hint)
+        where = np.array([[dims * i, dims * i + 1] for i in rows], dtype=np.int64)
+        xy = self._op("Gather", [flat, self._const(where, "landmark_xy")], hint, axis=0)
+        # (dx, dy) from the left to the right landmark. A tiny x offset stands in for
+        # atan2(0, 0) = 0 when they coincide (its square is still a normal float32); against
+        # any real distance it is far below float resolution.
+        pick = np.zeros((1, len(rows)), dtype=np.float32)
+        pick[0, rows.index(left)] -= 1.0
+        pick[0, rows.index(right)] += 1.0
+        delta = self._op("Gemm", [self._const(pick, "pick"), xy,
+                                  self._const(np.array([[1e-18, 0.0]], np.float32), "no_turn")],
+                         hint)  # (1, 2)
+        # r = target - angle: (cos r, sin r) = (cos a, sin a) @ [[cos t, sin t], [sin t, -cos t]],
+        # both scaled by the distance. Laid out as the rows of [R(-r) | -R(-r)] with
+        # R(-r) = [[c, s], [-s, c]]; each row's norm is sqrt(2) times the distance, so the row
+        # normalization leaves [R(-r) | -R(-r)] / sqrt(2).
         ct, st = np.cos(target), np.sin(target)
-        turn = np.array([[ct, st], [st, -ct]], dtype=np.float32)
-        cos_sin = self._op("MatMul", [direction, self._const(turn, "turn")], hint)  # (1, 2)
-        # rot = R(-r) = [[c, s], [-s, c]]: row 0 is (c, s), row 1 is (c, s) @ [[0, 1], [-1, 0]].
-        quarter = np.array([[0.0, 1.0], [-1.0, 0.0]], dtype=np.float32)
-        rot = self._op(
-            "Concat",
-            [cos_sin, self._op("MatMul", [cos_sin, self._const(quarter, "quarter")], hint)],
+        turn = np.array([[ct, st], [st, -ct]])
+        both = np.array([[1, 0, -1, 0, 0, 1, 0, -1], [0, 1, 0, -1, -1, 0, 1, 0]])
+        rotations = self._op(
+            "LpNormalization",
+            [self._op("Reshape", [self._op("MatMul", [delta, self._const(
+                (turn @ both).astype(np.float32), "turn")], hint), self._int64([2, 4])], hint)],
+            hint, axis=1, p=2,
+        )  # (2, 4)
+        # Points rotated by r (row vectors times R(-r)), and negated: (K, 4); the column
+        # maxima over the subset are the box's (high, -low) / sqrt(2).
+        rotated = self._op("MatMul", [xy, rotations], hint)
+        if len(rows) > len(subset):
+            rotated = self._op("Slice", [rotated, self._int64([0]), self._int64([len(subset)]),
+                                         self._int64([0])], hint)
+        corners = self._op("ReduceMax", [rotated], hint, axes=[0], keepdims=1)  # (1, 4)
+        # The matrix's top rows are R(-r) @ [[w', 0, 0, vx], [0, h', 0, vy]] with (w', h') the
+        # box size times scale / output size and v = middle - size * scale / 2 (the box centre
+        # and the shift by minus half the output, both in the rotated frame): linear in the
+        # corners, so one constant (4, 16) map gives the (4, 4) right factor for
+        # [R(-r) | -R(-r)] / sqrt(2) (its last two rows zero).
+        linear = np.zeros((4, 16))
+        for i in range(4):
+            m = np.zeros(4)
+            m[i] = 1.0
+            high, low = np.sqrt(2) * m[:2], -np.sqrt(2) * m[2:]
+            size, middle = high - low, (high + low) / 2
+            shift = middle - size * np.array([scale_x, scale_y]) / 2
+            factor = np.zeros((4, 4))
+            factor[0, 0], factor[1, 1] = size * [scale_x / width, scale_y / height]
+            factor[:2, 3] = shift
+            linear[i] = (np.sqrt(2) * factor).ravel()
+        factor = self._op(
+            "Reshape",
+            [self._op("MatMul", [corners, self._const(linear.astype(np.float32), "box_to_matrix")],
+                      hint), self._int64([1, 4, 4])],
             hint,
-            axis=0,
         )
-        # Subset points rotated by r (row vectors times R(r)^T = R(-r)), their box.
-        points = self._op(
-            "Gather", [xy, self._const(np.array(subset, np.int64), "subset")], hint, axis=0
-        )
-        rotated = self._op("MatMul", [points, rot], hint)
-        high = self._op("ReduceMax", [rotated], hint, axes=[0], keepdims=1)
-        low = self._op("ReduceMin", [rotated], hint, axes=[0], keepdims=1)
-        size = self._op("Sub", [high, low], hint)
-        middle = self._op("Mul", [self._op("Add", [high, low], hint), self._scalar(0.5)], hint)
-        # The box centre back in the landmarks' frame: middle times R(r) (row vector).
-        center = self._op("MatMul", [middle, self._op("Transpose", [rot], hint)], hint)
-        per_pixel = np.array(
-            [[float(attrs["scale_x"]) / width, float(attrs["scale_y"]) / height]], np.float32
-        )
-        scale = self._op("Mul", [size, self._const(per_pixel, "crop_scale")], hint)
-        linear = self._op("Mul", [rot, scale], hint)  # R(-r) @ diag(scale): scales columns
-        half = np.array([[-width / 2.0, -height / 2.0]], dtype=np.float32)
-        shift = self._op(
-            "Add",
-            [
-                self._op(
-                    "MatMul",
-                    [self._const(half, "half_size"), self._op("Transpose", [linear], hint)],
-                    hint,
-                ),
-                center,
-            ],
-            hint,
-        )  # (1, 2)
-        top = self._op(
-            "Concat",
-            [
-                linear,
-                self._const(np.zeros((2, 1), np.float32), "zero_column"),
-                self._op("Transpose", [shift], hint),
-            ],
-            hint,
-            axis=1,
-        )
-        bottom = np.array([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]], dtype=np.float32)
-        matrix = self._op("Concat", [top, self._const(bottom, "matrix_bottom")], hint, axis=0)
-        self._emit("Reshape", [matrix, self._int64([1, 4, 4])], out, nchw=False)
+        top = self._op("MatMul", [rotations, factor], hint)  # (1, 2, 4)
+        bottom = np.array([[[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]], dtype=np.float32)
+        self._emit("Concat", [top, self._const(bottom, "matrix_bottom")], out, nchw=False,
+                   axis=1)
 
     def _transform_tensor_bilinear(self, op: tflite.Operator) -> None:
         """TransformTensorBilinear v2: samples an NHWC tensor at matrix-mapped output pixels.
@@ -1340,7 +1321,11 @@ class _Converter:
 
     def _transform_landmarks(self, op: tflite.Operator) -> None:
         """TransformLandmarks v2: x, y of each landmark through the matrix's first two rows
-        (``M @ (x, y, 0, 1)``); a third coordinate passes through unchanged."""
+        (``M @ (x, y, 0, 1)``); a third coordinate passes through unchanged.
+
+        One MatMul of the landmarks padded with a 1, by a (D + 1, D) matrix gathered from M's
+        entries (and a 0 and a 1 for the third coordinate).
+        """
         x, matrix, out = op.Inputs(0), op.Inputs(1), op.Outputs(0)
         shape = self._shape(x)
         if len(shape) != 3 or shape[2] not in (2, 3):
@@ -1348,31 +1333,30 @@ class _Converter:
                 f"{self.source}: {self.where}: landmarks of shape {shape}; expected (1, N, 2|3)"
             )
         hint = self.names[out]
-        rows = self._affine_rows(matrix, hint)
-        # Row vectors (x, y, 0, 1) times rows^T: pad each landmark's x, y with 0 and 1.
-        landmarks = self._value(x, nchw=False)
-        xy = landmarks
-        if shape[2] == 3:
-            xy = self._op(
-                "Slice", [landmarks, self._int64([0]), self._int64([2]), self._int64([2])], hint
-            )
-        homogeneous = self._op(
+        # M's entries flattened (row-major, M[i][j] at 4 i + j), then a 0 and a 1.
+        entries = self._op(
+            "Concat",
+            [self._op("Reshape", [self._value(matrix, nchw=False), self._int64([16])], hint),
+             self._const(np.array([0.0, 1.0], np.float32), "zero_one")],
+            hint,
+            axis=0,
+        )
+        zero, one = 16, 17
+        # Rows: the factors of x, y (, z), 1; columns: x', y' (, z').
+        pick = (
+            [[0, 4], [1, 5], [3, 7]]
+            if shape[2] == 2
+            else [[0, 4, zero], [1, 5, zero], [zero, zero, one], [3, 7, zero]]
+        )
+        factors = self._op("Gather", [entries, self._const(np.array(pick, np.int64), "pick")],
+                           hint, axis=0)
+        padded = self._op(
             "Pad",
-            [xy, self._int64([0, 0, 0, 0, 0, 2]), self._scalar(0.0)],
+            [self._value(x, nchw=False), self._int64([0, 0, 0, 0, 0, 1]), self._scalar(1.0)],
             hint,
             mode="constant",
         )
-        ones = np.zeros((1, 1, 4), dtype=np.float32)
-        ones[0, 0, 3] = 1.0
-        homogeneous = self._op("Add", [homogeneous, self._const(ones, "w_one")], hint)
-        moved = self._op("MatMul", [homogeneous, self._op("Transpose", [rows], hint)], hint)
-        if shape[2] == 3:
-            z = self._op(
-                "Slice", [landmarks, self._int64([2]), self._int64([3]), self._int64([2])], hint
-            )
-            self._emit("Concat", [moved, z], out, nchw=False, axis=2)
-        else:
-            self._emit("Identity", [moved], out, nchw=False)
+        self._emit("MatMul", [padded, factors], out, nchw=False)
 
     def _transpose_conv_bias(self, op: tflite.Operator) -> None:
         """Convolution2DTransposeBias: TFLite's transposed convolution plus a bias, with
