@@ -394,6 +394,9 @@ class _Converter:
         self.cached_initializers: dict[tuple[object, ...], str] = {}
         self.names = _tensor_names(self.graph)
         self.fresh = 0
+        # The operator being converted, and later ones already converted with an earlier one.
+        self.index = 0
+        self.converted: set[int] = set()
         self.handlers: dict[int, Callable[[tflite.Operator], None]] = {
             BuiltinOperator.CONV_2D: self._conv,
             BuiltinOperator.DEPTHWISE_CONV_2D: self._conv,
@@ -432,6 +435,9 @@ class _Converter:
             self.values[index] = {False: self.names[index]}
             inputs.append(helper.make_tensor_value_info(spec.name, TensorProto.FLOAT, spec.shape))
         for i in range(graph.OperatorsLength()):
+            if i in self.converted:
+                continue
+            self.index = i
             op = graph.Operators(i)
             name = self._op_name(op)
             self.where = f"operator #{i} ({name})"
@@ -581,12 +587,6 @@ class _Converter:
         output = self._fresh_name(hint)
         self._node(op_type, inputs, output, **attrs)
         return output
-
-    def _affine_rows(self, matrix: int, hint: str) -> str:
-        """The first two rows of a (1, 4, 4) transform matrix tensor, as a (2, 4) value."""
-        top = self._op("Slice", [self._value(matrix, nchw=False), self._int64([0]),
-                                 self._int64([2]), self._int64([1])], hint)
-        return self._op("Reshape", [top, self._int64([2, 4])], hint)
 
     def _int64(self, values: Sequence[int]) -> str:
         key = ("int64", tuple(values))
@@ -1160,36 +1160,42 @@ class _Converter:
         bilinearly, neighbours outside the input reading 0; a position outside
         ``[0, W - 1] x [0, H - 1]`` gives 0. The four neighbours of every output pixel are
         gathered as rows of the NHWC input and summed with their weights (onnxruntime's
-        GridSample took about 3x longer on the attention model's 16x16 crops).
+        GridSample took about 3x longer on the attention model's 16x16 crops: it works out
+        each position's weights again for every channel).
+
+        Every later TransformTensorBilinear of the same input and output size whose matrix
+        already exists (the attention model's three crops of one feature map) is sampled in
+        the same nodes, the matrices stacked: the node count, not the arithmetic, is what
+        these small crops cost.
         """
-        attrs = self._custom_options(op)
-        x, matrix, out = op.Inputs(0), op.Inputs(1), op.Outputs(0)
+        group = [op, *self._same_crops(op)]
+        x = op.Inputs(0)
         _, in_h, in_w, channels = self._shape(x)
-        _, out_h, out_w, _ = self._shape(out)
-        if (int(attrs["output_height"]), int(attrs["output_width"])) != (out_h, out_w):
-            raise ModelLoadError(
-                f"{self.source}: {self.where}: output size {out_h}x{out_w} does not match the "
-                f"options' {attrs['output_height']}x{attrs['output_width']}"
-            )
-        hint = self.names[out]
+        _, out_h, out_w, _ = self._shape(op.Outputs(0))
+        count = len(group)
+        hint = self.names[op.Outputs(0)]
         ys, xs = np.mgrid[0:out_h, 0:out_w].astype(np.float32)
         pixels = np.stack(
             [xs.ravel() + 0.5, ys.ravel() + 0.5, np.zeros(xs.size), np.ones(xs.size)], axis=1
         ).astype(np.float32)  # (P, 4), P = out_h * out_w
-        rows = self._affine_rows(matrix, hint)
+        matrices = [self._value(member.Inputs(1), nchw=False) for member in group]
+        stacked = matrices[0] if count == 1 else self._op("Concat", matrices, hint, axis=0)
+        rows = self._op("Slice", [stacked, self._int64([0]), self._int64([2]), self._int64([1])],
+                        hint)  # (G, 2, 4): each matrix's first two rows
         position = self._op(
             "Sub",
             [
                 self._op(
                     "MatMul",
-                    [self._const(pixels, "pixel_centers"), self._op("Transpose", [rows], hint)],
+                    [self._const(pixels, "pixel_centers"),
+                     self._op("Transpose", [rows], hint, perm=[0, 2, 1])],
                     hint,
                 ),
                 self._scalar(0.5),
             ],
             hint,
-        )  # (P, 2): input x, y
-        limits = self._const(np.array([[in_w - 1, in_h - 1]], dtype=np.float32), "limits")
+        )  # (G, P, 2): input x, y
+        limits = self._const(np.array([in_w - 1, in_h - 1], dtype=np.float32), "limits")
         zero = self._scalar(0.0)
         inside = self._op(
             "ReduceMin",
@@ -1211,19 +1217,19 @@ class _Converter:
                 )
             ],
             hint,
-            axes=[1],
+            axes=[2],
             keepdims=1,
-        )  # (P, 1): 1 where the position lies in the input
+        )  # (G, P, 1): 1 where the position lies in the input
         # The four neighbours (dx, dy) of each position: their row-major indices, from the
         # clamped coordinates (x0, y0, x1, y1) (an index outside the input only comes with a
         # zero weight or outside the mask); gathered at once as NHWC rows, neighbour first,
         # and summed with their bilinear weights.
-        points = out_h * out_w
+        points = count * out_h * out_w
         neighbours = ((0, 0), (1, 0), (0, 1), (1, 1))
-        corner = self._op("Floor", [position], hint)  # (P, 2)
+        corner = self._op("Floor", [position], hint)  # (G, P, 2)
         coords = self._op(
-            "Concat", [corner, self._op("Add", [corner, self._scalar(1.0)], hint)], hint, axis=1
-        )  # (P, 4): x0, y0, x1, y1
+            "Concat", [corner, self._op("Add", [corner, self._scalar(1.0)], hint)], hint, axis=2
+        )  # (G, P, 4): x0, y0, x1, y1
         coords = (
             self._op("Clip", [coords, zero, self._scalar(float(in_w - 1))], hint)
             if in_w == in_h  # one bound for x and y: a single Clip
@@ -1231,7 +1237,7 @@ class _Converter:
                 "Min",
                 [
                     self._op("Max", [coords, zero], hint),
-                    self._const(np.array([[in_w - 1, in_h - 1] * 2], np.float32), "limits4"),
+                    self._const(np.array([in_w - 1, in_h - 1] * 2, np.float32), "limits4"),
                 ],
                 hint,
             )
@@ -1255,17 +1261,18 @@ class _Converter:
                         )
                     ],
                     hint,
+                    perm=[2, 0, 1],
                 ),
                 self._int64([-1]),
             ],
             hint,
-        )  # (4P,), neighbour first
+        )  # (4 G P,), neighbour first
         # Weights: with F = (1 - fx, 1 - fy, fx, fy), neighbour k's is F[x pick] * F[y pick].
-        fraction = self._op("Sub", [position, corner], hint)  # (P, 2)
+        fraction = self._op("Sub", [position, corner], hint)  # (G, P, 2)
         spans = self._op(
             "Concat", [self._op("Sub", [self._scalar(1.0), fraction], hint), fraction], hint,
-            axis=1,
-        )  # (P, 4)
+            axis=2,
+        )  # (G, P, 4)
         pick_x = np.zeros((4, 4), np.float32)
         pick_y = np.zeros((4, 4), np.float32)
         for k, (dx, dy) in enumerate(neighbours):
@@ -1296,16 +1303,17 @@ class _Converter:
                         )
                     ],
                     hint,
+                    perm=[2, 0, 1],
                 ),
                 self._int64([4 * points, 1]),
             ],
             hint,
-        )  # (4P, 1), neighbour first
+        )  # (4 G P, 1), neighbour first
         rows_of = self._op(
             "Reshape", [self._value(x, nchw=False), self._int64([in_h * in_w, channels])], hint
         )
         picked = self._op("Mul", [self._op("Gather", [rows_of, flat], hint, axis=0), weights],
-                          hint)  # (4P, C)
+                          hint)  # (4 G P, C)
         # The four neighbours' sum as one small MatMul (onnxruntime's ReduceSum over a
         # leading axis, or a batched 1x4 by 4xC MatMul, took 2-5x longer).
         summed = self._op(
@@ -1316,8 +1324,42 @@ class _Converter:
             ],
             hint,
         )
-        self._emit("Reshape", [summed, self._int64([1, out_h, out_w, channels])], out,
-                   nchw=False)
+        if count == 1:
+            self._emit("Reshape", [summed, self._int64([1, out_h, out_w, channels])],
+                       op.Outputs(0), nchw=False)
+            return
+        crops = self._op("Reshape", [summed, self._int64([count, out_h, out_w, channels])], hint)
+        outputs = [self._bind(member.Outputs(0), nchw=False) for member in group]
+        self.nodes.append(helper.make_node("Split", [crops, self._int64([1] * count)], outputs,
+                                           axis=0))
+
+    def _same_crops(self, op: tflite.Operator) -> list[tflite.Operator]:
+        """The later TransformTensorBilinear operators that sample ``op``'s input at its output
+        size with a matrix that exists now; marked as converted."""
+        attrs = self._custom_options(op)
+        x, out = op.Inputs(0), op.Outputs(0)
+        _, out_h, out_w, _ = self._shape(out)
+        if (int(attrs["output_height"]), int(attrs["output_width"])) != (out_h, out_w):
+            raise ModelLoadError(
+                f"{self.source}: {self.where}: output size {out_h}x{out_w} does not match the "
+                f"options' {attrs['output_height']}x{attrs['output_width']}"
+            )
+        found = []
+        for index in range(self.index + 1, self.graph.OperatorsLength()):
+            if index in self.converted:
+                continue
+            other = self.graph.Operators(index)
+            code = self.model.OperatorCodes(other.OpcodeIndex())
+            if (self._op_code(other) == BuiltinOperator.CUSTOM
+                    and code.CustomCode() == b"TransformTensorBilinear" and code.Version() == 2
+                    and other.Inputs(0) == x
+                    and self._shape(other.Outputs(0)) == self._shape(out)
+                    and self._custom_options(other) == attrs
+                    and (other.Inputs(1) in self.values
+                         or self._constant(other.Inputs(1)) is not None)):
+                found.append(other)
+                self.converted.add(index)
+        return found
 
     def _transform_landmarks(self, op: tflite.Operator) -> None:
         """TransformLandmarks v2: x, y of each landmark through the matrix's first two rows

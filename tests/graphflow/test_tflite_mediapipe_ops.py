@@ -161,22 +161,76 @@ def test_transform_tensor_bilinear(tmp_path: Path, in_hw: tuple[int, int],
     data = m.build([x, matrix], [y])
     for trial in range(5):
         features = RNG.uniform(-1, 1, (1, *in_hw, 5)).astype(np.float32)
-        angle = RNG.uniform(-math.pi, math.pi)
-        scale = RNG.uniform(0.4, 1.6)
         # A rotated, scaled crop around a point that moves partly outside the input: some
         # output pixels read it bilinearly, some fall outside (0), some straddle its edge.
-        cx, cy = RNG.uniform(-2, in_hw[1] + 2), RNG.uniform(-2, in_hw[0] + 2)
-        if trial == 0:
-            angle, scale, cx, cy = 0.0, 1.0, out_hw[1] / 2, out_hw[0] / 2  # identity crop
-        t = np.eye(4, dtype=np.float32)
-        t[:2, :2] = scale * np.array([[math.cos(angle), -math.sin(angle)],
-                                      [math.sin(angle), math.cos(angle)]])
-        t[:2, 3] = [cx, cy] - t[:2, :2] @ [out_hw[1] / 2, out_hw[0] / 2]
-        expected = _bilinear_reference(features, t[None], *out_hw)
-        [got] = _run(tmp_path, data, features, t[None])
+        t = _crop_matrix(in_hw, out_hw) if trial else np.eye(4, dtype=np.float32)[None]
+        expected = _bilinear_reference(features, t, *out_hw)
+        [got] = _run(tmp_path, data, features, t)
         np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5)
         if trial == 0:
             np.testing.assert_allclose(got, features[:, :out_hw[0], :out_hw[1]], atol=1e-5)
+
+
+def _crop_matrix(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """A random rotated, scaled crop matrix around a point that may lie partly outside."""
+    angle, scale = RNG.uniform(-math.pi, math.pi), RNG.uniform(0.4, 1.6)
+    cx, cy = RNG.uniform(-2, in_hw[1] + 2), RNG.uniform(-2, in_hw[0] + 2)
+    t = np.eye(4, dtype=np.float32)
+    t[:2, :2] = scale * np.array([[math.cos(angle), -math.sin(angle)],
+                                  [math.sin(angle), math.cos(angle)]])
+    t[:2, 3] = [cx, cy] - t[:2, :2] @ [out_hw[1] / 2, out_hw[0] / 2]
+    return t[None]
+
+
+def test_crops_of_one_input_are_sampled_together(tmp_path: Path) -> None:
+    """Three crops of one feature map with their own matrices (the attention model's lips and
+    eyes) are sampled in one gather; a crop whose matrix is computed after the first crop, one
+    of another size and one of another input are sampled on their own. Each crop matches the
+    reference of its own matrix."""
+    subset = [0, 3, 5, 8]
+    options = {"left_rotation_idx": 0, "right_rotation_idx": 5, "output_height": 6,
+               "output_width": 6, "scale_x": 1.5, "scale_y": 1.5, "subset_idxs": subset,
+               "target_rotation_radians": 0.0}
+    m = TinyModel()
+    features, other = m.tensor((1, 12, 12, 4)), m.tensor((1, 12, 12, 4))
+    mats = [m.tensor((1, 4, 4)) for _ in range(3)]
+    landmarks, late = m.tensor((1, 9, 2)), m.tensor((1, 4, 4))
+    crops = [m.tensor((1, 6, 6, 4)) for _ in range(3)]
+    late_crop, small_crop, other_crop = (m.tensor((1, 6, 6, 4)), m.tensor((1, 5, 5, 4)),
+                                         m.tensor((1, 6, 6, 4)))
+
+    def crop(x: int, matrix: int, y: int, size: int = 6) -> None:
+        m.op(Op.CUSTOM, [x, matrix], [y], custom="TransformTensorBilinear",
+             custom_options={"output_height": size, "output_width": size}, version=2)
+
+    crop(features, mats[0], crops[0])
+    m.op(Op.CUSTOM, [landmarks], [late], custom="Landmarks2TransformMatrix",
+         custom_options=options, version=2)
+    crop(features, mats[1], crops[1])
+    crop(features, late, late_crop)
+    crop(features, mats[0], small_crop, size=5)
+    crop(other, mats[1], other_crop)
+    crop(features, mats[2], crops[2])
+    data = m.build([features, other, landmarks, *mats],
+                   [*crops, late_crop, small_crop, other_crop])
+    path = tmp_path / "crops.tflite"
+    path.write_bytes(data)
+    gathers = [n for n in convert_tflite(path).graph.node if n.op_type == "Gather"]
+    # One gather of the three crops, one for each of the late, small and other crops, and the
+    # matrix's gather of its landmarks.
+    assert len(gathers) == 5
+    feature_map = RNG.uniform(-1, 1, (1, 12, 12, 4)).astype(np.float32)
+    other_map = RNG.uniform(-1, 1, (1, 12, 12, 4)).astype(np.float32)
+    points = RNG.uniform(0, 12, (1, 9, 2)).astype(np.float32)
+    matrices = [_crop_matrix((12, 12), (6, 6)) for _ in range(3)]
+    got = _run(tmp_path, data, feature_map, other_map, points, *matrices)
+    late_matrix = _matrix_reference(points, 0, 5, subset, 6, 6, 1.5, 1.5, 0.0)
+    expected = [*(_bilinear_reference(feature_map, t, 6, 6) for t in matrices),
+                _bilinear_reference(feature_map, late_matrix, 6, 6),
+                _bilinear_reference(feature_map, matrices[0], 5, 5),
+                _bilinear_reference(other_map, matrices[1], 6, 6)]
+    for crop_got, crop_expected in zip(got, expected, strict=True):
+        np.testing.assert_allclose(crop_got, crop_expected, rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("dims", [2, 3])
