@@ -44,7 +44,7 @@ from tflite.Padding import Padding
 from tflite.TensorType import TensorType
 
 from graphflow.resources import resource_dir
-from graphflow.tflite_onnx import widen
+from graphflow.tflite_onnx import branches, widen
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,7 @@ MODELS_DIR = resource_dir("models")
 # The channel widening depends on the CPU, so its block is part of the key too.
 _CONVERTER_TAG = hashlib.sha256(
     Path(__file__).read_bytes() + Path(widen.__file__).read_bytes()
+    + Path(branches.__file__).read_bytes()
     + str(widen.BLOCK).encode()).hexdigest()[:12]
 
 _OP_NAMES = {code: name for name, code in vars(BuiltinOperator).items() if not name.startswith("_")}
@@ -335,7 +336,7 @@ def _tensor_spec(graph: tflite.SubGraph, index: int, names: Sequence[str]) -> Te
 def _convert(data: bytes, source: str) -> onnx.ModelProto:
     model = _parse_tflite(data, source)
     try:
-        return widen.widen_channels(_Converter(model, source).run())
+        return widen.widen_channels(branches.merge_branches(_Converter(model, source).run()))
     except (struct.error, IndexError) as exc:
         raise ModelLoadError(f"{source}: corrupt TFLite model ({exc})") from exc
 
@@ -1328,8 +1329,15 @@ class _Converter:
             self._emit("Reshape", [summed, self._int64([1, out_h, out_w, channels])],
                        op.Outputs(0), nchw=False)
             return
-        crops = self._op("Reshape", [summed, self._int64([count, out_h, out_w, channels])], hint)
-        outputs = [self._bind(member.Outputs(0), nchw=False) for member in group]
+        # The crops as a batch in NCHW, split into images: the convolutions that read them
+        # need NCHW anyway, and branches.merge_branches stacks the branches that start there.
+        crops = self._op(
+            "Transpose",
+            [self._op("Reshape", [summed, self._int64([count, out_h, out_w, channels])], hint)],
+            hint,
+            perm=list(_TO_NCHW),
+        )
+        outputs = [self._bind(member.Outputs(0), nchw=True) for member in group]
         self.nodes.append(helper.make_node("Split", [crops, self._int64([1] * count)], outputs,
                                            axis=0))
 

@@ -15,7 +15,8 @@ hold zeros wherever every op on the way maps zero to zero; a channel PAD of such
 then the tensor itself and goes. Every other consumer, and every graph output, reads the
 original channels through a ``Slice``. The model computes the same numbers: the added channels
 only ever meet zero weights. A permutation into NCHW that feeds element-wise ops gets an identity
-depthwise convolution after it, so that those ops stay in the blocked layout too.
+depthwise convolution after it (likewise a reshape or slice into an image), so that those ops stay
+in the blocked layout too.
 """
 
 from __future__ import annotations
@@ -265,27 +266,42 @@ class _Widener:
         return False
 
     def _transpose(self, node: onnx.NodeProto) -> bool:
-        """A permutation into NCHW that feeds element-wise ops as well as convolutions.
-
-        onnxruntime keeps an Add or Mul in its blocked layout only when every input comes from
-        an op it runs there; a Transpose is not one. So a residual chain that starts from a
-        permuted tensor (the attention model's eye and lip crops: Add(crop, Conv(...)), then
-        Add(that, Conv(...)), ...) left the blocked layout at every Add: a reorder out and one
-        back in per Add. An identity depthwise convolution after the Transpose is reordered into
-        the blocked layout once, and every Add of the chain stays there.
-        """
+        """A permutation into NCHW: see `_into_blocked`."""
         perm = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "perm"),
                     None)
+        return perm is not None and list(perm) == [0, 3, 1, 2] and self._into_blocked(node)
+
+    def _reshape(self, node: onnx.NodeProto) -> bool:
+        """A reshape into an image (branches.py's stack of crops): see `_into_blocked`."""
+        return self._into_blocked(node)
+
+    def _slice(self, node: onnx.NodeProto) -> bool:
+        """A slice of an image (branches.py's run of a stack): see `_into_blocked`."""
+        return self._into_blocked(node)
+
+    def _into_blocked(self, node: onnx.NodeProto) -> bool:
+        """A layout op's NCHW output that feeds element-wise ops as well as convolutions.
+
+        onnxruntime keeps an Add or Mul in its blocked layout only when every input comes from
+        an op it runs there; a Transpose, Reshape or Slice is not one. So a residual chain that
+        starts from such a tensor (the attention model's eye and lip crops: Add(crop,
+        Conv(...)), then Add(that, Conv(...)), ...) left the blocked layout at every Add: a
+        reorder out and one back in per Add. An identity depthwise convolution after the op is
+        reordered into the blocked layout once, and every Add of the chain stays there.
+        """
         output = node.output[0]
         shape = self.shapes.get(output, ())
         readers = self.consumers.get(output, set())
-        if (perm is None or list(perm) != [0, 3, 1, 2] or len(shape) != 4 or not shape[1]
-                or shape[1] % BLOCK or "Conv" not in readers or not readers & _BINARY):
+        if (len(node.output) != 1 or len(shape) != 4 or not shape[1] or shape[1] % BLOCK
+                or "Conv" not in readers or not readers & _BINARY
+                or any(name in self.wide for name in node.input)):
             return False
         channels = shape[1]
         permuted = f"{output}__plain"
-        self.nodes.append(helper.make_node("Transpose", [self.narrow(node.input[0])], [permuted],
-                                           name=node.name, perm=list(perm)))
+        copy = onnx.NodeProto.FromString(node.SerializeToString())
+        del copy.output[:]
+        copy.output.append(permuted)
+        self.nodes.append(copy)
         ones = self.add_constant(np.ones((channels, 1, 1, 1), np.float32), f"{output}__identity")
         self.nodes.append(helper.make_node("Conv", [permuted, ones], [output],
                                            kernel_shape=[1, 1], group=channels))
