@@ -65,10 +65,6 @@ class _Merger:
         self.fresh += 1
         return f"{hint}__stack{self.fresh}"
 
-    def constant(self, name: str) -> np.ndarray | None:
-        tensor = self.constants.get(name)
-        return None if tensor is None else numpy_helper.to_array(tensor)
-
     def add_constant(self, value: np.ndarray, hint: str) -> str:
         name = self.name(hint)
         self.new_initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
@@ -152,7 +148,7 @@ class _Merger:
 
     def stacked_constant(self, group: list[onnx.NodeProto], slot: int) -> str:
         node = group[0]
-        values = [self.constant(n.input[slot]) for n in group]
+        values = [numpy_helper.to_array(self.constants[n.input[slot]]) for n in group]
         if node.op_type == "Conv":  # filters and biases: one branch after the other
             return self.add_constant(np.concatenate(values, axis=0), node.input[slot])
         if node.op_type in _BINARY:

@@ -1139,10 +1139,10 @@ class _Converter:
             high, low = np.sqrt(2) * m[:2], -np.sqrt(2) * m[2:]
             size, middle = high - low, (high + low) / 2
             shift = middle - size * np.array([scale_x, scale_y]) / 2
-            factor = np.zeros((4, 4))
-            factor[0, 0], factor[1, 1] = size * [scale_x / width, scale_y / height]
-            factor[:2, 3] = shift
-            linear[i] = (np.sqrt(2) * factor).ravel()
+            box = np.zeros((4, 4))
+            box[0, 0], box[1, 1] = size * [scale_x / width, scale_y / height]
+            box[:2, 3] = shift
+            linear[i] = (np.sqrt(2) * box).ravel()
         factor = self._op(
             "Reshape",
             [self._op("MatMul", [corners, self._const(linear.astype(np.float32), "box_to_matrix")],

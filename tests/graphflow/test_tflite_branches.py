@@ -7,6 +7,7 @@ model must compute the same outputs, in fewer nodes.
 from __future__ import annotations
 
 import collections
+from typing import Any
 
 import numpy as np
 import onnx
@@ -34,7 +35,7 @@ class _Graph:
         self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], **attrs: object) -> str:
+    def op(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
         out = self.value(op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
         return out
