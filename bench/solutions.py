@@ -9,6 +9,7 @@ graphflow's; each solution's figure is the median over rounds of its median late
 
 Usage:
     .venv/bin/python bench/solutions.py [--frames 300] [--warmup 10] [--rounds 3]
+        [--only face_mesh_iris]
 """
 
 from __future__ import annotations
@@ -71,12 +72,13 @@ def time_solution(make: Callable[[], Any], field: str, frames: list[np.ndarray],
     return {"frames_with_result": found, "cpu_ms": round(cpu_ms, 4), **summary_ms(samples)}
 
 
-def mediapipe_side(count: int, warmup: int) -> dict[str, Any] | None:
-    """MediaPipe's per-solution figures, or None without .venv-mp."""
+def mediapipe_side(count: int, warmup: int, only: str | None) -> dict[str, Any] | None:
+    """MediaPipe's per-solution figures (of ``only``, or of all), or None without .venv-mp."""
     if not MP_PYTHON.exists():
         return None
     out = subprocess.run([str(MP_PYTHON), str(MP_BENCH), "--frames", str(count), "--warmup",
-                          str(warmup)], capture_output=True, text=True, check=True, cwd=ROOT)
+                          str(warmup), *(["--only", only] if only else [])],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])["solutions"]
     return result
 
@@ -88,15 +90,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed frames (default 10)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating MediaPipe/graphflow rounds (default 3)")
+    parser.add_argument("--only", choices=sorted(SOLUTIONS), help="time one solution only")
     args = parser.parse_args()
     if args.frames < 1 or args.warmup < 0 or args.rounds < 1:
         parser.error("--frames and --rounds must be positive, --warmup not negative")
     frames = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in read_frames(CLIP, SIZE)]
-    ours: dict[str, list[dict[str, Any]]] = {name: [] for name in SOLUTIONS}
-    theirs: dict[str, list[dict[str, Any]]] = {name: [] for name in SOLUTIONS}
+    names = [args.only] if args.only else list(SOLUTIONS)
+    ours: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    theirs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for _ in range(args.rounds):
-        mp = mediapipe_side(args.frames, args.warmup)
-        for name, (make, field) in SOLUTIONS.items():
+        mp = mediapipe_side(args.frames, args.warmup, args.only)
+        for name in names:
+            make, field = SOLUTIONS[name]
             if mp is not None:
                 theirs[name].append(mp[name])
             ours[name].append(time_solution(make, field, frames, args.frames, args.warmup))
@@ -109,7 +114,7 @@ def main() -> None:
           f"the process's, all threads); load average {os.getloadavg()[0]:.2f}")
     print(f"{'':31} {'graphflow':>22} {'MediaPipe':>22} {'ratio':>6} {'CPU':>5} {'results':>9}")
     ratios, cpu_ratios = {}, {}
-    for name in SOLUTIONS:
+    for name in names:
         g = (f"{med(ours[name], 'median_ms'):.2f} / {med(ours[name], 'p95_ms'):.2f} / "
              f"{med(ours[name], 'cpu_ms'):.2f}")
         found = f"{ours[name][-1]['frames_with_result']}/{args.frames}"
