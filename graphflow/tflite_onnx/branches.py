@@ -46,6 +46,8 @@ class _Stack:
 
 
 class _Merger:
+    """One pass: signatures in node order, then the stacked groups, then the rewritten graph."""
+
     def __init__(self, model: onnx.ModelProto) -> None:
         self.model = model
         inferred = onnx.shape_inference.infer_shapes(model)
@@ -59,6 +61,11 @@ class _Merger:
         self.signatures: dict[object, int] = {}
         self.value_signature: dict[str, int] = {}
         self.stacks: dict[str, tuple[_Stack, int]] = {}  # member -> (stack, position)
+        # Split batches whose crops are a stack: the stack's name -> the Reshape that makes it.
+        self.seeds: dict[str, onnx.NodeProto] = {}
+        self.nodes: list[onnx.NodeProto] = []  # the new graph's nodes, in no particular order
+        self.slices: dict[tuple[str, int, int], str] = {}  # (stack, first, count) -> Slice
+        self.merged: set[int] = set()  # ids of the nodes that run stacked
         self.fresh = 0
 
     def name(self, hint: str) -> str:
@@ -106,8 +113,9 @@ class _Merger:
                     return None
                 slots.append(("per channel",))
             else:  # pads, clip bounds: the same numbers for every branch
-                if node.op_type == "Pad" and slot == 1 and np.any(value.reshape(2, -1)[:, :2]):
-                    return None  # a pad of the batch or channel axis does not stack
+                if node.op_type == "Pad" and (slot == 3 or (
+                        slot == 1 and np.any(value.reshape(2, -1)[:, :2]))):
+                    return None  # a pad of the batch or channel axis (or of chosen axes)
                 slots.append(("constant", value.dtype.str, value.shape,
                               hashlib.sha256(value.tobytes()).hexdigest()))
         if node.op_type in _BINARY:
@@ -212,7 +220,6 @@ class _Merger:
         graph = self.model.graph
         order = list(graph.node)
         signature_of: dict[int, int] = {}
-        self.seeds: dict[str, onnx.NodeProto] = {}
         for index, node in enumerate(order):
             if self.seed(node):
                 continue
@@ -226,9 +233,6 @@ class _Merger:
         groups: dict[int, list[int]] = defaultdict(list)
         for index, signature in signature_of.items():
             groups[signature].append(index)
-        self.nodes: list[onnx.NodeProto] = []
-        self.slices: dict[tuple[str, int, int], str] = {}
-        self.merged: set[int] = set()
         # Groups in the order of their signatures: an input's signature is made before its
         # readers', so every stacked input exists before the groups that read it.
         for _, indices in sorted(groups.items()):
