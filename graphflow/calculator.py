@@ -443,6 +443,22 @@ class NodeContract:
     output_side_packets: tuple[PortId, ...]
     options: Any
 
+    def require_paired(self, input_tag: str, output_tag: str) -> None:
+        """Checks that as many ``output_tag`` output streams as ``input_tag`` inputs are connected.
+
+        For calculators that map their i-th input of a tag to their i-th output (PassThrough-like
+        nodes, loops, projections); ``""`` names the untagged streams.
+
+        Raises:
+            ContractError: The counts differ; the message gives both.
+        """
+        count_in = sum(1 for tag, _ in self.inputs if tag == input_tag)
+        count_out = sum(1 for tag, _ in self.outputs if tag == output_tag)
+        if count_in != count_out:
+            raise ContractError(f"needs as many {output_tag or 'untagged'} outputs as "
+                                f"{input_tag or 'untagged'} inputs, got {count_in} and "
+                                f"{count_out}")
+
 
 _REGISTRY: dict[str, type[Calculator]] = {}
 

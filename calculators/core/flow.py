@@ -105,9 +105,7 @@ class FlowLimiterCalculator(Calculator):
     @classmethod
     def check_contract(cls, node: NodeContract) -> None:
         """One output per untagged input."""
-        count = sum(1 for tag, _ in node.inputs if not tag)
-        if count != sum(1 for tag, _ in node.outputs if not tag):
-            raise ContractError("needs one untagged output per untagged input")
+        node.require_paired("", "")
 
     def open(self, cc: CalculatorContext) -> None:
         options = flow_limiter_calculator_pb2.FlowLimiterCalculatorOptions()
@@ -264,10 +262,7 @@ class GateCalculator(Calculator):
     @classmethod
     def check_contract(cls, node: NodeContract) -> None:
         """One output per data input; ALLOW and DISALLOW are exclusive."""
-        data_in = [p for p in node.inputs if p[0] == ""]
-        data_out = [p for p in node.outputs if p[0] == ""]
-        if len(data_in) != len(data_out):
-            raise ContractError(f"{len(data_in)} data inputs but {len(data_out)} outputs")
+        node.require_paired("", "")
         controls = [p for p in (*node.inputs, *node.input_side_packets)
                     if p[0] in ("ALLOW", "DISALLOW")]
         if len(controls) > 1:

@@ -14,7 +14,6 @@ from typing import Any
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,
-    ContractError,
     NodeContract,
     Port,
     register_calculator,
@@ -40,10 +39,7 @@ class BeginLoopCalculator(Calculator):
 
     @classmethod
     def check_contract(cls, node: NodeContract) -> None:
-        n_in = sum(1 for t, _ in node.inputs if t == "CLONE")
-        n_out = sum(1 for t, _ in node.outputs if t == "CLONE")
-        if n_in != n_out:
-            raise ContractError(f"{n_in} CLONE inputs but {n_out} CLONE outputs")
+        node.require_paired("CLONE", "CLONE")
 
     def open(self, cc: CalculatorContext) -> None:
         self.loop_ts = 0

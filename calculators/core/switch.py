@@ -36,7 +36,6 @@ from typing import Any
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,
-    ContractError,
     NodeContract,
     Port,
     register_calculator,
@@ -436,11 +435,7 @@ class PacketSequencerCalculator(Calculator):
     @classmethod
     def check_contract(cls, node: NodeContract) -> None:
         """As many OUTPUT streams as INPUT streams."""
-        count_in = sum(1 for tag, _ in node.inputs if tag == "INPUT")
-        count_out = sum(1 for tag, _ in node.outputs if tag == "OUTPUT")
-        if count_in != count_out:
-            raise ContractError(f"needs as many OUTPUT as INPUT streams, got {count_in} INPUT "
-                                f"and {count_out} OUTPUT")
+        node.require_paired("INPUT", "OUTPUT")
 
     def open(self, cc: CalculatorContext) -> None:
         self.bounds = [int(Timestamp.MIN)] * cc.outputs.count("OUTPUT")

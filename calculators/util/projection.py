@@ -100,10 +100,7 @@ class LandmarkProjectionCalculator(Calculator):
 
     @classmethod
     def check_contract(cls, node: NodeContract) -> None:
-        n_in = sum(1 for t, _ in node.inputs if t == "NORM_LANDMARKS")
-        n_out = sum(1 for t, _ in node.outputs if t == "NORM_LANDMARKS")
-        if n_in != n_out:
-            raise ContractError(f"{n_in} NORM_LANDMARKS inputs but {n_out} outputs")
+        node.require_paired("NORM_LANDMARKS", "NORM_LANDMARKS")
         if (("NORM_RECT", 0) in node.inputs) == (("PROJECTION_MATRIX", 0) in node.inputs):
             raise ContractError("connect exactly one of NORM_RECT and PROJECTION_MATRIX")
 

@@ -308,7 +308,7 @@ def test_gate_contract() -> None:
         node { calculator: "GateCalculator" input_stream: "d" input_stream: "ALLOW:a"
                input_side_packet: "DISALLOW:b" output_stream: "o" }
         """)
-    with pytest.raises(gf.ConfigError, match="2 data inputs but 1 outputs"):
+    with pytest.raises(gf.ConfigError, match="untagged outputs as untagged inputs, got 2 and 1"):
         gf.CalculatorGraph(graph_config="""
         input_stream: "d"
         input_stream: "e"

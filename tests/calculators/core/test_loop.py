@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 import graphflow as gf
 from graphflow.testing import run_graph
 
@@ -50,3 +52,24 @@ def test_loop_when_the_iterable_stream_skips_a_timestamp() -> None:
     out = run_graph(LOOP, inputs={"lists": [(10, [1]), (30, [2])],
                                   "offset": [(10, 0), (20, 0), (30, 0)]})
     assert [(int(p.timestamp), p.payload) for p in out["sums"]] == [(10, [1]), (30, [2])]
+
+
+@pytest.mark.parametrize(("node", "message"), [
+    ('calculator: "BeginLoopIntCalculator" input_stream: "ITERABLE:v" '
+     'input_stream: "CLONE:a" output_stream: "ITEM:i" output_stream: "BATCH_END:e"',
+     "as many CLONE outputs as CLONE inputs, got 1 and 0"),
+    ('calculator: "FlowLimiterCalculator" input_stream: "v" input_stream: "a" '
+     'input_stream: "FINISHED:f" input_stream_info { tag_index: "FINISHED" back_edge: true } '
+     'output_stream: "o"',
+     "as many untagged outputs as untagged inputs, got 2 and 1"),
+    ('calculator: "LandmarkProjectionCalculator" input_stream: "NORM_LANDMARKS:0:v" '
+     'input_stream: "NORM_LANDMARKS:1:a" input_stream: "NORM_RECT:f" '
+     'output_stream: "NORM_LANDMARKS:o"',
+     "as many NORM_LANDMARKS outputs as NORM_LANDMARKS inputs, got 2 and 1"),
+])
+def test_nodes_that_pair_inputs_with_outputs_refuse_unequal_counts(node: str,
+                                                                   message: str) -> None:
+    config = ('input_stream: "v" input_stream: "a" input_stream: "f"\n'
+              f"node {{ {node} }}\n")
+    with pytest.raises(gf.ConfigError, match=message):
+        gf.CalculatorGraph(config)

@@ -186,7 +186,7 @@ input_stream: "a"
 node { calculator: "PacketSequencerCalculator" input_stream: "INPUT:0:a"
        input_stream: "INPUT:1:a" output_stream: "OUTPUT:b" }
 """
-    with pytest.raises(ConfigError, match="needs as many OUTPUT as INPUT streams, got 2 INPUT"):
+    with pytest.raises(ConfigError, match="as many OUTPUT outputs as INPUT inputs, got 2 and 1"):
         CalculatorGraph(config)
 
 
