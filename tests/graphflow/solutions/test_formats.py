@@ -62,10 +62,10 @@ def test_detection_bytes_equal_field_by_field_messages() -> None:
     not defaulted), negative and large labels, a location over 127 bytes (two-byte length)."""
     rng = np.random.default_rng(5)
     for count, label in ((0, 0), (1, -1), (6, 0), (7, 300), (12, -(2**31)), (40, 2**31 - 1)):
-        values = rng.normal(0, 1, 5).astype(np.float32).tolist()
-        values[0], values[2] = 0.0, -0.0
-        detection = Detection(*values[:4], rng.normal(0, 1, (count, 2)).astype(np.float32),
-                              score=values[4], label_id=label)
+        _, ymin, _, height, score = rng.normal(0, 1, 5).astype(np.float32).tolist()
+        detection = Detection(0.0, ymin, -0.0, height,
+                              rng.normal(0, 1, (count, 2)).astype(np.float32), score=score,
+                              label_id=label)
         message = detection_proto(detection)
         assert message.SerializeToString() == _detection_by_fields(detection).SerializeToString()
         assert len(message.location_data.relative_keypoints) == count
