@@ -3,11 +3,14 @@
 At each size (default 640x480, 1280x720 and 1920x1080: media/demo.mp4 resized with
 cv2.INTER_AREA, RGB, looped), one frame at a time:
 
-- the detector: graphflow's ``FaceDetectionShortRangeCpu`` graph (frame in, wait for its
-  detections; with the default thread pool and with the synchronous executor) against
-  MediaPipe's ``FaceDetection`` solution (short range), the same graph behind MediaPipe's
-  Python API; and the full-range detector, ``FaceDetectionFullRangeCpu`` against
-  ``FaceDetection(model_selection=1)`` (whole, latency and CPU time);
+- the headline, solution API against solution API: ``graphflow.solutions.face_detection.
+  FaceDetection`` against MediaPipe's ``mp.solutions.face_detection.FaceDetection``, short range
+  (``model_selection=0``) and full range (``model_selection=1``), ``process(rgb)`` timed whole
+  (each returns Detection protobuf messages; latency and CPU time);
+- graphflow's detector graph alone, ``FaceDetectionShortRangeCpu`` (and
+  ``FaceDetectionFullRangeCpu``) through an output stream poller, frame in, wait for its
+  detections: with the graph's default thread pool and (short range) with the synchronous
+  executor, against the same MediaPipe solution;
 - the detector graph of ``bench/mediapipe/face_detection.py`` (the short-range detector's
   nodes, the same graph text in both engines), frame in and ``wait_until_idle``;
 - stage by stage (letterbox, inference, decoding + NMS, projection): each stage's calculators'
@@ -18,7 +21,7 @@ cv2.INTER_AREA, RGB, looped), one frame at a time:
 
 MediaPipe's side runs under .venv-mp (``GRAPHFLOW_MP_PYTHON`` names another interpreter). The two
 sides alternate for ``--rounds`` rounds; the table gives medians over the rounds and the final
-line each size's median ratio graphflow/MediaPipe (detector against detector: latency, then
+line each size's median ratio graphflow/MediaPipe (solution against solution: latency, then
 CPU time) with its range over the rounds. The load average is printed: the machine is shared
 and figures move with it.
 
@@ -61,6 +64,7 @@ from face_detection import (  # noqa: E402 - MediaPipe's graph and stages
 from graphflow.graph import CalculatorGraph  # noqa: E402
 from graphflow.image_frame import ImageFrame  # noqa: E402
 from graphflow.packet import Packet  # noqa: E402
+from graphflow.solutions.face_detection import FaceDetection  # noqa: E402
 
 DETECTOR = """input_stream: "image"
 output_stream: "detections"
@@ -97,6 +101,16 @@ def detector_latency(frames: list[npt.NDArray[np.uint8]], count: int, warmup: in
     finally:
         graph.close_all_input_streams()
         graph.wait_until_done()
+    return {"frames_with_face": found, "cpu_ms": cpu_ms, **summary_ms(samples)}
+
+
+def solution_latency(frames: list[npt.NDArray[np.uint8]], count: int, warmup: int,
+                     full_range: bool = False) -> dict[str, Any]:
+    """``FaceDetection.process``'s ms per RGB frame (its default executor) and frames with a
+    face, as MediaPipe's side times its solution."""
+    with FaceDetection(model_selection=int(full_range)) as solution:
+        samples, found, cpu_ms = time_calls(
+            lambda rgb: solution.process(rgb).detections is not None, frames, count, warmup)
     return {"frames_with_face": found, "cpu_ms": cpu_ms, **summary_ms(samples)}
 
 
@@ -139,12 +153,15 @@ def graphflow_side(size: tuple[int, int], count: int, warmup: int) -> dict[str, 
     """graphflow's figures at one size, shaped like MediaPipe's side."""
     rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in read_frames(CLIP, size)]
     frames = [ImageFrame(f) for f in rgb]
-    result = detector_latency(rgb, count, warmup)
+    result = solution_latency(rgb, count, warmup)
+    result["pooled_median_ms"] = detector_latency(rgb, count, warmup)["median_ms"]
     result["sync_median_ms"] = detector_latency(rgb, count, warmup, synchronous=True)[
         "median_ms"]
     result["graph_median_ms"] = graph_latency(frames, count, warmup)
     result["stages_ms"] = profiled_stages(frames, count)
-    result["full"] = detector_latency(rgb, count, warmup, full_range=True)
+    result["full"] = solution_latency(rgb, count, warmup, full_range=True)
+    result["full"]["pooled_median_ms"] = detector_latency(rgb, count, warmup, full_range=True)[
+        "median_ms"]
     return result
 
 
@@ -204,20 +221,24 @@ def main() -> None:
                 [r["stages_ms"][stage] for r in m])
         row("detector graph, same text", [r["graph_median_ms"] for r in g],
             [r["graph_median_ms"] for r in m])
-        row("detector (p95)", [r["p95_ms"] for r in g], [r["p95_ms"] for r in m])
-        row("detector, CPU time (all threads)", [r["cpu_ms"] for r in g],
-            [r["cpu_ms"] for r in m])
-        row("detector, synchronous executor", [r["sync_median_ms"] for r in g],
+        row("graph, thread pool (poller)", [r["pooled_median_ms"] for r in g],
             [r["median_ms"] for r in m])
-        row("detector", [r["median_ms"] for r in g], [r["median_ms"] for r in m])
-        row("full range, CPU time (all threads)", [r["full"]["cpu_ms"] for r in g],
+        row("graph, synchronous executor", [r["sync_median_ms"] for r in g],
+            [r["median_ms"] for r in m])
+        row("solution (p95)", [r["p95_ms"] for r in g], [r["p95_ms"] for r in m])
+        row("solution, CPU time (all threads)", [r["cpu_ms"] for r in g],
+            [r["cpu_ms"] for r in m])
+        row("solution", [r["median_ms"] for r in g], [r["median_ms"] for r in m])
+        row("full range graph, thread pool", [r["full"]["pooled_median_ms"] for r in g],
+            [r["full"]["median_ms"] for r in m])
+        row("full range solution, CPU time", [r["full"]["cpu_ms"] for r in g],
             [r["full"]["cpu_ms"] for r in m])
-        row("full range detector (p95)", [r["full"]["p95_ms"] for r in g],
+        row("full range solution (p95)", [r["full"]["p95_ms"] for r in g],
             [r["full"]["p95_ms"] for r in m])
-        row("full range detector", [r["full"]["median_ms"] for r in g],
+        row("full range solution", [r["full"]["median_ms"] for r in g],
             [r["full"]["median_ms"] for r in m])
     if not theirs[0]:
-        print("face_detection graphflow: detector (short / full range) " + ", ".join(
+        print("face_detection graphflow: solution (short / full range) " + ", ".join(
             f"{w}x{h} {statistics.median(r['median_ms'] for r in g):.2f} / "
             f"{statistics.median(r['full']['median_ms'] for r in g):.2f} ms"
             for (w, h), g in zip(sizes, ours, strict=True))
@@ -234,7 +255,7 @@ def main() -> None:
         return ", ".join(f"{w}x{h} {statistics.median(r):.2f} ({_range(r)})"
                          for (w, h), r in zip(sizes, per_size, strict=True))
 
-    print(f"face_detection latency ratio graphflow/MediaPipe, short range: "
+    print(f"face_detection solution latency ratio graphflow/MediaPipe, short range: "
           f"{figures(ratios('median_ms'))}; full range: "
           f"{figures(ratios('median_ms', full_range=True))} (goal <= 0.75); CPU time ratio, "
           f"short range: {figures(ratios('cpu_ms'))}; full range: "

@@ -80,6 +80,20 @@ class Detection:
         """``(xmin, ymin, width, height)``."""
         return (self.xmin, self.ymin, self.width, self.height)
 
+    @classmethod
+    def from_decoded(cls, xmin: float, ymin: float, width: float, height: float,
+                     keypoints: FloatArray, score: float, label_id: int) -> Detection:
+        """A detection from fields a decoder has already made valid, taken as they are.
+
+        For calculators that make several detections a frame from one array (the constructor's
+        checks cost 5x the object): ``keypoints`` must be a read-only float32 ``(K, 2)`` array
+        and the other fields Python floats and an int; nothing is checked.
+        """
+        detection = object.__new__(cls)
+        detection.__dict__.update(xmin=xmin, ymin=ymin, width=width, height=height,
+                                  keypoints=keypoints, score=score, label_id=label_id)
+        return detection
+
     def replace(self, **changes: Any) -> Detection:
         """A copy with some fields changed.
 

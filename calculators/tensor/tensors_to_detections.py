@@ -53,10 +53,12 @@ class BoxDecoder:
         xy = [options.x_scale, options.y_scale]
         self.scale = np.array(xy + [options.w_scale, options.h_scale] + xy * k, np.float32)
         center, size = anchors[:, 0:2], anchors[:, 2:4]
-        self.size = np.ascontiguousarray(np.tile(size, 2 + k))
+        # Per anchor, row 0 its size and row 1 its centre for each column: one gather a frame.
         # A size has no centre to add: + 0 leaves the float32 product as it is.
-        self.center = np.ascontiguousarray(
-            np.concatenate([center, np.zeros_like(center), np.tile(center, k)], axis=1))
+        self.size_center = np.ascontiguousarray(np.stack(
+            (np.tile(size, 2 + k),
+             np.concatenate([center, np.zeros_like(center), np.tile(center, k)], axis=1)),
+            axis=1))
         self.num_keypoints = k
 
     def __call__(self, raw: npt.NDArray[np.float32], rows: npt.NDArray[np.intp]
@@ -76,8 +78,9 @@ class BoxDecoder:
         v /= self.scale
         if self.exponential:
             v[:, 2:4] = np.exp(v[:, 2:4])
-        v *= self.size[rows]
-        v += self.center[rows]
+        anchor = self.size_center[rows]
+        v *= anchor[:, 0]
+        v += anchor[:, 1]
         half = v[:, 2:4] / 2
         return (v[:, 0:2] - half, v[:, 0:2] + half,
                 v[:, 4:].reshape(len(rows), self.num_keypoints, 2))
@@ -149,12 +152,21 @@ class TensorsToDetectionsCalculator(Calculator):
         self.score_index = mapping.scores_tensor_index if o.HasField("tensor_mapping") else 1
         b = o.box_boundaries_indices
         # Column of xmin, ymin, xmax, ymax holding MediaPipe's box value i (ymin, xmin, ymax,
-        # xmax), for each of ymin, xmin, ymax, xmax as box_boundaries_indices reads them.
-        self.box_cols = [(1, 0, 3, 2)[i] for i in (b.ymin, b.xmin, b.ymax, b.xmax)]
+        # xmax), for each of ymin, xmin, ymax, xmax as box_boundaries_indices reads them; None
+        # when the box is read as decoded (the default indices, not flipped).
+        box_cols = [(1, 0, 3, 2)[i] for i in (b.ymin, b.xmin, b.ymax, b.xmax)]
+        self.box_cols = None if box_cols == [1, 0, 3, 2] and not o.flip_vertically else box_cols
         self.decode = BoxDecoder(self.anchors, o)
         self.logit_floor = _logit_floor(o)
+        self.all_rows = np.arange(o.num_boxes)
+        # One class, no class filter and a logit floor: the scores left are finite (NaN fails
+        # the floor, the sigmoid maps the rest into [0, 1]), so there is nothing to check.
+        self.single = o.num_classes == 1
+        self.finite = self.single and self.allowed is None and self.logit_floor is not None
 
     def process(self, cc: CalculatorContext) -> None:
+        # Few boxes pass, and right after an inference each numpy call costs 3x what it costs
+        # warm: the steps below are as few numpy calls as give MediaPipe's values.
         o = self.options
         tensors = cc.inputs["TENSORS"].payload
         if len(tensors) < 2:
@@ -163,13 +175,14 @@ class TensorsToDetectionsCalculator(Calculator):
         raw_scores = np.asarray(tensors[self.score_index], dtype=np.float32)
         _check_shape(raw_boxes, o.num_boxes, o.num_coords, "box")
         _check_shape(raw_scores, o.num_boxes, o.num_classes, "score")
-        scores = raw_scores.reshape(o.num_boxes, o.num_classes)
-        rows = np.arange(o.num_boxes)
-        single = o.num_classes == 1  # one class: fewer numpy calls (each counts, cache-cold)
+        # One class: a flat score per box (no any/argmax).
+        scores = raw_scores.reshape((o.num_boxes,) if self.single else
+                                    (o.num_boxes, o.num_classes))
+        rows = self.all_rows
         if self.logit_floor is not None:
             # Only rows whose logit can reach the threshold go through the sigmoid below.
             above = scores >= self.logit_floor
-            rows = np.flatnonzero(above if single else above.any(axis=1))
+            rows = np.nonzero(above if self.single else above.any(axis=1))[0]
             scores = scores[rows]
         scores = scores.astype(np.float64)
         if o.sigmoid_score:
@@ -178,32 +191,34 @@ class TensorsToDetectionsCalculator(Calculator):
             scores = sigmoid(scores)
         if self.allowed is not None:
             scores = np.where(self.allowed, scores, -np.inf)
-        if single:
-            classes = np.zeros(len(scores), dtype=np.intp)
-            best = scores[:, 0]
-        else:
+        classes = None  # one class: every label is 0
+        best = scores
+        if not self.single:
             classes = np.argmax(scores, axis=1)
             best = scores[np.arange(len(scores)), classes]
-        keep = np.isfinite(best)
-        if o.HasField("min_score_thresh"):
-            keep &= best >= o.min_score_thresh
-        passed = rows[keep]
-        best, classes = best[keep], classes[keep]
-        lo, hi, keypoints = self.decode(raw_boxes.reshape(o.num_boxes, o.num_coords), passed)
-        # MediaPipe's box is ymin, xmin, ymax, xmax, read through box_boundaries_indices.
-        corners = np.concatenate((lo, hi), axis=1)  # xmin, ymin, xmax, ymax
-        ymin, xmin, ymax, xmax = (corners[:, c] for c in self.box_cols)
-        if o.flip_vertically:
-            ymin, ymax = 1.0 - ymax, 1.0 - ymin
-            keypoints[:, :, 1] = 1.0 - keypoints[:, :, 1]
+        keep = best >= o.min_score_thresh if o.HasField("min_score_thresh") else None
+        if not self.finite:
+            keep = np.isfinite(best) if keep is None else keep & np.isfinite(best)
+        if keep is not None:
+            rows, best = rows[keep], best[keep]
+            classes = None if classes is None else classes[keep]
+        lo, hi, keypoints = self.decode(raw_boxes.reshape(o.num_boxes, o.num_coords), rows)
+        if self.box_cols is not None:
+            # MediaPipe's box is ymin, xmin, ymax, xmax, read through box_boundaries_indices.
+            corners = np.concatenate((lo, hi), axis=1)  # xmin, ymin, xmax, ymax
+            ymin, xmin, ymax, xmax = (corners[:, c] for c in self.box_cols)
+            if o.flip_vertically:
+                ymin, ymax = 1.0 - ymax, 1.0 - ymin
+                keypoints[:, :, 1] = 1.0 - keypoints[:, :, 1]
+            lo, hi = np.stack((xmin, ymin), axis=1), np.stack((xmax, ymax), axis=1)
         keypoints.flags.writeable = False  # each detection keeps a view, not a copy
+        labels = [0] * len(rows) if classes is None else classes.tolist()
         detections: list[Detection] = []
-        for k, (x, y, w, h, score, label) in enumerate(zip(
-                xmin.tolist(), ymin.tolist(), (xmax - xmin).tolist(), (ymax - ymin).tolist(),
-                best.tolist(), classes.tolist(), strict=True)):
+        for k, ((x, y), (w, h), score, label) in enumerate(zip(
+                lo.tolist(), (hi - lo).tolist(), best.tolist(), labels, strict=True)):
             if w < 0 or h < 0:
                 continue
             if 0 < o.max_results == len(detections):
                 break
-            detections.append(Detection(x, y, w, h, keypoints[k], score, label))
+            detections.append(Detection.from_decoded(x, y, w, h, keypoints[k], score, label))
         cc.outputs["DETECTIONS"].add(detections)

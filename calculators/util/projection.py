@@ -22,7 +22,7 @@ from graphflow.proto.mediapipe.calculators.util import landmark_projection_calcu
 def project_points(points: FloatArray, matrix: FloatArray) -> FloatArray:
     """Applies the x, y part of a row-major 4x4 ``matrix`` to ``(N, 2)`` points."""
     m = np.asarray(matrix, dtype=np.float32).reshape(4, 4)
-    return (points @ m[:2, :2].T + m[:2, 3]).astype(np.float32)
+    return (points @ m[:2, :2].T + m[:2, 3]).astype(np.float32, copy=False)
 
 
 def project_detection(detection: Detection, matrix: FloatArray) -> Detection:
@@ -34,9 +34,10 @@ def project_detection(detection: Detection, matrix: FloatArray) -> Detection:
     projected = project_points(points, matrix)
     corners, keypoints = projected[:4], projected[4:]
     keypoints.flags.writeable = False  # kept as it is by the detection
-    lo, hi = corners.min(axis=0), corners.max(axis=0)
-    return detection.replace(xmin=float(lo[0]), ymin=float(lo[1]), width=float(hi[0] - lo[0]),
-                             height=float(hi[1] - lo[1]), keypoints=keypoints)
+    lo = corners.min(axis=0)
+    (xmin, ymin), (width, height) = lo.tolist(), (corners.max(axis=0) - lo).tolist()
+    return Detection.from_decoded(xmin, ymin, width, height, keypoints, detection.score,
+                                  detection.label_id)
 
 
 def z_scale(matrix: FloatArray) -> float:

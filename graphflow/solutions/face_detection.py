@@ -57,12 +57,15 @@ class FaceDetection(SolutionBase):
             3896); graphflow applies it but never below those thresholds, so the defaults give
             MediaPipe's results and a higher value filters as documented.
         model_selection: 0 for the short-range model, 1 for the full-range model.
+        synchronous: Run the graph on the caller's thread (True, the default) or on a thread
+            pool (False); see `SolutionBase`.
 
     Raises:
         ValueError: ``model_selection`` is not 0 or 1.
     """
 
-    def __init__(self, min_detection_confidence: float = 0.5, model_selection: int = 0) -> None:
+    def __init__(self, min_detection_confidence: float = 0.5, model_selection: int = 0, *,
+                 synchronous: bool | None = None) -> None:
         if model_selection not in (0, 1):
             raise ValueError(f"model_selection must be 0 (short range) or 1 (full range), got "
                              f"{model_selection!r}")
@@ -74,7 +77,8 @@ class FaceDetection(SolutionBase):
             calculator_params={
                 f"{_THRESHOLD_NODES[model_selection]}.min_score_thresh":
                     lambda graph_threshold: max(graph_threshold, threshold),
-            })
+            },
+            synchronous=synchronous)
 
     def process(self, image: np.ndarray) -> Any:
         """Finds the faces in one RGB image.

@@ -58,11 +58,14 @@ class FaceMesh(SolutionBase):
         min_detection_confidence: Face detector score threshold.
         min_tracking_confidence: Face presence threshold of the landmark model; below it a
             tracked face is lost and the detector runs again.
+        synchronous: Run the graph on the caller's thread (True, the default) or on a thread
+            pool (False); see `SolutionBase`.
     """
 
     def __init__(self, static_image_mode: bool = False, max_num_faces: int = 1,
                  refine_landmarks: bool = False, min_detection_confidence: float = 0.5,
-                 min_tracking_confidence: float = 0.5) -> None:
+                 min_tracking_confidence: float = 0.5, *,
+                 synchronous: bool | None = None) -> None:
         super().__init__(
             _BINARYPB_FILE_PATH,
             outputs={"multi_face_landmarks": landmark_list_protos},
@@ -74,7 +77,8 @@ class FaceMesh(SolutionBase):
             calculator_params={
                 _DETECTION_THRESHOLD: float(min_detection_confidence),
                 _TRACKING_THRESHOLD: float(min_tracking_confidence),
-            })
+            },
+            synchronous=synchronous)
 
     def process(self, image: np.ndarray) -> Any:
         """Finds the face landmarks in one RGB image.

@@ -22,17 +22,20 @@ class SelfieSegmentation(SolutionBase):
 
     Args:
         model_selection: 0 for the general model, 1 for the landscape model.
+        synchronous: Run the graph on the caller's thread (True, the default) or on a thread
+            pool (False); see `SolutionBase`.
 
     Raises:
         ValueError: ``model_selection`` is not 0 or 1.
     """
 
-    def __init__(self, model_selection: int = 0) -> None:
+    def __init__(self, model_selection: int = 0, *, synchronous: bool | None = None) -> None:
         if model_selection not in (0, 1):
             raise ValueError(f"model_selection must be 0 (general) or 1 (landscape), got "
                              f"{model_selection!r}")
         super().__init__(_BINARYPB_FILE_PATH, outputs={"segmentation_mask": None},
-                         side_inputs={"model_selection": int(model_selection)})
+                         side_inputs={"model_selection": int(model_selection)},
+                         synchronous=synchronous)
 
     def process(self, image: np.ndarray) -> Any:
         """Segments one RGB image.

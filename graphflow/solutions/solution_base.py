@@ -80,17 +80,25 @@ class SolutionBase:
             node options before the run, as MediaPipe's ``calculator_params``; a callable value
             is given the field's value in the graph and returns the one to set.
         input_stream: The graph input stream that takes the image.
+        synchronous: True runs every calculator on the thread that calls ``process``, False on
+            the graph's thread pool; None (the default) takes the class's `synchronous`.
 
     Raises:
         ValueError: A calculator parameter names no node or no options field.
     """
 
+    #: The executor a solution runs on unless the caller says otherwise (see the module doc).
+    synchronous: bool = True
+
     def __init__(self, binary_graph_path: str, outputs: Mapping[str, Converter],
                  side_inputs: Mapping[str, Any] | None = None,
                  calculator_params: Mapping[str, Any] | None = None,
-                 input_stream: str = "image") -> None:
+                 input_stream: str = "image", synchronous: bool | None = None) -> None:
         self._graph: CalculatorGraph | None = None
-        self._graph = CalculatorGraph(load_config(graph_path(binary_graph_path)))
+        if synchronous is not None:
+            self.synchronous = synchronous
+        self._graph = CalculatorGraph(load_config(graph_path(binary_graph_path)),
+                                      synchronous=self.synchronous)
         _set_calculator_params(self._graph, calculator_params or {})
         self._input_stream = input_stream
         self._outputs = dict(outputs)

@@ -72,6 +72,18 @@ def test_landmark_lists_copy_writable_arrays_and_share_read_only_ones() -> None:
     assert np.shares_memory(detection.keypoints, frozen)
 
 
+def test_detection_from_decoded_equals_the_checked_constructor() -> None:
+    keypoints = np.array([[0.5, 0.6], [0.7, 0.8]], np.float32)
+    keypoints.flags.writeable = False
+    fast = Detection.from_decoded(0.1, 0.2, 0.3, 0.4, keypoints, 0.9, 2)
+    checked = Detection(0.1, 0.2, 0.3, 0.4, keypoints, score=0.9, label_id=2)
+    assert fast.__dict__ == checked.__dict__ and list(fast.__dict__) == list(checked.__dict__)
+    assert fast.keypoints is keypoints  # taken as it is
+    assert fast.replace(score=0.5).box == checked.box
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.xmin = 0.0  # type: ignore[misc]
+
+
 def test_detection_replace_changes_only_the_named_fields_and_checks_keypoints() -> None:
     detection = Detection(0.1, 0.2, 0.3, 0.4, np.array([[0.5, 0.6]], np.float32), score=0.9,
                           label_id=2)

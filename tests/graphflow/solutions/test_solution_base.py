@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
 import pytest
 from face_reference import ROOT, read_rgb
 
+from calculators.tensor.inference import InferenceCalculator
 from graphflow import CalculatorGraph
 from graphflow.solutions import face_detection, face_mesh, selfie_segmentation
 from graphflow.solutions.solution_base import SolutionBase, graph_path
@@ -103,3 +105,34 @@ def test_closing_or_resetting_before_any_image_ends_the_run(
     solution.close()
     with make() as used:  # a run that got images closes the same way
         used.process(read_rgb(IMAGE))
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: face_detection.FaceDetection(**kw),
+    lambda **kw: face_mesh.FaceMesh(refine_landmarks=True, **kw),
+    lambda **kw: selfie_segmentation.SelfieSegmentation(**kw)])
+def test_executor_choice_runs_calculators_where_asked_with_the_same_results(
+        make: Any, no_thread_leak: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Solutions run synchronously by default (calculators on the caller's thread); False
+    puts them on the graph's pool; both give the same results, image after image."""
+    threads: set[threading.Thread] = set()
+    process = InferenceCalculator.process
+
+    def record(self: InferenceCalculator, cc: Any) -> None:
+        threads.add(threading.current_thread())
+        process(self, cc)
+
+    monkeypatch.setattr(InferenceCalculator, "process", record)
+    rgb = read_rgb(IMAGE)
+    images = [rgb, rgb[::-1].copy(), rgb]  # tracking solutions carry state across images
+    results = {}
+    for synchronous, expected in ((None, True), (True, True), (False, False)):
+        threads.clear()
+        with make(**({} if synchronous is None else {"synchronous": synchronous})) as solution:
+            # Masks as bytes: arrays do not compare with ==.
+            results[synchronous] = [
+                [v.tobytes() if isinstance(v, np.ndarray) else v for v in solution.process(image)]
+                for image in images]
+        assert (threads == {threading.current_thread()}) is expected, threads
+    assert results[True][0][0] is not None  # the face (or mask) is found
+    assert results[None] == results[True] == results[False]
