@@ -42,17 +42,20 @@ def render_into(out: Pixels, source: Pixels, items: Sequence[DrawItem]) -> None:
     """Draws the items onto `out`, sampling `source` (the unmodified frame).
 
     Args:
-        out: (H, W, 4) RGBA uint8 frame to draw on, a copy of `source`; its alpha is kept.
-        source: (H, W, 4) RGBA uint8 input frame, the same size; only read.
+        out: (H, W, 4) RGBA uint8 frame to draw on, a copy of `source` (an RGB source
+            widened, alpha 255); its alpha is kept.
+        source: (H, W, 4) RGBA or (H, W, 3) RGB uint8 input frame, the same size; only read.
         items: Draw items for a frame of this size, e.g. from `draw_items`.
 
     Raises:
-        ValueError: The frames are not RGBA uint8 of one size.
+        ValueError: The frames are not RGBA (the source RGB or RGBA) uint8 of one size.
     """
-    if (out.shape != source.shape or out.ndim != 3 or out.shape[2] != 4
+    if (out.ndim != 3 or out.shape[2] != 4 or source.ndim != 3 or source.shape[2] not in (3, 4)
+            or out.shape[:2] != source.shape[:2]
             or out.dtype != np.uint8 or source.dtype != np.uint8):
-        raise ValueError(f"eymo CPU renderer: expected two (H, W, 4) uint8 frames of one size, "
-                         f"got {out.dtype} {out.shape} and {source.dtype} {source.shape}")
+        raise ValueError(f"eymo CPU renderer: expected an (H, W, 4) uint8 frame and an (H, W, 4) "
+                         f"or (H, W, 3) uint8 source of one size, got {out.dtype} {out.shape} "
+                         f"and {source.dtype} {source.shape}")
     for item in items:
         inverse = _inverse_affine(item)
         for dx, dy in item.offsets.tolist():
@@ -142,6 +145,8 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
         map_x, map_y = _triangle_maps(item, dst, x0, y0, box_w, box_h)
         sampled = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REPLICATE)
+    if sampled.shape[2] == 3:
+        sampled = cv2.cvtColor(sampled, cv2.COLOR_RGB2RGBA)
     sampled = _recolour(sampled, item)
     region = out[y0:y1, x0:x1]
     sampled[..., 3] = region[..., 3]  # the frame's alpha is kept
