@@ -147,7 +147,7 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
                             borderMode=cv2.BORDER_REPLICATE)
     if sampled.shape[2] == 3:
         sampled = cv2.cvtColor(sampled, cv2.COLOR_RGB2RGBA)
-    sampled = _recolour(sampled, item)
+    sampled = _recolour(np.asarray(sampled, np.uint8), item)
     region = out[y0:y1, x0:x1]
     sampled[..., 3] = region[..., 3]  # the frame's alpha is kept
     region[...] = cv2.blendLinear(sampled, region, alpha, 1.0 - alpha)
