@@ -132,8 +132,7 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
     alpha = distance[y0 - my0:y0 - my0 + box_h, x0 - mx0:x0 - mx0 + box_w]
     alpha -= _EDGE_PX
     alpha *= 1.0 / item.feather
-    np.maximum(alpha, 0.0, out=alpha)  # the ufuncs: np.clip's wrapper costs more than both
-    np.minimum(alpha, 1.0, out=alpha)
+    np.clip(alpha, 0.0, 1.0, out=alpha)
     # The box's pixels sampled from the source: output pixel centre (x + 0.5, y + 0.5) maps to
     # the source point `inverse` gives, which is OpenCV's pixel (sx - 0.5, sy - 0.5).
     if inverse is not None:
@@ -151,7 +150,10 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
     sampled = _recolour(np.asarray(sampled, np.uint8), item)
     region = out[y0:y1, x0:x1]
     sampled[..., 3] = region[..., 3]  # the frame's alpha is kept
-    region[...] = cv2.blendLinear(sampled, region, alpha, 1.0 - alpha)
+    # Blended in place: each OpenCV or numpy call over a box lets the interpreter lock go, and
+    # in a graph the renderer then waits to get it back from the face mesh's threads, so an
+    # item makes as few of them as it can (bench/README.md).
+    cv2.blendLinear(sampled, region, alpha, 1.0 - alpha, dst=region)
 
 
 def _triangle_maps(item: DrawItem, dst: npt.NDArray[np.float64], x0: int, y0: int, box_w: int,
