@@ -7,9 +7,11 @@ missing), and a script, examples/default.eymo (DESIGN.md's example) or
 examples/bigfeatures.eymo (four statements, both eyes scaled 4x). Runs, in one process and one
 session:
 
-1. graphflow, file in -> null out: OpenCV decodes the clip (1280x720, looped to ``--frames``)
-   on the main thread into RGBA frames (what the GL upload takes as it is) and adds each to
-   graphs/eymo.pbtxt (every frame is processed: back pressure paces the reader); frames per
+1. graphflow, file in -> null out, as ``graphflow run graphs/eymo.pbtxt -i CLIP -o null`` runs
+   it: the clip (1280x720, looped to ``--frames``) decoded on the main thread by the reader
+   that command uses (calculators.io.video.VideoReader: OpenCV, SRGB frames), each frame
+   added to graphs/eymo.pbtxt with the command's ``max_in_flight`` for files (every frame is
+   processed: back pressure paces the reader); frames per
    second over the whole run, frames with a face, frames the detector ran on, and the time per
    frame of each stage (from the graph's trace: face detection and face mesh nodes, upload,
    transform, readback).
@@ -32,15 +34,18 @@ defaults, up to 4 faces) and, without ``--cases``, the case two_faces/default: m
 ``--gl-only`` times just the GL side instead: a 1080p frame (the clip's first frame, scaled)
 with the same script on MediaPipe's landmarks of the clip (tests/fixtures/face), per frame:
 draw_items (CPU geometry), the transform (one frame copy and the items), upload and readback
-(graphflow.gpu's transfers; the readback also as GpuBufferToImageFrameCalculator does it,
-``GpuBuffer.read_frame``, which hands out the mapped buffer on a GPU), and a whole frame as the
-graph does it (with either readback), each over ``--frames``
-frames with moving timestamps; GL work is finished (glFinish) before each clock read. With
+(graphflow.gpu's transfers; the upload also as ImageFrameToGpuBufferCalculator does it with
+the frames the file reader gives, SRGB, widened straight into the mapped upload buffer on a
+GPU; the readback also as GpuBufferToImageFrameCalculator does it, ``GpuBuffer.read_frame``,
+which hands out the mapped buffer on a GPU), and a whole frame as the graph does it (the
+converters' upload and readback around the transform), each over ``--frames`` frames with
+moving timestamps; GL work is finished (glFinish) before each clock read. With
 mapped transfers (a GPU), also a steady stream of whole frames whose readbacks finish one frame
 later (the time per frame over the stream), and the same without copies between numpy and the
 mapped buffers: the decoder's BGR -> RGBA conversion written into the upload buffer
-(``upload_with``), the readback handed out in its buffer (``read_mapped``); the last line sums
-that GL side. Also: a finish alone, the frame copy alone, and the transform's CPU time.
+(``upload_with``), the readback handed out in its buffer (``read_mapped``). The last lines
+sum the GL side as the graph's converters do it (``graph converters:``) and, on a GPU, the
+zero-copy one. Also: a finish alone, the frame copy alone, and the transform's CPU time.
 
 Usage:
     .venv/bin/python bench/eymo_e2e.py [--frames 600] [--rounds 2] [--live-frames 150]
@@ -81,6 +86,8 @@ import calculators  # noqa: E402,F401  (registers the calculators)
 import graphflow as gf  # noqa: E402
 from calculators.eymo import draw_items, parse_file  # noqa: E402
 from calculators.eymo.renderer import GlItemRenderer  # noqa: E402
+from calculators.io.video import VideoReader, from_bgr  # noqa: E402
+from graphflow.app.cli import FILE_MAX_IN_FLIGHT  # noqa: E402
 from graphflow.gpu import GlContext, GpuBuffer, upload  # noqa: E402
 from graphflow.gpu.buffer import Surface  # noqa: E402
 from graphflow.gpu.transfer import MappedTransfers, ReadTicket  # noqa: E402
@@ -108,6 +115,13 @@ STAGES = (
                                "EymoLandmarkFillCalculator")),
 )
 DETECTOR = "facedetection"
+# --gl-only rows of the graph's converters (ImageFrameToGpuBufferCalculator with the frames
+# VideoReader gives, GpuBufferToImageFrameCalculator) and of a whole frame through them.
+GRAPH_UPLOAD = ("upload as the graph's converter does it: the file reader's SRGB frame, "
+                "widened into the upload buffer")
+GRAPH_READBACK = "readback as the graph's converter does it (GpuBuffer.read_frame)"
+GRAPH_FRAME = ("whole frame as the graph does it: converter upload (SRGB), transform, "
+               "converter readback")
 
 
 def clip_path(name: str) -> pathlib.Path:
@@ -119,28 +133,23 @@ def clip_path(name: str) -> pathlib.Path:
     return path
 
 
-def clip_frames(clip: pathlib.Path, count: int) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
-    """(decode seconds, RGBA frame) for `count` frames of the clip, looping it.
-
-    RGBA is what the GL upload takes as it is (an RGB frame is widened on upload, which costs
-    more on llvmpipe than the conversion to RGBA here instead of to RGB); the face mesh takes
-    either.
-    """
-    capture = cv2.VideoCapture(str(clip))
+def clip_frames(clip: pathlib.Path, count: int) -> Iterator[tuple[float, ImageFrame]]:
+    """(decode seconds, frame) for `count` frames of the clip, looping it, decoded as
+    ``graphflow run`` decodes a file: `VideoReader`'s SRGB ImageFrames."""
+    reader = VideoReader(clip)
+    frames = iter(reader)
     try:
         for _ in range(count):
             start = time.perf_counter()
-            ok, bgr = capture.read()
-            if not ok:
-                capture.release()
-                capture = cv2.VideoCapture(str(clip))
-                ok, bgr = capture.read()
-            if not ok:
-                raise RuntimeError(f"OpenCV cannot decode {clip}")
-            rgba = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA), np.uint8)
-            yield time.perf_counter() - start, rgba
+            item = next(frames, None)
+            if item is None:
+                reader.close()
+                reader = VideoReader(clip)
+                frames = iter(reader)
+                item = next(frames)
+            yield time.perf_counter() - start, item[1]
     finally:
-        capture.release()
+        reader.close()
 
 
 def graph_config(trace_path: str | None) -> str:
@@ -190,11 +199,10 @@ def run_file(clip: pathlib.Path, script: str, frames: int, renderer: str = "auto
         cpu = _cpu_seconds(resource.RUSAGE_SELF)
         start = time.perf_counter()
         graph.start_run({"script": str(ROOT / "examples" / f"{script}.eymo"),
-                         "max_in_flight": 1 << 30, "renderer": renderer})
-        for i, (seconds, rgba) in enumerate(clip_frames(clip, frames)):
+                         "max_in_flight": FILE_MAX_IN_FLIGHT, "renderer": renderer})
+        for i, (seconds, frame) in enumerate(clip_frames(clip, frames)):
             decode += seconds
-            graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(rgba)).at(
-                i * FRAME_US))
+            graph.add_packet_to_input_stream("input_video", Packet(frame).at(i * FRAME_US))
         graph.close_all_input_streams()
         graph.wait_until_done()
         elapsed = time.perf_counter() - start
@@ -229,8 +237,8 @@ def run_live(clip: pathlib.Path, script: str, frames: int,
             latencies.append(now - sent[int(packet.timestamp)])
 
     graph.observe_output_stream("output_video", arrived)
-    decoded = [rgba if size is None else np.ascontiguousarray(cv2.resize(rgba, size))
-               for _, rgba in clip_frames(clip, min(frames, 120))]
+    decoded = [frame if size is None else ImageFrame(np.ascontiguousarray(
+        cv2.resize(frame.array, size))) for _, frame in clip_frames(clip, min(frames, 120))]
     frame_us = round(1e6 / fps)
     graph.start_run({"script": str(ROOT / "examples" / f"{script}.eymo"), "max_in_flight": 1})
     start = time.perf_counter()
@@ -239,8 +247,8 @@ def run_live(clip: pathlib.Path, script: str, frames: int,
         time.sleep(max(0.0, due - time.perf_counter()))
         with lock:
             sent[i * frame_us] = time.perf_counter()
-        graph.add_packet_to_input_stream("input_video", Packet(ImageFrame(
-            decoded[i % len(decoded)])).at(i * frame_us))
+        graph.add_packet_to_input_stream("input_video", Packet(
+            decoded[i % len(decoded)]).at(i * frame_us))
     graph.close_all_input_streams()
     graph.wait_until_done()
     ms = sorted(x * 1e3 for x in latencies)
@@ -423,6 +431,7 @@ def gl_only(args: argparse.Namespace) -> None:
         raise RuntimeError(f"OpenCV cannot decode {CLIP}")
     rgba = np.ascontiguousarray(cv2.cvtColor(cv2.resize(bgr, (1920, 1080)), cv2.COLOR_BGR2RGBA),
                                 np.uint8)
+    decoded = from_bgr(np.ascontiguousarray(cv2.resize(bgr, (1920, 1080))))  # as VideoReader
     faces = np.load(LANDMARKS)["mesh_landmarks"][:, :1]
     program = parse_file(SCRIPT)
     gl = GlContext("bench")
@@ -437,9 +446,9 @@ def gl_only(args: argparse.Namespace) -> None:
         def items(i: int) -> list[Any]:
             return draw_items(program, list(faces[i % len(faces)]), (1920, 1080), i * FRAME_US)
 
-        def transformed(i: int) -> GpuBuffer:
-            # As the graph does it: upload, geometry, transform into a pooled texture.
-            source = upload(gl, rgba)
+        def transformed(i: int, source_frame: npt.NDArray[np.uint8] | ImageFrame) -> GpuBuffer:
+            # Upload, geometry, transform into a pooled texture.
+            source = upload(gl, source_frame)
             surface = gl.pool.acquire(1920, 1080)
             output = surface.framebuffer(gl.ctx)
             output.use()
@@ -447,12 +456,14 @@ def gl_only(args: argparse.Namespace) -> None:
             return GpuBuffer(gl, surface)
 
         def whole_frame(i: int) -> None:
-            transformed(i).read(pixels)
+            transformed(i, rgba).read(pixels)
 
         def whole_frame_graph(i: int) -> None:
-            # The readback of GpuBufferToImageFrameCalculator: with mapped transfers the
-            # frame is the mapped buffer, given back as this (null) consumer drops it.
-            transformed(i).read_frame()
+            # As the graph's converters do it: ImageFrameToGpuBufferCalculator's upload of the
+            # file reader's SRGB frame, and GpuBufferToImageFrameCalculator's readback (with
+            # mapped transfers the frame is the mapped buffer, given back as this null
+            # consumer drops it).
+            transformed(i, decoded).read_frame()
 
         def streamed(frames: int) -> list[float]:
             # A steady stream as the graph runs it, but each readback finished one frame
@@ -485,13 +496,14 @@ def gl_only(args: argparse.Namespace) -> None:
             "transform (GL)": timed(gl, lambda i: renderer.render(
                 frame.texture_in(gl), framebuffer, precomputed[i % len(precomputed)]),
                 args.frames),
-            "upload (graphflow.gpu.upload)": timed(gl, lambda i: upload(gl, rgba), args.frames),
+            "upload (graphflow.gpu.upload, RGBA frame)": timed(
+                gl, lambda i: upload(gl, rgba), args.frames),
+            GRAPH_UPLOAD: timed(gl, lambda i: upload(gl, decoded), args.frames),
             "readback (GpuBuffer.read)": timed(gl, lambda i: result.read(pixels), args.frames),
-            "readback as the graph's converter does it (GpuBuffer.read_frame)": timed(
+            GRAPH_READBACK: timed(
                 gl, lambda i: result.read_frame(), args.frames),
-            "whole frame": timed(gl, whole_frame, args.frames),
-            "whole frame, the converter's readback (read_frame)": timed(
-                gl, whole_frame_graph, args.frames),
+            "whole frame (RGBA upload, copying readback)": timed(gl, whole_frame, args.frames),
+            GRAPH_FRAME: timed(gl, whole_frame_graph, args.frames),
         }
         stream = gl.run(lambda: streamed(args.frames))
         if stream:
@@ -508,6 +520,7 @@ def gl_only(args: argparse.Namespace) -> None:
             results.update(zero_copy(gl, np.asarray(bgr, np.uint8), renderer, items,
                                      args.frames))
         renderer_name = gl.renderer
+        transfers_name = gl.run(lambda: gl.transfers.name)
         gl.run(renderer.release)
     finally:
         gl.shutdown()
@@ -519,13 +532,17 @@ def gl_only(args: argparse.Namespace) -> None:
     print(table(rows))
     transform = statistics.median(results["transform (GL)"])
     geometry = statistics.median(results["geometry, draw_items (CPU)"])
-    whole = statistics.median(results["whole frame"])
-    whole_graph = statistics.median(results["whole frame, the converter's readback (read_frame)"])
+    whole = statistics.median(results["whole frame (RGBA upload, copying readback)"])
+    whole_graph = statistics.median(results[GRAPH_FRAME])
     stream_ms = results.get("whole frame, streamed, readback finished a frame later")
     print(f"eymo_e2e --gl-only: transform {transform:.3f} ms per 1080p frame, with the geometry "
           f"{transform + geometry:.3f} ms, with upload and readback {whole:.3f} ms"
           + (f" ({stream_ms[0]:.3f} streamed)" if stream_ms else "")
-          + f", {whole_graph:.3f} with the converter's readback, on {renderer_name}")
+          + f", {whole_graph:.3f} as the graph does it, on {renderer_name}")
+    up, down = (statistics.median(results[name]) for name in (GRAPH_UPLOAD, GRAPH_READBACK))
+    print(f"graph converters (the file reader's SRGB frame): upload {up:.3f} + transform "
+          f"{transform:.3f} + read_frame {down:.3f} = {up + transform + down:.3f} ms; a whole "
+          f"frame as the graph does it {whole_graph:.3f} ms ({transfers_name} transfers)")
     if "readback, mapped buffer handed out (read_mapped)" in results:
         up, down = (statistics.median(results[name]) for name in (
             "upload, BGR -> RGBA into the mapped buffer (upload_with)",

@@ -4,10 +4,11 @@ On a machine whose GL renderer is a software one (Mesa's llvmpipe), drawing an i
 GL renderer three rasterizer passes plus the frame's upload, copy and readback; this renderer
 touches only the items' boxes: per copy of an item, one `cv2.warpAffine` of the source into
 the box (the item's `dst` is an affine image of its `src` for every statement without
-`reshape`; others go through `cv2.remap` with a map built triangle by triangle), one
-`cv2.transform` for the colour operations, and the feathered alpha from a filled polygon and
-its distance transform, blended with `cv2.blendLinear`. `EymoTransformCalculator` picks it on
-software GL renderers (where bench/eymo_e2e.py measured it faster); GPUs keep `GlItemRenderer`.
+`reshape`; others go through `cv2.remap` with a map built triangle by triangle), one or two
+integer OpenCV calls for the colour operations (`_recolour`), and the feathered alpha from
+a filled polygon and its distance transform, blended with `cv2.blendLinear`.
+`EymoTransformCalculator` picks it on software GL renderers (where bench/eymo_e2e.py measured
+it faster); GPUs keep `GlItemRenderer`.
 
 It matches `calculators.eymo.reference.render` up to rounding except along the feathered
 edge: the distance to the outline comes from the distance transform (pixel centre to the
@@ -41,22 +42,24 @@ def render_into(out: Pixels, source: Pixels, items: Sequence[DrawItem]) -> None:
     """Draws the items onto `out`, sampling `source` (the unmodified frame).
 
     Args:
-        out: (H, W, 4) RGBA uint8 frame to draw on, a copy of `source`; its alpha is kept.
-        source: (H, W, 4) RGBA uint8 input frame, the same size; only read.
+        out: (H, W, 4) RGBA uint8 frame to draw on, a copy of `source` (an RGB source
+            widened, alpha 255); its alpha is kept.
+        source: (H, W, 4) RGBA or (H, W, 3) RGB uint8 input frame, the same size; only read.
         items: Draw items for a frame of this size, e.g. from `draw_items`.
 
     Raises:
-        ValueError: The frames are not RGBA uint8 of one size.
+        ValueError: The frames are not RGBA (the source RGB or RGBA) uint8 of one size.
     """
-    if (out.shape != source.shape or out.ndim != 3 or out.shape[2] != 4
+    if (out.ndim != 3 or out.shape[2] != 4 or source.ndim != 3 or source.shape[2] not in (3, 4)
+            or out.shape[:2] != source.shape[:2]
             or out.dtype != np.uint8 or source.dtype != np.uint8):
-        raise ValueError(f"eymo CPU renderer: expected two (H, W, 4) uint8 frames of one size, "
-                         f"got {out.dtype} {out.shape} and {source.dtype} {source.shape}")
+        raise ValueError(f"eymo CPU renderer: expected an (H, W, 4) uint8 frame and an (H, W, 4) "
+                         f"or (H, W, 3) uint8 source of one size, got {out.dtype} {out.shape} "
+                         f"and {source.dtype} {source.shape}")
     for item in items:
         inverse = _inverse_affine(item)
-        colour = _colour_matrix(item)
         for dx, dy in item.offsets.tolist():
-            _draw_copy(out, source, item, inverse, colour, dx, dy)
+            _draw_copy(out, source, item, inverse, dx, dy)
 
 
 def _inverse_affine(item: DrawItem) -> npt.NDArray[np.float64] | None:
@@ -79,21 +82,35 @@ def _inverse_affine(item: DrawItem) -> npt.NDArray[np.float64] | None:
     return matrix
 
 
-def _colour_matrix(item: DrawItem) -> npt.NDArray[np.float64] | None:
-    """`DrawItem.shade` as a 4x4 matrix on RGBA (alpha kept), or None when it changes nothing."""
-    if item.saturation == 1.0 and item.brightness == 1.0 and item.channels == (1.0, 1.0, 1.0):
-        return None
+def _recolour(sampled: Pixels, item: DrawItem) -> Pixels:
+    """`DrawItem.shade` on RGBA pixels (the alpha it returns is meaningless: the caller sets it).
+
+    The common statements take one or two integer OpenCV calls: brightness and channel gains
+    alone one `cv2.multiply` by a per-channel scalar; saturation (with equal gains) the luma
+    from `cv2.cvtColor` (OpenCV's weights are `LUMA_WEIGHTS`) mixed in with `cv2.addWeighted`,
+    within one step of the exact colour (the luma's rounding, times the gain). Saturation
+    with unequal gains goes through `cv2.transform` with the whole 4x4 matrix, about ten
+    times slower than these.
+    """
+    saturation, channels = item.saturation, item.channels
+    if saturation == 1.0 and item.brightness == 1.0 and channels == (1.0, 1.0, 1.0):
+        return sampled
+    gains = [c * item.brightness for c in channels]
+    if saturation == 1.0:
+        return np.asarray(cv2.multiply(sampled, (*gains, 1.0)), np.uint8)
+    if gains[0] == gains[1] == gains[2]:
+        luma = cv2.cvtColor(cv2.cvtColor(sampled, cv2.COLOR_RGBA2GRAY), cv2.COLOR_GRAY2RGBA)
+        return np.asarray(cv2.addWeighted(sampled, gains[0] * saturation, luma,
+                                          gains[0] * (1.0 - saturation), 0.0), np.uint8)
     weights = np.asarray(LUMA_WEIGHTS)
-    rgb = item.saturation * np.eye(3) + (1.0 - item.saturation) * weights[None, :]
-    rgb = np.asarray(item.channels)[:, None] * item.brightness * rgb
     matrix = np.eye(4)
-    matrix[:3, :3] = rgb
-    return matrix
+    matrix[:3, :3] = np.asarray(gains)[:, None] * (
+        saturation * np.eye(3) + (1.0 - saturation) * weights[None, :])
+    return np.asarray(cv2.transform(sampled, matrix), np.uint8)
 
 
 def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
-               inverse: npt.NDArray[np.float64] | None, colour: npt.NDArray[np.float64] | None,
-               dx: float, dy: float) -> None:
+               inverse: npt.NDArray[np.float64] | None, dx: float, dy: float) -> None:
     height, width = out.shape[:2]
     dst = item.dst.astype(np.float64) + np.array([dx, dy])
     (lo_x, lo_y), (hi_x, hi_y) = dst.min(axis=0).tolist(), dst.max(axis=0).tolist()
@@ -128,11 +145,15 @@ def _draw_copy(out: Pixels, source: Pixels, item: DrawItem,
         map_x, map_y = _triangle_maps(item, dst, x0, y0, box_w, box_h)
         sampled = cv2.remap(source, map_x, map_y, cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_REPLICATE)
-    if colour is not None:
-        sampled = cv2.transform(sampled, colour)
+    if sampled.shape[2] == 3:
+        sampled = cv2.cvtColor(sampled, cv2.COLOR_RGB2RGBA)
+    sampled = _recolour(np.asarray(sampled, np.uint8), item)
     region = out[y0:y1, x0:x1]
     sampled[..., 3] = region[..., 3]  # the frame's alpha is kept
-    region[...] = cv2.blendLinear(sampled, region, alpha, 1.0 - alpha)
+    # Blended in place: each OpenCV or numpy call over a box lets the interpreter lock go, and
+    # in a graph the renderer then waits to get it back from the face mesh's threads, so an
+    # item makes as few of them as it can (bench/README.md).
+    cv2.blendLinear(sampled, region, alpha, 1.0 - alpha, dst=region)
 
 
 def _triangle_maps(item: DrawItem, dst: npt.NDArray[np.float64], x0: int, y0: int, box_w: int,

@@ -30,6 +30,7 @@ from calculators.eymo.tracking import FaceNumbering
 from calculators.eymo.watcher import ScriptWatcher
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GlContext, GlSimpleCalculator, GpuBuffer
+from graphflow.gpu.transfer import widen
 from graphflow.image_frame import ImageFrame
 from graphflow.resources import resource_dir
 
@@ -103,11 +104,11 @@ class EymoTransformCalculator(GlSimpleCalculator):
     changed file takes effect at the next frame (a script with a mistake keeps the last good
     one and logs the error). Side packet `RENDERER` (optional): `auto` (the default), `gl` or
     `cpu`. The CPU renderer (`calculators.eymo.cpu_renderer`) draws on the frame a GpuBuffer
-    holds as an ImageFrame (a deferred one, as `ImageFrameToGpuBufferCalculator` makes on a
-    software GL renderer, or one uploaded from an SRGBA frame) and sends a deferred GpuBuffer
-    on, so that no pixel goes through the driver; `auto` chooses it on software GL renderers
-    (llvmpipe), where the GL renderer's passes cost several times more. Frames without an
-    ImageFrame are drawn with GL.
+    holds as an ImageFrame (a deferred one, SRGB or SRGBA, as `ImageFrameToGpuBufferCalculator`
+    makes on a software GL renderer, or one uploaded from an SRGBA frame) and sends a deferred
+    GpuBuffer on, so that no pixel goes through the driver; `auto` chooses it on software GL
+    renderers (llvmpipe), where the GL renderer's passes cost several times more. Frames
+    without an ImageFrame are drawn with GL.
 
     Animations (spin, drift) are functions of the packet timestamp, so a frame gives the same
     output however and whenever it is processed. A frame with nothing to draw (no face for
@@ -158,8 +159,12 @@ class EymoTransformCalculator(GlSimpleCalculator):
         if not self.gl_prepare(cc, packet.payload):
             cc.outputs[self._out].add_packet(packet)
             return
-        source = frame.array  # SRGBA: a GpuBuffer's frame always is
-        out = source.copy()
+        source = frame.array  # SRGBA, or SRGB in a deferred buffer
+        if source.shape[2] == 4:
+            out = source.copy()
+        else:  # the widening is the copy drawn on: one pass over the frame, not two
+            out = np.empty((*source.shape[:2], 4), np.uint8)
+            widen(source, out)
         render_into(out, source, self._items)
         cc.outputs[self._out].add(GpuBuffer.deferred(self._gl, ImageFrame(out)))
 

@@ -13,22 +13,23 @@ out an ImageFrame backed by its buffer (:meth:`graphflow.gpu.GpuBuffer.read_fram
 goes back to its ring when the frame is garbage-collected and is copied out if the GL
 context shuts down first.
 
-On a software GL renderer a frame is not uploaded at once: it goes on, as an SRGBA
-ImageFrame (an SRGB one widened first), in a deferred GpuBuffer (``GpuBuffer.deferred``),
-uploaded by the first node that asks for its texture. A node that can work on the frame
-itself (eymo's CPU renderer) then moves no pixels through the driver, and a frame nobody
-draws on reads back as the same ImageFrame.
+On a software GL renderer a frame is not uploaded at once: it goes on, as it is (SRGBA or
+SRGB), in a deferred GpuBuffer (``GpuBuffer.deferred``), uploaded by the first node that asks
+for its texture (with ``GRAPHFLOW_GL_TRANSFER=mapped`` a software renderer takes a GPU's path,
+uploads included: that is how tests run the GPU's transfers on llvmpipe). A node that can
+work on the frame itself (eymo's CPU renderer) then moves no pixels through the driver, and
+an SRGB frame from a decoder is widened to RGBA only once, by whoever needs its pixels
+(eymo's CPU renderer widens it into the frame it draws on, in place of a copy); an SRGBA
+frame nobody draws on reads back as the same ImageFrame.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GL_EXECUTOR, GlContext, GpuBuffer, require_current, upload
-from graphflow.gpu.transfer import widen
+from graphflow.gpu.transfer import DirectTransfers
 from graphflow.image_frame import ImageFrame
 
 
@@ -36,8 +37,10 @@ from graphflow.image_frame import ImageFrame
 class ImageFrameToGpuBufferCalculator(Calculator):
     """Uploads each ImageFrame (SRGB or SRGBA) into an RGBA GpuBuffer on the node's context.
 
-    On a software renderer the frame (an SRGB one widened to SRGBA) goes on in a deferred
-    GpuBuffer, uploaded on first use.
+    On a software renderer with direct transfers the frame goes on as it is in a deferred
+    GpuBuffer, uploaded (an SRGB one widened to RGBA) on first use. Elsewhere an SRGB frame,
+    as decoders give them, is widened straight into the upload's mapped buffer
+    (``MappedTransfers.upload``): one pass, no RGBA copy in between.
     """
 
     inputs = (Port("", ImageFrame, doc="CPU frame, SRGB or SRGBA"),)
@@ -54,12 +57,7 @@ class ImageFrameToGpuBufferCalculator(Calculator):
     def process(self, cc: CalculatorContext) -> None:
         """Uploads the frame (an RGB one widened to RGBA on the way), or defers it."""
         frame: ImageFrame = cc.inputs[0].payload
-        if self.gl.software:
-            if frame.channels != 4:
-                rgb = frame.array
-                rgba = np.empty((*rgb.shape[:2], 4), np.uint8)
-                widen(rgb, rgba)
-                frame = ImageFrame(rgba)
+        if self.gl.software and isinstance(self.gl.transfers, DirectTransfers):
             cc.outputs[0].add(GpuBuffer.deferred(self.gl, frame))
             return
         cc.outputs[0].add(upload(self.gl, frame))

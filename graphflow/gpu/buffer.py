@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graphflow.gpu.errors import GlError
-from graphflow.gpu.transfer import MappedTransfers, check_out
+from graphflow.gpu.transfer import MappedTransfers, check_out, widen
 from graphflow.image_frame import ImageFrame
 
 if TYPE_CHECKING:
@@ -129,19 +129,21 @@ class GpuBuffer:
     once in a packet nothing writes to it. When the last reference (the last packet) is gone,
     its texture returns to the owner's pool, on the owner's thread.
 
-    A *deferred* buffer (:meth:`deferred`) holds an SRGBA ImageFrame and no texture until one
-    is asked for (:meth:`texture_in` uploads it then, on the owner's thread): a graph that
-    never draws on the GPU, such as eymo with its CPU renderer on a software GL renderer,
-    moves no pixels.
+    A *deferred* buffer (:meth:`deferred`) holds an SRGBA or SRGB ImageFrame and no texture
+    until one is asked for (:meth:`texture_in` uploads it then, on the owner's thread; an
+    SRGB frame gets alpha 255 on the way): a graph that never draws on the GPU, such as eymo
+    with its CPU renderer on a software GL renderer, moves no pixels, and an SRGB frame
+    from a decoder is widened to RGBA only by whoever needs its pixels (eymo's CPU renderer
+    widens it as the copy it draws on).
 
     Attributes:
         width: Width in pixels.
         height: Height in pixels.
         format: Always ``"RGBA8"``.
         context: The owning :class:`GlContext`.
-        frame: An SRGBA ImageFrame holding the same pixels, when the buffer was uploaded
-            from one or is deferred (else None): a readback into an ImageFrame can give it
-            instead of reading the texture.
+        frame: An ImageFrame holding the same pixels, when the buffer was uploaded from an
+            SRGBA one (a readback into an ImageFrame can give it instead of reading the
+            texture) or is deferred (SRGBA, or SRGB: the pixels with alpha 255); else None.
     """
 
     __slots__ = ("__weakref__", "_fence", "_surface", "context", "frame")
@@ -159,14 +161,7 @@ class GpuBuffer:
 
     @classmethod
     def deferred(cls, context: GlContext, frame: ImageFrame) -> GpuBuffer:
-        """A buffer of an SRGBA ImageFrame, uploaded only when a texture is asked for.
-
-        Raises:
-            ValueError: If the frame is not 4-channel uint8.
-        """
-        if frame.channels != 4 or frame.array.dtype != np.uint8:
-            raise ValueError(f"a deferred GpuBuffer needs an SRGBA uint8 ImageFrame, got "
-                             f"{frame.channels} channels of {frame.array.dtype}")
+        """A buffer of an ImageFrame (SRGBA or SRGB), uploaded only when a texture is asked for."""
         buffer = cls.__new__(cls)
         buffer.context = context
         buffer.frame = frame
@@ -252,7 +247,7 @@ class GpuBuffer:
 
         Runs on the calling thread's GL context if it can see the texture, else on the
         owner's thread (blocking), with that context's transfers (``GlContext.transfers``);
-        a deferred buffer gives a copy of its frame.
+        a deferred buffer gives a copy of its frame (an SRGB one widened to RGBA).
 
         Args:
             out: A C-contiguous ``(height, width, 4)`` uint8 array to fill (no allocation).
@@ -263,9 +258,12 @@ class GpuBuffer:
         if self._surface is None and self.frame is not None:
             pixels = self.frame.array
             if out is None:
-                return pixels.copy()
+                out = np.empty((self.height, self.width, 4), np.uint8)
             check_out(out, self.width, self.height)
-            np.copyto(out, pixels)
+            if pixels.shape[2] == 3:
+                widen(pixels, out)
+            else:
+                np.copyto(out, pixels)
             return out
         if out is None:
             out = np.empty((self.height, self.width, 4), np.uint8)
@@ -277,14 +275,14 @@ class GpuBuffer:
     def read_frame(self) -> ImageFrame:
         """The pixels as an SRGBA ImageFrame, without a copy where the transfers allow.
 
-        A buffer that holds its frame (uploaded from an SRGBA ImageFrame, or deferred) gives
-        it. With mapped transfers the readback's mapped buffer itself backs the frame (a
-        :class:`MappedImageFrame`) while fewer than ``MappedTransfers.max_held`` are alive;
-        otherwise, as on software renderers, the pixels are read into a new array. Runs
-        where :meth:`read` does.
+        A buffer that holds an SRGBA frame (uploaded from one, or deferred) gives it; a
+        deferred SRGB frame is widened to RGBA. With mapped transfers the readback's mapped
+        buffer itself backs the frame (a :class:`MappedImageFrame`) while fewer than
+        ``MappedTransfers.max_held`` are alive; otherwise, as on software renderers, the
+        pixels are read into a new array. Runs where :meth:`read` does.
         """
         if self.frame is not None:
-            return self.frame
+            return self.frame if self.frame.channels == 4 else ImageFrame(self.read())
         gl = self._reader()
 
         def read() -> ImageFrame:

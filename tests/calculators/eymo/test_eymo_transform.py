@@ -171,6 +171,23 @@ def test_each_operation_matches_the_reference(
     assert not changed[~inside].any()  # and nothing outside its boxes
 
 
+def test_the_cpu_renderer_draws_an_srgb_frame_as_the_same_frame_widened(
+        real_face: np.ndarray, tmp_path: pathlib.Path) -> None:
+    # On a software GL renderer an SRGB frame reaches the renderer as it is (widened once,
+    # as the frame drawn on); elsewhere the upload widens it. Either way: alpha 255.
+    faces = [synthetic_face(real_face, (0.3, 0.5), 150, 12),
+             synthetic_face(real_face, (0.72, 0.45), 120, -20)]
+    script = write_script(tmp_path, "leye: scale(2.5), saturate(1.3), brighten(1.2)\n"
+                                    "mouth: swap_with(mouth+1), channels(1.3, 0.4, 0.9)\n"
+                                    "nose: reshape(2, 1, 1.2, 0.8)\n")
+    rgb = synthetic_frame(3)
+    rgba = np.dstack([rgb, np.full((H, W), 255, np.uint8)])
+    out_rgb, out_rgba = run_transform(script, [rgb, rgba], [faces, faces], [0, 1], "cpu")
+    np.testing.assert_array_equal(out_rgb, run_transform(script, [rgba], [faces], [0], "cpu")[0])
+    assert (out_rgb != rgba).any(axis=2).sum() > 500
+    assert_close_to_reference(out_rgba, rgba, draw_items(parse_file(script), faces, (W, H), 1))
+
+
 @pytest.mark.parametrize("renderer", ["gl", "cpu"])
 def test_rgba_alpha_is_kept_and_no_face_draws_only_rects(
     renderer: str, real_face: np.ndarray, tmp_path: pathlib.Path

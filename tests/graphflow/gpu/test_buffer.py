@@ -73,8 +73,6 @@ def test_a_deferred_buffer_uploads_its_frame_only_when_a_texture_is_asked_for(
         np.testing.assert_array_equal(read, pixels)
     finally:
         second.shutdown()
-    with pytest.raises(ValueError, match="SRGBA"):
-        GpuBuffer.deferred(gl, ImageFrame(pixels[..., :3].copy()))
     deferred = gl.run(lambda: GpuBuffer.deferred(gl, frame))
     with pytest.raises(ValueError, match=r"\(5, 7, 4\)"):
         deferred.read(np.zeros((7, 5, 4), np.uint8))
@@ -171,3 +169,20 @@ def test_gpu_buffers_are_only_made_on_their_thread(gl: GlContext) -> None:
     surface = gl.run(lambda: gl.pool.acquire(2, 2))
     with pytest.raises(Exception, match="thread"):
         GpuBuffer(gl, surface)
+
+
+def test_a_deferred_srgb_frame_reads_and_uploads_with_alpha_255(gl: GlContext) -> None:
+    rgb = _pixels(5, 7)[..., :3].copy()
+    frame = ImageFrame(rgb)
+    rgba = np.dstack([rgb, np.full((5, 7), 255, np.uint8)])
+    buffer = gl.run(lambda: GpuBuffer.deferred(gl, frame))
+    assert (buffer.size, buffer.frame, buffer.is_deferred) == ((7, 5), frame, True)
+    np.testing.assert_array_equal(buffer.read(), rgba)
+    read_back = buffer.read_frame()
+    assert read_back.format == "SRGBA"
+    np.testing.assert_array_equal(np.asarray(read_back), rgba)
+    assert gl.pool.texture_count == 0  # no texture for either
+    texture = gl.run(lambda: buffer.texture_in(gl))
+    uploaded = np.zeros_like(rgba)
+    gl.run(lambda: gl.transfers.read(texture, uploaded))
+    np.testing.assert_array_equal(uploaded, rgba)
