@@ -150,24 +150,20 @@ class GpuBuffer:
 
     format = RGBA8
 
-    def __init__(self, context: GlContext, surface: Surface,
+    def __init__(self, context: GlContext, surface: Surface | None,
                  frame: ImageFrame | None = None) -> None:
-        context.assert_current("GpuBuffer()")
         self.context = context
         self.frame = frame
         self._surface: Surface | None = None
         self._fence: int | None = None
-        self._hold(surface)
+        if surface is not None:  # else deferred: any thread may make it
+            context.assert_current("GpuBuffer()")
+            self._hold(surface)
 
     @classmethod
     def deferred(cls, context: GlContext, frame: ImageFrame) -> GpuBuffer:
         """A buffer of an ImageFrame (SRGBA or SRGB), uploaded only when a texture is asked for."""
-        buffer = cls.__new__(cls)
-        buffer.context = context
-        buffer.frame = frame
-        buffer._surface = None
-        buffer._fence = None
-        return buffer
+        return cls(context, None, frame)
 
     def _hold(self, surface: Surface) -> None:
         """Takes the surface (owner's thread): fenced, recycled when the buffer is gone."""
