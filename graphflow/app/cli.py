@@ -265,7 +265,9 @@ def _select_frames(source: Any, args: argparse.Namespace) -> None:
             raise UsageError(str(exc)) from None
     if args.frames is not None and (source.live or args.frames < 1):
         source.close()
-        raise UsageError("--frames needs a file input and a count of at least 1")
+        raise UsageError(f"--frames needs a count of at least 1, got {args.frames}"
+                         if args.frames < 1 else
+                         f"--frames needs a file input, {args.input!r} is a live source")
 
 
 def _run_segments(console: Console, path: Any, args: argparse.Namespace,

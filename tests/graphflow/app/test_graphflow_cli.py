@@ -442,3 +442,10 @@ def test_every_subcommand_is_wired(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("run", "validate", "viz", "calculators", "send", "serve", "streams",
                     "batch"):
         assert f"    {command} " in out
+
+
+def test_frames_below_one_is_a_usage_error_naming_the_count(
+        tmp_path: pathlib.Path, clip: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
+    assert main(["run", str(graph), "-i", str(clip), "-o", "null", "--frames", "0"]) == 2
+    assert "--frames needs a count of at least 1, got 0" in capsys.readouterr().err
