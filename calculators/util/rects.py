@@ -7,6 +7,7 @@ import dataclasses
 import math
 from typing import Any
 
+from calculators.util.bounds import xy_bounds
 from calculators.util.non_max_suppression import overlap_similarity
 from graphflow.calculator import (
     Calculator,
@@ -38,8 +39,7 @@ def detection_to_rect(detection: Detection, mode: int = _D2R.DEFAULT) -> Normali
         kp = detection.keypoints
         if len(kp) < 2:
             raise ValueError("USE_KEYPOINTS needs a detection with at least two keypoints")
-        x0, y0 = kp.min(axis=0)
-        x1, y1 = kp.max(axis=0)
+        x0, y0, x1, y1 = xy_bounds(kp)
         return NormalizedRect(float(x0 + x1) / 2, float(y0 + y1) / 2, float(x1 - x0),
                               float(y1 - y0))
     return NormalizedRect(detection.xmin + detection.width / 2,
