@@ -12,7 +12,7 @@ from calculators.util.bounds import xy_bounds
                                               ((1, 3), np.float64), ((33, 5), np.float64)])
 def test_same_values_and_dtype_as_reductions_along_axis_0(shape: tuple[int, int],
                                                            dtype: type) -> None:
-    points = np.random.default_rng(3).normal(size=shape).astype(dtype)
+    points: np.ndarray = np.random.default_rng(3).normal(size=shape).astype(dtype)
     x0, y0, x1, y1 = xy_bounds(points)
     lo, hi = points.min(axis=0), points.max(axis=0)
     assert [x0, y0, x1, y1] == [lo[0], lo[1], hi[0], hi[1]]
