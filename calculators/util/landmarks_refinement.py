@@ -58,8 +58,8 @@ class LandmarksRefinementCalculator(Calculator):
         # The refinements write one after the other, but where each output's x and y end up
         # coming from is fixed by the options: the row of the inputs stacked in port order that
         # wrote it last. One gather then does the six overlapping scatters of the face mesh
-        # (40 us a frame down to 10). z is written in order by its own steps, as an average
-        # reads the z written before it.
+        # (the whole node 40 us a frame down to 21, replayed hot). z is written in order by its
+        # own steps, as an average reads the z written before it.
         self.lengths = [len(mapping) for mapping, _, _ in steps]
         self.source = np.empty(self.size, dtype=np.intp)
         # (mapping, rows of the stacked inputs to copy z from, or None, indexes to average)
