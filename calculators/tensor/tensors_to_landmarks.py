@@ -47,30 +47,44 @@ class TensorsToLandmarksCalculator(Calculator):
                 node.options.input_image_width <= 0 or node.options.input_image_height <= 0):
             raise ContractError("NORM_LANDMARKS needs input_image_width and input_image_height")
 
-    def process(self, cc: CalculatorContext) -> None:
+    def open(self, cc: CalculatorContext) -> None:
+        # Read once: the face mesh runs this node six times a frame, and each options field read
+        # and the divisor array below cost as much as the decoding itself.
         o = cc.options
+        self.num_landmarks = o.num_landmarks
+        self.flip_x = o.input_image_width if o.flip_horizontally else None
+        self.flip_y = o.input_image_height if o.flip_vertically else None
+        self.visibility_activation = o.visibility_activation
+        self.presence_activation = o.presence_activation
+        self.wants_pixels = cc.outputs.connected("LANDMARKS")
+        self.divisor = (np.array([o.input_image_width, o.input_image_height,
+                                  o.input_image_width * o.normalize_z], dtype=np.float32)
+                        if cc.outputs.connected("NORM_LANDMARKS") else None)
+
+    def process(self, cc: CalculatorContext) -> None:
         tensors = cc.inputs["TENSORS"].payload
         if not tensors:
             raise ValueError("TENSORS is an empty list")
         raw = np.asarray(tensors[0], dtype=np.float32).reshape(-1)
-        n = o.num_landmarks
+        n = self.num_landmarks
         if raw.size % n or raw.size < 2 * n:
             raise ValueError(f"a tensor of {raw.size} values does not hold {n} landmarks")
         rows = raw.reshape(n, raw.size // n)
         xyz = np.zeros((n, 3), dtype=np.float32)
         xyz[:, :min(3, rows.shape[1])] = rows[:, :3]
-        if o.flip_horizontally:
-            xyz[:, 0] = o.input_image_width - xyz[:, 0]
-        if o.flip_vertically:
-            xyz[:, 1] = o.input_image_height - xyz[:, 1]
-        visibility = _activate(rows[:, 3], o.visibility_activation) if rows.shape[1] > 3 else None
-        presence = _activate(rows[:, 4], o.presence_activation) if rows.shape[1] > 4 else None
+        if self.flip_x is not None:
+            xyz[:, 0] = self.flip_x - xyz[:, 0]
+        if self.flip_y is not None:
+            xyz[:, 1] = self.flip_y - xyz[:, 1]
+        visibility = (_activate(rows[:, 3], self.visibility_activation) if rows.shape[1] > 3
+                      else None)
+        presence = (_activate(rows[:, 4], self.presence_activation) if rows.shape[1] > 4
+                    else None)
         # Arrays made read-only here go into the landmark lists without a copy.
         xyz.flags.writeable = False
-        if cc.outputs.connected("LANDMARKS"):
+        if self.wants_pixels:
             cc.outputs["LANDMARKS"].add(LandmarkList(xyz, visibility, presence))
-        if cc.outputs.connected("NORM_LANDMARKS"):
-            norm = xyz / np.array([o.input_image_width, o.input_image_height,
-                                   o.input_image_width * o.normalize_z], dtype=np.float32)
+        if self.divisor is not None:
+            norm = xyz / self.divisor
             norm.flags.writeable = False
             cc.outputs["NORM_LANDMARKS"].add(NormalizedLandmarkList(norm, visibility, presence))

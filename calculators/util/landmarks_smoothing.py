@@ -14,6 +14,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from calculators.util.bounds import xy_bounds
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,
@@ -119,8 +120,8 @@ class OneEuroFilter:
 
 def object_scale(xy: Values) -> float:
     """The mean of the width and height of the points' bounding box."""
-    span = xy.max(axis=0) - xy.min(axis=0)
-    return float(span[0] + span[1]) / 2.0
+    x0, y0, x1, y1 = xy_bounds(xy)
+    return float((x1 - x0) + (y1 - y0)) / 2.0
 
 
 @register_calculator

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from calculators.util.bounds import xy_bounds
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.formats import Detection, NormalizedLandmarkList
 from graphflow.proto.mediapipe.calculators.util import landmarks_to_detection_calculator_pb2
@@ -14,9 +15,8 @@ def landmarks_to_detection(landmarks: NormalizedLandmarkList,
     if len(xyz) == 0:
         raise ValueError("cannot make a detection from an empty landmark list")
     xyz.flags.writeable = False  # the keypoints below are a view of it (no copy)
-    lo, hi = xyz.min(axis=0), xyz.max(axis=0)
-    return Detection(float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1]),
-                     xyz[:, :2])
+    x0, y0, x1, y1 = xy_bounds(xyz)
+    return Detection(float(x0), float(y0), float(x1 - x0), float(y1 - y0), xyz[:, :2])
 
 
 @register_calculator

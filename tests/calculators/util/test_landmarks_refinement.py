@@ -76,3 +76,51 @@ node {{ calculator: "LandmarksRefinementCalculator" input_stream: "LANDMARKS:0:a
 """
     with pytest.raises((GraphError, ConfigError), match=message):
         run_graph(graph, inputs={"a": [(1, _lm([[0.1, 0.1, 0.0]] * 2))]}, outputs=["refined"])
+
+
+def _refine_in_order(steps: list[tuple[list[int], str, list[int]]],
+                     inputs: list[np.ndarray], size: int) -> np.ndarray:
+    """MediaPipe's loop: each refinement scatters x, y (and z as its kind says) in turn."""
+    refined = np.zeros((size, 3), dtype=np.float32)
+    for (mapping, kind, average), xyz in zip(steps, inputs, strict=True):
+        for row, index in enumerate(mapping):
+            refined[index, :2] = xyz[row, :2]
+            if kind == "copy":
+                refined[index, 2] = xyz[row, 2]
+            elif kind == "assign_average":
+                refined[index, 2] = np.mean(refined[average, 2], dtype=np.float64)
+    return refined
+
+
+def test_overlapping_refinements_match_the_loop_in_order() -> None:
+    # Refinements that overwrite each other's x, y and z, repeat an index within one mapping,
+    # and average z over indexes written before (by copy and by another average) and never.
+    rng = np.random.default_rng(7)
+    size = 12
+    steps: list[tuple[list[int], str, list[int]]] = [
+        (list(range(10)), "copy", []),
+        ([3, 10, 3, 5], "none", []),
+        ([11, 0], "assign_average", [1, 2, 10]),
+        ([4, 2, 4, 9], "copy", []),
+        ([7, 11], "assign_average", [11, 4, 0]),
+    ]
+    z_options = {"copy": "copy {}", "none": "none {}"}
+    refinements = "\n".join(
+        f"refinement {{ indexes_mapping: {mapping} z_refinement {{ "
+        + (z_options[kind] if kind in z_options else
+           f"assign_average {{ indexes_for_average: {average} }}") + " } }"
+        for mapping, kind, average in steps)
+    graph = "\n".join(f'input_stream: "in{i}"' for i in range(len(steps))) + """
+node { calculator: "LandmarksRefinementCalculator" output_stream: "REFINED_LANDMARKS:refined"
+""" + "\n".join(f'  input_stream: "LANDMARKS:{i}:in{i}"' for i in range(len(steps))) + f"""
+  options {{ [mediapipe.LandmarksRefinementCalculatorOptions.ext] {{ {refinements} }} }} }}
+"""
+    frames = [[rng.random((len(mapping), 3), dtype=np.float32) for mapping, _, _ in steps]
+              for _ in range(3)]
+    out = run_graph(graph, inputs={f"in{i}": [(t, NormalizedLandmarkList(frame[i]))
+                                              for t, frame in enumerate(frames)]
+                                   for i in range(len(steps))}, outputs=["refined"])
+    assert len(out["refined"]) == len(frames)
+    for packet, frame in zip(out["refined"], frames, strict=True):
+        np.testing.assert_array_equal(np.asarray(packet.payload),
+                                      _refine_in_order(steps, frame, size))

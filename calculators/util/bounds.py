@@ -1,0 +1,19 @@
+"""The bounding box of a point array, the way the landmark and rect calculators need it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+def xy_bounds(points: npt.NDArray[Any]) -> tuple[np.floating[Any], ...]:
+    """``(x_min, y_min, x_max, y_max)`` of the first two columns of ``(N, >= 2)`` points.
+
+    Column by column, in the points' dtype: the same values as ``min(axis=0)`` and
+    ``max(axis=0)``, but a reduction along axis 0 of a narrow ``(N, 3)`` array runs numpy's
+    strided outer loop (16 us for 478 landmarks against 1.5 for one column).
+    """
+    x, y = points[:, 0], points[:, 1]
+    return x.min(), y.min(), x.max(), y.max()
