@@ -28,12 +28,12 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from graphflow.tflite_onnx.widen import BINARY, POOLS, replace_nodes, value_shapes
+
 # Operators that work on each channel (or each group of channels) alone, so that stacking the
 # branches' channels stacks their results.
 _ELEMENTWISE = {"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSwish"}
-_POOLS = {"MaxPool", "AveragePool"}
-_BINARY = {"Add", "Mul"}
-_STACKABLE = {"Conv", "Pad", *_ELEMENTWISE, *_POOLS, *_BINARY}
+_STACKABLE = {"Conv", "Pad", *_ELEMENTWISE, *POOLS, *BINARY}
 
 
 @dataclasses.dataclass
@@ -50,12 +50,7 @@ class _Merger:
 
     def __init__(self, model: onnx.ModelProto) -> None:
         self.model = model
-        inferred = onnx.shape_inference.infer_shapes(model)
-        self.shapes = {
-            value.name: tuple(d.dim_value for d in value.type.tensor_type.shape.dim)
-            for value in [*inferred.graph.value_info, *inferred.graph.input,
-                          *inferred.graph.output]
-        }
+        self.shapes = value_shapes(model)
         self.constants = {t.name: t for t in model.graph.initializer}
         self.new_initializers: list[onnx.TensorProto] = []
         self.signatures: dict[object, int] = {}
@@ -106,7 +101,7 @@ class _Merger:
                 slots.append(("weights", tuple(self.constants[name].dims)))
                 continue
             value = numpy_helper.to_array(self.constants[name])
-            if node.op_type in _BINARY:
+            if node.op_type in BINARY:
                 channels = self.shapes[node.output[0]][1]
                 if value.size != 1 and value.shape not in ((channels, 1, 1),
                                                           (1, channels, 1, 1)):
@@ -118,7 +113,7 @@ class _Merger:
                     return None  # a pad of the batch or channel axis (or of chosen axes)
                 slots.append(("constant", value.dtype.str, value.shape,
                               hashlib.sha256(value.tobytes()).hexdigest()))
-        if node.op_type in _BINARY:
+        if node.op_type in BINARY:
             activations = [n for n in node.input if n not in self.constants]
             if len({self.shapes.get(n) for n in activations}) != 1:
                 return None  # broadcasting between activations: not per channel
@@ -159,7 +154,7 @@ class _Merger:
         values = [numpy_helper.to_array(self.constants[n.input[slot]]) for n in group]
         if node.op_type == "Conv":  # filters and biases: one branch after the other
             return self.add_constant(np.concatenate(values, axis=0), node.input[slot])
-        if node.op_type in _BINARY:
+        if node.op_type in BINARY:
             channels = self.shapes[node.output[0]][1]
             per_channel = [np.broadcast_to(np.asarray(v).reshape(-1), (channels,))
                            for v in values]
@@ -274,15 +269,9 @@ class _Merger:
                             [output]))
             else:
                 self.nodes.append(node)
-        del graph.node[:]
-        graph.node.extend(_live(_topological(self.nodes), {o.name for o in graph.output}))
-        graph.initializer.extend(self.new_initializers)
-        used = {name for node in graph.node for name in node.input}
-        kept = [t for t in graph.initializer if t.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(kept)
-        del graph.value_info[:]
-        return self.model
+        return replace_nodes(
+            self.model, _live(_topological(self.nodes), {o.name for o in graph.output}),
+            self.new_initializers)
 
     def _extends(self, run: list[onnx.NodeProto], node: onnx.NodeProto) -> bool:
         """Whether ``node`` reads, in every activation slot, the member after the one ``run``'s

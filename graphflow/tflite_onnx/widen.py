@@ -50,9 +50,34 @@ BLOCK = nchwc_block()
 # Element-wise ops that map each channel to itself; those in _ZERO_PRESERVING map 0 to 0.
 _UNARY = {"Relu", "PRelu", "HardSwish", "Sigmoid", "Clip", "LeakyRelu", "Tanh"}
 _ZERO_PRESERVING = {"Relu", "PRelu", "HardSwish", "LeakyRelu", "Tanh"}
-_POOLS = {"MaxPool", "AveragePool"}
-_BINARY = {"Add", "Mul"}
-_CARRIERS = {"Conv", "Pad", "Resize", *_UNARY, *_POOLS, *_BINARY}
+#: Pools and per-channel binary ops: both work on each channel alone (branches.py stacks them).
+POOLS = {"MaxPool", "AveragePool"}
+BINARY = {"Add", "Mul"}
+_CARRIERS = {"Conv", "Pad", "Resize", *_UNARY, *POOLS, *BINARY}
+
+
+def replace_nodes(model: onnx.ModelProto, nodes: list[onnx.NodeProto],
+                  new_initializers: list[onnx.TensorProto]) -> onnx.ModelProto:
+    """Gives ``model`` the rewritten ``nodes`` (in order) and ``new_initializers``, drops the
+    initializers nothing reads any more and the stale inferred shapes; returns ``model``."""
+    graph = model.graph
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(new_initializers)
+    used = {name for node in graph.node for name in node.input}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    del graph.value_info[:]
+    return model
+
+
+def value_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
+    """Every value's shape by name (graph inputs, outputs and inferred intermediates)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    return {value.name: tuple(d.dim_value for d in value.type.tensor_type.shape.dim)
+            for value in [*inferred.graph.value_info, *inferred.graph.input,
+                          *inferred.graph.output]}
 
 
 @dataclasses.dataclass
@@ -74,12 +99,7 @@ class _Widener:
 
     def __init__(self, model: onnx.ModelProto) -> None:
         self.model = model
-        inferred = onnx.shape_inference.infer_shapes(model)
-        self.shapes = {
-            value.name: tuple(d.dim_value for d in value.type.tensor_type.shape.dim)
-            for value in [*inferred.graph.value_info, *inferred.graph.input,
-                          *inferred.graph.output]
-        }
+        self.shapes = value_shapes(model)
         self.initializers = {t.name: t for t in model.graph.initializer}
         # Value name -> the op types reading it.
         self.consumers: dict[str, set[str]] = {}
@@ -124,16 +144,7 @@ class _Widener:
             value = self.narrow(output.name)
             if value != output.name:  # a value under another name (a PAD that went)
                 self.nodes.append(helper.make_node("Identity", [value], [output.name]))
-        graph = self.model.graph
-        del graph.node[:]
-        graph.node.extend(self.nodes)
-        graph.initializer.extend(self.new_initializers)
-        used = {name for node in graph.node for name in node.input}
-        kept = [t for t in graph.initializer if t.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(kept)
-        del graph.value_info[:]
-        return self.model
+        return replace_nodes(self.model, self.nodes, self.new_initializers)
 
     def keep(self, node: onnx.NodeProto) -> None:
         """Emits a node unchanged, reading the original width of every widened input."""
@@ -293,7 +304,7 @@ class _Widener:
         shape = self.shapes.get(output, ())
         readers = self.consumers.get(output, set())
         if (len(node.output) != 1 or len(shape) != 4 or not shape[1] or shape[1] % BLOCK
-                or "Conv" not in readers or not readers & _BINARY
+                or "Conv" not in readers or not readers & BINARY
                 or any(name in self.wide for name in node.input)):
             return False
         channels = shape[1]
