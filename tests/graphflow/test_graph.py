@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -274,6 +276,10 @@ class GfTBackwardsCalculator(Calculator):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+THREAD_POOL = ('type: "ThreadPoolExecutor" '
+               "options { [mediapipe.ThreadPoolExecutorOptions.ext] { num_threads: 1 } }")
 
 
 def _graph(text: str, **kwargs: Any) -> gf.CalculatorGraph:
@@ -1097,6 +1103,111 @@ def test_synchronous_mode_runs_everything_on_the_calling_thread() -> None:
     assert {thread for _, thread in threads} == {me}
     assert delivered == [me] * 3
     assert counts == [before] * 3  # no thread was started
+
+
+@pytest.fixture
+def caller_keeps_the_gil() -> Iterator[None]:
+    """No forced switch of the interpreter lock: a pool thread woken for a graph input cannot
+    run before the adding thread blocks or comes to wait (on a loaded machine the OS may
+    preempt it for longer than the default 5 ms switch interval)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(60.0)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+CHAIN_OF_TWO = """
+input_stream: "in"
+output_stream: "out"
+num_threads: 2
+node { calculator: "GfTThreadRecorderCalculator" input_stream: "in" output_stream: "mid"
+       input_side_packet: "THREADS:threads" }
+node { calculator: "GfTThreadRecorderCalculator" input_stream: "mid" output_stream: "out"
+       input_side_packet: "THREADS:threads" }
+"""
+
+
+@pytest.mark.usefixtures("caller_keeps_the_gil")
+def test_a_caller_waiting_for_a_poller_runs_the_nodes_that_lead_to_it() -> None:
+    """poller.next() runs the ready tasks upstream of its stream on the caller's thread while
+    it waits: no hand-off to a pool thread for the frame and back for its result."""
+    threads: list[tuple[str, int]] = []
+    graph = _graph(CHAIN_OF_TWO)
+    poller = graph.add_output_stream_poller("out")
+    graph.start_run({"threads": threads})
+    graph.wait_until_idle()  # (the nodes open on the pool's threads, which then go idle)
+    got = []
+    for t in range(6):
+        _add(graph, "in", t, t)
+        packet = poller.next(WAIT)
+        assert packet is not None
+        got.append(packet.payload)
+    graph.close()
+    assert got == list(range(6))
+    calls = [thread for kind, thread in threads if kind == "process"]
+    assert calls == [threading.get_ident()] * 12
+
+
+def test_a_caller_waiting_for_a_poller_never_runs_an_observer() -> None:
+    """An observer's callback may take a lock that the caller holds while it waits, as here:
+    run on the caller's thread, it would deadlock; it stays on a pool thread (the pool's
+    other thread, or the caller, runs the nodes meanwhile)."""
+    held = threading.Lock()
+    observed: list[tuple[int, bool]] = []
+
+    def observe(_name: str, _packet: gf.Packet[Any]) -> None:
+        got = held.acquire(timeout=WAIT)  # (on the caller's own thread it would time out)
+        observed.append((threading.get_ident(), got))
+        if got:
+            held.release()
+
+    graph = _graph(CHAIN_OF_TWO)
+    graph.observe_output_stream("mid", observe)
+    poller = graph.add_output_stream_poller("out")
+    graph.start_run({"threads": []})
+    for t in range(6):
+        with held:
+            _add(graph, "in", t, t)
+            packet = poller.next(WAIT)
+        assert packet is not None and packet.payload == t
+    graph.close()
+    assert len(observed) == 6
+    assert all(got and thread != threading.get_ident() for thread, got in observed)
+
+
+@pytest.mark.usefixtures("caller_keeps_the_gil")
+def test_a_caller_waiting_until_idle_leaves_named_executors_and_observers_to_their_threads(
+        ) -> None:
+    """wait_until_idle() runs ready default-pool tasks on the caller's thread; a node on a
+    named executor (which may be there for a thread of its own) and an observer stay on the
+    graph's threads."""
+    config = f"""
+    input_stream: "in"
+    output_stream: "out"
+    num_threads: 2
+    executor {{ name: "own" {THREAD_POOL} }}
+    node {{ name: "first" calculator: "GfTTimedRecorderCalculator" input_stream: "in"
+           output_stream: "mid" input_side_packet: "LOG:log" }}
+    node {{ name: "own" calculator: "GfTTimedRecorderCalculator" input_stream: "mid"
+           output_stream: "out" input_side_packet: "LOG:log" executor: "own" }}
+    """
+    log: list[tuple[Any, ...]] = []
+    observed: list[int] = []
+    graph = _graph(config)
+    graph.observe_output_stream("out", lambda _n, _p: observed.append(threading.get_ident()))
+    graph.start_run({"log": log})
+    graph.wait_until_idle()  # (the nodes open on the pool's threads, which then go idle)
+    for t in range(4):
+        _add(graph, "in", t, t)
+        graph.wait_until_idle()
+    graph.close()
+    me = threading.get_ident()
+    assert [thread for name, *_, thread in log if name == "first"] == [me] * 4
+    assert len([name for name, *_ in log if name == "own"]) == 4
+    assert all(thread != me for name, *_, thread in log if name == "own")
+    assert len(observed) == 4 and me not in observed
 
 
 def test_synchronous_mode_with_back_pressure() -> None:
