@@ -74,6 +74,9 @@ class OutputStreamPoller:
     def next(self, timeout: float | None = None) -> Packet[Any] | None:
         """The next packet, or None once the stream has ended.
 
+        While it waits, the calling thread runs the graph's ready tasks that lead to this
+        stream (docs/calculators.md, Threads); ``timeout`` is checked between them.
+
         Raises:
             TimeoutError: If nothing arrives within ``timeout`` seconds.
             GraphError: If the graph failed.
@@ -205,7 +208,8 @@ class CalculatorGraph:
     def observe_output_stream(self, stream_name: str, callback: Observer) -> None:
         """Calls ``callback(stream_name, packet)`` for every packet of the stream, in order.
 
-        Callbacks run on the graph's threads, one at a time per stream.
+        Callbacks run on the graph's threads, one at a time per stream (never on the caller's
+        thread outside synchronous mode, not even while it waits for the graph).
         """
         self._check_stream(stream_name)
         self._sinks.append((stream_name, lambda p: callback(stream_name, p), lambda: None))
@@ -362,6 +366,9 @@ class CalculatorGraph:
 
     def wait_until_idle(self, timeout: float | None = None) -> None:
         """Waits until no calculator is running or ready to run.
+
+        While it waits, the calling thread runs ready tasks of the default pool, observers
+        excepted (docs/calculators.md, Threads); ``timeout`` is checked between them.
 
         Raises:
             GraphError: If the graph failed.

@@ -149,7 +149,8 @@ class ThreadPool(Executor):
         self.threads_wanted = threads
         self.threads: list[threading.Thread] = []
         self.members: set[int] = set()  # its threads' idents
-        self.helpers: set[int] = set()  # callers running its tasks while they wait
+        # Callers running its tasks while they wait: ident -> which tasks each may run.
+        self.helpers: dict[int, Callable[[Task], bool]] = {}
         self.idle = 0
         self.sleepers = 0  # idle threads asleep on `cond` and not yet woken
         self.watching = False  # an idle thread looks for stuck tasks (_idle_wait)
@@ -164,7 +165,10 @@ class ThreadPool(Executor):
 
     def dispatch(self, task: Task) -> None:
         me = threading.get_ident()
-        if me not in self.members and me not in self.helpers:
+        may_run = self.helpers.get(me)
+        if may_run is not None and not may_run(task):
+            self.wake_one()  # a task that the waiting caller leaves to the pool's threads
+        elif me not in self.members and may_run is None:
             # Work from outside the pool (graph inputs, an external executor's task) wakes a
             # thread for the first ready task; a task that joins others waits for the thread
             # woken for them, which wakes another only by the wake rule (_work), as for a pool
@@ -215,8 +219,11 @@ class ThreadPool(Executor):
         with lock:
             self.members.add(me)
             while True:
-                if not ready or scheduler.paused or (
-                        woken and self.helpers and self._left_to_helper(ready[0], now())):
+                task = None
+                if ready and not scheduler.paused:
+                    task = ready[0] if not (woken and self.helpers) else next(
+                        (t for t in ready if not self._left_to_helper(t, now())), None)
+                if task is None:
                     if scheduler.done:
                         return
                     self.idle += 1
@@ -231,7 +238,11 @@ class ThreadPool(Executor):
                     woken = True
                     continue
                 woken = False
-                self._run(ready.popleft(), me, now)
+                if task is ready[0]:
+                    ready.popleft()
+                else:
+                    ready.remove(task)
+                self._run(task, me, now)
 
     def _run(self, task: Task, me: int, now: Callable[[], float]) -> None:
         """Runs ``task``, just taken from ``ready``, on the calling thread, ``me`` (lock held,
@@ -257,12 +268,13 @@ class ThreadPool(Executor):
 
     def _left_to_helper(self, task: Task, now: float) -> bool:
         """Whether a pool thread just back from waiting idle leaves a short ready task to a
-        caller that runs tasks while it waits (lock held: the caller is in a call): a thread
-        woken for a graph input before the caller came to help would otherwise run beside it,
-        for the wake rule's loss. Not once the caller's call has lasted STALE seconds (it may
-        block)."""
-        return task.node.cost < WAKE_COST and all(
-            now - self.started[helper] < STALE for helper in self.helpers)
+        caller that runs tasks while it waits and may run this one (lock held: the caller is
+        in a call): a thread woken for a graph input before the caller came to help would
+        otherwise run beside it, for the wake rule's loss. Not once the caller's call has
+        lasted STALE seconds (it may block)."""
+        return task.node.cost < WAKE_COST and any(
+            may_run(task) and now - self.started[helper] < STALE
+            for helper, may_run in self.helpers.items())
 
     def run_while_waiting(self, until: Callable[[], bool],
                           may_run: Callable[[Task], bool]) -> None:
@@ -282,7 +294,7 @@ class ThreadPool(Executor):
         me = threading.get_ident()
         now = scheduler.clock.now
         ready = self.ready
-        self.helpers.add(me)
+        self.helpers[me] = may_run
         try:
             while ready and not until() and not scheduler.paused:
                 task = next((t for t in ready if may_run(t)), None)
@@ -291,7 +303,7 @@ class ThreadPool(Executor):
                 ready.remove(task)
                 self._run(task, me, now)
         finally:
-            self.helpers.discard(me)
+            del self.helpers[me]
             if ready and self.idle and not scheduler.paused:
                 self.wake_one()
 

@@ -12,6 +12,7 @@ import collections
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -438,12 +439,17 @@ class Scheduler:
     def _wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> None:
         """Waits for ``predicate()`` or the end of the run; ``timeout`` is in real seconds
         (whatever the scheduler's clock)."""
+        wait = timeout
         if self.synchronous:
             run_here(self, lambda: predicate() or self.done)
         else:
-            self.run_while_waiting(lambda: predicate() or self.done)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self.run_while_waiting(lambda: predicate() or self.done or (
+                deadline is not None and time.monotonic() >= deadline))
+            if deadline is not None:
+                wait = max(0.0, deadline - time.monotonic())
         with self.lock:
-            if not self.changed.wait_for(lambda: predicate() or self.done, timeout):
+            if not self.changed.wait_for(lambda: predicate() or self.done, wait):
                 raise TimeoutError(f"the graph did not get there within {timeout} s")
 
     def run_while_waiting(self, until: Callable[[], bool], sink: int | None = None) -> None:

@@ -624,15 +624,22 @@ def test_without_max_in_flight_calls_never_overlap() -> None:
     assert kinds == ["start", "end"] * 6
 
 
+# A pool of two threads of its own for the tests of the pool's rules: a caller waiting in
+# wait_until_idle() runs ready tasks of the default pool itself (and so keeps a pool thread
+# from being woken for them), never those of a named executor.
+POOL_OF_TWO = 'executor { name: "pool" type: "ThreadPoolExecutor" ' \
+              'options { [mediapipe.ThreadPoolExecutorOptions.ext] { num_threads: 2 } } }\n'
+
+
 def _fan_out(sleep_side_packet: str) -> str:
     """in -> a -> (b, c): three recorder nodes on a pool of two threads."""
     nodes = "".join(
-        f'node {{ name: "{name}" calculator: "GfTTimedRecorderCalculator" '
+        f'node {{ name: "{name}" calculator: "GfTTimedRecorderCalculator" executor: "pool" '
         f'input_stream: "{src}" output_stream: "{name}_out" input_side_packet: "LOG:log" '
         f'{sleep_side_packet} }}\n'
         for name, src in [("a", "in"), ("b", "a_out"), ("c", "a_out")])
     return f'input_stream: "in"\noutput_stream: "b_out"\noutput_stream: "c_out"\n' \
-           f'num_threads: 2\n{nodes}'
+           f'{POOL_OF_TWO}{nodes}'
 
 
 def _record(config: str, side_packets: dict[str, Any], count: int,
@@ -672,10 +679,10 @@ def test_short_tasks_of_a_graph_input_run_on_the_one_thread_it_woke() -> None:
             'input_side_packet: "COST_S:cost"'
     nodes = "".join(
         f'node {{ name: "{name}" calculator: "GfTTimedRecorderCalculator" input_stream: "in" '
-        f'output_stream: "{name}_out" input_side_packet: "LOG:log" {sides} }}\n'
+        f'executor: "pool" output_stream: "{name}_out" input_side_packet: "LOG:log" {sides} }}\n'
         for name in ("b", "c"))
     config = f'input_stream: "in"\noutput_stream: "b_out"\noutput_stream: "c_out"\n' \
-             f'num_threads: 2\n{nodes}'
+             f'{POOL_OF_TWO}{nodes}'
     log = _record(config, {"sleep": 0.001, "clock": clock, "cost": 50e-6}, 8, clock)
     for t in range(1, 8):  # once each node's cost is measured
         threads = {thread for _, ts, _, _, thread in log if ts == t}
@@ -702,11 +709,11 @@ def test_a_short_node_that_blocks_does_not_hold_up_the_tasks_behind_it(pause: fl
         f'node {{ calculator: "GfTRendezvousCalculator" input_stream: "mid" '
         f'output_stream: "{role}_out" input_side_packet: "EVENT:event" input_side_packet: "AT:at" '
         f'input_side_packet: "SEEN:seen" input_side_packet: "ROLE:{role}" '
-        f'input_side_packet: "CLOCK:clock" }}\n'
+        f'input_side_packet: "CLOCK:clock" executor: "pool" }}\n'
         for role in ("wait", "set"))
-    config = f'input_stream: "in"\nnum_threads: 2\n' \
+    config = f'input_stream: "in"\n{POOL_OF_TWO}' \
              f'node {{ calculator: "PassThroughCalculator" input_stream: "in" ' \
-             f'output_stream: "mid" }}\n{nodes}'
+             f'output_stream: "mid" executor: "pool" }}\n{nodes}'
     seen: list[bool] = []
     with gf.CalculatorGraph(config, clock=clock) as graph:
         graph.start_run({"event": threading.Event(), "at": 20, "seen": seen, "wait": "wait",
@@ -1208,6 +1215,18 @@ def test_a_caller_waiting_until_idle_leaves_named_executors_and_observers_to_the
     assert len([name for name, *_ in log if name == "own"]) == 4
     assert all(thread != me for name, *_, thread in log if name == "own")
     assert len(observed) == 4 and me not in observed
+
+
+def test_wait_until_idle_times_out_while_the_caller_runs_an_endless_source() -> None:
+    """The caller runs the source's tasks while it waits, and still gives up on time."""
+    graph = _graph('output_stream: "out"\n'
+                   'node { calculator: "GfTEndlessSourceCalculator" output_stream: "out" }')
+    graph.start_run()
+    with pytest.raises(TimeoutError, match=r"within 0\.05 s"):
+        graph.wait_until_idle(0.05)
+    graph.cancel()
+    with pytest.raises(gf.GraphCancelledError):
+        graph.wait_until_done(WAIT)
 
 
 def test_synchronous_mode_with_back_pressure() -> None:
