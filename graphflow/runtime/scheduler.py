@@ -83,7 +83,8 @@ class Scheduler:
 
     The graph API (:class:`~graphflow.graph.CalculatorGraph`) uses only the public methods:
     :meth:`start`, :meth:`add_packet`, :meth:`close_inputs`, :meth:`input_closed`,
-    :meth:`wait_idle`, :meth:`wait_done`, :meth:`cancel`, :meth:`pause`, :meth:`resume`,
+    :meth:`wait_idle`, :meth:`wait_done`, :meth:`run_while_waiting` (a poller's wait),
+    :meth:`cancel`, :meth:`pause`, :meth:`resume`,
     :meth:`close_sources`, :meth:`shutdown`,
     :meth:`queue_sizes`, :meth:`trace`, and the ``error``, ``done`` and ``input_names``
     attributes. Each takes the lock itself.
