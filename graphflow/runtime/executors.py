@@ -292,6 +292,8 @@ class ThreadPool(Executor):
         """
         scheduler = self.scheduler
         me = threading.get_ident()
+        if me in self.members or me in self.helpers:
+            return  # a calculator of this graph waiting for it: it is in a call already
         now = scheduler.clock.now
         ready = self.ready
         self.helpers[me] = may_run

@@ -265,6 +265,23 @@ class GfTThreadRecorderCalculator(Calculator):
 
 
 @register_calculator
+class GfTPeekingCalculator(Calculator):
+    """Passes packets through after a look at its graph's POLLER (waiting up to a millisecond
+    for a packet, which never comes in time), recording what it saw in SEEN."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    input_side_packets = (Port("POLLER"), Port("SEEN", list))
+
+    def process(self, cc: CalculatorContext) -> None:
+        try:
+            cc.side_inputs["SEEN"].append(cc.side_inputs["POLLER"].next(0.001))
+        except TimeoutError:
+            cc.side_inputs["SEEN"].append(None)
+        cc.outputs[0].add(cc.inputs[0].payload)
+
+
+@register_calculator
 class GfTBackwardsCalculator(Calculator):
     """Outputs each packet at timestamp 100 - t: the second one goes backwards."""
 
@@ -1227,6 +1244,29 @@ def test_wait_until_idle_times_out_while_the_caller_runs_an_endless_source() -> 
     graph.cancel()
     with pytest.raises(gf.GraphCancelledError):
         graph.wait_until_done(WAIT)
+
+
+def test_a_calculator_waiting_for_its_own_graph_runs_nothing_else_meanwhile() -> None:
+    """A calculator that polls its own graph is in a call already: its wait runs no other
+    task on its thread (which would end that call's bookkeeping under it)."""
+    config = """
+    input_stream: "in"
+    node { calculator: "GfTPeekingCalculator" input_stream: "in" output_stream: "peeked"
+           input_side_packet: "POLLER:poller" input_side_packet: "SEEN:seen" }
+    node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "other" }
+    node { calculator: "PassThroughCalculator" input_stream: "other" output_stream: "out" }
+    """
+    graph = _graph(config)
+    poller = graph.add_output_stream_poller("out")
+    seen: list[Any] = []
+    graph.start_run({"poller": poller, "seen": seen})
+    for t in range(4):
+        _add(graph, "in", t, t)
+        graph.wait_until_idle(WAIT)
+    graph.close()
+    assert len(seen) == 4
+    assert [p.payload for p in poller] == [t for t in range(4) if all(
+        s is None or s.payload != t for s in seen)]
 
 
 def test_synchronous_mode_with_back_pressure() -> None:
