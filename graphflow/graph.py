@@ -7,6 +7,7 @@ import json
 import pathlib
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -42,12 +43,16 @@ class OutputStreamPoller:
             print(packet.timestamp, packet.payload)
     """
 
-    def __init__(self, stream: str, max_queue_size: int) -> None:
+    def __init__(self, stream: str, max_queue_size: int,
+                 run_while_waiting: Callable[[Callable[[], bool]], None]) -> None:
         self.stream = stream
         self._queue: queue.Queue[Any] = queue.Queue(max_queue_size)
         self._error: BaseException | None = None
         self._ended = False
         self._closing = False
+        # Lets next() run the graph's tasks that lead to this stream while it waits
+        # (Scheduler.run_while_waiting).
+        self._run_while_waiting = run_while_waiting
 
     def _put(self, item: Any, cancelled: threading.Event) -> None:
         while not cancelled.is_set():
@@ -69,6 +74,9 @@ class OutputStreamPoller:
     def next(self, timeout: float | None = None) -> Packet[Any] | None:
         """The next packet, or None once the stream has ended.
 
+        While it waits, the calling thread runs the graph's ready tasks that lead to this
+        stream (docs/calculators.md, Threads); ``timeout`` is checked between them.
+
         Raises:
             TimeoutError: If nothing arrives within ``timeout`` seconds.
             GraphError: If the graph failed.
@@ -76,8 +84,15 @@ class OutputStreamPoller:
         if self._ended or (self._closing and self._queue.empty()):
             self._end()
             return None
+        wait = timeout
+        if self._queue.empty():
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self._run_while_waiting(lambda: not self._queue.empty() or self._closing or (
+                deadline is not None and time.monotonic() >= deadline))
+            if deadline is not None:
+                wait = max(0.0, deadline - time.monotonic())
         try:
-            item = self._queue.get(timeout=timeout)
+            item = self._queue.get(timeout=wait)
         except queue.Empty:
             raise TimeoutError(f"no packet on {self.stream!r} within {timeout} s") from None
         if item is _END:
@@ -193,7 +208,8 @@ class CalculatorGraph:
     def observe_output_stream(self, stream_name: str, callback: Observer) -> None:
         """Calls ``callback(stream_name, packet)`` for every packet of the stream, in order.
 
-        Callbacks run on the graph's threads, one at a time per stream.
+        Callbacks run on the graph's threads, one at a time per stream (never on the caller's
+        thread outside synchronous mode, not even while it waits for the graph).
         """
         self._check_stream(stream_name)
         self._sinks.append((stream_name, lambda p: callback(stream_name, p), lambda: None))
@@ -202,7 +218,14 @@ class CalculatorGraph:
                                  ) -> OutputStreamPoller:
         """A poller that iterates over the stream's packets (``max_queue_size`` 0: unbounded)."""
         self._check_stream(stream_name)
-        poller = OutputStreamPoller(stream_name, max_queue_size)
+        sink = len(self.validated.nodes) + len(self._sinks)  # its node's index (_with_sinks)
+
+        def run_while_waiting(until: Callable[[], bool]) -> None:
+            scheduler = self._scheduler
+            if scheduler is not None and not scheduler.done:
+                scheduler.run_while_waiting(until, sink)
+
+        poller = OutputStreamPoller(stream_name, max_queue_size, run_while_waiting)
         cancelled = self._cancelled
 
         def finish() -> None:
@@ -268,6 +291,7 @@ class CalculatorGraph:
                               constant_nodes=self._constant_nodes,
                               input_queue_sizes=self._input_queue_sizes,
                               report_deadlock=proto.report_deadlock,
+                              sinks=range(len(self.validated.nodes), len(graph.nodes)),
                               **({"clock": self._clock} if self._clock is not None else {}))
         self._scheduler = scheduler
         scheduler.start()
@@ -342,6 +366,9 @@ class CalculatorGraph:
 
     def wait_until_idle(self, timeout: float | None = None) -> None:
         """Waits until no calculator is running or ready to run.
+
+        While it waits, the calling thread runs ready tasks of the default pool, observers
+        excepted (docs/calculators.md, Threads); ``timeout`` is checked between them.
 
         Raises:
             GraphError: If the graph failed.

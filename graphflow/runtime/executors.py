@@ -137,7 +137,9 @@ class ThreadPool(Executor):
     A pool thread keeps the lock between finishing one task and taking the next, and takes
     the tasks that its own task made ready, so a chain of cheap nodes costs one lock round
     trip per hop and no thread switch. It wakes an idle thread only for a long task
-    (:meth:`worth_waking`); idle threads look for tasks left behind a call that blocks.
+    (:meth:`worth_waking`); idle threads look for tasks left behind a call that blocks. A
+    caller blocked in one of the graph's own waits may run some of its tasks meanwhile
+    (:meth:`run_while_waiting`), and counts as one of its threads while it does.
     """
 
     def __init__(self, name: str, scheduler: Scheduler, threads: int) -> None:
@@ -146,6 +148,9 @@ class ThreadPool(Executor):
         self.watch = threading.Condition(scheduler.lock)  # where the watching one waits
         self.threads_wanted = threads
         self.threads: list[threading.Thread] = []
+        self.members: set[int] = set()  # its threads' idents
+        # Callers running its tasks while they wait: ident -> which tasks each may run.
+        self.helpers: dict[int, Callable[[Task], bool]] = {}
         self.idle = 0
         self.sleepers = 0  # idle threads asleep on `cond` and not yet woken
         self.watching = False  # an idle thread looks for stuck tasks (_idle_wait)
@@ -159,7 +164,11 @@ class ThreadPool(Executor):
             thread.start()
 
     def dispatch(self, task: Task) -> None:
-        if threading.current_thread() not in self.threads:
+        me = threading.get_ident()
+        may_run = self.helpers.get(me)
+        if may_run is not None and not may_run(task):
+            self.wake_one()  # a task that the waiting caller leaves to the pool's threads
+        elif me not in self.members and may_run is None:
             # Work from outside the pool (graph inputs, an external executor's task) wakes a
             # thread for the first ready task; a task that joins others waits for the thread
             # woken for them, which wakes another only by the wake rule (_work), as for a pool
@@ -205,11 +214,16 @@ class ThreadPool(Executor):
         lock = scheduler.lock
         ready = self.ready
         now = scheduler.clock.now
-        execute, complete = scheduler.execute, scheduler.complete
         me = threading.get_ident()
+        woken = False  # just back from waiting idle
         with lock:
+            self.members.add(me)
             while True:
-                if not ready or scheduler.paused:
+                task = None
+                if ready and not scheduler.paused:
+                    task = ready[0] if not (woken and self.helpers) else next(
+                        (t for t in ready if not self._left_to_helper(t, now())), None)
+                if task is None:
                     if scheduler.done:
                         return
                     self.idle += 1
@@ -221,19 +235,79 @@ class ThreadPool(Executor):
                         continue
                     self._idle_wait()
                     self.idle -= 1
+                    woken = True
                     continue
-                task = ready.popleft()
-                if ready and self.idle and self.worth_waking(task):
-                    self.wake_one()  # for what is left while this thread is busy
-                scheduler.kicked = False
-                self.started[me] = now()
-                lock.release()
-                try:
-                    execute(task)
-                finally:
-                    lock.acquire()
-                del self.started[me]
-                complete(task)
+                woken = False
+                if task is ready[0]:
+                    ready.popleft()
+                else:
+                    ready.remove(task)
+                self._run(task, me, now)
+
+    def _run(self, task: Task, me: int, now: Callable[[], float]) -> None:
+        """Runs ``task``, just taken from ``ready``, on the calling thread, ``me`` (lock held,
+        released while the calculator runs)."""
+        scheduler = self.scheduler
+        ready = self.ready
+        if ready and self.idle and self.worth_waking(task):
+            self.wake_one()  # for what is left while this thread is busy
+        scheduler.kicked = False
+        self.started[me] = now()
+        scheduler.lock.release()
+        try:
+            scheduler.execute(task)
+        except BaseException as exc:
+            # (A KeyboardInterrupt in a caller that runs tasks while it waits.) The run fails
+            # with it rather than keeping the task in flight for ever.
+            task.error = exc
+            raise
+        finally:
+            scheduler.lock.acquire()
+            del self.started[me]
+            scheduler.complete(task)
+
+    def _left_to_helper(self, task: Task, now: float) -> bool:
+        """Whether a pool thread just back from waiting idle leaves a short ready task to a
+        caller that runs tasks while it waits and may run this one (lock held: the caller is
+        in a call): a thread woken for a graph input before the caller came to help would
+        otherwise run beside it, for the wake rule's loss. Not once the caller's call has
+        lasted STALE seconds (it may block)."""
+        return task.node.cost < WAKE_COST and any(
+            may_run(task) and now - self.started[helper] < STALE
+            for helper, may_run in self.helpers.items())
+
+    def run_while_waiting(self, until: Callable[[], bool],
+                          may_run: Callable[[Task], bool]) -> None:
+        """Runs ready tasks on the calling thread, which waits in one of the graph's own waits,
+        while ``until()`` is false and a ready task is one that ``may_run`` allows, the oldest
+        such first (lock held; both are called with it). The others are left to the pool's
+        threads: ready tasks are independent of one another, so any order is one that the
+        pool's threads could have taken them in.
+
+        A caller that waits for the graph's results would otherwise hand each of them over
+        twice (waking a pool thread for the first task, being woken for the result), across
+        cores on a multi-core machine. While it runs tasks it counts as a pool thread (the
+        tasks it makes ready follow the pool's wake rule); when it stops, it wakes an idle
+        thread for the ready tasks it leaves.
+        """
+        scheduler = self.scheduler
+        me = threading.get_ident()
+        if me in self.members or me in self.helpers:
+            return  # a calculator of this graph waiting for it: it is in a call already
+        now = scheduler.clock.now
+        ready = self.ready
+        self.helpers[me] = may_run
+        try:
+            while ready and not until() and not scheduler.paused:
+                task = next((t for t in ready if may_run(t)), None)
+                if task is None:
+                    break
+                ready.remove(task)
+                self._run(task, me, now)
+        finally:
+            del self.helpers[me]
+            if ready and self.idle and not scheduler.paused:
+                self.wake_one()
 
     def _idle_wait(self) -> None:
         """Waits (lock held) until woken, done, or a ready task was left waiting too long.

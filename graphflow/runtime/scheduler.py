@@ -12,7 +12,8 @@ import collections
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from graphflow.calculator import (
@@ -82,7 +83,8 @@ class Scheduler:
 
     The graph API (:class:`~graphflow.graph.CalculatorGraph`) uses only the public methods:
     :meth:`start`, :meth:`add_packet`, :meth:`close_inputs`, :meth:`input_closed`,
-    :meth:`wait_idle`, :meth:`wait_done`, :meth:`cancel`, :meth:`pause`, :meth:`resume`,
+    :meth:`wait_idle`, :meth:`wait_done`, :meth:`run_while_waiting` (a poller's wait),
+    :meth:`cancel`, :meth:`pause`, :meth:`resume`,
     :meth:`close_sources`, :meth:`shutdown`,
     :meth:`queue_sizes`, :meth:`trace`, and the ``error``, ``done`` and ``input_names``
     attributes. Each takes the lock itself.
@@ -107,7 +109,7 @@ class Scheduler:
                  clock: Clock = REAL_CLOCK,
                  constant_nodes: dict[int, tuple[dict[Any, Any], dict[str, Any]]] | None = None,
                  input_queue_sizes: dict[str, int] | None = None,
-                 report_deadlock: bool = False) -> None:
+                 report_deadlock: bool = False, sinks: Collection[int] = ()) -> None:
         self.graph = graph
         # Per node with side packets only: the input side packets of the last run that opened
         # it and the side packets it made then (kept by the graph object across its runs).
@@ -181,6 +183,11 @@ class Scheduler:
                 not node.single and node.handler.sets_batchable
             node.packet_driven = not node.bounds_mode and not node.handler.drops_packets
         self._compute_upstream()
+        # The nodes that hand packets to the application (observers' and pollers' sinks, by
+        # index), which a waiting caller does not run (run_while_waiting), and, per node
+        # that it may wait for, the nodes it may run meanwhile.
+        self.sinks = frozenset(sinks)
+        self._helpable: dict[int | None, frozenset[Node]] = {}
 
     # ---------------------------------------------------------------- setup
 
@@ -433,11 +440,61 @@ class Scheduler:
     def _wait_for(self, predicate: Callable[[], bool], timeout: float | None) -> None:
         """Waits for ``predicate()`` or the end of the run; ``timeout`` is in real seconds
         (whatever the scheduler's clock)."""
+        wait = timeout
         if self.synchronous:
             run_here(self, lambda: predicate() or self.done)
+        else:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            self.run_while_waiting(lambda: predicate() or self.done or (
+                deadline is not None and time.monotonic() >= deadline))
+            if deadline is not None:
+                wait = max(0.0, deadline - time.monotonic())
         with self.lock:
-            if not self.changed.wait_for(lambda: predicate() or self.done, timeout):
+            if not self.changed.wait_for(lambda: predicate() or self.done, wait):
                 raise TimeoutError(f"the graph did not get there within {timeout} s")
+
+    def run_while_waiting(self, until: Callable[[], bool], sink: int | None = None) -> None:
+        """Lets the caller, about to block in one of the graph's waits until ``until()``, run
+        ready tasks of the default pool meanwhile (no lock held; ``until`` is called with it).
+
+        ``sink``: the caller waits for that sink's packets (a poller's); else for the graph.
+        The caller runs only tasks of nodes that it waits for: upstream of ``sink``, and never
+        a sink other than ``sink`` (an observer's callback may take a lock that the caller
+        holds; another poller's queue may be full, waiting for this very caller). A node that
+        blocked on such a lock would keep what the caller waits for from coming on a pool
+        thread too. Nodes of named executors, which may be there for a thread of their own,
+        and of external executors are left to their threads.
+        """
+        pool = self.executors[""]
+        if not isinstance(pool, ThreadPool):
+            return
+        allowed = self._helpable.get(sink)
+        if allowed is None:
+            allowed = self._helpable[sink] = self._feeders(sink)
+
+        def may_run(task: Task) -> bool:
+            return task.node in allowed and (
+                task.chain is None or all(t.node in allowed for t in task.chain))
+
+        with self.lock:
+            pool.run_while_waiting(until, may_run)
+
+    def _feeders(self, sink: int | None) -> frozenset[Node]:
+        """The nodes whose calls a caller waiting for ``sink`` (None: for the whole graph)
+        waits for: those upstream of it, back edges included, less the other sinks."""
+        if sink is None:
+            return frozenset(n for n in self.nodes if n.spec.index not in self.sinks)
+        producers = self.graph.producers
+        found = {sink}
+        todo = [sink]
+        while todo:
+            for s in self.nodes[todo.pop()].spec.inputs:
+                src = producers[s.name]
+                if src >= 0 and src not in found:
+                    found.add(src)
+                    todo.append(src)
+        return frozenset(self.nodes[i] for i in found
+                         if i == sink or i not in self.sinks)
 
     # ---------------------------------------------------------------- opening
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -263,6 +265,23 @@ class GfTThreadRecorderCalculator(Calculator):
 
 
 @register_calculator
+class GfTPeekingCalculator(Calculator):
+    """Passes packets through after a look at its graph's POLLER (waiting up to a millisecond
+    for a packet, which never comes in time), recording what it saw in SEEN."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    input_side_packets = (Port("POLLER"), Port("SEEN", list))
+
+    def process(self, cc: CalculatorContext) -> None:
+        try:
+            cc.side_inputs["SEEN"].append(cc.side_inputs["POLLER"].next(0.001))
+        except TimeoutError:
+            cc.side_inputs["SEEN"].append(None)
+        cc.outputs[0].add(cc.inputs[0].payload)
+
+
+@register_calculator
 class GfTBackwardsCalculator(Calculator):
     """Outputs each packet at timestamp 100 - t: the second one goes backwards."""
 
@@ -274,6 +293,10 @@ class GfTBackwardsCalculator(Calculator):
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+THREAD_POOL = ('type: "ThreadPoolExecutor" '
+               "options { [mediapipe.ThreadPoolExecutorOptions.ext] { num_threads: 1 } }")
 
 
 def _graph(text: str, **kwargs: Any) -> gf.CalculatorGraph:
@@ -618,15 +641,22 @@ def test_without_max_in_flight_calls_never_overlap() -> None:
     assert kinds == ["start", "end"] * 6
 
 
+# A pool of two threads of its own for the tests of the pool's rules: a caller waiting in
+# wait_until_idle() runs ready tasks of the default pool itself (and so keeps a pool thread
+# from being woken for them), never those of a named executor.
+POOL_OF_TWO = 'executor { name: "pool" type: "ThreadPoolExecutor" ' \
+              'options { [mediapipe.ThreadPoolExecutorOptions.ext] { num_threads: 2 } } }\n'
+
+
 def _fan_out(sleep_side_packet: str) -> str:
     """in -> a -> (b, c): three recorder nodes on a pool of two threads."""
     nodes = "".join(
-        f'node {{ name: "{name}" calculator: "GfTTimedRecorderCalculator" '
+        f'node {{ name: "{name}" calculator: "GfTTimedRecorderCalculator" executor: "pool" '
         f'input_stream: "{src}" output_stream: "{name}_out" input_side_packet: "LOG:log" '
         f'{sleep_side_packet} }}\n'
         for name, src in [("a", "in"), ("b", "a_out"), ("c", "a_out")])
     return f'input_stream: "in"\noutput_stream: "b_out"\noutput_stream: "c_out"\n' \
-           f'num_threads: 2\n{nodes}'
+           f'{POOL_OF_TWO}{nodes}'
 
 
 def _record(config: str, side_packets: dict[str, Any], count: int,
@@ -666,10 +696,10 @@ def test_short_tasks_of_a_graph_input_run_on_the_one_thread_it_woke() -> None:
             'input_side_packet: "COST_S:cost"'
     nodes = "".join(
         f'node {{ name: "{name}" calculator: "GfTTimedRecorderCalculator" input_stream: "in" '
-        f'output_stream: "{name}_out" input_side_packet: "LOG:log" {sides} }}\n'
+        f'executor: "pool" output_stream: "{name}_out" input_side_packet: "LOG:log" {sides} }}\n'
         for name in ("b", "c"))
     config = f'input_stream: "in"\noutput_stream: "b_out"\noutput_stream: "c_out"\n' \
-             f'num_threads: 2\n{nodes}'
+             f'{POOL_OF_TWO}{nodes}'
     log = _record(config, {"sleep": 0.001, "clock": clock, "cost": 50e-6}, 8, clock)
     for t in range(1, 8):  # once each node's cost is measured
         threads = {thread for _, ts, _, _, thread in log if ts == t}
@@ -696,11 +726,11 @@ def test_a_short_node_that_blocks_does_not_hold_up_the_tasks_behind_it(pause: fl
         f'node {{ calculator: "GfTRendezvousCalculator" input_stream: "mid" '
         f'output_stream: "{role}_out" input_side_packet: "EVENT:event" input_side_packet: "AT:at" '
         f'input_side_packet: "SEEN:seen" input_side_packet: "ROLE:{role}" '
-        f'input_side_packet: "CLOCK:clock" }}\n'
+        f'input_side_packet: "CLOCK:clock" executor: "pool" }}\n'
         for role in ("wait", "set"))
-    config = f'input_stream: "in"\nnum_threads: 2\n' \
+    config = f'input_stream: "in"\n{POOL_OF_TWO}' \
              f'node {{ calculator: "PassThroughCalculator" input_stream: "in" ' \
-             f'output_stream: "mid" }}\n{nodes}'
+             f'output_stream: "mid" executor: "pool" }}\n{nodes}'
     seen: list[bool] = []
     with gf.CalculatorGraph(config, clock=clock) as graph:
         graph.start_run({"event": threading.Event(), "at": 20, "seen": seen, "wait": "wait",
@@ -1097,6 +1127,146 @@ def test_synchronous_mode_runs_everything_on_the_calling_thread() -> None:
     assert {thread for _, thread in threads} == {me}
     assert delivered == [me] * 3
     assert counts == [before] * 3  # no thread was started
+
+
+@pytest.fixture
+def caller_keeps_the_gil() -> Iterator[None]:
+    """No forced switch of the interpreter lock: a pool thread woken for a graph input cannot
+    run before the adding thread blocks or comes to wait (on a loaded machine the OS may
+    preempt it for longer than the default 5 ms switch interval)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(60.0)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+CHAIN_OF_TWO = """
+input_stream: "in"
+output_stream: "out"
+num_threads: 2
+node { calculator: "GfTThreadRecorderCalculator" input_stream: "in" output_stream: "mid"
+       input_side_packet: "THREADS:threads" }
+node { calculator: "GfTThreadRecorderCalculator" input_stream: "mid" output_stream: "out"
+       input_side_packet: "THREADS:threads" }
+"""
+
+
+@pytest.mark.usefixtures("caller_keeps_the_gil")
+def test_a_caller_waiting_for_a_poller_runs_the_nodes_that_lead_to_it() -> None:
+    """poller.next() runs the ready tasks upstream of its stream on the caller's thread while
+    it waits: no hand-off to a pool thread for the frame and back for its result."""
+    threads: list[tuple[str, int]] = []
+    graph = _graph(CHAIN_OF_TWO)
+    poller = graph.add_output_stream_poller("out")
+    graph.start_run({"threads": threads})
+    graph.wait_until_idle()  # (the nodes open on the pool's threads, which then go idle)
+    got = []
+    for t in range(6):
+        _add(graph, "in", t, t)
+        packet = poller.next(WAIT)
+        assert packet is not None
+        got.append(packet.payload)
+    graph.close()
+    assert got == list(range(6))
+    calls = [thread for kind, thread in threads if kind == "process"]
+    assert calls == [threading.get_ident()] * 12
+
+
+def test_a_caller_waiting_for_a_poller_never_runs_an_observer() -> None:
+    """An observer's callback may take a lock that the caller holds while it waits, as here:
+    run on the caller's thread, it would deadlock; it stays on a pool thread (the pool's
+    other thread, or the caller, runs the nodes meanwhile)."""
+    held = threading.Lock()
+    observed: list[tuple[int, bool]] = []
+
+    def observe(_name: str, _packet: gf.Packet[Any]) -> None:
+        got = held.acquire(timeout=WAIT)  # (on the caller's own thread it would time out)
+        observed.append((threading.get_ident(), got))
+        if got:
+            held.release()
+
+    graph = _graph(CHAIN_OF_TWO)
+    graph.observe_output_stream("mid", observe)
+    poller = graph.add_output_stream_poller("out")
+    graph.start_run({"threads": []})
+    for t in range(6):
+        with held:
+            _add(graph, "in", t, t)
+            packet = poller.next(WAIT)
+        assert packet is not None and packet.payload == t
+    graph.close()
+    assert len(observed) == 6
+    assert all(got and thread != threading.get_ident() for thread, got in observed)
+
+
+@pytest.mark.usefixtures("caller_keeps_the_gil")
+def test_a_caller_waiting_until_idle_leaves_named_executors_and_observers_to_their_threads(
+        ) -> None:
+    """wait_until_idle() runs ready default-pool tasks on the caller's thread; a node on a
+    named executor (which may be there for a thread of its own) and an observer stay on the
+    graph's threads."""
+    config = f"""
+    input_stream: "in"
+    output_stream: "out"
+    num_threads: 2
+    executor {{ name: "own" {THREAD_POOL} }}
+    node {{ name: "first" calculator: "GfTTimedRecorderCalculator" input_stream: "in"
+           output_stream: "mid" input_side_packet: "LOG:log" }}
+    node {{ name: "own" calculator: "GfTTimedRecorderCalculator" input_stream: "mid"
+           output_stream: "out" input_side_packet: "LOG:log" executor: "own" }}
+    """
+    log: list[tuple[Any, ...]] = []
+    observed: list[int] = []
+    graph = _graph(config)
+    graph.observe_output_stream("out", lambda _n, _p: observed.append(threading.get_ident()))
+    graph.start_run({"log": log})
+    graph.wait_until_idle()  # (the nodes open on the pool's threads, which then go idle)
+    for t in range(4):
+        _add(graph, "in", t, t)
+        graph.wait_until_idle()
+    graph.close()
+    me = threading.get_ident()
+    assert [thread for name, *_, thread in log if name == "first"] == [me] * 4
+    assert len([name for name, *_ in log if name == "own"]) == 4
+    assert all(thread != me for name, *_, thread in log if name == "own")
+    assert len(observed) == 4 and me not in observed
+
+
+def test_wait_until_idle_times_out_while_the_caller_runs_an_endless_source() -> None:
+    """The caller runs the source's tasks while it waits, and still gives up on time."""
+    graph = _graph('output_stream: "out"\n'
+                   'node { calculator: "GfTEndlessSourceCalculator" output_stream: "out" }')
+    graph.start_run()
+    with pytest.raises(TimeoutError, match=r"within 0\.05 s"):
+        graph.wait_until_idle(0.05)
+    graph.cancel()
+    with pytest.raises(gf.GraphCancelledError):
+        graph.wait_until_done(WAIT)
+
+
+def test_a_calculator_waiting_for_its_own_graph_runs_nothing_else_meanwhile() -> None:
+    """A calculator that polls its own graph is in a call already: its wait runs no other
+    task on its thread (which would end that call's bookkeeping under it)."""
+    config = """
+    input_stream: "in"
+    node { calculator: "GfTPeekingCalculator" input_stream: "in" output_stream: "peeked"
+           input_side_packet: "POLLER:poller" input_side_packet: "SEEN:seen" }
+    node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "other" }
+    node { calculator: "PassThroughCalculator" input_stream: "other" output_stream: "out" }
+    """
+    graph = _graph(config)
+    poller = graph.add_output_stream_poller("out")
+    seen: list[Any] = []
+    graph.start_run({"poller": poller, "seen": seen})
+    for t in range(4):
+        _add(graph, "in", t, t)
+        graph.wait_until_idle(WAIT)
+    graph.close()
+    assert len(seen) == 4
+    assert [p.payload for p in poller] == [t for t in range(4) if all(
+        s is None or s.payload != t for s in seen)]
 
 
 def test_synchronous_mode_with_back_pressure() -> None:
