@@ -873,15 +873,37 @@ class _Converter:
 
     def _depth_to_space(self, op: tflite.Operator) -> None:
         options = self._options(op, tflite.DepthToSpaceOptions)
+        block = options.BlockSize()
+        out = op.Outputs(0)
+        if self._readers(out) <= {BuiltinOperator.RESHAPE}:
+            # Read in NHWC order only (a detector head's reshape into boxes): the input in NHWC
+            # (onnxruntime's reorder out of its blocked layout writes that directly), then a
+            # swap of two axes that moves whole rows of block * channels values. onnxruntime's
+            # DepthToSpace and a Transpose to NHWC took 0.13 ms in the full-range detector's
+            # 64-channel head.
+            n, h, w, c = self._shape(out)
+            x = self._op("Reshape", [self._value(op.Inputs(0), nchw=False),
+                                     self._int64([n * h // block, w // block, block,
+                                                  block * c])], "d2s_rows")
+            # (n h, w, row, (column, c)) -> (n h, row, w, (column, c)): TFLite's (DCR) order.
+            x = self._op("Transpose", [x], "d2s_nhwc", perm=[0, 2, 1, 3])
+            self._emit("Reshape", [x, self._int64([n, h, w, c])], out, nchw=False)
+            return
         # TFLite's channel order is (row, column, channel): ONNX's DCR mode.
         self._emit(
             "DepthToSpace",
             [self._value(op.Inputs(0), nchw=True)],
             op.Outputs(0),
             nchw=True,
-            blocksize=options.BlockSize(),
+            blocksize=block,
             mode="DCR",
         )
+
+    def _readers(self, index: int) -> set[int]:
+        """The builtin operator codes of the operators reading tensor ``index``."""
+        graph = self.graph
+        return {self._op_code(graph.Operators(i)) for i in range(graph.OperatorsLength())
+                if index in graph.Operators(i).InputsAsNumpy().tolist()}
 
     def _prelu(self, op: tflite.Operator) -> None:
         x, out = op.Inputs(0), op.Outputs(0)

@@ -627,13 +627,26 @@ def test_resize_bilinear(tmp_path: Path, align: int, half: int, out_hw: tuple[in
     _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 5, 2))
 
 
-def test_depth_to_space(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("block", "read_by"), [(2, "output"), (3, "reshape"), (2, "conv")])
+def test_depth_to_space(tmp_path: Path, block: int, read_by: str) -> None:
+    """DEPTH_TO_SPACE as a model output, read by a RESHAPE (a detector head's boxes: both in
+    NHWC order, no DepthToSpace node) and read by a convolution (an NCHW DepthToSpace)."""
     m = TinyModel()
     x = m.tensor((1, 3, 4, 2))
-    h = _conv_1x1(m, x, (1, 3, 4, 2), 12)
-    y = m.tensor((1, 6, 8, 3))
-    m.op(Op.DEPTH_TO_SPACE, [h], [y], "DepthToSpaceOptions", BlockSize=2)
-    _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 3, 4, 2))
+    h = _conv_1x1(m, x, (1, 3, 4, 2), 3 * block * block)
+    y = m.tensor((1, 3 * block, 4 * block, 3))
+    m.op(Op.DEPTH_TO_SPACE, [h], [y], "DepthToSpaceOptions", BlockSize=block)
+    if read_by == "reshape":
+        out = m.tensor((1, 12 * block * block, 3))
+        m.op(Op.RESHAPE, [y, m.tensor((3,), (1, 12 * block * block, 3), TensorType.INT32)],
+             [out])
+    elif read_by == "conv":
+        out = _conv_1x1(m, y, (1, 3 * block, 4 * block, 3), 5)
+    else:
+        out = y
+    model = _check_tiny(tmp_path, m.build([x], [out]), _uniform(1, 3, 4, 2))
+    ops = [n.op_type for n in model.graph.node]
+    assert ("DepthToSpace" in ops) == (read_by == "conv")
 
 
 def test_hard_swish_logistic_and_average_pool(tmp_path: Path) -> None:
@@ -695,6 +708,38 @@ def test_channels_widen_to_whole_blocks_and_channel_pads_go(
     weights = {t.name: tuple(t.dims) for t in model.graph.initializer}
     assert [weights[n.input[1]][0] for n in model.graph.node if n.op_type == "Conv"] == [
         20, 20, 24, 24, 32, 3]
+
+
+def test_fewer_channels_than_a_block_widen_only_on_the_way_to_a_convolution(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full-range detector's bottleneck, 16 -> 8 -> depthwise -> 16 channels, widens its 8
+    channels to a block (16): the 8 -> 16 convolution then reads whole blocks. A 4-channel head
+    whose depthwise output goes to a RESHAPE stays 4 channels wide (no Slice back)."""
+    monkeypatch.setattr(widen, "BLOCK", 16)
+    m = TinyModel()
+    x = m.tensor((1, 6, 6, 3))
+    wide = _conv_1x1(m, x, (1, 6, 6, 3), 16)
+    narrow = _conv_1x1(m, wide, (1, 6, 6, 16), 8)
+
+    def depthwise(x: int, channels: int) -> int:
+        y = m.tensor((1, 6, 6, channels))
+        m.op(Op.DEPTHWISE_CONV_2D, [x, m.tensor((1, 3, 3, channels), _uniform(1, 3, 3, channels)),
+                                    m.tensor((channels,), _uniform(channels))], [y],
+             "DepthwiseConv2DOptions", Padding=Padding.SAME, StrideH=1, StrideW=1,
+             DepthMultiplier=1, DilationHFactor=1, DilationWFactor=1)
+        return y
+
+    back = _conv_1x1(m, depthwise(narrow, 8), (1, 6, 6, 8), 16)
+    head = depthwise(_conv_1x1(m, back, (1, 6, 6, 16), 4), 4)
+    boxes = m.tensor((1, 36, 4))
+    m.op(Op.RESHAPE, [head, m.tensor((3,), (1, 36, 4), TensorType.INT32)], [boxes])
+    # Small inputs: six layers of random weights grow the outputs towards the 1e-5 tolerance.
+    model = _check_tiny(tmp_path, m.build([x], [boxes]), _uniform(1, 6, 6, 3) * 0.1)
+    weights = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    convs = [weights[n.input[1]] for n in model.graph.node if n.op_type == "Conv"]
+    assert convs == [(16, 3, 1, 1), (16, 16, 1, 1), (16, 1, 3, 3), (16, 16, 1, 1),
+                     (4, 16, 1, 1), (4, 1, 3, 3)]
+    assert "Slice" not in [n.op_type for n in model.graph.node]
 
 
 @pytest.mark.parametrize(("flags", "block"), [
