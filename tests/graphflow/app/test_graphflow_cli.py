@@ -134,8 +134,10 @@ def test_run_a_video_through_a_graph_keeps_frames_times_and_pixels(
     assert {e["tid"] for e in work} == set(names)  # one named track per thread that ran
     assert all(isinstance(tid, int) for tid in names)  # the trace-event format's thread ids
     assert len(set(names.values())) == len(names)
-    assert all(name.startswith("graphflow-default-") for name in names.values())
-    assert 1 <= len(names) <= 2  # num_threads: 2
+    # The pool's two threads (num_threads: 2), and the command's own thread: waiting for the
+    # run's end, it may run the ready tasks itself.
+    pool = {name for name in names.values() if name.startswith("graphflow-default-")}
+    assert len(pool) <= 2 and set(names.values()) - pool <= {"MainThread"}
     assert all(e["dur"] >= 0 and e["ts"] >= 0 and e["pid"] == 1 for e in work)
     calls = [e["cat"] for e in work if e["name"] == "PassThroughCalculator"]
     assert calls[0] == "open" and calls[-1] == "close"

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from face_reference import ROOT, read_rgb
 
-from calculators.tensor.inference import InferenceCalculator
 from graphflow import CalculatorGraph
 from graphflow.solutions import face_detection, face_mesh, selfie_segmentation
 from graphflow.solutions.solution_base import SolutionBase, graph_path
@@ -113,16 +112,18 @@ def test_closing_or_resetting_before_any_image_ends_the_run(
     lambda **kw: selfie_segmentation.SelfieSegmentation(**kw)])
 def test_executor_choice_runs_calculators_where_asked_with_the_same_results(
         make: Any, no_thread_leak: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Solutions run synchronously by default (calculators on the caller's thread); False
-    puts them on the graph's pool; both give the same results, image after image."""
+    """Solutions run synchronously by default (calculators and the outputs' observer on the
+    caller's thread); False runs the graph on its pool, where the observer is called on a pool
+    thread (the waiting caller may run calculators, never an observer); both give the same
+    results, image after image."""
     threads: set[threading.Thread] = set()
-    process = InferenceCalculator.process
+    store = SolutionBase._store
 
-    def record(self: InferenceCalculator, cc: Any) -> None:
+    def record(self: SolutionBase, stream: str, packet: Any) -> None:
         threads.add(threading.current_thread())
-        process(self, cc)
+        store(self, stream, packet)
 
-    monkeypatch.setattr(InferenceCalculator, "process", record)
+    monkeypatch.setattr(SolutionBase, "_store", record)
     rgb = read_rgb(IMAGE)
     images = [rgb, rgb[::-1].copy(), rgb]  # tracking solutions carry state across images
     results = {}
