@@ -169,7 +169,10 @@ def stage_times(trace: dict[str, Any], frames: int) -> tuple[dict[str, float], i
         if event.get("ph") == "X" and event.get("cat") == "process":
             if DETECTOR in event["name"]:
                 detector_us += event["dur"]
-                detector_frames.add(event["args"]["timestamp"])
+                if event["name"].endswith("ImageToTensorCalculator"):
+                    # The detector's first node runs on the frames it is given; others of its
+                    # nodes also run on timestamp bounds alone.
+                    detector_frames.add(event["args"]["timestamp"])
             else:
                 per_calculator[event["args"]["calculator"]] += event["dur"]
     out = {}
