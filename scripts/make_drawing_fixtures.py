@@ -20,11 +20,12 @@ from typing import Any
 import mediapipe as mp
 import numpy as np
 from mediapipe.framework.formats import detection_pb2, landmark_pb2
-from mediapipe.python.solutions import drawing_styles, drawing_utils
+from mediapipe.python.solutions import drawing_utils
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "solutions"
 sys.path.insert(0, str(ROOT / "tests" / "graphflow" / "solutions"))
+from drawing_scenes import draw_scenes, plot_scenes  # noqa: E402
 from plot_recorder import PyplotRecorder  # noqa: E402
 
 SEED = 16
@@ -82,29 +83,9 @@ def detection_of(values: np.ndarray) -> Any:
 
 def scenes(data: dict[str, np.ndarray]) -> np.ndarray:
     """The canvases, one per scene, drawn by MediaPipe (tests/fixtures/solutions/README.md)."""
-    hands = mp.solutions.hands
-    pose = mp.solutions.pose
-    hand, body = landmarks(data["hand"]), landmarks(data["pose"])
     canvases = np.zeros((5, *SIZE, 3), np.uint8)
-    drawing_utils.draw_landmarks(canvases[0], hand, hands.HAND_CONNECTIONS,
-                                 drawing_styles.get_default_hand_landmarks_style(),
-                                 drawing_styles.get_default_hand_connections_style())
-    drawing_utils.draw_landmarks(canvases[1], body, pose.POSE_CONNECTIONS,
-                                 landmark_drawing_spec=drawing_styles
-                                 .get_default_pose_landmarks_style())
-    drawing_utils.draw_landmarks(canvases[2], hand)
-    drawing_utils.draw_landmarks(canvases[2], body, pose.POSE_CONNECTIONS,
-                                 is_drawing_landmarks=False)
-    for rotation, translation in zip(data["rotations"], data["translations"], strict=True):
-        drawing_utils.draw_axis(canvases[3], rotation, translation)
-    drawing_utils.draw_axis(canvases[3], data["rotations"][0], data["translations"][0],
-                            focal_length=(2.0, 1.5), principal_point=(0.1, -0.2),
-                            axis_length=0.3,
-                            axis_drawing_spec=drawing_utils.DrawingSpec(thickness=4))
-    drawing_utils.draw_detection(canvases[4], detection_of(data["detection"]),
-                                 drawing_utils.DrawingSpec(color=(0, 255, 0), thickness=-1,
-                                                           circle_radius=4),
-                                 drawing_utils.DrawingSpec(thickness=3))
+    draw_scenes(mp.solutions, canvases, landmarks(data["hand"]), landmarks(data["pose"]),
+                detection_of(data["detection"]), data["rotations"], data["translations"])
     return canvases
 
 
@@ -112,11 +93,7 @@ def plot_calls(data: dict[str, np.ndarray]) -> list[list[Any]]:
     """The pyplot calls of plot_landmarks on the pose (defaults) and the hand (own specs)."""
     recorder = PyplotRecorder()
     drawing_utils.plt = recorder  # type: ignore[attr-defined]
-    drawing_utils.plot_landmarks(landmarks(data["pose"]), mp.solutions.pose.POSE_CONNECTIONS)
-    drawing_utils.plot_landmarks(landmarks(data["hand"]), mp.solutions.hands.HAND_CONNECTIONS,
-                                 drawing_utils.DrawingSpec(color=(10, 20, 30), thickness=2),
-                                 drawing_utils.DrawingSpec(color=(200, 100, 0), thickness=1),
-                                 elevation=30, azimuth=-60)
+    plot_scenes(mp.solutions, landmarks(data["hand"]), landmarks(data["pose"]))
     return recorder.calls
 
 

@@ -10,6 +10,7 @@ import types
 import cv2
 import numpy as np
 import pytest
+from drawing_scenes import draw_scenes, plot_scenes
 from face_reference import ROOT
 from plot_recorder import PyplotRecorder
 
@@ -90,27 +91,9 @@ def test_hand_pose_axis_and_detection_drawings_match_mediapipe_pixel_for_pixel()
     """The scenes of scripts/make_drawing_fixtures.py, drawn by graphflow from the same values:
     the hand and pose styles, default specs, connections only, axes, a detection."""
     ref = np.load(FIXTURES / "drawing_extra.npz")
-    hand, body = _face(ref["hand"]), _face(ref["pose"])
     canvases = np.zeros_like(ref["scenes"])
-    drawing_utils.draw_landmarks(canvases[0], hand, mp.hands.HAND_CONNECTIONS,
-                                 drawing_styles.get_default_hand_landmarks_style(),
-                                 drawing_styles.get_default_hand_connections_style())
-    drawing_utils.draw_landmarks(canvases[1], body, mp.pose.POSE_CONNECTIONS,
-                                 landmark_drawing_spec=drawing_styles
-                                 .get_default_pose_landmarks_style())
-    drawing_utils.draw_landmarks(canvases[2], hand)
-    drawing_utils.draw_landmarks(canvases[2], body, mp.pose.POSE_CONNECTIONS,
-                                 is_drawing_landmarks=False)
-    for rotation, translation in zip(ref["rotations"], ref["translations"], strict=True):
-        drawing_utils.draw_axis(canvases[3], rotation, translation)
-    drawing_utils.draw_axis(canvases[3], ref["rotations"][0], ref["translations"][0],
-                            focal_length=(2.0, 1.5), principal_point=(0.1, -0.2),
-                            axis_length=0.3,
-                            axis_drawing_spec=drawing_utils.DrawingSpec(thickness=4))
-    drawing_utils.draw_detection(canvases[4], _detection(ref["detection"]),
-                                 drawing_utils.DrawingSpec(color=(0, 255, 0), thickness=-1,
-                                                           circle_radius=4),
-                                 drawing_utils.DrawingSpec(thickness=3))
+    draw_scenes(mp, canvases, _face(ref["hand"]), _face(ref["pose"]),
+                _detection(ref["detection"]), ref["rotations"], ref["translations"])
     for scene, (ours, theirs) in enumerate(zip(canvases, ref["scenes"], strict=True)):
         assert theirs.any(), scene
         np.testing.assert_array_equal(ours, theirs, err_msg=f"scene {scene}")
@@ -123,11 +106,7 @@ def test_plot_landmarks_makes_mediapipes_matplotlib_calls(
     recorder = PyplotRecorder()
     monkeypatch.setitem(sys.modules, "matplotlib", types.ModuleType("matplotlib"))
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", recorder)
-    drawing_utils.plot_landmarks(_face(ref["pose"]), mp.pose.POSE_CONNECTIONS)
-    drawing_utils.plot_landmarks(_face(ref["hand"]), mp.hands.HAND_CONNECTIONS,
-                                 drawing_utils.DrawingSpec(color=(10, 20, 30), thickness=2),
-                                 drawing_utils.DrawingSpec(color=(200, 100, 0), thickness=1),
-                                 elevation=30, azimuth=-60)
+    plot_scenes(mp, _face(ref["hand"]), _face(ref["pose"]))
     expected = json.loads((FIXTURES / "plot_landmarks.json").read_text())["calls"]
     assert len(expected) > 40  # scatters and lines, not just the figure
     assert json.loads(json.dumps(recorder.calls)) == expected
