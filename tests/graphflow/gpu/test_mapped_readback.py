@@ -9,28 +9,16 @@ import pickle
 import threading
 from collections.abc import Iterator
 
-import moderngl
+import glkit  # noqa: F401 - registers TestInvertCalculator
 import numpy as np
 import pytest
 
 import graphflow as gf
-from graphflow.gpu import GlContext, GlSimpleCalculator, GpuBuffer, upload
+from graphflow.gpu import GlContext, GpuBuffer, upload
 from graphflow.gpu.buffer import MappedImageFrame
 from graphflow.gpu.transfer import MAX_HELD_ENV, TRANSFER_ENV, MappedTransfers
 from graphflow.image_frame import ImageFrame
 from graphflow.testing import run_graph
-
-
-@gf.register_calculator
-class TestMappedInvertCalculator(GlSimpleCalculator):
-    """Inverts RGB (graphflow's glsl/invert.frag)."""
-
-    def gl_setup(self, cc: gf.CalculatorContext, gl: GlContext) -> None:
-        self.quad = self.fullscreen(self.program(gl, "invert.frag"))
-
-    def gl_render(self, cc: gf.CalculatorContext, gl: GlContext, src: moderngl.Texture,
-                  dst: moderngl.Framebuffer) -> None:
-        self.quad.render(vertices=3)
 
 
 @gf.register_calculator
@@ -50,7 +38,7 @@ input_stream: "in"
 output_stream: "out"
 output_stream: "mapped"
 node { calculator: "ImageFrameToGpuBufferCalculator" input_stream: "in" output_stream: "a" }
-node { calculator: "TestMappedInvertCalculator" input_stream: "a" output_stream: "b" }
+node { calculator: "TestInvertCalculator" input_stream: "a" output_stream: "b" }
 node { calculator: "GpuBufferToImageFrameCalculator" input_stream: "b" output_stream: "out" }
 node { calculator: "TestHeldKindCalculator" input_stream: "out" output_stream: "mapped" }
 """

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import moderngl
 import numpy as np
 import pytest
+from glkit import TestInvertCalculator
 
 import graphflow as gf
 from graphflow.gpu import (
@@ -48,23 +49,6 @@ def _run(graph: str, frames: list[np.ndarray], **kwargs: Any) -> list[np.ndarray
                                           enumerate(frames)]}, **kwargs)
     assert [int(p.timestamp) for p in out["out"]] == [i * 1000 for i in range(len(frames))]
     return [np.asarray(p.payload) for p in out["out"]]
-
-
-@gf.register_calculator
-class TestInvertCalculator(GlSimpleCalculator):
-    """Inverts RGB; records the threads it ran on."""
-
-    threads: ClassVar[set[str]] = set()
-
-    def gl_setup(self, cc: gf.CalculatorContext, gl: GlContext) -> None:
-        self.prog = self.program(gl, "invert.frag")
-        self.quad = self.fullscreen(self.prog)
-        type(self).threads.add(threading.current_thread().name)
-
-    def gl_render(self, cc: gf.CalculatorContext, gl: GlContext, src: moderngl.Texture,
-                  dst: moderngl.Framebuffer) -> None:
-        type(self).threads.add(threading.current_thread().name)
-        self.quad.render(vertices=3)
 
 
 @gf.register_calculator
