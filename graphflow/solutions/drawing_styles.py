@@ -99,20 +99,9 @@ _FACEMESH_CONTOURS_CONNECTION_STYLE_1 = {
 
 # Pose
 _THICKNESS_POSE_LANDMARKS = 2
-_POSE_LANDMARKS_LEFT = frozenset([
-    PoseLandmark.LEFT_EYE_INNER, PoseLandmark.LEFT_EYE, PoseLandmark.LEFT_EYE_OUTER,
-    PoseLandmark.LEFT_EAR, PoseLandmark.MOUTH_LEFT, PoseLandmark.LEFT_SHOULDER,
-    PoseLandmark.LEFT_ELBOW, PoseLandmark.LEFT_WRIST, PoseLandmark.LEFT_PINKY,
-    PoseLandmark.LEFT_INDEX, PoseLandmark.LEFT_THUMB, PoseLandmark.LEFT_HIP,
-    PoseLandmark.LEFT_KNEE, PoseLandmark.LEFT_ANKLE, PoseLandmark.LEFT_HEEL,
-    PoseLandmark.LEFT_FOOT_INDEX])
-_POSE_LANDMARKS_RIGHT = frozenset([
-    PoseLandmark.RIGHT_EYE_INNER, PoseLandmark.RIGHT_EYE, PoseLandmark.RIGHT_EYE_OUTER,
-    PoseLandmark.RIGHT_EAR, PoseLandmark.MOUTH_RIGHT, PoseLandmark.RIGHT_SHOULDER,
-    PoseLandmark.RIGHT_ELBOW, PoseLandmark.RIGHT_WRIST, PoseLandmark.RIGHT_PINKY,
-    PoseLandmark.RIGHT_INDEX, PoseLandmark.RIGHT_THUMB, PoseLandmark.RIGHT_HIP,
-    PoseLandmark.RIGHT_KNEE, PoseLandmark.RIGHT_ANKLE, PoseLandmark.RIGHT_HEEL,
-    PoseLandmark.RIGHT_FOOT_INDEX])
+# MediaPipe lists them by hand: every landmark with LEFT (RIGHT) in its name.
+_POSE_LANDMARKS_LEFT = frozenset(p for p in PoseLandmark if "LEFT" in p.name)
+_POSE_LANDMARKS_RIGHT = frozenset(p for p in PoseLandmark if "RIGHT" in p.name)
 
 
 def get_default_hand_landmarks_style() -> Mapping[int, DrawingSpec]:
