@@ -798,7 +798,8 @@ def expand_and_validate(config: GraphConfig) -> ValidatedGraph:
     for e in proto.executor:
         label = repr(e.name) if e.name else "(default)"
         if _reserved_executor(e.name):
-            errors.append(ConfigError(f"{e.name!r} is a reserved executor name", where_graph))
+            errors.append(ConfigError(f"executor list: {e.name!r} is a reserved executor "
+                                      "name", where_graph))
         if e.name in declared:
             errors.append(ConfigError(f"executor {label} is declared twice", where_graph))
         declared.add(e.name)

@@ -7,7 +7,6 @@ import json
 import pathlib
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -44,7 +43,8 @@ class OutputStreamPoller:
     """
 
     def __init__(self, stream: str, max_queue_size: int,
-                 run_while_waiting: Callable[[Callable[[], bool]], None]) -> None:
+                 run_while_waiting: Callable[[Callable[[], bool], float | None], float | None],
+                 ) -> None:
         self.stream = stream
         self._queue: queue.Queue[Any] = queue.Queue(max_queue_size)
         self._error: BaseException | None = None
@@ -86,11 +86,8 @@ class OutputStreamPoller:
             return None
         wait = timeout
         if self._queue.empty():
-            deadline = None if timeout is None else time.monotonic() + timeout
-            self._run_while_waiting(lambda: not self._queue.empty() or self._closing or (
-                deadline is not None and time.monotonic() >= deadline))
-            if deadline is not None:
-                wait = max(0.0, deadline - time.monotonic())
+            wait = self._run_while_waiting(lambda: not self._queue.empty() or self._closing,
+                                           timeout)
         try:
             item = self._queue.get(timeout=wait)
         except queue.Empty:
@@ -220,10 +217,12 @@ class CalculatorGraph:
         self._check_stream(stream_name)
         sink = len(self.validated.nodes) + len(self._sinks)  # its node's index (_with_sinks)
 
-        def run_while_waiting(until: Callable[[], bool]) -> None:
+        def run_while_waiting(until: Callable[[], bool], timeout: float | None
+                              ) -> float | None:
             scheduler = self._scheduler
-            if scheduler is not None and not scheduler.done:
-                scheduler.run_while_waiting(until, sink)
+            if scheduler is None or scheduler.done:
+                return timeout
+            return scheduler.run_while_waiting(until, sink, timeout)
 
         poller = OutputStreamPoller(stream_name, max_queue_size, run_while_waiting)
         cancelled = self._cancelled
@@ -367,8 +366,9 @@ class CalculatorGraph:
     def wait_until_idle(self, timeout: float | None = None) -> None:
         """Waits until no calculator is running or ready to run.
 
-        While it waits, the calling thread runs ready tasks of the default pool, observers
-        excepted (docs/calculators.md, Threads); ``timeout`` is checked between them.
+        While it waits, the calling thread runs ready tasks of the default pool, observers' and
+        pollers' deliveries excepted (docs/calculators.md, Threads); ``timeout`` is checked
+        between them.
 
         Raises:
             GraphError: If the graph failed.

@@ -82,12 +82,12 @@ class Scheduler:
     """Runs one graph run.
 
     The graph API (:class:`~graphflow.graph.CalculatorGraph`) uses only the public methods:
-    :meth:`start`, :meth:`add_packet`, :meth:`close_inputs`, :meth:`input_closed`,
-    :meth:`wait_idle`, :meth:`wait_done`, :meth:`run_while_waiting` (a poller's wait),
-    :meth:`cancel`, :meth:`pause`, :meth:`resume`,
+    :meth:`start`, :meth:`add_packet`, :meth:`set_input_bound`, :meth:`close_inputs`,
+    :meth:`input_closed`, :meth:`wait_idle`, :meth:`wait_done`, :meth:`run_while_waiting`
+    (a poller's wait), :meth:`cancel`, :meth:`pause`, :meth:`resume`,
     :meth:`close_sources`, :meth:`shutdown`,
-    :meth:`queue_sizes`, :meth:`trace`, and the ``error``, ``done`` and ``input_names``
-    attributes. Each takes the lock itself.
+    :meth:`queue_sizes`, :meth:`trace`, and the ``error``, ``done``, ``input_names`` and
+    ``side_packets`` attributes. Each takes the lock itself.
 
     The scheduling state, all guarded by ``lock`` (methods marked ``@_locked`` read and change
     it and are called with the lock held):
@@ -97,10 +97,14 @@ class Scheduler:
     - ``streams``: each stream's bound and consumer queues; ``graph_inputs`` the graph's.
     - ``executors``: each executor's ready tasks; ``running`` counts tasks ready or running.
     - ``throttle``: per source node and graph input, how many of the queues downstream are
-      full (each queue's ``limit``); ``closed_inputs`` and ``added_bound`` per graph input.
+      full (each queue's ``limit``); ``closed_inputs``, ``added_bound`` and ``input_limits``
+      (its consumers' smallest queue limit) per graph input; ``resolved_deadlock``.
     - ``side_packets``: the run's side packets, as nodes publish them.
     - ``inbox``: graph input packets not yet delivered (appended under ``input_lock`` alone).
-    - ``error``, ``done``, ``all_open``, ``idle_since``, ``kicked``.
+    - ``waiting_sources`` (opened sources whose layer has not started) and
+      ``active_sources`` (those of the layer that runs); ``constant_nodes``: the side packets
+      of side-packet-only nodes, reused by the next run (kept across runs).
+    - ``error``, ``done``, ``ended``, ``paused``, ``all_open``, ``idle_since``, ``kicked``.
     """
 
     def __init__(self, graph: ValidatedGraph, side_packets: dict[str, Any], *,
@@ -444,18 +448,17 @@ class Scheduler:
         if self.synchronous:
             run_here(self, lambda: predicate() or self.done)
         else:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            self.run_while_waiting(lambda: predicate() or self.done or (
-                deadline is not None and time.monotonic() >= deadline))
-            if deadline is not None:
-                wait = max(0.0, deadline - time.monotonic())
+            wait = self.run_while_waiting(lambda: predicate() or self.done, timeout=timeout)
         with self.lock:
             if not self.changed.wait_for(lambda: predicate() or self.done, wait):
                 raise TimeoutError(f"the graph did not get there within {timeout} s")
 
-    def run_while_waiting(self, until: Callable[[], bool], sink: int | None = None) -> None:
+    def run_while_waiting(self, until: Callable[[], bool], sink: int | None = None,
+                          timeout: float | None = None) -> float | None:
         """Lets the caller, about to block in one of the graph's waits until ``until()``, run
-        ready tasks of the default pool meanwhile (no lock held; ``until`` is called with it).
+        ready tasks of the default pool meanwhile (no lock held; ``until`` is called with it),
+        for at most ``timeout`` real seconds (checked between tasks); returns the seconds
+        left of ``timeout`` for the caller's own wait (None: no timeout).
 
         ``sink``: the caller waits for that sink's packets (a poller's); else for the graph.
         The caller runs only tasks of nodes that it waits for: upstream of ``sink``, and never
@@ -467,7 +470,8 @@ class Scheduler:
         """
         pool = self.executors[""]
         if not isinstance(pool, ThreadPool):
-            return
+            return timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         allowed = self._helpable.get(sink)
         if allowed is None:
             allowed = self._helpable[sink] = self._feeders(sink)
@@ -477,7 +481,9 @@ class Scheduler:
                 task.chain is None or all(t.node in allowed for t in task.chain))
 
         with self.lock:
-            pool.run_while_waiting(until, may_run)
+            pool.run_while_waiting(lambda: until() or (
+                deadline is not None and time.monotonic() >= deadline), may_run)
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
 
     def _feeders(self, sink: int | None) -> frozenset[Node]:
         """The nodes whose calls a caller waiting for ``sink`` (None: for the whole graph)
@@ -566,8 +572,7 @@ class Scheduler:
         if before.keys() != now.keys() or any(now[port] is not v for port, v in before.items()):
             return False
         node.state = _CLOSED
-        for name, value in made.items():
-            self.side_packets.setdefault(name, value)
+        self._publish_side_packets(made)
         return True
 
     # ---------------------------------------------------------------- running tasks
@@ -718,8 +723,8 @@ class Scheduler:
                     self._apply_outputs(node, done, False)
             else:
                 self._apply_outputs(node, task, consumed)
-            if node.side_outputs.values:
-                self._publish_side_outputs(node)
+            if node.side_outputs.values and self._publish_side_packets(node.side_outputs.values):
+                self._open_ready_nodes()
         elif task.kind is _OPEN:
             node.state = _OPEN_STATE
             if self.error is not None:
@@ -728,7 +733,7 @@ class Scheduler:
                 self._apply_outputs(node, task, False)  # packets sent in open(), e.g. headers
                 if self.all_open:  # opened late, once its side packets came
                     self._start_node(node)
-                self._publish_side_outputs(node)
+                self._publish_side_packets(node.side_outputs.values)
                 if not node.spec.inputs and not node.spec.outputs:
                     self.constant_nodes[node.spec.index] = (
                         node.side_values, dict(node.side_outputs.values))
@@ -739,7 +744,8 @@ class Scheduler:
                 self._apply_outputs(node, task, False)
                 for stream in node.streams:
                     self._advance_stream(stream, DONE)
-            self._publish_side_outputs(node)
+            if self._publish_side_packets(node.side_outputs.values):
+                self._open_ready_nodes()
 
     @_locked
     def _follow_up(self, task: Task) -> None:
@@ -790,15 +796,15 @@ class Scheduler:
             self.changed.notify_all()
 
     @_locked
-    def _publish_side_outputs(self, node: Node) -> None:
-        """Publishes the side packets ``node`` has set; opens the nodes waiting for them."""
+    def _publish_side_packets(self, values: dict[str, Any]) -> bool:
+        """Publishes the side packets of ``values`` not published yet; whether any was (the
+        caller then opens the nodes waiting for them)."""
         new = False
-        for name, value in node.side_outputs.values.items():
+        for name, value in values.items():
             if name not in self.side_packets:
                 self.side_packets[name] = value
                 new = True
-        if new:
-            self._open_ready_nodes()
+        return new
 
     def _node_error(self, node: Node, task: Task) -> GraphError:
         exc = task.error
