@@ -30,7 +30,7 @@ from calculators.eymo.tracking import FaceNumbering
 from calculators.eymo.watcher import ScriptWatcher
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.gpu import GlContext, GlSimpleCalculator, GpuBuffer
-from graphflow.gpu.transfer import widen
+from graphflow.gpu.transfer import rgba_copy
 from graphflow.image_frame import ImageFrame
 from graphflow.resources import resource_dir
 
@@ -160,11 +160,8 @@ class EymoTransformCalculator(GlSimpleCalculator):
             cc.outputs[self._out].add_packet(packet)
             return
         source = frame.array  # SRGBA, or SRGB in a deferred buffer
-        if source.shape[2] == 4:
-            out = source.copy()
-        else:  # the widening is the copy drawn on: one pass over the frame, not two
-            out = np.empty((*source.shape[:2], 4), np.uint8)
-            widen(source, out)
+        # An SRGB frame's widening is the copy drawn on: one pass over the frame, not two.
+        out = rgba_copy(source)
         render_into(out, source, self._items)
         cc.outputs[self._out].add(GpuBuffer.deferred(self._gl, ImageFrame(out)))
 

@@ -53,11 +53,14 @@ class ImageFrameToGpuBufferCalculator(Calculator):
     def open(self, cc: CalculatorContext) -> None:
         """Binds to the node's GL context."""
         self.gl = require_current(f"node {cc.node_name!r} (ImageFrameToGpuBufferCalculator)")
+        # Direct transfers on a software renderer: a frame is uploaded only if a GL node
+        # asks for its texture (GpuBuffer.deferred).
+        self.defer = self.gl.software and isinstance(self.gl.transfers, DirectTransfers)
 
     def process(self, cc: CalculatorContext) -> None:
         """Uploads the frame (an RGB one widened to RGBA on the way), or defers it."""
         frame: ImageFrame = cc.inputs[0].payload
-        if self.gl.software and isinstance(self.gl.transfers, DirectTransfers):
+        if self.defer:
             cc.outputs[0].add(GpuBuffer.deferred(self.gl, frame))
             return
         cc.outputs[0].add(upload(self.gl, frame))

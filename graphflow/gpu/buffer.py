@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from graphflow.gpu.errors import GlError
-from graphflow.gpu.transfer import MappedTransfers, check_out, widen
+from graphflow.gpu.transfer import MappedTransfers, check_out, rgba_copy
 from graphflow.image_frame import ImageFrame
 
 if TYPE_CHECKING:
@@ -175,14 +175,7 @@ class GpuBuffer:
         """Uploads a deferred buffer's frame (owner's thread; a no-op once uploaded)."""
         if self._surface is not None or self.frame is None:
             return
-        pixels = self.frame.array
-        surface = self.context.pool.acquire(pixels.shape[1], pixels.shape[0])
-        try:
-            self.context.transfers.upload(surface.texture, pixels)
-        except BaseException:
-            self.context.pool.recycle(surface, None)
-            raise
-        self._hold(surface)
+        self._hold(_upload_surface(self.context, self.frame.array))
 
     @property
     def is_deferred(self) -> bool:
@@ -192,22 +185,23 @@ class GpuBuffer:
     @property
     def width(self) -> int:
         """Width in pixels."""
-        return self._surface.width if self._surface is not None else self._frame_size()[0]
+        if self._surface is not None:
+            return self._surface.width
+        assert self.frame is not None  # a buffer has a surface or a frame
+        return self.frame.width
 
     @property
     def height(self) -> int:
         """Height in pixels."""
-        return self._surface.height if self._surface is not None else self._frame_size()[1]
+        if self._surface is not None:
+            return self._surface.height
+        assert self.frame is not None
+        return self.frame.height
 
     @property
     def size(self) -> tuple[int, int]:
         """``(width, height)``."""
         return self.width, self.height
-
-    def _frame_size(self) -> tuple[int, int]:
-        assert self.frame is not None  # a buffer has a surface or a frame
-        height, width = self.frame.array.shape[:2]
-        return width, height
 
     def texture_in(self, gl: GlContext) -> moderngl.Texture:
         """The texture as seen from context ``gl`` (call on ``gl``'s thread).
@@ -222,10 +216,7 @@ class GpuBuffer:
         """
         gl.assert_current("GpuBuffer.texture_in")
         if self._surface is None:
-            if gl is self.context:
-                self._upload_frame()
-            else:
-                self.context.run(self._upload_frame)
+            self.context.run(self._upload_frame)  # at once on the owner's thread
         assert self._surface is not None
         if not self.context.pool.is_live(self._surface):
             raise GlError(
@@ -252,15 +243,9 @@ class GpuBuffer:
             ValueError: If ``out`` has another shape or type, or is not C-contiguous.
         """
         if self._surface is None and self.frame is not None:
-            pixels = self.frame.array
-            if out is None:
-                out = np.empty((self.height, self.width, 4), np.uint8)
-            check_out(out, self.width, self.height)
-            if pixels.shape[2] == 3:
-                widen(pixels, out)
-            else:
-                np.copyto(out, pixels)
-            return out
+            if out is not None:
+                check_out(out, self.width, self.height)
+            return rgba_copy(self.frame.array, out)
         if out is None:
             out = np.empty((self.height, self.width, 4), np.uint8)
         gl = self._reader()
@@ -390,10 +375,15 @@ def upload(gl: GlContext, pixels: npt.NDArray[np.uint8] | ImageFrame) -> GpuBuff
     if pixels.ndim != 3 or pixels.shape[2] not in (3, 4) or pixels.dtype != np.uint8:
         raise ValueError(
             f"upload needs an HxWx4 or HxWx3 uint8 array, got {pixels.shape} {pixels.dtype}")
+    return GpuBuffer(gl, _upload_surface(gl, pixels), frame)
+
+
+def _upload_surface(gl: GlContext, pixels: npt.NDArray[np.uint8]) -> Surface:
+    """A surface of ``gl``'s pool holding ``pixels`` (HxWx3 or HxWx4 uint8; GL thread)."""
     surface = gl.pool.acquire(pixels.shape[1], pixels.shape[0])
     try:
         gl.transfers.upload(surface.texture, pixels)
     except BaseException:
         gl.pool.recycle(surface, None)
         raise
-    return GpuBuffer(gl, surface, frame)
+    return surface

@@ -118,6 +118,17 @@ def widen(rgb: Pixels, out: Pixels) -> None:
     cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2RGBA, dst=out)
 
 
+def rgba_copy(pixels: Pixels, out: Pixels | None = None) -> Pixels:
+    """An RGBA copy of an RGB (alpha 255) or RGBA frame, into ``out`` if given."""
+    if out is None:
+        out = np.empty((*pixels.shape[:2], 4), np.uint8)
+    if pixels.shape[2] == 3:
+        widen(pixels, out)
+    else:
+        np.copyto(out, pixels)
+    return out
+
+
 class DirectTransfers:
     """Uploads from and reads into numpy memory directly (the fast path of llvmpipe).
 
