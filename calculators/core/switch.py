@@ -218,9 +218,8 @@ class _Selection:
 
     def update(self, cc: CalculatorContext) -> int:
         """Records a selection packet of this call; returns the first timestamp whose channel
-        is not known yet (the selection stream's bound; past everything without one)."""
-        if self.tag is None:
-            return int(Timestamp.DONE)
+        is not known yet (the selection stream's bound). Only with a selection stream."""
+        assert self.tag is not None  # without one, the nodes route by the side packet alone
         packet = cc.inputs[self.tag]
         if not packet.is_empty:
             channel = int(packet.payload) if self.tag == "SELECT" else int(bool(packet.payload))

@@ -252,12 +252,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _select_frames(source: Any, args: argparse.Namespace) -> None:
     """Checks --start and --frames against the source and seeks to --start (the feeding loop
     stops after --frames)."""
-    from calculators.io.video import VideoReader
-
     if args.start:
-        if not isinstance(source, VideoReader) or source.is_sequence:
-            source.close()
-            raise UsageError("--start needs a video file input")
+        _require_video_file(source, "--start")
         try:
             source.seek(args.start)
         except ValueError as exc:
@@ -270,10 +266,20 @@ def _select_frames(source: Any, args: argparse.Namespace) -> None:
                          f"--frames needs a file input, {args.input!r} is a live source")
 
 
+def _require_video_file(source: Any, option: str) -> None:
+    """Raises a UsageError, closing ``source``, unless it is a video file (not a camera, a
+    stream, an image sequence, or no input at all)."""
+    from calculators.io.video import VideoReader
+
+    if not isinstance(source, VideoReader) or source.is_sequence:
+        if source is not None:
+            source.close()
+        raise UsageError(f"{option} needs a video file input")
+
+
 def _run_segments(console: Console, path: Any, args: argparse.Namespace,
                   side_packets: dict[str, Any]) -> int:
     """--segments K: the file's frame ranges in K processes (graphflow.app.segments)."""
-    from calculators.io.video import VideoReader
     from graphflow.app.segments import check_output, run_segments
 
     if args.start or args.frames is not None or args.trace:
@@ -285,9 +291,7 @@ def _run_segments(console: Console, path: Any, args: argparse.Namespace,
     from graphflow.app.io import open_source
 
     source = _open_endpoint(open_source, args.input)
-    if not isinstance(source, VideoReader) or source.is_sequence:
-        source.close()
-        raise UsageError("--segments needs a video file input")
+    _require_video_file(source, "--segments")
     frame_count = source.frame_count
     source.close()
     options = [f"-s{name}={value}" for name, value in side_packets.items()]

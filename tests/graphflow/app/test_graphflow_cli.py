@@ -451,3 +451,12 @@ def test_frames_below_one_is_a_usage_error_naming_the_count(
     graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
     assert main(["run", str(graph), "-i", str(clip), "-o", "null", "--frames", "0"]) == 2
     assert "--frames needs a count of at least 1, got 0" in capsys.readouterr().err
+
+
+def test_segments_without_an_input_is_a_usage_error(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    graph = write(tmp_path / "source.pbtxt", """output_stream: "out"
+node { calculator: "CountingSourceCalculator" output_stream: "out" }
+""")
+    assert main(["run", str(graph), "-o", "null", "--segments", "2"]) == 2
+    assert "--segments needs a video file input" in capsys.readouterr().err
