@@ -163,6 +163,8 @@ class TensorsToDetectionsCalculator(Calculator):
         # the floor, the sigmoid maps the rest into [0, 1]), so there is nothing to check.
         self.single = o.num_classes == 1
         self.finite = self.single and self.allowed is None and self.logit_floor is not None
+        self.min_score = o.min_score_thresh if o.HasField("min_score_thresh") else None
+        self.max_results = o.max_results  # 0: no limit
 
     def process(self, cc: CalculatorContext) -> None:
         # Few boxes pass, and right after an inference each numpy call costs 3x what it costs
@@ -196,7 +198,7 @@ class TensorsToDetectionsCalculator(Calculator):
         if not self.single:
             classes = np.argmax(scores, axis=1)
             best = scores[np.arange(len(scores)), classes]
-        keep = best >= o.min_score_thresh if o.HasField("min_score_thresh") else None
+        keep = None if self.min_score is None else best >= self.min_score
         if not self.finite:
             keep = np.isfinite(best) if keep is None else keep & np.isfinite(best)
         if keep is not None:
@@ -218,7 +220,7 @@ class TensorsToDetectionsCalculator(Calculator):
                 lo.tolist(), (hi - lo).tolist(), best.tolist(), labels, strict=True)):
             if w < 0 or h < 0:
                 continue
-            if 0 < o.max_results == len(detections):
+            if 0 < self.max_results == len(detections):
                 break
             detections.append(Detection.from_decoded(x, y, w, h, keypoints[k], score, label))
         cc.outputs["DETECTIONS"].add(detections)
