@@ -51,7 +51,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "mediapipe"))
 
-from _common import CLIP, read_frames, run_reference, summary_ms, time_calls  # noqa: E402
+from _common import (  # noqa: E402
+    CLIP,
+    read_frames,
+    run_reference,
+    summary_ms,
+    time_calls,
+    time_solution,
+)
 from face_detection import (  # noqa: E402 - MediaPipe's graph and stages
     OUTPUT,
     SIZES,
@@ -108,10 +115,10 @@ def solution_latency(frames: list[npt.NDArray[np.uint8]], count: int, warmup: in
                      full_range: bool = False) -> dict[str, Any]:
     """``FaceDetection.process``'s ms per RGB frame (its default executor) and frames with a
     face, as MediaPipe's side times its solution."""
-    with FaceDetection(model_selection=int(full_range)) as solution:
-        samples, found, cpu_ms = time_calls(
-            lambda rgb: solution.process(rgb).detections is not None, frames, count, warmup)
-    return {"frames_with_face": found, "cpu_ms": cpu_ms, **summary_ms(samples)}
+    result = time_solution(lambda: FaceDetection(model_selection=int(full_range)),
+                           "detections", frames, count, warmup)
+    result["frames_with_face"] = result.pop("frames_with_result")
+    return result
 
 
 def graph_latency(frames: list[ImageFrame], count: int, warmup: int,

@@ -30,7 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "mediapipe"))
 
-from _common import CLIP, read_frames, summary_ms, time_calls  # noqa: E402 - same decode and summary
+from _common import CLIP, read_frames, time_solution  # noqa: E402 - same decode and timing
 
 from graphflow.solutions import (  # noqa: E402
     face_detection,
@@ -56,20 +56,6 @@ SOLUTIONS: dict[str, tuple[Callable[[], Any], str]] = {
     "selfie_segmentation_landscape": (
         lambda: selfie_segmentation.SelfieSegmentation(model_selection=1), "segmentation_mask"),
 }
-
-
-def time_solution(make: Callable[[], Any], field: str, frames: list[np.ndarray], count: int,
-                  warmup: int) -> dict[str, Any]:
-    """Times ``process`` of one solution: latency summary, CPU ms a call and result count.
-
-    The CPU time (the process's, all threads) moves less with the load of a shared machine
-    than the latency does.
-    """
-    with make() as solution:
-        samples, found, cpu_ms = time_calls(
-            lambda rgb: getattr(solution.process(rgb), field) is not None, frames, count,
-            warmup)
-    return {"frames_with_result": found, "cpu_ms": round(cpu_ms, 4), **summary_ms(samples)}
 
 
 def mediapipe_side(count: int, warmup: int, only: str | None) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ import pathlib
 import platform
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
@@ -119,6 +119,21 @@ def time_calls(call: Any, inputs: Sequence[Any], count: int, warmup: int
             samples.append(elapsed)
             truthy += bool(result)
     return samples, truthy, (time.process_time() - cpu) * 1e3 / count
+
+
+def time_solution(make: Callable[[], Any], field: str, frames: Sequence[Any], count: int,
+                  warmup: int) -> dict[str, Any]:
+    """Times ``process`` of a solution (``make()``, a context manager) on RGB ``frames``: the
+    latency summary, CPU ms a call, and how many calls gave a ``field`` that is not None.
+
+    Either package's solutions (graphflow.solutions or mp.solutions), so that both sides are
+    timed alike; the CPU time moves less with the load of a shared machine than the latency.
+    """
+    with make() as solution:
+        samples, found, cpu_ms = time_calls(
+            lambda rgb: getattr(solution.process(rgb), field) is not None, frames, count,
+            warmup)
+    return {"frames_with_result": found, "cpu_ms": round(cpu_ms, 4), **summary_ms(samples)}
 
 
 def emit(bench: str, result: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import cv2
 import mediapipe as mp
-from _common import CLIP, emit, read_frames, summary_ms, time_calls
+from _common import CLIP, emit, read_frames, time_solution
 
 SIZE = (640, 480)
 
@@ -38,20 +38,6 @@ SOLUTIONS: dict[str, tuple[Callable[[], Any], str]] = {
         lambda: mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1),
         "segmentation_mask"),
 }
-
-
-def time_solution(make: Callable[[], Any], field: str, frames: list[Any], count: int,
-                  warmup: int) -> dict[str, Any]:
-    """Times ``process`` of one solution: latency summary, CPU ms a call and result count.
-
-    The CPU time (the process's, all threads) moves less with the load of a shared machine
-    than the latency does.
-    """
-    with make() as solution:
-        samples, found, cpu_ms = time_calls(
-            lambda rgb: getattr(solution.process(rgb), field) is not None, frames, count,
-            warmup)
-    return {"frames_with_result": found, "cpu_ms": round(cpu_ms, 4), **summary_ms(samples)}
 
 
 def main() -> None:
