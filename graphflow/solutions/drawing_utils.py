@@ -244,11 +244,13 @@ def plot_landmarks(landmark_list: Any,
     ax = plt.axes(projection="3d")
     ax.view_init(elev=elevation, azim=azimuth)
     plotted: dict[int, tuple[float, float, float]] = {}
+    landmark_color = _normalize_color(landmark_drawing_spec.color[::-1])
+    connection_color = _normalize_color(connection_drawing_spec.color[::-1])
     for index, landmark in enumerate(landmark_list.landmark):
         if _is_hidden(landmark):
             continue
         ax.scatter3D(xs=[-landmark.z], ys=[landmark.x], zs=[-landmark.y],
-                     color=_normalize_color(landmark_drawing_spec.color[::-1]),
+                     color=landmark_color,
                      linewidth=landmark_drawing_spec.thickness)
         plotted[index] = (-landmark.z, landmark.x, -landmark.y)
     if connections:
@@ -259,6 +261,6 @@ def plot_landmarks(landmark_list: Any,
             if start in plotted and end in plotted:
                 a, b = plotted[start], plotted[end]
                 ax.plot3D(xs=[a[0], b[0]], ys=[a[1], b[1]], zs=[a[2], b[2]],
-                          color=_normalize_color(connection_drawing_spec.color[::-1]),
+                          color=connection_color,
                           linewidth=connection_drawing_spec.thickness)
     plt.show()

@@ -163,7 +163,10 @@ class _Merger:
                 node.input[slot])
         return node.input[slot]  # the same numbers for every branch
 
-    def emit_group(self, group: list[onnx.NodeProto]) -> bool:
+    def emit_group(self, group: list[onnx.NodeProto]) -> None:
+        """Emits ``group``'s nodes as one stacked node, or nothing when one of their inputs is
+        not a run of a stack (the nodes then stay as they are; a Slice made on the way is
+        dropped with the other dead nodes)."""
         node = group[0]
         inputs = []
         for slot, name in enumerate(node.input):
@@ -174,7 +177,7 @@ class _Merger:
             else:
                 stacked = self.stack_inputs(group, slot)
                 if stacked is None:
-                    return False
+                    return
                 inputs.append(stacked)
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "Conv":
@@ -186,7 +189,6 @@ class _Merger:
         for position, member in enumerate(stack.members):
             self.stacks[member] = (stack, position)
         self.merged.update(id(n) for n in group)
-        return True
 
     def seed(self, node: onnx.NodeProto) -> bool:
         """A Split of a batch into images: its outputs are a stack, a Reshape of its input."""
@@ -320,7 +322,10 @@ def _topological(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
             if waiting[reader] == 0:
                 heapq.heappush(ready, reader)
     if len(ordered) != len(nodes):
-        raise ValueError("stacking the branches made the graph cyclic")
+        stuck = next(node for node in nodes if not any(node is o for o in ordered))
+        raise ValueError(f"stacking the branches made the graph cyclic: {stuck.op_type} node "
+                         f"{stuck.name or stuck.output[0]!r} and "
+                         f"{len(nodes) - len(ordered) - 1} others wait on each other")
     return ordered
 
 

@@ -101,18 +101,19 @@ class _Widener:
         self.model = model
         self.shapes = value_shapes(model)
         self.initializers = {t.name: t for t in model.graph.initializer}
-        # Value name -> the op types reading it.
-        self.consumers: dict[str, set[str]] = {}
         # Value name -> the nodes reading it.
         self.readers: dict[str, list[onnx.NodeProto]] = {}
         for node in model.graph.node:
             for name in node.input:
-                self.consumers.setdefault(name, set()).add(node.op_type)
                 self.readers.setdefault(name, []).append(node)
         self.wide: dict[str, _Wide] = {}
         self.sliced: set[str] = set()
         self.nodes: list[onnx.NodeProto] = []
         self.new_initializers: list[onnx.TensorProto] = []
+
+    def reader_ops(self, name: str) -> set[str]:
+        """The op types of the nodes reading value ``name``."""
+        return {node.op_type for node in self.readers.get(name, [])}
 
     def constant(self, name: str) -> np.ndarray | None:
         tensor = self.initializers.get(name)
@@ -193,7 +194,7 @@ class _Widener:
                 return True
             # Widen where the consumers can carry the added channels (not, e.g., before a head's
             # Transpose: the widening would only add work and a Slice).
-            carried = self.consumers.get(node.output[0], set()) <= _CARRIERS
+            carried = self.reader_ops(node.output[0]) <= _CARRIERS
             # Fewer channels than a block are widened only on the way to a full convolution:
             # onnxruntime pads them to a block inside its blocked layout anyway, but reorders
             # them out of it for a convolution that reads fewer channels than a block (0.1 ms
@@ -323,7 +324,7 @@ class _Widener:
         """
         output = node.output[0]
         shape = self.shapes.get(output, ())
-        readers = self.consumers.get(output, set())
+        readers = self.reader_ops(output)
         if (len(node.output) != 1 or len(shape) != 4 or not shape[1] or shape[1] % BLOCK
                 or "Conv" not in readers or not readers & BINARY
                 or any(name in self.wide for name in node.input)):

@@ -125,11 +125,12 @@ def test_layout_is_transposed_once_at_each_end() -> None:
 def test_zero_pads_fold_into_the_convolutions_after_them(tmp_path: Path) -> None:
     """The full-range detector pads its NHWC input before its first convolution: converted,
     that PAD runs on NCHW, where onnxruntime folds it (and every other) into the convolution."""
-    assert "Pad" in [n.op_type for n in convert_tflite(FULL_RANGE).graph.node]
+    model = convert_tflite(FULL_RANGE)
+    assert "Pad" in [n.op_type for n in model.graph.node]
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    ort.InferenceSession(convert_tflite(FULL_RANGE).SerializeToString(), options,
+    ort.InferenceSession(model.SerializeToString(), options,
                          providers=["CPUExecutionProvider"])
     optimized = onnx.load(str(tmp_path / "optimized.onnx"))
     assert "Pad" not in [n.op_type for n in optimized.graph.node]
