@@ -353,6 +353,7 @@ def test_a_managed_stream_is_added_scripted_restarted_and_removed(
                         break
                     await asyncio.sleep(0.1)
                 after_button = await requested_restarts(session, server, "fx")
+                restart_problem = await text(page, card("fx", ".problem"))  # if it failed
                 await new_run_has_frames(session, server, "fx")
                 await click(page, card("fx", ".remove"))
                 first_click = await text(page, card("fx", ".remove"))
@@ -369,7 +370,8 @@ def test_a_managed_stream_is_added_scripted_restarted_and_removed(
         assert marked == "2"
         assert colourfulness(grey) < 4 < colourfulness(raw)
         assert center(dark).mean() < 0.4 * center(raw_now).mean()
-        assert (after_first, after_live, after_button) == (1, 1, 2)  # the live edit: no restart
+        # The live edit: no restart; the button: one.
+        assert (after_first, after_live, after_button) == (1, 1, 2), restart_problem
         assert first_click == "Really remove?"
         assert listed == []
         # The browser logs the answer to the script with a mistake as a failed load; no more.
