@@ -9,8 +9,8 @@ that drawing code uses, e.g. ``mp.solutions.hands.HAND_CONNECTIONS`` with
 from __future__ import annotations
 
 import enum
-from typing import NoReturn
 
+from graphflow.solutions._drawing_only import missing_solution
 from graphflow.solutions.hands_connections import HAND_CONNECTIONS
 
 
@@ -40,10 +40,8 @@ class HandLandmark(enum.IntEnum):
     PINKY_TIP = 20
 
 
-def __getattr__(name: str) -> NoReturn:
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}: graphflow.solutions "
-                         f"has no hand tracking solution, only HandLandmark and "
-                         f"HAND_CONNECTIONS for drawing (see docs/solutions.md)")
+__getattr__ = missing_solution(__name__, "hand tracking solution",
+                               "HandLandmark and HAND_CONNECTIONS")
 
 
 __all__ = ["HAND_CONNECTIONS", "HandLandmark"]

@@ -9,8 +9,8 @@ drawing code uses, e.g. ``mp.solutions.pose.POSE_CONNECTIONS`` with
 from __future__ import annotations
 
 import enum
-from typing import NoReturn
 
+from graphflow.solutions._drawing_only import missing_solution
 from graphflow.solutions.pose_connections import POSE_CONNECTIONS
 
 
@@ -52,10 +52,7 @@ class PoseLandmark(enum.IntEnum):
     RIGHT_FOOT_INDEX = 32
 
 
-def __getattr__(name: str) -> NoReturn:
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}: graphflow.solutions "
-                         f"has no pose solution, only PoseLandmark and POSE_CONNECTIONS for "
-                         f"drawing (see docs/solutions.md)")
+__getattr__ = missing_solution(__name__, "pose solution", "PoseLandmark and POSE_CONNECTIONS")
 
 
 __all__ = ["POSE_CONNECTIONS", "PoseLandmark"]

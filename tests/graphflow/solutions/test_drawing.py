@@ -131,10 +131,17 @@ def test_hand_and_pose_names_are_mediapipes() -> None:
     assert [[m.name, int(m)] for m in mp.pose.PoseLandmark] == data["PoseLandmark"]
     assert mp.hands_connections.HAND_THUMB_CONNECTIONS == ((1, 2), (2, 3), (3, 4))
     assert len(mp.hands.HAND_CONNECTIONS) == 21 and len(mp.pose.POSE_CONNECTIONS) == 35
-    with pytest.raises(AttributeError, match="no hand tracking solution"):
+    with pytest.raises(AttributeError, match=r"^module 'graphflow\.solutions\.hands' has no "
+                                             r"attribute 'Hands': graphflow\.solutions has no "
+                                             r"hand tracking solution, only HandLandmark and "
+                                             r"HAND_CONNECTIONS for drawing"):
         mp.hands.Hands  # noqa: B018
-    with pytest.raises(AttributeError, match="no pose solution"):
+    with pytest.raises(AttributeError, match=r"^module 'graphflow\.solutions\.pose' has no "
+                                             r"attribute 'Pose': graphflow\.solutions has no pose "
+                                             r"solution, only PoseLandmark and POSE_CONNECTIONS"):
         mp.pose.Pose  # noqa: B018
+    # hasattr and getattr's default still work: the error is an AttributeError.
+    assert not hasattr(mp.pose, "Pose") and getattr(mp.hands, "Hands", None) is None
 
 
 def test_error_messages_are_mediapipes() -> None:
