@@ -66,19 +66,22 @@ def _stream(tag: str, index: int, name: str) -> str:
     return f"{tag}:{index}:{name}" if index else f"{tag}:{name}"
 
 
-def _ports(specs: Any) -> dict[TagIndex, str]:
-    """Tag/index -> stream name of a node's stream list, selectors left out; untagged streams
-    are numbered in order."""
+def _ports(specs: Any) -> tuple[dict[TagIndex, str], list[str]]:
+    """Tag/index -> stream name of a node's stream list, and the selector tags (SELECT,
+    ENABLE) in it, one per stream, which the ports leave out; untagged streams are numbered in
+    order."""
     ports: dict[TagIndex, str] = {}
+    selectors: list[str] = []
     untagged = 0
     for spec in specs:
         tag, index, name = parse_tag_index_name(spec)
         if tag in _SELECTORS:
+            selectors.append(tag)
             continue
         if not tag:
             index, untagged = untagged, untagged + 1
         ports[tag, index or 0] = name
-    return ports
+    return ports, selectors
 
 
 def switch_container_config(node: Any) -> GraphConfig:
@@ -92,19 +95,17 @@ def switch_container_config(node: Any) -> GraphConfig:
     if options.HasField("select") and options.HasField("enable"):
         raise ValueError("SwitchContainer: only one of the options 'enable' and 'select' can "
                          "be given")
-    side_tags = {parse_tag_index_name(s)[0] for s in node.input_side_packet}
-    if {"SELECT", "ENABLE"} <= side_tags:
+    inputs, selector_streams = _ports(node.input_stream)
+    side_inputs, side_selectors = _ports(node.input_side_packet)
+    if {"SELECT", "ENABLE"} <= set(side_selectors):
         raise ValueError("SwitchContainer: only one of the side packets ENABLE and SELECT can "
                          "be given")
-    selector_streams = [parse_tag_index_name(s)[0] for s in node.input_stream
-                        if parse_tag_index_name(s)[0] in _SELECTORS]
     if len(selector_streams) > 1:
         raise ValueError("SwitchContainer: only one of the input streams ENABLE and SELECT can "
                          "be given")
     if not options.contained_node:
         raise ValueError("SwitchContainer: options have no contained_node")
-    inputs, outputs = _ports(node.input_stream), _ports(node.output_stream)
-    side_inputs, side_outputs = _ports(node.input_side_packet), _ports(node.output_side_packet)
+    outputs, side_outputs = _ports(node.output_stream)[0], _ports(node.output_side_packet)[0]
 
     config = calculator_pb2.CalculatorGraphConfig()
     config.input_side_packet.extend(["SELECT:gate_select", "ENABLE:gate_enable"])
