@@ -28,7 +28,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from graphflow.tflite_onnx.widen import BINARY, POOLS, replace_nodes, value_shapes
+from graphflow.tflite_onnx.widen import BINARY, POOLS, channel_slice, replace_nodes, value_shapes
 
 # Operators that work on each channel (or each group of channels) alone, so that stacking the
 # branches' channels stacks their results.
@@ -137,17 +137,14 @@ class _Merger:
         # A run of a stack's members: its channels, sliced once.
         key = (stack.name, first, len(names))
         if key not in self.slices:
-            sliced = self.name(names[0])
-            self.nodes.append(helper.make_node(
-                "Slice",
-                [stack.name,
-                 self.add_constant(np.array([first * stack.channels], np.int64), "starts"),
-                 self.add_constant(np.array([(first + len(names)) * stack.channels], np.int64),
-                                   "ends"),
-                 self.add_constant(np.array([1], np.int64), "axes")],
-                [sliced]))
-            self.slices[key] = sliced
+            self.slices[key] = self.name(names[0])
+            self.nodes.append(self.member_slice(stack, first, len(names), self.slices[key]))
         return self.slices[key]
+
+    def member_slice(self, stack: _Stack, first: int, count: int, output: str) -> onnx.NodeProto:
+        """A Slice of ``stack``'s channels: its members ``first`` to ``first + count``."""
+        return channel_slice(stack.name, first * stack.channels, (first + count) * stack.channels,
+                             output, self.add_constant)
 
     def stacked_constant(self, group: list[onnx.NodeProto], slot: int) -> str:
         node = group[0]
@@ -260,15 +257,7 @@ class _Merger:
                 for output in node.output:
                     if output in members_read:
                         stack, position = self.stacks[output]
-                        self.nodes.append(helper.make_node(
-                            "Slice",
-                            [stack.name,
-                             self.add_constant(np.array([position * stack.channels], np.int64),
-                                               "starts"),
-                             self.add_constant(
-                                 np.array([(position + 1) * stack.channels], np.int64), "ends"),
-                             self.add_constant(np.array([1], np.int64), "axes")],
-                            [output]))
+                        self.nodes.append(self.member_slice(stack, position, 1, output))
             else:
                 self.nodes.append(node)
         return replace_nodes(

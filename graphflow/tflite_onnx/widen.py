@@ -22,6 +22,7 @@ in the blocked layout too.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,27 @@ def value_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
                           *inferred.graph.output]}
 
 
+def channel_slice(source: str, start: int, end: int, output: str,
+                  add_constant: Callable[[np.ndarray, str], str]) -> onnx.NodeProto:
+    """A Slice node: channels ``start`` to ``end`` (exclusive, axis 1) of ``source`` as
+    ``output``.
+
+    Args:
+        source: The value sliced (NCHW).
+        start: Its first channel in the slice.
+        end: The channel after the slice's last.
+        output: The slice's name.
+        add_constant: Makes an initializer of a value, given a name hint; returns its name
+            (the caller's, so that its names stay unique).
+    """
+    return helper.make_node(
+        "Slice",
+        [source, add_constant(np.array([start], np.int64), "starts"),
+         add_constant(np.array([end], np.int64), "ends"),
+         add_constant(np.array([1], np.int64), "axes")],
+        [output])
+
+
 @dataclasses.dataclass
 class _Wide:
     """A widened value: its name, its original and widened channel counts, zeros in the rest."""
@@ -132,10 +154,7 @@ class _Widener:
         if wide.width == wide.channels:
             return wide.name
         if name not in self.sliced:
-            axes = self.add_constant(np.array([1], np.int64), "axes")
-            starts = self.add_constant(np.array([0], np.int64), "starts")
-            ends = self.add_constant(np.array([wide.channels], np.int64), "ends")
-            self.nodes.append(helper.make_node("Slice", [wide.name, starts, ends, axes], [name]))
+            self.nodes.append(channel_slice(wide.name, 0, wide.channels, name, self.add_constant))
             self.sliced.add(name)
         return name
 
