@@ -71,6 +71,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import cv2
+import moderngl
 import numpy as np
 import numpy.typing as npt
 
@@ -364,6 +365,17 @@ def timed(gl: GlContext, fn: Callable[[int], Any], frames: int,
     return gl.run(loop)
 
 
+def draw(gl: GlContext, renderer: GlItemRenderer, source: moderngl.Texture,
+         items: list[Any]) -> Surface:
+    """``items`` drawn over ``source`` into a pooled 1080p surface (on the GL thread): the
+    transform step of every whole-frame row."""
+    surface = gl.pool.acquire(1920, 1080)
+    framebuffer = surface.framebuffer(gl.ctx)
+    framebuffer.use()
+    renderer.render(source, framebuffer, items)
+    return surface
+
+
 def zero_copy(gl: GlContext, bgr: npt.NDArray[np.uint8], renderer: GlItemRenderer,
               items: Callable[[int], list[Any]], frames: int) -> dict[str, list[float]]:
     """Mapped transfers without the copies: the decoder's BGR -> RGBA conversion written
@@ -380,11 +392,7 @@ def zero_copy(gl: GlContext, bgr: npt.NDArray[np.uint8], renderer: GlItemRendere
         # The decoder's conversion into the mapped upload buffer, then frame i's items drawn.
         source = gl.pool.acquire(1920, 1080)
         transfers.upload_with(source.texture, convert)
-        output = gl.pool.acquire(1920, 1080)
-        framebuffer = output.framebuffer(gl.ctx)
-        framebuffer.use()
-        renderer.render(source.texture, framebuffer, items(i))
-        return source, output
+        return source, draw(gl, renderer, source.texture, items(i))
 
     def whole_frame(i: int) -> None:
         source, output = drawn(i)
@@ -451,12 +459,8 @@ def gl_only(args: argparse.Namespace) -> None:
 
         def transformed(i: int, source_frame: npt.NDArray[np.uint8] | ImageFrame) -> GpuBuffer:
             # Upload, geometry, transform into a pooled texture.
-            source = upload(gl, source_frame)
-            surface = gl.pool.acquire(1920, 1080)
-            output = surface.framebuffer(gl.ctx)
-            output.use()
-            renderer.render(source.texture_in(gl), output, items(i))
-            return GpuBuffer(gl, surface)
+            return GpuBuffer(gl, draw(gl, renderer, upload(gl, source_frame).texture_in(gl),
+                                      items(i)))
 
         def whole_frame(i: int) -> None:
             transformed(i, rgba).read(pixels)
@@ -477,13 +481,8 @@ def gl_only(args: argparse.Namespace) -> None:
             pending: tuple[ReadTicket, GpuBuffer] | None = None
             start = time.perf_counter()
             for i in range(frames + 1):
-                source = upload(gl, rgba)
-                surface = gl.pool.acquire(1920, 1080)
-                output = GpuBuffer(gl, surface)
-                framebuffer = surface.framebuffer(gl.ctx)
-                framebuffer.use()
-                renderer.render(source.texture_in(gl), framebuffer, items(i))
-                ticket = transfers.start_read(surface.texture)
+                output = transformed(i, rgba)
+                ticket = transfers.start_read(output.texture_in(gl))
                 if pending is not None:
                     transfers.finish_read(pending[0], pixels)
                 pending = (ticket, output)
