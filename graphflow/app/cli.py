@@ -38,6 +38,7 @@ from rich.table import Table
 
 from graphflow.app.batch import SIDE_PACKET_HELP, add_batch_parser, parse_side_packets
 from graphflow.app.net.cli import add_send_parser, add_serve_parser, add_streams_parser
+from graphflow.app.segments import SegmentError, check_output, frame_ranges, run_segments
 from graphflow.calculator import did_you_mean, registered_calculators
 from graphflow.config import (
     ConfigError,
@@ -200,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.trace:
         graph.set_trace_path(args.trace)
 
-    if args.segments > 1:
+    if args.segments != 1:
         return _run_segments(console, path, args, side_packets)
     source = _open_endpoint(open_source, args.input)
     if source is not None and (args.start or args.frames is not None):
@@ -280,8 +281,6 @@ def _require_video_file(source: Any, option: str) -> None:
 def _run_segments(console: Console, path: Any, args: argparse.Namespace,
                   side_packets: dict[str, Any]) -> int:
     """--segments K: the file's frame ranges in K processes (graphflow.app.segments)."""
-    from graphflow.app.segments import check_output, run_segments
-
     if args.start or args.frames is not None or args.trace:
         raise UsageError("--segments does not take --start, --frames or --trace")
     try:
@@ -294,13 +293,14 @@ def _run_segments(console: Console, path: Any, args: argparse.Namespace,
     _require_video_file(source, "--segments")
     frame_count = source.frame_count
     source.close()
-    options = [f"-s{name}={value}" for name, value in side_packets.items()]
-    options += ["-v"] * args.verbose
     try:
-        elapsed = run_segments(str(path), args.input, args.output, frame_count, args.segments,
-                               options)
+        ranges = frame_ranges(frame_count, args.segments)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    options = [f"-s{name}={value}" for name, value in side_packets.items()]
+    options += ["-v"] * args.verbose
+    # A segment that fails fails the run (SegmentError: exit status 1, as any run's failure).
+    elapsed = run_segments(str(path), args.input, args.output, ranges, options)
     console.print(f"{escape(path.name)}: {frame_count} frames in {args.segments} segments in "
                   f"{elapsed:.2f} s ({frame_count / elapsed:.1f} fps, process starts included)",
                   soft_wrap=True)
@@ -457,9 +457,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="file input: process N frames only")
     run.add_argument("--segments", type=int, default=1, metavar="K",
                      help="video file input to null or a video file: cut the file into K "
-                          "frame ranges run by K processes at once (each its own graph and GL "
-                          "context), outputs joined in order; state such as face tracking "
-                          "starts again at each cut")
+                          "frame ranges (K from 1 to the file's frame count) run by K "
+                          "processes at once (each its own graph and GL context), outputs "
+                          "joined in order; state such as face tracking starts again at each "
+                          "cut")
     run.set_defaults(func=cmd_run)
 
     validate = commands.add_parser("validate", help="check a graph without running it")
@@ -515,7 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         status = 2 if isinstance(exc, (ConfigError, UsageError, FileNotFoundError)) else 1
         message = " ".join(str(exc).split("\n")) or type(exc).__name__
-        if not isinstance(exc, (ConfigError, UsageError, GraphError, OSError, ValueError)):
+        if not isinstance(exc, (ConfigError, UsageError, GraphError, OSError, ValueError,
+                                SegmentError)):
             message = f"{type(exc).__name__}: {message}"
         console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
         return status

@@ -13,10 +13,15 @@ What changes with the cut: each range starts its graph afresh, so state carried 
 frame starts again at each cut (eymo's face tracking looks for the faces again, as on the
 first frame, and its numbering of faces starts over). Timestamps stay those of the file, so
 animations are where a single run would put them.
+
+A child's standard error passes through to ours as it comes, but for its final ``error:``
+line: a child that fails, or whose output cannot be joined, fails the run with a
+`SegmentError` naming the segment (its number and frames) and that cause.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import os
@@ -24,6 +29,7 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from fractions import Fraction
@@ -32,6 +38,13 @@ logger = logging.getLogger(__name__)
 
 #: Output specs a segmented run can join: ``null`` and these video file extensions.
 JOINABLE_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm")
+# How a failing ``graphflow`` command's last line of standard error begins (cli.main).
+_ERROR_PREFIX = "error: "
+
+
+class SegmentError(RuntimeError):
+    """A segment's process failed, or its output could not be joined (a failure while
+    running: exit status 1)."""
 
 
 def frame_ranges(frame_count: int, segments: int) -> list[tuple[int, int | None]]:
@@ -39,12 +52,11 @@ def frame_ranges(frame_count: int, segments: int) -> list[tuple[int, int | None]
     (``None``), so that a frame count the container reports short loses no frame.
 
     Raises:
-        ValueError: If there are fewer frames than segments, or segments < 1.
+        ValueError: Unless 1 <= ``segments`` <= ``frame_count`` (naming --segments).
     """
-    if segments < 1:
-        raise ValueError(f"--segments must be at least 1, got {segments}")
-    if frame_count < segments:
-        raise ValueError(f"--segments {segments}: the input has only {frame_count} frames")
+    if not 1 <= segments <= frame_count:
+        raise ValueError(f"--segments needs a count from 1 to the input's {frame_count} "
+                         f"frames, got {segments}")
     bounds = [round(i * frame_count / segments) for i in range(segments + 1)]
     return [(start, end - start if i < segments - 1 else None)
             for i, (start, end) in enumerate(itertools.pairwise(bounds))]
@@ -58,26 +70,68 @@ def check_output(spec: str) -> None:
                      f"({', '.join(JOINABLE_EXTENSIONS)}), not {spec!r}")
 
 
-def run_segments(graph: str, input_path: str, output: str, frame_count: int, segments: int,
-                 options: Sequence[str] = ()) -> float:
+def segment_name(index: int, ranges: Sequence[tuple[int, int | None]]) -> str:
+    """How errors name segment ``index`` of ``ranges``: its number and its frames."""
+    first, count = ranges[index]
+    frames = f"{first} to the end" if count is None else f"{first}-{first + count - 1}"
+    return f"segment {index + 1} of {len(ranges)} (frames {frames})"
+
+
+class _Child:
+    """A segment's ``graphflow run`` process. Its standard error passes through to ours line
+    by line as it comes (by a thread, so that every child's warnings and logs show while it
+    runs), but for its ``error:`` line, kept with the last lines for the failure's cause."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                                        errors="replace")
+        self.tail: collections.deque[str] = collections.deque(maxlen=20)
+        self.reader = threading.Thread(target=self._forward, name="graphflow-segment-stderr",
+                                       daemon=True)
+        self.reader.start()
+
+    def _forward(self) -> None:
+        assert self.process.stderr is not None
+        with self.process.stderr:
+            for line in self.process.stderr:
+                if not line.startswith(_ERROR_PREFIX):
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
+                self.tail.append(line.rstrip("\n"))
+
+    def wait(self) -> int:
+        """Waits for the process and the end of its standard error; returns its exit status."""
+        status = self.process.wait()
+        self.reader.join()
+        return status
+
+    def failure(self, status: int) -> str:
+        """What a nonzero exit ``status`` says, with the child's error line (or last line)."""
+        how = f"was killed by signal {-status}" if status < 0 else f"exited with status {status}"
+        errors = [line for line in self.tail if line.startswith(_ERROR_PREFIX)]
+        lines = [line for line in self.tail if line.strip()]
+        cause = errors[-1][len(_ERROR_PREFIX):] if errors else lines[-1] if lines else ""
+        return f"{how}: {cause}" if cause else f"{how} (no error message)"
+
+
+def run_segments(graph: str, input_path: str, output: str,
+                 ranges: Sequence[tuple[int, int | None]], options: Sequence[str] = ()) -> float:
     """Runs the segments in child processes at once and joins their outputs.
 
     Args:
         graph: The graph file.
         input_path: The video file.
-        output: ``null`` or a video file path.
-        frame_count: The file's frames.
-        segments: How many ranges (and processes).
+        output: ``null`` or a video file path (one `check_output` takes).
+        ranges: The segments' frames (`frame_ranges`).
         options: More ``graphflow run`` arguments for every child (side packets, -v).
 
     Returns:
         The wall time of the run, seconds (the processes' start included).
 
     Raises:
-        RuntimeError: If a child fails (naming its range and exit status).
+        SegmentError: If children fail (naming each failed segment, its exit status and its
+            error line), or a part's output cannot be joined (naming its segment).
     """
-    check_output(output)
-    ranges = frame_ranges(frame_count, segments)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="graphflow-segments-") as tmp:
         suffix = pathlib.Path(output).suffix
@@ -90,51 +144,76 @@ def run_segments(graph: str, input_path: str, output: str, frame_count: int, seg
             if count is not None:
                 command += ["--frames", str(count)]
             logger.info("segment from frame %d: %s", first, " ".join(command))
-            children.append(subprocess.Popen(command))
-        failed = [(first, status) for (first, _), child in zip(ranges, children, strict=True)
-                  if (status := child.wait()) != 0]
+            children.append(_Child(command))
+        failed = [f"{segment_name(index, ranges)} {child.failure(status)}"
+                  for index, child in enumerate(children) if (status := child.wait()) != 0]
         if failed:
-            raise RuntimeError("--segments: " + ", ".join(
-                f"the segment from frame {first} exited with status {status}"
-                for first, status in failed))
+            raise SegmentError("--segments: " + "; ".join(failed))
         if output != "null":
-            join_videos(parts, output)
+            join_videos([(segment_name(index, ranges), part) for index, part in enumerate(parts)],
+                        output)
     return time.perf_counter() - start
 
 
-def join_videos(parts: Sequence[str], output: str) -> None:
+def join_videos(parts: Sequence[tuple[str, str]], output: str) -> None:
     """Writes the parts' video packets one after the other into ``output`` (no re-encoding),
-    each part's timestamps moved so that it starts where the previous part ended."""
+    each part's timestamps moved so that it starts where the previous part ended.
+
+    A part whose file does not exist is left out: its segment's graph put out no frame (the
+    video writer makes its file at the first frame), so a single run of the graph would have
+    put out none there either. Without any part, ``output`` is not made (likewise).
+
+    Args:
+        parts: Each part's name (for errors) and file, in order.
+        output: The joined video file.
+
+    Raises:
+        SegmentError: If a part cannot be read (naming it, its file and the cause).
+    """
     import av  # PyAV: the video writer's own dependency
 
+    present = []
+    for name, part in parts:
+        if os.path.exists(part):
+            present.append((name, part))
+        else:
+            logger.info("%s put out no frame: nothing of it to join", name)
+    if not present:
+        return
     with av.open(output, "w") as sink:
         stream = None
         base = Fraction(1)
         offset = 0  # where the next part starts, in the output's time base
-        for part in parts:
-            with av.open(part) as source:
-                video = source.streams.video[0]
-                if video.time_base is None:
-                    raise ValueError(f"{part}: a video stream without a time base")
-                if stream is None:
-                    stream = sink.add_stream_from_template(video)
-                    base = video.time_base
-                    stream.time_base = base
-                # Each part's writer chose its own time base (from its first frames' times).
-                scale = video.time_base / base
-                end = offset
-                first: int | None = None
-                for packet in source.demux(video):
-                    if packet.dts is None or packet.pts is None:  # the demuxer's flush packet
-                        continue
-                    if first is None:
-                        first = packet.dts
-                    pts = offset + round((packet.pts - first) * scale)
-                    dts = offset + round((packet.dts - first) * scale)
-                    end = max(end, pts + max(1, round((packet.duration or 0) * scale)))
-                    packet.pts, packet.dts = pts, dts
-                    packet.duration = round((packet.duration or 0) * scale)
-                    packet.time_base = base
-                    packet.stream = stream
-                    sink.mux(packet)
-                offset = end
+        for name, part in present:
+            try:
+                with av.open(part) as source:
+                    if not source.streams.video:
+                        raise ValueError("no video stream")
+                    video = source.streams.video[0]
+                    if video.time_base is None:
+                        raise ValueError("a video stream without a time base")
+                    if stream is None:
+                        stream = sink.add_stream_from_template(video)
+                        base = video.time_base
+                        stream.time_base = base
+                    # Each part's writer chose its own time base (from its first frames' times).
+                    scale = video.time_base / base
+                    end = offset
+                    first: int | None = None
+                    for packet in source.demux(video):
+                        if packet.dts is None or packet.pts is None:  # the demuxer's flush packet
+                            continue
+                        if first is None:
+                            first = packet.dts
+                        pts = offset + round((packet.pts - first) * scale)
+                        dts = offset + round((packet.dts - first) * scale)
+                        end = max(end, pts + max(1, round((packet.duration or 0) * scale)))
+                        packet.pts, packet.dts = pts, dts
+                        packet.duration = round((packet.duration or 0) * scale)
+                        packet.time_base = base
+                        packet.stream = stream
+                        sink.mux(packet)
+                    offset = end
+            except (av.FFmpegError, ValueError) as exc:
+                raise SegmentError(f"--segments: {name}: its output {part} cannot be joined: "
+                                   f"{exc}") from exc

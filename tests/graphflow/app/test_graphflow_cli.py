@@ -16,6 +16,7 @@ import pytest
 from graphflow import Calculator, CalculatorContext, ImageFrame, Port, Stop, register_calculator
 from graphflow.app.cli import main
 from graphflow.app.io import registry as endpoints
+from graphflow.app.segments import SegmentError, join_videos, segment_name
 from graphflow.resources import find_graph, resource_dir
 
 PASS_GRAPH = """# a pass-through graph
@@ -460,3 +461,67 @@ node { calculator: "CountingSourceCalculator" output_stream: "out" }
 """)
     assert main(["run", str(graph), "-o", "null", "--segments", "2"]) == 2
     assert "--segments needs a video file input" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("segments", ["0", "-2", str(FRAMES + 1)])
+def test_segments_outside_one_to_the_frame_count_is_a_usage_error_naming_the_range(
+        tmp_path: pathlib.Path, clip: pathlib.Path, capsys: pytest.CaptureFixture[str],
+        segments: str) -> None:
+    """--segments 0 (or less) ran one process, quietly, before it was a usage error."""
+    graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
+    assert main(["run", str(graph), "-i", str(clip), "-o", "null", "--segments", segments]) == 2
+    err = capsys.readouterr().err
+    assert f"--segments needs a count from 1 to the input's {FRAMES} frames, got {segments}" \
+        in " ".join(err.split())
+    assert "frames in" not in err  # nothing ran
+
+
+def test_a_failing_segment_is_a_runtime_failure_naming_the_segment_and_its_cause(
+        tmp_path: pathlib.Path, clip: pathlib.Path) -> None:
+    """Each child fails in the FlowLimiterCalculator's open (a side packet that is no int):
+    the run fails with status 1 (not 2: the command line was right), one line naming each
+    segment, its frames, its exit status and the child's own error."""
+    graph = write(tmp_path / "loop.pbtxt", LOOP_GRAPH)
+    single = graphflow("run", str(graph), "-i", str(clip), "-o", "null", "-s", "limit=many",
+                       cwd=tmp_path)
+    assert single.returncode == 1
+    [cause] = [line.removeprefix("error: ") for line in single.stderr.splitlines()
+               if line.startswith("error: ")]
+    assert "FlowLimiterCalculator" in cause and "failed in open" in cause
+    result = graphflow("run", str(graph), "-i", str(clip), "-o", "null", "-s", "limit=many",
+                       "--segments", "2", cwd=tmp_path)
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if "error" in line]
+    assert line == (f"error: --segments: segment 1 of 2 (frames 0-3) exited with status 1: "
+                    f"{cause}; segment 2 of 2 (frames 4 to the end) exited with status 1: "
+                    f"{cause}")
+
+
+def test_segments_that_put_out_no_frame_join_nothing_as_a_single_run(
+        tmp_path: pathlib.Path, clip: pathlib.Path) -> None:
+    """A closed gate: no segment writes a part, so there is nothing to join and no output,
+    as the single run writes none (this was a usage error: a part's file not found)."""
+    graph = write(tmp_path / "gate.pbtxt", """input_stream: "input_video"
+output_stream: "output_video"
+input_side_packet: "allow"
+node { calculator: "GateCalculator" input_stream: "input_video"
+       input_side_packet: "ALLOW:allow" output_stream: "output_video" }
+""")
+    for name, more in (("single.avi", []), ("segmented.avi", ["--segments", "2"])):
+        result = graphflow("run", str(graph), "-i", str(clip), "-o", str(tmp_path / name),
+                           "-s", "allow=false", *more, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert not (tmp_path / name).exists()
+
+
+def test_a_part_that_cannot_be_joined_names_its_segment(tmp_path: pathlib.Path,
+                                                        clip: pathlib.Path) -> None:
+    graph = write(tmp_path / "pass.pbtxt", PASS_GRAPH)
+    good, bad = tmp_path / "part0.avi", write(tmp_path / "part1.avi", "not a video")
+    assert graphflow("run", str(graph), "-i", str(clip), "-o", str(good), "--frames", "4",
+                     cwd=tmp_path).returncode == 0
+    ranges: list[tuple[int, int | None]] = [(0, 4), (4, None)]
+    parts = [(segment_name(i, ranges), str(part)) for i, part in enumerate((good, bad))]
+    with pytest.raises(SegmentError, match=rf"^--segments: segment 2 of 2 \(frames 4 to the "
+                                           rf"end\): its output {bad} cannot be joined: "):
+        join_videos(parts, str(tmp_path / "joined.avi"))
