@@ -245,12 +245,10 @@ class _Selection:
             del self.starts[:i], self.channels[:i]
 
 
-@register_calculator
-class SwitchDemuxCalculator(Calculator):
-    """Routes each input stream to the selected channel's ``C<k>__<TAG>`` output; the other
-    channels only see their timestamp bounds advance. Side packets go to every channel (a
-    contained node opens only once all its side packets are set). With an ENABLE or SELECT
-    input stream, packets wait until the selection for their timestamp is known."""
+class _SwitchNode(Calculator):
+    """The contract of the demux and the mux: the selection (a SELECT or ENABLE input stream
+    or side packet, or the options), any other streams and side packets (``C<k>__<TAG>`` on
+    the channels' side), every input as it comes, bounds passed on."""
 
     inputs = (Port("SELECT", int, optional=True), Port("ENABLE", bool, optional=True),
               Port("*", repeated=True, optional=True))
@@ -262,6 +260,14 @@ class SwitchDemuxCalculator(Calculator):
     options_type = _Options
     input_stream_handler = "ImmediateInputStreamHandler"
     process_timestamp_bounds = True
+
+
+@register_calculator
+class SwitchDemuxCalculator(_SwitchNode):
+    """Routes each input stream to the selected channel's ``C<k>__<TAG>`` output; the other
+    channels only see their timestamp bounds advance. Side packets go to every channel (a
+    contained node opens only once all its side packets are set). With an ENABLE or SELECT
+    input stream, packets wait until the selection for their timestamp is known."""
 
     def open(self, cc: CalculatorContext) -> None:
         self.selection = _Selection(cc)
@@ -320,21 +326,10 @@ class SwitchDemuxCalculator(Calculator):
 
 
 @register_calculator
-class SwitchMuxCalculator(Calculator):
+class SwitchMuxCalculator(_SwitchNode):
     """Passes the selected channel's ``C<k>__<TAG>`` streams and side packets on as ``<TAG>``;
     the other channels' inputs are ignored. With an ENABLE or SELECT input stream, each
     timestamp comes from the channel selected for it, once that is known."""
-
-    inputs = (Port("SELECT", int, optional=True), Port("ENABLE", bool, optional=True),
-              Port("*", repeated=True, optional=True))
-    outputs = (Port("*", repeated=True, optional=True),)
-    input_side_packets = (Port("SELECT", int, optional=True, missing_ok=True),
-                          Port("ENABLE", bool, optional=True, missing_ok=True),
-                          Port("*", repeated=True, optional=True))
-    output_side_packets = (Port("*", repeated=True, optional=True),)
-    options_type = _Options
-    input_stream_handler = "ImmediateInputStreamHandler"
-    process_timestamp_bounds = True
 
     def open(self, cc: CalculatorContext) -> None:
         self.selection = _Selection(cc)
