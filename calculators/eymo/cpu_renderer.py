@@ -4,9 +4,12 @@ On a machine whose GL renderer is a software one (Mesa's llvmpipe), drawing an i
 GL renderer three rasterizer passes plus the frame's upload, copy and readback; this renderer
 touches only the items' boxes: per copy of an item, one `cv2.warpAffine` of the frame into
 the box (the item's `dst` is an affine image of its `src` for every statement without
-`reshape`; others go through `cv2.remap` with a map built triangle by triangle), one or two
-integer OpenCV calls for the colour operations (`_recolour`), and the feathered alpha from
-a filled polygon and its distance transform, blended with `cv2.blendLinear`.
+`reshape`; others go through `cv2.remap` with a map built triangle by triangle), one to
+three integer OpenCV calls for the colour operations (`_recolour`), and the feathered alpha
+from a filled polygon and its distance transform, as the weights of `cv2.blendLinear`. Every
+copy is sampled before the first is blended, from the RGBA frame drawn on (still the input
+then): a handful of OpenCV calls per copy, since in a graph each one lets the interpreter
+lock go and the renderer waits to get it back.
 `EymoTransformCalculator` picks it on software GL renderers (where bench/eymo_e2e.py measured
 it faster); GPUs keep `GlItemRenderer`.
 
