@@ -2,10 +2,11 @@
 
 - `FaceSearchGateCalculator` decides on which frames the face detector runs while faces are
   tracked from frame to frame (graphs/modules/face_tracker_cpu.pbtxt): on every frame while no
-  face is tracked, at once when a tracked face was lost, and every K frames while fewer faces
-  than asked for are tracked. MediaPipe's FaceLandmarkFrontCpu runs the detector on every frame
-  with fewer faces than NUM_FACES, which costs a detection per frame for a lone face when
-  NUM_FACES > 1.
+  face is tracked, at once when a tracked face was lost, and while fewer faces than asked for
+  are tracked K frames after the faces last changed, then at intervals that double while no
+  new face turns up (up to `DETECT_BACKOFF` times K). MediaPipe's FaceLandmarkFrontCpu runs the
+  detector on every frame with fewer faces than NUM_FACES, which costs a detection per frame
+  for a lone face when NUM_FACES > 1.
 - `FaceNumbering` gives the faces of successive measurements their numbers (`part#1`): left to
   right when they appear, kept while they move, re-sorted left to right only when two faces
   have clearly swapped places, so that a number does not jump between people when faces come
@@ -25,8 +26,13 @@ import numpy.typing as npt
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.image_frame import ImageFrame
 
-#: Frames between two looks for new faces while some faces are tracked (`DETECT_EVERY`).
+#: Frames between two looks for new faces after the tracked faces changed (`DETECT_EVERY`).
 DEFAULT_DETECT_EVERY = 10
+#: Each look that finds no new face doubles the interval, up to this many times DETECT_EVERY:
+#: a lone face then costs a detection every 40 frames with the defaults (MediaPipe's face mesh
+#: with one face asked for never detects again while it tracks; bench/README.md), and a face
+#: that comes in shows up within 40 frames (1.3 s at 30 fps), within 10 of a change.
+DETECT_BACKOFF = 4
 #: Two faces have clearly swapped places when the one numbered first is further right than the
 #: other by more than this fraction of their mean width.
 SWAP_MARGIN = 0.5
@@ -50,8 +56,11 @@ class FaceSearchGateCalculator(Calculator):
     Side packets: `NUM_FACES`, the most faces to follow (>= 1); `DETECT_EVERY` (optional,
     default 10), K >= 1. The detector runs on a frame when fewer than NUM_FACES faces are
     tracked and either no face is tracked, fewer faces are tracked than on the frame before
-    (one was lost), or K frames have passed since it last ran. With as many faces as asked for,
-    it never runs; with DETECT_EVERY 1, it runs as MediaPipe's FaceLandmarkFrontCpu does.
+    (one was lost), or the interval has passed since it last ran. The interval is K frames
+    after the number of tracked faces changed (a face found or lost) and doubles at each look
+    that follows, up to `DETECT_BACKOFF` * K, while the number stays. With as many faces as
+    asked for, it never runs; with DETECT_EVERY 1 (no backing off), it runs as MediaPipe's
+    FaceLandmarkFrontCpu does.
     """
 
     inputs = (
@@ -73,6 +82,8 @@ class FaceSearchGateCalculator(Calculator):
                                 "DETECT_EVERY")
         self._tracked = 0
         self._since = 0
+        self._interval = self._every
+        self._longest = self._every if self._every == 1 else DETECT_BACKOFF * self._every
 
     def process(self, cc: CalculatorContext) -> None:
         """Passes the frame or advances the bound past it."""
@@ -81,13 +92,18 @@ class FaceSearchGateCalculator(Calculator):
             return
         tracked = len(cc.inputs["PREV_RECTS"].get(()))
         lost = tracked < self._tracked
+        if tracked != self._tracked:
+            self._interval = self._every
         self._tracked = tracked
         self._since += 1
-        if tracked < self._num_faces and (tracked == 0 or lost or self._since >= self._every):
-            self._since = 0
-            cc.outputs["IMAGE"].add_packet(image)
-        else:
+        if tracked >= self._num_faces or not (tracked == 0 or lost
+                                              or self._since >= self._interval):
             cc.outputs["IMAGE"].set_next_timestamp_bound(int(image.timestamp) + 1)
+            return
+        if tracked and not lost:  # a look for faces next to the same tracked ones: back off
+            self._interval = min(2 * self._interval, self._longest)
+        self._since = 0
+        cc.outputs["IMAGE"].add_packet(image)
 
 
 def _positive(value: object, name: str) -> int:
@@ -174,4 +190,4 @@ def _clearly_swapped(shapes: Sequence[tuple[float, float, float]]) -> bool:
                for a, b in itertools.combinations(shapes, 2))
 
 
-__all__ = ["DEFAULT_DETECT_EVERY", "FaceNumbering", "FaceSearchGateCalculator"]
+__all__ = ["DEFAULT_DETECT_EVERY", "DETECT_BACKOFF", "FaceNumbering", "FaceSearchGateCalculator"]

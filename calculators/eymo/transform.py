@@ -160,9 +160,9 @@ class EymoTransformCalculator(GlSimpleCalculator):
             cc.outputs[self._out].add_packet(packet)
             return
         source = frame.array  # SRGBA, or SRGB in a deferred buffer
-        # An SRGB frame's widening is the copy drawn on: one pass over the frame, not two.
+        # An SRGB frame's widening is the copy drawn on (one pass over the frame), opaque.
         out = rgba_copy(source)
-        render_into(out, source, self._items)
+        render_into(out, self._items, keep_alpha=source.shape[2] == 4)
         cc.outputs[self._out].add(GpuBuffer.deferred(self._gl, ImageFrame(out)))
 
     def gl_prepare(self, cc: CalculatorContext, frame: GpuBuffer) -> bool:

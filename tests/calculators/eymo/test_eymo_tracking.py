@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from calculators.eymo.tracking import DEFAULT_DETECT_EVERY, FaceNumbering
+from calculators.eymo.tracking import DEFAULT_DETECT_EVERY, DETECT_BACKOFF, FaceNumbering
 from graphflow.formats import NormalizedRect
 from graphflow.image_frame import ImageFrame
 from graphflow.testing import run_graph
@@ -33,10 +33,18 @@ def detected_frames(tracked: list[int | None], num_faces: int, every: int | None
     return [int(p.timestamp) for p in out["to_detector"]]
 
 
-def test_the_detector_runs_while_no_face_is_tracked_then_every_k_frames() -> None:
-    tracked = [None, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1]
-    # Frames 0-2: nothing tracked; from 3 one face: the next look K=4 frames after frame 2.
-    assert detected_frames(tracked, num_faces=4, every=4) == [0, 1, 2, 6, 10]
+def test_the_detector_runs_while_no_face_is_tracked_then_backs_off_from_k_frames() -> None:
+    tracked = [None, 0, 0] + [1] * 60
+    # Frames 0-2: nothing tracked; from 3 one face: the next look K=4 frames after frame 2,
+    # then 8, then 16 (DETECT_BACKOFF * K) frames after each look that found nothing new.
+    assert DETECT_BACKOFF == 4
+    assert detected_frames(tracked, num_faces=4, every=4) == [0, 1, 2, 6, 14, 30, 46, 62]
+
+
+def test_a_new_face_brings_the_interval_back_to_k() -> None:
+    # One face from frame 1; the look at frame 21 finds a second one (tracked from frame 22).
+    tracked = [None] + [1] * 21 + [2] * 33
+    assert detected_frames(tracked, num_faces=4, every=3) == [0, 3, 9, 21, 24, 30, 42, 54]
 
 
 def test_the_detector_runs_at_once_when_a_face_is_lost() -> None:
@@ -52,9 +60,9 @@ def test_the_detector_never_runs_with_as_many_faces_as_asked_for() -> None:
 
 
 def test_the_default_interval() -> None:
-    tracked = [None] + [1] * (2 * DEFAULT_DETECT_EVERY + 1)
-    assert detected_frames(tracked, num_faces=2, every=None) == [
-        0, DEFAULT_DETECT_EVERY, 2 * DEFAULT_DETECT_EVERY]
+    k = DEFAULT_DETECT_EVERY
+    tracked = [None] + [1] * (11 * k)
+    assert detected_frames(tracked, num_faces=2, every=None) == [0, k, 3 * k, 7 * k, 11 * k]
 
 
 @pytest.mark.parametrize(("name", "value"), [("NUM_FACES", 0), ("DETECT_EVERY", -1),
