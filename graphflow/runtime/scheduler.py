@@ -446,7 +446,8 @@ class Scheduler:
         (whatever the scheduler's clock)."""
         wait = timeout
         if self.synchronous:
-            run_here(self, lambda: predicate() or self.done)
+            # (Neither the graph idle nor done can hold while a task is ready or running.)
+            run_here(self, lambda: not self.running and (predicate() or self.done))
         else:
             wait = self.run_while_waiting(lambda: predicate() or self.done, timeout=timeout)
         with self.lock:
@@ -685,7 +686,7 @@ class Scheduler:
     def complete(self, task: Task) -> None:
         """Takes a finished task's results (and those of the tasks fused to it)."""
         self.running -= 1
-        if not self.running:
+        if not self.running and self.pools:  # (only idle pool threads read it)
             self.idle_since = self.clock.now()
         chain = task.chain
         if chain is None:
@@ -765,7 +766,8 @@ class Scheduler:
                 # (A fused node that was not called has not settled.)
                 self._check_ready(node)
         if node.state is _CLOSING_PENDING and node.in_flight == 0:
-            if (node.bounds_mode or node.handler.held_timestamp() != DONE) and \
+            if (node.bounds_mode or (node.handler.holds_sets and
+                                     node.handler.held_timestamp() != DONE)) and \
                     not node.is_source and self.error is None:
                 # Its inputs closed while it ran: it may still owe its handler's last
                 # call (immediate handler) or held sets (batches), which _check_ready makes
@@ -1128,6 +1130,14 @@ class Scheduler:
                 if queue.full:
                     drained = queue  # released once the node counts as busy (below)
             else:
+                if node.packet_driven and node.open_inputs == len(node.queues):
+                    for q in node.queues:
+                        if q.packets:
+                            break
+                    else:
+                        # Only a bound moved: a packet-driven handler makes no input set
+                        # without a packet or an ended input (see Node.settled_after).
+                        break
                 task = handler.select()
                 if task is None:
                     break
@@ -1145,7 +1155,7 @@ class Scheduler:
                 # nothing queued, into its own task, ahead of the packets just taken.
                 self._release_if_drained(drained)
         if node.offset is not None and not node.in_flight and (
-                not node.bounds_mode or handler.held_timestamp() != DONE):
+                not node.bounds_mode or (handler.holds_sets and handler.held_timestamp() != DONE)):
             # (A node processing bounds is called for them, unless its handler holds a batch.)
             self._propagate_offset_bound(node)
         if node.state is _OPEN_STATE and (
@@ -1208,7 +1218,8 @@ class Scheduler:
         input set its handler holds back), so its outputs can have no packet below that plus
         the offset, and their bounds move there without a call to the calculator (a gate, say,
         whose input only advanced its bound)."""
-        settled = node.handler.held_timestamp()
+        handler = node.handler
+        settled = handler.held_timestamp() if handler.holds_sets else DONE
         for q in node.queues:
             if q.packets:
                 head = int(q.packets[0]._timestamp)

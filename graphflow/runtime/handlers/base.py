@@ -49,6 +49,14 @@ class InputStreamHandler:
     # (An instance may turn these two off: a DefaultInputStreamHandler with batches.)
     batchable: bool = True
     sets_batchable: bool = False
+    # held_timestamp() may return something else than DONE: set for each class that overrides
+    # it (an instance may turn it off), so that the scheduler need not ask the others.
+    holds_sets: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "held_timestamp" in cls.__dict__:
+            cls.holds_sets = True
 
     def __init__(self, node: Node, options: Any, release: Callable[[InputQueue], None]) -> None:
         self.node = node
@@ -104,8 +112,11 @@ class InputStreamHandler:
         """The task at ``ts`` with the packets that ``queues`` hold there (taken out)."""
         packets = [EMPTY_PACKET] * len(self.queues)
         for q in queues:
-            if q.packets and q.packets[0]._timestamp == ts:
-                packets[q.slot] = self.pop(q)
+            packets_q = q.packets
+            if packets_q and packets_q[0]._timestamp == ts:
+                packets[q.slot] = packets_q.popleft()  # (pop() inlined: once per packet)
+                if q.full:
+                    self.release(q)
         return self.task(Timestamp(ts), packets)
 
     def bounds_task(self, settled: int) -> Task | None:

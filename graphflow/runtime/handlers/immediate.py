@@ -33,39 +33,35 @@ class ImmediateInputStreamHandler(InputStreamHandler):
         self.processed = [UNSET] * count
         self.ready = [UNSET] * count
 
-    def _stream_readiness(self, i: int) -> tuple[bool, int]:
-        """Whether stream ``i`` is ready now, and its timestamp (DONE once it has ended)."""
-        q = self.queues[i]
-        head = int(q.packets[0]._timestamp) if q.packets else DONE
-        stream_ts = head if q.packets else q.bound
-        if stream_ts >= ONE_OVER_POSTSTREAM:
-            # No timestamp is left for it: ended, whether closed or bounded past MAX.
-            self.processed[i] = DONE
-            return False, DONE
-        if not self.node.bounds_mode:
-            if q.packets:
-                self.processed[i] = head
-                return True, head
-            return False, stream_ts
-        input_ts = head if q.packets else q.bound - 1
-        if input_ts > max(self.processed[i], UNSTARTED):
-            self.processed[i] = input_ts
-            return True, input_ts
-        return False, stream_ts
-
     def select(self) -> Task | None:
         bounds_mode = self.node.bounds_mode
         ready = self.ready
+        processed = self.processed
         input_ts = DONE
         min_bound = DONE
         became_done = False
-        for i in range(len(self.queues)):
+        for i, q in enumerate(self.queues):
             if ready[i] > UNSET:
                 min_bound = min(min_bound, ready[i])
                 input_ts = min(input_ts, ready[i])
                 continue
-            previous = self.processed[i]
-            is_ready, ts = self._stream_readiness(i)
+            previous = processed[i]
+            # Whether stream i is ready now, and its timestamp (DONE once it has ended).
+            is_ready = False
+            head = int(q.packets[0]._timestamp) if q.packets else DONE
+            ts = head if q.packets else q.bound
+            if ts >= ONE_OVER_POSTSTREAM:
+                # No timestamp is left for it: ended, whether closed or bounded past MAX.
+                processed[i] = ts = DONE
+            elif not bounds_mode:
+                if q.packets:
+                    processed[i] = head
+                    is_ready = True
+            else:
+                input_at = head if q.packets else q.bound - 1
+                if input_at > max(previous, UNSTARTED):
+                    processed[i] = ts = input_at
+                    is_ready = True
             min_bound = min(min_bound, ts)
             if is_ready:
                 ready[i] = ts
