@@ -299,10 +299,14 @@ class ThreadPool(Executor):
         self.helpers[me] = may_run
         try:
             while ready and not until() and not scheduler.paused:
-                task = next((t for t in ready if may_run(t)), None)
-                if task is None:
-                    break
-                ready.remove(task)
+                task = ready[0]
+                if may_run(task):
+                    ready.popleft()
+                else:
+                    task = next((t for t in ready if may_run(t)), None)
+                    if task is None:
+                        break
+                    ready.remove(task)
                 self._run(task, me, now)
         finally:
             del self.helpers[me]

@@ -178,6 +178,7 @@ class Scheduler:
             for queue, s in zip(node.queues, node.spec.inputs, strict=True):
                 self.streams[s.name].consumers.append(queue)
                 queue.limit = sizes[s.name] if s.name in sizes else self.max_queue
+                queue.own_limit = s.name in sizes
         # Per graph input: its consumers' smallest queue limit (add_packet's fast path).
         self.input_limits: dict[str, int] = {}
         self._update_input_limits()
@@ -724,7 +725,7 @@ class Scheduler:
                     self._apply_outputs(node, done, False)
             else:
                 self._apply_outputs(node, task, consumed)
-            if node.side_outputs.values and self._publish_side_packets(node.side_outputs.values):
+            if self._publish_node_side_packets(node):
                 self._open_ready_nodes()
         elif task.kind is _OPEN:
             node.state = _OPEN_STATE
@@ -734,7 +735,7 @@ class Scheduler:
                 self._apply_outputs(node, task, False)  # packets sent in open(), e.g. headers
                 if self.all_open:  # opened late, once its side packets came
                     self._start_node(node)
-                self._publish_side_packets(node.side_outputs.values)
+                self._publish_node_side_packets(node)
                 if not node.spec.inputs and not node.spec.outputs:
                     self.constant_nodes[node.spec.index] = (
                         node.side_values, dict(node.side_outputs.values))
@@ -745,7 +746,7 @@ class Scheduler:
                 self._apply_outputs(node, task, False)
                 for stream in node.streams:
                     self._advance_stream(stream, DONE)
-            if self._publish_side_packets(node.side_outputs.values):
+            if self._publish_node_side_packets(node):
                 self._open_ready_nodes()
 
     @_locked
@@ -807,6 +808,17 @@ class Scheduler:
                 self.side_packets[name] = value
                 new = True
         return new
+
+    @_locked
+    def _publish_node_side_packets(self, node: Node) -> bool:
+        """Publishes the side packets that ``node`` set since its last call was settled;
+        whether any was new (each is set once: a node that set its side packets in open
+        has nothing to publish after each later call)."""
+        values = node.side_outputs.values
+        if len(values) == node.side_published:
+            return False
+        node.side_published = len(values)
+        return self._publish_side_packets(values)
 
     def _node_error(self, node: Node, task: Task) -> GraphError:
         exc = task.error
@@ -939,7 +951,7 @@ class Scheduler:
         # released as soon as it is below it, as in MediaPipe: a raised limit is what the
         # stalled graph could hold, so waiting for half of it could stall it again.
         limit = queue.limit
-        if len(queue.packets) <= (limit >> 1 if limit == self.max_queue else limit - 1):
+        if len(queue.packets) <= (limit - 1 if queue.own_limit else limit >> 1):
             self._set_full(queue, False)
             self.changed.notify_all()
             for node in self.nodes:
@@ -1046,6 +1058,7 @@ class Scheduler:
             return True
         for queue in full:
             queue.limit = len(queue.packets) + 1
+            queue.own_limit = True
             self._set_full(queue, False)
             # Once a run (it may go on one packet at a time, as MediaPipe's does), then quieter.
             logger.log(logging.DEBUG if self.resolved_deadlock else logging.WARNING,
