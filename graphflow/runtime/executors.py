@@ -303,10 +303,11 @@ class ThreadPool(Executor):
                 if may_run(task):
                     ready.popleft()
                 else:
-                    task = next((t for t in ready if may_run(t)), None)
-                    if task is None:
+                    later = next((t for t in ready if may_run(t)), None)
+                    if later is None:
                         break
-                    ready.remove(task)
+                    ready.remove(later)
+                    task = later
                 self._run(task, me, now)
         finally:
             del self.helpers[me]

@@ -590,31 +590,32 @@ class Scheduler:
     def execute(self, task: Task) -> None:
         """Runs one task's calculator method (no lock held)."""
         node = task.node
-        clock = self.clock
-        start = clock.now()
+        now = self.clock.now
+        start = now()
+        kind = task.kind
         try:
-            if task.kind is _OPEN:
+            if kind is _OPEN:
                 node.calc = node.spec.calculator()
             packets = task.packets
             if packets is None:
                 packets = [EMPTY_PACKET] * len(node.queues)
             cc = node.context
-            bounds = task.bounds
             # One call at a time (max_in_flight 1): the last call's context is reused, its
             # outputs having been taken by complete() before this task could start.
             if cc is None or node.max_in_flight > 1:
                 cc = CalculatorContext(
-                    node.name, _Inputs(node.input_ids, packets, node.input_lookup, bounds),
+                    node.name, _Inputs(node.input_ids, packets, node.input_lookup, task.bounds),
                     node.output_ids, node.output_specs, _SideInputs(node.side_values),
                     node.side_outputs, node.spec.options, task.ts)
                 node.context = cc
             else:
                 inputs = cc.inputs
                 inputs._packets = packets
-                inputs._bounds = bounds
+                inputs._bounds = task.bounds
                 cc.timestamp = task.ts
                 for out in cc.outputs.streams:
-                    out.packets = []
+                    if out.packets:  # (a new list: a fused consumer may hold the old one)
+                        out.packets = []
                     out.bound = None
             task.cc = cc
             calc = node.calc
@@ -632,9 +633,9 @@ class Scheduler:
                     inputs._packets = packets
                     cc.timestamp = task.ts = ts
                     calc.process(cc)
-            elif task.kind is _PROCESS:
+            elif kind is _PROCESS:
                 calc.process(cc)
-            elif task.kind is _OPEN:
+            elif kind is _OPEN:
                 calc.open(cc)
             else:
                 calc.close(cc)
@@ -642,11 +643,11 @@ class Scheduler:
             task.stopped = True
         except Exception as exc:
             task.error = exc
-        end = clock.now()
+        end = now()
         calls = len(task.batch) if task.batch else len(task.sets) if task.sets else 1
         node.cost += 0.25 * ((end - start) / calls - node.cost)
         if self.tracer is not None:
-            self.tracer.record(node.name, node.spec.calculator.__name__, task.kind.value,
+            self.tracer.record(node.name, node.spec.calculator.__name__, kind.value,
                                task.ts, start, end)
         if task.chain is not None:
             self._run_chain(task)
@@ -725,7 +726,7 @@ class Scheduler:
                     self._apply_outputs(node, done, False)
             else:
                 self._apply_outputs(node, task, consumed)
-            if self._publish_node_side_packets(node):
+            if node.side_outputs.values and self._publish_node_side_packets(node):
                 self._open_ready_nodes()
         elif task.kind is _OPEN:
             node.state = _OPEN_STATE
@@ -763,7 +764,7 @@ class Scheduler:
         elif self.error is None:
             if node.is_source:
                 self._schedule_source(node)
-            elif task.cc is None or not node.settled_after(int(task.ts)):
+            elif task.cc is None or not node.settled_after(task.ts):
                 # (A fused node that was not called has not settled.)
                 self._check_ready(node)
         if node.state is _CLOSING_PENDING and node.in_flight == 0:
@@ -1124,27 +1125,28 @@ class Scheduler:
         if node.state is not _OPEN_STATE or not self.all_open or self.error is not None:
             return
         handler = node.handler
+        queues = node.queues
         if handler.drops_packets:
             handler.erase_surplus()
         while node.in_flight < node.max_in_flight:
             task: Task | None
             drained: InputQueue | None = None
             if node.single:
-                queue = node.queues[0]
-                if not queue.packets:
+                queue = queues[0]
+                packets = queue.packets
+                if not packets:
                     break
-                if node.max_in_flight == 1 and len(queue.packets) > 1:
-                    batch = [queue.packets.popleft()
-                             for _ in range(min(len(queue.packets), self.max_batch))]
+                if node.max_in_flight == 1 and len(packets) > 1:
+                    batch = [packets.popleft() for _ in range(min(len(packets), self.max_batch))]
                     task = Task(node, _PROCESS, batch[0]._timestamp, [batch[0]], None, batch)
                 else:
-                    packet = queue.packets.popleft()
+                    packet = packets.popleft()
                     task = Task(node, _PROCESS, packet._timestamp, [packet])
                 if queue.full:
                     drained = queue  # released once the node counts as busy (below)
             else:
-                if node.packet_driven and node.open_inputs == len(node.queues):
-                    for q in node.queues:
+                if node.packet_driven and node.open_inputs == len(queues):
+                    for q in queues:
                         if q.packets:
                             break
                     else:
@@ -1171,9 +1173,10 @@ class Scheduler:
                 not node.bounds_mode or (handler.holds_sets and handler.held_timestamp() != DONE)):
             # (A node processing bounds is called for them, unless its handler holds a batch.)
             self._propagate_offset_bound(node)
-        if node.state is _OPEN_STATE and (
-                (node.open_inputs == 0 and node.inputs_done()) or (
-                    handler.closes_early and node.open_inputs < len(node.queues) and
+        open_inputs = node.open_inputs
+        if (open_inputs == 0 or open_inputs < len(queues)) and node.state is _OPEN_STATE and (
+                (open_inputs == 0 and node.inputs_done()) or (
+                    handler.closes_early and open_inputs < len(queues) and
                     handler.ready_for_close())):
             if node.in_flight:
                 node.state = _CLOSING_PENDING
@@ -1234,16 +1237,16 @@ class Scheduler:
         handler = node.handler
         settled = handler.held_timestamp() if handler.holds_sets else DONE
         for q in node.queues:
-            if q.packets:
-                head = int(q.packets[0]._timestamp)
+            packets = q.packets
+            if packets:
+                head = int(packets[0]._timestamp)
                 if head < settled:
                     settled = head
             elif q.bound < settled:
                 settled = q.bound
         if settled == DONE or not MIN <= settled - 1 <= MAX:
             return
-        assert node.offset is not None
-        bound = settled + node.offset
+        bound = settled + node.offset  # type: ignore[operator]  # (called only with one)
         if bound > MAX:  # as in _apply_outputs
             bound = ONE_OVER_POSTSTREAM
         for stream in node.streams:

@@ -41,31 +41,34 @@ class ImmediateInputStreamHandler(InputStreamHandler):
         min_bound = DONE
         became_done = False
         for i, q in enumerate(self.queues):
-            if ready[i] > UNSET:
-                min_bound = min(min_bound, ready[i])
-                input_ts = min(input_ts, ready[i])
+            ts = ready[i]
+            if ts > UNSET:
+                if ts < min_bound:
+                    min_bound = ts
+                if ts < input_ts:
+                    input_ts = ts
                 continue
             previous = processed[i]
-            # Whether stream i is ready now, and its timestamp (DONE once it has ended).
-            is_ready = False
-            head = int(q.packets[0]._timestamp) if q.packets else DONE
-            ts = head if q.packets else q.bound
+            # Whether stream i is ready now (at ts), else its bound (DONE once it has ended).
+            packets = q.packets
+            ts = int(packets[0]._timestamp) if packets else q.bound
             if ts >= ONE_OVER_POSTSTREAM:
                 # No timestamp is left for it: ended, whether closed or bounded past MAX.
                 processed[i] = ts = DONE
-            elif not bounds_mode:
-                if q.packets:
-                    processed[i] = head
-                    is_ready = True
+                is_ready = False
+            elif packets:
+                is_ready = not bounds_mode or (ts > previous and ts > UNSTARTED)
+            elif bounds_mode and ts - 1 > previous and ts - 1 > UNSTARTED:
+                ts -= 1  # ready at the bound's timestamp
+                is_ready = True
             else:
-                input_at = head if q.packets else q.bound - 1
-                if input_at > max(previous, UNSTARTED):
-                    processed[i] = ts = input_at
-                    is_ready = True
-            min_bound = min(min_bound, ts)
+                is_ready = False
+            if ts < min_bound:
+                min_bound = ts
             if is_ready:
-                ready[i] = ts
-                input_ts = min(input_ts, ts)
+                processed[i] = ready[i] = ts
+                if ts < input_ts:
+                    input_ts = ts
             elif ts == DONE:
                 if bounds_mode and previous < MAX:
                     # Its end is processed once, at the timestamp before Done.
