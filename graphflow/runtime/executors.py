@@ -366,15 +366,17 @@ class External(Executor):
         self._external.shutdown()
 
 
-def run_here(scheduler: Scheduler, until: Callable[[], bool]) -> None:
+def run_here(scheduler: Scheduler, until: Callable[[], bool], idle_only: bool = False) -> None:
     """Synchronous mode: runs ready tasks on the calling thread until ``until()`` (no lock
     held; ``until`` is called with it).
 
     Tasks of external executors still run on their threads; this thread waits for them.
+    ``idle_only``: ``until()`` cannot hold while a task is ready or running (it waits for the
+    graph to idle or end), so it is asked only once none is.
     """
     lock = scheduler.lock
     with lock:
-        while not until():
+        while not ((not idle_only or not scheduler.running) and until()):
             task = None
             for executor in scheduler.executors.values():
                 if executor.external is None and executor.ready and not scheduler.paused:

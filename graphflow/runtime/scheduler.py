@@ -448,7 +448,7 @@ class Scheduler:
         wait = timeout
         if self.synchronous:
             # (Neither the graph idle nor done can hold while a task is ready or running.)
-            run_here(self, lambda: not self.running and (predicate() or self.done))
+            run_here(self, lambda: predicate() or self.done, idle_only=True)
         else:
             wait = self.run_while_waiting(lambda: predicate() or self.done, timeout=timeout)
         with self.lock:
@@ -700,7 +700,8 @@ class Scheduler:
                 self._settle(done, i < task.ran)  # the next ran: it consumed the packets
             for done in tasks:
                 self._follow_up(done)
-        self.after_change()
+        if self.inbox or not self.running or self.changed._waiters:  # type: ignore[attr-defined]
+            self.after_change()  # (else it has nothing to do: the common case, one call less)
 
     @_locked
     def _settle(self, task: Task, consumed: bool) -> None:
