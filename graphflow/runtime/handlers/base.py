@@ -41,6 +41,9 @@ class InputStreamHandler:
             without calling :meth:`select`.
         sets_batchable: Without bounds to report, the input sets that successive
             :meth:`select` calls return may run in one task, in order.
+        holds_sets: :meth:`held_timestamp` may return something other than DONE; set
+            automatically for a class that overrides it (an instance may turn it off), so
+            that the scheduler does not ask the other handlers.
     """
 
     name: ClassVar[str]
@@ -49,11 +52,10 @@ class InputStreamHandler:
     # (An instance may turn these two off: a DefaultInputStreamHandler with batches.)
     batchable: bool = True
     sets_batchable: bool = False
-    # held_timestamp() may return something else than DONE: set for each class that overrides
-    # it (an instance may turn it off), so that the scheduler need not ask the others.
-    holds_sets: bool = False
+    holds_sets: bool = False  # (see __init_subclass__)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Sets ``holds_sets`` on a subclass that overrides :meth:`held_timestamp`."""
         super().__init_subclass__(**kwargs)
         if "held_timestamp" in cls.__dict__:
             cls.holds_sets = True
