@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -276,11 +277,12 @@ class ThreadPool(Executor):
             may_run(task) and now - self.started[helper] < STALE
             for helper, may_run in self.helpers.items())
 
-    def run_while_waiting(self, until: Callable[[], bool],
-                          may_run: Callable[[Task], bool]) -> None:
+    def run_while_waiting(self, until: Callable[[], bool], may_run: Callable[[Task], bool],
+                          deadline: float | None = None) -> None:
         """Runs ready tasks on the calling thread, which waits in one of the graph's own waits,
-        while ``until()`` is false and a ready task is one that ``may_run`` allows, the oldest
-        such first (lock held; both are called with it). The others are left to the pool's
+        while ``until()`` is false, before ``deadline`` (``time.monotonic()``; None: none) and a
+        ready task is one that ``may_run`` allows, the oldest such first (lock held; both are
+        called with it). The others are left to the pool's
         threads: ready tasks are independent of one another, so any order is one that the
         pool's threads could have taken them in.
 
@@ -298,7 +300,8 @@ class ThreadPool(Executor):
         ready = self.ready
         self.helpers[me] = may_run
         try:
-            while ready and not until() and not scheduler.paused:
+            while ready and not until() and not scheduler.paused and (
+                    deadline is None or time.monotonic() < deadline):
                 task = ready[0]
                 if may_run(task):
                     ready.popleft()

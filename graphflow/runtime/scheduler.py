@@ -483,8 +483,7 @@ class Scheduler:
                 task.chain is None or all(t.node in allowed for t in task.chain))
 
         with self.lock:
-            pool.run_while_waiting(lambda: until() or (
-                deadline is not None and time.monotonic() >= deadline), may_run)
+            pool.run_while_waiting(until, may_run, deadline)
         return None if deadline is None else max(0.0, deadline - time.monotonic())
 
     def _feeders(self, sink: int | None) -> frozenset[Node]:
