@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -276,11 +277,12 @@ class ThreadPool(Executor):
             may_run(task) and now - self.started[helper] < STALE
             for helper, may_run in self.helpers.items())
 
-    def run_while_waiting(self, until: Callable[[], bool],
-                          may_run: Callable[[Task], bool]) -> None:
+    def run_while_waiting(self, until: Callable[[], bool], may_run: Callable[[Task], bool],
+                          deadline: float | None = None) -> None:
         """Runs ready tasks on the calling thread, which waits in one of the graph's own waits,
-        while ``until()`` is false and a ready task is one that ``may_run`` allows, the oldest
-        such first (lock held; both are called with it). The others are left to the pool's
+        while ``until()`` is false, before ``deadline`` (``time.monotonic()``; None: none) and a
+        ready task is one that ``may_run`` allows, the oldest such first (lock held; both are
+        called with it). The others are left to the pool's
         threads: ready tasks are independent of one another, so any order is one that the
         pool's threads could have taken them in.
 
@@ -298,11 +300,17 @@ class ThreadPool(Executor):
         ready = self.ready
         self.helpers[me] = may_run
         try:
-            while ready and not until() and not scheduler.paused:
-                task = next((t for t in ready if may_run(t)), None)
-                if task is None:
-                    break
-                ready.remove(task)
+            while ready and not until() and not scheduler.paused and (
+                    deadline is None or time.monotonic() < deadline):
+                task = ready[0]
+                if may_run(task):
+                    ready.popleft()
+                else:
+                    later = next((t for t in ready if may_run(t)), None)
+                    if later is None:
+                        break
+                    ready.remove(later)
+                    task = later
                 self._run(task, me, now)
         finally:
             del self.helpers[me]
@@ -361,15 +369,17 @@ class External(Executor):
         self._external.shutdown()
 
 
-def run_here(scheduler: Scheduler, until: Callable[[], bool]) -> None:
+def run_here(scheduler: Scheduler, until: Callable[[], bool], idle_only: bool = False) -> None:
     """Synchronous mode: runs ready tasks on the calling thread until ``until()`` (no lock
     held; ``until`` is called with it).
 
     Tasks of external executors still run on their threads; this thread waits for them.
+    ``idle_only``: ``until()`` cannot hold while a task is ready or running (it waits for the
+    graph to idle or end), so it is asked only once none is.
     """
     lock = scheduler.lock
     with lock:
-        while not until():
+        while not ((not idle_only or not scheduler.running) and until()):
             task = None
             for executor in scheduler.executors.values():
                 if executor.external is None and executor.ready and not scheduler.paused:

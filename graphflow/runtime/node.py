@@ -53,7 +53,7 @@ class TaskKind(enum.Enum):
 class InputQueue:
     """One input stream of one node: its pending packets and its timestamp bound."""
 
-    __slots__ = ("bound", "full", "limit", "node", "packets", "slot")
+    __slots__ = ("bound", "full", "limit", "node", "own_limit", "packets", "slot")
 
     def __init__(self, node: Node, slot: int) -> None:
         self.packets: collections.deque[Packet[Any]] = collections.deque()
@@ -61,6 +61,9 @@ class InputQueue:
         self.node = node
         self.slot = slot
         self.limit = 0  # its max_queue_size (set by the scheduler)
+        # The limit is its own (set for its graph input, or raised to resolve a deadlock), not
+        # the graph's max_queue_size, even where the two are equal.
+        self.own_limit = False
         self.full = False  # holds `limit` packets: its upstream sources are throttled
 
 
@@ -106,6 +109,7 @@ class Node:
         self.handler: InputStreamHandler  # set by the scheduler once the node exists
         self.side_values: dict[PortId, Any] = {}
         self.side_outputs = _SideOutputs({s.port: s.name for s in spec.side_outputs})
+        self.side_published = 0  # how many of side_outputs' values the scheduler published
         self.upstream: frozenset[str] = frozenset()  # throttle keys of its sources and inputs
         self.throttle_key = f"node:{spec.index}"  # a source's key in Scheduler.throttle
         self.throttled = False

@@ -178,6 +178,7 @@ class Scheduler:
             for queue, s in zip(node.queues, node.spec.inputs, strict=True):
                 self.streams[s.name].consumers.append(queue)
                 queue.limit = sizes[s.name] if s.name in sizes else self.max_queue
+                queue.own_limit = s.name in sizes
         # Per graph input: its consumers' smallest queue limit (add_packet's fast path).
         self.input_limits: dict[str, int] = {}
         self._update_input_limits()
@@ -446,7 +447,8 @@ class Scheduler:
         (whatever the scheduler's clock)."""
         wait = timeout
         if self.synchronous:
-            run_here(self, lambda: predicate() or self.done)
+            # (Neither the graph idle nor done can hold while a task is ready or running.)
+            run_here(self, lambda: predicate() or self.done, idle_only=True)
         else:
             wait = self.run_while_waiting(lambda: predicate() or self.done, timeout=timeout)
         with self.lock:
@@ -481,8 +483,7 @@ class Scheduler:
                 task.chain is None or all(t.node in allowed for t in task.chain))
 
         with self.lock:
-            pool.run_while_waiting(lambda: until() or (
-                deadline is not None and time.monotonic() >= deadline), may_run)
+            pool.run_while_waiting(until, may_run, deadline)
         return None if deadline is None else max(0.0, deadline - time.monotonic())
 
     def _feeders(self, sink: int | None) -> frozenset[Node]:
@@ -588,31 +589,32 @@ class Scheduler:
     def execute(self, task: Task) -> None:
         """Runs one task's calculator method (no lock held)."""
         node = task.node
-        clock = self.clock
-        start = clock.now()
+        now = self.clock.now
+        start = now()
+        kind = task.kind
         try:
-            if task.kind is _OPEN:
+            if kind is _OPEN:
                 node.calc = node.spec.calculator()
             packets = task.packets
             if packets is None:
                 packets = [EMPTY_PACKET] * len(node.queues)
             cc = node.context
-            bounds = task.bounds
             # One call at a time (max_in_flight 1): the last call's context is reused, its
             # outputs having been taken by complete() before this task could start.
             if cc is None or node.max_in_flight > 1:
                 cc = CalculatorContext(
-                    node.name, _Inputs(node.input_ids, packets, node.input_lookup, bounds),
+                    node.name, _Inputs(node.input_ids, packets, node.input_lookup, task.bounds),
                     node.output_ids, node.output_specs, _SideInputs(node.side_values),
                     node.side_outputs, node.spec.options, task.ts)
                 node.context = cc
             else:
                 inputs = cc.inputs
                 inputs._packets = packets
-                inputs._bounds = bounds
+                inputs._bounds = task.bounds
                 cc.timestamp = task.ts
                 for out in cc.outputs.streams:
-                    out.packets = []
+                    if out.packets:  # (a new list: a fused consumer may hold the old one)
+                        out.packets = []
                     out.bound = None
             task.cc = cc
             calc = node.calc
@@ -630,9 +632,9 @@ class Scheduler:
                     inputs._packets = packets
                     cc.timestamp = task.ts = ts
                     calc.process(cc)
-            elif task.kind is _PROCESS:
+            elif kind is _PROCESS:
                 calc.process(cc)
-            elif task.kind is _OPEN:
+            elif kind is _OPEN:
                 calc.open(cc)
             else:
                 calc.close(cc)
@@ -640,11 +642,11 @@ class Scheduler:
             task.stopped = True
         except Exception as exc:
             task.error = exc
-        end = clock.now()
+        end = now()
         calls = len(task.batch) if task.batch else len(task.sets) if task.sets else 1
         node.cost += 0.25 * ((end - start) / calls - node.cost)
         if self.tracer is not None:
-            self.tracer.record(node.name, node.spec.calculator.__name__, task.kind.value,
+            self.tracer.record(node.name, node.spec.calculator.__name__, kind.value,
                                task.ts, start, end)
         if task.chain is not None:
             self._run_chain(task)
@@ -685,7 +687,7 @@ class Scheduler:
     def complete(self, task: Task) -> None:
         """Takes a finished task's results (and those of the tasks fused to it)."""
         self.running -= 1
-        if not self.running:
+        if not self.running and self.pools:  # (only idle pool threads read it)
             self.idle_since = self.clock.now()
         chain = task.chain
         if chain is None:
@@ -697,7 +699,8 @@ class Scheduler:
                 self._settle(done, i < task.ran)  # the next ran: it consumed the packets
             for done in tasks:
                 self._follow_up(done)
-        self.after_change()
+        if self.inbox or not self.running or self.changed._waiters:  # type: ignore[attr-defined]
+            self.after_change()  # (else it has nothing to do: the common case, one call less)
 
     @_locked
     def _settle(self, task: Task, consumed: bool) -> None:
@@ -723,7 +726,7 @@ class Scheduler:
                     self._apply_outputs(node, done, False)
             else:
                 self._apply_outputs(node, task, consumed)
-            if node.side_outputs.values and self._publish_side_packets(node.side_outputs.values):
+            if node.side_outputs.values and self._publish_node_side_packets(node):
                 self._open_ready_nodes()
         elif task.kind is _OPEN:
             node.state = _OPEN_STATE
@@ -733,7 +736,7 @@ class Scheduler:
                 self._apply_outputs(node, task, False)  # packets sent in open(), e.g. headers
                 if self.all_open:  # opened late, once its side packets came
                     self._start_node(node)
-                self._publish_side_packets(node.side_outputs.values)
+                self._publish_node_side_packets(node)
                 if not node.spec.inputs and not node.spec.outputs:
                     self.constant_nodes[node.spec.index] = (
                         node.side_values, dict(node.side_outputs.values))
@@ -744,7 +747,7 @@ class Scheduler:
                 self._apply_outputs(node, task, False)
                 for stream in node.streams:
                     self._advance_stream(stream, DONE)
-            if self._publish_side_packets(node.side_outputs.values):
+            if self._publish_node_side_packets(node):
                 self._open_ready_nodes()
 
     @_locked
@@ -761,11 +764,12 @@ class Scheduler:
         elif self.error is None:
             if node.is_source:
                 self._schedule_source(node)
-            elif task.cc is None or not node.settled_after(int(task.ts)):
+            elif task.cc is None or not node.settled_after(task.ts):
                 # (A fused node that was not called has not settled.)
                 self._check_ready(node)
         if node.state is _CLOSING_PENDING and node.in_flight == 0:
-            if (node.bounds_mode or node.handler.held_timestamp() != DONE) and \
+            if (node.bounds_mode or (node.handler.holds_sets and
+                                     node.handler.held_timestamp() != DONE)) and \
                     not node.is_source and self.error is None:
                 # Its inputs closed while it ran: it may still owe its handler's last
                 # call (immediate handler) or held sets (batches), which _check_ready makes
@@ -805,6 +809,17 @@ class Scheduler:
                 self.side_packets[name] = value
                 new = True
         return new
+
+    @_locked
+    def _publish_node_side_packets(self, node: Node) -> bool:
+        """Publishes the side packets that ``node`` set since its last call was settled;
+        whether any was new (each is set once: a node that set its side packets in open
+        has nothing to publish after each later call)."""
+        values = node.side_outputs.values
+        if len(values) == node.side_published:
+            return False
+        node.side_published = len(values)
+        return self._publish_side_packets(values)
 
     def _node_error(self, node: Node, task: Task) -> GraphError:
         exc = task.error
@@ -937,7 +952,7 @@ class Scheduler:
         # released as soon as it is below it, as in MediaPipe: a raised limit is what the
         # stalled graph could hold, so waiting for half of it could stall it again.
         limit = queue.limit
-        if len(queue.packets) <= (limit >> 1 if limit == self.max_queue else limit - 1):
+        if len(queue.packets) <= (limit - 1 if queue.own_limit else limit >> 1):
             self._set_full(queue, False)
             self.changed.notify_all()
             for node in self.nodes:
@@ -1044,6 +1059,7 @@ class Scheduler:
             return True
         for queue in full:
             queue.limit = len(queue.packets) + 1
+            queue.own_limit = True
             self._set_full(queue, False)
             # Once a run (it may go on one packet at a time, as MediaPipe's does), then quieter.
             logger.log(logging.DEBUG if self.resolved_deadlock else logging.WARNING,
@@ -1109,25 +1125,34 @@ class Scheduler:
         if node.state is not _OPEN_STATE or not self.all_open or self.error is not None:
             return
         handler = node.handler
+        queues = node.queues
         if handler.drops_packets:
             handler.erase_surplus()
         while node.in_flight < node.max_in_flight:
             task: Task | None
             drained: InputQueue | None = None
             if node.single:
-                queue = node.queues[0]
-                if not queue.packets:
+                queue = queues[0]
+                packets = queue.packets
+                if not packets:
                     break
-                if node.max_in_flight == 1 and len(queue.packets) > 1:
-                    batch = [queue.packets.popleft()
-                             for _ in range(min(len(queue.packets), self.max_batch))]
+                if node.max_in_flight == 1 and len(packets) > 1:
+                    batch = [packets.popleft() for _ in range(min(len(packets), self.max_batch))]
                     task = Task(node, _PROCESS, batch[0]._timestamp, [batch[0]], None, batch)
                 else:
-                    packet = queue.packets.popleft()
+                    packet = packets.popleft()
                     task = Task(node, _PROCESS, packet._timestamp, [packet])
                 if queue.full:
                     drained = queue  # released once the node counts as busy (below)
             else:
+                if node.packet_driven and node.open_inputs == len(queues):
+                    for q in queues:
+                        if q.packets:
+                            break
+                    else:
+                        # Only a bound moved: a packet-driven handler makes no input set
+                        # without a packet or an ended input (see Node.settled_after).
+                        break
                 task = handler.select()
                 if task is None:
                     break
@@ -1145,12 +1170,13 @@ class Scheduler:
                 # nothing queued, into its own task, ahead of the packets just taken.
                 self._release_if_drained(drained)
         if node.offset is not None and not node.in_flight and (
-                not node.bounds_mode or handler.held_timestamp() != DONE):
+                not node.bounds_mode or (handler.holds_sets and handler.held_timestamp() != DONE)):
             # (A node processing bounds is called for them, unless its handler holds a batch.)
             self._propagate_offset_bound(node)
-        if node.state is _OPEN_STATE and (
-                (node.open_inputs == 0 and node.inputs_done()) or (
-                    handler.closes_early and node.open_inputs < len(node.queues) and
+        open_inputs = node.open_inputs
+        if (open_inputs == 0 or open_inputs < len(queues)) and node.state is _OPEN_STATE and (
+                (open_inputs == 0 and node.inputs_done()) or (
+                    handler.closes_early and open_inputs < len(queues) and
                     handler.ready_for_close())):
             if node.in_flight:
                 node.state = _CLOSING_PENDING
@@ -1208,18 +1234,19 @@ class Scheduler:
         input set its handler holds back), so its outputs can have no packet below that plus
         the offset, and their bounds move there without a call to the calculator (a gate, say,
         whose input only advanced its bound)."""
-        settled = node.handler.held_timestamp()
+        handler = node.handler
+        settled = handler.held_timestamp() if handler.holds_sets else DONE
         for q in node.queues:
-            if q.packets:
-                head = int(q.packets[0]._timestamp)
+            packets = q.packets
+            if packets:
+                head = int(packets[0]._timestamp)
                 if head < settled:
                     settled = head
             elif q.bound < settled:
                 settled = q.bound
         if settled == DONE or not MIN <= settled - 1 <= MAX:
             return
-        assert node.offset is not None
-        bound = settled + node.offset
+        bound = settled + node.offset  # type: ignore[operator]  # (called only with one)
         if bound > MAX:  # as in _apply_outputs
             bound = ONE_OVER_POSTSTREAM
         for stream in node.streams:

@@ -292,6 +292,21 @@ class GfTBackwardsCalculator(Calculator):
         cc.outputs[0].add(cc.inputs[0].payload, 100 - cc.timestamp)
 
 
+@register_calculator
+class GfTSideInOpenCalculator(Calculator):
+    """Sets its SIDE side packet in open, then passes its packets on."""
+
+    inputs = (Port(""),)
+    outputs = (Port(""),)
+    output_side_packets = (Port("SIDE"),)
+
+    def open(self, cc: CalculatorContext) -> None:
+        cc.side_outputs["SIDE"].set("made in open")
+
+    def process(self, cc: CalculatorContext) -> None:
+        cc.outputs[0].add_packet(cc.inputs[0])
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -811,6 +826,31 @@ def test_try_add_returns_false_when_full() -> None:
     assert out == accepted
 
 
+def test_an_input_queue_limit_of_its_own_releases_below_it_even_at_max_queue_size() -> None:
+    """A graph input's queue given a limit of its own is released as soon as it drops below
+    it (the half-drain hysteresis is for the graph's max_queue_size alone), also where that
+    limit equals max_queue_size. Synchronous, so that what ran before the blocked add returns
+    is exact: the node takes one packet at a time (max_queue_size 3: batches of 1)."""
+    config = """
+    input_stream: "in"
+    input_side_packet: "log"
+    max_queue_size: 3
+    node { calculator: "GfTLogCalculator" input_stream: "A:in" input_side_packet: "LOG:log" }
+    """
+    graph = _graph(config, synchronous=True)
+    graph.set_input_stream_max_queue_size("in", 3)
+    log: list[tuple[Any, ...]] = []
+    graph.start_run({"log": log})
+    for t in range(4):  # 0 becomes the node's task; 1-3 fill the queue
+        _add(graph, "in", t, t)
+    assert log == []
+    _add(graph, "in", 4, 4)  # blocks, running tasks, until the queue is released
+    # The call at 0 ran and the node took 1: two packets left, below the limit of 3.
+    assert [entry[0] for entry in log] == [0]
+    graph.close()
+    assert [entry[0] for entry in log] == list(range(5))
+
+
 def test_source_is_throttled_by_a_slow_consumer() -> None:
     config = """
     output_stream: "out"
@@ -1096,6 +1136,64 @@ def test_side_packets_flow_between_nodes() -> None:
     """
     out = run_graph(config, inputs={"tick": [(5, None), (6, None)]})["out"]
     assert payloads(out) == ["hello", "hello"] and timestamps(out) == [5, 6]
+
+
+def test_side_packets_set_in_open_are_published_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node's side packets are published when it sets them, not again after each of its
+    later calls (they are set once: publishing them again found nothing new)."""
+    from graphflow.runtime.scheduler import Scheduler
+
+    published: list[list[str]] = []
+    publish = Scheduler._publish_side_packets
+
+    def counting(self: Scheduler, values: dict[str, Any]) -> bool:
+        published.append(sorted(values))
+        return publish(self, values)
+
+    monkeypatch.setattr(Scheduler, "_publish_side_packets", counting)
+    config = """
+    input_stream: "in"
+    output_stream: "out"
+    node { calculator: "GfTSideInOpenCalculator" input_stream: "in" output_stream: "tick"
+           output_side_packet: "SIDE:side" }
+    node { calculator: "SidePacketToStreamCalculator" input_stream: "TICK:tick"
+           input_side_packet: "side" output_stream: "AT_TICK:out" }
+    """
+    out = run_graph(config, inputs={"in": [(t, t) for t in range(5)]})["out"]
+    assert payloads(out) == ["made in open"] * 5 and timestamps(out) == list(range(5))
+    assert published.count(["side"]) == 1
+
+
+def test_early_close_looks_for_an_ended_input_only_once_one_has_ended(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """EarlyCloseInputStreamHandler checks whether the node closes early only once an input
+    has ended (before, nothing has: the check was made for every input set); it then closes
+    the node as before."""
+    from graphflow.runtime.handlers.early_close import EarlyCloseInputStreamHandler
+
+    checks: list[bool] = []
+    ready_for_close = EarlyCloseInputStreamHandler.ready_for_close
+
+    def counting(self: EarlyCloseInputStreamHandler) -> bool:
+        checks.append(ready_for_close(self))
+        return checks[-1]
+
+    monkeypatch.setattr(EarlyCloseInputStreamHandler, "ready_for_close", counting)
+    graph = _graph(PAIR % 'input_stream_handler { input_stream_handler: '
+                   '"EarlyCloseInputStreamHandler" }', synchronous=True)
+    out = _collect(graph, "out")
+    graph.start_run()
+    for t in range(4):
+        _add(graph, "a", t, f"a{t}")
+        _add(graph, "b", t, f"b{t}")
+    graph.wait_until_idle()
+    assert out == [(t, f"a{t}", f"b{t}") for t in range(4)]
+    assert checks == []
+    graph.close_input_stream("a")
+    graph.wait_until_idle()
+    assert checks and checks[-1]  # "a" ended with nothing queued: the node closes early
+    graph.close()
+    assert len(out) == 4
 
 
 # --------------------------------------------------------------------------- modes

@@ -41,6 +41,9 @@ class InputStreamHandler:
             without calling :meth:`select`.
         sets_batchable: Without bounds to report, the input sets that successive
             :meth:`select` calls return may run in one task, in order.
+        holds_sets: :meth:`held_timestamp` may return something other than DONE; set
+            automatically for a class that overrides it (an instance may turn it off), so
+            that the scheduler does not ask the other handlers.
     """
 
     name: ClassVar[str]
@@ -49,6 +52,13 @@ class InputStreamHandler:
     # (An instance may turn these two off: a DefaultInputStreamHandler with batches.)
     batchable: bool = True
     sets_batchable: bool = False
+    holds_sets: bool = False  # (see __init_subclass__)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Sets ``holds_sets`` on a subclass that overrides :meth:`held_timestamp`."""
+        super().__init_subclass__(**kwargs)
+        if "held_timestamp" in cls.__dict__:
+            cls.holds_sets = True
 
     def __init__(self, node: Node, options: Any, release: Callable[[InputQueue], None]) -> None:
         self.node = node
@@ -104,8 +114,11 @@ class InputStreamHandler:
         """The task at ``ts`` with the packets that ``queues`` hold there (taken out)."""
         packets = [EMPTY_PACKET] * len(self.queues)
         for q in queues:
-            if q.packets and q.packets[0]._timestamp == ts:
-                packets[q.slot] = self.pop(q)
+            packets_q = q.packets
+            if packets_q and packets_q[0]._timestamp == ts:
+                packets[q.slot] = packets_q.popleft()  # (pop() inlined: once per packet)
+                if q.full:
+                    self.release(q)
         return self.task(Timestamp(ts), packets)
 
     def bounds_task(self, settled: int) -> Task | None:

@@ -30,7 +30,10 @@ class EarlyCloseInputStreamHandler(DefaultInputStreamHandler):
         return True
 
     def select(self) -> Task | None:
-        return None if self.ready_for_close() else super().select()
+        # (While every input is open, none has ended: no need to look.)
+        if self.node.open_inputs < len(self.queues) and self.ready_for_close():
+            return None
+        return super().select()
 
     def bounds_task(self, settled: int) -> Task | None:
         return None

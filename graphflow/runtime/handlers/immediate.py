@@ -33,43 +33,42 @@ class ImmediateInputStreamHandler(InputStreamHandler):
         self.processed = [UNSET] * count
         self.ready = [UNSET] * count
 
-    def _stream_readiness(self, i: int) -> tuple[bool, int]:
-        """Whether stream ``i`` is ready now, and its timestamp (DONE once it has ended)."""
-        q = self.queues[i]
-        head = int(q.packets[0]._timestamp) if q.packets else DONE
-        stream_ts = head if q.packets else q.bound
-        if stream_ts >= ONE_OVER_POSTSTREAM:
-            # No timestamp is left for it: ended, whether closed or bounded past MAX.
-            self.processed[i] = DONE
-            return False, DONE
-        if not self.node.bounds_mode:
-            if q.packets:
-                self.processed[i] = head
-                return True, head
-            return False, stream_ts
-        input_ts = head if q.packets else q.bound - 1
-        if input_ts > max(self.processed[i], UNSTARTED):
-            self.processed[i] = input_ts
-            return True, input_ts
-        return False, stream_ts
-
     def select(self) -> Task | None:
         bounds_mode = self.node.bounds_mode
         ready = self.ready
+        processed = self.processed
         input_ts = DONE
         min_bound = DONE
         became_done = False
-        for i in range(len(self.queues)):
-            if ready[i] > UNSET:
-                min_bound = min(min_bound, ready[i])
-                input_ts = min(input_ts, ready[i])
+        for i, q in enumerate(self.queues):
+            ts = ready[i]
+            if ts > UNSET:
+                if ts < min_bound:
+                    min_bound = ts
+                if ts < input_ts:
+                    input_ts = ts
                 continue
-            previous = self.processed[i]
-            is_ready, ts = self._stream_readiness(i)
-            min_bound = min(min_bound, ts)
+            previous = processed[i]
+            # Whether stream i is ready now (at ts), else its bound (DONE once it has ended).
+            packets = q.packets
+            ts = int(packets[0]._timestamp) if packets else q.bound
+            if ts >= ONE_OVER_POSTSTREAM:
+                # No timestamp is left for it: ended, whether closed or bounded past MAX.
+                processed[i] = ts = DONE
+                is_ready = False
+            elif packets:
+                is_ready = not bounds_mode or (ts > previous and ts > UNSTARTED)
+            elif bounds_mode and ts - 1 > previous and ts - 1 > UNSTARTED:
+                ts -= 1  # ready at the bound's timestamp
+                is_ready = True
+            else:
+                is_ready = False
+            if ts < min_bound:
+                min_bound = ts
             if is_ready:
-                ready[i] = ts
-                input_ts = min(input_ts, ts)
+                processed[i] = ready[i] = ts
+                if ts < input_ts:
+                    input_ts = ts
             elif ts == DONE:
                 if bounds_mode and previous < MAX:
                     # Its end is processed once, at the timestamp before Done.
