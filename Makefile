@@ -4,7 +4,7 @@
 #               the MediaPipe 0.10.21 reference venv .venv-mp that conformance tests compare with)
 #   make fuzz   the differential suite against MediaPipe with FUZZ_EXAMPLES examples (10000)
 # Setting up is idempotent and quick once done: the venv is reinstalled only when
-# pyproject.toml or setup.py change.
+# pyproject.toml or setup.py change, the compiled runtime rebuilt only when its sources do.
 
 PYTHON ?= python3
 VENV := .venv
@@ -14,9 +14,9 @@ DEMO_OUTPUT := eymo-demo.mp4
 FUZZ_EXAMPLES ?= 10000
 FUZZ_SEED ?= 0
 
-.PHONY: setup system mpvenv demo test fuzz lint typecheck protos wheel clean
+.PHONY: setup system native mpvenv demo test fuzz lint typecheck protos wheel clean
 
-setup: system $(INSTALLED)
+setup: system $(INSTALLED) native
 
 system:
 	bash scripts/setup_debian.sh
@@ -25,6 +25,11 @@ $(INSTALLED): pyproject.toml setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
 	touch $@
+
+# The compiled runtime (docs/architecture.md): built only when its sources changed; where it
+# cannot be built, scripts/build_native.py says so in one line and graphflow runs as Python.
+native: $(INSTALLED)
+	$(BIN)/python scripts/build_native.py || true
 
 # The reference environment: scripts/mp_venv.sh checks it (a second) and builds it only when
 # it is missing or broken.

@@ -8,13 +8,21 @@
   external executors (a GL context's thread) and the registry of their kinds.
 - :mod:`~graphflow.runtime.clock`: real or simulated time; :mod:`~graphflow.runtime.trace`:
   Chrome traces; :mod:`~graphflow.runtime.errors`: the run's error and its message format.
+
+``node`` and ``scheduler`` may run compiled (mypyc, ``scripts/build_native.py``): the hook that
+loads the build, only while it matches these sources, goes in before anything imports them
+(:mod:`~graphflow.runtime._native`).
 """
 
-from graphflow.runtime.clock import Clock, RealClock, SimulationClock
-from graphflow.runtime.errors import GraphCancelledError, GraphError
-from graphflow.runtime.executors import ExecutorKind, ExternalExecutor, register_executor_kind
-from graphflow.runtime.handlers import InputStreamHandler, register_input_stream_handler
-from graphflow.runtime.scheduler import Scheduler, default_num_threads
+from graphflow.runtime import _native
+
+_native.install()  # before the imports below: they import the modules it may route
+
+from graphflow.runtime.clock import Clock, RealClock, SimulationClock  # noqa: E402
+from graphflow.runtime.errors import GraphCancelledError, GraphError  # noqa: E402
+from graphflow.runtime.executors import ExecutorKind, ExternalExecutor, register_executor_kind  # noqa: E402
+from graphflow.runtime.handlers import InputStreamHandler, register_input_stream_handler  # noqa: E402
+from graphflow.runtime.scheduler import Scheduler, default_num_threads  # noqa: E402
 
 __all__ = [
     "Clock",
