@@ -87,7 +87,8 @@ def compiled_modules(
     files = {name: build_dir / file for name, file in manifest["modules"].items()}
     files.update({name: build_dir / file for name, file in manifest.get("support", {}).items()})
     for path in files.values():
-        if not path.name.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
+        # mypyc's modules are built for one interpreter (not the stable ABI): its suffix only
+        if not path.name.endswith(importlib.machinery.EXTENSION_SUFFIXES[0]):
             return None, f"{path.name} was built for another Python than {sys.version.split()[0]}"
         if not path.is_file():
             return None, f"{path} of the build is missing"
