@@ -2,7 +2,7 @@
 
 Usage: ``python scripts/build_native.py [--force]`` (``make setup`` runs it).
 
-The modules of ``graphflow.runtime._native.MODULES`` are compiled as they are, apart from
+The modules of ``graphflow.runtime.native.MODULES`` are compiled as they are, apart from
 their sources: the extension files and a manifest with the SHA-256 of the exact sources
 compiled go to ``build/native/`` (git-ignored), which ``graphflow/runtime/__init__.py`` uses
 only while that hash equals the sources' (so an edit without a rebuild runs as Python).
@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_native() -> ModuleType:
-    """``graphflow.runtime._native`` loaded by its path, without importing the runtime."""
+    """``graphflow.runtime.native`` loaded by its path, without importing the runtime."""
     spec = importlib.util.spec_from_file_location(
-        "graphflow_native_build", ROOT / "graphflow" / "runtime" / "_native.py"
+        "graphflow_native_build", ROOT / "graphflow" / "runtime" / "native.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -50,7 +50,7 @@ from graphflow.config import (
 from graphflow.graph import CalculatorGraph
 from graphflow.packet import Packet
 from graphflow.resources import find_graph
-from graphflow.runtime import GraphError
+from graphflow.runtime import GraphError, native
 
 logger = logging.getLogger(__name__)
 
@@ -498,6 +498,7 @@ def _configure_logging(verbosity: int, console: Console) -> None:
         else logging.DEBUG
     handler = RichHandler(console=console, show_path=False, show_time=verbosity > 1)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    native.log_choice()  # decided at import, before logging was set up
 
 
 def main(argv: Sequence[str] | None = None) -> int:

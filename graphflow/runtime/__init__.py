@@ -11,12 +11,12 @@
 
 ``node`` and ``scheduler`` may run compiled (mypyc, ``scripts/build_native.py``): the hook that
 loads the build, only while it matches these sources, goes in before anything imports them
-(:mod:`~graphflow.runtime._native`).
+(:mod:`~graphflow.runtime.native`).
 """
 
-from graphflow.runtime import _native
+from graphflow.runtime import native
 
-_native.install()  # before the imports below: they import the modules it may route
+native.install()  # before the imports below: they import the modules it may route
 
 from graphflow.runtime.clock import Clock, RealClock, SimulationClock  # noqa: E402
 from graphflow.runtime.errors import GraphCancelledError, GraphError  # noqa: E402

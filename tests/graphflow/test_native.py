@@ -1,7 +1,7 @@
-"""The compiled runtime is used only when built from the very sources (runtime/_native.py).
+"""The compiled runtime is used only when built from the very sources (runtime/native.py).
 
 In-process tests check the decision on made-up builds; subprocess tests import the runtime from
-a copy of the package with a copy of the real build (scripts/build_native.py), fresh and stale.
+a copy of the package with a copy of the real build (scripts/buildnative.py), fresh and stale.
 """
 
 from __future__ import annotations
@@ -16,36 +16,36 @@ from pathlib import Path
 
 import pytest
 
-from graphflow.runtime import _native
+from graphflow.runtime import native
 
 SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
 def fake_build(root: Path, suffix: str = SUFFIX) -> Path:
     """Sources of the compiled modules under ``root`` and a build dir whose manifest matches."""
-    for module in _native.MODULES:
-        source = _native.source_path(module, root)
+    for module in native.MODULES:
+        source = native.source_path(module, root)
         source.parent.mkdir(parents=True, exist_ok=True)
         source.write_text(f"NAME = {module!r}\n")
     build_dir = root / "build" / "native"
     modules = {}
-    for module in _native.MODULES:
+    for module in native.MODULES:
         modules[module] = f"lib/{module.rsplit('.', 1)[1]}{suffix}"
         (build_dir / modules[module]).parent.mkdir(parents=True, exist_ok=True)
         (build_dir / modules[module]).write_bytes(b"")
     (build_dir / "lib" / f"abc__mypyc{suffix}").write_bytes(b"")
-    manifest = {"sources_hash": _native.sources_hash(root), "modules": modules,
+    manifest = {"sources_hash": native.sources_hash(root), "modules": modules,
                 "support": {"abc__mypyc": f"lib/abc__mypyc{suffix}"}}
-    (build_dir / _native.MANIFEST).write_text(json.dumps(manifest))
+    (build_dir / native.MANIFEST).write_text(json.dumps(manifest))
     return build_dir
 
 
 def test_a_build_of_these_sources_is_taken_with_the_mypyc_support_module(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(_native.ENV_SWITCH, raising=False)
+    monkeypatch.delenv(native.ENV_SWITCH, raising=False)
     build_dir = fake_build(tmp_path)
-    files, reason = _native.compiled_modules(build_dir, tmp_path)
+    files, reason = native.compiled_modules(build_dir, tmp_path)
     assert files == {
         "graphflow.runtime.node": build_dir / "lib" / f"node{SUFFIX}",
         "graphflow.runtime.scheduler": build_dir / "lib" / f"scheduler{SUFFIX}",
@@ -57,11 +57,11 @@ def test_a_build_of_these_sources_is_taken_with_the_mypyc_support_module(
 def test_an_edited_source_makes_the_build_stale(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(_native.ENV_SWITCH, raising=False)
+    monkeypatch.delenv(native.ENV_SWITCH, raising=False)
     build_dir = fake_build(tmp_path)
-    source = _native.source_path("graphflow.runtime.node", tmp_path)
+    source = native.source_path("graphflow.runtime.node", tmp_path)
     source.write_text(source.read_text() + "# edited\n")
-    files, reason = _native.compiled_modules(build_dir, tmp_path)
+    files, reason = native.compiled_modules(build_dir, tmp_path)
     assert files is None
     assert "stale" in reason
 
@@ -69,30 +69,30 @@ def test_an_edited_source_makes_the_build_stale(
 def test_the_switch_a_missing_build_or_another_python_give_the_python_modules(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(_native.ENV_SWITCH, raising=False)
-    assert _native.compiled_modules(tmp_path / "none", tmp_path)[0] is None
+    monkeypatch.delenv(native.ENV_SWITCH, raising=False)
+    assert native.compiled_modules(tmp_path / "none", tmp_path)[0] is None
     other = fake_build(tmp_path / "other", suffix=".cpython-39-x86_64-linux-gnu.so")
-    files, reason = _native.compiled_modules(other, tmp_path / "other")
+    files, reason = native.compiled_modules(other, tmp_path / "other")
     assert files is None
     assert "another Python" in reason
     build_dir = fake_build(tmp_path)
-    monkeypatch.setenv(_native.ENV_SWITCH, "0")
-    assert _native.compiled_modules(build_dir, tmp_path) == (None, "GRAPHFLOW_NATIVE=0")
+    monkeypatch.setenv(native.ENV_SWITCH, "0")
+    assert native.compiled_modules(build_dir, tmp_path) == (None, "GRAPHFLOW_NATIVE=0")
 
 
 @pytest.fixture
 def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the graphflow package with a copy of this checkout's build, when fresh."""
-    monkeypatch.delenv(_native.ENV_SWITCH, raising=False)  # whether a build is there to copy
-    files, reason = _native.compiled_modules()
+    monkeypatch.delenv(native.ENV_SWITCH, raising=False)  # whether a build is there to copy
+    files, reason = native.compiled_modules()
     if files is None:
         pytest.skip(f"no compiled runtime to check: {reason}")
-    shutil.copytree(_native.PACKAGE_ROOT / "graphflow", tmp_path / "graphflow",
+    shutil.copytree(native.PACKAGE_ROOT / "graphflow", tmp_path / "graphflow",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(_native.BUILD_DIR, tmp_path / "build" / "native",
+    shutil.copytree(native.BUILD_DIR, tmp_path / "build" / "native",
                     ignore=shutil.ignore_patterns("c"))
     for folder in ("graphs", "glsl", "models", "proto"):  # graphflow finds its data beside it
-        (tmp_path / folder).symlink_to(_native.PACKAGE_ROOT / folder)
+        (tmp_path / folder).symlink_to(native.PACKAGE_ROOT / folder)
     return tmp_path
 
 
@@ -101,7 +101,7 @@ def imported_runtime(root: Path, **env: str) -> tuple[list[str], str]:
     code = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)\n"
             "import graphflow.runtime.node as n, graphflow.runtime.scheduler as s\n"
             "print(n.__file__); print(s.__file__)\n")
-    environment = {key: value for key, value in os.environ.items() if key != _native.ENV_SWITCH}
+    environment = {key: value for key, value in os.environ.items() if key != native.ENV_SWITCH}
     environment.update(env, PYTHONPATH=str(root))
     result = subprocess.run([sys.executable, "-c", code], cwd=root, env=environment,
                             capture_output=True, text=True, check=True, timeout=60)

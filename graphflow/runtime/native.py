@@ -8,7 +8,7 @@ the sources' hash now and puts a finder for exactly those module names first on
 ``sys.meta_path`` only when they are equal; otherwise the ``.py`` files are imported as always.
 So an edited source without a rebuild runs as Python, never as a stale build, and a machine
 without a compiler runs as Python. ``GRAPHFLOW_NATIVE=0`` forces the Python modules (to step
-through them with pdb; docs/operating.md). A debug log line says which were taken and why.
+through them with pdb; docs/architecture.md). A debug log line says which were taken and why.
 
 This module imports nothing from graphflow: the build script loads it by its path, without
 importing the runtime it is about to rebuild.
@@ -112,17 +112,27 @@ class _NativeFinder:
         return importlib.util.spec_from_file_location(fullname, file, loader=loader)
 
 
+CHOICE = "not decided: install() has not run"
+"""Which modules this process took and why, for :func:`log_choice`."""
+
+
 def install() -> bool:
     """Route the compiled names to the build when it matches the sources; True when it does.
 
     Called once, before the modules are imported; a second call changes nothing.
     """
+    global CHOICE
     if any(isinstance(finder, _NativeFinder) for finder in sys.meta_path):
         return True
     files, reason = compiled_modules()
-    if files is None:
-        logger.debug("graphflow.runtime: pure-Python %s: %s", ", ".join(MODULES), reason)
-        return False
-    sys.meta_path.insert(0, _NativeFinder(files))
-    logger.debug("graphflow.runtime: compiled %s: %s", ", ".join(MODULES), reason)
-    return True
+    kind = "pure-Python" if files is None else "compiled"
+    CHOICE = f"graphflow.runtime: {kind} {', '.join(MODULES)}: {reason}"
+    if files is not None:
+        sys.meta_path.insert(0, _NativeFinder(files))
+    log_choice()
+    return files is not None
+
+
+def log_choice() -> None:
+    """Log which modules this process took at debug level (again, once logging is set up)."""
+    logger.debug("%s", CHOICE)
