@@ -45,7 +45,8 @@ def load_native() -> ModuleType:
 
 def missing_toolchain() -> str | None:
     """What is missing to compile C extensions for this interpreter, or None."""
-    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[0]
+    # $CC first, as setuptools compiles with it
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[0]
     if shutil.which(compiler) is None:
         return f"no C compiler ({compiler})"
     include = Path(sysconfig.get_paths()["include"])
@@ -93,6 +94,7 @@ def build(native: ModuleType, log: Path) -> str | None:
             stdout=output, stderr=subprocess.STDOUT, check=False,
         )
     if result.returncode != 0:
+        shutil.rmtree(work)
         return f"mypyc or the C compiler failed (exit {result.returncode}); see {log}"
     if native.sources_hash() != before:
         return "the sources changed during the build; run it again"
