@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from graphflow.calculator import (
     EMPTY_PACKET,
@@ -65,14 +65,6 @@ _CLOSING_PENDING, _CLOSING, _CLOSED = (NodeState.CLOSING_PENDING, NodeState.CLOS
 # OpenNode gives every source Timestamp(0) until Close).
 _SOURCE_TS = Timestamp(0)
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _locked(method: F) -> F:
-    """Marks a method that reads and changes the scheduling state: call it with the lock held."""
-    return method
-
-
 def _input_key(name: str) -> str:
     """Graph input stream ``name``'s key in Scheduler.throttle (a source's: Node.throttle_key)."""
     return f"input:{name}"
@@ -89,8 +81,9 @@ class Scheduler:
     :meth:`queue_sizes`, :meth:`trace`, and the ``error``, ``done``, ``input_names`` and
     ``side_packets`` attributes. Each takes the lock itself.
 
-    The scheduling state, all guarded by ``lock`` (methods marked ``@_locked`` read and change
-    it and are called with the lock held):
+    The scheduling state, all guarded by ``lock`` (methods marked with a ``# locked`` comment
+    read and change it and are called with the lock held; a comment, not a decorator, so that
+    the compiled module calls them directly rather than through a Python attribute lookup):
 
     - ``nodes``: each node's state (:class:`NodeState`), input queues and their bounds, calls
       in flight, and its input stream handler's own state.
@@ -399,7 +392,7 @@ class Scheduler:
             self._set_paused(False)
             self.after_change()
 
-    @_locked
+    # locked
     def _set_paused(self, paused: bool) -> None:
         if self.paused and not paused:
             for executor in self.executors.values():
@@ -435,7 +428,7 @@ class Scheduler:
 
     # ---------------------------------------------------------------- waiting
 
-    @_locked
+    # locked
     def _idle(self) -> bool:
         # (A source waiting for its layer starts only once the graph idles: it is idle.)
         return self.running == 0 and not self.inbox and not any(
@@ -505,7 +498,7 @@ class Scheduler:
 
     # ---------------------------------------------------------------- opening
 
-    @_locked
+    # locked
     def _open_ready_nodes(self) -> None:
         """Opens the nodes whose input side packets have all been published.
 
@@ -547,7 +540,7 @@ class Scheduler:
                     self._start_node(node)
             self._check_done()
 
-    @_locked
+    # locked
     def _start_node(self, node: Node) -> None:
         """Lets an opened node run, once the run has started."""
         if node.is_source:
@@ -560,7 +553,7 @@ class Scheduler:
         else:
             self._check_ready(node)
 
-    @_locked
+    # locked
     def _reuse_side_outputs(self, node: Node) -> bool:
         """MediaPipe's constant outputs (CalculatorNode::OutputsAreConstant): a node with side
         packets only, whose input side packets are the very ones of the last run that opened
@@ -578,7 +571,7 @@ class Scheduler:
 
     # ---------------------------------------------------------------- running tasks
 
-    @_locked
+    # locked
     def _schedule(self, task: Task) -> None:
         executor = task.node.executor
         executor.ready.append(task)
@@ -683,7 +676,7 @@ class Scheduler:
             task.ran += 1
             prev = sub
 
-    @_locked
+    # locked
     def complete(self, task: Task) -> None:
         """Takes a finished task's results (and those of the tasks fused to it)."""
         self.running -= 1
@@ -702,7 +695,7 @@ class Scheduler:
         if self.inbox or not self.running or self.changed._waiters:  # type: ignore[attr-defined]
             self.after_change()  # (else it has nothing to do: the common case, one call less)
 
-    @_locked
+    # locked
     def _settle(self, task: Task, consumed: bool) -> None:
         """Applies a finished task's outputs and state change (``consumed``: the packets of
         its one output stream were processed already, by the consumer fused to it)."""
@@ -750,7 +743,7 @@ class Scheduler:
             if self._publish_node_side_packets(node):
                 self._open_ready_nodes()
 
-    @_locked
+    # locked
     def _follow_up(self, task: Task) -> None:
         """After a process task settled: what the node does next (stop, run again, close)."""
         if task.kind is not _PROCESS or task.error is not None:
@@ -779,7 +772,7 @@ class Scheduler:
             else:
                 self._begin_close(node)
 
-    @_locked
+    # locked
     def after_change(self) -> None:
         """Delivers waiting graph inputs, resolves a throttling deadlock of sources, notices
         the end of the run, wakes waiters."""
@@ -799,7 +792,7 @@ class Scheduler:
                 self.running == 0 or self.done or self.error is not None or self.synchronous):
             self.changed.notify_all()
 
-    @_locked
+    # locked
     def _publish_side_packets(self, values: dict[str, Any]) -> bool:
         """Publishes the side packets of ``values`` not published yet; whether any was (the
         caller then opens the nodes waiting for them)."""
@@ -810,7 +803,7 @@ class Scheduler:
                 new = True
         return new
 
-    @_locked
+    # locked
     def _publish_node_side_packets(self, node: Node) -> bool:
         """Publishes the side packets that ``node`` set since its last call was settled;
         whether any was new (each is set once: a node that set its side packets in open
@@ -833,7 +826,7 @@ class Scheduler:
 
     # ---------------------------------------------------------------- packets and bounds
 
-    @_locked
+    # locked
     def _apply_outputs(self, node: Node, task: Task, consumed: bool) -> None:
         """Sends a task's packets on and advances its streams' bounds (``consumed``: the
         consumer fused to the node processed the packets already, see _run_chain, which
@@ -892,7 +885,7 @@ class Scheduler:
         for consumer in touched:
             self._check_ready(consumer)
 
-    @_locked
+    # locked
     def _advance_stream(self, stream: Stream, bound: int,
                         touched: dict[Node, None] | None = None) -> None:
         """Moves a stream's bound; checks its consumers now, or adds them to ``touched``."""
@@ -909,7 +902,7 @@ class Scheduler:
                 else:
                     touched[queue.node] = None
 
-    @_locked
+    # locked
     def _packet_ends(self, node: Node, task: Task, stream: Stream,
                      packets: list[Packet[Any]], packet: Packet[Any]) -> int | None:
         """A packet of ``node`` at PreStream, Max or PostStream on ``stream`` (one of
@@ -937,14 +930,14 @@ class Scheduler:
             queue.node.open_inputs -= 1
         return ONE_OVER_POSTSTREAM
 
-    @_locked
+    # locked
     def _set_full(self, queue: InputQueue, full: bool) -> None:
         queue.full = full
         step = 1 if full else -1
         for source in queue.node.upstream:
             self.throttle[source] += step
 
-    @_locked
+    # locked
     def _release_if_drained(self, queue: InputQueue) -> None:
         # Hysteresis: release throttled producers only once the queue has drained to half, so
         # that a full queue does not wake its producer for every single packet. A queue with
@@ -977,7 +970,7 @@ class Scheduler:
             raise self.error
         return ts
 
-    @_locked
+    # locked
     def _add_throttled(self, name: str, packet: Packet[Any], block: bool) -> bool:
         """Waits (or gives up) while the stream's consumers are full."""
         key = _input_key(name)
@@ -1001,7 +994,7 @@ class Scheduler:
         self._deliver_input(name, packet)
         return True
 
-    @_locked
+    # locked
     def _drain_inbox(self) -> None:
         # Deliver everything before checking readiness, so that packets added at one
         # timestamp on several streams reach a node together, as if added directly.
@@ -1013,7 +1006,7 @@ class Scheduler:
         for node in touched:
             self._check_ready(node)
 
-    @_locked
+    # locked
     def _deliver_input(self, name: str, packet: Packet[Any],
                        touched: dict[Node, None] | None = None) -> None:
         """Queues a graph input packet; checks the consumers now, or adds them to ``touched``."""
@@ -1034,7 +1027,7 @@ class Scheduler:
             else:
                 touched[queue.node] = None
 
-    @_locked
+    # locked
     def unthrottle_if_stalled(self) -> bool:
         """If throttling blocks everything (nothing runs), resolves it as MediaPipe does
         (CalculatorGraph::UnthrottleSources): each full queue's limit grows to its size + 1;
@@ -1074,13 +1067,13 @@ class Scheduler:
                 self._schedule_source(node)
         return True
 
-    @_locked
+    # locked
     def _update_input_limits(self) -> None:
         for name, stream in self.graph_inputs.items():
             self.input_limits[name] = min((q.limit for q in stream.consumers),
                                           default=self.max_queue)
 
-    @_locked
+    # locked
     def _stop_sources(self) -> None:
         """A non-source raised Stop: end every source and graph input, as MediaPipe does."""
         for node in self.nodes:
@@ -1091,7 +1084,7 @@ class Scheduler:
                     self._begin_close(node)
         self._close_graph_inputs([n for n in self.graph_inputs if n not in self.closed_inputs])
 
-    @_locked
+    # locked
     def _close_graph_inputs(self, names: list[str]) -> None:
         """Closes graph input streams; their consumers see all the closes at once, as in
         MediaPipe's CloseAllInputStreams (an Immediate-handler node makes no call for the
@@ -1107,7 +1100,7 @@ class Scheduler:
 
     # ---------------------------------------------------------------- readiness
 
-    @_locked
+    # locked
     def _schedule_source(self, node: Node) -> None:
         if node.state is not _OPEN_STATE or node.in_flight or self.error is not None:
             return
@@ -1120,7 +1113,7 @@ class Scheduler:
             self._fuse(task)
         self._schedule(task)
 
-    @_locked
+    # locked
     def _check_ready(self, node: Node) -> None:
         if node.state is not _OPEN_STATE or not self.all_open or self.error is not None:
             return
@@ -1183,7 +1176,7 @@ class Scheduler:
             else:
                 self._begin_close(node)
 
-    @_locked
+    # locked
     def _add_sets(self, task: Task, handler: InputStreamHandler) -> None:
         """Adds the input sets that are ready after ``task``'s to it (max_batch in all)."""
         if self.max_batch < 2:
@@ -1203,7 +1196,7 @@ class Scheduler:
             sets.append((more.ts, more.packets))
         task.sets = sets
 
-    @_locked
+    # locked
     def _fuse(self, task: Task) -> None:
         """Operator chaining: lets the nodes after ``task``'s run in it, each right after the
         one before, over the packets it sent (_run_chain), with no queue, task or lock round
@@ -1227,7 +1220,7 @@ class Scheduler:
         if chain:
             task.chain = chain
 
-    @_locked
+    # locked
     def _propagate_offset_bound(self, node: Node) -> None:
         """MediaPipe's bound propagation for a node with a timestamp offset and nothing to run:
         its inputs are settled up to the first queued packet (or their bounds, or the first
@@ -1253,14 +1246,14 @@ class Scheduler:
             if bound > stream.bound:
                 self._advance_stream(stream, bound)
 
-    @_locked
+    # locked
     def _begin_close(self, node: Node) -> None:
         node.state = _CLOSING
         self._schedule(Task(node, _CLOSE, Timestamp.DONE, None))
 
     # ---------------------------------------------------------------- ending
 
-    @_locked
+    # locked
     def _fail(self, error: GraphError) -> None:
         if self.error is None:
             self.error = error
@@ -1288,7 +1281,7 @@ class Scheduler:
             elif node.state is _NEW:
                 node.state = _CLOSED
 
-    @_locked
+    # locked
     def _start_source_layer(self) -> bool:
         """MediaPipe's source layers (Scheduler::TryToScheduleNextSourceLayer): once the graph
         idles with the sources started last all closed, the opened sources of the lowest
@@ -1322,7 +1315,7 @@ class Scheduler:
             self._schedule_source(node)
         return True
 
-    @_locked
+    # locked
     def _end_when_idle(self) -> None:
         """MediaPipe ends a run once it is idle with every graph input closed and no source
         left (Scheduler::HandleIdle): nothing can happen any more, so the nodes still open
@@ -1339,7 +1332,7 @@ class Scheduler:
             if node.state is _OPEN_STATE:
                 self._begin_close(node)
 
-    @_locked
+    # locked
     def _check_done(self) -> None:
         if self.done:
             return

@@ -1141,16 +1141,26 @@ def test_side_packets_flow_between_nodes() -> None:
 def test_side_packets_set_in_open_are_published_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A node's side packets are published when it sets them, not again after each of its
     later calls (they are set once: publishing them again found nothing new)."""
-    from graphflow.runtime.scheduler import Scheduler
+    from graphflow.calculator import _SideOutputs
 
     published: list[list[str]] = []
-    publish = Scheduler._publish_side_packets
 
-    def counting(self: Scheduler, values: dict[str, Any]) -> bool:
-        published.append(sorted(values))
-        return publish(self, values)
+    class CountingValues(dict[str, Any]):
+        """A node's side packet values, counting how often the scheduler goes through them to
+        publish them (counted here, not by wrapping a scheduler method: compiled, the runtime
+        calls its own methods directly)."""
 
-    monkeypatch.setattr(Scheduler, "_publish_side_packets", counting)
+        def items(self) -> Any:
+            published.append(sorted(self))
+            return super().items()
+
+    init = _SideOutputs.__init__
+
+    def counting_init(self: _SideOutputs, names: Any) -> None:
+        init(self, names)
+        self.values = CountingValues()
+
+    monkeypatch.setattr(_SideOutputs, "__init__", counting_init)
     config = """
     input_stream: "in"
     output_stream: "out"
