@@ -143,7 +143,7 @@ def main() -> int:
     if missing is not None:
         print(f"graphflow: {missing}: not compiling the runtime; it runs as pure Python")
         return 0
-    print("graphflow: compiling the runtime with mypyc (a few minutes, once per change)...",
+    print("graphflow: compiling the runtime with mypyc (about half a minute, once per change)...",
           flush=True)
     started = time.monotonic()
     log = native.BUILD_DIR.with_name("native.log")
