@@ -35,7 +35,7 @@ node { calculator: "FaceTrackerCpu" input_stream: "IMAGE:image"
 
 def _frames(clip: str, count: int, step: int) -> list[tuple[int, ImageFrame]]:
     capture = cv2.VideoCapture(str(ROOT / "media" / clip))
-    frames = []
+    frames: list[tuple[int, ImageFrame]] = []
     index = 0
     while len(frames) < count:
         ok, bgr = capture.read()

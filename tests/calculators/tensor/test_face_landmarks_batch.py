@@ -79,7 +79,7 @@ ROI_LISTS = [
 
 def _frames(count: int) -> list[ImageFrame]:
     capture = cv2.VideoCapture(str(ROOT / "media/two_faces.mp4"))
-    frames = []
+    frames: list[ImageFrame] = []
     while len(frames) < count:
         ok, bgr = capture.read()
         assert ok, "media/two_faces.mp4 has fewer frames than the test reads"
