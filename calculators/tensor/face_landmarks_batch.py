@@ -9,8 +9,9 @@ and a few numpy calls, not 13 tasks. graphflow's face tracker
 
 Each face, as face_landmark_cpu.pbtxt and face_landmark_landmarks_to_roi.pbtxt configure it:
 the ROI cropped to a 192x192 tensor in [0, 1] (ImageToTensor, border replicated), the landmark
-model (one session run a face: a batch of two measured no cheaper than two runs, 2.2-2.8 ms
-either way on one thread), the face flag through a sigmoid kept when above 0.5 (TensorsToFloats,
+model (one session run a face, the faces after the first on helper threads while the node's
+thread does the first: a batch of two measured no cheaper than two runs, 2.1-2.8 ms either way
+on one thread), the face flag through a sigmoid kept when above 0.5 (TensorsToFloats,
 Thresholding, Gate), 468 landmarks divided by the tensor size (TensorsToLandmarks), projected
 into the image (LandmarkProjection), and the next frame's ROI from them (LandmarksToDetection,
 DetectionsToRects turned so that landmarks 33 and 263 are level, RectTransformation 1.5x squared
@@ -73,18 +74,19 @@ class FaceLandmarksBatchCalculator(Calculator):
 
     def open(self, cc: CalculatorContext) -> None:
         """Opens the landmark model's session (one thread, as face_landmark_cpu.pbtxt's)."""
+        # Faces after the first are cropped and run on these threads while this one does the
+        # first: OpenCV and onnxruntime let the interpreter lock go, so on two cores two faces
+        # take about the time of one (MediaPipe's loop overlaps them across its nodes too; a
+        # frame's faces must be done before the next frame's, whose ROIs they give). The
+        # threads start with the first frame of several faces.
+        self.helpers = concurrent.futures.ThreadPoolExecutor(
+            max(1, (os.cpu_count() or 2) - 1), f"{cc.node_name}:faces")
         self.session = open_session(FACE_LANDMARK_MODEL,
                                     inference_calculator_pb2.InferenceCalculatorOptions(),
                                     cc.node_name)
         self.input_name = self.session.get_inputs()[0].name
         # The model's outputs: the landmarks, then the face flag.
         self.output_names = [o.name for o in self.session.get_outputs()]
-        # Faces after the first are cropped and run on these threads while this one does the
-        # first: OpenCV and onnxruntime let the interpreter lock go, so on two cores two faces
-        # take about the time of one (MediaPipe's loop overlaps them across its nodes too; a
-        # frame's faces must be done before the next frame's, whose ROIs they give).
-        self.helpers = concurrent.futures.ThreadPoolExecutor(
-            max(1, (os.cpu_count() or 2) - 1), f"{cc.node_name}:faces")
 
     def close(self, cc: CalculatorContext) -> None:
         """Stops the helper threads."""
