@@ -1,10 +1,10 @@
 """FaceLandmarksBatchCalculator: every tracked face's mesh landmarks in one node.
 
 MediaPipe's FaceLandmarkFrontCpu loops over the faces' ROIs (BeginLoop -> FaceLandmarkCpu ->
-FaceLandmarkLandmarksToRoi -> EndLoop): about 13 nodes run for each face, each a task of the
-engine, plus the loop's own nodes. This calculator does the same work for all faces in one
+FaceLandmarkLandmarksToRoi -> EndLoop): about 20 calculator calls for each face, each run by
+the engine, plus the loop's own. This calculator does the same work for all faces in one
 ``process()`` with the functions those calculators use, so a face costs its crop, its inference
-and a few numpy calls, not 13 tasks. graphflow's face tracker
+and a few numpy calls, not 20 calls. graphflow's face tracker
 (graphs/modules/face_tracker_cpu.pbtxt) uses it; MediaPipe's graphs keep their loops.
 
 Each face, as face_landmark_cpu.pbtxt and face_landmark_landmarks_to_roi.pbtxt configure it:
