@@ -12,8 +12,9 @@ work is not counted there).
 
 Parts: ``runtime`` (graphflow/runtime: scheduler, executors, handlers), ``calculator API``
 (graphflow/calculator.py, packet.py, timestamp.py: what calculators call on their context),
-``calculators`` (their own Python code; their numpy, OpenCV and onnxruntime calls are one
-call each), ``other`` (the standard library, numpy's Python layer, graph.py).
+``calculators`` (their own Python code; ``sys.settrace`` does not see calls into C, so their
+native numpy, OpenCV and onnxruntime calls count nothing), ``other`` (the standard library,
+numpy's Python layer, graph.py).
 
 Usage:
     python bench/engine_counts.py [--frames 50] [--pooled] [--functions 15]

@@ -458,9 +458,11 @@ def gl_only(args: argparse.Namespace) -> None:
             return draw_items(program, list(faces[i % len(faces)]), (1920, 1080), i * FRAME_US)
 
         def transformed(i: int, source_frame: npt.NDArray[np.uint8] | ImageFrame) -> GpuBuffer:
-            # Upload, geometry, transform into a pooled texture.
-            return GpuBuffer(gl, draw(gl, renderer, upload(gl, source_frame).texture_in(gl),
-                                      items(i)))
+            # Upload, geometry, transform into a pooled texture. The uploaded buffer stays
+            # held until the draw is done: dropped earlier, its surface would go back to the
+            # pool and come out again as the draw's target (a texture drawn into while read).
+            source = upload(gl, source_frame)
+            return GpuBuffer(gl, draw(gl, renderer, source.texture_in(gl), items(i)))
 
         def whole_frame(i: int) -> None:
             transformed(i, rgba).read(pixels)

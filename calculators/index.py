@@ -50,6 +50,7 @@ CALCULATORS: dict[str, str] = {
     "EymoEveryNthCalculator": "calculators.eymo.transform",
     "EymoLandmarkFillCalculator": "calculators.eymo.transform",
     "EymoTransformCalculator": "calculators.eymo.transform",
+    "FaceLandmarksBatchCalculator": "calculators.tensor.face_landmarks_batch",
     "FaceLandmarksModelLoader": "calculators.tensor.model_loader",
     "FaceSearchGateCalculator": "calculators.eymo.tracking",
     "FlowLimiterCalculator": "calculators.core.flow",

@@ -28,10 +28,11 @@ from graphflow.image_frame import ImageFrame
 
 #: Frames between two looks for new faces after the tracked faces changed (`DETECT_EVERY`).
 DEFAULT_DETECT_EVERY = 10
-#: Each look that finds no new face doubles the interval, up to this many times DETECT_EVERY:
-#: a lone face then costs a detection every 40 frames with the defaults (MediaPipe's face mesh
-#: with one face asked for never detects again while it tracks; bench/README.md), and a face
-#: that comes in shows up within 40 frames (1.3 s at 30 fps), within 10 of a change.
+#: Each look that finds no new face doubles the interval, up to this many times DETECT_EVERY
+#: (the default of the `DETECT_BACKOFF` side packet; 1 keeps it at DETECT_EVERY): a lone face
+#: then costs a detection every 40 frames with the defaults (MediaPipe's face mesh with one face
+#: asked for never detects again while it tracks; bench/README.md), and a face that comes in
+#: shows up within 40 frames (1.3 s at 30 fps), within 10 of a change.
 DETECT_BACKOFF = 4
 #: Two faces have clearly swapped places when the one numbered first is further right than the
 #: other by more than this fraction of their mean width.
@@ -58,9 +59,9 @@ class FaceSearchGateCalculator(Calculator):
     tracked and either no face is tracked, fewer faces are tracked than on the frame before
     (one was lost), or the interval has passed since it last ran. The interval is K frames
     after the number of tracked faces changed (a face found or lost) and doubles at each look
-    that follows, up to `DETECT_BACKOFF` * K, while the number stays. With as many faces as
-    asked for, it never runs; with DETECT_EVERY 1 (no backing off), it runs as MediaPipe's
-    FaceLandmarkFrontCpu does.
+    that follows, up to B * K, while the number stays; `DETECT_BACKOFF` (optional, default 4),
+    B >= 1, 1 for a look every K frames. With as many faces as asked for, it never runs; with
+    DETECT_EVERY 1 (no backing off), it runs as MediaPipe's FaceLandmarkFrontCpu does.
     """
 
     inputs = (
@@ -72,6 +73,8 @@ class FaceSearchGateCalculator(Calculator):
         Port("NUM_FACES", int, doc="the most faces to follow"),
         Port("DETECT_EVERY", int, optional=True, missing_ok=True,
              doc="frames between looks (default 10)"),
+        Port("DETECT_BACKOFF", int, optional=True, missing_ok=True,
+             doc="the longest interval, in DETECT_EVERY intervals (default 4)"),
     )
     timestamp_offset: ClassVar[int | None] = 0
 
@@ -83,7 +86,8 @@ class FaceSearchGateCalculator(Calculator):
         self._tracked = 0
         self._since = 0
         self._interval = self._every
-        self._longest = self._every if self._every == 1 else DETECT_BACKOFF * self._every
+        backoff = _positive(cc.side_inputs.get("DETECT_BACKOFF", DETECT_BACKOFF), "DETECT_BACKOFF")
+        self._longest = self._every if self._every == 1 else backoff * self._every
 
     def process(self, cc: CalculatorContext) -> None:
         """Passes the frame or advances the bound past it."""

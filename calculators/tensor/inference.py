@@ -57,6 +57,31 @@ def session_settings(options: Any) -> tuple[int | None, list[str]]:
     return threads, providers
 
 
+def open_session(model: str, options: Any, node_name: str) -> ort.InferenceSession:
+    """A session on ``model`` with the threads and providers that ``options`` select.
+
+    Args:
+        model: A .tflite (converted) or .onnx model path.
+        options: InferenceCalculatorOptions (see `session_settings`).
+        node_name: The node opening it, for the log.
+
+    Raises:
+        ValueError: ``GRAPHFLOW_INFERENCE_THREADS`` is set to something other than a thread
+            count of at least 1.
+    """
+    threads, providers = session_settings(options)
+    env = os.environ.get("GRAPHFLOW_INFERENCE_THREADS")
+    if env:
+        if not env.strip().isdigit() or int(env) < 1:
+            raise ValueError(f"GRAPHFLOW_INFERENCE_THREADS must be a thread count of at "
+                             f"least 1, got {env!r}")
+        threads = int(env)
+    session = tflite_onnx.create_session(model, num_threads=threads, providers=providers)
+    logger.debug("%s: loaded %s (threads=%s, providers=%s)", node_name, model, threads,
+                 providers)
+    return session
+
+
 @register_calculator
 class InferenceCalculator(Calculator):
     """Runs ``model_path`` (or the MODEL side packet: a path or an InferenceSession).
@@ -85,21 +110,9 @@ class InferenceCalculator(Calculator):
                                 "packet")
 
     def open(self, cc: CalculatorContext) -> None:
-        threads, providers = session_settings(cc.options)
-        env = os.environ.get("GRAPHFLOW_INFERENCE_THREADS")
-        if env:
-            if not env.strip().isdigit() or int(env) < 1:
-                raise ValueError(f"GRAPHFLOW_INFERENCE_THREADS must be a thread count of at "
-                                 f"least 1, got {env!r}")
-            threads = int(env)
         model = cc.side_inputs.get("MODEL") or cc.options.model_path
-        if isinstance(model, ort.InferenceSession):
-            self.session = model
-        else:
-            self.session = tflite_onnx.create_session(str(model), num_threads=threads,
-                                                      providers=providers)
-            logger.debug("%s: loaded %s (threads=%s, providers=%s)", cc.node_name, model,
-                         threads, providers)
+        self.session = (model if isinstance(model, ort.InferenceSession)
+                        else open_session(str(model), cc.options, cc.node_name))
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_shapes = [tuple(i.shape) for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from calculators.tensor.activation import sigmoid
 from graphflow.calculator import (
@@ -13,7 +14,7 @@ from graphflow.calculator import (
     Port,
     register_calculator,
 )
-from graphflow.formats import LandmarkList, NormalizedLandmarkList
+from graphflow.formats import FloatArray, LandmarkList, NormalizedLandmarkList
 from graphflow.proto.mediapipe.calculators.tensor import tensors_to_landmarks_calculator_pb2
 
 _Options = tensors_to_landmarks_calculator_pb2.TensorsToLandmarksCalculatorOptions
@@ -21,6 +22,45 @@ _Options = tensors_to_landmarks_calculator_pb2.TensorsToLandmarksCalculatorOptio
 
 def _activate(values: np.ndarray, activation: int) -> np.ndarray:
     return sigmoid(values) if activation == _Options.SIGMOID else values
+
+
+def decode_landmarks(tensor: npt.ArrayLike, num_landmarks: int, flip_x: float | None = None,
+                     flip_y: float | None = None, visibility_activation: int = _Options.NONE,
+                     presence_activation: int = _Options.NONE
+                     ) -> tuple[FloatArray, FloatArray | None, FloatArray | None]:
+    """A landmark tensor's rows of x, y[, z[, visibility[, presence]]], in tensor pixels.
+
+    Args:
+        tensor: ``num_landmarks`` rows of 2 to 5 values, in any shape.
+        num_landmarks: How many landmarks the tensor holds.
+        flip_x: Mirror x as ``flip_x - x`` (the input image width), or None.
+        flip_y: Mirror y as ``flip_y - y`` (the input image height), or None.
+        visibility_activation: The options' activation of the fourth value.
+        presence_activation: The options' activation of the fifth value.
+
+    Returns:
+        ``xyz`` (read-only ``(num_landmarks, 3)`` float32, z 0 when the rows have two values),
+        the visibility and the presence values (None when the rows lack them).
+
+    Raises:
+        ValueError: The tensor does not hold ``num_landmarks`` rows of at least two values.
+    """
+    raw = np.asarray(tensor, dtype=np.float32).reshape(-1)
+    n = num_landmarks
+    if raw.size % n or raw.size < 2 * n:
+        raise ValueError(f"a tensor of {raw.size} values does not hold {n} landmarks")
+    rows = raw.reshape(n, raw.size // n)
+    xyz = np.zeros((n, 3), dtype=np.float32)
+    xyz[:, :min(3, rows.shape[1])] = rows[:, :3]
+    if flip_x is not None:
+        xyz[:, 0] = flip_x - xyz[:, 0]
+    if flip_y is not None:
+        xyz[:, 1] = flip_y - xyz[:, 1]
+    visibility = _activate(rows[:, 3], visibility_activation) if rows.shape[1] > 3 else None
+    presence = _activate(rows[:, 4], presence_activation) if rows.shape[1] > 4 else None
+    # Arrays made read-only here go into the landmark lists without a copy.
+    xyz.flags.writeable = False
+    return xyz, visibility, presence
 
 
 @register_calculator
@@ -65,23 +105,9 @@ class TensorsToLandmarksCalculator(Calculator):
         tensors = cc.inputs["TENSORS"].payload
         if not tensors:
             raise ValueError("TENSORS is an empty list")
-        raw = np.asarray(tensors[0], dtype=np.float32).reshape(-1)
-        n = self.num_landmarks
-        if raw.size % n or raw.size < 2 * n:
-            raise ValueError(f"a tensor of {raw.size} values does not hold {n} landmarks")
-        rows = raw.reshape(n, raw.size // n)
-        xyz = np.zeros((n, 3), dtype=np.float32)
-        xyz[:, :min(3, rows.shape[1])] = rows[:, :3]
-        if self.flip_x is not None:
-            xyz[:, 0] = self.flip_x - xyz[:, 0]
-        if self.flip_y is not None:
-            xyz[:, 1] = self.flip_y - xyz[:, 1]
-        visibility = (_activate(rows[:, 3], self.visibility_activation) if rows.shape[1] > 3
-                      else None)
-        presence = (_activate(rows[:, 4], self.presence_activation) if rows.shape[1] > 4
-                    else None)
-        # Arrays made read-only here go into the landmark lists without a copy.
-        xyz.flags.writeable = False
+        xyz, visibility, presence = decode_landmarks(
+            tensors[0], self.num_landmarks, self.flip_x, self.flip_y,
+            self.visibility_activation, self.presence_activation)
         if self.wants_pixels:
             cc.outputs["LANDMARKS"].add(LandmarkList(xyz, visibility, presence))
         if self.divisor is not None:

@@ -25,6 +25,7 @@ import collections
 import dataclasses
 import itertools
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -304,7 +305,7 @@ def _run_segments(console: Console, path: Any, args: argparse.Namespace,
     console.print(f"{escape(path.name)}: {frame_count} frames in {args.segments} segments in "
                   f"{elapsed:.2f} s ({frame_count / elapsed:.1f} fps, process starts included)",
                   soft_wrap=True)
-    if args.output != "null":
+    if args.output != "null" and os.path.exists(args.output):
         console.print(f"output: {escape(args.output)}", soft_wrap=True)
     return 0
 

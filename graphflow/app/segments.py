@@ -11,8 +11,9 @@ other with PyAV (no re-encoding), a ``null`` output needs nothing.
 
 What changes with the cut: each range starts its graph afresh, so state carried from frame to
 frame starts again at each cut (eymo's face tracking looks for the faces again, as on the
-first frame, and its numbering of faces starts over). Timestamps stay those of the file, so
-animations are where a single run would put them.
+first frame, and its numbering of faces starts over). The graphs' timestamps stay those of
+the file, so animations are where a single run would put them; in the joined file each part
+starts where the one before ended, so a segment that put out no frame leaves no gap there.
 
 A child's standard error passes through to ours as it comes, but for its final ``error:``
 line: a child that fails, or whose output cannot be joined, fails the run with a
@@ -83,8 +84,9 @@ class _Child:
     runs), but for its ``error:`` line, kept with the last lines for the failure's cause."""
 
     def __init__(self, command: list[str]) -> None:
+        # NO_COLOR: the child's error line is matched as text, without a terminal's escapes.
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
-                                        errors="replace")
+                                        errors="replace", env={**os.environ, "NO_COLOR": "1"})
         self.tail: collections.deque[str] = collections.deque(maxlen=20)
         self.reader = threading.Thread(target=self._forward, name="graphflow-segment-stderr",
                                        daemon=True)
@@ -168,10 +170,9 @@ def join_videos(parts: Sequence[tuple[str, str]], output: str) -> None:
         output: The joined video file.
 
     Raises:
-        SegmentError: If a part cannot be read (naming it, its file and the cause).
+        SegmentError: If a part cannot be read (naming it, its file and the cause); the
+            partly written ``output`` is removed.
     """
-    import av  # PyAV: the video writer's own dependency
-
     present = []
     for name, part in parts:
         if os.path.exists(part):
@@ -180,11 +181,22 @@ def join_videos(parts: Sequence[tuple[str, str]], output: str) -> None:
             logger.info("%s put out no frame: nothing of it to join", name)
     if not present:
         return
+    try:
+        _join_present(present, output)
+    except SegmentError:
+        pathlib.Path(output).unlink(missing_ok=True)
+        raise
+
+
+def _join_present(parts: Sequence[tuple[str, str]], output: str) -> None:
+    """`join_videos` of parts that all exist."""
+    import av  # PyAV: the video writer's own dependency
+
     with av.open(output, "w") as sink:
         stream = None
         base = Fraction(1)
         offset = 0  # where the next part starts, in the output's time base
-        for name, part in present:
+        for name, part in parts:
             try:
                 with av.open(part) as source:
                     if not source.streams.video:

@@ -124,7 +124,8 @@ class Scheduler:
         self.tracer = Tracer(clock.now()) if trace else None
         self.error: GraphError | None = None
         self.running = 0
-        self.idle_since = clock.now()  # when `running` last dropped to 0
+        self.idle_since = clock.now()  # when `running` last dropped to 0 (kept with pools:
+        # only their idle threads read it)
         # add_packet handed work to an idle pool thread that has not started it yet: that
         # thread delivers the inbox after its task, so further inputs need not wake it again.
         self.kicked = False
@@ -1271,7 +1272,7 @@ class Scheduler:
             self.running -= len(ready) - len(kept)
             ready.clear()
             ready.extend(kept)
-        if not self.running:
+        if not self.running and self.pools:
             self.idle_since = self.clock.now()
         for node in self.nodes:
             if node.state in (_OPEN_STATE, _CLOSING_PENDING) and node.in_flight == 0:

@@ -85,7 +85,14 @@ class InputStreamHandler:
         return None
 
     def select(self) -> Task | None:
-        """Takes the next input set (its packets leave the queues), or returns None."""
+        """Takes the next input set (its packets leave the queues), or returns None.
+
+        Called when the node's inputs change (a packet queued, a bound moved, an input ended),
+        but for one case: on a node that neither processes timestamp bounds nor has a handler
+        with ``drops_packets``, while every input is open and no queue holds a packet, the
+        scheduler does not ask: such a node gets no input set from bounds alone (in
+        MediaPipe too, it is not called for an empty set).
+        """
         raise NotImplementedError
 
     def erase_surplus(self) -> None:
@@ -103,20 +110,13 @@ class InputStreamHandler:
 
     # ----------------------------------------------------------------- helpers for handlers
 
-    def pop(self, queue: InputQueue) -> Packet[Any]:
-        """The queue's oldest packet, taken out."""
-        packet = queue.packets.popleft()
-        if queue.full:
-            self.release(queue)
-        return packet
-
     def take(self, queues: Sequence[InputQueue], ts: int) -> Task:
         """The task at ``ts`` with the packets that ``queues`` hold there (taken out)."""
         packets = [EMPTY_PACKET] * len(self.queues)
         for q in queues:
             packets_q = q.packets
             if packets_q and packets_q[0]._timestamp == ts:
-                packets[q.slot] = packets_q.popleft()  # (pop() inlined: once per packet)
+                packets[q.slot] = packets_q.popleft()
                 if q.full:
                     self.release(q)
         return self.task(Timestamp(ts), packets)

@@ -36,8 +36,8 @@ class DefaultInputStreamHandler(InputStreamHandler):
         if self.batch_size > 1:  # the scheduler must not take or batch sets itself
             self.batchable = False
             self.sets_batchable = False
-        else:
-            self.holds_sets = False  # (sets are held only to fill a batch)
+        elif type(self).held_timestamp is DefaultInputStreamHandler.held_timestamp:
+            self.holds_sets = False  # (this class holds sets only to fill a batch)
 
     @classmethod
     def parse_options(cls, options: Any, inputs: Sequence[PortId],

@@ -14,6 +14,7 @@ GATE = """
     output_stream: "to_detector"
     input_side_packet: "num_faces"
     input_side_packet: "every"
+    input_side_packet: "backoff"
     node { calculator: "FaceSearchGateCalculator" input_stream: "IMAGE:frames"
            input_stream: "PREV_RECTS:tracked" input_side_packet: "NUM_FACES:num_faces"
            %s output_stream: "IMAGE:to_detector" }
@@ -21,15 +22,19 @@ GATE = """
 FRAME = ImageFrame(np.zeros((2, 2, 3), np.uint8))
 
 
-def detected_frames(tracked: list[int | None], num_faces: int, every: int | None) -> list[int]:
+def detected_frames(tracked: list[int | None], num_faces: int, every: int | None,
+                    backoff: int | None = None) -> list[int]:
     """The frames the gate passes, given how many faces were tracked before each (None: no
     packet, as on the first frame)."""
     rect = NormalizedRect(0.5, 0.5, 0.1, 0.1)
     side = 'input_side_packet: "DETECT_EVERY:every"' if every is not None else ""
+    if backoff is not None:
+        side += ' input_side_packet: "DETECT_BACKOFF:backoff"'
     out = run_graph(GATE % side, inputs={
         "frames": [(t, FRAME) for t in range(len(tracked))],
         "tracked": [(t, [rect] * n) for t, n in enumerate(tracked) if n is not None]},
-        side_packets={"num_faces": num_faces, **({"every": every} if every else {})})
+        side_packets={"num_faces": num_faces, **({"every": every} if every else {}),
+                      **({"backoff": backoff} if backoff else {})})
     return [int(p.timestamp) for p in out["to_detector"]]
 
 
@@ -39,6 +44,13 @@ def test_the_detector_runs_while_no_face_is_tracked_then_backs_off_from_k_frames
     # then 8, then 16 (DETECT_BACKOFF * K) frames after each look that found nothing new.
     assert DETECT_BACKOFF == 4
     assert detected_frames(tracked, num_faces=4, every=4) == [0, 1, 2, 6, 14, 30, 46, 62]
+
+
+def test_a_backoff_of_one_looks_every_k_frames_and_two_stops_at_2k() -> None:
+    tracked = [None, 0, 0] + [1] * 30
+    assert detected_frames(tracked, num_faces=4, every=4, backoff=1) == [
+        0, 1, 2, 6, 10, 14, 18, 22, 26, 30]
+    assert detected_frames(tracked, num_faces=4, every=4, backoff=2) == [0, 1, 2, 6, 14, 22, 30]
 
 
 def test_a_new_face_brings_the_interval_back_to_k() -> None:
@@ -66,11 +78,13 @@ def test_the_default_interval() -> None:
 
 
 @pytest.mark.parametrize(("name", "value"), [("NUM_FACES", 0), ("DETECT_EVERY", -1),
-                                             ("DETECT_EVERY", True)])
+                                             ("DETECT_EVERY", True), ("DETECT_BACKOFF", 0)])
 def test_bad_side_packets_are_named(name: str, value: object) -> None:
-    side = {"num_faces": 1, "every": 1, ("num_faces" if name == "NUM_FACES" else "every"): value}
+    key = {"NUM_FACES": "num_faces", "DETECT_EVERY": "every", "DETECT_BACKOFF": "backoff"}[name]
+    side = {"num_faces": 1, "every": 1, "backoff": 1, key: value}
     with pytest.raises(Exception, match=f"side packet {name} must be an integer >= 1"):
-        run_graph(GATE % 'input_side_packet: "DETECT_EVERY:every"',
+        run_graph(GATE % ('input_side_packet: "DETECT_EVERY:every" '
+                          'input_side_packet: "DETECT_BACKOFF:backoff"'),
                   inputs={"frames": [(0, FRAME)], "tracked": []}, side_packets=side)
 
 

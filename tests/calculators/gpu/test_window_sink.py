@@ -191,9 +191,12 @@ def test_graphflow_run_to_a_window_titles_it_with_the_script_and_the_frame_rate(
     from calculators.io.video import VideoWriter
     from graphflow.app.cli import main
 
-    clip = tmp_path / "long.avi"  # long enough to edit the script while it plays
+    # Long enough to edit the script while it plays however fast the graph runs (5 minutes at
+    # 30 fps, about 30 s at the 300 fps this machine reaches): the test ends the run with q
+    # once it has seen the reload.
+    clip = tmp_path / "long.avi"
     writer = VideoWriter(clip, fps=30)
-    for i in range(900):
+    for i in range(9000):
         writer.write(i * 33_333, np.full((120, 160, 3), (i * 7) % 256, np.uint8))
     writer.close()
     script = tmp_path / "fx.eymo"
@@ -208,6 +211,7 @@ def test_graphflow_run_to_a_window_titles_it_with_the_script_and_the_frame_rate(
         assert first.startswith("graphflow - fx.eymo - ")
         script.write_text("rect(0.1 0.1 0.3 0.3): brighten(0.5)\n")
         wait_for_title(r"^graphflow - fx\.eymo \(reload 1\) - \d+\.\d fps$", run)
+        press_key("q")
     finally:
         run.join(timeout=120)
     assert status == [0]

@@ -525,3 +525,4 @@ def test_a_part_that_cannot_be_joined_names_its_segment(tmp_path: pathlib.Path,
     with pytest.raises(SegmentError, match=rf"^--segments: segment 2 of 2 \(frames 4 to the "
                                            rf"end\): its output {bad} cannot be joined: "):
         join_videos(parts, str(tmp_path / "joined.avi"))
+    assert not (tmp_path / "joined.avi").exists()  # the part written before the failure too
