@@ -34,9 +34,18 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 """The folder holding the ``graphflow`` package (the checkout, in an editable install)."""
 BUILD_DIR = PACKAGE_ROOT / "build" / "native"
 MANIFEST = "manifest.json"
-MODULES = ("graphflow.runtime.node", "graphflow.runtime.scheduler")
-"""The modules compiled: the per-task path. The handlers stay Python: their registering class
-decorator makes them non-extension classes, which cannot derive from compiled ones."""
+MODULES = (
+    "graphflow.runtime.node",
+    "graphflow.runtime.scheduler",
+    "graphflow.runtime.handlers.base",
+    "graphflow.runtime.handlers.default",
+    "graphflow.runtime.handlers.early_close",
+    "graphflow.runtime.handlers.fixed_size",
+    "graphflow.runtime.handlers.immediate",
+    "graphflow.runtime.handlers.sync_set",
+)
+"""The modules compiled: the per-task path, with the input stream handlers (registered by a call
+after each class, not a class decorator, which would make them non-extension classes)."""
 ENV_SWITCH = "GRAPHFLOW_NATIVE"
 
 

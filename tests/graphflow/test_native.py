@@ -30,7 +30,7 @@ def fake_build(root: Path, suffix: str = SUFFIX) -> Path:
     build_dir = root / "build" / "native"
     modules = {}
     for module in native.MODULES:
-        modules[module] = f"lib/{module.rsplit('.', 1)[1]}{suffix}"
+        modules[module] = f"lib/{module.replace('.', '/')}{suffix}"
         (build_dir / modules[module]).parent.mkdir(parents=True, exist_ok=True)
         (build_dir / modules[module]).write_bytes(b"")
     (build_dir / "lib" / f"abc__mypyc{suffix}").write_bytes(b"")
@@ -46,9 +46,13 @@ def test_a_build_of_these_sources_is_taken_with_the_mypyc_support_module(
     monkeypatch.delenv(native.ENV_SWITCH, raising=False)
     build_dir = fake_build(tmp_path)
     files, reason = native.compiled_modules(build_dir, tmp_path)
+    runtime = build_dir / "lib" / "graphflow" / "runtime"
     assert files == {
-        "graphflow.runtime.node": build_dir / "lib" / f"node{SUFFIX}",
-        "graphflow.runtime.scheduler": build_dir / "lib" / f"scheduler{SUFFIX}",
+        "graphflow.runtime.node": runtime / f"node{SUFFIX}",
+        "graphflow.runtime.scheduler": runtime / f"scheduler{SUFFIX}",
+        **{f"graphflow.runtime.handlers.{name}": runtime / "handlers" / f"{name}{SUFFIX}"
+           for name in ("base", "default", "early_close", "fixed_size", "immediate",
+                        "sync_set")},
         "abc__mypyc": build_dir / "lib" / f"abc__mypyc{SUFFIX}",
     }
     assert "built from these sources" in reason
@@ -59,11 +63,15 @@ def test_an_edited_source_makes_the_build_stale(
 ) -> None:
     monkeypatch.delenv(native.ENV_SWITCH, raising=False)
     build_dir = fake_build(tmp_path)
-    source = native.source_path("graphflow.runtime.node", tmp_path)
-    source.write_text(source.read_text() + "# edited\n")
-    files, reason = native.compiled_modules(build_dir, tmp_path)
-    assert files is None
-    assert "stale" in reason
+    for module in ("graphflow.runtime.node", "graphflow.runtime.handlers.immediate"):
+        source = native.source_path(module, tmp_path)
+        text = source.read_text()
+        source.write_text(text + "# edited\n")
+        files, reason = native.compiled_modules(build_dir, tmp_path)
+        assert files is None, module
+        assert "stale" in reason
+        source.write_text(text)
+    assert native.compiled_modules(build_dir, tmp_path)[0] is not None
 
 
 def test_the_switch_a_missing_build_or_another_python_give_the_python_modules(
@@ -97,10 +105,12 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def imported_runtime(root: Path, **env: str) -> tuple[list[str], str]:
-    """The files ``node`` and ``scheduler`` come from in a fresh process, and its debug log."""
+    """The files ``node``, ``scheduler`` and the immediate handler come from in a fresh process,
+    and its debug log."""
     code = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)\n"
             "import graphflow.runtime.node as n, graphflow.runtime.scheduler as s\n"
-            "print(n.__file__); print(s.__file__)\n")
+            "import graphflow.runtime.handlers.immediate as i\n"
+            "print(n.__file__); print(s.__file__); print(i.__file__)\n")
     environment = {key: value for key, value in os.environ.items() if key != native.ENV_SWITCH}
     environment.update(env, PYTHONPATH=str(root))
     result = subprocess.run([sys.executable, "-c", code], cwd=root, env=environment,
@@ -111,22 +121,62 @@ def imported_runtime(root: Path, **env: str) -> tuple[list[str], str]:
 def test_a_fresh_build_gives_the_compiled_modules(checkout: Path) -> None:
     files, log = imported_runtime(checkout)
     build_dir = checkout / "build" / "native"
-    assert [Path(file).parent for file in files] == [build_dir / "lib/graphflow/runtime"] * 2
+    runtime = build_dir / "lib/graphflow/runtime"
+    assert [Path(file).parent for file in files] == [runtime, runtime, runtime / "handlers"]
     assert all(file.endswith(SUFFIX) for file in files)
     assert "compiled graphflow.runtime.node, graphflow.runtime.scheduler" in log
 
 
 def test_an_edit_without_a_rebuild_gives_the_python_modules(checkout: Path) -> None:
-    source = checkout / "graphflow" / "runtime" / "scheduler.py"
+    runtime = checkout / "graphflow" / "runtime"
+    source = runtime / "handlers" / "immediate.py"
     source.write_text(source.read_text() + "\n# edited after the build\n")
     files, log = imported_runtime(checkout)
-    assert files == [str(checkout / "graphflow/runtime/node.py"), str(source)]
+    assert files == [str(runtime / "node.py"), str(runtime / "scheduler.py"), str(source)]
     assert "is stale" in log
 
 
 def test_graphflow_native_0_gives_the_python_modules(checkout: Path) -> None:
     files, log = imported_runtime(checkout, GRAPHFLOW_NATIVE="0")
     runtime = checkout / "graphflow" / "runtime"
-    assert files == [str(runtime / "node.py"), str(runtime / "scheduler.py")]
-    assert "pure-Python graphflow.runtime.node, graphflow.runtime.scheduler: GRAPHFLOW_NATIVE=0" \
-        in log
+    assert files == [str(runtime / "node.py"), str(runtime / "scheduler.py"),
+                     str(runtime / "handlers" / "immediate.py")]
+    assert f"pure-Python {', '.join(native.MODULES)}: GRAPHFLOW_NATIVE=0" in log
+
+
+def test_a_python_handler_derived_from_the_compiled_ones_keeps_its_class_flags(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's handler in Python (the runtime compiled or not) that turns ``batchable`` off in
+    its class body is asked for every input set: the scheduler does not take single-input
+    packets past its select."""
+    import graphflow as gf
+    from graphflow.runtime.handlers import DefaultInputStreamHandler, base
+
+    selected: list[int] = []
+
+    class Counting(DefaultInputStreamHandler):
+        name = "CountingInputStreamHandler"
+        batchable = False
+
+        def select(self) -> gf.runtime.node.Task | None:
+            task = super().select()
+            if task is not None:
+                selected.append(int(task.ts))
+            return task
+
+    monkeypatch.setitem(base._HANDLERS, Counting.name, Counting)
+    graph = gf.CalculatorGraph(graph_config="""
+        input_stream: "in"
+        output_stream: "out"
+        node { calculator: "PassThroughCalculator" input_stream: "in" output_stream: "out"
+               input_stream_handler { input_stream_handler: "CountingInputStreamHandler" } }
+    """, synchronous=True)
+    out: list[int] = []
+    graph.observe_output_stream("out", lambda name, packet: out.append(packet.payload))
+    graph.start_run()
+    for t in range(3):
+        graph.add_packet_to_input_stream("in", gf.Packet(t * 10).at(t))
+    graph.close_all_input_streams()
+    graph.wait_until_done()
+    assert out == [0, 10, 20]
+    assert selected == [0, 1, 2]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
+from mypy_extensions import mypyc_attr
+
 from graphflow.calculator import EMPTY_PACKET, PortId
 from graphflow.packet import Packet
 from graphflow.runtime.node import DONE, MAX, MIN, UNSTARTED, InputQueue, Node, Task, TaskKind
@@ -21,6 +23,9 @@ H = TypeVar("H", bound=type["InputStreamHandler"])
 _HANDLERS: dict[str, type[InputStreamHandler]] = {}
 
 
+# Compiled with the runtime (native.py), it stays open to subclasses in Python: users' own
+# handlers, registered with register_input_stream_handler.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class InputStreamHandler:
     """Base class: picks a node's next input set from its queues.
 
@@ -42,8 +47,8 @@ class InputStreamHandler:
         sets_batchable: Without bounds to report, the input sets that successive
             :meth:`select` calls return may run in one task, in order.
         holds_sets: :meth:`held_timestamp` may return something other than DONE; set
-            automatically for a class that overrides it (an instance may turn it off), so
-            that the scheduler does not ask the other handlers.
+            automatically on an instance of a class that overrides it (the instance may turn it
+            off), so that the scheduler does not ask the other handlers.
     """
 
     name: ClassVar[str]
@@ -52,15 +57,21 @@ class InputStreamHandler:
     # (An instance may turn these two off: a DefaultInputStreamHandler with batches.)
     batchable: bool = True
     sets_batchable: bool = False
-    holds_sets: bool = False  # (see __init_subclass__)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Sets ``holds_sets`` on a subclass that overrides :meth:`held_timestamp`."""
-        super().__init_subclass__(**kwargs)
-        if "held_timestamp" in cls.__dict__:
-            cls.holds_sets = True
+    holds_sets: bool = False  # (set in __init__)
 
     def __init__(self, node: Node, options: Any, release: Callable[[InputQueue], None]) -> None:
+        cls = type(self)
+        self.holds_sets = cls.held_timestamp is not InputStreamHandler.held_timestamp
+        # Compiled, the flags are slots of the instance that compiled code (the scheduler)
+        # reads directly, past a Python subclass's class attributes: copy those into them. (On
+        # a compiled class, the class attribute is the slot's descriptor, not a bool; getattr
+        # and object, as mypyc forbids reading an instance attribute through the class.)
+        batchable: object = getattr(cls, "batchable")  # noqa: B009
+        if isinstance(batchable, bool):
+            self.batchable = batchable
+        sets_batchable: object = getattr(cls, "sets_batchable")  # noqa: B009
+        if isinstance(sets_batchable, bool):
+            self.sets_batchable = sets_batchable
         self.node = node
         self.queues = node.queues
         self.release = release
@@ -141,7 +152,8 @@ class InputStreamHandler:
 
 
 def register_input_stream_handler(cls: H) -> H:
-    """Registers a handler class under its ``name`` (a class decorator)."""
+    """Registers a handler class under its ``name`` (a class decorator, or called after the
+    class: the built-in handlers are called so that mypyc compiles them as extension classes)."""
     _HANDLERS[cls.name] = cls
     return cls
 

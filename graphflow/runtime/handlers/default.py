@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from graphflow.calculator import PortId
 from graphflow.packet import Packet
 from graphflow.proto.mediapipe.framework.stream_handler import (
@@ -15,7 +17,7 @@ from graphflow.runtime.node import DONE, ONE_OVER_POSTSTREAM, InputQueue, Node, 
 from graphflow.timestamp import Timestamp
 
 
-@register_input_stream_handler
+@mypyc_attr(allow_interpreted_subclasses=True)  # (users' handlers may derive)
 class DefaultInputStreamHandler(InputStreamHandler):
     """The packets at the smallest timestamp T, once every other stream either has a packet
     at T or is known to have none (its bound is above T).
@@ -88,3 +90,6 @@ class DefaultInputStreamHandler(InputStreamHandler):
             return self.bounds_task(min(ts, empty_bound)) if self.node.bounds_mode else None
         self.last_settled = int(ts)
         return self.take(queues, ts)
+
+
+register_input_stream_handler(DefaultInputStreamHandler)

@@ -3,12 +3,14 @@ input stream is done."""
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 from graphflow.runtime.handlers.base import register_input_stream_handler
 from graphflow.runtime.handlers.default import DefaultInputStreamHandler
 from graphflow.runtime.node import DONE, Task
 
 
-@register_input_stream_handler
+@mypyc_attr(allow_interpreted_subclasses=True)  # (users' handlers may derive)
 class EarlyCloseInputStreamHandler(DefaultInputStreamHandler):
     """Timestamp-aligned sets, as the default handler makes them, until one input stream has
     ended with nothing queued: then the node closes (whatever the others still hold), so that a
@@ -37,3 +39,6 @@ class EarlyCloseInputStreamHandler(DefaultInputStreamHandler):
 
     def bounds_task(self, settled: int) -> Task | None:
         return None
+
+
+register_input_stream_handler(EarlyCloseInputStreamHandler)

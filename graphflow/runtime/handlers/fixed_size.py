@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from graphflow.calculator import PortId
 from graphflow.proto.mediapipe.framework.stream_handler import (
     fixed_size_input_stream_handler_pb2 as fixed_size_pb2,
@@ -15,7 +17,7 @@ from graphflow.runtime.node import DONE, MAX, MIN, InputQueue, Task
 from graphflow.timestamp import Timestamp
 
 
-@register_input_stream_handler
+@mypyc_attr(allow_interpreted_subclasses=True)  # (users' handlers may derive)
 class FixedSizeInputStreamHandler(DefaultInputStreamHandler):
     """Keeps each queue short by dropping its oldest packets; input sets as the default handler.
 
@@ -84,3 +86,6 @@ class FixedSizeInputStreamHandler(DefaultInputStreamHandler):
                     packets.popleft()
                 if q.full:
                     self.release(q)
+
+
+register_input_stream_handler(FixedSizeInputStreamHandler)

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from graphflow.runtime.handlers.base import InputStreamHandler, register_input_stream_handler
-from graphflow.runtime.node import DONE, MAX, ONE_OVER_POSTSTREAM, UNSTARTED, Task
+from graphflow.runtime.node import (
+    DONE,
+    MAX,
+    ONE_OVER_POSTSTREAM,
+    UNSTARTED,
+    InputQueue,
+    Node,
+    Task,
+)
 from graphflow.timestamp import Timestamp
 
 UNSET = int(Timestamp.UNSET)
 PRESTREAM = int(Timestamp.PRESTREAM)
 
 
-@register_input_stream_handler
+@mypyc_attr(allow_interpreted_subclasses=True)  # (users' handlers may derive)
 class ImmediateInputStreamHandler(InputStreamHandler):
     """Each input stream is settled on its own (a sync set of one stream, as in MediaPipe): the
     node is called at the smallest timestamp that any one stream is ready at, with the packets
@@ -25,8 +36,8 @@ class ImmediateInputStreamHandler(InputStreamHandler):
 
     name = "ImmediateInputStreamHandler"
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, node: Node, options: Any, release: Callable[[InputQueue], None]) -> None:
+        super().__init__(node, options, release)
         count = len(self.queues)
         # Per stream: the last timestamp it was ready at (MediaPipe's LastProcessed), and the
         # timestamp it is ready at and not yet called for (UNSET if none; DONE once ended).
@@ -91,3 +102,6 @@ class ImmediateInputStreamHandler(InputStreamHandler):
             if ready[i] == input_ts:
                 ready[i] = UNSET
         return self.take(self.queues, input_ts)
+
+
+register_input_stream_handler(ImmediateInputStreamHandler)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from graphflow.calculator import PortId
 from graphflow.proto.mediapipe.framework.stream_handler import (
     sync_set_input_stream_handler_pb2 as sync_pb2,
@@ -14,7 +16,7 @@ from graphflow.runtime.handlers.default import DefaultInputStreamHandler
 from graphflow.runtime.node import InputQueue, Task
 
 
-@register_input_stream_handler
+@mypyc_attr(allow_interpreted_subclasses=True)  # (users' handlers may derive)
 class SyncSetInputStreamHandler(DefaultInputStreamHandler):
     """The streams fall into sync sets (those the options list, then one of the rest); an input
     set is the default handler's over one sync set, the first set that has one."""
@@ -55,3 +57,6 @@ class SyncSetInputStreamHandler(DefaultInputStreamHandler):
             if task is not None:
                 return task
         return None
+
+
+register_input_stream_handler(SyncSetInputStreamHandler)
