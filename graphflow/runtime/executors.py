@@ -106,10 +106,11 @@ class Executor:
         external: The external executor that runs them, if any.
     """
 
-    external: ExternalExecutor | None = None
-    idle = 0  # threads of its own waiting for work (a pool's)
-
     def __init__(self, name: str, scheduler: Scheduler) -> None:
+        # (Set here, not as class attributes: compiled by mypyc, this class's instances would
+        # not have them.)
+        self.external: ExternalExecutor | None = None
+        self.idle = 0  # threads of its own waiting for work (a pool's)
         self.name = name
         self.scheduler = scheduler
         self.ready: collections.deque[Task] = collections.deque()

@@ -37,6 +37,7 @@ MANIFEST = "manifest.json"
 MODULES = (
     "graphflow.runtime.node",
     "graphflow.runtime.scheduler",
+    "graphflow.runtime.executors",
     "graphflow.runtime.handlers.base",
     "graphflow.runtime.handlers.default",
     "graphflow.runtime.handlers.early_close",

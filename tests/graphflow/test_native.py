@@ -50,6 +50,7 @@ def test_a_build_of_these_sources_is_taken_with_the_mypyc_support_module(
     assert files == {
         "graphflow.runtime.node": runtime / f"node{SUFFIX}",
         "graphflow.runtime.scheduler": runtime / f"scheduler{SUFFIX}",
+        "graphflow.runtime.executors": runtime / f"executors{SUFFIX}",
         **{f"graphflow.runtime.handlers.{name}": runtime / "handlers" / f"{name}{SUFFIX}"
            for name in ("base", "default", "early_close", "fixed_size", "immediate",
                         "sync_set")},
