@@ -41,8 +41,13 @@ demo: setup
 	@echo "wrote $(DEMO_OUTPUT)"
 
 # GRAPHFLOW_REQUIRE_MEDIAPIPE turns a missing reference venv into a failure instead of a skip.
+# The engine's tests once more with the runtime as Python: where the compiled runtime is built,
+# the first run used it (docs/architecture.md).
 test: setup lint typecheck protos mpvenv
 	GRAPHFLOW_REQUIRE_MEDIAPIPE=1 $(BIN)/python -m pytest -q
+	GRAPHFLOW_REQUIRE_MEDIAPIPE=1 GRAPHFLOW_NATIVE=0 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/conformance tests/graphflow/test_graph.py tests/graphflow/test_runtime.py \
+		tests/graphflow/test_fusion.py tests/graphflow/test_native.py
 
 fuzz: setup mpvenv
 	GRAPHFLOW_REQUIRE_MEDIAPIPE=1 GRAPHFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \

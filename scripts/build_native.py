@@ -97,6 +97,7 @@ def build(native: ModuleType, log: Path) -> str | None:
         shutil.rmtree(work)
         return f"mypyc or the C compiler failed (exit {result.returncode}); see {log}"
     if native.sources_hash() != before:
+        shutil.rmtree(work)
         return "the sources changed during the build; run it again"
     lib = work / "lib"
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
@@ -143,7 +144,7 @@ def main() -> int:
     if missing is not None:
         print(f"graphflow: {missing}: not compiling the runtime; it runs as pure Python")
         return 0
-    print("graphflow: compiling the runtime with mypyc (about half a minute, once per change)...",
+    print("graphflow: compiling the runtime with mypyc (about 20 s, once per change)...",
           flush=True)
     started = time.monotonic()
     log = native.BUILD_DIR.with_name("native.log")

@@ -111,7 +111,11 @@ class FaceLandmarksBatchCalculator(Calculator):
         if not rects:
             return
         later = [self.helpers.submit(self._model, pixels, rect) for rect in rects[1:]]
-        outputs = [self._model(pixels, rects[0])] + [future.result() for future in later]
+        try:
+            first = self._model(pixels, rects[0])
+        finally:  # nothing of this frame runs on after process(), whatever failed
+            concurrent.futures.wait(later)
+        outputs = [first] + [future.result() for future in later]
         faces: list[NormalizedLandmarkList] = []
         rois: list[NormalizedRect] = []
         for rect, (raw, flag) in zip(rects, outputs, strict=True):

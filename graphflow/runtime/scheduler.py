@@ -65,6 +65,8 @@ _CLOSING_PENDING, _CLOSING, _CLOSED = (NodeState.CLOSING_PENDING, NodeState.CLOS
 # OpenNode gives every source Timestamp(0) until Close).
 _SOURCE_TS = Timestamp(0)
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
+
+
 def _input_key(name: str) -> str:
     """Graph input stream ``name``'s key in Scheduler.throttle (a source's: Node.throttle_key)."""
     return f"input:{name}"

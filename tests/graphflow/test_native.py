@@ -1,7 +1,7 @@
 """The compiled runtime is used only when built from the very sources (runtime/native.py).
 
 In-process tests check the decision on made-up builds; subprocess tests import the runtime from
-a copy of the package with a copy of the real build (scripts/buildnative.py), fresh and stale.
+a copy of the package with a copy of the real build (scripts/build_native.py), fresh and stale.
 """
 
 from __future__ import annotations

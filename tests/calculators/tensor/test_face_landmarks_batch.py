@@ -130,3 +130,19 @@ def test_an_image_that_is_not_an_image_frame_is_named() -> None:
     with pytest.raises(Exception, match="IMAGE must be an ImageFrame, got ndarray"):
         run_graph(GRAPH, inputs={"image": [(0, np.zeros((8, 8, 3), np.uint8))],
                                  "rects": [(0, [LEFT_FACE])]})
+
+
+def test_a_failure_on_a_helper_thread_names_the_node_and_the_timestamp() -> None:
+    # The second ROI is cropped on a helper thread; a ROI with no width cannot be cropped.
+    graph = """
+    input_stream: "image" input_stream: "rects" output_stream: "landmarks"
+    node { calculator: "FaceLandmarksBatchCalculator" name: "faces"
+           input_stream: "IMAGE:image" input_stream: "NORM_RECTS:rects"
+           output_stream: "LANDMARKS:landmarks" }
+    """
+    image = ImageFrame(np.zeros((120, 160, 3), np.uint8))
+    rects = [NormalizedRect(0.5, 0.5, 0.5, 0.5), NormalizedRect(0.5, 0.5, 0.0, 0.5)]
+    with pytest.raises(Exception, match=r"node 'faces' \(FaceLandmarksBatchCalculator\) .*"
+                                        r"failed in process at timestamp 7: ValueError: ROI "
+                                        r"width and height must be > 0, got 0.0 x 60.0"):
+        run_graph(graph, inputs={"image": [(7, image)], "rects": [(7, rects)]})
