@@ -100,7 +100,7 @@ def build(native: ModuleType, log: Path) -> str | None:
         shutil.rmtree(work)
         return "the sources changed during the build; run it again"
     lib = work / "lib"
-    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    suffix = native.EXT_SUFFIX
     modules = {name: Path("lib", *name.split(".")).with_suffix(suffix) for name in native.MODULES}
     # mypyc puts the compiled code in one shared top-level module that the per-module shims
     # import by name; the finder routes that name too.

@@ -34,7 +34,7 @@ from calculators.tensor.model_loader import FACE_LANDMARK_MODEL
 from calculators.tensor.tensors_to_landmarks import decode_landmarks
 from calculators.util.landmarks_to_detection import landmarks_to_detection
 from calculators.util.projection import project_landmarks_in_rect
-from calculators.util.rects import detection_to_rect, rotation_from_keypoints, transform_rect
+from calculators.util.rects import rotated_rect, transform_rect
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.formats import NormalizedLandmarkList, NormalizedRect
 from graphflow.image_frame import ImageFrame
@@ -139,7 +139,5 @@ class FaceLandmarksBatchCalculator(Calculator):
 def _next_roi(landmarks: NormalizedLandmarkList, size: tuple[int, int]) -> NormalizedRect:
     """FaceLandmarkLandmarksToRoi: the box of the landmarks, turned level, 1.5x, square."""
     detection = landmarks_to_detection(landmarks)
-    box = detection_to_rect(detection)
-    rotation = rotation_from_keypoints(detection, *ROTATION_KEYPOINTS, 0.0, size)
-    return transform_rect(NormalizedRect(box.x_center, box.y_center, box.width, box.height,
-                                         rotation), size, _ROI_TRANSFORM)
+    rect = rotated_rect(detection, *ROTATION_KEYPOINTS, 0.0, size)
+    return transform_rect(rect, size, _ROI_TRANSFORM)

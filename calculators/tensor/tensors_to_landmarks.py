@@ -88,7 +88,8 @@ class TensorsToLandmarksCalculator(Calculator):
             raise ContractError("NORM_LANDMARKS needs input_image_width and input_image_height")
 
     def open(self, cc: CalculatorContext) -> None:
-        # Read once: the face mesh runs this node six times a frame, and each options field read
+        # Read once: MediaPipe's face mesh with attention runs this node six times a frame
+        # (tensors_to_face_landmarks_with_attention.pbtxt), and each options field read
         # and the divisor array below cost as much as the decoding itself.
         o = cc.options
         self.num_landmarks = o.num_landmarks

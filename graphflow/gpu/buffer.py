@@ -216,7 +216,7 @@ class GpuBuffer:
         """
         gl.assert_current("GpuBuffer.texture_in")
         if self._surface is None:
-            self.context.run(self._upload_frame)  # at once on the owner's thread
+            self.context.run(self._upload_frame)  # on the owner's thread (at once when gl is it)
         assert self._surface is not None
         if not self.context.pool.is_live(self._surface):
             raise GlError(

@@ -153,7 +153,6 @@ class ThreadPool(Executor):
         self.members: set[int] = set()  # its threads' idents
         # Callers running its tasks while they wait: ident -> which tasks each may run.
         self.helpers: dict[int, Callable[[Task], bool]] = {}
-        self.idle = 0
         self.sleepers = 0  # idle threads asleep on `cond` and not yet woken
         self.watching = False  # an idle thread looks for stuck tasks (_idle_wait)
         self.started: dict[int, float] = {}  # busy thread -> when its current call began

@@ -48,6 +48,9 @@ MODULES = (
 """The modules compiled: the per-task path, with the input stream handlers (registered by a call
 after each class, not a class decorator, which would make them non-extension classes)."""
 ENV_SWITCH = "GRAPHFLOW_NATIVE"
+EXT_SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+"""The suffix of this interpreter's extension files: mypyc builds for one interpreter (not the
+stable ABI), so the build names its files with it and only files with it are loaded."""
 
 
 def source_path(module: str, root: Path = PACKAGE_ROOT) -> Path:
@@ -95,7 +98,11 @@ def compiled_modules(
         return None, f"unreadable {manifest_path}: {error}"
     built_hash = manifest.get("sources_hash")
     current_hash = sources_hash(root)
-    if built_hash != current_hash or set(manifest.get("modules", {})) != set(MODULES):
+    if set(manifest.get("modules", {})) != set(MODULES):
+        return None, (f"the build in {build_dir} has the modules "
+                      f"{sorted(manifest.get('modules', {}))}, not {list(MODULES)}; "
+                      "run scripts/build_native.py")
+    if built_hash != current_hash:
         return None, (
             f"the build in {build_dir} is stale: sources changed since it was built "
             f"(hash {str(built_hash)[:12]}, sources now {current_hash[:12]}); "
@@ -104,9 +111,9 @@ def compiled_modules(
     files = {name: build_dir / file for name, file in manifest["modules"].items()}
     files.update({name: build_dir / file for name, file in manifest.get("support", {}).items()})
     for path in files.values():
-        # mypyc's modules are built for one interpreter (not the stable ABI): its suffix only
-        if not path.name.endswith(importlib.machinery.EXTENSION_SUFFIXES[0]):
-            return None, f"{path.name} was built for another Python than {sys.version.split()[0]}"
+        if not path.name.endswith(EXT_SUFFIX):
+            return None, (f"{path.name} was built for Python {manifest.get('python', '?')}, "
+                          f"not this {sys.version.split()[0]} (extension files {EXT_SUFFIX})")
         if not path.is_file():
             return None, f"{path} of the build is missing"
     return files, f"built from these sources (hash {current_hash[:12]}) in {build_dir}"

@@ -28,11 +28,19 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from graphflow.tflite_onnx.widen import BINARY, POOLS, channel_slice, replace_nodes, value_shapes
+from graphflow.tflite_onnx.widen import (
+    BINARY,
+    POOLS,
+    UNARY,
+    channel_slice,
+    replace_nodes,
+    value_shapes,
+)
 
 # Operators that work on each channel (or each group of channels) alone, so that stacking the
 # branches' channels stacks their results.
-_ELEMENTWISE = {"Relu", "Clip", "Sigmoid", "Tanh", "LeakyRelu", "HardSwish"}
+# (Not PRelu: its slopes, a tensor per branch, would have to be stacked too.)
+_ELEMENTWISE = UNARY - {"PRelu"}
 _STACKABLE = {"Conv", "Pad", *_ELEMENTWISE, *POOLS, *BINARY}
 
 

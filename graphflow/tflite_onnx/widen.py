@@ -49,12 +49,12 @@ def nchwc_block(cpuinfo: Path = Path("/proc/cpuinfo")) -> int:
 BLOCK = nchwc_block()
 
 # Element-wise ops that map each channel to itself; those in _ZERO_PRESERVING map 0 to 0.
-_UNARY = {"Relu", "PRelu", "HardSwish", "Sigmoid", "Clip", "LeakyRelu", "Tanh"}
+UNARY = {"Relu", "PRelu", "HardSwish", "Sigmoid", "Clip", "LeakyRelu", "Tanh"}
 _ZERO_PRESERVING = {"Relu", "PRelu", "HardSwish", "LeakyRelu", "Tanh"}
 #: Pools and per-channel binary ops: both work on each channel alone (branches.py stacks them).
 POOLS = {"MaxPool", "AveragePool"}
 BINARY = {"Add", "Mul"}
-_CARRIERS = {"Conv", "Pad", "Resize", *_UNARY, *POOLS, *BINARY}
+_CARRIERS = {"Conv", "Pad", "Resize", *UNARY, *POOLS, *BINARY}
 
 
 def replace_nodes(model: onnx.ModelProto, nodes: list[onnx.NodeProto],
@@ -218,9 +218,9 @@ class _Widener:
             # onnxruntime pads them to a block inside its blocked layout anyway, but reorders
             # them out of it for a convolution that reads fewer channels than a block (0.1 ms
             # a reorder and slower convolution each in the full-range detector's 96x96 blocks).
-            wanted = out_channels > BLOCK or (out_channels > 1
-                                              and self._reaches_convolution(node.output[0]))
-            width = _round_up(out_channels) if wanted and carried else out_channels
+            wanted = carried and (out_channels > BLOCK or (
+                out_channels > 1 and self._reaches_convolution(node.output[0])))
+            width = _round_up(out_channels) if wanted else out_channels
             if x is None and width == out_channels:
                 return False
             x_width = x.width if x is not None else in_channels
