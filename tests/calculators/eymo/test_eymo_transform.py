@@ -20,6 +20,7 @@ from calculators.eymo.renderer import DEPTH_LAYERS, GlItemRenderer
 from calculators.eymo.transform import face_arrays, script_path
 from graphflow.formats import NormalizedLandmarkList
 from graphflow.gpu import GlContext, GlState, upload
+from graphflow.gpu.transfer import TRANSFER_ENV
 from graphflow.image_frame import ImageFrame
 from graphflow.packet import Packet
 from graphflow.testing import run_graph
@@ -172,9 +173,11 @@ def test_each_operation_matches_the_reference(
 
 
 def test_the_cpu_renderer_draws_an_srgb_frame_as_the_same_frame_widened(
-        real_face: np.ndarray, tmp_path: pathlib.Path) -> None:
-    # On a software GL renderer an SRGB frame reaches the renderer as it is (widened once,
-    # as the frame drawn on); elsewhere the upload widens it. Either way: alpha 255.
+        real_face: np.ndarray, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # On a software GL renderer with its own (direct) transfers an SRGB frame reaches the
+    # renderer as it is (widened once, as the frame drawn on). With GRAPHFLOW_GL_TRANSFER=mapped
+    # it would be uploaded as on a GPU and, holding no ImageFrame, drawn with GL: pinned here.
+    monkeypatch.setenv(TRANSFER_ENV, "direct")
     faces = [synthetic_face(real_face, (0.3, 0.5), 150, 12),
              synthetic_face(real_face, (0.72, 0.45), 120, -20)]
     script = write_script(tmp_path, "leye: scale(2.5), saturate(1.3), brighten(1.2)\n"
