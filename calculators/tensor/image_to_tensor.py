@@ -164,7 +164,7 @@ def _four_channel_source(image: npt.NDArray[np.uint8], box: tuple[float, float, 
     return image, 0, 0
 
 
-def _scale_into(pixels: npt.NDArray[np.uint8], scale: np.float32, target: npt.NDArray[np.float32],
+def _scale_into(pixels: npt.NDArray[Any], scale: np.float32, target: npt.NDArray[np.float32],
                 scratch: _Scratch) -> None:
     """``target[...] = pixels[..., :3] * scale``, ``target`` an ``H x W x 3`` float32 view,
     either channel-interleaved or of channel planes (``channels_first``)."""
