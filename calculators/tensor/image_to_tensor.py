@@ -109,8 +109,8 @@ class _Scratch:
     """Tensor-sized pixel buffers that crops reuse instead of allocating them for every frame.
 
     A crop takes one from a pool (`_SCRATCH`) and gives it back, so that nodes with
-    ``max_in_flight`` above 1 never share one. Splitting a 192x192 crop into channel planes
-    took 110 us into new arrays against 60 into these.
+    ``max_in_flight`` above 1 never share one. Splitting a 192x192 RGBA warp into channel planes
+    and scaling them took 110 us into new planes against 60 into these (back to back).
     """
 
     def __init__(self) -> None:
