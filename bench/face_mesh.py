@@ -122,15 +122,17 @@ def crop_and_inference(frames: list[ImageFrame], count: int) -> float:
         graph.add_packet_to_input_stream("image", Packet(frames[i % len(frames)]).at(i))
     graph.close_all_input_streams()
     graph.wait_until_done()
-    session = tflite_onnx.create_session(FACE_LANDMARK_MODEL, num_threads=1)
+    # As the graph's nodes do it: the crop as channel planes, fed to an NCHW-input conversion.
+    session = tflite_onnx.create_session(FACE_LANDMARK_MODEL, num_threads=1, channels_first=True)
     names = [o.name for o in session.get_outputs()]
     input_name = session.get_inputs()[0].name
     start = time.perf_counter()
     for i in range(1, count):
         frame = frames[i % len(frames)]
         roi = roi_from_rect(frame.width, frame.height, rois[i - 1])
-        tensor = crop_to_tensor(frame.array, roi, 192, 192, (0.0, 1.0), border_zero=False)
-        session.run(names, {input_name: tensor})
+        tensor = crop_to_tensor(frame.array, roi, 192, 192, (0.0, 1.0), border_zero=False,
+                                channels_first=True)
+        session.run(names, {input_name: tensor.transpose(0, 3, 1, 2)})
     return (time.perf_counter() - start) / (count - 1) * 1e3
 
 

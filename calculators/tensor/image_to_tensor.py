@@ -105,21 +105,52 @@ def rect_to_image_matrix(roi: RotatedRect, image_width: int,
     ], dtype=np.float32)
 
 
+class _Scratch:
+    """Tensor-sized pixel buffers that crops reuse instead of allocating them for every frame.
+
+    A crop takes one from a pool (`_SCRATCH`) and gives it back, so that nodes with
+    ``max_in_flight`` above 1 never share one. Splitting a 192x192 RGBA warp into channel planes
+    and scaling them took 110 us into new planes against 60 into these (back to back).
+    """
+
+    def __init__(self) -> None:
+        self.images: dict[tuple[int, ...], npt.NDArray[np.uint8]] = {}
+        self.plane_sets: dict[tuple[int, ...], list[npt.NDArray[np.uint8]]] = {}
+
+    def image(self, *shape: int) -> npt.NDArray[np.uint8]:
+        """A uint8 image buffer of ``shape`` (height, width, channels)."""
+        buffer = self.images.get(shape)
+        if buffer is None:
+            buffer = self.images[shape] = np.empty(shape, np.uint8)
+        return buffer
+
+    def planes(self, height: int, width: int, count: int) -> list[npt.NDArray[np.uint8]]:
+        """``count`` separate ``height x width`` buffers (for `cv2.split`)."""
+        key = (height, width, count)
+        planes = self.plane_sets.get(key)
+        if planes is None:
+            planes = self.plane_sets[key] = list(np.empty((count, height, width), np.uint8))
+        return planes
+
+
+_SCRATCH: list[_Scratch] = []  # idle scratch buffers; list.pop and append are atomic
+
+
 def _four_channel_source(image: npt.NDArray[np.uint8], box: tuple[float, float, float, float],
                          tensor_pixels: int,
                          rotated: bool) -> tuple[npt.NDArray[np.uint8], int, int]:
     """The pixels to warp from and their top-left corner in ``image``.
 
-    ``box`` is ``(x_min, y_min, x_max, y_max)`` of the ROI's corners. OpenCV's bilinear warp is
-    vectorized for 4 channels but not for 3 (at 192x192 out of a 640x480 RGB frame: 210 us
-    against 80 here), so an RGB image's part under the ROI, with a 2-pixel margin for the
-    bilinear neighbours, is first converted to RGBA (20 us). The part is cut at the image's
-    edges, so border pixels are those of the whole image. Where the part is much larger than the
-    tensor (a whole frame shrunk for a detector) the conversion would cost more than it saves,
-    and the image is warped as it is, unless the ROI is ``rotated``: a rotated warp walks the
-    image across its rows, missing the caches on a frame that is not in them, while the
-    conversion reads the part row by row (a face ROI of 450 pixels turned by 0.36 rad out of
-    a 640x480 frame: 630 us of CPU warped as it is, 390 through the conversion).
+    ``box`` is ``(x_min, y_min, x_max, y_max)`` of the ROI's corners. OpenCV's bilinear warp
+    is faster for 4 channels than for 3, and a rotated warp walks the image across its rows,
+    missing the caches on a frame that is not in them, while a color conversion reads it row by
+    row: a face ROI turned by about 0.5 rad out of a 640x480 frame that is not in the caches
+    (face mesh's tracked ROIs) took 310 us warped as it is against 84 + 109 through the
+    conversion (OpenCV 5.1, one thread). So an RGB image's part under the ROI, with a 2-pixel
+    margin for the bilinear neighbours, is first converted to RGBA. The part is cut at the
+    image's edges, so border pixels are those of the whole image. Where the part is much larger
+    than the tensor (a whole frame shrunk for a detector) the conversion would cost more than
+    it saves, and the image is warped as it is, unless the ROI is ``rotated``.
     """
     if image.ndim == 3 and image.shape[2] == 3:
         h, w = image.shape[:2]
@@ -131,6 +162,21 @@ def _four_channel_source(image: npt.NDArray[np.uint8], box: tuple[float, float, 
             part = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_RGB2RGBA)
             return part.astype(np.uint8, copy=False), x0, y0
     return image, 0, 0
+
+
+def _scale_into(pixels: npt.NDArray[Any], scale: np.float32, target: npt.NDArray[np.float32],
+                scratch: _Scratch) -> None:
+    """``target[...] = pixels[..., :3] * scale``, ``target`` an ``H x W x 3`` float32 view,
+    either channel-interleaved or of channel planes (``channels_first``)."""
+    if target.strides[2] == target.itemsize:
+        if pixels.shape[2] == 4:  # contiguous RGB is faster to scale
+            pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2RGB,
+                                  dst=scratch.image(*pixels.shape[:2], 3))
+        np.multiply(pixels, scale, out=target, casting="unsafe")
+        return
+    planes = cv2.split(pixels, scratch.planes(*pixels.shape))
+    for channel in range(3):
+        np.multiply(planes[channel], scale, out=target[..., channel], casting="unsafe")
 
 
 def _pixel_grid(image_width: int, image_height: int, width: int, height: int,
@@ -166,7 +212,7 @@ def _pixel_grid(image_width: int, image_height: int, width: int, height: int,
 
 def crop_to_tensor(image: npt.NDArray[np.uint8], roi: RotatedRect, width: int, height: int,
                    value_range: tuple[float, float], border_zero: bool,
-                   dtype: type = np.float32) -> npt.NDArray[Any]:
+                   dtype: type = np.float32, channels_first: bool = False) -> npt.NDArray[Any]:
     """Resamples the rotated ``roi`` of ``image`` into a ``(1, height, width, 3)`` tensor.
 
     Args:
@@ -177,6 +223,10 @@ def crop_to_tensor(image: npt.NDArray[np.uint8], roi: RotatedRect, width: int, h
         value_range: ``(min, max)`` that pixel values 0 and 255 map to.
         border_zero: Fill outside the image with zeros (else replicate the edge).
         dtype: ``np.float32``, ``np.int8`` or ``np.uint8``.
+        channels_first: Lay the tensor out in memory as channel planes: the result is the
+            ``(1, height, width, 3)`` view of a C-contiguous ``(1, 3, height, width)`` array
+            (the same values; ``tensor.transpose(0, 3, 1, 2)`` is that array), which a model
+            with NCHW inputs takes without a transpose.
     """
     if math.isnan(roi.center_x + roi.center_y + roi.width + roi.height + roi.rotation):
         raise ValueError("ROI contains NaN values")
@@ -187,35 +237,43 @@ def crop_to_tensor(image: npt.NDArray[np.uint8], roi: RotatedRect, width: int, h
     matrix = np.array([[m00 / width, m01 / height, m02], [m10 / width, m11 / height, m12]])
     lo, hi = value_range
     scale = np.float32((hi - lo) / 255.0)
-    out = np.empty((1, height, width, 3), dtype=np.float32)
+    out = (np.empty((1, 3, height, width), dtype=np.float32).transpose(0, 2, 3, 1)
+           if channels_first else np.empty((1, height, width, 3), dtype=np.float32))
     grid = (_pixel_grid(image.shape[1], image.shape[0], width, height, matrix)
             if image.ndim == 3 and image.shape[2] >= 3 else None)
-    if grid is not None and (border_zero or grid[2:] == (slice(0, height), slice(0, width))):
-        # Every sample inside the image is a whole pixel: OpenCV's nearest-neighbour resize by
-        # a whole factor picks exactly those (begin + i * step); the border is pixel value 0.
-        rows, cols, tensor_rows, tensor_cols = grid
-        picked = cv2.resize(image[rows, cols],
-                            (tensor_cols.stop - tensor_cols.start,
-                             tensor_rows.stop - tensor_rows.start),
-                            interpolation=cv2.INTER_NEAREST)[..., :3]
-        out[0, :tensor_rows.start] = 0.0
-        out[0, tensor_rows.stop:] = 0.0
-        out[0, tensor_rows, :tensor_cols.start] = 0.0
-        out[0, tensor_rows, tensor_cols.stop:] = 0.0
-        np.multiply(picked, scale, out=out[0, tensor_rows, tensor_cols], casting="unsafe")
-    else:
-        xs = (m02, m02 + m00, m02 + m01, m02 + m00 + m01)  # the ROI's corners
-        ys = (m12, m12 + m10, m12 + m11, m12 + m10 + m11)
-        source, x0, y0 = _four_channel_source(image, (min(xs), min(ys), max(xs), max(ys)),
-                                              width * height, bool(m01 or m10))
-        matrix[:, 2] -= (x0, y0)
-        border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
-        warped = cv2.warpAffine(source, matrix, (width, height),
-                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                borderMode=border, borderValue=(0, 0, 0, 0))
-        if warped.shape[2] == 4:
-            warped = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB)  # contiguous: faster to scale
-        np.multiply(warped, scale, out=out[0], casting="unsafe")
+    try:
+        scratch = _SCRATCH.pop()
+    except IndexError:
+        scratch = _Scratch()
+    try:
+        if grid is not None and (border_zero or grid[2:] == (slice(0, height), slice(0, width))):
+            # Every sample inside the image is a whole pixel: OpenCV's nearest-neighbour resize
+            # by a whole factor picks exactly those (begin + i * step); the border is pixel
+            # value 0.
+            rows, cols, tensor_rows, tensor_cols = grid
+            picked = cv2.resize(image[rows, cols],
+                                (tensor_cols.stop - tensor_cols.start,
+                                 tensor_rows.stop - tensor_rows.start),
+                                interpolation=cv2.INTER_NEAREST)
+            out[0, :tensor_rows.start] = 0.0
+            out[0, tensor_rows.stop:] = 0.0
+            out[0, tensor_rows, :tensor_cols.start] = 0.0
+            out[0, tensor_rows, tensor_cols.stop:] = 0.0
+            _scale_into(picked, scale, out[0, tensor_rows, tensor_cols], scratch)
+        else:
+            xs = (m02, m02 + m00, m02 + m01, m02 + m00 + m01)  # the ROI's corners
+            ys = (m12, m12 + m10, m12 + m11, m12 + m10 + m11)
+            source, x0, y0 = _four_channel_source(image, (min(xs), min(ys), max(xs), max(ys)),
+                                                  width * height, bool(m01 or m10))
+            matrix[:, 2] -= (x0, y0)
+            border = cv2.BORDER_CONSTANT if border_zero else cv2.BORDER_REPLICATE
+            warped = cv2.warpAffine(source, matrix, (width, height),
+                                    dst=scratch.image(height, width, *source.shape[2:]),
+                                    flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                    borderMode=border, borderValue=(0, 0, 0, 0))
+            _scale_into(warped, scale, out[0], scratch)
+    finally:
+        _SCRATCH.append(scratch)
     if lo != 0.0:
         out += np.float32(lo)
     if dtype is np.float32:
@@ -243,7 +301,9 @@ def _value_range(options: Any) -> tuple[tuple[float, float], type]:
 class ImageToTensorCalculator(Calculator):
     """Converts an image (or its rotated ``NORM_RECT`` region) into a tensor list.
 
-    Outputs a one-element list holding a ``(1, H, W, 3)`` tensor; ``MATRIX`` (16 floats) maps
+    Outputs a one-element list holding a ``(1, H, W, 3)`` tensor, held in memory as channel
+    planes (``channels_first`` of `crop_to_tensor`: what InferenceCalculator feeds a converted
+    model without a transpose); ``MATRIX`` (16 floats) maps
     tensor coordinates back to the image; ``LETTERBOX_PADDING`` gives the padding fractions.
     An empty ROI (width and height 0) produces nothing, as in MediaPipe.
     """
@@ -294,7 +354,7 @@ class ImageToTensorCalculator(Calculator):
         padding = (pad_roi(tensor_w, tensor_h, roi) if self.keep_aspect_ratio
                    else (0.0, 0.0, 0.0, 0.0))
         tensor = crop_to_tensor(pixels, roi, tensor_w, tensor_h, self.range, self.border_zero,
-                                self.dtype)
+                                self.dtype, channels_first=True)
         if cc.outputs.connected("LETTERBOX_PADDING"):
             cc.outputs["LETTERBOX_PADDING"].add(padding)
         if cc.outputs.connected("MATRIX"):

@@ -6,6 +6,7 @@ cached), and opens an onnxruntime session on it.
 """
 
 from graphflow.tflite_onnx.converter import (
+    CHANNELS_FIRST_KEY,
     MODELS_DIR,
     ONNX_OPSET,
     ModelLoadError,
@@ -20,6 +21,7 @@ from graphflow.tflite_onnx.converter import (
 )
 
 __all__ = [
+    "CHANNELS_FIRST_KEY",
     "MODELS_DIR",
     "ONNX_OPSET",
     "ModelLoadError",

@@ -94,6 +94,29 @@ def test_models_match_tflite(path: Path) -> None:
             )
 
 
+@pytest.mark.parametrize("path", [DETECTOR, LANDMARKS, FULL_RANGE, SELFIE, SELFIE_LANDSCAPE],
+                         ids=lambda p: p.stem)
+def test_channels_first_inputs_take_planes_and_give_tflites_outputs(path: Path) -> None:
+    """A ``channels_first`` conversion declares its image input NCHW, lists it in the model's
+    metadata, starts without a transpose, and gives TFLite's outputs for the same images."""
+    model = convert_tflite(path, channels_first=True)
+    (spec,), outputs = tflite_io(path)
+    n, h, w, c = spec.shape
+    (declared,) = model.graph.input
+    assert declared.name == spec.name
+    assert [d.dim_value for d in declared.type.tensor_type.shape.dim] == [n, c, h, w]
+    assert {p.key: p.value for p in model.metadata_props} == {
+        tflite_onnx.CHANNELS_FIRST_KEY: spec.name}
+    assert [o.name for o in model.graph.output] == [o.name for o in outputs]
+    assert "Transpose" not in [n.op_type for n in model.graph.node if spec.name in n.input]
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    for name, x in _structured_inputs(spec.shape).items():
+        got = session.run(None, {spec.name: np.ascontiguousarray(x.transpose(0, 3, 1, 2))})
+        for out, want, have in zip(outputs, _tflite_outputs(path, x), got, strict=True):
+            assert have.shape == want.shape == out.shape, (name, out.name)
+            np.testing.assert_allclose(have, want, rtol=0, atol=ATOL, err_msg=f"{name}: {out.name}")
+
+
 def test_face_model_interfaces() -> None:
     assert tflite_io(DETECTOR) == (
         (TensorSpec("input", (1, 128, 128, 3), "float32"),),
@@ -365,6 +388,29 @@ def test_reshape_and_concatenate_heads(tmp_path: Path) -> None:
     _check_tiny(tmp_path, m.build([x], [y]), _uniform(1, 4, 4, 3))
 
 
+def test_a_channels_first_input_read_in_tflites_layout(tmp_path: Path) -> None:
+    """An NCHW input that an operator reads in NHWC element order (a reshape) is transposed
+    back under a name of its own, beside the convolution that reads it as it is."""
+    m = TinyModel()
+    x = m.tensor((1, 4, 4, 3))
+    a = _conv_1x1(m, x, (1, 4, 4, 3), 2)
+    ra, rx, y = m.tensor((1, 16, 2)), m.tensor((1, 24, 2)), m.tensor((1, 40, 2))
+    m.op(Op.RESHAPE, [a, m.tensor((3,), [1, -1, 2], TensorType.INT32)], [ra])
+    m.op(Op.RESHAPE, [x, m.tensor((3,), [1, -1, 2], TensorType.INT32)], [rx])
+    m.op(Op.CONCATENATION, [ra, rx], [y], "ConcatenationOptions", Axis=1)
+    path = tmp_path / "tiny.tflite"
+    path.write_bytes(m.build([x], [y]))
+    image = _uniform(1, 4, 4, 3)
+    model = convert_tflite(path, channels_first=True)
+    name = model.graph.input[0].name
+    readers = {n.op_type for n in model.graph.node if name in n.input}
+    assert readers == {"Conv", "Transpose"}, readers
+    assert name + "__nhwc" in [o for n in model.graph.node for o in n.output]
+    (got,) = _onnx_outputs(model, np.ascontiguousarray(image.transpose(0, 3, 1, 2)))
+    (want,) = _tflite_outputs(path.read_bytes(), image)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
 def test_concatenation_with_fused_activation_is_rejected(tmp_path: Path) -> None:
     m = TinyModel()
     a, b, y = m.tensor((1, 2)), m.tensor((1, 2)), m.tensor((1, 4))
@@ -513,6 +559,10 @@ def test_cache_converts_once_per_content(tmp_path: Path, monkeypatch: pytest.Mon
     assert load_onnx_for(copy) == first
     other = load_onnx_for(LANDMARKS)
     assert isinstance(other, Path) and other != first and other.parent == first.parent
+    # The channels-first conversion is an entry of its own.
+    planar = load_onnx_for(DETECTOR, channels_first=True)
+    assert isinstance(planar, Path) and planar.name == first.name.replace(".onnx", "-nchw.onnx")
+    assert planar.read_bytes() == convert_tflite(DETECTOR, channels_first=True).SerializeToString()
 
 
 def test_cache_falls_back_to_home_and_to_memory(

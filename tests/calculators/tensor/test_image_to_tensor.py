@@ -156,6 +156,28 @@ def _sampling(roi: RotatedRect, width: int, height: int) -> np.ndarray:
     return np.array([[m00 / width, m01 / height, m02], [m10 / width, m11 / height, m12]])
 
 
+@pytest.mark.parametrize(("size", "channels", "roi", "value_range", "dtype"), [
+    ((640, 480), 3, RotatedRect(330, 230, 260, 260, 0.35), (0.0, 1.0), np.float32),  # RGBA part
+    ((640, 480), 4, RotatedRect(20, 460, 150, 120, -0.8), (-1.0, 1.0), np.float32),
+    ((640, 480), 3, RotatedRect(320, 240, 640, 640, 0.0), (-1.0, 1.0), np.float32),  # grid
+    ((200, 100), 4, RotatedRect(100, 50, 200, 200, 0.0), (0.0, 1.0), np.float32),  # warped
+    ((640, 480), 3, RotatedRect(330, 230, 260, 260, 0.35), (-128.0, 127.0), np.int8),
+])
+@pytest.mark.parametrize("border_zero", [True, False])
+def test_channels_first_crops_hold_the_same_values_in_planes(
+        size: tuple[int, int], channels: int, roi: RotatedRect, value_range: tuple[float, float],
+        dtype: type, border_zero: bool) -> None:
+    image = np.random.default_rng(5).integers(0, 256, (size[1], size[0], channels), np.uint8)
+    interleaved = crop_to_tensor(image, RotatedRect(**vars(roi)), 128, 128, value_range,
+                                 border_zero, dtype)
+    planar = crop_to_tensor(image, RotatedRect(**vars(roi)), 128, 128, value_range, border_zero,
+                            dtype, channels_first=True)
+    assert planar.shape == interleaved.shape == (1, 128, 128, 3)
+    assert planar.dtype == interleaved.dtype == dtype
+    assert interleaved.flags.c_contiguous and planar.transpose(0, 3, 1, 2).flags.c_contiguous
+    np.testing.assert_array_equal(planar, interleaved)
+
+
 def test_crop_value_range_and_int_types() -> None:
     image = np.full((10, 10, 3), 255, np.uint8)
     image[:, :, 1] = 0
