@@ -105,15 +105,22 @@ class LandmarkProjectionCalculator(Calculator):
         if (("NORM_RECT", 0) in node.inputs) == (("PROJECTION_MATRIX", 0) in node.inputs):
             raise ContractError("connect exactly one of NORM_RECT and PROJECTION_MATRIX")
 
+    def open(self, cc: CalculatorContext) -> None:
+        # Read once: each options field read or port lookup costs a microsecond a frame.
+        self.ignore_rotation = cc.options.ignore_rotation
+        self.by_rect = cc.inputs.connected("NORM_RECT")
+        self.by_dimensions = cc.inputs.connected("IMAGE_DIMENSIONS")
+        self.count = cc.inputs.count("NORM_LANDMARKS")
+
     def process(self, cc: CalculatorContext) -> None:
-        ignore_rotation = cc.options.ignore_rotation
+        ignore_rotation = self.ignore_rotation
         matrix = None
         rect = None
-        if cc.inputs.connected("NORM_RECT"):
+        if self.by_rect:
             rect = cc.inputs["NORM_RECT"].get()
             if rect is None:
                 return
-            if cc.inputs.connected("IMAGE_DIMENSIONS"):
+            if self.by_dimensions:
                 dims = cc.inputs["IMAGE_DIMENSIONS"].get()
                 if dims is None:
                     return
@@ -126,7 +133,7 @@ class LandmarkProjectionCalculator(Calculator):
             matrix = cc.inputs["PROJECTION_MATRIX"].get()
             if matrix is None:
                 return
-        for i in range(cc.inputs.count("NORM_LANDMARKS")):
+        for i in range(self.count):
             landmarks = cc.inputs["NORM_LANDMARKS", i].get()
             if landmarks is None:
                 continue

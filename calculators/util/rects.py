@@ -4,7 +4,7 @@ NormalizedRectVectorHasMinSize, with MediaPipe's arithmetic."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from calculators.util.bounds import xy_bounds
 from calculators.util.non_max_suppression import overlap_similarity
@@ -69,30 +69,51 @@ def rotated_rect(detection: Detection, start: int, end: int, target_angle: float
                           rotation_from_keypoints(detection, start, end, target_angle, image_size))
 
 
-def transform_rect(rect: NormalizedRect, image_size: tuple[int, int], options: Any
+class RectTransform(NamedTuple):
+    """RectTransformationCalculatorOptions as plain values, read once: reading a protobuf field
+    costs as much as the arithmetic it feeds, and a ROI is transformed every frame."""
+
+    rotation: float | None  # radians added to the rect's rotation, None to keep it
+    shift_x: float
+    shift_y: float
+    square_long: bool
+    square_short: bool
+    scale_x: float
+    scale_y: float
+
+    @classmethod
+    def from_options(cls, options: Any) -> RectTransform:
+        """The values of a RectTransformationCalculatorOptions message."""
+        rotation = (options.rotation if options.HasField("rotation")
+                    else math.radians(options.rotation_degrees)
+                    if options.HasField("rotation_degrees") else None)
+        return cls(rotation, options.shift_x, options.shift_y, options.square_long,
+                   options.square_short, options.scale_x, options.scale_y)
+
+
+def transform_rect(rect: NormalizedRect, image_size: tuple[int, int], transform: RectTransform
                    ) -> NormalizedRect:
-    """Applies RectTransformationCalculatorOptions (rotate, shift, square, scale) to ``rect``."""
+    """Applies a RectTransform (rotate, shift, square, scale) to ``rect``."""
     width, height = image_size
     w, h, rotation = rect.width, rect.height, rect.rotation
-    if options.HasField("rotation") or options.HasField("rotation_degrees"):
-        extra = options.rotation if options.HasField("rotation") else math.radians(
-            options.rotation_degrees)
-        rotation = normalize_radians(rotation + extra)
-    sx, sy = options.shift_x, options.shift_y
+    if transform.rotation is not None:
+        rotation = normalize_radians(rotation + transform.rotation)
+    sx, sy = transform.shift_x, transform.shift_y
     if rotation == 0.0:
         x, y = rect.x_center + w * sx, rect.y_center + h * sy
     else:
         c, s = math.cos(rotation), math.sin(rotation)
         x = rect.x_center + (width * w * sx * c - height * h * sy * s) / width
         y = rect.y_center + (width * w * sx * s + height * h * sy * c) / height
-    if options.square_long:
+    if transform.square_long:
         side = max(w * width, h * height)
         w, h = side / width, side / height
-    elif options.square_short:
+    elif transform.square_short:
         side = min(w * width, h * height)
         w, h = side / width, side / height
     # Every field but rect_id is new: built directly (dataclasses.replace costs 3x).
-    return NormalizedRect(x, y, w * options.scale_x, h * options.scale_y, rotation, rect.rect_id)
+    return NormalizedRect(x, y, w * transform.scale_x, h * transform.scale_y, rotation,
+                          rect.rect_id)
 
 
 def _to_pixels(rect: NormalizedRect, image_size: tuple[int, int]) -> Rect:
@@ -150,6 +171,11 @@ class DetectionsToRectsCalculator(Calculator):
         self.mode = o.conversion_mode
         self.keypoints = (o.rotation_vector_start_keypoint_index,
                           o.rotation_vector_end_keypoint_index)
+        self.zero_rect_for_empty = o.output_zero_rect_for_empty_detections
+        self.sized = cc.inputs.connected("IMAGE_SIZE")
+        self.single = cc.inputs.connected("DETECTION")
+        self.outputs = {tag for tag in ("NORM_RECT", "RECT", "NORM_RECTS", "RECTS")
+                        if cc.outputs.connected(tag)}
 
     def _rect(self, det: Detection, size: tuple[int, int] | None) -> NormalizedRect:
         if self.rotate and size is not None:
@@ -157,37 +183,39 @@ class DetectionsToRectsCalculator(Calculator):
         return detection_to_rect(det, self.mode)
 
     def process(self, cc: CalculatorContext) -> None:
-        size = cc.inputs["IMAGE_SIZE"].get() if cc.inputs.connected("IMAGE_SIZE") else None
+        size = cc.inputs["IMAGE_SIZE"].get() if self.sized else None
         if self.rotate and size is None:
             return
-        if cc.inputs.connected("DETECTION"):
-            if not cc.inputs.has("DETECTION"):
+        outputs = self.outputs
+        if self.single:
+            detection = cc.inputs["DETECTION"]
+            if detection.is_empty:
                 return
-            detections = [cc.inputs["DETECTION"].payload]
+            detections = [detection.payload]
         else:
             if not cc.inputs.has("DETECTIONS"):
                 return
             detections = list(cc.inputs["DETECTIONS"].payload)
             if not detections:
-                if cc.options.output_zero_rect_for_empty_detections:
+                if self.zero_rect_for_empty:
                     zero = NormalizedRect(0.0, 0.0, 0.0, 0.0)
                     for tag, value in (("NORM_RECT", zero), ("RECT", Rect(0, 0, 0, 0)),
                                        ("NORM_RECTS", [zero])):
-                        if cc.outputs.connected(tag):
+                        if tag in outputs:
                             cc.outputs[tag].add(value)
                 return
         rects = [self._rect(d, size) for d in detections]
-        needs_pixels = cc.outputs.connected("RECT") or cc.outputs.connected("RECTS")
+        needs_pixels = "RECT" in outputs or "RECTS" in outputs
         if needs_pixels and size is None:
             raise ValueError("RECT/RECTS outputs need an IMAGE_SIZE packet at each timestamp "
                              "with detections")
-        if cc.outputs.connected("NORM_RECT"):
+        if "NORM_RECT" in outputs:
             cc.outputs["NORM_RECT"].add(rects[0])
-        if cc.outputs.connected("NORM_RECTS"):
+        if "NORM_RECTS" in outputs:
             cc.outputs["NORM_RECTS"].add(rects)
-        if size is not None and cc.outputs.connected("RECT"):
+        if size is not None and "RECT" in outputs:
             cc.outputs["RECT"].add(_to_pixels(rects[0], size))
-        if size is not None and cc.outputs.connected("RECTS"):
+        if size is not None and "RECTS" in outputs:
             cc.outputs["RECTS"].add([_to_pixels(r, size) for r in rects])
 
 
@@ -209,18 +237,22 @@ class RectTransformationCalculator(Calculator):
         if (("NORM_RECT", 0) in node.inputs) == (("NORM_RECTS", 0) in node.inputs):
             raise ContractError("connect exactly one of NORM_RECT and NORM_RECTS")
 
+    def open(self, cc: CalculatorContext) -> None:
+        self.transform = RectTransform.from_options(cc.options)
+        self.single = cc.inputs.connected("NORM_RECT")
+
     def process(self, cc: CalculatorContext) -> None:
         size = cc.inputs["IMAGE_SIZE"].get()
         if size is None:
             return
-        if cc.inputs.connected("NORM_RECT"):
+        if self.single:
             rect = cc.inputs["NORM_RECT"].get()
             if rect is not None:
-                cc.outputs[0].add(transform_rect(rect, size, cc.options))
+                cc.outputs[0].add(transform_rect(rect, size, self.transform))
         else:
             rects = cc.inputs["NORM_RECTS"].get()
             if rects is not None:
-                cc.outputs[0].add([transform_rect(r, size, cc.options) for r in rects])
+                cc.outputs[0].add([transform_rect(r, size, self.transform) for r in rects])
 
 
 def _rect_box(rect: NormalizedRect) -> tuple[float, float, float, float]:

@@ -13,7 +13,7 @@ from calculators.util.non_max_suppression import (
     weighted_non_max_suppression,
 )
 from calculators.util.projection import project_landmarks_in_rect
-from calculators.util.rects import normalize_radians, transform_rect
+from calculators.util.rects import RectTransform, normalize_radians, transform_rect
 from graphflow.formats import Detection, NormalizedLandmarkList, NormalizedRect, Rect
 from graphflow.proto.mediapipe.calculators.util import (
     non_max_suppression_calculator_pb2,
@@ -92,7 +92,8 @@ node { calculator: "FaceDetectionFrontDetectionToRoi" input_stream: "DETECTION:d
 def test_rect_transformation_shift_with_rotation() -> None:
     opts = rect_transformation_calculator_pb2.RectTransformationCalculatorOptions(
         shift_x=0.5, rotation_degrees=90)
-    rect = transform_rect(NormalizedRect(0.5, 0.5, 0.2, 0.1), (100, 200), opts)
+    rect = transform_rect(NormalizedRect(0.5, 0.5, 0.2, 0.1), (100, 200),
+                          RectTransform.from_options(opts))
     assert rect.rotation == pytest.approx(math.pi / 2)
     # The x shift (half the width, 10 px) turns into +y: 10 px of 200.
     assert (rect.x_center, rect.y_center) == pytest.approx((0.5, 0.55))
