@@ -279,10 +279,14 @@ class AssociationNormRectCalculator(Calculator):
         if node.options.min_similarity_threshold < 0:
             raise ContractError("min_similarity_threshold must be >= 0")
 
+    def open(self, cc: CalculatorContext) -> None:
+        self.threshold = cc.options.min_similarity_threshold
+        self.count = cc.inputs.count("")
+
     def process(self, cc: CalculatorContext) -> None:
-        threshold = cc.options.min_similarity_threshold
+        threshold = self.threshold
         result: list[NormalizedRect] = []
-        for i in range(cc.inputs.count("")):
+        for i in range(self.count):
             for rect in cc.inputs[i].get(()):
                 box = _rect_box(rect)
                 result = [r for r in result
