@@ -282,6 +282,11 @@ class SwitchDemuxCalculator(_SwitchNode):
                 self.channels.setdefault((split[1], index), {})[split[0]] = (tag, index)
         self.queues: dict[TagIndex, collections.deque[Packet[Any]]] = {
             port: collections.deque() for port in self.channels}
+        # Each input with its output on the start channel (None if it has none) and all its
+        # outputs: all that _route needs.
+        channel = self.selection.channels[0]
+        self.routes = [(port, targets.get(channel), list(targets.values()))
+                       for port, targets in self.channels.items()]
         for tag, index in cc.side_outputs.ports():
             split = _split_channel(tag)
             if split is not None:
@@ -314,14 +319,12 @@ class SwitchDemuxCalculator(_SwitchNode):
         """One channel for the whole run (no selection stream): packets go straight to it.
         The per-frame path of the graphs that select by side packet, kept short."""
         inputs, outputs = cc.inputs, cc.outputs
-        channel = self.selection.channels[0]
-        for port, targets in self.channels.items():
+        for port, target, targets in self.routes:
             packet = inputs[port]
-            target = targets.get(channel)
             if target is not None and not packet.is_empty:
                 outputs[target].add_packet(packet)
-            bound = int(inputs.bound(port))
-            for other in targets.values():
+            bound = inputs.bound(port)
+            for other in targets:
                 outputs[other].set_next_timestamp_bound(bound)
 
 
