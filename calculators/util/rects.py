@@ -32,18 +32,21 @@ def normalize_radians(angle: float) -> float:
     return angle - 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
 
 
-def detection_to_rect(detection: Detection, mode: int = _D2R.DEFAULT) -> NormalizedRect:
-    """The axis-aligned rect of a detection's box (or of its keypoints' extent)."""
+def _box(detection: Detection, mode: int) -> tuple[float, float, float, float]:
+    """The center and size of `detection_to_rect`'s rect."""
     if mode == _D2R.USE_KEYPOINTS:
         kp = detection.keypoints
         if len(kp) < 2:
             raise ValueError("USE_KEYPOINTS needs a detection with at least two keypoints")
         x0, y0, x1, y1 = xy_bounds(kp)
-        return NormalizedRect(float(x0 + x1) / 2, float(y0 + y1) / 2, float(x1 - x0),
-                              float(y1 - y0))
-    return NormalizedRect(detection.xmin + detection.width / 2,
-                          detection.ymin + detection.height / 2,
-                          detection.width, detection.height)
+        return float(x0 + x1) / 2, float(y0 + y1) / 2, float(x1 - x0), float(y1 - y0)
+    width, height = detection.width, detection.height
+    return detection.xmin + width / 2, detection.ymin + height / 2, width, height
+
+
+def detection_to_rect(detection: Detection, mode: int = _D2R.DEFAULT) -> NormalizedRect:
+    """The axis-aligned rect of a detection's box (or of its keypoints' extent)."""
+    return NormalizedRect(*_box(detection, mode))
 
 
 def rotation_from_keypoints(detection: Detection, start: int, end: int, target_angle: float,
@@ -62,10 +65,8 @@ def rotation_from_keypoints(detection: Detection, start: int, end: int, target_a
 def rotated_rect(detection: Detection, start: int, end: int, target_angle: float,
                  image_size: tuple[int, int], mode: int = _D2R.DEFAULT) -> NormalizedRect:
     """`detection_to_rect` turned by `rotation_from_keypoints` (DetectionsToRects' rotation)."""
-    rect = detection_to_rect(detection, mode)
-    # detection_to_rect leaves rotation and rect_id at 0: a new rect with the rotation is what
-    # dataclasses.replace would give, at a third of its cost.
-    return NormalizedRect(rect.x_center, rect.y_center, rect.width, rect.height,
+    # One rect, made with its rotation (a frozen dataclass costs per construction).
+    return NormalizedRect(*_box(detection, mode),
                           rotation_from_keypoints(detection, start, end, target_angle, image_size))
 
 
