@@ -120,6 +120,53 @@ node { calculator: "LandmarkProjectionCalculator" input_stream: "NORM_LANDMARKS:
     assert a[1] == pytest.approx([0.5, 0.5, 0.0])
 
 
+def test_landmark_projection_is_mediapipes_float32_arithmetic() -> None:
+    """Each landmark as MediaPipe's LandmarkProjectionCalculator computes it, in float32
+    scalars, one at a time: the vectorized projection gives the same bits."""
+    rng = np.random.default_rng(4)
+    xyz = rng.normal(0.5, 0.3, (60, 3)).astype(np.float32)
+    xyz[:3] = [[0.0, -0.0, -0.0], [0.5, 0.5, 0.0], [1.0, 0.0, np.inf]]
+    f = np.float32
+    for rotation in (0.0, 0.3, -2.9, math.pi / 2):
+        rect = NormalizedRect(*rng.uniform(0.1, 0.9, 4).tolist(), rotation)
+        c, s = f(math.cos(rotation)), f(math.sin(rotation))
+        expected = np.empty_like(xyz)
+        for i, (x, y, z) in enumerate(xyz):
+            x, y = x - f(0.5), y - f(0.5)
+            expected[i] = ((c * x - s * y) * f(rect.width) + f(rect.x_center),
+                           (s * x + c * y) * f(rect.height) + f(rect.y_center),
+                           z * f(rect.width))
+        assert project_landmarks_in_rect(xyz, rect).tobytes() == expected.tobytes(), rotation
+
+
+@pytest.mark.parametrize(("fields", "rotation"), [
+    ("", 0.25), ("rotation: 1.5", 0.25 + 1.5), ("rotation_degrees: -90", 0.25 - math.pi / 2),
+    ("rotation: 0", 0.25)])
+def test_rect_transformation_rotation_from_either_field(fields: str, rotation: float) -> None:
+    out = run_calculator(
+        "RectTransformationCalculator",
+        {"NORM_RECT": [(0, NormalizedRect(0.4, 0.6, 0.2, 0.1, 0.25, rect_id=3))],
+         "IMAGE_SIZE": [(0, (100, 100))]},
+        outputs=[""], options=f"[mediapipe.RectTransformationCalculatorOptions.ext] {{ {fields} "
+                              "scale_x: 2 scale_y: 3 }")
+    rect = out[""][0].payload
+    assert rect.rotation == pytest.approx(rotation)
+    assert (rect.x_center, rect.y_center, rect.width, rect.height, rect.rect_id) == \
+        pytest.approx((0.4, 0.6, 0.4, 0.3, 3))
+
+
+def test_thresholding_accept_reject_and_a_threshold_stream() -> None:
+    out = run_calculator(
+        "ThresholdingCalculator",
+        {"FLOAT": [(0, 0.4), (1, 0.4), (2, 0.9)], "THRESHOLD": [(1, 0.3)]},
+        outputs=["FLAG", "ACCEPT", "REJECT"],
+        options="[mediapipe.ThresholdingCalculatorOptions.ext] { threshold: 0.5 }")
+    assert [(int(p.timestamp), p.payload) for p in out["FLAG"]] == [
+        (0, False), (1, True), (2, True)]  # the stream's 0.3 holds from timestamp 1 on
+    assert [int(p.timestamp) for p in out["ACCEPT"]] == [1, 2]
+    assert [(int(p.timestamp), p.payload) for p in out["REJECT"]] == [(0, False)]
+
+
 def test_association_later_streams_win() -> None:
     r1 = NormalizedRect(0.3, 0.3, 0.2, 0.2)
     r2 = NormalizedRect(0.8, 0.8, 0.1, 0.1)
