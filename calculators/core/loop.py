@@ -46,7 +46,6 @@ class BeginLoopCalculator(Calculator):
         self.clone_count = cc.inputs.count("CLONE")
 
     def process(self, cc: CalculatorContext) -> None:
-        start = self.loop_ts
         items = cc.inputs["ITERABLE"].get(())
         if items:
             inputs, outputs = cc.inputs, cc.outputs

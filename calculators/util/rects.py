@@ -175,8 +175,8 @@ class DetectionsToRectsCalculator(Calculator):
         self.zero_rect_for_empty = o.output_zero_rect_for_empty_detections
         self.sized = cc.inputs.connected("IMAGE_SIZE")
         self.single = cc.inputs.connected("DETECTION")
-        self.outputs = {tag for tag in ("NORM_RECT", "RECT", "NORM_RECTS", "RECTS")
-                        if cc.outputs.connected(tag)}
+        self.connected_outputs = {tag for tag in ("NORM_RECT", "RECT", "NORM_RECTS", "RECTS")
+                                  if cc.outputs.connected(tag)}
 
     def _rect(self, det: Detection, size: tuple[int, int] | None) -> NormalizedRect:
         if self.rotate and size is not None:
@@ -187,7 +187,7 @@ class DetectionsToRectsCalculator(Calculator):
         size = cc.inputs["IMAGE_SIZE"].get() if self.sized else None
         if self.rotate and size is None:
             return
-        outputs = self.outputs
+        outputs = self.connected_outputs
         if self.single:
             detection = cc.inputs["DETECTION"]
             if detection.is_empty:

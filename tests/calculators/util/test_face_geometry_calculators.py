@@ -128,7 +128,8 @@ def test_landmark_projection_is_mediapipes_float32_arithmetic() -> None:
     xyz[:3] = [[0.0, -0.0, -0.0], [0.5, 0.5, 0.0], [1.0, 0.0, np.inf]]
     f = np.float32
     for rotation in (0.0, 0.3, -2.9, math.pi / 2):
-        rect = NormalizedRect(*rng.uniform(0.1, 0.9, 4).tolist(), rotation)
+        x_center, y_center, width, height = rng.uniform(0.1, 0.9, 4).tolist()
+        rect = NormalizedRect(x_center, y_center, width, height, rotation)
         c, s = f(math.cos(rotation)), f(math.sin(rotation))
         expected = np.empty_like(xyz)
         for i, (x, y, z) in enumerate(xyz):
