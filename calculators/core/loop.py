@@ -46,23 +46,23 @@ class BeginLoopCalculator(Calculator):
         self.clone_count = cc.inputs.count("CLONE")
 
     def process(self, cc: CalculatorContext) -> None:
+        start = self.loop_ts
         items = cc.inputs["ITERABLE"].get(())
-        if items:
-            inputs, outputs = cc.inputs, cc.outputs
-            item_out = outputs["ITEM"]
-            clones = [(inputs["CLONE", i], outputs["CLONE", i]) for i in range(self.clone_count)]
-            for item in items:
-                item_out.add(item, self.loop_ts)
-                for clone, out in clones:
-                    if not clone.is_empty:
-                        out.add(clone.payload, self.loop_ts)
-                self.loop_ts += 1
-        else:
+        inputs, outputs = cc.inputs, cc.outputs
+        item_out = outputs["ITEM"]
+        clones = [(inputs["CLONE", i], outputs["CLONE", i]) for i in range(self.clone_count)]
+        for item in items:
+            item_out.add(item, self.loop_ts)
+            for clone, out in clones:
+                if not clone.is_empty:
+                    out.add(clone.payload, self.loop_ts)
             self.loop_ts += 1
-            for stream in cc.outputs:
+        if self.loop_ts == start:
+            self.loop_ts += 1
+            for stream in outputs:
                 stream.set_next_timestamp_bound(self.loop_ts)
         # cc.timestamp is a Timestamp already (immutable): sent as it is.
-        cc.outputs["BATCH_END"].add(cc.timestamp, self.loop_ts - 1)
+        outputs["BATCH_END"].add(cc.timestamp, self.loop_ts - 1)
 
 
 @register_calculator
