@@ -241,6 +241,12 @@ class PreviousLoopbackCalculator(Calculator):
                 self.closed = True
 
 
+# The gate's states, read from the options' enum once (each read of it costs per frame).
+_GATE_ALLOW = gate_calculator_pb2.GateCalculatorOptions.GATE_ALLOW
+_GATE_DISALLOW = gate_calculator_pb2.GateCalculatorOptions.GATE_DISALLOW
+_GATE_UNINITIALIZED = gate_calculator_pb2.GateCalculatorOptions.GATE_UNINITIALIZED
+
+
 @register_calculator
 class GateCalculator(Calculator):
     """Passes its untagged inputs through while ALLOW is true (or DISALLOW false).
@@ -283,6 +289,7 @@ class GateCalculator(Calculator):
         self.stream_tag = next((t for t in ("ALLOW", "DISALLOW") if cc.inputs.connected(t)),
                                None)
         self.count = cc.inputs.count("")
+        self.reports_changes = cc.outputs.connected("STATE_CHANGE")
 
     def process(self, cc: CalculatorContext) -> None:
         allow = self.allow
@@ -292,10 +299,8 @@ class GateCalculator(Calculator):
                 allow = self.empty_as_allow
             else:
                 allow = bool(control.payload) == (self.stream_tag == "ALLOW")
-        states = gate_calculator_pb2.GateCalculatorOptions
-        state = states.GATE_ALLOW if allow else states.GATE_DISALLOW
-        if cc.outputs.connected("STATE_CHANGE") and self.last_state not in (
-                states.GATE_UNINITIALIZED, state):
+        state = _GATE_ALLOW if allow else _GATE_DISALLOW
+        if self.reports_changes and self.last_state not in (_GATE_UNINITIALIZED, state):
             cc.outputs["STATE_CHANGE"].add(allow)
         self.last_state = state
         if not allow and self.side_decided:

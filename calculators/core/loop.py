@@ -43,22 +43,26 @@ class BeginLoopCalculator(Calculator):
 
     def open(self, cc: CalculatorContext) -> None:
         self.loop_ts = 0
+        self.clone_count = cc.inputs.count("CLONE")
 
     def process(self, cc: CalculatorContext) -> None:
         start = self.loop_ts
         items = cc.inputs["ITERABLE"].get(())
-        clones = [cc.inputs["CLONE", i] for i in range(cc.inputs.count("CLONE"))]
+        inputs, outputs = cc.inputs, cc.outputs
+        item_out = outputs["ITEM"]
+        clones = [(inputs["CLONE", i], outputs["CLONE", i]) for i in range(self.clone_count)]
         for item in items:
-            cc.outputs["ITEM"].add(item, self.loop_ts)
-            for i, clone in enumerate(clones):
+            item_out.add(item, self.loop_ts)
+            for clone, out in clones:
                 if not clone.is_empty:
-                    cc.outputs["CLONE", i].add(clone.payload, self.loop_ts)
+                    out.add(clone.payload, self.loop_ts)
             self.loop_ts += 1
         if self.loop_ts == start:
             self.loop_ts += 1
-            for stream in cc.outputs:
+            for stream in outputs:
                 stream.set_next_timestamp_bound(self.loop_ts)
-        cc.outputs["BATCH_END"].add(Timestamp(cc.timestamp), self.loop_ts - 1)
+        # cc.timestamp is a Timestamp already (immutable): sent as it is.
+        outputs["BATCH_END"].add(cc.timestamp, self.loop_ts - 1)
 
 
 @register_calculator

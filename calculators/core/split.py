@@ -66,18 +66,19 @@ class SplitVectorCalculator(Calculator):
     def open(self, cc: CalculatorContext) -> None:
         self.ranges = [(r.begin, r.end) for r in cc.options.ranges]
         self.end = max((end for _, end in self.ranges), default=0)
+        self.combine = cc.options.combine_outputs
+        self.element_only = cc.options.element_only
 
     def process(self, cc: CalculatorContext) -> None:
         items = cc.inputs[0].payload
         if len(items) < self.end:
             raise ValueError(f"the ranges need {self.end} elements, the input has "
                              f"{len(items)}")
-        options = cc.options
-        if options.combine_outputs:
+        if self.combine:
             cc.outputs[0].add(self.join([self.take(items, b, e) for b, e in self.ranges]))
             return
         for i, (begin, end) in enumerate(self.ranges):
-            cc.outputs[i].add(items[begin] if options.element_only
+            cc.outputs[i].add(items[begin] if self.element_only
                               else self.take(items, begin, end))
 
     def take(self, items: Any, begin: int, end: int) -> Any:

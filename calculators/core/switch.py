@@ -282,6 +282,11 @@ class SwitchDemuxCalculator(_SwitchNode):
                 self.channels.setdefault((split[1], index), {})[split[0]] = (tag, index)
         self.queues: dict[TagIndex, collections.deque[Packet[Any]]] = {
             port: collections.deque() for port in self.channels}
+        # Each input with its output on the start channel (None if it has none) and all its
+        # outputs: all that _route needs.
+        channel = self.selection.channels[0]
+        self.routes = [(port, targets.get(channel), list(targets.values()))
+                       for port, targets in self.channels.items()]
         for tag, index in cc.side_outputs.ports():
             split = _split_channel(tag)
             if split is not None:
@@ -314,14 +319,12 @@ class SwitchDemuxCalculator(_SwitchNode):
         """One channel for the whole run (no selection stream): packets go straight to it.
         The per-frame path of the graphs that select by side packet, kept short."""
         inputs, outputs = cc.inputs, cc.outputs
-        channel = self.selection.channels[0]
-        for port, targets in self.channels.items():
+        for port, target, targets in self.routes:
             packet = inputs[port]
-            target = targets.get(channel)
             if target is not None and not packet.is_empty:
                 outputs[target].add_packet(packet)
-            bound = int(inputs.bound(port))
-            for other in targets.values():
+            bound = inputs.bound(port)
+            for other in targets:
                 outputs[other].set_next_timestamp_bound(bound)
 
 
@@ -346,6 +349,9 @@ class SwitchMuxCalculator(_SwitchNode):
             for source in sources.values()}
         # Output -> the first timestamp it has not passed on yet.
         self.done: dict[TagIndex, int] = dict.fromkeys(self.sources, int(Timestamp.UNSTARTED))
+        # The start channel's (input, output) pairs: all that _route needs.
+        self.routes = [(sources[channel], port) for port, sources in self.sources.items()
+                       if channel in sources]
         for tag, index in cc.side_outputs.ports():
             source = (f"C{channel}__{tag}", index)
             if source not in cc.side_inputs.ports():
@@ -387,15 +393,12 @@ class SwitchMuxCalculator(_SwitchNode):
         """One channel for the whole run (no selection stream): its packets and bounds go
         straight through. The per-frame path of the graphs that select by side packet."""
         inputs, outputs = cc.inputs, cc.outputs
-        channel = self.selection.channels[0]
-        for port, sources in self.sources.items():
-            source = sources.get(channel)
-            if source is None:
-                continue
+        for source, port in self.routes:
             packet = inputs[source]
+            out = outputs[port]
             if not packet.is_empty:
-                outputs[port].add_packet(packet)
-            outputs[port].set_next_timestamp_bound(int(inputs.bound(source)))
+                out.add_packet(packet)
+            out.set_next_timestamp_bound(inputs.bound(source))
 
     def _advance(self, inputs: Any, sources: dict[int, TagIndex], done: int, known: int) -> int:
         """How far an output can go from ``done``: through each selection's span as far as

@@ -26,37 +26,42 @@ _IMAGE_INPUTS = (Port("IMAGE", ImageFrame, optional=True),
                  Port("IMAGE_CPU", ImageFrame, optional=True))
 
 
-def _image(cc: CalculatorContext) -> ImageFrame | None:
-    """The image on whichever of IMAGE and IMAGE_CPU is connected (None without a packet)."""
-    tag = "IMAGE" if cc.inputs.connected("IMAGE") else "IMAGE_CPU"
-    image = cc.inputs[tag].get()
-    return None if image is None else image_frame(image, tag)
+class _ImageInput(Calculator):
+    """A node with MediaPipe's Image-or-ImageFrame input (``IMAGE`` or ``IMAGE_CPU``)."""
+
+    inputs = _IMAGE_INPUTS
+
+    def open(self, cc: CalculatorContext) -> None:
+        self.image_tag = "IMAGE" if cc.inputs.connected("IMAGE") else "IMAGE_CPU"
+
+    def image(self, cc: CalculatorContext) -> ImageFrame | None:
+        """The image on the connected input (None without a packet)."""
+        image = cc.inputs[self.image_tag].get()
+        return None if image is None else image_frame(image, self.image_tag)
 
 
 @register_calculator
-class ImagePropertiesCalculator(Calculator):
+class ImagePropertiesCalculator(_ImageInput):
     """Outputs ``SIZE``: the image's ``(width, height)``."""
 
-    inputs = _IMAGE_INPUTS
     outputs = (Port("SIZE", tuple, doc="(width, height)"),)
     timestamp_offset = 0
 
     def process(self, cc: CalculatorContext) -> None:
-        image = _image(cc)
+        image = self.image(cc)
         if image is not None:
             cc.outputs["SIZE"].add((image.width, image.height))
 
 
 @register_calculator
-class ToImageCalculator(Calculator):
+class ToImageCalculator(_ImageInput):
     """Passes a CPU image through: graphflow's ``Image`` is the ``ImageFrame`` itself."""
 
-    inputs = _IMAGE_INPUTS
     outputs = (Port("IMAGE", ImageFrame),)
     timestamp_offset = 0
 
     def process(self, cc: CalculatorContext) -> None:
-        image = _image(cc)
+        image = self.image(cc)
         if image is not None:
             cc.outputs["IMAGE"].add(image)
 

@@ -34,7 +34,7 @@ from calculators.tensor.model_loader import FACE_LANDMARK_MODEL
 from calculators.tensor.tensors_to_landmarks import decode_landmarks
 from calculators.util.landmarks_to_detection import landmarks_to_detection
 from calculators.util.projection import project_landmarks_in_rect
-from calculators.util.rects import rotated_rect, transform_rect
+from calculators.util.rects import RectTransform, rotated_rect, transform_rect
 from graphflow.calculator import Calculator, CalculatorContext, Port, register_calculator
 from graphflow.formats import NormalizedLandmarkList, NormalizedRect
 from graphflow.image_frame import ImageFrame
@@ -46,8 +46,9 @@ NUM_LANDMARKS = 468
 PRESENCE_THRESHOLD = 0.5
 # The eyes' outer corners: the ROI turns so that the line between them is level.
 ROTATION_KEYPOINTS = (33, 263)
-_ROI_TRANSFORM = rect_transformation_calculator_pb2.RectTransformationCalculatorOptions(
-    scale_x=1.5, scale_y=1.5, square_long=True)
+_ROI_TRANSFORM = RectTransform.from_options(
+    rect_transformation_calculator_pb2.RectTransformationCalculatorOptions(
+        scale_x=1.5, scale_y=1.5, square_long=True))
 _DIVISOR = np.array([TENSOR_SIZE, TENSOR_SIZE, TENSOR_SIZE], dtype=np.float32)
 
 

@@ -16,7 +16,10 @@ def landmarks_to_detection(landmarks: NormalizedLandmarkList,
         raise ValueError("cannot make a detection from an empty landmark list")
     xyz.flags.writeable = False  # the keypoints below are a view of it (no copy)
     x0, y0, x1, y1 = xy_bounds(xyz)
-    return Detection(float(x0), float(y0), float(x1 - x0), float(y1 - y0), xyz[:, :2])
+    # The fields are what Detection() would make of them: read-only float32 keypoints, floats
+    # (the size in float32, as MediaPipe subtracts), without the constructor's checks.
+    return Detection.from_decoded(float(x0), float(y0), float(x1 - x0), float(y1 - y0),
+                                  xyz[:, :2], 0.0, 0)
 
 
 @register_calculator

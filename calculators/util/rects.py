@@ -4,7 +4,7 @@ NormalizedRectVectorHasMinSize, with MediaPipe's arithmetic."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from calculators.util.bounds import xy_bounds
 from calculators.util.non_max_suppression import overlap_similarity
@@ -32,18 +32,21 @@ def normalize_radians(angle: float) -> float:
     return angle - 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
 
 
-def detection_to_rect(detection: Detection, mode: int = _D2R.DEFAULT) -> NormalizedRect:
-    """The axis-aligned rect of a detection's box (or of its keypoints' extent)."""
+def _box(detection: Detection, mode: int) -> tuple[float, float, float, float]:
+    """The center and size of `detection_to_rect`'s rect."""
     if mode == _D2R.USE_KEYPOINTS:
         kp = detection.keypoints
         if len(kp) < 2:
             raise ValueError("USE_KEYPOINTS needs a detection with at least two keypoints")
         x0, y0, x1, y1 = xy_bounds(kp)
-        return NormalizedRect(float(x0 + x1) / 2, float(y0 + y1) / 2, float(x1 - x0),
-                              float(y1 - y0))
-    return NormalizedRect(detection.xmin + detection.width / 2,
-                          detection.ymin + detection.height / 2,
-                          detection.width, detection.height)
+        return float(x0 + x1) / 2, float(y0 + y1) / 2, float(x1 - x0), float(y1 - y0)
+    width, height = detection.width, detection.height
+    return detection.xmin + width / 2, detection.ymin + height / 2, width, height
+
+
+def detection_to_rect(detection: Detection, mode: int = _D2R.DEFAULT) -> NormalizedRect:
+    """The axis-aligned rect of a detection's box (or of its keypoints' extent)."""
+    return NormalizedRect(*_box(detection, mode))
 
 
 def rotation_from_keypoints(detection: Detection, start: int, end: int, target_angle: float,
@@ -62,37 +65,56 @@ def rotation_from_keypoints(detection: Detection, start: int, end: int, target_a
 def rotated_rect(detection: Detection, start: int, end: int, target_angle: float,
                  image_size: tuple[int, int], mode: int = _D2R.DEFAULT) -> NormalizedRect:
     """`detection_to_rect` turned by `rotation_from_keypoints` (DetectionsToRects' rotation)."""
-    rect = detection_to_rect(detection, mode)
-    # detection_to_rect leaves rotation and rect_id at 0: a new rect with the rotation is what
-    # dataclasses.replace would give, at a third of its cost.
-    return NormalizedRect(rect.x_center, rect.y_center, rect.width, rect.height,
+    # One rect, made with its rotation (a frozen dataclass costs per construction).
+    return NormalizedRect(*_box(detection, mode),
                           rotation_from_keypoints(detection, start, end, target_angle, image_size))
 
 
-def transform_rect(rect: NormalizedRect, image_size: tuple[int, int], options: Any
+class RectTransform(NamedTuple):
+    """RectTransformationCalculatorOptions as plain values, read once: reading a protobuf field
+    costs as much as the arithmetic it feeds, and a ROI is transformed every frame."""
+
+    rotation: float | None  # radians added to the rect's rotation, None to keep it
+    shift_x: float
+    shift_y: float
+    square_long: bool
+    square_short: bool
+    scale_x: float
+    scale_y: float
+
+    @classmethod
+    def from_options(cls, options: Any) -> RectTransform:
+        """The values of a RectTransformationCalculatorOptions message."""
+        rotation = (options.rotation if options.HasField("rotation")
+                    else math.radians(options.rotation_degrees)
+                    if options.HasField("rotation_degrees") else None)
+        return cls(rotation, options.shift_x, options.shift_y, options.square_long,
+                   options.square_short, options.scale_x, options.scale_y)
+
+
+def transform_rect(rect: NormalizedRect, image_size: tuple[int, int], transform: RectTransform
                    ) -> NormalizedRect:
-    """Applies RectTransformationCalculatorOptions (rotate, shift, square, scale) to ``rect``."""
+    """Applies a RectTransform (rotate, shift, square, scale) to ``rect``."""
     width, height = image_size
     w, h, rotation = rect.width, rect.height, rect.rotation
-    if options.HasField("rotation") or options.HasField("rotation_degrees"):
-        extra = options.rotation if options.HasField("rotation") else math.radians(
-            options.rotation_degrees)
-        rotation = normalize_radians(rotation + extra)
-    sx, sy = options.shift_x, options.shift_y
+    if transform.rotation is not None:
+        rotation = normalize_radians(rotation + transform.rotation)
+    sx, sy = transform.shift_x, transform.shift_y
     if rotation == 0.0:
         x, y = rect.x_center + w * sx, rect.y_center + h * sy
     else:
         c, s = math.cos(rotation), math.sin(rotation)
         x = rect.x_center + (width * w * sx * c - height * h * sy * s) / width
         y = rect.y_center + (width * w * sx * s + height * h * sy * c) / height
-    if options.square_long:
+    if transform.square_long:
         side = max(w * width, h * height)
         w, h = side / width, side / height
-    elif options.square_short:
+    elif transform.square_short:
         side = min(w * width, h * height)
         w, h = side / width, side / height
     # Every field but rect_id is new: built directly (dataclasses.replace costs 3x).
-    return NormalizedRect(x, y, w * options.scale_x, h * options.scale_y, rotation, rect.rect_id)
+    return NormalizedRect(x, y, w * transform.scale_x, h * transform.scale_y, rotation,
+                          rect.rect_id)
 
 
 def _to_pixels(rect: NormalizedRect, image_size: tuple[int, int]) -> Rect:
@@ -150,6 +172,11 @@ class DetectionsToRectsCalculator(Calculator):
         self.mode = o.conversion_mode
         self.keypoints = (o.rotation_vector_start_keypoint_index,
                           o.rotation_vector_end_keypoint_index)
+        self.zero_rect_for_empty = o.output_zero_rect_for_empty_detections
+        self.sized = cc.inputs.connected("IMAGE_SIZE")
+        self.single = cc.inputs.connected("DETECTION")
+        self.connected_outputs = {tag for tag in ("NORM_RECT", "RECT", "NORM_RECTS", "RECTS")
+                                  if cc.outputs.connected(tag)}
 
     def _rect(self, det: Detection, size: tuple[int, int] | None) -> NormalizedRect:
         if self.rotate and size is not None:
@@ -157,37 +184,39 @@ class DetectionsToRectsCalculator(Calculator):
         return detection_to_rect(det, self.mode)
 
     def process(self, cc: CalculatorContext) -> None:
-        size = cc.inputs["IMAGE_SIZE"].get() if cc.inputs.connected("IMAGE_SIZE") else None
+        size = cc.inputs["IMAGE_SIZE"].get() if self.sized else None
         if self.rotate and size is None:
             return
-        if cc.inputs.connected("DETECTION"):
-            if not cc.inputs.has("DETECTION"):
+        outputs = self.connected_outputs
+        if self.single:
+            detection = cc.inputs["DETECTION"]
+            if detection.is_empty:
                 return
-            detections = [cc.inputs["DETECTION"].payload]
+            detections = [detection.payload]
         else:
             if not cc.inputs.has("DETECTIONS"):
                 return
             detections = list(cc.inputs["DETECTIONS"].payload)
             if not detections:
-                if cc.options.output_zero_rect_for_empty_detections:
+                if self.zero_rect_for_empty:
                     zero = NormalizedRect(0.0, 0.0, 0.0, 0.0)
                     for tag, value in (("NORM_RECT", zero), ("RECT", Rect(0, 0, 0, 0)),
                                        ("NORM_RECTS", [zero])):
-                        if cc.outputs.connected(tag):
+                        if tag in outputs:
                             cc.outputs[tag].add(value)
                 return
         rects = [self._rect(d, size) for d in detections]
-        needs_pixels = cc.outputs.connected("RECT") or cc.outputs.connected("RECTS")
+        needs_pixels = "RECT" in outputs or "RECTS" in outputs
         if needs_pixels and size is None:
             raise ValueError("RECT/RECTS outputs need an IMAGE_SIZE packet at each timestamp "
                              "with detections")
-        if cc.outputs.connected("NORM_RECT"):
+        if "NORM_RECT" in outputs:
             cc.outputs["NORM_RECT"].add(rects[0])
-        if cc.outputs.connected("NORM_RECTS"):
+        if "NORM_RECTS" in outputs:
             cc.outputs["NORM_RECTS"].add(rects)
-        if size is not None and cc.outputs.connected("RECT"):
+        if size is not None and "RECT" in outputs:
             cc.outputs["RECT"].add(_to_pixels(rects[0], size))
-        if size is not None and cc.outputs.connected("RECTS"):
+        if size is not None and "RECTS" in outputs:
             cc.outputs["RECTS"].add([_to_pixels(r, size) for r in rects])
 
 
@@ -209,18 +238,22 @@ class RectTransformationCalculator(Calculator):
         if (("NORM_RECT", 0) in node.inputs) == (("NORM_RECTS", 0) in node.inputs):
             raise ContractError("connect exactly one of NORM_RECT and NORM_RECTS")
 
+    def open(self, cc: CalculatorContext) -> None:
+        self.transform = RectTransform.from_options(cc.options)
+        self.single = cc.inputs.connected("NORM_RECT")
+
     def process(self, cc: CalculatorContext) -> None:
         size = cc.inputs["IMAGE_SIZE"].get()
         if size is None:
             return
-        if cc.inputs.connected("NORM_RECT"):
+        if self.single:
             rect = cc.inputs["NORM_RECT"].get()
             if rect is not None:
-                cc.outputs[0].add(transform_rect(rect, size, cc.options))
+                cc.outputs[0].add(transform_rect(rect, size, self.transform))
         else:
             rects = cc.inputs["NORM_RECTS"].get()
             if rects is not None:
-                cc.outputs[0].add([transform_rect(r, size, cc.options) for r in rects])
+                cc.outputs[0].add([transform_rect(r, size, self.transform) for r in rects])
 
 
 def _rect_box(rect: NormalizedRect) -> tuple[float, float, float, float]:
@@ -247,10 +280,14 @@ class AssociationNormRectCalculator(Calculator):
         if node.options.min_similarity_threshold < 0:
             raise ContractError("min_similarity_threshold must be >= 0")
 
+    def open(self, cc: CalculatorContext) -> None:
+        self.threshold = cc.options.min_similarity_threshold
+        self.count = cc.inputs.count("")
+
     def process(self, cc: CalculatorContext) -> None:
-        threshold = cc.options.min_similarity_threshold
+        threshold = self.threshold
         result: list[NormalizedRect] = []
-        for i in range(cc.inputs.count("")):
+        for i in range(self.count):
             for rect in cc.inputs[i].get(()):
                 box = _rect_box(rect)
                 result = [r for r in result

@@ -26,17 +26,21 @@ class ThresholdingCalculator(Calculator):
 
     def open(self, cc: CalculatorContext) -> None:
         self.threshold = float(cc.side_inputs.get("THRESHOLD", cc.options.threshold))
+        # Read once: port lookups cost as much as the comparison.
+        self.threshold_stream = cc.inputs.connected("THRESHOLD")
+        self.flag, self.accept, self.reject = (
+            cc.outputs.connected(tag) for tag in ("FLAG", "ACCEPT", "REJECT"))
 
     def process(self, cc: CalculatorContext) -> None:
-        if cc.inputs.has("THRESHOLD"):
+        if self.threshold_stream and cc.inputs.has("THRESHOLD"):
             self.threshold = float(cc.inputs["THRESHOLD"].payload)
         value = cc.inputs["FLOAT"].get()
         if value is None:
             return
         accept = float(value) > self.threshold
-        if cc.outputs.connected("FLAG"):
+        if self.flag:
             cc.outputs["FLAG"].add(accept)
-        if accept and cc.outputs.connected("ACCEPT"):
+        if accept and self.accept:
             cc.outputs["ACCEPT"].add(True)
-        if not accept and cc.outputs.connected("REJECT"):
+        if not accept and self.reject:
             cc.outputs["REJECT"].add(False)

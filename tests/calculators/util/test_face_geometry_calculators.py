@@ -13,7 +13,7 @@ from calculators.util.non_max_suppression import (
     weighted_non_max_suppression,
 )
 from calculators.util.projection import project_landmarks_in_rect
-from calculators.util.rects import normalize_radians, transform_rect
+from calculators.util.rects import RectTransform, normalize_radians, transform_rect
 from graphflow.formats import Detection, NormalizedLandmarkList, NormalizedRect, Rect
 from graphflow.proto.mediapipe.calculators.util import (
     non_max_suppression_calculator_pb2,
@@ -92,7 +92,8 @@ node { calculator: "FaceDetectionFrontDetectionToRoi" input_stream: "DETECTION:d
 def test_rect_transformation_shift_with_rotation() -> None:
     opts = rect_transformation_calculator_pb2.RectTransformationCalculatorOptions(
         shift_x=0.5, rotation_degrees=90)
-    rect = transform_rect(NormalizedRect(0.5, 0.5, 0.2, 0.1), (100, 200), opts)
+    rect = transform_rect(NormalizedRect(0.5, 0.5, 0.2, 0.1), (100, 200),
+                          RectTransform.from_options(opts))
     assert rect.rotation == pytest.approx(math.pi / 2)
     # The x shift (half the width, 10 px) turns into +y: 10 px of 200.
     assert (rect.x_center, rect.y_center) == pytest.approx((0.5, 0.55))
@@ -117,6 +118,54 @@ node { calculator: "LandmarkProjectionCalculator" input_stream: "NORM_LANDMARKS:
     a, b = np.asarray(out["a"][0].payload), np.asarray(out["b"][0].payload)
     assert np.allclose(a, b, atol=1e-6)
     assert a[1] == pytest.approx([0.5, 0.5, 0.0])
+
+
+def test_landmark_projection_is_mediapipes_float32_arithmetic() -> None:
+    """Each landmark as MediaPipe's LandmarkProjectionCalculator computes it, in float32
+    scalars, one at a time: the vectorized projection gives the same bits."""
+    rng = np.random.default_rng(4)
+    xyz = rng.normal(0.5, 0.3, (60, 3)).astype(np.float32)
+    xyz[:3] = [[0.0, -0.0, -0.0], [0.5, 0.5, 0.0], [1.0, 0.0, np.inf]]
+    f = np.float32
+    for rotation in (0.0, 0.3, -2.9, math.pi / 2):
+        x_center, y_center, width, height = rng.uniform(0.1, 0.9, 4).tolist()
+        rect = NormalizedRect(x_center, y_center, width, height, rotation)
+        c, s = f(math.cos(rotation)), f(math.sin(rotation))
+        expected = np.empty_like(xyz)
+        for i, (x, y, z) in enumerate(xyz):
+            x, y = x - f(0.5), y - f(0.5)
+            expected[i] = ((c * x - s * y) * f(rect.width) + f(rect.x_center),
+                           (s * x + c * y) * f(rect.height) + f(rect.y_center),
+                           z * f(rect.width))
+        assert project_landmarks_in_rect(xyz, rect).tobytes() == expected.tobytes(), rotation
+
+
+@pytest.mark.parametrize(("fields", "rotation"), [
+    ("", 0.25), ("rotation: 1.5", 0.25 + 1.5), ("rotation_degrees: -90", 0.25 - math.pi / 2),
+    ("rotation: 0", 0.25)])
+def test_rect_transformation_rotation_from_either_field(fields: str, rotation: float) -> None:
+    out = run_calculator(
+        "RectTransformationCalculator",
+        {"NORM_RECT": [(0, NormalizedRect(0.4, 0.6, 0.2, 0.1, 0.25, rect_id=3))],
+         "IMAGE_SIZE": [(0, (100, 100))]},
+        outputs=[""], options=f"[mediapipe.RectTransformationCalculatorOptions.ext] {{ {fields} "
+                              "scale_x: 2 scale_y: 3 }")
+    rect = out[""][0].payload
+    assert rect.rotation == pytest.approx(rotation)
+    assert (rect.x_center, rect.y_center, rect.width, rect.height, rect.rect_id) == \
+        pytest.approx((0.4, 0.6, 0.4, 0.3, 3))
+
+
+def test_thresholding_accept_reject_and_a_threshold_stream() -> None:
+    out = run_calculator(
+        "ThresholdingCalculator",
+        {"FLOAT": [(0, 0.4), (1, 0.4), (2, 0.9)], "THRESHOLD": [(1, 0.3)]},
+        outputs=["FLAG", "ACCEPT", "REJECT"],
+        options="[mediapipe.ThresholdingCalculatorOptions.ext] { threshold: 0.5 }")
+    assert [(int(p.timestamp), p.payload) for p in out["FLAG"]] == [
+        (0, False), (1, True), (2, True)]  # the stream's 0.3 holds from timestamp 1 on
+    assert [int(p.timestamp) for p in out["ACCEPT"]] == [1, 2]
+    assert [(int(p.timestamp), p.payload) for p in out["REJECT"]] == [(0, False)]
 
 
 def test_association_later_streams_win() -> None:
