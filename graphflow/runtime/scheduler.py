@@ -64,6 +64,8 @@ _CLOSING_PENDING, _CLOSING, _CLOSED = (NodeState.CLOSING_PENDING, NodeState.CLOS
 # A source's Process sees this input timestamp, a dummy one, as in MediaPipe (CalculatorNode::
 # OpenNode gives every source Timestamp(0) until Close).
 _SOURCE_TS = Timestamp(0)
+_PRESTREAM = int(Timestamp.PRESTREAM)
+_POSTSTREAM = int(Timestamp.POSTSTREAM)
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
 
 
@@ -168,6 +170,7 @@ class Scheduler:
             self.graph_inputs[s.name] = stream
             self.added_bound[s.name] = UNSTARTED
             self.throttle[_input_key(s.name)] = 0
+        self.input_keys = {name: _input_key(name) for name in self.graph_inputs}
         self.input_names = tuple(self.graph_inputs)
         sizes = input_queue_sizes or {}
         for node in self.nodes:
@@ -289,35 +292,49 @@ class Scheduler:
             ValueError: For a closed stream or a timestamp that does not increase.
             GraphError: If the run has failed.
         """
-        key = _input_key(name)
+        key = self.input_keys[name]
         with self.input_lock:
             if name in self.closed_inputs:
                 raise ValueError(f"graph input stream {name!r} is closed")
             ts = self._validate_input(name, packet)
-            # The inbox counts against max_queue_size: it is read first, since a worker may
-            # move its packets into the consumer queues meanwhile.
-            pending = len(self.inbox)
-            if not self.synchronous and self.error is None and not self.throttle[key] and \
-                    pending + max((len(q.packets) for q in self.graph_inputs[name].consumers),
-                                  default=0) < self.input_limits[name] - 1:
-                self.inbox.append((name, packet))
-                self.added_bound[name] = int(ts.next_allowed_in_stream())
-                # Drain now if no task will finish to do it, or if a pool has idle threads
-                # and none busy (unless one was just woken for work: it drains the inbox when
-                # done). A busy pool thread drains it when its call ends, without a thread
-                # hand-off; an idle one does if that call takes long (_idle_wait).
-                if self.running == 0 or (not self.kicked and any(
-                        p.idle and not p.started for p in self.pools)):
-                    with self.lock:
-                        self.after_change()
-                        self.kicked = any(p.ready for p in self.pools)
-                return True
+            # (As Timestamp.next_allowed_in_stream, without a Python call per packet: a
+            # packet at PreStream, Max or PostStream leaves no timestamp.)
+            value = int(ts)
+            next_allowed = value + 1 if MIN <= value < MAX else ONE_OVER_POSTSTREAM
+            if not self.synchronous and self.error is None and not self.throttle[key]:
+                # The inbox counts against max_queue_size: it is read first, since a worker
+                # may move its packets into the consumer queues meanwhile.
+                queued = len(self.inbox)
+                longest = 0
+                for q in self.graph_inputs[name].consumers:
+                    if len(q.packets) > longest:
+                        longest = len(q.packets)
+                if queued + longest < self.input_limits[name] - 1:
+                    self.inbox.append((name, packet))
+                    self.added_bound[name] = next_allowed
+                    # Drain now if no task will finish to do it, or if a pool has idle threads
+                    # and none busy (unless one was just woken for work: it drains the inbox
+                    # when done). A busy pool thread drains it when its call ends, without a
+                    # thread hand-off; an idle one does if that call takes long (_idle_wait).
+                    if self.running == 0 or (not self.kicked and self._pool_idle()):
+                        with self.lock:
+                            self.after_change()
+                            self.kicked = any(p.ready for p in self.pools)
+                    return True
             with self.lock:
                 self._drain_inbox()
                 added = self._add_throttled(name, packet, block)
             if added:
-                self.added_bound[name] = int(ts.next_allowed_in_stream())
+                self.added_bound[name] = next_allowed
             return added
+
+    def _pool_idle(self) -> bool:
+        """Whether a pool has idle threads and none busy (read without the lock: add_packet's
+        hint)."""
+        for pool in self.pools:
+            if pool.idle and not pool.started:
+                return True
+        return False
 
     def set_input_bound(self, name: str, bound: Timestamp) -> None:
         """Promises that no packet below ``bound`` will follow on a graph input stream
@@ -958,7 +975,7 @@ class Scheduler:
 
     def _validate_input(self, name: str, packet: Packet[Any]) -> Timestamp:
         ts = packet._timestamp
-        if not ts.is_range_value() and ts not in (Timestamp.PRESTREAM, Timestamp.POSTSTREAM):
+        if not MIN <= ts <= MAX and ts != _PRESTREAM and ts != _POSTSTREAM:
             raise ValueError(f"graph input stream {name!r}: packet timestamp {ts} is not a valid "
                              "packet timestamp")
         if self.added_bound[name] == ONE_OVER_POSTSTREAM:
@@ -976,7 +993,7 @@ class Scheduler:
     # locked
     def _add_throttled(self, name: str, packet: Packet[Any], block: bool) -> bool:
         """Waits (or gives up) while the stream's consumers are full."""
-        key = _input_key(name)
+        key = self.input_keys[name]
         while self.throttle[key] and self.error is None:
             if not block:
                 return False
