@@ -181,6 +181,12 @@ class Scheduler:
         # Per graph input: its consumers' smallest queue limit (add_packet's fast path).
         self.input_limits: dict[str, int] = {}
         self._update_input_limits()
+        # Per graph input: the pool that runs all its consumers, if one does (_kick).
+        self.input_pools: dict[str, ThreadPool | None] = {}
+        for name, stream in self.graph_inputs.items():
+            executors = {q.node.executor for q in stream.consumers}
+            pool = executors.pop() if len(executors) == 1 else None
+            self.input_pools[name] = pool if isinstance(pool, ThreadPool) else None
         for node in self.nodes:
             node.fuse_next = self._fusable_next(node)
             node.batch_sets = node.max_in_flight == 1 and not node.bounds_mode and \
@@ -312,11 +318,21 @@ class Scheduler:
                 if queued + longest < self.input_limits[name] - 1:
                     self.inbox.append((name, packet))
                     self.added_bound[name] = next_allowed
-                    # Drain now if no task will finish to do it, or if a pool has idle threads
-                    # and none busy (unless one was just woken for work: it drains the inbox
-                    # when done). A busy pool thread drains it when its call ends, without a
-                    # thread hand-off; an idle one does if that call takes long (_idle_wait).
-                    if self.running == 0 or (not self.kicked and self._pool_idle()):
+                    # With nothing running, an idle pool thread is woken to drain the inbox
+                    # (once: it drains what came meanwhile too, so its first task takes a
+                    # batch rather than this one packet), or the inbox is drained here. With a
+                    # pool that has idle threads and none busy, it is drained here (unless a
+                    # thread was just woken for work: it drains the inbox when done). A busy
+                    # pool thread drains it when its call ends, without a thread hand-off; an
+                    # idle one does if that call takes long (_idle_wait).
+                    if self.running == 0:
+                        pool = self.input_pools[name]
+                        if pool is None or not pool.kicked:
+                            with self.lock:
+                                if not self._kick(pool):
+                                    self.after_change()
+                                    self.kicked = any(p.ready for p in self.pools)
+                    elif not self.kicked and self._pool_idle():
                         with self.lock:
                             self.after_change()
                             self.kicked = any(p.ready for p in self.pools)
@@ -327,6 +343,26 @@ class Scheduler:
             if added:
                 self.added_bound[name] = next_allowed
             return added
+
+    # locked
+    def _kick(self, pool: ThreadPool | None) -> bool:
+        """A graph input whose consumers run on ``pool`` got a packet while nothing runs:
+        wakes an idle thread of the pool to deliver the inbox, rather than delivering it on
+        the adding thread and making a task of this one packet; the thread delivers what
+        came meanwhile too, so its first task takes a batch.
+
+        Returns:
+            Whether a pool thread is on its way to deliver the inbox (else the caller
+            delivers the packet).
+        """
+        if self.running or pool is None:
+            return False
+        if not pool.kicked:
+            if not pool.idle:
+                return False
+            pool.wake_one()
+            pool.kicked = True
+        return True
 
     def _pool_idle(self) -> bool:
         """Whether a pool has idle threads and none busy (read without the lock: add_packet's
@@ -1011,7 +1047,10 @@ class Scheduler:
             self.changed.wait(0.1)
         if self.error is not None:
             raise self.error
-        self._deliver_input(name, packet)
+        if not self.synchronous and self._kick(self.input_pools[name]):
+            self.inbox.append((name, packet))  # (input_lock is held)
+        else:
+            self._deliver_input(name, packet)
         return True
 
     # locked
