@@ -125,6 +125,11 @@ class Scheduler:
         # A batch never holds more than half a queue, so that batching keeps within the
         # memory that max_queue_size promises.
         self.max_batch = max(1, min(_MAX_BATCH, self.max_queue // 2))
+        # A queue holding up to a quarter more than max_batch is taken whole: a pool thread
+        # that drains a full queue (100 packets) then makes batches of 32, 32 and 36, not a
+        # fourth task for the 4 left over.
+        self.max_take = max(self.max_batch,
+                            min(self.max_batch + self.max_batch // 4, self.max_queue // 2))
         self.tracer = Tracer(clock.now()) if trace else None
         self.error: GraphError | None = None
         self.running = 0
@@ -1189,7 +1194,10 @@ class Scheduler:
                 if not packets:
                     break
                 if node.max_in_flight == 1 and len(packets) > 1:
-                    batch = [packets.popleft() for _ in range(min(len(packets), self.max_batch))]
+                    take = len(packets)
+                    if take > self.max_take:
+                        take = self.max_batch
+                    batch = [packets.popleft() for _ in range(take)]
                     task = Task(node, _PROCESS, batch[0]._timestamp, [batch[0]], None, batch)
                 else:
                     packet = packets.popleft()
