@@ -330,17 +330,13 @@ class Scheduler:
                     # thread was just woken for work: it drains the inbox when done). A busy
                     # pool thread drains it when its call ends, without a thread hand-off; an
                     # idle one does if that call takes long (_idle_wait).
-                    if self.running == 0:
-                        pool = self.input_pools[name]
-                        if pool is None or not pool.kicked:
-                            with self.lock:
-                                if not self._kick(pool):
-                                    self.after_change()
-                                    self.kicked = any(p.ready for p in self.pools)
-                    elif not self.kicked and self._pool_idle():
+                    pool = self.input_pools[name]
+                    if (pool is None or not pool.kicked) if self.running == 0 else (
+                            not self.kicked and self._pool_idle()):
                         with self.lock:
-                            self.after_change()
-                            self.kicked = any(p.ready for p in self.pools)
+                            if not self._kick(pool):
+                                self.after_change()
+                                self.kicked = any(p.ready for p in self.pools)
                     return True
             with self.lock:
                 self._drain_inbox()
