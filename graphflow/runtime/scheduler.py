@@ -1241,7 +1241,8 @@ class Scheduler:
 
     # locked
     def _add_sets(self, task: Task, handler: InputStreamHandler) -> None:
-        """Adds the input sets that are ready after ``task``'s to it (max_batch in all)."""
+        """Adds the input sets that are ready after ``task``'s to it (max_take in all: a node
+        fed by batches of max_take packets takes each in one task)."""
         if self.max_batch < 2:
             return
         for q in handler.queues:
@@ -1254,7 +1255,7 @@ class Scheduler:
             return
         assert task.packets is not None and more.packets is not None
         sets = [(task.ts, task.packets), (more.ts, more.packets)]
-        while len(sets) < self.max_batch and (more := handler.select()) is not None:
+        while len(sets) < self.max_take and (more := handler.select()) is not None:
             assert more.packets is not None
             sets.append((more.ts, more.packets))
         task.sets = sets
