@@ -321,7 +321,10 @@ class CalculatorGraph:
             GraphError: If the graph has failed.
             ValueError: For an unknown stream or a timestamp that does not increase.
         """
-        self._input_stream(stream_name).add_packet(stream_name, packet, block=True)
+        scheduler = self._scheduler
+        if scheduler is None or stream_name not in scheduler.input_keys:
+            scheduler = self._input_stream(stream_name)  # (raises the error that applies)
+        scheduler.add_packet(stream_name, packet, True)
 
     def try_add_packet_to_input_stream(self, stream_name: str, packet: Packet[Any]) -> bool:
         """Adds a packet unless the stream's consumers are full (MediaPipe's add-if-not-full).

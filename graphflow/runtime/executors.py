@@ -156,6 +156,9 @@ class ThreadPool(Executor):
         self.sleepers = 0  # idle threads asleep on `cond` and not yet woken
         self.watching = False  # an idle thread looks for stuck tasks (_idle_wait)
         self.started: dict[int, float] = {}  # busy thread -> when its current call began
+        # An idle thread was woken to deliver graph inputs (Scheduler._kick) and has not
+        # looked yet: it takes the tasks they make ready, no other is woken for them.
+        self.kicked = False
 
     def start(self) -> None:
         for i in range(self.threads_wanted):
@@ -175,7 +178,7 @@ class ThreadPool(Executor):
             # woken for them, which wakes another only by the wake rule (_work), as for a pool
             # thread's own ready tasks: a second thread woken for a short task costs more
             # than it saves.
-            if len(self.ready) == 1 or self.worth_waking(task):
+            if (len(self.ready) == 1 and not self.kicked) or self.worth_waking(task):
                 self.wake_one()
         elif len(self.ready) > 1 and self.worth_waking(task):
             # A pool thread takes one ready task next itself: handing a chain's next hop to
@@ -237,6 +240,9 @@ class ThreadPool(Executor):
                     self._idle_wait()
                     self.idle -= 1
                     woken = True
+                    # (One woken to deliver graph inputs, Scheduler._kick, does that next.
+                    # If another came first, the next input wakes a thread again.)
+                    self.kicked = False
                     continue
                 woken = False
                 if task is ready[0]:
@@ -300,6 +306,10 @@ class ThreadPool(Executor):
         ready = self.ready
         self.helpers[me] = may_run
         try:
+            if scheduler.inbox and scheduler.error is None:
+                # Graph inputs that a pool thread was woken to deliver (Scheduler._kick):
+                # delivered here, their tasks are ones this caller may run.
+                scheduler.after_change()
             while ready and not until() and not scheduler.paused and (
                     deadline is None or time.monotonic() < deadline):
                 task = ready[0]

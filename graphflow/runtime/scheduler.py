@@ -64,6 +64,8 @@ _CLOSING_PENDING, _CLOSING, _CLOSED = (NodeState.CLOSING_PENDING, NodeState.CLOS
 # A source's Process sees this input timestamp, a dummy one, as in MediaPipe (CalculatorNode::
 # OpenNode gives every source Timestamp(0) until Close).
 _SOURCE_TS = Timestamp(0)
+_PRESTREAM = int(Timestamp.PRESTREAM)
+_POSTSTREAM = int(Timestamp.POSTSTREAM)
 _MAX_BATCH = 32  # queued packets one task may process for a one-input node
 
 
@@ -123,6 +125,11 @@ class Scheduler:
         # A batch never holds more than half a queue, so that batching keeps within the
         # memory that max_queue_size promises.
         self.max_batch = max(1, min(_MAX_BATCH, self.max_queue // 2))
+        # A queue holding up to a quarter more than max_batch is taken whole: a pool thread
+        # that drains a full queue (100 packets) then makes batches of 32, 32 and 36, not a
+        # fourth task for the 4 left over.
+        self.max_take = max(self.max_batch,
+                            min(self.max_batch + self.max_batch // 4, self.max_queue // 2))
         self.tracer = Tracer(clock.now()) if trace else None
         self.error: GraphError | None = None
         self.running = 0
@@ -168,6 +175,7 @@ class Scheduler:
             self.graph_inputs[s.name] = stream
             self.added_bound[s.name] = UNSTARTED
             self.throttle[_input_key(s.name)] = 0
+        self.input_keys = {name: _input_key(name) for name in self.graph_inputs}
         self.input_names = tuple(self.graph_inputs)
         sizes = input_queue_sizes or {}
         for node in self.nodes:
@@ -178,6 +186,12 @@ class Scheduler:
         # Per graph input: its consumers' smallest queue limit (add_packet's fast path).
         self.input_limits: dict[str, int] = {}
         self._update_input_limits()
+        # Per graph input: the pool that runs all its consumers, if one does (_kick).
+        self.input_pools: dict[str, ThreadPool | None] = {}
+        for name, stream in self.graph_inputs.items():
+            executors = {q.node.executor for q in stream.consumers}
+            pool = executors.pop() if len(executors) == 1 else None
+            self.input_pools[name] = pool if isinstance(pool, ThreadPool) else None
         for node in self.nodes:
             node.fuse_next = self._fusable_next(node)
             node.batch_sets = node.max_in_flight == 1 and not node.bounds_mode and \
@@ -289,35 +303,75 @@ class Scheduler:
             ValueError: For a closed stream or a timestamp that does not increase.
             GraphError: If the run has failed.
         """
-        key = _input_key(name)
+        key = self.input_keys[name]
         with self.input_lock:
             if name in self.closed_inputs:
                 raise ValueError(f"graph input stream {name!r} is closed")
             ts = self._validate_input(name, packet)
-            # The inbox counts against max_queue_size: it is read first, since a worker may
-            # move its packets into the consumer queues meanwhile.
-            pending = len(self.inbox)
-            if not self.synchronous and self.error is None and not self.throttle[key] and \
-                    pending + max((len(q.packets) for q in self.graph_inputs[name].consumers),
-                                  default=0) < self.input_limits[name] - 1:
-                self.inbox.append((name, packet))
-                self.added_bound[name] = int(ts.next_allowed_in_stream())
-                # Drain now if no task will finish to do it, or if a pool has idle threads
-                # and none busy (unless one was just woken for work: it drains the inbox when
-                # done). A busy pool thread drains it when its call ends, without a thread
-                # hand-off; an idle one does if that call takes long (_idle_wait).
-                if self.running == 0 or (not self.kicked and any(
-                        p.idle and not p.started for p in self.pools)):
-                    with self.lock:
-                        self.after_change()
-                        self.kicked = any(p.ready for p in self.pools)
-                return True
+            # (As Timestamp.next_allowed_in_stream, without a Python call per packet: a
+            # packet at PreStream, Max or PostStream leaves no timestamp.)
+            value = int(ts)
+            next_allowed = value + 1 if MIN <= value < MAX else ONE_OVER_POSTSTREAM
+            if not self.synchronous and self.error is None and not self.throttle[key]:
+                # The inbox counts against max_queue_size: it is read first, since a worker
+                # may move its packets into the consumer queues meanwhile.
+                queued = len(self.inbox)
+                longest = 0
+                for q in self.graph_inputs[name].consumers:
+                    if len(q.packets) > longest:
+                        longest = len(q.packets)
+                if queued + longest < self.input_limits[name] - 1:
+                    self.inbox.append((name, packet))
+                    self.added_bound[name] = next_allowed
+                    # With nothing running, an idle pool thread is woken to drain the inbox
+                    # (once: it drains what came meanwhile too, so its first task takes a
+                    # batch rather than this one packet), or the inbox is drained here. With a
+                    # pool that has idle threads and none busy, it is drained here (unless a
+                    # thread was just woken for work: it drains the inbox when done). A busy
+                    # pool thread drains it when its call ends, without a thread hand-off; an
+                    # idle one does if that call takes long (_idle_wait).
+                    pool = self.input_pools[name]
+                    if (pool is None or not pool.kicked) if self.running == 0 else (
+                            not self.kicked and self._pool_idle()):
+                        with self.lock:
+                            if not self._kick(pool):
+                                self.after_change()
+                                self.kicked = any(p.ready for p in self.pools)
+                    return True
             with self.lock:
                 self._drain_inbox()
                 added = self._add_throttled(name, packet, block)
             if added:
-                self.added_bound[name] = int(ts.next_allowed_in_stream())
+                self.added_bound[name] = next_allowed
             return added
+
+    # locked
+    def _kick(self, pool: ThreadPool | None) -> bool:
+        """A graph input whose consumers run on ``pool`` got a packet while nothing runs:
+        wakes an idle thread of the pool to deliver the inbox, rather than delivering it on
+        the adding thread and making a task of this one packet; the thread delivers what
+        came meanwhile too, so its first task takes a batch.
+
+        Returns:
+            Whether a pool thread is on its way to deliver the inbox (else the caller
+            delivers the packet).
+        """
+        if self.running or pool is None:
+            return False
+        if not pool.kicked:
+            if not pool.idle:
+                return False
+            pool.wake_one()
+            pool.kicked = True
+        return True
+
+    def _pool_idle(self) -> bool:
+        """Whether a pool has idle threads and none busy (read without the lock: add_packet's
+        hint)."""
+        for pool in self.pools:
+            if pool.idle and not pool.started:
+                return True
+        return False
 
     def set_input_bound(self, name: str, bound: Timestamp) -> None:
         """Promises that no packet below ``bound`` will follow on a graph input stream
@@ -958,7 +1012,7 @@ class Scheduler:
 
     def _validate_input(self, name: str, packet: Packet[Any]) -> Timestamp:
         ts = packet._timestamp
-        if not ts.is_range_value() and ts not in (Timestamp.PRESTREAM, Timestamp.POSTSTREAM):
+        if not MIN <= ts <= MAX and ts != _PRESTREAM and ts != _POSTSTREAM:
             raise ValueError(f"graph input stream {name!r}: packet timestamp {ts} is not a valid "
                              "packet timestamp")
         if self.added_bound[name] == ONE_OVER_POSTSTREAM:
@@ -976,7 +1030,7 @@ class Scheduler:
     # locked
     def _add_throttled(self, name: str, packet: Packet[Any], block: bool) -> bool:
         """Waits (or gives up) while the stream's consumers are full."""
-        key = _input_key(name)
+        key = self.input_keys[name]
         while self.throttle[key] and self.error is None:
             if not block:
                 return False
@@ -994,7 +1048,10 @@ class Scheduler:
             self.changed.wait(0.1)
         if self.error is not None:
             raise self.error
-        self._deliver_input(name, packet)
+        if not self.synchronous and self._kick(self.input_pools[name]):
+            self.inbox.append((name, packet))  # (input_lock is held)
+        else:
+            self._deliver_input(name, packet)
         return True
 
     # locked
@@ -1133,7 +1190,10 @@ class Scheduler:
                 if not packets:
                     break
                 if node.max_in_flight == 1 and len(packets) > 1:
-                    batch = [packets.popleft() for _ in range(min(len(packets), self.max_batch))]
+                    take = len(packets)
+                    if take > self.max_take:
+                        take = self.max_batch
+                    batch = [packets.popleft() for _ in range(take)]
                     task = Task(node, _PROCESS, batch[0]._timestamp, [batch[0]], None, batch)
                 else:
                     packet = packets.popleft()
@@ -1181,7 +1241,8 @@ class Scheduler:
 
     # locked
     def _add_sets(self, task: Task, handler: InputStreamHandler) -> None:
-        """Adds the input sets that are ready after ``task``'s to it (max_batch in all)."""
+        """Adds the input sets that are ready after ``task``'s to it (max_take in all: a node
+        fed by batches of max_take packets takes each in one task)."""
         if self.max_batch < 2:
             return
         for q in handler.queues:
@@ -1194,7 +1255,7 @@ class Scheduler:
             return
         assert task.packets is not None and more.packets is not None
         sets = [(task.ts, task.packets), (more.ts, more.packets)]
-        while len(sets) < self.max_batch and (more := handler.select()) is not None:
+        while len(sets) < self.max_take and (more := handler.select()) is not None:
             assert more.packets is not None
             sets.append((more.ts, more.packets))
         task.sets = sets

@@ -1286,6 +1286,28 @@ def test_a_caller_waiting_for_a_poller_runs_the_nodes_that_lead_to_it() -> None:
     assert calls == [threading.get_ident()] * 12
 
 
+@pytest.mark.usefixtures("caller_keeps_the_gil")
+def test_packets_added_while_nothing_runs_go_through_in_one_task(tmp_path: pathlib.Path) -> None:
+    """A graph input added while nothing runs wakes a pool thread to deliver it, rather than
+    making a task of that one packet: the packets added before a thread takes it over go
+    through in one task (one trace event per task and node), here run by the caller in
+    wait_until_idle()."""
+    threads: list[tuple[str, int]] = []
+    graph = _graph(CHAIN_OF_TWO)
+    graph.set_trace_path(tmp_path / "trace.json")
+    graph.start_run({"threads": threads})
+    graph.wait_until_idle()  # (the nodes open on the pool's threads, which then go idle)
+    for t in range(5):
+        _add(graph, "in", t, t)
+    graph.wait_until_idle()
+    graph.close()
+    calls = [thread for kind, thread in threads if kind == "process"]
+    assert calls == [threading.get_ident()] * 10
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    tasks = [e["name"] for e in trace["traceEvents"] if e["ph"] == "X" and e["cat"] == "process"]
+    assert len(tasks) == 2 and len(set(tasks)) == 2  # one task per node for all five packets
+
+
 def test_a_caller_waiting_for_a_poller_never_runs_an_observer() -> None:
     """An observer's callback may take a lock that the caller holds while it waits, as here:
     run on the caller's thread, it would deadlock; it stays on a pool thread (the pool's
