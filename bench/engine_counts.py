@@ -33,10 +33,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from face_mesh import GRAPH, SIDE_PACKETS, read_frames  # noqa: E402 - the same graph and frames
-
-from graphflow.graph import CalculatorGraph  # noqa: E402
-from graphflow.packet import Packet  # noqa: E402
+from face_mesh import OneFrameAtATime, read_frames  # noqa: E402 - the same graph and frames
 
 WARMUP = 20
 
@@ -62,18 +59,11 @@ def main() -> None:
                         help="list the runtime functions with the most bytecodes (default 15)")
     args = parser.parse_args()
     frames = read_frames()
-    graph = CalculatorGraph(GRAPH.read_bytes(), synchronous=not args.pooled)
-    poller = graph.add_output_stream_poller("multi_face_landmarks")
-    graph.start_run(SIDE_PACKETS)
+    loop = OneFrameAtATime(frames, synchronous=not args.pooled)
 
     def run(first: int, end: int) -> None:
         for i in range(first, end):
-            graph.add_packet_to_input_stream("image", Packet(frames[i % len(frames)]).at(i))
-            if not args.pooled:
-                graph.wait_until_idle()
-            packet = poller.next(timeout=10)
-            if packet is None or int(packet.timestamp) != i:
-                raise SystemExit(f"frame {i}: no face found (tracking lost)")
+            loop.step(i)
 
     calls: collections.Counter[str] = collections.Counter()
     opcodes: collections.Counter[str] = collections.Counter()
@@ -96,16 +86,13 @@ def main() -> None:
                            code.co_firstlineno)] += 1
         return on_opcode
 
-    try:
+    with loop:
         run(0, WARMUP)
         sys.settrace(on_call)
         try:
             run(WARMUP, WARMUP + args.frames)
         finally:
             sys.settrace(None)
-    finally:
-        graph.close_all_input_streams()
-        graph.wait_until_done()
     n = args.frames
     mode = "pooled (calling thread)" if args.pooled else "synchronous"
     print(f"face mesh, {mode}, per frame over {n} frames:")

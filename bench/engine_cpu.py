@@ -33,13 +33,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from face_mesh import GRAPH, SIDE_PACKETS, read_frames  # noqa: E402 - the same graph and frames
+from face_mesh import OneFrameAtATime, read_frames  # noqa: E402 - the same graph and frames
 
 import graphflow.runtime.scheduler  # noqa: E402
 from graphflow.calculator import Calculator  # noqa: E402
-from graphflow.graph import CalculatorGraph  # noqa: E402
 from graphflow.image_frame import ImageFrame  # noqa: E402
-from graphflow.packet import Packet  # noqa: E402
 
 WARMUP = 20
 
@@ -77,31 +75,18 @@ def measure(frames: list[ImageFrame], synchronous: bool, count: int,
             per_node: dict[str, int] | None = None) -> tuple[float, float]:
     """CPU time per frame and median wall time per frame, in microseconds; with ``per_node``,
     each calculator's CPU time in ``process()`` over the timed frames, in ns, added into it."""
-    graph = CalculatorGraph(GRAPH.read_bytes(), synchronous=synchronous)
-    poller = graph.add_output_stream_poller("multi_face_landmarks")
-    graph.start_run(SIDE_PACKETS)
     walls: list[float] = []
-    timing = contextlib.ExitStack()
-    try:
+    with OneFrameAtATime(frames, synchronous) as loop, contextlib.ExitStack() as timing:
         for i in range(WARMUP + count):
             if i == WARMUP:
                 if per_node is not None:
                     timing.enter_context(timed_process(per_node))
                 cpu_start = time.process_time_ns()
             started = time.perf_counter_ns()
-            graph.add_packet_to_input_stream("image", Packet(frames[i % len(frames)]).at(i))
-            if synchronous:
-                graph.wait_until_idle()
-            packet = poller.next(timeout=10)
-            if packet is None or int(packet.timestamp) != i:
-                raise SystemExit(f"frame {i}: no face found (tracking lost)")
+            loop.step(i)
             if i >= WARMUP:
                 walls.append(time.perf_counter_ns() - started)
         cpu = time.process_time_ns() - cpu_start
-    finally:
-        timing.close()
-        graph.close_all_input_streams()
-        graph.wait_until_done()
     return cpu / count / 1000, statistics.median(walls) / 1000
 
 

@@ -56,32 +56,52 @@ def read_frames() -> list[ImageFrame]:
     return [ImageFrame(cv2.cvtColor(f, cv2.COLOR_BGR2RGB)) for f in decode_frames(CLIP, SIZE)]
 
 
+class OneFrameAtATime:
+    """The graph in tracking mode, driven one frame at a time: :meth:`step` adds frame ``i`` and
+    returns once its landmarks are out (bench/engine_cpu.py and engine_counts.py drive it too).
+
+    ``synchronous`` runs every calculator on the calling thread (no thread hand-offs). Use it
+    as a context manager: leaving it closes the graph's inputs and waits for the run's end.
+    """
+
+    def __init__(self, frames: list[ImageFrame], synchronous: bool) -> None:
+        self.frames = frames
+        self.synchronous = synchronous
+        self.graph = CalculatorGraph(GRAPH.read_bytes(), synchronous=synchronous)
+        self.poller = self.graph.add_output_stream_poller("multi_face_landmarks")
+        self.graph.start_run(SIDE_PACKETS)
+
+    def step(self, i: int) -> None:
+        """Frame ``i`` (the clip looped) in at timestamp ``i``, its landmarks out."""
+        self.graph.add_packet_to_input_stream(
+            "image", Packet(self.frames[i % len(self.frames)]).at(i))
+        if self.synchronous:
+            self.graph.wait_until_idle()
+        packet = self.poller.next(timeout=10)
+        if packet is None or int(packet.timestamp) != i:
+            raise SystemExit(f"frame {i}: no face found (tracking lost)")
+
+    def __enter__(self) -> OneFrameAtATime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.graph.close_all_input_streams()
+        self.graph.wait_until_done()
+
+
 def latency(frames: list[ImageFrame], count: int, warmup: int,
             synchronous: bool = False) -> dict[str, float]:
     """Per-frame latency in ms: frame in, landmarks out, one frame at a time.
 
     ``synchronous`` runs every calculator on the calling thread (no thread hand-offs).
     """
-    graph = CalculatorGraph(GRAPH.read_bytes(), synchronous=synchronous)
-    poller = graph.add_output_stream_poller("multi_face_landmarks")
-    graph.start_run(SIDE_PACKETS)
     samples = []
-    try:
+    with OneFrameAtATime(frames, synchronous) as loop:
         for i in range(warmup + count):
-            frame = frames[i % len(frames)]
             start = time.perf_counter_ns()
-            graph.add_packet_to_input_stream("image", Packet(frame).at(i))
-            if synchronous:
-                graph.wait_until_idle()
-            packet = poller.next(timeout=10)
-            elapsed = time.perf_counter_ns() - start
-            if packet is None or int(packet.timestamp) != i:
-                raise SystemExit(f"frame {i}: no face found (tracking lost)")
+            loop.step(i)
             if i >= warmup:
-                samples.append(elapsed)
-    finally:
-        graph.close_all_input_streams()
-        graph.wait_until_done()
+                samples.append(time.perf_counter_ns() - start)
     return summary_ms(samples)
 
 
