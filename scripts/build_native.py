@@ -9,9 +9,16 @@ only while that hash equals the sources' (so an edit without a rebuild runs as P
 
 Idempotent: nothing is built while the build matches the sources. Where there is no C compiler
 or no Python headers it says so in one line and exits 0: graphflow runs as pure Python. A
-failed build leaves the previous state, writes its output to ``build/native.log``, says so in
-one line and exits 1. The new build replaces the old one by renaming folders, so a process that
-has the old extension files loaded keeps running.
+failed build leaves the previous state, writes its output to ``build/native.log`` and the
+sources' hash to ``build/native.failed``, says so in one line and exits 1; it is not tried
+again for the same sources without ``--force`` (``make setup`` would otherwise spend 20 s on
+it every time).
+
+Each build compiles in a folder of its own (``build/native-*``), so builds started at once do
+not remove each other's files, and ``build/native`` is a symbolic link to the current one,
+swapped in one rename: a process starting meanwhile sees the old build or the new one, whole
+(``native.compiled_modules`` resolves the link once). The build before the current one is kept
+for processes that were loading it; older ones are removed.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
@@ -84,9 +92,9 @@ def compile_into(work: Path, modules: tuple[str, ...]) -> None:
 def build(native: ModuleType, log: Path) -> str | None:
     """Build into a fresh folder and put it in place; None when done, else what failed."""
     build_dir: Path = native.BUILD_DIR
-    work = build_dir.with_name("native.work")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="native-", dir=build_dir.parent))
+    work.chmod(0o755)  # (mkdtemp makes it private)
     before = native.sources_hash()
     with log.open("w") as output:
         result = subprocess.run(
@@ -108,6 +116,7 @@ def build(native: ModuleType, log: Path) -> str | None:
                for path in lib.glob(f"*__mypyc{suffix}")}
     for path in [*modules.values(), *support.values()]:
         if not (work / path).is_file():
+            shutil.rmtree(work)
             return f"the build made no {path}; see {log}"
     manifest = {
         "sources_hash": before,
@@ -115,15 +124,30 @@ def build(native: ModuleType, log: Path) -> str | None:
         "modules": {name: str(path) for name, path in modules.items()},
         "support": {name: str(path) for name, path in support.items()},
     }
-    (work / native.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(work / "temp")  # objects: only the extension files and the C are kept
-    old = build_dir.with_name("native.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if build_dir.exists():
-        build_dir.rename(old)
-    work.rename(build_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    (work / native.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    put_in_place(build_dir, work, native.MANIFEST)
     return None
+
+
+def put_in_place(build_dir: Path, new: Path, manifest: str) -> None:
+    """Point the ``build_dir`` link at the finished build ``new`` in one rename, keep the build
+    it replaces, and remove the finished builds older than ``new`` (a build that ends after
+    this one, beside it, is newer: it stays)."""
+    previous = build_dir.resolve() if build_dir.is_symlink() else None
+    if previous is None and build_dir.is_dir():  # made before builds had folders of their own
+        previous = Path(tempfile.mkdtemp(prefix="native-", dir=build_dir.parent))
+        previous.rmdir()
+        build_dir.rename(previous)
+    link = build_dir.with_name(f"{build_dir.name}.{os.getpid()}.link")
+    link.unlink(missing_ok=True)
+    link.symlink_to(new.name)
+    os.replace(link, build_dir)
+    made = (new / manifest).stat().st_mtime
+    for old in build_dir.parent.glob("native-*"):
+        if old not in (new, previous) and (old / manifest).is_file() and \
+                (old / manifest).stat().st_mtime <= made:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def main() -> int:
@@ -144,15 +168,23 @@ def main() -> int:
     if missing is not None:
         print(f"graphflow: {missing}: not compiling the runtime; it runs as pure Python")
         return 0
+    log = native.BUILD_DIR.with_name("native.log")
+    failed = native.BUILD_DIR.with_name("native.failed")  # the sources' hash of a failed build
+    sources = native.sources_hash()
+    if not args.force and failed.is_file() and failed.read_text().strip() == sources:
+        print(f"graphflow: the last build of these sources failed (see {log}); not trying "
+              "again (--force does); graphflow runs as pure Python")
+        return 1
     print("graphflow: compiling the runtime with mypyc (about 20 s, once per change)...",
           flush=True)
     started = time.monotonic()
-    log = native.BUILD_DIR.with_name("native.log")
     failure = build(native, log)
     if failure is not None:
+        failed.write_text(sources + "\n")
         print(f"graphflow: the compiled runtime was not built ({failure}); "
               "graphflow runs as pure Python")
         return 1
+    failed.unlink(missing_ok=True)
     print(f"graphflow: compiled {', '.join(native.MODULES)} into {native.BUILD_DIR} "
           f"in {time.monotonic() - started:.0f} s")
     return 0

@@ -1,8 +1,8 @@
 """The runtime's optional compiled modules: which to use, and the import hook that loads them.
 
 ``scripts/build_native.py`` compiles :data:`MODULES` with mypyc into :data:`BUILD_DIR`
-(``build/native/`` of the checkout, git-ignored), apart from the sources, and writes a manifest
-there with the SHA-256 of the exact sources it compiled. :func:`install` (called by
+(``build/native`` of the checkout, git-ignored: a link to the current build's folder), apart
+from the sources, and writes a manifest there with the SHA-256 of the exact sources it compiled. :func:`install` (called by
 ``graphflow/runtime/__init__.py`` before anything imports these modules) compares that hash with
 the sources' hash now and puts a finder for exactly those module names first on
 ``sys.meta_path`` only when they are equal; otherwise the ``.py`` files are imported as always.
@@ -89,6 +89,8 @@ def compiled_modules(
     """
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return None, f"{ENV_SWITCH}=0"
+    # build/native is a link that a rebuild swaps: every file comes from the build it names now.
+    build_dir = build_dir.resolve()
     manifest_path = build_dir / MANIFEST
     try:
         manifest = json.loads(manifest_path.read_text())

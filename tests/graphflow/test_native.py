@@ -6,12 +6,15 @@ a copy of the package with a copy of the real build (scripts/build_native.py), f
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,3 +183,92 @@ def test_a_python_handler_derived_from_the_compiled_ones_keeps_its_class_flags(
     graph.wait_until_done()
     assert out == [0, 10, 20]
     assert selected == [0, 1, 2]
+
+
+def build_script() -> Any:
+    """scripts/build_native.py, loaded as a module."""
+    spec = importlib.util.spec_from_file_location(
+        "build_native_under_test", native.PACKAGE_ROOT / "scripts" / "build_native.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def finished_build(folder: Path, age: float) -> Path:
+    """A build folder with a manifest ``age`` seconds old."""
+    folder.mkdir(parents=True)
+    (folder / native.MANIFEST).write_text("{}")
+    when = time.time() - age
+    os.utime(folder / native.MANIFEST, (when, when))
+    return folder
+
+
+def test_a_new_build_is_put_in_place_by_a_link_keeping_the_one_it_replaces(
+        tmp_path: Path) -> None:
+    script = build_script()
+    build_dir = tmp_path / "native"
+    legacy = finished_build(build_dir, 300)  # a build from before builds had folders
+    (legacy / "lib").mkdir()
+    first = finished_build(tmp_path / "native-first", 200)
+    script.put_in_place(build_dir, first, native.MANIFEST)
+    assert build_dir.is_symlink() and build_dir.resolve() == first
+    [moved] = [p for p in tmp_path.glob("native-*") if p != first]
+    assert (moved / "lib").is_dir()  # the replaced build stays for processes loading it
+
+    older = finished_build(tmp_path / "native-older", 150)
+    running = tmp_path / "native-running"  # a build beside this one, not finished
+    running.mkdir()
+    second = finished_build(tmp_path / "native-second", 100)
+    newer = finished_build(tmp_path / "native-newer", 0)  # finished after `second`, beside it
+    script.put_in_place(build_dir, second, native.MANIFEST)
+    assert build_dir.resolve() == second
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "native", "native-first", "native-newer", "native-running", "native-second"]
+    assert not older.exists() and newer.exists()
+
+
+def run_build_script(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {key: value for key, value in os.environ.items() if key != native.ENV_SWITCH}
+    environment.update(env)
+    return subprocess.run([sys.executable, str(root / "scripts" / "build_native.py")],
+                          env=environment, capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> Path:
+    """A copy of the graphflow package, its mypy settings and the build script, no build."""
+    shutil.copytree(native.PACKAGE_ROOT / "graphflow", tmp_path / "graphflow",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(native.PACKAGE_ROOT / "pyproject.toml", tmp_path)
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(native.PACKAGE_ROOT / "scripts" / "build_native.py", tmp_path / "scripts")
+    return tmp_path
+
+
+def test_without_a_compiler_the_build_script_says_so_and_builds_nothing(sources: Path) -> None:
+    result = run_build_script(sources, CC="/nonexistent/cc")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ("graphflow: no C compiler (/nonexistent/cc): not compiling the "
+                             "runtime; it runs as pure Python\n")
+    assert not (sources / "build").exists()
+
+
+def test_a_failed_build_keeps_the_previous_one_and_is_not_retried_for_the_same_sources(
+        sources: Path) -> None:
+    if shutil.which("false") is None or build_script().missing_toolchain() is not None:
+        pytest.skip("needs the toolchain that compiles the runtime")
+    previous = finished_build(sources / "build" / "native", 0)  # stale: its manifest is empty
+    result = run_build_script(sources, CC="false")  # mypyc runs; the C compiler fails
+    assert result.returncode == 1
+    assert "the compiled runtime was not built (mypyc or the C compiler failed" in result.stdout
+    assert "'false'" in (sources / "build" / "native.log").read_text()  # mypyc ran, then cc
+    assert (sources / "build" / "native.failed").read_text().strip() == \
+        native.sources_hash(sources)
+    assert sorted(p.name for p in previous.iterdir()) == [native.MANIFEST]
+    assert not list((sources / "build").glob("native-*"))  # its own folder is gone
+    again = run_build_script(sources, CC="false")
+    assert again.returncode == 1
+    assert "the last build of these sources failed" in again.stdout
+    assert "compiling" not in again.stdout
