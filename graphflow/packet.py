@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from graphflow.timestamp import Timestamp
 
@@ -21,6 +22,10 @@ def _frozen(payload: Any) -> Any:
     return payload
 
 
+# Compiled with mypyc where built (graphflow.runtime.native.MODULES): an extension class whose
+# slots compiled code reads directly; serializable keeps it picklable, and Python subclasses
+# stay possible.
+@mypyc_attr(allow_interpreted_subclasses=True, serializable=True)
 class Packet(Generic[T]):
     """An immutable payload stamped with a :class:`Timestamp`.
 

@@ -1141,7 +1141,7 @@ def test_side_packets_flow_between_nodes() -> None:
 def test_side_packets_set_in_open_are_published_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A node's side packets are published when it sets them, not again after each of its
     later calls (they are set once: publishing them again found nothing new)."""
-    from graphflow.calculator import _SideOutputs
+    from graphflow.context import _SideOutputs
 
     published: list[list[str]] = []
 

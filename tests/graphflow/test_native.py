@@ -47,6 +47,8 @@ def test_a_build_of_these_sources_is_taken_with_the_mypyc_support_module(
     files, reason = native.compiled_modules(build_dir, tmp_path)
     runtime = build_dir / "lib" / "graphflow" / "runtime"
     assert files == {
+        "graphflow.packet": build_dir / "lib" / "graphflow" / f"packet{SUFFIX}",
+        "graphflow.context": build_dir / "lib" / "graphflow" / f"context{SUFFIX}",
         "graphflow.runtime.node": runtime / f"node{SUFFIX}",
         "graphflow.runtime.scheduler": runtime / f"scheduler{SUFFIX}",
         "graphflow.runtime.executors": runtime / f"executors{SUFFIX}",
