@@ -11,7 +11,7 @@ runtime reads directly. :mod:`graphflow.calculator` re-exports its public names.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, SupportsInt
 
 from mypy_extensions import mypyc_attr
 
@@ -125,7 +125,8 @@ class OutputStream:
         self.bound: Timestamp | None = None
         self.closed = False
 
-    def add(self, payload: Any, timestamp: int | None = None) -> None:
+    # SupportsInt, not int: compiled, an int annotation would refuse numpy integers (packet.py)
+    def add(self, payload: Any, timestamp: SupportsInt | None = None) -> None:
         """Sends ``payload`` at ``timestamp`` (default: the current input timestamp)."""
         if self._type is not object and not isinstance(payload, self._type):
             raise self._type_error(payload)
@@ -149,7 +150,7 @@ class OutputStream:
         return TypeError(f"output stream {self.name!r} expects {_type_name(self._type)}, "
                          f"got {type(payload).__name__}")
 
-    def set_next_timestamp_bound(self, timestamp: int) -> None:
+    def set_next_timestamp_bound(self, timestamp: SupportsInt) -> None:
         """Promises that no packet below ``timestamp`` will follow on this stream."""
         ts = Timestamp(timestamp)
         if self.bound is None or ts > self.bound:

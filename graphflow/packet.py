@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, SupportsInt, TypeVar
 
 import numpy as np
 from mypy_extensions import mypyc_attr
@@ -42,7 +42,9 @@ class Packet(Generic[T]):
 
     __slots__ = ("_payload", "_timestamp")
 
-    def __init__(self, payload: T = _EMPTY, timestamp: int = Timestamp.UNSET) -> None:
+    # Timestamps are SupportsInt, not int: compiled, an int annotation is checked and would
+    # refuse what Timestamp() takes (numpy integers).
+    def __init__(self, payload: T = _EMPTY, timestamp: SupportsInt = Timestamp.UNSET) -> None:
         self._payload = _frozen(payload)
         self._timestamp = timestamp if type(timestamp) is Timestamp else Timestamp(timestamp)
 
@@ -75,7 +77,7 @@ class Packet(Generic[T]):
         """The payload, or ``default`` for an empty packet."""
         return default if self._payload is _EMPTY else self._payload
 
-    def at(self, timestamp: int) -> Packet[T]:
+    def at(self, timestamp: SupportsInt) -> Packet[T]:
         """The same payload at ``timestamp`` (no copy)."""
         ts = timestamp if type(timestamp) is Timestamp else Timestamp(timestamp)
         return Packet._stamped(self._payload, ts)

@@ -1,6 +1,7 @@
 """Packet: immutable payload + timestamp; at() re-stamps without copying."""
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -101,3 +102,17 @@ def test_detection_replace_changes_only_the_named_fields_and_checks_keypoints() 
         detection.replace(keypoints=[1.0, 2.0, 3.0])
     with pytest.raises(dataclasses.FrozenInstanceError):
         moved.xmin = 0.0  # type: ignore[misc]
+
+
+def test_numpy_integers_are_timestamps() -> None:
+    """What ``Timestamp()`` takes stamps a packet, compiled (graphflow/packet.py under mypyc
+    checks its annotations) or not."""
+    for stamped in (Packet("x", np.int64(5)), Packet("x").at(np.int32(5))):
+        assert type(stamped.timestamp) is Timestamp and stamped.timestamp == 5
+
+
+def test_packets_pickle() -> None:
+    packet = Packet({"k": [1, 2]}).at(7)
+    copy = pickle.loads(pickle.dumps(packet))
+    assert type(copy) is Packet and copy.payload == {"k": [1, 2]}
+    assert type(copy.timestamp) is Timestamp and copy.timestamp == 7
