@@ -58,7 +58,7 @@ def test_packet_payload_and_timestamp_are_fixed() -> None:
     with pytest.raises(AttributeError):
         packet.payload = 3  # type: ignore[misc]
     with pytest.raises(AttributeError):
-        packet.timestamp = 3  # type: ignore[misc]
+        packet.timestamp = 3  # type: ignore[misc, assignment]
     assert packet.payload == 1 and packet.timestamp == 2
 
 
