@@ -11,7 +11,7 @@ and its landmarks out at a time, on the calling thread only: synchronous by defa
 work is not counted there).
 
 Parts: ``runtime`` (graphflow/runtime: scheduler, executors, handlers), ``calculator API``
-(graphflow/calculator.py, packet.py, timestamp.py: what calculators call on their context),
+(graphflow/calculator.py, context.py, packet.py, timestamp.py: what calculators call),
 ``calculators`` (their own Python code; ``sys.settrace`` does not see calls into C, so their
 native numpy, OpenCV and onnxruntime calls count nothing), ``other`` (the standard library,
 numpy's Python layer, graph.py).
@@ -42,7 +42,7 @@ def part(filename: str) -> str:
     """Which part of the code a source file belongs to."""
     if "/graphflow/runtime/" in filename:
         return "runtime"
-    if filename.endswith(("graphflow/calculator.py", "graphflow/packet.py",
+    if filename.endswith(("graphflow/calculator.py", "graphflow/context.py", "graphflow/packet.py",
                           "graphflow/timestamp.py")):
         return "calculator API"
     if "/calculators/" in filename:

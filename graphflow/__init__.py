@@ -15,6 +15,10 @@ between nodes. Build and run one::
 
 from typing import Any
 
+# First: the runtime package routes the compiled modules (graphflow.runtime.native.MODULES,
+# graphflow.context and graphflow.packet among them) to their build before anything imports
+# them; imported earlier, a module would exist twice, as Python and compiled.
+import graphflow.runtime  # noqa: F401 - imported for its effect, see above
 from graphflow.calculator import (
     Calculator,
     CalculatorContext,

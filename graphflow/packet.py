@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, SupportsInt, TypeVar
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from graphflow.timestamp import Timestamp
 
@@ -21,6 +22,10 @@ def _frozen(payload: Any) -> Any:
     return payload
 
 
+# Compiled with mypyc where built (graphflow.runtime.native.MODULES): an extension class whose
+# slots compiled code reads directly; serializable keeps it picklable, and Python subclasses
+# stay possible.
+@mypyc_attr(allow_interpreted_subclasses=True, serializable=True)
 class Packet(Generic[T]):
     """An immutable payload stamped with a :class:`Timestamp`.
 
@@ -37,7 +42,9 @@ class Packet(Generic[T]):
 
     __slots__ = ("_payload", "_timestamp")
 
-    def __init__(self, payload: T = _EMPTY, timestamp: int = Timestamp.UNSET) -> None:
+    # Timestamps are SupportsInt, not int: compiled, an int annotation is checked and would
+    # refuse what Timestamp() takes (numpy integers).
+    def __init__(self, payload: T = _EMPTY, timestamp: SupportsInt = Timestamp.UNSET) -> None:
         self._payload = _frozen(payload)
         self._timestamp = timestamp if type(timestamp) is Timestamp else Timestamp(timestamp)
 
@@ -70,7 +77,7 @@ class Packet(Generic[T]):
         """The payload, or ``default`` for an empty packet."""
         return default if self._payload is _EMPTY else self._payload
 
-    def at(self, timestamp: int) -> Packet[T]:
+    def at(self, timestamp: SupportsInt) -> Packet[T]:
         """The same payload at ``timestamp`` (no copy)."""
         ts = timestamp if type(timestamp) is Timestamp else Timestamp(timestamp)
         return Packet._stamped(self._payload, ts)

@@ -35,6 +35,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = PACKAGE_ROOT / "build" / "native"
 MANIFEST = "manifest.json"
 MODULES = (
+    "graphflow.packet",
+    "graphflow.context",
     "graphflow.runtime.node",
     "graphflow.runtime.scheduler",
     "graphflow.runtime.executors",
@@ -45,8 +47,10 @@ MODULES = (
     "graphflow.runtime.handlers.immediate",
     "graphflow.runtime.handlers.sync_set",
 )
-"""The modules compiled: the per-task path, with the input stream handlers (registered by a call
-after each class, not a class decorator, which would make them non-extension classes)."""
+"""The modules compiled: the calculator API's per-call part (packets, the context a calculator
+reads its inputs from and adds its outputs to; not ``graphflow.calculator``, whose base class
+users subclass), the per-task path, with the input stream handlers (registered by a call after
+each class, not a class decorator, which would make them non-extension classes)."""
 ENV_SWITCH = "GRAPHFLOW_NATIVE"
 EXT_SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 """The suffix of this interpreter's extension files: mypyc builds for one interpreter (not the

@@ -10,7 +10,8 @@ import collections
 import enum
 from typing import TYPE_CHECKING, Any
 
-from graphflow.calculator import Calculator, CalculatorContext, PortId, _SideOutputs, port_lookup
+from graphflow.calculator import Calculator
+from graphflow.context import CalculatorContext, PortId, _SideOutputs, port_lookup
 from graphflow.packet import Packet
 from graphflow.timestamp import Timestamp
 

@@ -16,13 +16,8 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from graphflow.calculator import (
-    EMPTY_PACKET,
-    CalculatorContext,
-    Stop,
-    _Inputs,
-    _SideInputs,
-)
+from graphflow.calculator import EMPTY_PACKET, Stop
+from graphflow.context import CalculatorContext, _Inputs, _SideInputs
 from graphflow.packet import Packet
 from graphflow.runtime.clock import REAL_CLOCK, Clock
 from graphflow.runtime.errors import GraphCancelledError, GraphError, node_error

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+import numpy as np
 import pytest
 
 import graphflow as gf
@@ -1141,7 +1142,7 @@ def test_side_packets_flow_between_nodes() -> None:
 def test_side_packets_set_in_open_are_published_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A node's side packets are published when it sets them, not again after each of its
     later calls (they are set once: publishing them again found nothing new)."""
-    from graphflow.calculator import _SideOutputs
+    from graphflow.context import _SideOutputs
 
     published: list[list[str]] = []
 
@@ -1479,3 +1480,29 @@ def test_run_twice_and_wait_until_idle_errors() -> None:
         graph.close()
     assert out == [0, 1]
 
+
+
+@register_calculator
+class GfTNumpyStampCalculator(Calculator):
+    """Sends its input one later and moves the bound two later, both stamped by numpy
+    integers."""
+
+    inputs = (Port("IN"),)
+    outputs = (Port("OUT"),)
+
+    def process(self, cc: CalculatorContext) -> None:
+        stamp = np.int64(int(cc.timestamp))
+        cc.outputs["OUT"].add(cc.inputs["IN"].payload, stamp + 1)
+        cc.outputs["OUT"].set_next_timestamp_bound(stamp + 2)
+
+
+def test_outputs_take_numpy_integer_timestamps() -> None:
+    """What ``Timestamp()`` takes stamps an output, the calculator API compiled (it checks
+    its annotations) or not."""
+    config = """
+    input_stream: "in"
+    output_stream: "out"
+    node { calculator: "GfTNumpyStampCalculator" input_stream: "IN:in" output_stream: "OUT:out" }
+    """
+    out = run_graph(config, inputs={"in": [(0, "a"), (3, "b")]})["out"]
+    assert payloads(out) == ["a", "b"] and timestamps(out) == [1, 4]

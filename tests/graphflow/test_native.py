@@ -50,6 +50,8 @@ def test_a_build_of_these_sources_is_taken_with_the_mypyc_support_module(
     files, reason = native.compiled_modules(build_dir, tmp_path)
     runtime = build_dir / "lib" / "graphflow" / "runtime"
     assert files == {
+        "graphflow.packet": build_dir / "lib" / "graphflow" / f"packet{SUFFIX}",
+        "graphflow.context": build_dir / "lib" / "graphflow" / f"context{SUFFIX}",
         "graphflow.runtime.node": runtime / f"node{SUFFIX}",
         "graphflow.runtime.scheduler": runtime / f"scheduler{SUFFIX}",
         "graphflow.runtime.executors": runtime / f"executors{SUFFIX}",
@@ -127,7 +129,26 @@ def test_a_fresh_build_gives_the_compiled_modules(checkout: Path) -> None:
     runtime = build_dir / "lib/graphflow/runtime"
     assert [Path(file).parent for file in files] == [runtime, runtime, runtime / "handlers"]
     assert all(file.endswith(SUFFIX) for file in files)
-    assert "compiled graphflow.runtime.node, graphflow.runtime.scheduler" in log
+    assert "compiled graphflow.packet, graphflow.context, graphflow.runtime.node" in log
+
+
+def test_the_calculator_api_is_compiled_once_and_the_package_exports_it(checkout: Path) -> None:
+    """``import graphflow`` routes the calculator API's compiled modules before its first
+    import of them: each module exists once, and ``graphflow.Packet`` is the compiled class (a
+    module imported before the routing would be loaded again, compiled, by the runtime)."""
+    code = ("import graphflow, graphflow.context as c, graphflow.packet as p\n"
+            "print(c.__file__); print(p.__file__)\n"
+            "print(graphflow.Packet is p.Packet,"
+            " graphflow.CalculatorContext is c.CalculatorContext,"
+            " graphflow.calculator.CalculatorContext is c.CalculatorContext)\n")
+    environment = {key: value for key, value in os.environ.items() if key != native.ENV_SWITCH}
+    environment.update(PYTHONPATH=str(checkout))
+    result = subprocess.run([sys.executable, "-c", code], cwd=checkout, env=environment,
+                            capture_output=True, text=True, check=True, timeout=60)
+    context, packet, same = result.stdout.splitlines()
+    lib = checkout / "build" / "native" / "lib" / "graphflow"
+    assert (Path(context), Path(packet)) == (lib / f"context{SUFFIX}", lib / f"packet{SUFFIX}")
+    assert same == "True True True"
 
 
 def test_an_edit_without_a_rebuild_gives_the_python_modules(checkout: Path) -> None:

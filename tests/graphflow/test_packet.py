@@ -1,6 +1,7 @@
 """Packet: immutable payload + timestamp; at() re-stamps without copying."""
 
 import dataclasses
+import pickle
 
 import numpy as np
 import pytest
@@ -50,12 +51,15 @@ def test_empty_packet() -> None:
     assert Packet(0).get("default") == 0
 
 
-def test_packet_attributes_are_fixed() -> None:
+def test_packet_payload_and_timestamp_are_fixed() -> None:
+    """Read-only properties. (Compiled, a Packet has a __dict__, as mypyc gives one to a
+    Generic class, so a new attribute is not refused there: only these two are pinned.)"""
     packet = Packet(1).at(2)
     with pytest.raises(AttributeError):
         packet.payload = 3  # type: ignore[misc]
     with pytest.raises(AttributeError):
-        packet.extra = 3  # type: ignore[attr-defined]
+        packet.timestamp = 3  # type: ignore[misc, assignment]
+    assert packet.payload == 1 and packet.timestamp == 2
 
 
 def test_landmark_lists_copy_writable_arrays_and_share_read_only_ones() -> None:
@@ -101,3 +105,17 @@ def test_detection_replace_changes_only_the_named_fields_and_checks_keypoints() 
         detection.replace(keypoints=[1.0, 2.0, 3.0])
     with pytest.raises(dataclasses.FrozenInstanceError):
         moved.xmin = 0.0  # type: ignore[misc]
+
+
+def test_numpy_integers_are_timestamps() -> None:
+    """What ``Timestamp()`` takes stamps a packet, compiled (graphflow/packet.py under mypyc
+    checks its annotations) or not."""
+    for stamped in (Packet("x", np.int64(5)), Packet("x").at(np.int32(5))):
+        assert type(stamped.timestamp) is Timestamp and stamped.timestamp == 5
+
+
+def test_packets_pickle() -> None:
+    packet = Packet({"k": [1, 2]}).at(7)
+    copy = pickle.loads(pickle.dumps(packet))
+    assert type(copy) is Packet and copy.payload == {"k": [1, 2]}
+    assert type(copy.timestamp) is Timestamp and copy.timestamp == 7
