@@ -2,10 +2,11 @@
 
 ``scripts/build_native.py`` compiles :data:`MODULES` with mypyc into :data:`BUILD_DIR`
 (``build/native`` of the checkout, git-ignored: a link to the current build's folder), apart
-from the sources, and writes a manifest there with the SHA-256 of the exact sources it compiled. :func:`install` (called by
-``graphflow/runtime/__init__.py`` before anything imports these modules) compares that hash with
-the sources' hash now and puts a finder for exactly those module names first on
-``sys.meta_path`` only when they are equal; otherwise the ``.py`` files are imported as always.
+from the sources, and writes a manifest there with the SHA-256 of the exact sources it
+compiled. :func:`install` (called by ``graphflow/runtime/__init__.py`` before anything imports
+these modules) compares that hash with the sources' hash now and puts a finder for exactly
+those module names first on ``sys.meta_path`` only when they are equal; otherwise the ``.py``
+files are imported as always.
 So an edited source without a rebuild runs as Python, never as a stale build, and a machine
 without a compiler runs as Python. ``GRAPHFLOW_NATIVE=0`` forces the Python modules (to step
 through them with pdb; docs/architecture.md). A debug log line says which were taken and why.
